@@ -1,0 +1,289 @@
+//! Connection commands: PING, ECHO, HELLO, QUIT, RESET, SELECT, AUTH, CLIENT.
+
+use bytes::Bytes;
+use protocol::Version;
+
+use super::{arg_i64, errors, is, CmdError, Ctx};
+use crate::VERSION_FOR_CLIENTS;
+
+/// PING [message]
+pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    match args.len() {
+        1 => ctx.out.simple("PONG"),
+        2 => ctx.out.bulk(&args[1]),
+        _ => {
+            return Err(CmdError::new(
+                "ERR wrong number of arguments for 'ping' command",
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// ECHO message
+pub fn echo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    ctx.out.bulk(&args[1]);
+    Ok(())
+}
+
+/// QUIT: replies OK, then the connection closes once the reply is written.
+pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+    ctx.out.ok();
+    ctx.session.closing = true;
+    Ok(())
+}
+
+/// RESET: back to RESP2, database 0, no name.
+pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+    ctx.out.version = Version::Resp2;
+    ctx.session.db = 0;
+    ctx.session.client.set_db(0);
+    ctx.session.client.set_resp(2);
+    ctx.session.client.set_name(None);
+    ctx.out.simple("RESET");
+    Ok(())
+}
+
+fn parse_db_index(ctx: &Ctx<'_>, arg: &[u8]) -> Result<usize, CmdError> {
+    let index = arg_i64(arg)?;
+    usize::try_from(index)
+        .ok()
+        .filter(|&n| n < ctx.shared.store.db_count())
+        .ok_or(errors::DB_OUT_OF_RANGE)
+}
+
+/// SELECT index
+pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let index = parse_db_index(ctx, &args[1])?;
+    ctx.session.db = index;
+    ctx.session.client.set_db(index);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// Checks credentials. No password can be configured yet, so, as Redis with its default
+/// `nopass` user, `AUTH default <anything>` succeeds and every other user is rejected.
+fn check_credentials(user: &[u8], _password: &[u8]) -> Result<(), CmdError> {
+    if user == b"default" {
+        Ok(())
+    } else {
+        Err(CmdError::new(
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ))
+    }
+}
+
+/// AUTH [username] password
+pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    match args.len() {
+        2 => Err(CmdError::new(
+            "ERR AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        )),
+        3 => {
+            check_credentials(&args[1], &args[2])?;
+            ctx.out.ok();
+            Ok(())
+        }
+        _ => Err(errors::SYNTAX),
+    }
+}
+
+/// Rejects names Redis rejects: spaces, newlines, non-printable bytes.
+fn validate_client_name(name: &[u8]) -> Result<(), CmdError> {
+    if name.iter().all(|&b| (b'!'..=b'~').contains(&b)) {
+        Ok(())
+    } else {
+        Err(CmdError::new(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ))
+    }
+}
+
+/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let mut version = ctx.out.version;
+    let mut name: Option<&Bytes> = None;
+    if let Some(protover) = args.get(1) {
+        let requested = super::parse_i64(protover).ok_or(CmdError::new(
+            "ERR Protocol version is not an integer or out of range",
+        ))?;
+        version = match requested {
+            2 => Version::Resp2,
+            3 => Version::Resp3,
+            _ => return Err(CmdError::new("NOPROTO unsupported protocol version")),
+        };
+        let mut i = 2;
+        while i < args.len() {
+            if is(&args[i], "AUTH") && i + 2 < args.len() {
+                check_credentials(&args[i + 1], &args[i + 2])?;
+                i += 3;
+            } else if is(&args[i], "SETNAME") && i + 1 < args.len() {
+                validate_client_name(&args[i + 1])?;
+                name = Some(&args[i + 1]);
+                i += 2;
+            } else {
+                return Err(CmdError::owned(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    super::printable(&args[i], 128)
+                )));
+            }
+        }
+    }
+    if let Some(name) = name {
+        ctx.session.client.set_name(Some(name.clone()));
+    }
+    ctx.out.version = version;
+    ctx.session
+        .client
+        .set_resp(if version == Version::Resp3 { 3 } else { 2 });
+    let out = &mut *ctx.out;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(VERSION_FOR_CLIENTS.as_bytes());
+    out.bulk(b"proto");
+    out.int(if version == Version::Resp3 { 3 } else { 2 });
+    out.bulk(b"id");
+    out.int(i64::try_from(ctx.session.client.info().id).unwrap_or(i64::MAX));
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+    Ok(())
+}
+
+/// CLIENT ID
+pub fn client_id(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+    let id = ctx.session.client.info().id;
+    ctx.out.int(i64::try_from(id).unwrap_or(i64::MAX));
+    Ok(())
+}
+
+/// CLIENT SETNAME name (empty clears it)
+pub fn client_setname(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    validate_client_name(&args[2])?;
+    let name = Some(args[2].clone()).filter(|n| !n.is_empty());
+    ctx.session.client.set_name(name);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT GETNAME
+pub fn client_getname(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+    match ctx.session.client.name() {
+        Some(name) => ctx.out.bulk(&name),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// CLIENT LIST [TYPE type] [ID id [id ...]]
+pub fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let mut kind: Option<&'static str> = None;
+    let mut ids: Option<Vec<u64>> = None;
+    let mut i = 2;
+    while i < args.len() {
+        if is(&args[i], "TYPE") && i + 1 < args.len() {
+            let wanted = &args[i + 1];
+            kind = Some(
+                ["normal", "master", "replica", "slave", "pubsub"]
+                    .into_iter()
+                    .find(|k| is(wanted, k))
+                    .ok_or_else(|| {
+                        CmdError::owned(format!(
+                            "ERR Unknown client type '{}'",
+                            super::printable(wanted, 64)
+                        ))
+                    })?,
+            );
+            i += 2;
+        } else if is(&args[i], "ID") && i + 1 < args.len() {
+            let mut list = Vec::new();
+            for arg in &args[i + 1..] {
+                let id = super::parse_i64(arg)
+                    .and_then(|n| u64::try_from(n).ok())
+                    .filter(|&n| n > 0)
+                    .ok_or(CmdError::new("ERR Invalid client ID"))?;
+                list.push(id);
+            }
+            ids = Some(list);
+            i = args.len();
+        } else {
+            return Err(errors::SYNTAX);
+        }
+    }
+    let text = ctx.session.client.registry().list(ctx.now_ms, |client| {
+        kind.is_none_or(|k| k == client.kind())
+            && ids.as_ref().is_none_or(|ids| ids.contains(&client.id))
+    });
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+/// CLIENT INFO
+pub fn client_info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+    let mut text = String::new();
+    let client = &ctx.session.client;
+    client
+        .registry()
+        .describe(client.info(), ctx.now_ms, &mut text);
+    text.push('\n');
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+/// CLIENT SETINFO LIB-NAME name | LIB-VER version
+pub fn client_setinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let value = &args[3];
+    if !value.iter().all(|&b| (b'!'..=b'~').contains(&b)) {
+        return Err(CmdError::owned(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            super::printable(&args[2], 64)
+        )));
+    }
+    if is(&args[2], "LIB-NAME") {
+        ctx.session.client.set_lib(Some(value.clone()), None);
+    } else if is(&args[2], "LIB-VER") {
+        ctx.session.client.set_lib(None, Some(value.clone()));
+    } else {
+        return Err(CmdError::owned(format!(
+            "ERR Unrecognized option '{}'",
+            super::printable(&args[2], 64)
+        )));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT HELP
+pub fn client_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+    super::server::reply_help(
+        ctx,
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "    * ID <client-id> [<client-id> ...]",
+            "      Return clients with the given IDs.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are:",
+            "    * LIB-NAME: the client lib name.",
+            "    * LIB-VER: the client lib version.",
+        ],
+    );
+    Ok(())
+}

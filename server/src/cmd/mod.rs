@@ -1,0 +1,439 @@
+//! Commands: the table that describes them, the dispatcher, and one module per family.
+//!
+//! A handler is a plain synchronous function from the argument vector to a reply written into
+//! the connection's output buffer: no I/O, no `.await`, so each command is unit-testable and
+//! the store's locks are never held across a suspension point. Handlers validate every
+//! argument before they write anything, so an error reply is never preceded by a partial one.
+
+pub mod connection;
+pub mod docs;
+pub mod expire;
+pub mod keys;
+pub mod server;
+pub mod string;
+pub mod table;
+
+use std::borrow::Cow;
+
+use bytes::{Bytes, BytesMut};
+use protocol::encode;
+use protocol::Version;
+
+use crate::clients::ClientHandle;
+use crate::server::Shared;
+use crate::store::Db;
+pub use table::{lookup, CommandSpec, COMMANDS};
+
+/// A command error: the whole error line, including its prefix (`ERR`, `WRONGTYPE`, ...).
+/// Replying with it keeps the connection open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmdError(Cow<'static, str>);
+
+impl CmdError {
+    /// An error with a fixed text.
+    pub const fn new(text: &'static str) -> Self {
+        CmdError(Cow::Borrowed(text))
+    }
+
+    /// An error with a computed text.
+    pub fn owned(text: String) -> Self {
+        CmdError(Cow::Owned(text))
+    }
+
+    /// The error line without the leading `-`.
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Redis's most common error texts, shared by many commands.
+pub mod errors {
+    use super::CmdError;
+
+    /// Malformed options.
+    pub const SYNTAX: CmdError = CmdError::new("ERR syntax error");
+    /// An argument or stored value that is not a 64-bit integer.
+    pub const NOT_INTEGER: CmdError = CmdError::new("ERR value is not an integer or out of range");
+    /// An argument or stored value that is not a float.
+    pub const NOT_FLOAT: CmdError = CmdError::new("ERR value is not a valid float");
+    /// An operation on a key holding another type.
+    pub const WRONGTYPE: CmdError =
+        CmdError::new("WRONGTYPE Operation against a key holding the wrong kind of value");
+    /// RENAME of a missing key.
+    pub const NO_SUCH_KEY: CmdError = CmdError::new("ERR no such key");
+    /// INCR family overflow.
+    pub const OVERFLOW: CmdError = CmdError::new("ERR increment or decrement would overflow");
+    /// SELECT / COPY DB outside 0..databases.
+    pub const DB_OUT_OF_RANGE: CmdError = CmdError::new("ERR DB index is out of range");
+}
+
+/// A connection's reply buffer and the protocol version its replies are encoded in.
+pub struct Reply {
+    /// Encoded replies not yet written to the socket.
+    pub buf: BytesMut,
+    /// RESP2 until the client sends `HELLO 3`.
+    pub version: Version,
+}
+
+impl Reply {
+    /// An empty buffer for a RESP2 connection.
+    pub fn new() -> Self {
+        Reply {
+            buf: BytesMut::with_capacity(16 * 1024),
+            version: Version::Resp2,
+        }
+    }
+
+    /// `+OK`.
+    pub fn ok(&mut self) {
+        encode::write_simple(&mut self.buf, b"OK");
+    }
+
+    /// A simple string (no CR/LF allowed).
+    pub fn simple(&mut self, text: &str) {
+        encode::write_simple(&mut self.buf, text.as_bytes());
+    }
+
+    /// An error line (`text` includes its prefix).
+    pub fn error(&mut self, text: &str) {
+        encode::write_error(&mut self.buf, text.as_bytes());
+    }
+
+    /// An integer.
+    pub fn int(&mut self, n: i64) {
+        encode::write_integer(&mut self.buf, n);
+    }
+
+    /// An integer from a count.
+    pub fn count(&mut self, n: usize) {
+        self.int(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// A bulk string.
+    pub fn bulk(&mut self, data: &[u8]) {
+        encode::write_bulk(&mut self.buf, data);
+    }
+
+    /// A bulk string holding a decimal integer (Redis replies this way for e.g. cursors).
+    pub fn bulk_int(&mut self, n: i64) {
+        self.bulk(IntText::new(n).as_bytes());
+    }
+
+    /// The null reply (`$-1` in RESP2).
+    pub fn null(&mut self) {
+        encode::write_null(&mut self.buf, self.version);
+    }
+
+    /// The null array (`*-1` in RESP2).
+    pub fn null_array(&mut self) {
+        encode::write_null_array(&mut self.buf, self.version);
+    }
+
+    /// Header of an array of `len` elements.
+    pub fn array(&mut self, len: usize) {
+        encode::write_array_header(&mut self.buf, len);
+    }
+
+    /// Header of a map of `pairs` key/value pairs (a flat array in RESP2).
+    pub fn map(&mut self, pairs: usize) {
+        encode::write_map_header(&mut self.buf, pairs, self.version);
+    }
+
+    /// Header of a set (an array in RESP2).
+    pub fn set(&mut self, len: usize) {
+        encode::write_set_header(&mut self.buf, len, self.version);
+    }
+
+    /// A double (a bulk string in RESP2).
+    pub fn double(&mut self, value: f64) {
+        encode::write_double(&mut self.buf, value, self.version);
+    }
+
+    /// A verbatim text (`=txt:` in RESP3, a bulk string in RESP2), as INFO and CLIENT LIST use.
+    pub fn verbatim(&mut self, text: &[u8]) {
+        encode::write_verbatim(&mut self.buf, *b"txt", text, self.version);
+    }
+}
+
+impl Default for Reply {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Decimal text of an `i64` in a stack buffer: formatting a counter allocates nothing.
+pub struct IntText {
+    bytes: [u8; 20],
+    start: usize,
+}
+
+impl IntText {
+    /// Formats `n`.
+    pub fn new(n: i64) -> Self {
+        let mut text = IntText {
+            bytes: [0; 20],
+            start: 20,
+        };
+        let mut magnitude = n.unsigned_abs();
+        loop {
+            text.start -= 1;
+            text.bytes[text.start] = b'0' + (magnitude % 10) as u8;
+            magnitude /= 10;
+            if magnitude == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            text.start -= 1;
+            text.bytes[text.start] = b'-';
+        }
+        text
+    }
+
+    /// The digits.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+}
+
+/// Per-connection state that commands read and change.
+pub struct Session {
+    /// Index of the SELECTed database.
+    pub db: usize,
+    /// Set by QUIT: close once the reply is written.
+    pub closing: bool,
+    /// This client's entry in the registry behind CLIENT LIST.
+    pub client: ClientHandle,
+}
+
+/// Everything a handler may touch.
+pub struct Ctx<'a> {
+    /// Server-wide state: store, configuration, statistics.
+    pub shared: &'a Shared,
+    /// This connection's state.
+    pub session: &'a mut Session,
+    /// Where the reply goes.
+    pub out: &'a mut Reply,
+    /// Current Unix time in milliseconds, read once per command.
+    pub now_ms: u64,
+}
+
+impl<'a> Ctx<'a> {
+    /// The selected database (borrowed from the server state, not from `self`, so handlers
+    /// can write replies while they hold it).
+    pub fn db(&self) -> &'a Db {
+        // `session.db` is only ever set to a validated index.
+        let store = &self.shared.store;
+        store.db(self.session.db).unwrap_or_else(|| &store.dbs()[0])
+    }
+}
+
+/// Signature of a command handler: `args[0]` is the command name as sent.
+pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> Result<(), CmdError>;
+
+/// Runs one command and writes its reply (or error) into `ctx.out`.
+pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let Some(name) = args.first() else {
+        return;
+    };
+    let Some(spec) = lookup(name) else {
+        ctx.out.error(&unknown_command(name, &args[1..]));
+        return;
+    };
+    let spec = match resolve_subcommand(spec, args) {
+        Ok(spec) => spec,
+        Err(err) => {
+            ctx.out.error(err.text());
+            return;
+        }
+    };
+    if !spec.arity_ok(args.len()) {
+        ctx.out.error(&format!(
+            "ERR wrong number of arguments for '{}' command",
+            spec.full_name()
+        ));
+        return;
+    }
+    ctx.session.client.note_command(spec, ctx.now_ms);
+    if let Err(err) = (spec.handler)(ctx, args) {
+        ctx.out.error(err.text());
+    }
+}
+
+/// For container commands (CLIENT, COMMAND, CONFIG) finds the subcommand's spec.
+fn resolve_subcommand<'s>(
+    spec: &'s CommandSpec,
+    args: &[Bytes],
+) -> Result<&'s CommandSpec, CmdError> {
+    if spec.subcommands.is_empty() {
+        return Ok(spec);
+    }
+    let Some(sub) = args.get(1) else {
+        return Err(CmdError::owned(format!(
+            "ERR wrong number of arguments for '{}' command",
+            spec.name
+        )));
+    };
+    spec.subcommands
+        .iter()
+        .find(|s| s.sub_name().as_bytes().eq_ignore_ascii_case(sub))
+        .ok_or_else(|| {
+            CmdError::owned(format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                printable(sub, 128),
+                spec.name.to_ascii_uppercase()
+            ))
+        })
+}
+
+/// Redis's text for an unknown command, quoting the first arguments (about 128 bytes of them,
+/// as `processCommand` does).
+fn unknown_command(name: &[u8], args: &[Bytes]) -> String {
+    let mut quoted = String::new();
+    for arg in args {
+        if quoted.len() >= 128 {
+            break;
+        }
+        quoted.push('\'');
+        quoted.push_str(&printable(arg, 128 - quoted.len()));
+        quoted.push_str("' ");
+    }
+    format!(
+        "ERR unknown command '{}', with args beginning with: {quoted}",
+        printable(name, 128)
+    )
+}
+
+/// A byte string for an error message: CR/LF replaced, cut at `max` bytes.
+pub fn printable(bytes: &[u8], max: usize) -> String {
+    let cut = &bytes[..bytes.len().min(max)];
+    String::from_utf8_lossy(cut)
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect()
+}
+
+/// Parses a signed 64-bit integer exactly as Redis's `string2ll`: optional `-`, no `+`, no
+/// spaces, no leading zeros, no overflow.
+pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
+    let (negative, digits) = match bytes {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, bytes),
+    };
+    match digits {
+        [] => return None,
+        [b'0'] => return if negative { None } else { Some(0) },
+        [b'0', ..] => return None,
+        _ => {}
+    }
+    if digits.len() > 19 {
+        return None;
+    }
+    let mut magnitude: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        magnitude = magnitude
+            .checked_mul(10)?
+            .checked_add(u64::from(d - b'0'))?;
+    }
+    if negative {
+        if magnitude == 1 << 63 {
+            Some(i64::MIN)
+        } else {
+            i64::try_from(magnitude).ok().map(|m| -m)
+        }
+    } else {
+        i64::try_from(magnitude).ok()
+    }
+}
+
+/// [`parse_i64`] with Redis's error for an argument.
+pub fn arg_i64(bytes: &[u8]) -> Result<i64, CmdError> {
+    parse_i64(bytes).ok_or(errors::NOT_INTEGER)
+}
+
+/// Parses a float as Redis does for INCRBYFLOAT arguments and stored values: no leading
+/// space, no NaN. Infinity parses (the command rejects an infinite result).
+pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    if text.is_empty() || text.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return None;
+    }
+    let value: f64 = text.parse().ok()?;
+    (!value.is_nan()).then_some(value)
+}
+
+/// Formats a float the way Redis prints INCRBYFLOAT results: plain decimal, no exponent,
+/// shortest text that reads back as the same value.
+pub fn format_f64(value: f64) -> String {
+    if value == 0.0 {
+        // Avoid "-0".
+        return "0".to_owned();
+    }
+    format!("{value}")
+}
+
+/// Case-insensitive comparison of an argument with an option name.
+#[inline]
+pub fn is(arg: &[u8], option: &str) -> bool {
+    arg.eq_ignore_ascii_case(option.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_i64_is_strict_like_redis() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-1"), Some(-1));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"01",
+            b"-0",
+            b"1.0",
+            b"9223372036854775808",
+            b"-9223372036854775809",
+            b"99999999999999999999",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn float_parse_and_format() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b"abc"), None);
+        assert_eq!(format_f64(10.5), "10.5");
+        assert_eq!(format_f64(3.0), "3");
+        assert_eq!(format_f64(-0.0), "0");
+        assert_eq!(format_f64(5.0e3), "5000");
+    }
+
+    #[test]
+    fn int_text_formats_extremes() {
+        for n in [0, 7, -7, 10, i64::MAX, i64::MIN] {
+            assert_eq!(IntText::new(n).as_bytes(), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn unknown_command_text_matches_redis() {
+        let args = [Bytes::from_static(b"bar"), Bytes::from_static(b"baz")];
+        assert_eq!(
+            unknown_command(b"FOO", &args),
+            "ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' "
+        );
+    }
+}

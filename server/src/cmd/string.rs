@@ -1,0 +1,540 @@
+//! String commands: GET, SET and its variants, MGET/MSET, counters, ranges.
+//!
+//! Read-modify-write commands (INCR, APPEND, SETRANGE, GETSET...) run entirely under their
+//! shard's lock, which is what makes them atomic; [`incr_by`] is the same function the loom
+//! models exercise.
+
+use bytes::Bytes;
+
+use super::{arg_i64, errors, format_f64, is, parse_f64, parse_i64, CmdError, Ctx, IntText};
+use crate::store::{Db, Value};
+
+/// Largest string value, as Redis's default `proto-max-bulk-len`.
+pub const MAX_STRING_LEN: usize = 512 * 1024 * 1024;
+
+/// How a write sets the key's TTL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    /// Remove any TTL (plain SET).
+    Clear,
+    /// Keep the key's current TTL (KEEPTTL).
+    Keep,
+    /// Expire at this Unix time in milliseconds.
+    At(u64),
+}
+
+/// Converts a relative or absolute expire argument to an absolute deadline in milliseconds,
+/// rejecting non-positive values and overflow as Redis does ("invalid expire time in '...'").
+pub fn deadline_from(
+    amount: i64,
+    unit_ms: i64,
+    absolute: bool,
+    now_ms: u64,
+    command: &str,
+) -> Result<u64, CmdError> {
+    let invalid = || CmdError::owned(format!("ERR invalid expire time in '{command}' command"));
+    if amount <= 0 {
+        return Err(invalid());
+    }
+    let ms = amount.checked_mul(unit_ms).ok_or_else(invalid)?;
+    let at = if absolute {
+        ms
+    } else {
+        ms.checked_add(i64::try_from(now_ms).map_err(|_| invalid())?)
+            .ok_or_else(invalid)?
+    };
+    u64::try_from(at).map_err(|_| invalid())
+}
+
+/// Parses `EX n | PX n | EXAT n | PXAT n` at `args[i]`; returns the deadline or `None` if
+/// `args[i]` is not one of those options.
+fn parse_expire_option(
+    args: &[Bytes],
+    i: usize,
+    now_ms: u64,
+    command: &str,
+) -> Result<Option<u64>, CmdError> {
+    let option = &args[i];
+    let (unit, absolute) = if is(option, "EX") {
+        (1000, false)
+    } else if is(option, "PX") {
+        (1, false)
+    } else if is(option, "EXAT") {
+        (1000, true)
+    } else if is(option, "PXAT") {
+        (1, true)
+    } else {
+        return Ok(None);
+    };
+    let amount = args.get(i + 1).ok_or(errors::SYNTAX)?;
+    let amount = arg_i64(amount)?;
+    deadline_from(amount, unit, absolute, now_ms, command).map(Some)
+}
+
+fn string_of(value: &Value) -> Result<&[u8], CmdError> {
+    match value {
+        Value::Str(s) => Ok(s),
+    }
+}
+
+/// GET key
+pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let (mut shard, hash) = ctx.db().lock(&args[1]);
+    match shard.get_read(hash, &args[1], ctx.now_ms) {
+        Some(entry) => ctx.out.bulk(string_of(&entry.value)?),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// Options of SET, parsed before anything is written.
+struct SetOptions {
+    only_if_absent: bool,
+    only_if_present: bool,
+    get: bool,
+    ttl: Ttl,
+}
+
+fn parse_set_options(args: &[Bytes], now_ms: u64) -> Result<SetOptions, CmdError> {
+    let mut options = SetOptions {
+        only_if_absent: false,
+        only_if_present: false,
+        get: false,
+        ttl: Ttl::Clear,
+    };
+    let mut ttl_given = false;
+    let mut i = 3;
+    while i < args.len() {
+        let arg = &args[i];
+        if is(arg, "NX") && !options.only_if_present {
+            options.only_if_absent = true;
+        } else if is(arg, "XX") && !options.only_if_absent {
+            options.only_if_present = true;
+        } else if is(arg, "GET") {
+            options.get = true;
+        } else if is(arg, "KEEPTTL") && !ttl_given {
+            ttl_given = true;
+            options.ttl = Ttl::Keep;
+        } else if !ttl_given && i + 1 < args.len() {
+            match parse_expire_option(args, i, now_ms, "set")? {
+                Some(at) => {
+                    ttl_given = true;
+                    options.ttl = Ttl::At(at);
+                    i += 1;
+                }
+                None => return Err(errors::SYNTAX),
+            }
+        } else {
+            return Err(errors::SYNTAX);
+        }
+        i += 1;
+    }
+    Ok(options)
+}
+
+/// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]
+pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let options = parse_set_options(args, ctx.now_ms)?;
+    let (key, value) = (&args[1], &args[2]);
+    let now = ctx.now_ms;
+    let (mut shard, hash) = ctx.db().lock(key);
+    let existing = shard.get_mut(hash, key, now);
+    let exists = existing.is_some();
+    let old_deadline = existing.as_ref().and_then(|e| e.expires_at());
+    let old_value = match (&existing, options.get) {
+        (Some(entry), true) => Some(string_of(&entry.value)?.to_vec()),
+        _ => None,
+    };
+    let allowed = !(options.only_if_absent && exists || options.only_if_present && !exists);
+    if allowed {
+        let deadline = match options.ttl {
+            Ttl::Clear => None,
+            Ttl::Keep => old_deadline,
+            Ttl::At(at) => Some(at),
+        };
+        shard.set(hash, key, Value::Str(value.to_vec()), deadline, now);
+    }
+    drop(shard);
+    if options.get {
+        match old_value {
+            Some(old) => ctx.out.bulk(&old),
+            None => ctx.out.null(),
+        }
+    } else if allowed {
+        ctx.out.ok();
+    } else {
+        ctx.out.null();
+    }
+    Ok(())
+}
+
+/// SETNX key value
+pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let now = ctx.now_ms;
+    let (mut shard, hash) = ctx.db().lock(&args[1]);
+    let created = !shard.contains(hash, &args[1], now);
+    if created {
+        shard.set(hash, &args[1], Value::Str(args[2].to_vec()), None, now);
+    }
+    drop(shard);
+    ctx.out.int(i64::from(created));
+    Ok(())
+}
+
+fn set_with_ttl(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+    unit_ms: i64,
+    name: &str,
+) -> Result<(), CmdError> {
+    let amount = arg_i64(&args[2])?;
+    let deadline = deadline_from(amount, unit_ms, false, ctx.now_ms, name)?;
+    let now = ctx.now_ms;
+    let (mut shard, hash) = ctx.db().lock(&args[1]);
+    shard.set(
+        hash,
+        &args[1],
+        Value::Str(args[3].to_vec()),
+        Some(deadline),
+        now,
+    );
+    drop(shard);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// SETEX key seconds value
+pub fn setex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    set_with_ttl(ctx, args, 1000, "setex")
+}
+
+/// PSETEX key milliseconds value
+pub fn psetex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    set_with_ttl(ctx, args, 1, "psetex")
+}
+
+/// MGET key [key ...]: one consistent snapshot across shards.
+pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let keys = &args[1..];
+    let now = ctx.now_ms;
+    let db = ctx.db();
+    let mut locked = db.lock_keys(keys.iter().map(|k| &k[..]));
+    ctx.out.array(keys.len());
+    for key in keys {
+        let entry = locked
+            .shard(key)
+            .and_then(|(shard, hash)| shard.get_read(hash, key, now));
+        match entry {
+            Some(entry) => match &entry.value {
+                Value::Str(s) => ctx.out.bulk(s),
+            },
+            None => ctx.out.null(),
+        }
+    }
+    Ok(())
+}
+
+fn mset_generic(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+    only_if_none_exist: bool,
+) -> Result<bool, CmdError> {
+    if args.len().is_multiple_of(2) {
+        return Err(CmdError::owned(format!(
+            "ERR wrong number of arguments for '{}' command",
+            if only_if_none_exist { "msetnx" } else { "mset" }
+        )));
+    }
+    let pairs = &args[1..];
+    let now = ctx.now_ms;
+    let db = ctx.db();
+    let mut locked = db.lock_keys(pairs.iter().step_by(2).map(|k| &k[..]));
+    if only_if_none_exist {
+        for key in pairs.iter().step_by(2) {
+            if let Some((shard, hash)) = locked.shard(key) {
+                if shard.contains(hash, key, now) {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    for pair in pairs.chunks_exact(2) {
+        if let Some((shard, hash)) = locked.shard(&pair[0]) {
+            shard.set(hash, &pair[0], Value::Str(pair[1].to_vec()), None, now);
+        }
+    }
+    Ok(true)
+}
+
+/// MSET key value [key value ...]: atomic across shards.
+pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    mset_generic(ctx, args, false)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// MSETNX key value [key value ...]: all or nothing.
+pub fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let done = mset_generic(ctx, args, true)?;
+    ctx.out.int(i64::from(done));
+    Ok(())
+}
+
+/// GETSET key value: SET that returns the old value and clears the TTL.
+pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let now = ctx.now_ms;
+    let (mut shard, hash) = ctx.db().lock(&args[1]);
+    let old = match shard.get_mut(hash, &args[1], now) {
+        Some(entry) => Some(string_of(&entry.value)?.to_vec()),
+        None => None,
+    };
+    shard.set(hash, &args[1], Value::Str(args[2].to_vec()), None, now);
+    drop(shard);
+    match old {
+        Some(old) => ctx.out.bulk(&old),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// GETDEL key
+pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let now = ctx.now_ms;
+    let (mut shard, hash) = ctx.db().lock(&args[1]);
+    match shard.get_read(hash, &args[1], now) {
+        None => ctx.out.null(),
+        Some(entry) => {
+            string_of(&entry.value)?;
+            if let Some(entry) = shard.remove(hash, &args[1], now) {
+                let Value::Str(old) = entry.value;
+                ctx.out.bulk(&old);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]
+pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let now = ctx.now_ms;
+    // None: leave the TTL alone; Some(None): PERSIST; Some(Some(at)): new deadline.
+    let change: Option<Option<u64>> = match args.len() {
+        2 => None,
+        3 if is(&args[2], "PERSIST") => Some(None),
+        4 => match parse_expire_option(args, 2, now, "getex")? {
+            Some(at) => Some(Some(at)),
+            None => return Err(errors::SYNTAX),
+        },
+        _ => return Err(errors::SYNTAX),
+    };
+    let (mut shard, hash) = ctx.db().lock(&args[1]);
+    let value = match shard.get_read(hash, &args[1], now) {
+        None => {
+            drop(shard);
+            ctx.out.null();
+            return Ok(());
+        }
+        Some(entry) => string_of(&entry.value)?.to_vec(),
+    };
+    if let Some(deadline) = change {
+        shard.set_expiry(hash, &args[1], deadline, now);
+    }
+    drop(shard);
+    ctx.out.bulk(&value);
+    Ok(())
+}
+
+/// APPEND key value: returns the new length.
+pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let now = ctx.now_ms;
+    let (mut shard, hash) = ctx.db().lock(&args[1]);
+    let new_len = match shard.get_mut(hash, &args[1], now) {
+        Some(entry) => {
+            let Value::Str(current) = &mut entry.value;
+            if current.len() + args[2].len() > MAX_STRING_LEN {
+                return Err(CmdError::new(
+                    "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+                ));
+            }
+            current.extend_from_slice(&args[2]);
+            current.len()
+        }
+        None => {
+            shard.set(hash, &args[1], Value::Str(args[2].to_vec()), None, now);
+            args[2].len()
+        }
+    };
+    drop(shard);
+    ctx.out.count(new_len);
+    Ok(())
+}
+
+/// STRLEN key
+pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let (mut shard, hash) = ctx.db().lock(&args[1]);
+    let len = match shard.get_read(hash, &args[1], ctx.now_ms) {
+        Some(entry) => string_of(&entry.value)?.len(),
+        None => 0,
+    };
+    drop(shard);
+    ctx.out.count(len);
+    Ok(())
+}
+
+/// GETRANGE key start end: inclusive, negative offsets from the end.
+pub fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let start = arg_i64(&args[2])?;
+    let end = arg_i64(&args[3])?;
+    let (mut shard, hash) = ctx.db().lock(&args[1]);
+    let Some(entry) = shard.get_read(hash, &args[1], ctx.now_ms) else {
+        drop(shard);
+        ctx.out.bulk(b"");
+        return Ok(());
+    };
+    let value = string_of(&entry.value)?;
+    let len = i64::try_from(value.len()).unwrap_or(i64::MAX);
+    // Redis 7 semantics: a negative start past the beginning clamps to 0; start > end or an
+    // empty string gives "".
+    if start < 0 && end < 0 && start > end {
+        ctx.out.bulk(b"");
+        return Ok(());
+    }
+    let mut start = if start < 0 { start + len } else { start };
+    let mut end = if end < 0 { end + len } else { end };
+    start = start.max(0);
+    end = end.max(0);
+    end = end.min(len - 1);
+    if len == 0 || start > end {
+        ctx.out.bulk(b"");
+    } else {
+        ctx.out.bulk(&value[start as usize..=end as usize]);
+    }
+    Ok(())
+}
+
+/// SETRANGE key offset value: zero-pads, returns the new length.
+pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let offset = arg_i64(&args[2])?;
+    let offset =
+        usize::try_from(offset).map_err(|_| CmdError::new("ERR offset is out of range"))?;
+    let patch = &args[3];
+    let too_big = CmdError::new("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    let now = ctx.now_ms;
+    let (mut shard, hash) = ctx.db().lock(&args[1]);
+    let new_len = match shard.get_mut(hash, &args[1], now) {
+        Some(entry) => {
+            let Value::Str(current) = &mut entry.value;
+            if patch.is_empty() {
+                current.len()
+            } else {
+                let end = offset
+                    .checked_add(patch.len())
+                    .filter(|&e| e <= MAX_STRING_LEN);
+                let end = end.ok_or(too_big)?;
+                if current.len() < end {
+                    current.resize(end, 0);
+                }
+                current[offset..end].copy_from_slice(patch);
+                current.len()
+            }
+        }
+        None if patch.is_empty() => 0,
+        None => {
+            let end = offset
+                .checked_add(patch.len())
+                .filter(|&e| e <= MAX_STRING_LEN);
+            let end = end.ok_or(too_big)?;
+            let mut value = vec![0; end];
+            value[offset..].copy_from_slice(patch);
+            shard.set(hash, &args[1], Value::Str(value), None, now);
+            end
+        }
+    };
+    drop(shard);
+    ctx.out.count(new_len);
+    Ok(())
+}
+
+/// Adds `delta` to the integer stored at `key` (0 if absent) under the shard lock; keeps the
+/// TTL, as Redis does. Shared by the INCR family and the loom models.
+pub fn incr_by(db: &Db, key: &[u8], delta: i64, now_ms: u64) -> Result<i64, CmdError> {
+    let (mut shard, hash) = db.lock(key);
+    match shard.get_mut(hash, key, now_ms) {
+        Some(entry) => {
+            let Value::Str(current) = &mut entry.value;
+            let value = parse_i64(current).ok_or(errors::NOT_INTEGER)?;
+            let new = value.checked_add(delta).ok_or(errors::OVERFLOW)?;
+            current.clear();
+            current.extend_from_slice(IntText::new(new).as_bytes());
+            Ok(new)
+        }
+        None => {
+            let text = IntText::new(delta).as_bytes().to_vec();
+            shard.set(hash, key, Value::Str(text), None, now_ms);
+            Ok(delta)
+        }
+    }
+}
+
+fn reply_incr(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> Result<(), CmdError> {
+    let value = incr_by(ctx.db(), key, delta, ctx.now_ms)?;
+    ctx.out.int(value);
+    Ok(())
+}
+
+/// INCR key
+pub fn incr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    reply_incr(ctx, &args[1], 1)
+}
+
+/// DECR key
+pub fn decr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    reply_incr(ctx, &args[1], -1)
+}
+
+/// INCRBY key increment
+pub fn incrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let delta = arg_i64(&args[2])?;
+    reply_incr(ctx, &args[1], delta)
+}
+
+/// DECRBY key decrement
+pub fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let delta = arg_i64(&args[2])?;
+    let delta = delta
+        .checked_neg()
+        .ok_or(CmdError::new("ERR decrement would overflow"))?;
+    reply_incr(ctx, &args[1], delta)
+}
+
+/// INCRBYFLOAT key increment: 64-bit floats (Redis uses long double; see SPEC.md).
+pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let delta = parse_f64(&args[2]).ok_or(errors::NOT_FLOAT)?;
+    let now = ctx.now_ms;
+    let (mut shard, hash) = ctx.db().lock(&args[1]);
+    let current = match shard.get_mut(hash, &args[1], now) {
+        Some(entry) => {
+            let Value::Str(s) = &entry.value;
+            parse_f64(s).ok_or(errors::NOT_FLOAT)?
+        }
+        None => 0.0,
+    };
+    let new = current + delta;
+    if !new.is_finite() {
+        return Err(CmdError::new("ERR increment would produce NaN or Infinity"));
+    }
+    let text = format_f64(new);
+    match shard.get_mut(hash, &args[1], now) {
+        Some(entry) => entry.value = Value::Str(text.clone().into_bytes()),
+        None => shard.set(
+            hash,
+            &args[1],
+            Value::Str(text.clone().into_bytes()),
+            None,
+            now,
+        ),
+    }
+    drop(shard);
+    ctx.out.bulk(text.as_bytes());
+    Ok(())
+}

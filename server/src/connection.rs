@@ -1,0 +1,162 @@
+//! One client connection: read, decode every complete request already buffered, run each,
+//! and write all of their replies with a single write.
+//!
+//! Pipelined requests therefore cost one read and one write per batch, not per command. A
+//! protocol error gets Redis's `-ERR Protocol error: ...` reply and closes the connection; a
+//! command error is just a reply.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use protocol::{Limits, RequestCodec};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Decoder;
+use tracing::debug;
+
+use crate::cmd::{dispatch, Ctx, Reply, Session};
+use crate::server::{unix_ms, Shared};
+use crate::sync::Ordering;
+
+/// Replies buffered beyond this are written out before decoding more requests, so a huge
+/// pipeline cannot grow the output buffer without bound.
+const OUTPUT_HIGH_WATER: usize = 1024 * 1024;
+/// Buffers that grew past this for one big request or reply are released afterwards.
+const BUFFER_KEEP: usize = 256 * 1024;
+/// Read buffer headroom requested before each read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Serves one client until it disconnects, sends QUIT, breaks the protocol, or the server
+/// shuts down (after finishing the batch in progress).
+pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+    if let Err(err) = stream.set_nodelay(true) {
+        debug!("set_nodelay failed: {err}");
+    }
+    let local = stream.local_addr().unwrap_or(peer);
+    let fd = raw_fd(&stream);
+    let client = shared.clients.register(peer, local, fd, unix_ms());
+    let mut session = Session {
+        db: 0,
+        closing: false,
+        client,
+    };
+    let limits = Limits {
+        max_bulk_len: shared.config.proto_max_bulk_len,
+        ..Limits::default()
+    };
+    let mut codec = RequestCodec::new(limits);
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut reply = Reply::new();
+
+    loop {
+        let mut commands = 0u64;
+        let mut protocol_error = false;
+        loop {
+            match codec.decode(&mut input) {
+                Ok(Some(args)) => {
+                    commands += 1;
+                    let mut ctx = Ctx {
+                        shared,
+                        session: &mut session,
+                        out: &mut reply,
+                        now_ms: unix_ms(),
+                    };
+                    dispatch(&mut ctx, &args);
+                    if session.closing {
+                        break;
+                    }
+                    if reply.buf.len() >= OUTPUT_HIGH_WATER
+                        && !flush(&mut stream, &mut reply, shared).await
+                    {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    debug!("protocol error: {err}");
+                    reply.buf.extend_from_slice(err.reply_line().as_bytes());
+                    protocol_error = true;
+                    break;
+                }
+            }
+        }
+        if commands > 0 {
+            shared
+                .stats
+                .commands_processed
+                .fetch_add(commands, Ordering::Relaxed);
+        }
+        if !flush(&mut stream, &mut reply, shared).await || session.closing || protocol_error {
+            return;
+        }
+        if input.capacity() > BUFFER_KEEP && input.is_empty() {
+            input = BytesMut::with_capacity(READ_CHUNK);
+        }
+        input.reserve(READ_CHUNK);
+        let read = tokio::select! {
+            biased;
+            () = shared.shutdown.cancelled() => return,
+            read = stream.read_buf(&mut input) => read,
+        };
+        match read {
+            Ok(0) => return,
+            Ok(n) => {
+                shared
+                    .stats
+                    .net_input_bytes
+                    .fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(err) => {
+                debug!("read failed: {err}");
+                return;
+            }
+        }
+    }
+}
+
+/// Writes every buffered reply with one write call (as far as the socket takes it).
+/// Returns false if the client is gone.
+async fn flush(stream: &mut TcpStream, reply: &mut Reply, shared: &Shared) -> bool {
+    if reply.buf.is_empty() {
+        return true;
+    }
+    // A client that stops reading must not hold a connection task forever during shutdown.
+    let write = stream.write_all(&reply.buf);
+    let result = tokio::select! {
+        biased;
+        result = write => result,
+        () = shutdown_grace(shared) => return false,
+    };
+    if let Err(err) = result {
+        debug!("write failed: {err}");
+        return false;
+    }
+    shared
+        .stats
+        .net_output_bytes
+        .fetch_add(reply.buf.len() as u64, Ordering::Relaxed);
+    if reply.buf.capacity() > BUFFER_KEEP {
+        reply.buf = BytesMut::with_capacity(READ_CHUNK);
+    } else {
+        reply.buf.clear();
+    }
+    true
+}
+
+/// Resolves a few seconds after shutdown starts.
+async fn shutdown_grace(shared: &Shared) {
+    shared.shutdown.cancelled().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+}
+
+#[cfg(unix)]
+fn raw_fd(stream: &TcpStream) -> i32 {
+    use std::os::fd::AsRawFd;
+    stream.as_raw_fd()
+}
+
+#[cfg(not(unix))]
+fn raw_fd(_stream: &TcpStream) -> i32 {
+    -1
+}

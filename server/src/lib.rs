@@ -1,0 +1,27 @@
+//! kvstore's server: a multi-threaded, Redis-compatible key-value server.
+//!
+//! `main.rs` only parses flags, sets up logging and calls [`server::start`]; everything else
+//! lives here so that tests start the same server in-process on port 0.
+//!
+//! - [`server`]: accept loop, shared state, background cron.
+//! - [`connection`]: the per-connection read / dispatch / write loop.
+//! - [`cmd`]: the command table and the commands.
+//! - [`store`]: databases of 16 shards, each a hash table plus a TTL min-heap.
+//! - [`sync`]: the std/loom shim for everything shared between threads.
+
+pub mod clients;
+pub mod cmd;
+pub mod config;
+pub mod connection;
+pub mod glob;
+pub mod memory;
+pub mod server;
+pub mod store;
+pub mod sync;
+
+pub use config::Config;
+pub use server::{start, ServerHandle};
+
+/// The Redis version we report in HELLO and INFO: the Redis release whose behaviour we
+/// follow, so that client libraries enable the features they check for.
+pub const VERSION_FOR_CLIENTS: &str = "7.2.0";

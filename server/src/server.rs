@@ -1,0 +1,296 @@
+//! The accept loop, the server-wide state shared by connections, and the background cron
+//! (active expiry, ops/sec sampling).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::clients::Registry;
+use crate::config::{Config, LogLevel};
+use crate::connection;
+use crate::store::Store;
+use crate::sync::{Arc, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
+
+/// Changes the process's log filter at run time (CONFIG SET loglevel). Supplied by `main`,
+/// which owns the tracing subscriber; tests run without one.
+pub type LogControl = Box<dyn Fn(LogLevel) -> Result<(), String> + Send + Sync>;
+
+/// Server-wide counters for INFO stats. Connections add to them once per batch of pipelined
+/// commands, not once per command, to keep shared cache lines cold.
+#[derive(Default)]
+pub struct Stats {
+    /// Connections accepted since start (or CONFIG RESETSTAT).
+    pub connections_received: AtomicU64,
+    /// Connections refused because of maxclients.
+    pub rejected_connections: AtomicU64,
+    /// Commands run.
+    pub commands_processed: AtomicU64,
+    /// Bytes read from clients.
+    pub net_input_bytes: AtomicU64,
+    /// Bytes written to clients.
+    pub net_output_bytes: AtomicU64,
+    /// Commands per second over the last ~1.6 s, sampled by the cron.
+    pub ops_per_sec: AtomicU64,
+}
+
+/// State shared by every connection and the cron.
+pub struct Shared {
+    /// The keyspace.
+    pub store: Store,
+    /// Configuration given at start-up; runtime-changeable values live beside it.
+    pub config: Config,
+    /// Current maxclients (CONFIG SET maxclients).
+    pub maxclients: AtomicUsize,
+    /// Current log level (CONFIG SET loglevel).
+    pub loglevel: Mutex<LogLevel>,
+    /// Current cron frequency (CONFIG SET hz).
+    pub hz: AtomicU32,
+    /// Counters for INFO.
+    pub stats: Stats,
+    /// Connected clients.
+    pub clients: Arc<Registry>,
+    /// Number of open connections (maxclients is checked against it).
+    pub connected: AtomicUsize,
+    /// Port actually bound (differs from `config.port` when that is 0).
+    pub port: u16,
+    /// When the server started.
+    pub started: Instant,
+    /// Cancelled to shut the server down (signal or SHUTDOWN).
+    pub shutdown: CancellationToken,
+    log_control: Option<LogControl>,
+}
+
+impl Shared {
+    /// Applies a new log level through the subscriber, if there is one.
+    pub fn set_loglevel(&self, level: LogLevel) -> Result<(), String> {
+        if let Some(control) = &self.log_control {
+            control(level)?;
+        }
+        *self.loglevel.lock() = level;
+        Ok(())
+    }
+}
+
+/// Current Unix time in milliseconds: the one clock the request path reads.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// A running server: its addresses and the means to stop it.
+pub struct ServerHandle {
+    addrs: Vec<SocketAddr>,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// The first address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// Every address the server listens on.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Server state, for tests that inspect the store directly.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Starts a graceful shutdown: stop accepting, finish replies in flight, close.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+
+    /// Resolves when the server has stopped (after a signal, SHUTDOWN or [`Self::shutdown`]).
+    pub async fn stopped(self) {
+        if let Err(err) = self.task.await {
+            warn!("server task ended abnormally: {err}");
+        }
+    }
+}
+
+/// Binds the configured addresses and starts serving on the current tokio runtime.
+pub async fn start(
+    config: Config,
+    log_control: Option<LogControl>,
+) -> anyhow::Result<ServerHandle> {
+    let mut listeners = Vec::new();
+    let mut port = config.port;
+    for host in &config.bind {
+        let listener = TcpListener::bind((host.as_str(), port))
+            .await
+            .with_context(|| format!("could not bind {host}:{port}"))?;
+        // With --port 0 every further address uses the port the first one got.
+        port = listener.local_addr()?.port();
+        listeners.push(listener);
+    }
+    let addrs = listeners
+        .iter()
+        .map(TcpListener::local_addr)
+        .collect::<Result<Vec<_>, _>>()?;
+    let shared = Arc::new(Shared {
+        store: Store::new(config.databases as usize),
+        maxclients: AtomicUsize::new(config.maxclients),
+        loglevel: Mutex::new(config.loglevel),
+        hz: AtomicU32::new(config.hz),
+        stats: Stats::default(),
+        clients: Arc::new(Registry::default()),
+        connected: AtomicUsize::new(0),
+        port,
+        started: Instant::now(),
+        shutdown: CancellationToken::new(),
+        log_control,
+        config,
+    });
+    for addr in &addrs {
+        info!(%addr, "ready to accept connections");
+    }
+    let task = tokio::spawn(serve(listeners, Arc::clone(&shared)));
+    Ok(ServerHandle {
+        addrs,
+        shared,
+        task,
+    })
+}
+
+/// Runs the accept loops and the cron until `shared.shutdown` is cancelled, then waits for
+/// connections to finish what they were doing.
+async fn serve(listeners: Vec<TcpListener>, shared: Arc<Shared>) {
+    let tracker = TaskTracker::new();
+    tracker.spawn(cron(Arc::clone(&shared)));
+    for listener in listeners {
+        tracker.spawn(accept_loop(listener, Arc::clone(&shared), tracker.clone()));
+    }
+    tracker.close();
+    shared.shutdown.cancelled().await;
+    info!("shutting down: no new connections; finishing replies in flight");
+    if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!("some connections did not finish within 10 s; closing them");
+    }
+    info!("server stopped");
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTracker) {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = shared.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => {
+                backoff = Duration::from_millis(5);
+                pair
+            }
+            Err(err) => {
+                // Typically EMFILE: wait for descriptors to free up instead of spinning.
+                warn!("accept failed: {err}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        shared
+            .stats
+            .connections_received
+            .fetch_add(1, Ordering::Relaxed);
+        let open = shared.connected.fetch_add(1, Ordering::AcqRel) + 1;
+        let shared_for_task = Arc::clone(&shared);
+        if open > shared.maxclients.load(Ordering::Relaxed) {
+            shared
+                .stats
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
+            tracker.spawn(async move {
+                reject(stream).await;
+                shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
+            });
+            continue;
+        }
+        let span = tracing::info_span!("conn", %peer);
+        tracker.spawn(
+            async move {
+                debug!("accepted");
+                connection::handle(stream, peer, &shared_for_task).await;
+                shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
+                debug!("closed");
+            }
+            .instrument(span),
+        );
+    }
+}
+
+/// Tells a client over the limit why it is closed, as Redis does.
+async fn reject(mut stream: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let message = b"-ERR max number of clients reached\r\n";
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(message)).await;
+}
+
+/// Background work, `hz` times per second: active expiry with a bounded budget, and the
+/// ops/sec sample for INFO.
+async fn cron(shared: Arc<Shared>) {
+    /// Heap entries examined per shard per lock acquisition.
+    const SWEEP_BUDGET: usize = 64;
+    /// Longest a single cron run keeps sweeping before yielding to the next tick
+    /// (Redis bounds its active expiry cycle to 25% of a tick the same way).
+    const SWEEP_TIME_SHARE: u32 = 4;
+    let mut samples = [0u64; 16];
+    let mut sample_index = 0usize;
+    let mut last_commands = 0u64;
+    let mut last_sample = Instant::now();
+    loop {
+        let hz = shared.hz.load(Ordering::Relaxed).max(1);
+        let tick = Duration::from_millis(1000 / u64::from(hz));
+        tokio::select! {
+            biased;
+            () = shared.shutdown.cancelled() => return,
+            () = tokio::time::sleep(tick) => {}
+        }
+        let started = Instant::now();
+        let mut expired = 0usize;
+        'sweep: loop {
+            let now = unix_ms();
+            let mut more_due = false;
+            for db in shared.store.dbs() {
+                let result = db.sweep_expired(now, SWEEP_BUDGET);
+                expired += result.expired;
+                more_due |= result.more_due;
+            }
+            if !more_due || started.elapsed() > tick / SWEEP_TIME_SHARE {
+                break 'sweep;
+            }
+            tokio::task::yield_now().await;
+        }
+        if expired > 0 {
+            debug!(expired, "active expiry");
+        }
+
+        let commands = shared.stats.commands_processed.load(Ordering::Relaxed);
+        let elapsed = last_sample.elapsed().as_secs_f64().max(1e-3);
+        samples[sample_index % samples.len()] =
+            (commands.saturating_sub(last_commands) as f64 / elapsed) as u64;
+        sample_index += 1;
+        last_commands = commands;
+        last_sample = Instant::now();
+        let filled = sample_index.min(samples.len()) as u64;
+        let average = samples.iter().sum::<u64>() / filled.max(1);
+        shared.stats.ops_per_sec.store(average, Ordering::Relaxed);
+    }
+}

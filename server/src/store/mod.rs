@@ -1,0 +1,228 @@
+//! The keyspace: databases of 16 shards, each a hash table plus a heap of expiry deadlines.
+//!
+//! A key's shard is chosen by the top bits of its hash, and the same hash indexes the shard's
+//! table, so each key is hashed once per command. Shards are guarded by `std`-style mutexes
+//! (through [`crate::sync`]): no `.await` ever happens while one is held, critical sections are
+//! short, and a blocking mutex is far cheaper than an async one. Multi-key commands lock the
+//! shards they touch in ascending index order, which makes them atomic with respect to other
+//! clients and cannot deadlock.
+//!
+//! Time is a parameter: every operation takes `now_ms` (Unix milliseconds) from its caller,
+//! so tests and loom models use fixed instants.
+
+mod shard;
+mod table;
+mod value;
+
+use std::hash::BuildHasher;
+
+use crate::sync::{Mutex, MutexGuard};
+pub use shard::{Entry, Shard, ShardStats, SweepResult};
+pub use table::Table;
+pub use value::Value;
+
+/// Shards per database. A power of two: the shard is the top `SHARD_BITS` bits of the hash.
+pub const SHARDS: usize = 16;
+const SHARD_BITS: u32 = SHARDS.trailing_zeros();
+
+/// Pads a shard to its own cache lines so that two cores working on neighbouring shards do
+/// not invalidate each other's lines.
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded<T>(T);
+
+/// The hasher of every table. foldhash's `RandomState` is seeded per process, which keeps
+/// adversarial keys from being precomputed to collide.
+#[derive(Clone)]
+pub struct KeyHasher(foldhash::fast::RandomState);
+
+impl KeyHasher {
+    /// A hasher with a fresh random seed.
+    pub fn new() -> Self {
+        KeyHasher(foldhash::fast::RandomState::default())
+    }
+
+    /// Hashes a key; shard and bucket both derive from this value.
+    #[inline]
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        self.0.hash_one(key)
+    }
+}
+
+impl Default for KeyHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Index of the shard that owns a key hash.
+#[inline]
+pub fn shard_of(hash: u64) -> usize {
+    (hash >> (u64::BITS - SHARD_BITS)) as usize
+}
+
+/// One logical database (`SELECT n`): 16 independently locked shards.
+pub struct Db {
+    shards: Box<[Padded<Mutex<Shard>>]>,
+    hasher: KeyHasher,
+}
+
+impl Db {
+    /// An empty database hashing keys with `hasher`.
+    pub fn new(hasher: KeyHasher) -> Self {
+        let shards = (0..SHARDS).map(|_| Padded::default()).collect();
+        Db { shards, hasher }
+    }
+
+    /// Hashes a key with this database's hasher.
+    #[inline]
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash(key)
+    }
+
+    /// Locks the shard owning `key`; returns the guard and the key's hash.
+    #[inline]
+    pub fn lock(&self, key: &[u8]) -> (MutexGuard<'_, Shard>, u64) {
+        let hash = self.hash(key);
+        (self.shards[shard_of(hash)].0.lock(), hash)
+    }
+
+    /// Locks shard number `index` (0..SHARDS).
+    pub fn lock_shard(&self, index: usize) -> MutexGuard<'_, Shard> {
+        self.shards[index].0.lock()
+    }
+
+    /// Locks every shard that owns one of `keys`, in ascending shard order, so a multi-key
+    /// command runs atomically with respect to other clients.
+    pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> MultiLock<'_> {
+        let mut wanted = 0u32;
+        for key in keys {
+            wanted |= 1 << shard_of(self.hash(key));
+        }
+        self.lock_mask(wanted)
+    }
+
+    /// Locks all shards in order (FLUSHDB, consistent whole-database views).
+    pub fn lock_all(&self) -> MultiLock<'_> {
+        self.lock_mask(u32::MAX)
+    }
+
+    fn lock_mask(&self, mask: u32) -> MultiLock<'_> {
+        let mut guards: [Option<MutexGuard<'_, Shard>>; SHARDS] = Default::default();
+        for (index, slot) in guards.iter_mut().enumerate() {
+            if mask & (1 << index) != 0 {
+                *slot = Some(self.shards[index].0.lock());
+            }
+        }
+        MultiLock {
+            guards,
+            hasher: &self.hasher,
+        }
+    }
+
+    /// Number of keys (expired keys not yet swept included, as Redis's DBSIZE).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.0.lock().len()).sum()
+    }
+
+    /// True when the database holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(|s| s.0.lock().is_empty())
+    }
+
+    /// Keys and keys-with-TTL, for INFO keyspace.
+    pub fn counts(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(keys, volatile), s| {
+            let shard = s.0.lock();
+            (keys + shard.len(), volatile + shard.volatile_len())
+        })
+    }
+
+    /// Sum of the shards' counters.
+    pub fn stats(&self) -> ShardStats {
+        self.shards.iter().fold(ShardStats::default(), |acc, s| {
+            let st = s.0.lock().stats();
+            ShardStats {
+                hits: acc.hits + st.hits,
+                misses: acc.misses + st.misses,
+                expired: acc.expired + st.expired,
+            }
+        })
+    }
+
+    /// Zeroes the shards' counters (CONFIG RESETSTAT).
+    pub fn reset_stats(&self) {
+        for shard in self.shards.iter() {
+            shard.0.lock().reset_stats();
+        }
+    }
+
+    /// One bounded active-expiry pass over every shard; see [`Shard::sweep_expired`].
+    pub fn sweep_expired(&self, now_ms: u64, budget_per_shard: usize) -> SweepResult {
+        let mut total = SweepResult::default();
+        for shard in self.shards.iter() {
+            let result = shard.0.lock().sweep_expired(now_ms, budget_per_shard);
+            total.expired += result.expired;
+            total.more_due |= result.more_due;
+        }
+        total
+    }
+
+    /// Empties the database and returns the old tables so that the caller decides where the
+    /// memory is freed.
+    pub fn take_all(&self) -> Vec<Table<Entry>> {
+        let mut all = self.lock_all();
+        all.guards
+            .iter_mut()
+            .flatten()
+            .map(|guard| guard.take_all())
+            .collect()
+    }
+}
+
+/// Shards of one database locked together; see [`Db::lock_keys`].
+pub struct MultiLock<'a> {
+    guards: [Option<MutexGuard<'a, Shard>>; SHARDS],
+    hasher: &'a KeyHasher,
+}
+
+impl MultiLock<'_> {
+    /// The locked shard owning `key`, with the key's hash. `None` only if the caller asks for
+    /// a key it did not lock, which is a bug in the caller.
+    pub fn shard(&mut self, key: &[u8]) -> Option<(&mut Shard, u64)> {
+        let hash = self.hasher.hash(key);
+        let guard = self.guards[shard_of(hash)].as_mut()?;
+        Some((&mut **guard, hash))
+    }
+}
+
+/// All databases of a server.
+pub struct Store {
+    dbs: Box<[Db]>,
+}
+
+impl Store {
+    /// A store with `databases` empty databases sharing one random hash seed.
+    pub fn new(databases: usize) -> Self {
+        let hasher = KeyHasher::new();
+        let dbs = (0..databases.max(1))
+            .map(|_| Db::new(hasher.clone()))
+            .collect();
+        Store { dbs }
+    }
+
+    /// Number of databases.
+    pub fn db_count(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// Database `index`, if it exists.
+    pub fn db(&self, index: usize) -> Option<&Db> {
+        self.dbs.get(index)
+    }
+
+    /// Every database, in order.
+    pub fn dbs(&self) -> &[Db] {
+        &self.dbs
+    }
+}

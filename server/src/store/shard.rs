@@ -1,0 +1,351 @@
+//! One shard of a database: its keys and a min-heap of their expiry deadlines.
+//!
+//! The heap uses lazy deletion: EXPIRE, PERSIST, SET and DEL never search it. An entry popped
+//! by the active expiry sweep acts only if the key still carries exactly that deadline; any
+//! other popped entry is stale and is dropped. When stale entries outnumber live deadlines the
+//! heap is rebuilt from the table, so a client re-arming the same TTL in a loop cannot grow it
+//! without bound.
+
+use std::cmp::{Ordering as CmpOrdering, Reverse};
+use std::collections::BinaryHeap;
+use std::num::NonZeroU64;
+
+use bytes::Bytes;
+
+use super::table::Table;
+use super::value::Value;
+
+/// A stored value and its absolute expiry time.
+pub struct Entry {
+    /// The value itself.
+    pub value: Value,
+    /// Unix time in milliseconds at which the key expires; `None` for persistent keys.
+    /// Private so that every change goes through [`Shard`], which keeps the heap in step.
+    expires_at: Option<NonZeroU64>,
+}
+
+impl Entry {
+    /// Unix time in milliseconds at which the key expires, if it has a TTL.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.expires_at.map(NonZeroU64::get)
+    }
+
+    fn is_expired(&self, now_ms: u64) -> bool {
+        self.expires_at.is_some_and(|at| at.get() <= now_ms)
+    }
+}
+
+/// A deadline in the heap. Ordered by time only; the hash saves rehashing the key on pop.
+struct Deadline {
+    at: u64,
+    hash: u64,
+    key: Bytes,
+}
+
+impl PartialEq for Deadline {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+    }
+}
+impl Eq for Deadline {}
+impl PartialOrd for Deadline {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Deadline {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        self.at.cmp(&other.at)
+    }
+}
+
+/// Counters kept under the shard lock (so they cost no shared cache line on the hot path).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ShardStats {
+    /// Reads that found their key.
+    pub hits: u64,
+    /// Reads that did not.
+    pub misses: u64,
+    /// Keys removed because their TTL passed (lazily or by the sweep).
+    pub expired: u64,
+}
+
+/// Keys of one shard and the heap of their deadlines.
+#[derive(Default)]
+pub struct Shard {
+    table: Table<Entry>,
+    deadlines: BinaryHeap<Reverse<Deadline>>,
+    /// Number of keys that carry a deadline (the `expires=` of INFO keyspace).
+    volatile: usize,
+    stats: ShardStats,
+}
+
+/// Outcome of one bounded pass of active expiry over a shard.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepResult {
+    /// Keys deleted because they expired.
+    pub expired: usize,
+    /// True if due deadlines remain (the budget ran out).
+    pub more_due: bool,
+}
+
+impl Shard {
+    /// Number of keys, including expired keys not yet removed.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True when the shard holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Number of keys with a TTL.
+    pub fn volatile_len(&self) -> usize {
+        self.volatile
+    }
+
+    /// Counters for INFO.
+    pub fn stats(&self) -> ShardStats {
+        self.stats
+    }
+
+    /// Zeroes the counters.
+    pub fn reset_stats(&mut self) {
+        self.stats = ShardStats::default();
+    }
+
+    /// Allocated node capacity, for memory tests.
+    pub fn capacity(&self) -> usize {
+        self.table.capacity()
+    }
+
+    /// Finds a live key for writing. An expired key is deleted first, so callers never see it.
+    pub fn get_mut(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        self.remove_if_expired(hash, key, now_ms);
+        self.table.get_mut(hash, key)
+    }
+
+    /// Finds a live key for reading and counts a keyspace hit or miss.
+    pub fn get_read(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        self.remove_if_expired(hash, key, now_ms);
+        match self.table.get_mut(hash, key) {
+            Some(entry) => {
+                self.stats.hits += 1;
+                Some(entry)
+            }
+            None => {
+                self.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// True if a live key exists (no hit/miss accounting).
+    pub fn contains(&mut self, hash: u64, key: &[u8], now_ms: u64) -> bool {
+        self.get_mut(hash, key, now_ms).is_some()
+    }
+
+    /// Stores `value` under `key` with the given absolute deadline (`None`: no TTL), replacing
+    /// any previous value and deadline. A deadline already in the past deletes the key.
+    pub fn set(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        value: Value,
+        expires_at: Option<u64>,
+        now_ms: u64,
+    ) {
+        if expires_at.is_some_and(|at| at <= now_ms) {
+            self.remove(hash, key, now_ms);
+            return;
+        }
+        match self.table.get_mut(hash, key) {
+            Some(entry) => entry.value = value,
+            None => {
+                self.table.insert_new(
+                    hash,
+                    Bytes::copy_from_slice(key),
+                    Entry {
+                        value,
+                        expires_at: None,
+                    },
+                );
+            }
+        }
+        self.set_deadline_of_present(hash, key, expires_at);
+    }
+
+    /// Changes the deadline of a live key (`None` = PERSIST). A deadline at or before `now_ms`
+    /// deletes the key, as Redis does for EXPIRE with a past time. Returns false if the key
+    /// does not exist.
+    pub fn set_expiry(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        expires_at: Option<u64>,
+        now_ms: u64,
+    ) -> bool {
+        if self.get_mut(hash, key, now_ms).is_none() {
+            return false;
+        }
+        if expires_at.is_some_and(|at| at <= now_ms) {
+            self.remove(hash, key, now_ms);
+        } else {
+            self.set_deadline_of_present(hash, key, expires_at);
+        }
+        true
+    }
+
+    fn set_deadline_of_present(&mut self, hash: u64, key: &[u8], expires_at: Option<u64>) {
+        let Some((stored_key, entry)) = self.table.get_key_value_mut(hash, key) else {
+            return;
+        };
+        let new = expires_at.and_then(NonZeroU64::new);
+        let old = std::mem::replace(&mut entry.expires_at, new);
+        if old == new {
+            return;
+        }
+        match (old.is_some(), new.is_some()) {
+            (false, true) => self.volatile += 1,
+            (true, false) => self.volatile -= 1,
+            _ => {}
+        }
+        if let Some(at) = new {
+            let key = stored_key.clone();
+            self.deadlines.push(Reverse(Deadline {
+                at: at.get(),
+                hash,
+                key,
+            }));
+            self.compact_deadlines_if_stale();
+        }
+    }
+
+    /// Removes a live key and returns its entry; an expired key counts as absent.
+    pub fn remove(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<Entry> {
+        self.remove_if_expired(hash, key, now_ms);
+        self.remove_entry(hash, key)
+    }
+
+    fn remove_entry(&mut self, hash: u64, key: &[u8]) -> Option<Entry> {
+        let (_, entry) = self.table.remove(hash, key)?;
+        if entry.expires_at.is_some() {
+            self.volatile -= 1;
+        }
+        if self.table.is_empty() {
+            // Everything is gone: release the heap's memory along with its stale entries.
+            self.deadlines = BinaryHeap::new();
+        }
+        Some(entry)
+    }
+
+    fn remove_if_expired(&mut self, hash: u64, key: &[u8], now_ms: u64) {
+        if self
+            .table
+            .get(hash, key)
+            .is_some_and(|entry| entry.is_expired(now_ms))
+        {
+            self.remove_entry(hash, key);
+            self.stats.expired += 1;
+        }
+    }
+
+    /// Active expiry: pops due deadlines, deleting keys whose deadline is still the popped one,
+    /// and stops after `budget` heap entries so one call holds the lock for bounded time.
+    pub fn sweep_expired(&mut self, now_ms: u64, budget: usize) -> SweepResult {
+        let mut result = SweepResult::default();
+        for _ in 0..budget {
+            match self.deadlines.peek() {
+                Some(Reverse(due)) if due.at <= now_ms => {}
+                _ => return result,
+            }
+            let Some(Reverse(due)) = self.deadlines.pop() else {
+                return result;
+            };
+            let current = self
+                .table
+                .get(due.hash, &due.key)
+                .and_then(Entry::expires_at);
+            if current == Some(due.at) {
+                self.remove_entry(due.hash, &due.key);
+                self.stats.expired += 1;
+                result.expired += 1;
+            }
+        }
+        result.more_due = self
+            .deadlines
+            .peek()
+            .is_some_and(|Reverse(due)| due.at <= now_ms);
+        result
+    }
+
+    /// Earliest deadline in the heap (possibly stale), for tests and scheduling.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.peek().map(|Reverse(due)| due.at)
+    }
+
+    fn compact_deadlines_if_stale(&mut self) {
+        if self.deadlines.len() > 2 * self.volatile + 64 {
+            self.deadlines = self
+                .table
+                .iter_hashed()
+                .filter_map(|(hash, key, entry)| {
+                    let at = entry.expires_at()?;
+                    let key = key.clone();
+                    Some(Reverse(Deadline { at, hash, key }))
+                })
+                .collect();
+        }
+    }
+
+    /// Visits one table bucket for SCAN; see [`Table::scan_bucket`].
+    pub fn scan_bucket(&self, cursor: u64, visit: impl FnMut(&Bytes, &Entry)) -> u64 {
+        self.table.scan_bucket(cursor, visit)
+    }
+
+    /// Every key with its entry (including expired ones not yet removed: callers filter).
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        self.table.iter()
+    }
+
+    /// A random live key, trying a bounded number of times to avoid expired ones.
+    pub fn random_key(&self, now_ms: u64, mut random: impl FnMut() -> u64) -> Option<Bytes> {
+        for _ in 0..32 {
+            let (key, entry) = self.table.random_entry(&mut random)?;
+            if !entry.is_expired(now_ms) {
+                return Some(key.clone());
+            }
+        }
+        None
+    }
+
+    /// Removes every key; returns the old table so that the caller may drop it elsewhere
+    /// (FLUSHALL ASYNC frees memory off the request path).
+    pub fn take_all(&mut self) -> Table<Entry> {
+        self.volatile = 0;
+        self.deadlines = BinaryHeap::new();
+        self.table.take()
+    }
+
+    /// Checks the heap invariant: every live deadline has a matching heap entry. For tests
+    /// and loom models.
+    pub fn deadlines_consistent(&self) -> bool {
+        let volatile = self
+            .table
+            .iter()
+            .filter(|(_, entry)| entry.expires_at.is_some())
+            .count();
+        volatile == self.volatile
+            && self
+                .table
+                .iter()
+                .all(|(key, entry)| match entry.expires_at() {
+                    None => true,
+                    Some(at) => self
+                        .deadlines
+                        .iter()
+                        .any(|Reverse(d)| d.at == at && d.key == key),
+                })
+    }
+}
