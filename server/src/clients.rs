@@ -55,14 +55,15 @@ impl Default for Registry {
 
 impl Registry {
     /// Registers a new connection; the returned handle unregisters it when dropped.
+    /// (An associated function rather than a method: loom's `Arc` cannot be a receiver.)
     pub fn register(
-        self: &Arc<Self>,
+        registry: &Arc<Self>,
         addr: SocketAddr,
         local_addr: SocketAddr,
         fd: i32,
         now_ms: u64,
     ) -> ClientHandle {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = registry.next_id.fetch_add(1, Ordering::Relaxed);
         let info = Arc::new(ClientInfo {
             id,
             addr,
@@ -75,10 +76,10 @@ impl Registry {
             resp: AtomicU32::new(2),
             names: Mutex::new(Names::default()),
         });
-        self.clients.lock().insert(id, Arc::clone(&info));
+        registry.clients.lock().insert(id, Arc::clone(&info));
         ClientHandle {
             info,
-            registry: Arc::clone(self),
+            registry: Arc::clone(registry),
         }
     }
 

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 use tracing::debug;
 
+use crate::clients::Registry;
 use crate::cmd::{dispatch, Ctx, Reply, Session};
 use crate::server::{unix_ms, Shared};
 use crate::sync::Ordering;
@@ -35,7 +36,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     }
     let local = stream.local_addr().unwrap_or(peer);
     let fd = raw_fd(&stream);
-    let client = shared.clients.register(peer, local, fd, unix_ms());
+    let client = Registry::register(&shared.clients, peer, local, fd, unix_ms());
     let mut session = Session {
         db: 0,
         closing: false,

@@ -15,7 +15,11 @@ fn main() -> anyhow::Result<()> {
     use tracing_subscriber::util::SubscriberInitExt as _;
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_target(false))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())),
+        )
         .init();
     let log_control: kvserver::server::LogControl = Box::new(move |level: LogLevel| {
         reload_handle

@@ -26,8 +26,14 @@ pub type MutexGuard<'a, T> = imp::MutexGuard<'a, T>;
 
 /// A mutual-exclusion lock whose `lock` never fails: poisoning is ignored, because every
 /// critical section in the store leaves its data consistent before anything can panic.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Mutex<T>(imp::Mutex<T>);
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Mutex::new(T::default())
+    }
+}
 
 impl<T> Mutex<T> {
     /// Creates a new unlocked mutex holding `value`.
