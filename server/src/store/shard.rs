@@ -277,6 +277,10 @@ impl Shard {
             .deadlines
             .peek()
             .is_some_and(|Reverse(due)| due.at <= now_ms);
+        // Give memory back once most deadlines are gone, as the table does for its nodes.
+        if self.deadlines.capacity() > 64 && self.deadlines.len() * 4 < self.deadlines.capacity() {
+            self.deadlines.shrink_to(self.deadlines.len() * 2);
+        }
         result
     }
 

@@ -1,0 +1,72 @@
+"""redis-py against kvserver, over RESP2 and RESP3: the client library works unchanged.
+
+Usage: python3 tests/clients/redis_py_smoke.py PORT   (run by .ci/run against a fresh kvserver)
+"""
+import sys
+import time
+
+import redis
+
+
+def check(protocol: int, port: int) -> None:
+    r = redis.Redis(host="127.0.0.1", port=port, protocol=protocol, decode_responses=True)
+    assert r.ping() is True
+    r.flushdb()
+    assert r.set("py:greeting", "hello") is True
+    assert r.get("py:greeting") == "hello"
+    assert r.set("py:greeting", "x", nx=True) is None
+    assert r.incr("py:counter") == 1
+    assert r.incrby("py:counter", 41) == 42
+    assert r.incrbyfloat("py:float", 1.5) == 1.5
+    assert r.mset({"py:a": "1", "py:b": "2"}) is True
+    assert r.mget("py:a", "py:b", "py:missing") == ["1", "2", None]
+    assert r.set("py:ttl", "v", px=50) is True
+    assert 0 < r.pttl("py:ttl") <= 50
+    deadline = time.time() + 2
+    while r.exists("py:ttl") and time.time() < deadline:
+        time.sleep(0.01)
+    assert r.get("py:ttl") is None
+    assert r.expire("py:a", 100) is True
+    assert r.ttl("py:a") == 100
+    assert sorted(r.keys("py:[ab]")) == ["py:a", "py:b"]
+    assert sorted(r.scan_iter(match="py:*")) == sorted(r.keys("py:*"))
+    assert r.rename("py:b", "py:c") is True
+    assert r.type("py:c") == "string"
+    assert r.delete("py:a", "py:c", "py:none") == 2
+    info = r.info()
+    assert info["redis_version"].startswith("7.")
+    assert info["connected_clients"] >= 1
+    assert "keyspace_hits" in r.info("stats")
+    assert r.config_get("maxclients")["maxclients"] == "10000"
+    assert r.client_setname("pysmoke") is True
+    assert r.client_getname() == "pysmoke"
+    try:
+        r.execute_command("NOSUCHCOMMAND", "a")
+        raise AssertionError("unknown command accepted")
+    except redis.ResponseError as err:
+        assert str(err).startswith("unknown command 'NOSUCHCOMMAND'"), err
+    try:
+        r.incr("py:greeting")
+        raise AssertionError("INCR on a non-integer accepted")
+    except redis.ResponseError as err:
+        assert str(err) == "value is not an integer or out of range", err
+    pipe = r.pipeline(transaction=False)
+    for i in range(100):
+        pipe.set(f"py:p{i}", i)
+    for i in range(100):
+        pipe.get(f"py:p{i}")
+    replies = pipe.execute()
+    assert replies[:100] == [True] * 100
+    assert replies[100:] == [str(i) for i in range(100)]
+    r.close()
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    for protocol in (2, 3):
+        check(protocol, port)
+        print(f"redis-py {redis.__version__} RESP{protocol}: ok")
+
+
+if __name__ == "__main__":
+    main()
