@@ -1,1 +1,17 @@
-//! End-to-end tests (filled in next).
+//! End-to-end tests of kvstore: the real server over real sockets, driven by the `redis`
+//! crate, by raw TCP clients writing bytes the way netcat would, by the `kvserver` binary
+//! as a separate process, and by real Redis tools when they are installed. `differential`
+//! compares replies with a real `redis-server`.
+//!
+//! One test binary with modules (rather than one binary per file) links once and runs fast.
+
+mod atomicity;
+mod connection;
+mod differential;
+mod expiry;
+mod keys;
+mod process;
+mod protocol_errors;
+mod server_cmds;
+mod strings;
+mod util;

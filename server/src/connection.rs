@@ -56,14 +56,13 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         loop {
             match codec.decode(&mut input) {
                 Ok(Some(args)) => {
-                    commands += 1;
                     let mut ctx = Ctx {
                         shared,
                         session: &mut session,
                         out: &mut reply,
                         now_ms: unix_ms(),
                     };
-                    dispatch(&mut ctx, &args);
+                    commands += u64::from(dispatch(&mut ctx, &args));
                     if session.closing {
                         break;
                     }

@@ -131,7 +131,10 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
         }
     }
     if let Some(name) = name {
-        ctx.session.client.set_name(Some(name.clone()));
+        // As CLIENT SETNAME: an empty name clears it.
+        ctx.session
+            .client
+            .set_name(Some(name.clone()).filter(|n| !n.is_empty()));
     }
     ctx.out.version = version;
     ctx.session

@@ -134,16 +134,18 @@ fn ttl_generic(ctx: &mut Ctx<'_>, args: &[Bytes], report: TtlReport) -> Result<(
         Some(entry) => match entry.expires_at() {
             None => -1,
             Some(at) => {
-                let at = i64::try_from(at).unwrap_or(i64::MAX);
-                let now = i64::try_from(now).unwrap_or(i64::MAX);
-                let remaining = (at - now).max(0);
+                // In i128: a deadline near i64::MAX (PEXPIREAT k 9223372036854775807) must
+                // not overflow when rounded.
+                let at = i128::from(at);
+                let remaining = (at - i128::from(now)).max(0);
                 // Redis rounds seconds to the nearest whole second.
-                match report {
+                let reply = match report {
                     TtlReport::RemainingSeconds => (remaining + 500) / 1000,
                     TtlReport::RemainingMillis => remaining,
                     TtlReport::AbsoluteSeconds => (at + 500) / 1000,
                     TtlReport::AbsoluteMillis => at,
-                }
+                };
+                i64::try_from(reply).unwrap_or(i64::MAX)
             }
         },
     };

@@ -231,20 +231,22 @@ impl<'a> Ctx<'a> {
 /// Signature of a command handler: `args[0]` is the command name as sent.
 pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> Result<(), CmdError>;
 
-/// Runs one command and writes its reply (or error) into `ctx.out`.
-pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+/// Runs one command and writes its reply (or error) into `ctx.out`. Returns true if a
+/// command ran (its own errors included), false if it was rejected before running (unknown
+/// command, wrong arity), which INFO's `total_commands_processed` does not count, as in Redis.
+pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> bool {
     let Some(name) = args.first() else {
-        return;
+        return false;
     };
     let Some(spec) = lookup(name) else {
         ctx.out.error(&unknown_command(name, &args[1..]));
-        return;
+        return false;
     };
     let spec = match resolve_subcommand(spec, args) {
         Ok(spec) => spec,
         Err(err) => {
             ctx.out.error(err.text());
-            return;
+            return false;
         }
     };
     if !spec.arity_ok(args.len()) {
@@ -252,12 +254,13 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             "ERR wrong number of arguments for '{}' command",
             spec.full_name()
         ));
-        return;
+        return false;
     }
     ctx.session.client.note_command(spec, ctx.now_ms);
     if let Err(err) = (spec.handler)(ctx, args) {
         ctx.out.error(err.text());
     }
+    true
 }
 
 /// For container commands (CLIENT, COMMAND, CONFIG) finds the subcommand's spec.
@@ -269,6 +272,10 @@ fn resolve_subcommand<'s>(
         return Ok(spec);
     }
     let Some(sub) = args.get(1) else {
+        // A container that may run bare (COMMAND) runs its own handler.
+        if spec.arity_ok(args.len()) {
+            return Ok(spec);
+        }
         return Err(CmdError::owned(format!(
             "ERR wrong number of arguments for '{}' command",
             spec.name
@@ -294,8 +301,11 @@ fn unknown_command(name: &[u8], args: &[Bytes]) -> String {
         if quoted.len() >= 128 {
             break;
         }
+        // As Redis's `'%.*s' ` with `128 - sdslen(args)`: the room left is measured before
+        // the opening quote.
+        let room = 128 - quoted.len();
         quoted.push('\'');
-        quoted.push_str(&printable(arg, 128 - quoted.len()));
+        quoted.push_str(&printable(arg, room));
         quoted.push_str("' ");
     }
     format!(
@@ -365,14 +375,20 @@ pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
     (!value.is_nan()).then_some(value)
 }
 
-/// Formats a float the way Redis prints INCRBYFLOAT results: plain decimal, no exponent,
-/// shortest text that reads back as the same value.
+/// Formats an INCRBYFLOAT result: plain decimal, no exponent, rounded to 15 significant
+/// digits (`DBL_DIG`).
+///
+/// Redis computes in `long double`, whose extra precision hides binary noise: `0.1 + 0.2`
+/// prints `0.3`. In `f64` that sum is `0.30000000000000004`; rounding to the 15 digits an
+/// `f64` is guaranteed to carry gives the decimal a user expects, and any decimal of up to 15
+/// significant digits survives a round trip through storage unchanged.
 pub fn format_f64(value: f64) -> String {
-    if value == 0.0 {
+    let rounded: f64 = format!("{value:.14e}").parse().unwrap_or(value);
+    if rounded == 0.0 {
         // Avoid "-0".
         return "0".to_owned();
     }
-    format!("{value}")
+    format!("{rounded}")
 }
 
 /// Case-insensitive comparison of an argument with an option name.
@@ -419,6 +435,13 @@ mod tests {
         assert_eq!(format_f64(3.0), "3");
         assert_eq!(format_f64(-0.0), "0");
         assert_eq!(format_f64(5.0e3), "5000");
+        assert_eq!(format_f64(0.1 + 0.2), "0.3");
+        assert_eq!(format_f64(10.5 + 0.1), "10.6");
+        assert_eq!(
+            format_f64(123_456_789.0 + 0.123_456_789),
+            "123456789.123457"
+        );
+        assert_eq!(format_f64(1e20), "100000000000000000000");
     }
 
     #[test]
@@ -435,5 +458,11 @@ mod tests {
             unknown_command(b"FOO", &args),
             "ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' "
         );
+        // Redis 7.0.15: after a quoted 100-byte argument (103 bytes of text), 25 bytes of
+        // room are left, so the next argument is cut to 25 bytes.
+        let long = Bytes::from(vec![b'x'; 100]);
+        let text = unknown_command(b"foo", &[long.clone(), long, Bytes::from_static(b"abc")]);
+        let expected = format!("'{}' '{}' ", "x".repeat(100), "x".repeat(25));
+        assert!(text.ends_with(&expected), "{text}");
     }
 }

@@ -81,9 +81,9 @@ fn write_command_info(out: &mut Reply, spec: &CommandSpec) {
         out.map(3);
         out.bulk(b"flags");
         let access: &[&str] = if spec.is_write() {
-            &["RW", "UPDATE"]
+            &["RW", "update"]
         } else {
-            &["RO", "ACCESS"]
+            &["RO", "access"]
         };
         out.set(access.len());
         for flag in access {
@@ -412,17 +412,18 @@ fn parse_change(ctx: &Ctx<'_>, name: &str, value: &[u8]) -> Result<Change, CmdEr
             let n = integer()?;
             usize::try_from(n)
                 .ok()
-                .filter(|&n| n >= 1)
+                .filter(|&n| n >= 1 && u32::try_from(n).is_ok())
                 .map(Change::MaxClients)
                 .ok_or_else(|| config_set_error(name, "argument must be between 1 and 4294967295 inclusive"))
         }
+        // As Redis: any int is accepted and clamped to 1..=500 (its `updateHZ`).
         "hz" => {
             let n = integer()?;
             u32::try_from(n)
                 .ok()
-                .filter(|n| (1..=500).contains(n))
-                .map(Change::Hz)
-                .ok_or_else(|| config_set_error(name, "argument must be between 1 and 500 inclusive"))
+                .filter(|&n| i32::try_from(n).is_ok())
+                .map(|n| Change::Hz(n.clamp(1, 500)))
+                .ok_or_else(|| config_set_error(name, "argument must be between 0 and 2147483647 inclusive"))
         }
         "loglevel" => LogLevel::parse(value)
             .map(Change::LogLevel)
@@ -759,16 +760,31 @@ pub fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
 /// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]: a graceful stop. There is nothing to save
 /// yet, so SAVE is refused rather than silently ignored.
 pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    // As Redis: every flag is parsed first, then illegal combinations are a syntax error.
+    let (mut save, mut nosave, mut abort, mut other) = (false, false, false, false);
     for arg in &args[1..] {
         if is(arg, "SAVE") {
-            return Err(CmdError::new(
-                "ERR SHUTDOWN SAVE needs persistence, which this version of kvstore does not have",
-            ));
+            save = true;
+        } else if is(arg, "NOSAVE") {
+            nosave = true;
         } else if is(arg, "ABORT") {
-            return Err(CmdError::new("ERR No shutdown in progress."));
-        } else if !(is(arg, "NOSAVE") || is(arg, "NOW") || is(arg, "FORCE")) {
+            abort = true;
+        } else if is(arg, "NOW") || is(arg, "FORCE") {
+            other = true;
+        } else {
             return Err(errors::SYNTAX);
         }
+    }
+    if abort && (save || nosave || other) || save && nosave {
+        return Err(errors::SYNTAX);
+    }
+    if abort {
+        return Err(CmdError::new("ERR No shutdown in progress."));
+    }
+    if save {
+        return Err(CmdError::new(
+            "ERR SHUTDOWN SAVE needs persistence, which this version of kvstore does not have",
+        ));
     }
     tracing::warn!("SHUTDOWN requested by a client");
     ctx.shared.shutdown.cancel();

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use super::{arg_i64, errors, format_f64, is, parse_f64, parse_i64, CmdError, Ctx, IntText};
 use crate::store::{Db, Value};
 
-/// Largest string value, as Redis's default `proto-max-bulk-len`.
+/// Redis's default `proto-max-bulk-len`. APPEND and SETRANGE enforce the server's configured
+/// value ([`crate::Config::proto_max_bulk_len`]), as Redis's `checkStringLength` does.
 pub const MAX_STRING_LEN: usize = 512 * 1024 * 1024;
 
 /// How a write sets the key's TTL.
@@ -46,29 +47,112 @@ pub fn deadline_from(
     u64::try_from(at).map_err(|_| invalid())
 }
 
-/// Parses `EX n | PX n | EXAT n | PXAT n` at `args[i]`; returns the deadline or `None` if
-/// `args[i]` is not one of those options.
-fn parse_expire_option(
+/// Which expire option was given, with its unit and whether it is absolute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExpireKind {
+    Ex,
+    Px,
+    ExAt,
+    PxAt,
+}
+
+impl ExpireKind {
+    fn parse(option: &[u8]) -> Option<Self> {
+        [
+            (ExpireKind::Ex, "EX"),
+            (ExpireKind::Px, "PX"),
+            (ExpireKind::ExAt, "EXAT"),
+            (ExpireKind::PxAt, "PXAT"),
+        ]
+        .into_iter()
+        .find(|(_, name)| is(option, name))
+        .map(|(kind, _)| kind)
+    }
+
+    /// Milliseconds per unit and whether the amount is a Unix time.
+    fn unit(self) -> (i64, bool) {
+        match self {
+            ExpireKind::Ex => (1000, false),
+            ExpireKind::Px => (1, false),
+            ExpireKind::ExAt => (1000, true),
+            ExpireKind::PxAt => (1, true),
+        }
+    }
+}
+
+/// Which command's options [`parse_string_options`] accepts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OptionsOf {
+    Set,
+    Getex,
+}
+
+/// Options of SET and GETEX, parsed as Redis's `parseExtendedStringArgumentsOrReply` does:
+/// an option may be repeated (the last expire amount wins), conflicting options are a syntax
+/// error, and the expire amount is only validated later, by [`StringOptions::deadline`] (GETEX
+/// of a missing key replies nil whatever the amount).
+struct StringOptions<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    persist: bool,
+    expire: Option<(ExpireKind, &'a Bytes)>,
+}
+
+fn parse_string_options(
     args: &[Bytes],
-    i: usize,
-    now_ms: u64,
-    command: &str,
-) -> Result<Option<u64>, CmdError> {
-    let option = &args[i];
-    let (unit, absolute) = if is(option, "EX") {
-        (1000, false)
-    } else if is(option, "PX") {
-        (1, false)
-    } else if is(option, "EXAT") {
-        (1000, true)
-    } else if is(option, "PXAT") {
-        (1, true)
-    } else {
-        return Ok(None);
+    start: usize,
+    kind: OptionsOf,
+) -> Result<StringOptions<'_>, CmdError> {
+    let mut o = StringOptions {
+        nx: false,
+        xx: false,
+        get: false,
+        keepttl: false,
+        persist: false,
+        expire: None,
     };
-    let amount = args.get(i + 1).ok_or(errors::SYNTAX)?;
-    let amount = arg_i64(amount)?;
-    deadline_from(amount, unit, absolute, now_ms, command).map(Some)
+    let set = kind == OptionsOf::Set;
+    let mut i = start;
+    while i < args.len() {
+        let arg = &args[i];
+        let given = o.expire.map(|(k, _)| k);
+        if set && is(arg, "NX") && !o.xx {
+            o.nx = true;
+        } else if set && is(arg, "XX") && !o.nx {
+            o.xx = true;
+        } else if set && is(arg, "GET") {
+            o.get = true;
+        } else if set && is(arg, "KEEPTTL") && given.is_none() {
+            o.keepttl = true;
+        } else if !set && is(arg, "PERSIST") && given.is_none() {
+            o.persist = true;
+        } else if let Some(option) = ExpireKind::parse(arg)
+            .filter(|&k| !o.keepttl && !o.persist && given.is_none_or(|g| g == k))
+            .filter(|_| i + 1 < args.len())
+        {
+            o.expire = Some((option, &args[i + 1]));
+            i += 1;
+        } else {
+            return Err(errors::SYNTAX);
+        }
+        i += 1;
+    }
+    Ok(o)
+}
+
+impl StringOptions<'_> {
+    /// The absolute deadline of the expire option, if any, validated as Redis's
+    /// `getExpireMillisecondsOrReply`.
+    fn deadline(&self, now_ms: u64, command: &str) -> Result<Option<u64>, CmdError> {
+        let Some((kind, amount)) = self.expire else {
+            return Ok(None);
+        };
+        let amount = arg_i64(amount)?;
+        let (unit, absolute) = kind.unit();
+        deadline_from(amount, unit, absolute, now_ms, command).map(Some)
+    }
 }
 
 fn string_of(value: &Value) -> Result<&[u8], CmdError> {
@@ -87,54 +171,14 @@ pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// Options of SET, parsed before anything is written.
-struct SetOptions {
-    only_if_absent: bool,
-    only_if_present: bool,
-    get: bool,
-    ttl: Ttl,
-}
-
-fn parse_set_options(args: &[Bytes], now_ms: u64) -> Result<SetOptions, CmdError> {
-    let mut options = SetOptions {
-        only_if_absent: false,
-        only_if_present: false,
-        get: false,
-        ttl: Ttl::Clear,
-    };
-    let mut ttl_given = false;
-    let mut i = 3;
-    while i < args.len() {
-        let arg = &args[i];
-        if is(arg, "NX") && !options.only_if_present {
-            options.only_if_absent = true;
-        } else if is(arg, "XX") && !options.only_if_absent {
-            options.only_if_present = true;
-        } else if is(arg, "GET") {
-            options.get = true;
-        } else if is(arg, "KEEPTTL") && !ttl_given {
-            ttl_given = true;
-            options.ttl = Ttl::Keep;
-        } else if !ttl_given && i + 1 < args.len() {
-            match parse_expire_option(args, i, now_ms, "set")? {
-                Some(at) => {
-                    ttl_given = true;
-                    options.ttl = Ttl::At(at);
-                    i += 1;
-                }
-                None => return Err(errors::SYNTAX),
-            }
-        } else {
-            return Err(errors::SYNTAX);
-        }
-        i += 1;
-    }
-    Ok(options)
-}
-
 /// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]
 pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
-    let options = parse_set_options(args, ctx.now_ms)?;
+    let options = parse_string_options(args, 3, OptionsOf::Set)?;
+    let ttl = match options.deadline(ctx.now_ms, "set")? {
+        Some(at) => Ttl::At(at),
+        None if options.keepttl => Ttl::Keep,
+        None => Ttl::Clear,
+    };
     let (key, value) = (&args[1], &args[2]);
     let now = ctx.now_ms;
     let (mut shard, hash) = ctx.db().lock(key);
@@ -145,9 +189,9 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
         (Some(entry), true) => Some(string_of(&entry.value)?.to_vec()),
         _ => None,
     };
-    let allowed = !(options.only_if_absent && exists || options.only_if_present && !exists);
+    let allowed = !(options.nx && exists || options.xx && !exists);
     if allowed {
-        let deadline = match options.ttl {
+        let deadline = match ttl {
             Ttl::Clear => None,
             Ttl::Keep => old_deadline,
             Ttl::At(at) => Some(at),
@@ -317,16 +361,7 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 /// GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]
 pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
     let now = ctx.now_ms;
-    // None: leave the TTL alone; Some(None): PERSIST; Some(Some(at)): new deadline.
-    let change: Option<Option<u64>> = match args.len() {
-        2 => None,
-        3 if is(&args[2], "PERSIST") => Some(None),
-        4 => match parse_expire_option(args, 2, now, "getex")? {
-            Some(at) => Some(Some(at)),
-            None => return Err(errors::SYNTAX),
-        },
-        _ => return Err(errors::SYNTAX),
-    };
+    let options = parse_string_options(args, 2, OptionsOf::Getex)?;
     let (mut shard, hash) = ctx.db().lock(&args[1]);
     let value = match shard.get_read(hash, &args[1], now) {
         None => {
@@ -335,6 +370,13 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
             return Ok(());
         }
         Some(entry) => string_of(&entry.value)?.to_vec(),
+    };
+    // As Redis: the amount is validated only once the key is known to exist.
+    // None: leave the TTL alone; Some(None): PERSIST; Some(Some(at)): new deadline.
+    let change: Option<Option<u64>> = match options.deadline(now, "getex")? {
+        Some(at) => Some(Some(at)),
+        None if options.persist => Some(None),
+        None => None,
     };
     if let Some(deadline) = change {
         shard.set_expiry(hash, &args[1], deadline, now);
@@ -347,11 +389,12 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 /// APPEND key value: returns the new length.
 pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
     let now = ctx.now_ms;
+    let max_len = ctx.shared.config.proto_max_bulk_len;
     let (mut shard, hash) = ctx.db().lock(&args[1]);
     let new_len = match shard.get_mut(hash, &args[1], now) {
         Some(entry) => {
             let Value::Str(current) = &mut entry.value;
-            if current.len() + args[2].len() > MAX_STRING_LEN {
+            if current.len() + args[2].len() > max_len {
                 return Err(CmdError::new(
                     "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
                 ));
@@ -419,6 +462,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
         usize::try_from(offset).map_err(|_| CmdError::new("ERR offset is out of range"))?;
     let patch = &args[3];
     let too_big = CmdError::new("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    let max_len = ctx.shared.config.proto_max_bulk_len;
     let now = ctx.now_ms;
     let (mut shard, hash) = ctx.db().lock(&args[1]);
     let new_len = match shard.get_mut(hash, &args[1], now) {
@@ -427,9 +471,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
             if patch.is_empty() {
                 current.len()
             } else {
-                let end = offset
-                    .checked_add(patch.len())
-                    .filter(|&e| e <= MAX_STRING_LEN);
+                let end = offset.checked_add(patch.len()).filter(|&e| e <= max_len);
                 let end = end.ok_or(too_big)?;
                 if current.len() < end {
                     current.resize(end, 0);
@@ -440,9 +482,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
         }
         None if patch.is_empty() => 0,
         None => {
-            let end = offset
-                .checked_add(patch.len())
-                .filter(|&e| e <= MAX_STRING_LEN);
+            let end = offset.checked_add(patch.len()).filter(|&e| e <= max_len);
             let end = end.ok_or(too_big)?;
             let mut value = vec![0; end];
             value[offset..].copy_from_slice(patch);

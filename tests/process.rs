@@ -1,0 +1,337 @@
+//! Tests across a process boundary: the real `kvserver` binary (flags, SIGTERM, SHUTDOWN) and
+//! real Redis tools (redis-cli, redis-benchmark) against an in-process server. Each test
+//! prints a notice and returns early when what it needs is not available.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::util::*;
+
+/// Longest a child process may take.
+const CHILD_LIMIT: Duration = Duration::from_secs(60);
+
+/// The `kvserver` binary of the same build as this test.
+///
+/// `CARGO_BIN_EXE_kvserver` only exists for tests of the package that owns the binary, so it
+/// is looked up next to the test executable instead (`target/<profile>/kvserver`; the test
+/// runs from `target/<profile>/deps/`). A plain `cargo test` builds it: the workspace's
+/// default members include the server package, which has integration tests of its own, and
+/// cargo builds a package's binaries before running its integration tests. With
+/// `cargo test --test tests` alone it may be missing (or older than the sources), so the
+/// tests that need it skip with a notice when it is absent.
+fn kvserver_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let profile_dir = exe.parent()?.parent()?;
+    let binary = profile_dir.join(format!("kvserver{}", std::env::consts::EXE_SUFFIX));
+    if binary.is_file() {
+        Some(binary)
+    } else {
+        eprintln!(
+            "SKIPPED: {} not found; run `cargo build -p kvserver` (plain `cargo test` builds it)",
+            binary.display()
+        );
+        None
+    }
+}
+
+/// A spawned kvserver and the port it serves on, killed if the test fails.
+struct Spawned {
+    guard: ChildGuard,
+    port: u16,
+}
+
+/// Starts the binary with `args` on a free port and waits (bounded) until it accepts.
+async fn spawn_kvserver(binary: &PathBuf, args: &[&str]) -> (Spawned, Raw) {
+    for _ in 0..3 {
+        let port = free_port();
+        let child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--loglevel", "warning"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn kvserver");
+        let mut guard = ChildGuard { child };
+        if let Some(stream) = connect_with_retry(port, Duration::from_secs(20)).await {
+            return (Spawned { guard, port }, Raw::from_stream(stream));
+        }
+        // Probably lost the port to another process between choosing and binding it.
+        let _ = guard.child.kill();
+    }
+    panic!("kvserver did not start");
+}
+
+fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {signal} {pid} failed");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_binary_gracefully() {
+    let Some(binary) = kvserver_binary() else {
+        return;
+    };
+    if require_tool("kill").is_none() {
+        return;
+    }
+    let (mut server, mut c) = spawn_kvserver(&binary, &[]).await;
+    assert_eq!(c.cmd(&["SET", "k", "v"]).await, ok());
+    assert_eq!(c.cmd(&["GET", "k"]).await, bulk("v"));
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "port"]).await,
+        bulks(&["port", &server.port.to_string()])
+    );
+    send_signal(server.guard.child.id(), "-TERM");
+    // The idle client is closed, and the process exits with status 0.
+    c.expect_closed().await;
+    let status = wait_child(&mut server.guard.child, CHILD_LIMIT);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[tokio::test]
+async fn sigint_also_stops_it() {
+    let Some(binary) = kvserver_binary() else {
+        return;
+    };
+    if require_tool("kill").is_none() {
+        return;
+    }
+    let (mut server, mut c) = spawn_kvserver(&binary, &[]).await;
+    assert_eq!(c.cmd(&["PING"]).await, simple("PONG"));
+    send_signal(server.guard.child.id(), "-INT");
+    c.expect_closed().await;
+    let status = wait_child(&mut server.guard.child, CHILD_LIMIT);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[tokio::test]
+async fn shutdown_nosave_stops_the_binary() {
+    let Some(binary) = kvserver_binary() else {
+        return;
+    };
+    let (mut server, mut c) = spawn_kvserver(&binary, &[]).await;
+    let mut other = Raw::connect(([127, 0, 0, 1], server.port).into()).await;
+    assert_eq!(other.cmd(&["PING"]).await, simple("PONG"));
+    c.send(&encode(&["SHUTDOWN", "NOSAVE"])).await;
+    c.expect_closed().await;
+    other.expect_closed().await;
+    let status = wait_child(&mut server.guard.child, CHILD_LIMIT);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[tokio::test]
+async fn binary_flags() {
+    let Some(binary) = kvserver_binary() else {
+        return;
+    };
+    let version = run(Command::new(&binary).arg("--version"));
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("kvserver {}", env!("CARGO_PKG_VERSION"))
+    );
+    let help = run(Command::new(&binary).arg("--help"));
+    assert!(help.status.success());
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--port",
+        "--bind",
+        "--maxclients",
+        "--databases",
+        "--loglevel",
+        "--proto-max-bulk-len",
+        "--hz",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    let bad = run(Command::new(&binary).arg("--no-such-flag"));
+    assert_eq!(bad.status.code(), Some(2), "clap's usage error status");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--no-such-flag"));
+    let bad = run(Command::new(&binary).args(["--databases", "0"]));
+    assert!(!bad.status.success());
+
+    // The flags take effect.
+    let args = [
+        "--maxclients",
+        "1",
+        "--databases",
+        "4",
+        "--hz",
+        "50",
+        "--proto-max-bulk-len",
+        "2048",
+    ];
+    let (mut server, mut c) = spawn_kvserver(&binary, &args).await;
+    let config = c
+        .cmd(&[
+            "CONFIG",
+            "GET",
+            "maxclients",
+            "databases",
+            "hz",
+            "proto-max-bulk-len",
+            "loglevel",
+        ])
+        .await;
+    assert_eq!(
+        config,
+        bulks(&[
+            "databases",
+            "4",
+            "maxclients",
+            "1",
+            "loglevel",
+            "warning",
+            "hz",
+            "50",
+            "proto-max-bulk-len",
+            "2048",
+        ])
+    );
+    assert_eq!(c.cmd(&["SELECT", "3"]).await, ok());
+    assert_eq!(
+        c.cmd(&["SELECT", "4"]).await,
+        err("ERR DB index is out of range")
+    );
+    let mut second = Raw::connect(([127, 0, 0, 1], server.port).into()).await;
+    assert_eq!(
+        second.read().await,
+        err("ERR max number of clients reached")
+    );
+    c.send(b"*2\r\n$4\r\nECHO\r\n$2049\r\n").await;
+    assert_eq!(
+        c.read().await,
+        err("ERR Protocol error: invalid bulk length")
+    );
+    c.expect_closed().await;
+    let _ = server.guard.child.kill();
+    let _ = wait_child(&mut server.guard.child, CHILD_LIMIT);
+}
+
+/// Runs a short-lived command to completion (bounded).
+fn run(command: &mut Command) -> Output {
+    run_with_input(command, &[], CHILD_LIMIT)
+}
+
+/// Runs a tool against the in-process server without blocking its runtime.
+async fn run_tool(mut command: Command, input: Vec<u8>) -> Output {
+    tokio::task::spawn_blocking(move || run_with_input(&mut command, &input, CHILD_LIMIT))
+        .await
+        .expect("tool thread")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cli_talks_to_the_server() {
+    let Some(cli) = require_tool("redis-cli") else {
+        return;
+    };
+    let server = start_server().await;
+    let port = server.addr().port().to_string();
+    let cli_run = |args: &[&str]| {
+        let mut command = Command::new(&cli);
+        command.args(["-h", "127.0.0.1", "-p", &port]).args(args);
+        run_tool(command, Vec::new())
+    };
+    let out = cli_run(&["SET", "foo", "bar baz"]).await;
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"OK\n");
+    assert_eq!(cli_run(&["GET", "foo"]).await.stdout, b"bar baz\n");
+    assert_eq!(cli_run(&["INCR", "n"]).await.stdout, b"1\n");
+    assert_eq!(
+        cli_run(&["MGET", "foo", "nokey"]).await.stdout,
+        b"bar baz\n\n"
+    );
+    assert_eq!(
+        cli_run(&["--no-raw", "MGET", "foo", "nokey"]).await.stdout,
+        b"1) \"bar baz\"\n2) (nil)\n"
+    );
+    assert_eq!(
+        cli_run(&["--no-raw", "INCR", "n"]).await.stdout,
+        b"(integer) 2\n"
+    );
+    assert_eq!(
+        cli_run(&["FOO", "a"]).await.stdout,
+        b"ERR unknown command 'FOO', with args beginning with: 'a' \n\n"
+    );
+    assert_eq!(
+        cli_run(&["-n", "2", "--no-raw", "DBSIZE"]).await.stdout,
+        b"(integer) 0\n"
+    );
+
+    // --pipe sends a RESP stream and checks the replies (and ends with an ECHO of its own).
+    let mut pipe = Command::new(&cli);
+    pipe.args(["-h", "127.0.0.1", "-p", &port, "--pipe"]);
+    let input: Vec<u8> = (0..500)
+        .flat_map(|i| encode(&["SET", &format!("piped:{i}"), &i.to_string()]))
+        .collect();
+    let out = run_tool(pipe, input).await;
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("errors: 0, replies: 500"), "{stdout}");
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["GET", "piped:499"]).await, bulk("499"));
+    assert_eq!(c.cmd(&["DBSIZE"]).await, int(502));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_benchmark_runs_cleanly() {
+    let Some(benchmark) = require_tool("redis-benchmark") else {
+        return;
+    };
+    let server = start_server().await;
+    let mut command = Command::new(&benchmark);
+    command.args(["-h", "127.0.0.1", "-p", &server.addr().port().to_string()]);
+    command.args([
+        "-t",
+        "ping,set,get,incr,mset",
+        "-n",
+        "2000",
+        "-P",
+        "16",
+        "-q",
+    ]);
+    let out = run_tool(command, Vec::new()).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // Progress lines are separated by \r; the final result of each test ends with \n.
+    let results: Vec<&str> = stdout
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|line| line.contains("requests per second"))
+        .collect();
+    for test in [
+        "PING_INLINE",
+        "PING_MBULK",
+        "SET",
+        "GET",
+        "INCR",
+        "MSET (10 keys)",
+    ] {
+        assert!(
+            results
+                .iter()
+                .any(|line| line.starts_with(&format!("{test}: "))),
+            "no result for {test} in {stdout:?}"
+        );
+    }
+    let lower = format!("{stdout}{stderr}").to_lowercase();
+    assert!(
+        !lower.contains("error") && !lower.contains("err "),
+        "{stdout}\n{stderr}"
+    );
+    // The benchmark really ran its requests against this server.
+    let mut c = Raw::connect(server.addr()).await;
+    let stats = text_of(&c.cmd(&["INFO", "stats"]).await);
+    let processed: u64 = info_field(&stats, "total_commands_processed")
+        .expect("total_commands_processed")
+        .parse()
+        .expect("number");
+    assert!(processed >= 6 * 2000, "{processed}");
+    assert_eq!(c.cmd(&["GET", "counter:__rand_int__"]).await, bulk("2000"));
+}

@@ -1,0 +1,380 @@
+//! Helpers shared by the end-to-end tests: an in-process server on port 0, a `redis` crate
+//! client, a raw-socket client that reads whole RESP replies with the protocol crate's
+//! [`RespCodec`], reply constructors, and helpers for child processes (the kvserver binary,
+//! redis-server, redis-cli, redis-benchmark).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kvserver::{Config, ServerHandle};
+pub use protocol::Frame;
+use protocol::RespCodec;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Decoder;
+
+/// Longest a test waits for one reply (or for EOF) before failing instead of hanging.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts a server in-process on `127.0.0.1:0` with the default configuration.
+pub async fn start_server() -> ServerHandle {
+    start_server_with(|_| {}).await
+}
+
+/// Starts a server in-process on `127.0.0.1:0` after `adjust` has changed the configuration.
+pub async fn start_server_with(adjust: impl FnOnce(&mut Config)) -> ServerHandle {
+    let mut config = Config {
+        port: 0,
+        ..Config::default()
+    };
+    adjust(&mut config);
+    kvserver::start(config, None)
+        .await
+        .expect("server starts on port 0")
+}
+
+/// A `redis` crate multiplexed connection to `addr` (RESP2).
+pub async fn redis_client(addr: SocketAddr) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(format!("redis://{addr}/")).expect("valid redis URL");
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis client connects")
+}
+
+/// A raw TCP client: writes whatever bytes it is given, the way netcat would, and decodes
+/// replies with the protocol crate's client codec.
+pub struct Raw {
+    stream: TcpStream,
+    buf: BytesMut,
+    codec: RespCodec,
+}
+
+impl Raw {
+    /// Connects to `addr`.
+    pub async fn connect(addr: SocketAddr) -> Raw {
+        Raw::from_stream(TcpStream::connect(addr).await.expect("connect"))
+    }
+
+    /// Wraps an already connected stream.
+    pub fn from_stream(stream: TcpStream) -> Raw {
+        Raw {
+            stream,
+            buf: BytesMut::with_capacity(16 * 1024),
+            codec: RespCodec::default(),
+        }
+    }
+
+    /// Writes `bytes` as they are.
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write to server");
+    }
+
+    /// Sends one command as a RESP array of bulk strings and returns its reply.
+    pub async fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Frame {
+        self.send(&encode(args)).await;
+        self.read().await
+    }
+
+    /// Reads the next complete reply; fails the test on EOF, a protocol error or timeout.
+    pub async fn read(&mut self) -> Frame {
+        match self.try_read().await {
+            Some(frame) => frame,
+            None => panic!("connection closed while a reply was expected"),
+        }
+    }
+
+    /// Reads the next complete reply, or `None` if the server closed the connection first.
+    pub async fn try_read(&mut self) -> Option<Frame> {
+        let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
+        loop {
+            if let Some(frame) = self.codec.decode(&mut self.buf).expect("valid RESP reply") {
+                return Some(frame);
+            }
+            let read = tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf))
+                .await
+                .expect("timed out waiting for a reply");
+            match read {
+                Ok(0) => {
+                    assert!(
+                        self.buf.is_empty(),
+                        "connection closed inside a reply: {:?}",
+                        String::from_utf8_lossy(&self.buf)
+                    );
+                    return None;
+                }
+                Ok(_) => {}
+                // A reset after the server closed counts as closed.
+                Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(err) => panic!("read failed: {err}"),
+            }
+        }
+    }
+
+    /// Asserts that the server closes the connection without sending anything more.
+    pub async fn expect_closed(&mut self) {
+        if let Some(frame) = self.try_read().await {
+            panic!("expected the connection to be closed, got {frame:?}");
+        }
+    }
+
+    /// Reads raw bytes until exactly `n` have arrived (for checking the exact wire format).
+    pub async fn read_exact_bytes(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            let read = tokio::time::timeout(REPLY_TIMEOUT, self.stream.read_buf(&mut self.buf))
+                .await
+                .expect("timed out waiting for bytes")
+                .expect("read");
+            assert!(
+                read > 0,
+                "closed after {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+        }
+        self.buf.split_to(n).to_vec()
+    }
+
+    /// The underlying stream (to shut down its write half, peek, ...).
+    pub fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+}
+
+/// Encodes a command as clients send it: a RESP array of bulk strings.
+pub fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
+    let args: Vec<Bytes> = args
+        .iter()
+        .map(|a| Bytes::copy_from_slice(a.as_ref()))
+        .collect();
+    let mut out = BytesMut::new();
+    protocol::encode::encode_command_bytes(&args, &mut out);
+    out.to_vec()
+}
+
+// ----- reply constructors ----------------------------------------------------------------------
+
+/// `+OK`.
+pub fn ok() -> Frame {
+    simple("OK")
+}
+
+/// A simple string reply.
+pub fn simple(text: &str) -> Frame {
+    Frame::Simple(Bytes::copy_from_slice(text.as_bytes()))
+}
+
+/// An error reply (`text` includes the prefix, e.g. `ERR syntax error`).
+pub fn err(text: &str) -> Frame {
+    Frame::Error(Bytes::copy_from_slice(text.as_bytes()))
+}
+
+/// A bulk string reply.
+pub fn bulk(data: impl AsRef<[u8]>) -> Frame {
+    Frame::Bulk(Bytes::copy_from_slice(data.as_ref()))
+}
+
+/// An integer reply.
+pub fn int(n: i64) -> Frame {
+    Frame::Integer(n)
+}
+
+/// The null reply (`$-1`, `*-1` or RESP3 `_`).
+pub fn nil() -> Frame {
+    Frame::Null
+}
+
+/// An array of bulk strings.
+pub fn bulks<A: AsRef<[u8]>>(items: &[A]) -> Frame {
+    Frame::Array(items.iter().map(bulk).collect())
+}
+
+/// `ERR wrong number of arguments for '<name>' command`.
+pub fn arity_err(name: &str) -> Frame {
+    err(&format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
+}
+
+/// The elements of an array reply; fails the test for anything else.
+pub fn array_items(frame: Frame) -> Vec<Frame> {
+    match frame {
+        Frame::Array(items) => items,
+        other => panic!("expected an array, got {other:?}"),
+    }
+}
+
+/// The payload of a bulk (or verbatim) reply as text; fails the test for anything else.
+pub fn text_of(frame: &Frame) -> String {
+    match frame {
+        Frame::Bulk(b) | Frame::Simple(b) => String::from_utf8_lossy(b).into_owned(),
+        Frame::Verbatim { text, .. } => String::from_utf8_lossy(text).into_owned(),
+        other => panic!("expected a string reply, got {other:?}"),
+    }
+}
+
+/// The integer of an integer reply; fails the test for anything else.
+pub fn int_of(frame: &Frame) -> i64 {
+    match frame {
+        Frame::Integer(n) => *n,
+        other => panic!("expected an integer, got {other:?}"),
+    }
+}
+
+/// Array of bulk strings as sorted byte strings (for replies whose order is unspecified).
+pub fn sorted_bulks(frame: Frame) -> Vec<Vec<u8>> {
+    let mut items: Vec<Vec<u8>> = array_items(frame)
+        .into_iter()
+        .map(|f| match f {
+            Frame::Bulk(b) => b.to_vec(),
+            other => panic!("expected bulk strings, got {other:?}"),
+        })
+        .collect();
+    items.sort();
+    items
+}
+
+/// One `field:value` line of an INFO reply.
+pub fn info_field(info: &str, field: &str) -> Option<String> {
+    info.lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .map(str::to_owned)
+}
+
+/// Current Unix time in milliseconds.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
+
+/// Sends `args` every 10 ms until the reply is `expected`; fails the test after `limit`.
+pub async fn poll_until_reply<A: AsRef<[u8]>>(
+    c: &mut Raw,
+    args: &[A],
+    expected: Frame,
+    limit: Duration,
+) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let reply = c.cmd(args).await;
+        if reply == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after {limit:?} the reply is still {reply:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+// ----- processes -------------------------------------------------------------------------------
+
+/// Finds an executable on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// `which`, printing a notice when the tool is missing so the skip shows up in test output.
+pub fn require_tool(name: &str) -> Option<PathBuf> {
+    let found = which(name);
+    if found.is_none() {
+        eprintln!("SKIPPED: `{name}` is not on PATH");
+    }
+    found
+}
+
+/// A port that was free a moment ago (bind to port 0, read it, release it).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Waits for a child process to exit, killing it (and failing) after `limit`.
+pub fn wait_child(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("child process {} did not exit within {limit:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs `command` with `input` on its stdin and collects its output; kills it (and fails)
+/// if it runs longer than `limit`.
+pub fn run_with_input(command: &mut Command, input: &[u8], limit: Duration) -> Output {
+    use std::io::{Read, Write};
+    let child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn child process");
+    let mut guard = ChildGuard { child };
+    let mut stdout = guard.child.stdout.take().expect("stdout");
+    let mut stderr = guard.child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    if let Some(mut stdin) = guard.child.stdin.take() {
+        // A tool that exits early closes its stdin; its status tells what happened.
+        let _ = stdin.write_all(input);
+    }
+    let status = wait_child(&mut guard.child, limit);
+    Output {
+        status,
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+    }
+}
+
+/// Kills a child process when dropped (also when the test fails), so no server outlives its
+/// test.
+pub struct ChildGuard {
+    /// The process.
+    pub child: Child,
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Connects to `127.0.0.1:port`, retrying every 10 ms while a freshly spawned server starts;
+/// gives up after `limit`. `None` if nothing ever listened.
+pub async fn connect_with_retry(port: u16, limit: Duration) -> Option<TcpStream> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await {
+            return Some(stream);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
