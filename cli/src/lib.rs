@@ -1,0 +1,1 @@
+//! Client-side tools for kvstore: the `kvcli` shell and the `kvbench` load generator.
