@@ -19,6 +19,23 @@ pub fn allocated_bytes() -> u64 {
     0
 }
 
+/// Returns freed memory to the operating system, so that the resident size follows the
+/// dataset down after mass deletions (FLUSHALL, expiry of many keys). glibc keeps freed small
+/// chunks in its arenas otherwise; jemalloc, which Redis uses, purges on its own.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn release_free_memory() {
+    // SAFETY: `malloc_trim` only walks the allocator's own free lists under its locks; the
+    // argument is the padding to keep at the top of the heap.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Returns freed memory to the operating system (nothing to do on this platform).
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn release_free_memory() {}
+
 /// Resident set size in bytes (INFO `used_memory_rss`), from `/proc/self/statm`.
 pub fn resident_bytes() -> u64 {
     const PAGE: u64 = 4096;

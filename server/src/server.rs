@@ -251,6 +251,7 @@ async fn cron(shared: Arc<Shared>) {
     /// Longest a single cron run keeps sweeping before yielding to the next tick
     /// (Redis bounds its active expiry cycle to 25% of a tick the same way).
     const SWEEP_TIME_SHARE: u32 = 4;
+    let mut memory = MemoryFollower::default();
     let mut samples = [0u64; 16];
     let mut sample_index = 0usize;
     let mut last_commands = 0u64;
@@ -282,6 +283,8 @@ async fn cron(shared: Arc<Shared>) {
             debug!(expired, "active expiry");
         }
 
+        memory.tick(&shared.store, hz);
+
         let commands = shared.stats.commands_processed.load(Ordering::Relaxed);
         let elapsed = last_sample.elapsed().as_secs_f64().max(1e-3);
         samples[sample_index % samples.len()] =
@@ -292,5 +295,33 @@ async fn cron(shared: Arc<Shared>) {
         let filled = sample_index.min(samples.len()) as u64;
         let average = samples.iter().sum::<u64>() / filled.max(1);
         shared.stats.ops_per_sec.store(average, Ordering::Relaxed);
+    }
+}
+
+/// Gives memory back to the OS once the dataset has shrunk a lot (mass DEL, FLUSHALL, expiry),
+/// so the resident size follows the keyspace down. Checked about once a second.
+#[derive(Default)]
+struct MemoryFollower {
+    ticks: u32,
+    peak_keys: usize,
+}
+
+impl MemoryFollower {
+    /// Keys that must have gone since the last release before releasing again.
+    const MIN_DROP: usize = 50_000;
+
+    fn tick(&mut self, store: &Store, hz: u32) {
+        self.ticks += 1;
+        if self.ticks < hz {
+            return;
+        }
+        self.ticks = 0;
+        let keys: usize = store.dbs().iter().map(|db| db.len()).sum();
+        self.peak_keys = self.peak_keys.max(keys);
+        if self.peak_keys - keys >= Self::MIN_DROP && keys * 2 <= self.peak_keys {
+            debug!(keys, peak = self.peak_keys, "releasing freed memory");
+            self.peak_keys = keys;
+            tokio::task::spawn_blocking(crate::memory::release_free_memory);
+        }
     }
 }

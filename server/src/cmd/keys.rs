@@ -88,7 +88,7 @@ pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
                 .filter(|(key, entry)| {
                     is_live(entry, now) && (match_all || glob_match(pattern, key))
                 })
-                .map(|(key, _)| key.clone()),
+                .map(|(key, _)| Bytes::copy_from_slice(key)),
         );
     }
     ctx.out.array(found.len());
@@ -153,7 +153,7 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
                     && pattern.is_none_or(|p| glob_match(p, key))
                     && type_filter.is_none_or(|t| is(t, entry.value.type_name()));
                 if wanted {
-                    found.push(key.clone());
+                    found.push(Bytes::copy_from_slice(key));
                 }
             });
             buckets += 1;

@@ -722,7 +722,10 @@ fn flush_dbs<'a>(dbs: impl Iterator<Item = &'a Db>, asynchronous: bool) {
     if asynchronous {
         let spawned = std::thread::Builder::new()
             .name("kv-lazyfree".to_owned())
-            .spawn(move || drop(tables));
+            .spawn(move || {
+                drop(tables);
+                crate::memory::release_free_memory();
+            });
         if let Err(err) = spawned {
             tracing::warn!("could not start the lazy-free thread ({err}); freeing inline");
         }

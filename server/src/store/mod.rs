@@ -10,6 +10,7 @@
 //! Time is a parameter: every operation takes `now_ms` (Unix milliseconds) from its caller,
 //! so tests and loom models use fixed instants.
 
+mod key;
 mod shard;
 mod table;
 mod value;
@@ -17,6 +18,7 @@ mod value;
 use std::hash::BuildHasher;
 
 use crate::sync::{Mutex, MutexGuard};
+pub use key::Key;
 pub use shard::{Entry, Shard, ShardStats, SweepResult};
 pub use table::Table;
 pub use value::Value;

@@ -1,10 +1,12 @@
 //! One shard of a database: its keys and a min-heap of their expiry deadlines.
 //!
-//! The heap uses lazy deletion: EXPIRE, PERSIST, SET and DEL never search it. An entry popped
-//! by the active expiry sweep acts only if the key still carries exactly that deadline; any
-//! other popped entry is stale and is dropped. When stale entries outnumber live deadlines the
-//! heap is rebuilt from the table, so a client re-arming the same TTL in a loop cannot grow it
-//! without bound.
+//! The heap uses lazy deletion: EXPIRE, PERSIST, SET and DEL never search it. A heap entry is
+//! a deadline and the table index of the node it was set on (16 bytes, no copy of the key).
+//! An entry popped by the active expiry sweep acts only if the node at that index carries
+//! exactly that deadline, which is then due, so whatever key lives there now has expired;
+//! any other popped entry is stale and is dropped. When stale entries outnumber live deadlines,
+//! or the table compacts its nodes (indices change), the heap is rebuilt from the table, so a
+//! client re-arming the same TTL in a loop cannot grow it without bound.
 
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
@@ -35,11 +37,11 @@ impl Entry {
     }
 }
 
-/// A deadline in the heap. Ordered by time only; the hash saves rehashing the key on pop.
+/// A deadline in the heap: when, and the table index of the node it belongs to. Ordered by
+/// time only.
 struct Deadline {
     at: u64,
-    hash: u64,
-    key: Bytes,
+    index: u32,
 }
 
 impl PartialEq for Deadline {
@@ -75,6 +77,8 @@ pub struct ShardStats {
 pub struct Shard {
     table: Table<Entry>,
     deadlines: BinaryHeap<Reverse<Deadline>>,
+    /// The table layout the heap's indices refer to.
+    heap_layout: u64,
     /// Number of keys that carry a deadline (the `expires=` of INFO keyspace).
     volatile: usize,
     stats: ShardStats,
@@ -160,20 +164,23 @@ impl Shard {
             self.remove(hash, key, now_ms);
             return;
         }
-        match self.table.get_mut(hash, key) {
-            Some(entry) => entry.value = value,
-            None => {
-                self.table.insert_new(
-                    hash,
-                    Bytes::copy_from_slice(key),
-                    Entry {
-                        value,
-                        expires_at: None,
-                    },
-                );
+        let index = match self.table.find(hash, key) {
+            Some(index) => {
+                if let Some(entry) = self.table.get_at_mut(index) {
+                    entry.value = value;
+                }
+                index
             }
-        }
-        self.set_deadline_of_present(hash, key, expires_at);
+            None => self.table.insert_new(
+                hash,
+                key,
+                Entry {
+                    value,
+                    expires_at: None,
+                },
+            ),
+        };
+        self.set_deadline_at(index, expires_at);
     }
 
     /// Changes the deadline of a live key (`None` = PERSIST). A deadline at or before `now_ms`
@@ -191,14 +198,14 @@ impl Shard {
         }
         if expires_at.is_some_and(|at| at <= now_ms) {
             self.remove(hash, key, now_ms);
-        } else {
-            self.set_deadline_of_present(hash, key, expires_at);
+        } else if let Some(index) = self.table.find(hash, key) {
+            self.set_deadline_at(index, expires_at);
         }
         true
     }
 
-    fn set_deadline_of_present(&mut self, hash: u64, key: &[u8], expires_at: Option<u64>) {
-        let Some((stored_key, entry)) = self.table.get_key_value_mut(hash, key) else {
+    fn set_deadline_at(&mut self, index: u32, expires_at: Option<u64>) {
+        let Some(entry) = self.table.get_at_mut(index) else {
             return;
         };
         let new = expires_at.and_then(NonZeroU64::new);
@@ -212,11 +219,9 @@ impl Shard {
             _ => {}
         }
         if let Some(at) = new {
-            let key = stored_key.clone();
             self.deadlines.push(Reverse(Deadline {
                 at: at.get(),
-                hash,
-                key,
+                index,
             }));
             self.compact_deadlines_if_stale();
         }
@@ -229,13 +234,22 @@ impl Shard {
     }
 
     fn remove_entry(&mut self, hash: u64, key: &[u8]) -> Option<Entry> {
-        let (_, entry) = self.table.remove(hash, key)?;
+        let index = self.table.find(hash, key)?;
+        self.remove_at(index)
+    }
+
+    fn remove_at(&mut self, index: u32) -> Option<Entry> {
+        let entry = self.table.remove_at(index)?;
         if entry.expires_at.is_some() {
             self.volatile -= 1;
         }
         if self.table.is_empty() {
             // Everything is gone: release the heap's memory along with its stale entries.
             self.deadlines = BinaryHeap::new();
+            self.heap_layout = self.table.layout_version();
+        } else if self.table.layout_version() != self.heap_layout {
+            // The table compacted its nodes: heap indices are stale.
+            self.rebuild_deadlines();
         }
         Some(entry)
     }
@@ -265,10 +279,10 @@ impl Shard {
             };
             let current = self
                 .table
-                .get(due.hash, &due.key)
-                .and_then(Entry::expires_at);
+                .get_at(due.index)
+                .and_then(|(_, entry)| entry.expires_at());
             if current == Some(due.at) {
-                self.remove_entry(due.hash, &due.key);
+                self.remove_at(due.index);
                 self.stats.expired += 1;
                 result.expired += 1;
             }
@@ -291,25 +305,30 @@ impl Shard {
 
     fn compact_deadlines_if_stale(&mut self) {
         if self.deadlines.len() > 2 * self.volatile + 64 {
-            self.deadlines = self
-                .table
-                .iter_hashed()
-                .filter_map(|(hash, key, entry)| {
-                    let at = entry.expires_at()?;
-                    let key = key.clone();
-                    Some(Reverse(Deadline { at, hash, key }))
-                })
-                .collect();
+            self.rebuild_deadlines();
         }
     }
 
+    /// Rebuilds the heap from the table's live deadlines (O(n)).
+    fn rebuild_deadlines(&mut self) {
+        self.deadlines = self
+            .table
+            .iter_indexed()
+            .filter_map(|(index, entry)| {
+                let at = entry.expires_at()?;
+                Some(Reverse(Deadline { at, index }))
+            })
+            .collect();
+        self.heap_layout = self.table.layout_version();
+    }
+
     /// Visits one table bucket for SCAN; see [`Table::scan_bucket`].
-    pub fn scan_bucket(&self, cursor: u64, visit: impl FnMut(&Bytes, &Entry)) -> u64 {
+    pub fn scan_bucket(&self, cursor: u64, visit: impl FnMut(&[u8], &Entry)) -> u64 {
         self.table.scan_bucket(cursor, visit)
     }
 
     /// Every key with its entry (including expired ones not yet removed: callers filter).
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
         self.table.iter()
     }
 
@@ -318,7 +337,7 @@ impl Shard {
         for _ in 0..32 {
             let (key, entry) = self.table.random_entry(&mut random)?;
             if !entry.is_expired(now_ms) {
-                return Some(key.clone());
+                return Some(Bytes::copy_from_slice(key));
             }
         }
         None
@@ -329,7 +348,9 @@ impl Shard {
     pub fn take_all(&mut self) -> Table<Entry> {
         self.volatile = 0;
         self.deadlines = BinaryHeap::new();
-        self.table.take()
+        let taken = self.table.take();
+        self.heap_layout = self.table.layout_version();
+        taken
     }
 
     /// Checks the heap invariant: every live deadline has a matching heap entry. For tests
@@ -341,15 +362,86 @@ impl Shard {
             .filter(|(_, entry)| entry.expires_at.is_some())
             .count();
         volatile == self.volatile
+            && self.heap_layout == self.table.layout_version()
             && self
                 .table
-                .iter()
-                .all(|(key, entry)| match entry.expires_at() {
+                .iter_indexed()
+                .all(|(index, entry)| match entry.expires_at() {
                     None => true,
                     Some(at) => self
                         .deadlines
                         .iter()
-                        .any(|Reverse(d)| d.at == at && d.key == key),
+                        .any(|Reverse(d)| d.at == at && d.index == index),
                 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::KeyHasher;
+
+    fn key(i: usize) -> Vec<u8> {
+        format!("key:{i:012}").into_bytes()
+    }
+
+    #[test]
+    fn expiry_survives_compaction_of_the_table() {
+        let hasher = KeyHasher::new();
+        let mut shard = Shard::default();
+        let now = 1_000;
+        for i in 0..2000 {
+            let k = key(i);
+            let value = Value::Str(b"v".to_vec());
+            shard.set(
+                hasher.hash(&k),
+                &k,
+                value,
+                Some(now + 10 + i as u64 % 5),
+                now,
+            );
+        }
+        // Deleting most keys compacts the node array, which moves the survivors.
+        for i in 0..1900 {
+            let k = key(i);
+            assert!(shard.remove(hasher.hash(&k), &k, now).is_some());
+        }
+        assert!(shard.deadlines_consistent());
+        assert!(shard.capacity() < 1000, "node memory follows deletions");
+        let swept = shard.sweep_expired(now + 100, 10_000);
+        assert_eq!(swept.expired, 100);
+        assert!(shard.is_empty());
+        assert_eq!(shard.stats().expired, 100);
+    }
+
+    #[test]
+    fn rearming_a_ttl_does_not_grow_the_heap() {
+        let hasher = KeyHasher::new();
+        let mut shard = Shard::default();
+        let k = key(1);
+        let h = hasher.hash(&k);
+        shard.set(h, &k, Value::Str(b"v".to_vec()), None, 0);
+        for at in 1..10_000 {
+            assert!(shard.set_expiry(h, &k, Some(1_000_000 + at), 0));
+        }
+        assert!(shard.deadlines.len() <= 2 * shard.volatile_len() + 64);
+        assert!(shard.deadlines_consistent());
+        // Only the last deadline acts.
+        assert_eq!(shard.sweep_expired(1_000_000 + 9_998, 100_000).expired, 0);
+        assert_eq!(shard.sweep_expired(1_000_000 + 9_999, 100_000).expired, 1);
+    }
+
+    #[test]
+    fn stale_entry_on_a_reused_slot_does_not_delete_a_fresh_key() {
+        let hasher = KeyHasher::new();
+        let mut shard = Shard::default();
+        let (a, b) = (key(1), key(2));
+        shard.set(hasher.hash(&a), &a, Value::Str(b"a".to_vec()), Some(100), 0);
+        shard.remove(hasher.hash(&a), &a, 0);
+        // b probably reuses a's slot; its own deadline is later.
+        shard.set(hasher.hash(&b), &b, Value::Str(b"b".to_vec()), Some(500), 0);
+        assert_eq!(shard.sweep_expired(200, 100).expired, 0);
+        assert!(shard.contains(hasher.hash(&b), &b, 200));
+        assert_eq!(shard.sweep_expired(500, 100).expired, 1);
     }
 }

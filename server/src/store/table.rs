@@ -10,19 +10,26 @@
 //!
 //! Resizing is done at once (not incrementally as in Redis): a shard holds 1/16th of a
 //! database, and relinking touches only the node array and the bucket heads.
+//!
+//! A node's index in the slab is stable until the table compacts its node array (after mass
+//! deletions); [`Table::layout_version`] changes when that happens, so that the shard's TTL
+//! heap, which refers to nodes by index, knows to rebuild.
 
-use bytes::Bytes;
 use slab::Slab;
+
+use super::key::Key;
 
 /// Marks the end of a chain / an empty bucket.
 const NIL: u32 = u32::MAX;
 /// Smallest bucket array once the table holds anything.
 const MIN_BUCKETS: usize = 8;
 
+/// A stored key. The hash is kept (its low 32 bits: buckets are indexed by low bits) so that
+/// resizing never rehashes and most mismatches are rejected without comparing keys.
 struct Node<V> {
-    hash: u64,
+    hash: u32,
     next: u32,
-    key: Bytes,
+    key: Key,
     value: V,
 }
 
@@ -33,6 +40,7 @@ struct Node<V> {
 pub struct Table<V> {
     nodes: Slab<Node<V>>,
     buckets: Vec<u32>,
+    layout_version: u64,
 }
 
 impl<V> Default for Table<V> {
@@ -40,6 +48,7 @@ impl<V> Default for Table<V> {
         Table {
             nodes: Slab::new(),
             buckets: Vec::new(),
+            layout_version: 0,
         }
     }
 }
@@ -59,19 +68,44 @@ impl<V> Table<V> {
         (self.buckets.len() as u64).wrapping_sub(1)
     }
 
-    fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
+    fn bucket_of(&self, hash: u32) -> usize {
+        (u64::from(hash) & self.mask()) as usize
+    }
+
+    /// The node index of `key`, stable until [`Table::layout_version`] changes.
+    pub fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
         if self.buckets.is_empty() {
             return None;
         }
-        let mut index = self.buckets[(hash & self.mask()) as usize];
+        let hash = hash as u32;
+        let mut index = self.buckets[self.bucket_of(hash)];
         while index != NIL {
             let node = &self.nodes[index as usize];
-            if node.hash == hash && node.key == key {
+            if node.hash == hash && node.key.as_bytes() == key {
                 return Some(index);
             }
             index = node.next;
         }
         None
+    }
+
+    /// Changes whenever node indices change (compaction).
+    pub fn layout_version(&self) -> u64 {
+        self.layout_version
+    }
+
+    /// The key and value at a node index, if a node lives there.
+    pub fn get_at(&self, index: u32) -> Option<(&[u8], &V)> {
+        self.nodes
+            .get(index as usize)
+            .map(|node| (node.key.as_bytes(), &node.value))
+    }
+
+    /// Mutable access to the value at a node index.
+    pub fn get_at_mut(&mut self, index: u32) -> Option<&mut V> {
+        self.nodes
+            .get_mut(index as usize)
+            .map(|node| &mut node.value)
     }
 
     /// The value stored under `key`.
@@ -80,90 +114,92 @@ impl<V> Table<V> {
             .map(|index| &self.nodes[index as usize].value)
     }
 
-    /// The stored key (shared, so callers can keep it without copying) and its value.
-    pub fn get_key_value_mut(&mut self, hash: u64, key: &[u8]) -> Option<(&Bytes, &mut V)> {
-        let index = self.find(hash, key)?;
-        let node = &mut self.nodes[index as usize];
-        Some((&node.key, &mut node.value))
-    }
-
     /// Mutable access to the value stored under `key`.
     pub fn get_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut V> {
         let index = self.find(hash, key)?;
         Some(&mut self.nodes[index as usize].value)
     }
 
-    /// Inserts a key known to be absent and returns its stored key and value.
+    /// Inserts a key known to be absent; returns its node index.
     ///
-    /// The caller must have checked with [`Table::get`] first; inserting a present key would
+    /// The caller must have checked with [`Table::find`] first; inserting a present key would
     /// shadow it.
-    pub fn insert_new(&mut self, hash: u64, key: Bytes, value: V) -> (&Bytes, &mut V) {
-        debug_assert!(self.find(hash, &key).is_none());
+    pub fn insert_new(&mut self, hash: u64, key: &[u8], value: V) -> u32 {
+        debug_assert!(self.find(hash, key).is_none());
         if self.nodes.len() >= self.buckets.len() {
             self.resize((self.buckets.len() * 2).max(MIN_BUCKETS));
         }
-        let bucket = (hash & self.mask()) as usize;
+        let hash = hash as u32;
+        let bucket = self.bucket_of(hash);
         let index = self.nodes.insert(Node {
             hash,
             next: self.buckets[bucket],
-            key,
+            key: Key::new(key),
             value,
         });
         // Indices are u32 to keep nodes small: four billion keys per shard is far beyond the
         // memory of any machine this runs on.
         debug_assert!(index < NIL as usize);
         self.buckets[bucket] = index as u32;
-        let node = &mut self.nodes[index];
-        (&node.key, &mut node.value)
+        index as u32
     }
 
-    /// Removes `key`, returning its stored key and value.
-    pub fn remove(&mut self, hash: u64, key: &[u8]) -> Option<(Bytes, V)> {
-        if self.buckets.is_empty() {
-            return None;
-        }
-        let bucket = (hash & self.mask()) as usize;
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, hash: u64, key: &[u8]) -> Option<V> {
+        let index = self.find(hash, key)?;
+        self.remove_at(index)
+    }
+
+    /// Removes the node at `index`, returning its value.
+    pub fn remove_at(&mut self, index: u32) -> Option<V> {
+        let hash = self.nodes.get(index as usize)?.hash;
+        let bucket = self.bucket_of(hash);
         let mut prev = NIL;
-        let mut index = self.buckets[bucket];
-        while index != NIL {
-            let node = &self.nodes[index as usize];
-            if node.hash == hash && node.key == key {
-                let next = node.next;
-                if prev == NIL {
-                    self.buckets[bucket] = next;
-                } else {
-                    self.nodes[prev as usize].next = next;
-                }
-                let node = self.nodes.remove(index as usize);
-                self.maybe_shrink();
-                return Some((node.key, node.value));
+        let mut probe = self.buckets[bucket];
+        while probe != index {
+            if probe == NIL {
+                return None;
             }
-            prev = index;
-            index = node.next;
+            prev = probe;
+            probe = self.nodes[probe as usize].next;
         }
-        None
+        let node = self.nodes.remove(index as usize);
+        if prev == NIL {
+            self.buckets[bucket] = node.next;
+        } else {
+            self.nodes[prev as usize].next = node.next;
+        }
+        self.maybe_shrink();
+        Some(node.value)
     }
 
     /// Removes every key and releases the memory.
     pub fn clear(&mut self) {
+        let version = self.layout_version + 1;
         *self = Table::default();
+        self.layout_version = version;
     }
 
     /// Takes the whole content out, leaving an empty table (used to free it elsewhere).
     pub fn take(&mut self) -> Table<V> {
-        std::mem::take(self)
+        let version = self.layout_version + 1;
+        let taken = std::mem::take(self);
+        self.layout_version = version;
+        taken
     }
 
     /// Iterates over every key and value, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &V)> {
-        self.nodes.iter().map(|(_, node)| (&node.key, &node.value))
-    }
-
-    /// Like [`Table::iter`], with each key's hash.
-    pub fn iter_hashed(&self) -> impl Iterator<Item = (u64, &Bytes, &V)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
         self.nodes
             .iter()
-            .map(|(_, node)| (node.hash, &node.key, &node.value))
+            .map(|(_, node)| (node.key.as_bytes(), &node.value))
+    }
+
+    /// Every node index with its value.
+    pub fn iter_indexed(&self) -> impl Iterator<Item = (u32, &V)> {
+        self.nodes
+            .iter()
+            .map(|(index, node)| (index as u32, &node.value))
     }
 
     /// Visits one bucket of a SCAN and returns the cursor of the next one (0 when done).
@@ -172,7 +208,7 @@ impl<V> Table<V> {
     /// bit down, so buckets already visited before a resize map onto buckets visited after it;
     /// a key present for the whole scan is reported at least once (possibly more than once if
     /// the table shrank).
-    pub fn scan_bucket(&self, cursor: u64, mut visit: impl FnMut(&Bytes, &V)) -> u64 {
+    pub fn scan_bucket(&self, cursor: u64, mut visit: impl FnMut(&[u8], &V)) -> u64 {
         if self.buckets.is_empty() {
             return 0;
         }
@@ -180,7 +216,7 @@ impl<V> Table<V> {
         let mut index = self.buckets[(cursor & mask) as usize];
         while index != NIL {
             let node = &self.nodes[index as usize];
-            visit(&node.key, &node.value);
+            visit(node.key.as_bytes(), &node.value);
             index = node.next;
         }
         let mut next = cursor | !mask;
@@ -191,7 +227,7 @@ impl<V> Table<V> {
     /// A uniformly chosen non-empty bucket's chain, picked with `random` as the source of
     /// randomness; then a random element of that chain (as Redis's `dictGetFairRandomKey` is
     /// approximately fair).
-    pub fn random_entry(&self, mut random: impl FnMut() -> u64) -> Option<(&Bytes, &V)> {
+    pub fn random_entry(&self, mut random: impl FnMut() -> u64) -> Option<(&[u8], &V)> {
         if self.nodes.is_empty() {
             return None;
         }
@@ -214,7 +250,7 @@ impl<V> Table<V> {
                 skip -= 1;
             }
             let node = &self.nodes[index as usize];
-            return Some((&node.key, &node.value));
+            return Some((node.key.as_bytes(), &node.value));
         }
     }
 
@@ -246,7 +282,7 @@ impl<V> Table<V> {
         self.buckets.shrink_to(size);
         let mask = (size - 1) as u64;
         for (index, node) in self.nodes.iter_mut() {
-            let bucket = (node.hash & mask) as usize;
+            let bucket = (u64::from(node.hash) & mask) as usize;
             node.next = self.buckets[bucket];
             self.buckets[bucket] = index as u32;
         }
@@ -259,6 +295,7 @@ impl<V> Table<V> {
         for (_, node) in old {
             self.nodes.insert(node);
         }
+        self.layout_version += 1;
         self.resize((len.next_power_of_two() * 2).max(MIN_BUCKETS));
     }
 }
@@ -278,7 +315,7 @@ mod tests {
         if let Some(slot) = table.get_mut(h, key.as_bytes()) {
             *slot = value;
         } else {
-            table.insert_new(h, Bytes::copy_from_slice(key.as_bytes()), value);
+            table.insert_new(h, key.as_bytes(), value);
         }
     }
 
@@ -295,8 +332,8 @@ mod tests {
         }
         for i in 0..990u32 {
             let key = format!("k{i}");
-            let (k, v) = table.remove(hash(key.as_bytes()), key.as_bytes()).unwrap();
-            assert_eq!((k.as_ref(), v), (key.as_bytes(), i));
+            let v = table.remove(hash(key.as_bytes()), key.as_bytes()).unwrap();
+            assert_eq!(v, i);
         }
         assert_eq!(table.len(), 10);
         assert!(table.capacity() < 100, "memory follows deletions");
@@ -318,7 +355,7 @@ mod tests {
         let mut step = 0u32;
         loop {
             cursor = table.scan_bucket(cursor, |k, _| {
-                seen.insert(k.clone());
+                seen.insert(k.to_vec());
             });
             // Grow and shrink the table while the scan is in progress.
             step += 1;
@@ -327,10 +364,10 @@ mod tests {
                     insert(&mut table, &format!("churn{step}-{j}"), 0);
                 }
             } else if step % 3 == 1 {
-                let churn: Vec<Bytes> = table
+                let churn: Vec<Vec<u8>> = table
                     .iter()
                     .filter(|(k, _)| k.starts_with(b"churn"))
-                    .map(|(k, _)| k.clone())
+                    .map(|(k, _)| k.to_vec())
                     .collect();
                 for k in churn {
                     table.remove(hash(&k), &k);
@@ -360,6 +397,6 @@ mod tests {
                 state >> 11
             })
             .unwrap();
-        assert_eq!(k.as_ref(), b"only");
+        assert_eq!(k, b"only");
     }
 }
