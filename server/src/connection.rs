@@ -47,6 +47,10 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         ..Limits::default()
     };
     let mut codec = RequestCodec::new(limits);
+    // Registered once for the connection's life: creating a `cancelled()` future per read
+    // would add and remove a waiter on the token's list for every request.
+    let shutdown = shared.shutdown.cancelled();
+    tokio::pin!(shutdown);
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut reply = Reply::new();
 
@@ -96,7 +100,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         input.reserve(READ_CHUNK);
         let read = tokio::select! {
             biased;
-            () = shared.shutdown.cancelled() => return,
+            () = &mut shutdown => return,
             read = stream.read_buf(&mut input) => read,
         };
         match read {
@@ -121,16 +125,28 @@ async fn flush(stream: &mut TcpStream, reply: &mut Reply, shared: &Shared) -> bo
     if reply.buf.is_empty() {
         return true;
     }
-    // A client that stops reading must not hold a connection task forever during shutdown.
-    let write = stream.write_all(&reply.buf);
-    let result = tokio::select! {
-        biased;
-        result = write => result,
-        () = shutdown_grace(shared) => return false,
+    // Fast path: the socket takes the whole batch at once (one syscall, no future).
+    let written = match stream.try_write(&reply.buf) {
+        Ok(n) => n,
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(err) => {
+            debug!("write failed: {err}");
+            return false;
+        }
     };
-    if let Err(err) = result {
-        debug!("write failed: {err}");
-        return false;
+    if written < reply.buf.len() {
+        // A client that stops reading must not hold a connection task forever during
+        // shutdown: it gets a grace period, then is dropped.
+        let rest = stream.write_all(&reply.buf[written..]);
+        let result = tokio::select! {
+            biased;
+            result = rest => result,
+            () = shutdown_grace(shared) => return false,
+        };
+        if let Err(err) = result {
+            debug!("write failed: {err}");
+            return false;
+        }
     }
     shared
         .stats
