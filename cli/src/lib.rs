@@ -1,1 +1,39 @@
 //! Client-side tools for kvstore: the `kvcli` shell and the `kvbench` load generator.
+//!
+//! `kvcli` speaks RESP through the protocol crate (requests encoded and replies decoded by
+//! `protocol::RespCodec`, typed lines split by `protocol::inline::split_args`) and behaves
+//! like redis-cli. Its parts:
+//!
+//! - [`args`]: flags (clap) and their resolution into a [`args::Config`]; [`uri`] for `-u`.
+//! - [`connection`]: one blocking TCP connection; [`session`] keeps it in the state the user
+//!   asked for (credentials, database, RESP3) across reconnections.
+//! - [`render`]: replies printed as redis-cli prints them (formatted or raw).
+//! - [`repl`], [`helper`], [`history`]: the interactive shell (rustyline), its completion,
+//!   hints and history; [`help`] for the `help` built-in.
+//! - [`docs`], [`hints`], [`syntax`], [`commands`]: the command table behind help and hints,
+//!   from `COMMAND DOCS` or compiled in.
+//! - [`exec`], [`oneshot`], [`pipe`], [`scan`]: running commands, one-shot mode, `--pipe`,
+//!   `--scan`; [`app`] picks the mode.
+
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod args;
+pub mod commands;
+pub mod connection;
+pub mod docs;
+pub mod exec;
+pub mod help;
+pub mod helper;
+pub mod hints;
+pub mod history;
+pub mod oneshot;
+pub mod pipe;
+pub mod render;
+pub mod repl;
+pub mod scan;
+pub mod session;
+pub mod syntax;
+pub mod uri;
+
+pub use app::run;

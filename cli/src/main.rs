@@ -1,8 +1,8 @@
-//! `kvcli`: placeholder until the kvcli issue lands; it only says so.
+//! `kvcli`: the interactive shell of kvstore. Everything lives in the library
+//! (`cli/src/lib.rs`), so that tests drive the same code.
 
-fn main() {
-    eprintln!(
-        "kvcli: the interactive shell is not built yet; use redis-cli against kvserver for now"
-    );
-    std::process::exit(2);
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    kvcli::run()
 }

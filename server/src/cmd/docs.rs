@@ -150,10 +150,11 @@ fn absorb_repetition(args: &mut Vec<Arg>, group: &Arg) -> bool {
         return false;
     }
     let tail = &args[args.len() - n..];
+    // `ID client-id [client-id ...]`: the token is written once, the values repeat.
     let same = tail
         .iter()
         .zip(&repeated)
-        .all(|(a, b)| a.name == b.name && a.token == b.token);
+        .all(|(a, b)| a.name == b.name && (a.token == b.token || b.token.is_none()));
     if !same {
         return false;
     }
@@ -281,6 +282,15 @@ mod tests {
         assert_eq!(mset[0].kind, "block");
         assert!(mset[0].multiple);
         assert_eq!(mset[0].children.len(), 2);
+    }
+
+    #[test]
+    fn a_token_written_once_before_repeated_values() {
+        let list = arguments("[ID client-id [client-id ...]]");
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].name, "client-id");
+        assert_eq!(list[0].token.as_deref(), Some("ID"));
+        assert!(list[0].optional && list[0].multiple);
     }
 
     #[test]

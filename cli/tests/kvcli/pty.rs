@@ -1,0 +1,99 @@
+//! The interactive shell driven through a pseudo-terminal with real keystrokes: typing,
+//! Tab completion, hints, rendered replies, the prompt, and the history file.
+
+use std::process::Command;
+
+use rexpect::session::{spawn_with_options, Options, PtySession};
+
+use crate::util::{temp_dir, TestServer, KVCLI};
+
+/// Longest wait for any expected output.
+const EXPECT_TIMEOUT_MS: u64 = 10_000;
+
+fn expect(p: &mut PtySession, text: &str) {
+    if let Err(err) = p.exp_string(text) {
+        panic!("waiting for {text:?}: {err}");
+    }
+}
+
+fn send(p: &mut PtySession, keys: &str) {
+    p.send(keys).expect("type");
+    p.flush().expect("flush");
+}
+
+#[test]
+fn interactive_session() {
+    let server = TestServer::start();
+    let port = server.port;
+    let home = temp_dir("pty");
+    let history = home.join("history");
+
+    let mut command = Command::new(KVCLI);
+    command
+        .args(["-p", &port.to_string()])
+        .env("TERM", "xterm")
+        .env("HOME", &home)
+        .env("KVCLI_HISTFILE", &history)
+        .env_remove("KVCLI_AUTH");
+    let options = Options::new()
+        .timeout_ms(Some(EXPECT_TIMEOUT_MS))
+        .strip_ansi_escape_codes(true);
+    let mut p = spawn_with_options(command, options).expect("kvcli starts in a pty");
+    let prompt = format!("127.0.0.1:{port}> ");
+    expect(&mut p, &prompt);
+
+    // Tab completes the command name in the case it is typed in; the reply is rendered
+    // with redis-cli's escapes.
+    send(&mut p, "ech");
+    send(&mut p, "\t");
+    expect(&mut p, "echo");
+    send(&mut p, " \"caf\\xc3\\xa9 \\x41\"\r");
+    expect(&mut p, "\"caf\\xc3\\xa9 A\"");
+    assert_eq!(p.read_line().expect("end of the reply line"), "");
+    expect(&mut p, &prompt);
+
+    // Hints show the arguments still to type, dropping those already typed.
+    send(&mut p, "getrange k ");
+    expect(&mut p, "getrange k start end");
+    send(&mut p, "0 ");
+    expect(&mut p, "getrange k 0 end");
+    send(&mut p, "\x15"); // Ctrl-U: discard the line.
+    send(&mut p, "set k v EX 10 ");
+    expect(&mut p, "set k v EX 10 [NX|XX] [GET]");
+    send(&mut p, "\r");
+    expect(&mut p, "OK");
+    expect(&mut p, &prompt);
+
+    // The prompt shows the selected database.
+    send(&mut p, "select 2\r");
+    expect(&mut p, "OK");
+    expect(&mut p, &format!("127.0.0.1:{port}[2]> "));
+
+    send(&mut p, "auth default secret\r");
+    expect(&mut p, "OK");
+
+    // Subcommands complete too.
+    send(&mut p, "client inf\t");
+    expect(&mut p, "client info");
+    send(&mut p, "\r");
+    expect(&mut p, " db=2 ");
+    expect(&mut p, &format!("127.0.0.1:{port}[2]> "));
+
+    send(&mut p, "set \"unbalanced\r");
+    expect(&mut p, "Invalid argument(s)");
+
+    send(&mut p, "quit\r");
+    if let Err(err) = p.exp_eof() {
+        panic!("kvcli did not exit on quit: {err}");
+    }
+
+    let saved = std::fs::read_to_string(&history).expect("history file written");
+    assert!(saved.contains("select 2"), "{saved}");
+    assert!(saved.contains("client info"), "{saved}");
+    assert!(saved.contains("set \"unbalanced"), "{saved}");
+    assert!(
+        !saved.contains("secret"),
+        "AUTH must not be recorded: {saved}"
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}
