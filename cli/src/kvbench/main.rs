@@ -1,6 +1,390 @@
-//! `kvbench`: placeholder until the load generator lands.
+//! `kvbench`: a load generator for kvstore and Redis, in the manner of `redis-benchmark`
+//! (same short flags, same key scheme), with a Zipf key distribution, expiring writes, a
+//! SET:GET mix, timed runs, HDR latency percentiles and CSV/JSON output.
+//!
+//! Built to saturate a server from one core: by default one thread runs a current-thread
+//! tokio runtime with one task per connection; requests are encoded once and only their key
+//! digits are rewritten per send ([`workload`]); replies are counted by a skip-parser that
+//! never builds a frame ([`reply`]). [`runner`] drives a test, [`report`] prints it.
+//!
+//! Exit status: 0 on success; 1 if the server cannot be reached or a connection fails
+//! during a test (`Could not connect to HOST:PORT: <reason>`); 2 on a usage error; 3 with
+//! `--fail-on-error` when any reply was an error (error replies are always counted and
+//! reported, and the first one's text is printed on stderr).
 
-fn main() {
-    eprintln!("kvbench: not built yet");
-    std::process::exit(2);
+mod keys;
+mod reply;
+mod report;
+mod runner;
+mod workload;
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{ArgAction, Parser, ValueEnum};
+
+use crate::keys::{KeyDist, Zipf, MAX_KEYSPACE};
+use crate::report::{Format, Progress, Report, Row, Settings};
+use crate::runner::{Limit, Plan};
+use crate::workload::{Ratio, Spec, Test};
+
+/// Requests per test when neither `-n` nor `--duration` is given (redis-benchmark's default).
+const DEFAULT_REQUESTS: u64 = 100_000;
+
+/// Exit status when a connection cannot be opened or fails.
+const EXIT_CONNECTION: u8 = 1;
+
+/// Exit status under `--fail-on-error` when some reply was an error.
+const EXIT_ERROR_REPLIES: u8 = 3;
+
+/// Largest `-d`: Redis's default `proto-max-bulk-len`.
+const MAX_DATA_SIZE: usize = protocol::parse::DEFAULT_MAX_BULK_LEN;
+
+/// Load generator for kvstore (and any Redis-compatible server).
+#[derive(Debug, Parser)]
+#[command(name = "kvbench", version, disable_help_flag = true)]
+#[command(
+    about = "Load generator for kvstore and Redis: throughput and latency percentiles",
+    after_help = "Keys are key:NNNNNNNNNNNN (INCR uses counter:NNNNNNNNNNNN), drawn from -r keys; \
+                  without -r every request uses key number 0, as redis-benchmark does.\n\
+                  Exit status: 0 ok, 1 connection failure, 2 usage error, \
+                  3 error replies with --fail-on-error."
+)]
+struct Cli {
+    /// Server hostname or address.
+    #[arg(short = 'h', long, default_value = "127.0.0.1")]
+    host: String,
+
+    /// Server port.
+    #[arg(short = 'p', long, default_value_t = 6379)]
+    port: u16,
+
+    /// Number of parallel connections.
+    #[arg(short = 'c', long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    clients: u32,
+
+    /// Total requests per test [default: 100000].
+    #[arg(short = 'n', long, value_parser = clap::value_parser!(u64).range(1..))]
+    requests: Option<u64>,
+
+    /// Run each test for this long instead of -n requests (e.g. 10s, 500ms, 2m).
+    #[arg(long, value_parser = parse_duration, conflicts_with = "requests")]
+    duration: Option<Duration>,
+
+    /// Pipeline depth: requests written per batch on each connection.
+    #[arg(short = 'P', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pipeline: u32,
+
+    /// Value size in bytes for SET and MSET.
+    #[arg(short = 'd', long = "data-size", default_value_t = 3, value_parser = parse_data_size)]
+    data_size: usize,
+
+    /// Keyspace: use random keys from 0 to KEYSPACE-1.
+    #[arg(short = 'r', long, value_parser = clap::value_parser!(u64).range(1..=MAX_KEYSPACE))]
+    keyspace: Option<u64>,
+
+    /// Comma-separated tests to run, in order.
+    #[arg(
+        short = 't',
+        long,
+        value_enum,
+        value_delimiter = ',',
+        ignore_case = true,
+        default_value = "set,get,incr,mset,mixed"
+    )]
+    tests: Vec<Test>,
+
+    /// SET:GET proportions of the mixed test.
+    #[arg(long, default_value = "1:10")]
+    ratio: Ratio,
+
+    /// How keys are drawn from the keyspace.
+    #[arg(long, value_enum, default_value_t = Dist::Uniform)]
+    dist: Dist,
+
+    /// Exponent of the Zipf distribution (larger is more skewed; key 0 is the hottest).
+    #[arg(long, default_value_t = 0.99, value_parser = parse_exponent)]
+    zipf_exponent: f64,
+
+    /// Make SETs expire after this long (SET ... PX), e.g. 30s or 500ms.
+    #[arg(long, value_parser = parse_ttl)]
+    ttl: Option<Duration>,
+
+    /// Worker threads, each running its share of the connections.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    threads: u32,
+
+    /// Output CSV.
+    #[arg(long, conflicts_with = "json")]
+    csv: bool,
+
+    /// Output one JSON document.
+    #[arg(long)]
+    json: bool,
+
+    /// Exit with status 3 if any reply was an error.
+    #[arg(long)]
+    fail_on_error: bool,
+
+    /// Seed for key choice (default: from the clock), for repeatable key sequences.
+    #[arg(long)]
+    seed: Option<u64>,
+
+    /// Print help (-h is the host, as in redis-benchmark).
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+}
+
+/// Key distribution (`--dist`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Dist {
+    /// Every key equally likely.
+    Uniform,
+    /// Zipf with `--zipf-exponent`.
+    Zipf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::from(EXIT_CONNECTION)
+        }
+    }
+}
+
+/// Runs every test; `Err` holds the message for a fatal failure.
+fn run(cli: &Cli) -> Result<ExitCode, String> {
+    let keyspace = cli.keyspace.unwrap_or(1);
+    let (dist, dist_name) = match cli.dist {
+        Dist::Uniform => (KeyDist::Uniform { keyspace }, "uniform".to_owned()),
+        Dist::Zipf => {
+            // Both parameters were validated by the argument parser.
+            let zipf = Zipf::new(keyspace, cli.zipf_exponent)
+                .ok_or_else(|| format!("invalid Zipf exponent {}", cli.zipf_exponent))?;
+            (KeyDist::Zipf(zipf), format!("zipf {}", cli.zipf_exponent))
+        }
+    };
+    let ttl_ms = cli
+        .ttl
+        .map(|ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+    let limit = match cli.duration {
+        Some(duration) => Limit::Duration(duration),
+        None => Limit::Requests(cli.requests.unwrap_or(DEFAULT_REQUESTS)),
+    };
+    let spec = Spec {
+        value_size: cli.data_size,
+        ttl_ms,
+        ratio: cli.ratio,
+    };
+    let target = format!("{}:{}", cli.host, cli.port);
+    let addr = probe(&cli.host, cli.port)
+        .map_err(|reason| format!("Could not connect to {target}: {reason}"))?;
+    let clients = usize::try_from(cli.clients).unwrap_or(usize::MAX);
+    let threads = usize::try_from(cli.threads)
+        .unwrap_or(usize::MAX)
+        .min(clients);
+    let settings = Settings {
+        host: cli.host.clone(),
+        port: cli.port,
+        clients,
+        pipeline: usize::try_from(cli.pipeline).unwrap_or(usize::MAX),
+        data_size: cli.data_size,
+        keyspace,
+        distribution: dist_name,
+        ttl_ms,
+        threads,
+        limit: match limit {
+            Limit::Requests(n) => format!("{n} requests"),
+            Limit::Duration(d) => format!("{}s", d.as_secs_f64()),
+        },
+    };
+    let format = if cli.json {
+        Format::Json
+    } else if cli.csv {
+        Format::Csv
+    } else {
+        Format::Human
+    };
+    let seed = cli.seed.unwrap_or_else(clock_seed);
+    let mut report = Report::begin(format, settings.clone()).map_err(|err| err.to_string())?;
+    let mut error_replies = 0;
+    for &test in &cli.tests {
+        let label = spec.label(test);
+        let plan = Plan {
+            addr,
+            test,
+            spec: spec.clone(),
+            clients,
+            pipeline: settings.pipeline,
+            threads,
+            limit,
+            dist: dist.clone(),
+            seed,
+        };
+        let mut progress = Progress::new(label.clone());
+        let outcome = runner::run(&plan, |done, elapsed| progress.update(done, elapsed));
+        progress.clear();
+        let outcome = outcome.map_err(|err| match err {
+            runner::RunError::Connect(reason) => {
+                format!("Could not connect to {target}: {reason}")
+            }
+            other => format!("kvbench: {label} against {target} failed: {other}"),
+        })?;
+        let row = Row::new(label.clone(), &outcome);
+        if row.errors > 0 {
+            eprintln!(
+                "kvbench: {label}: {} of {} replies were errors (first: {})",
+                row.errors,
+                row.requests,
+                row.first_error.as_deref().unwrap_or("?")
+            );
+        }
+        error_replies += row.errors;
+        report.row(row).map_err(|err| err.to_string())?;
+    }
+    report.finish().map_err(|err| err.to_string())?;
+    Ok(if cli.fail_on_error && error_replies > 0 {
+        ExitCode::from(EXIT_ERROR_REPLIES)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolves `host` and opens (then closes) one connection, so a bad address fails before
+/// any output, and every test connects to the address that worked.
+fn probe(host: &str, port: u16) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|err| err.to_string())?
+        .collect();
+    let stream = TcpStream::connect(&addrs[..]).map_err(|err| err.to_string())?;
+    stream.peer_addr().map_err(|err| err.to_string())
+}
+
+/// A seed from the clock and the process id, for runs without `--seed`.
+fn clock_seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    // Folding the 128-bit nanosecond count: losing the high bits is intended.
+    (nanos as u64) ^ (nanos >> 64) as u64 ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+/// Parses `10s`, `1.5s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("expected a duration such as 10s or 500ms, got {s:?}"))?;
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" => 1e-6,
+        "m" => 60.0,
+        "h" => 3600.0,
+        other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
+    };
+    match Duration::try_from_secs_f64(value * scale) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("the duration must be positive".to_owned()),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+/// Parses `--ttl`: a duration of at least 1 ms (PX takes whole milliseconds).
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let ttl = parse_duration(s)?;
+    if ttl < Duration::from_millis(1) {
+        return Err("the TTL must be at least 1ms".to_owned());
+    }
+    Ok(ttl)
+}
+
+/// Parses `--zipf-exponent`: a positive finite number.
+fn parse_exponent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("expected a positive number, got {s:?}")),
+    }
+}
+
+/// Parses `-d`, bounded by [`MAX_DATA_SIZE`].
+fn parse_data_size(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|err| format!("{err}"))?;
+    if n > MAX_DATA_SIZE {
+        return Err(format!("at most {MAX_DATA_SIZE} bytes"));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn redis_benchmark_flags() {
+        let cli = Cli::try_parse_from([
+            "kvbench",
+            "-h",
+            "10.0.0.1",
+            "-p",
+            "7000",
+            "-c",
+            "8",
+            "-n",
+            "500",
+            "-P",
+            "16",
+            "-d",
+            "100",
+            "-r",
+            "1000",
+            "-t",
+            "SET,get,Mixed",
+        ])
+        .expect("valid flags");
+        assert_eq!(
+            (cli.host.as_str(), cli.port, cli.clients),
+            ("10.0.0.1", 7000, 8)
+        );
+        assert_eq!(
+            (cli.requests, cli.pipeline, cli.data_size),
+            (Some(500), 16, 100)
+        );
+        assert_eq!(cli.keyspace, Some(1000));
+        assert_eq!(cli.tests, [Test::Set, Test::Get, Test::Mixed]);
+        assert!(Cli::try_parse_from(["kvbench", "-n", "1", "--duration", "1s"]).is_err());
+        assert!(Cli::try_parse_from(["kvbench", "--csv", "--json"]).is_err());
+        assert!(Cli::try_parse_from(["kvbench", "-r", "1000000000001"]).is_err());
+        assert!(Cli::try_parse_from(["kvbench", "-c", "0"]).is_err());
+        assert!(Cli::try_parse_from(["kvbench", "--ttl", "100us"]).is_err());
+        assert!(Cli::try_parse_from(["kvbench", "--zipf-exponent", "0"]).is_err());
+        assert!(Cli::try_parse_from(["kvbench", "--ratio", "0:0"]).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        for bad in ["", "0", "0s", "s", "-1s", "1d", "1.2.3s", "1e400"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 }
