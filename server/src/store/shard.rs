@@ -126,23 +126,38 @@ impl Shard {
 
     /// Finds a live key for writing. An expired key is deleted first, so callers never see it.
     pub fn get_mut(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        self.remove_if_expired(hash, key, now_ms);
-        self.table.get_mut(hash, key)
+        let index = self.live_index(hash, key, now_ms)?;
+        self.table.get_at_mut(index)
     }
 
     /// Finds a live key for reading and counts a keyspace hit or miss.
     pub fn get_read(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        self.remove_if_expired(hash, key, now_ms);
-        match self.table.get_mut(hash, key) {
-            Some(entry) => {
+        match self.live_index(hash, key, now_ms) {
+            Some(index) => {
                 self.stats.hits += 1;
-                Some(entry)
+                self.table.get_at_mut(index)
             }
             None => {
                 self.stats.misses += 1;
                 None
             }
         }
+    }
+
+    /// The node index of a live key: one table lookup, and an expired key is deleted on the
+    /// way (lazy expiry), so no caller ever sees it.
+    fn live_index(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<u32> {
+        let index = self.table.find(hash, key)?;
+        let expired = self
+            .table
+            .get_at(index)
+            .is_some_and(|(_, entry)| entry.is_expired(now_ms));
+        if expired {
+            self.remove_at(index);
+            self.stats.expired += 1;
+            return None;
+        }
+        Some(index)
     }
 
     /// True if a live key exists (no hit/miss accounting).
@@ -229,12 +244,7 @@ impl Shard {
 
     /// Removes a live key and returns its entry; an expired key counts as absent.
     pub fn remove(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<Entry> {
-        self.remove_if_expired(hash, key, now_ms);
-        self.remove_entry(hash, key)
-    }
-
-    fn remove_entry(&mut self, hash: u64, key: &[u8]) -> Option<Entry> {
-        let index = self.table.find(hash, key)?;
+        let index = self.live_index(hash, key, now_ms)?;
         self.remove_at(index)
     }
 
@@ -252,17 +262,6 @@ impl Shard {
             self.rebuild_deadlines();
         }
         Some(entry)
-    }
-
-    fn remove_if_expired(&mut self, hash: u64, key: &[u8], now_ms: u64) {
-        if self
-            .table
-            .get(hash, key)
-            .is_some_and(|entry| entry.is_expired(now_ms))
-        {
-            self.remove_entry(hash, key);
-            self.stats.expired += 1;
-        }
     }
 
     /// Active expiry: pops due deadlines, deleting keys whose deadline is still the popped one,
