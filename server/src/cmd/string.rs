@@ -552,29 +552,38 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
     let delta = parse_f64(&args[2]).ok_or(errors::NOT_FLOAT)?;
     let now = ctx.now_ms;
     let (mut shard, hash) = ctx.db().lock(&args[1]);
-    let current = match shard.get_mut(hash, &args[1], now) {
-        Some(entry) => {
-            let Value::Str(s) = &entry.value;
-            parse_f64(s).ok_or(errors::NOT_FLOAT)?
-        }
-        None => 0.0,
-    };
-    let new = current + delta;
-    if !new.is_finite() {
-        return Err(CmdError::new("ERR increment would produce NaN or Infinity"));
-    }
-    let text = format_f64(new);
+    // One lookup: the stored string is parsed and then overwritten in place.
     match shard.get_mut(hash, &args[1], now) {
-        Some(entry) => entry.value = Value::Str(text.clone().into_bytes()),
-        None => shard.set(
-            hash,
-            &args[1],
-            Value::Str(text.clone().into_bytes()),
-            None,
-            now,
-        ),
+        Some(entry) => {
+            let Value::Str(stored) = &mut entry.value;
+            let current = parse_f64(stored).ok_or(errors::NOT_FLOAT)?;
+            let text = float_result(current + delta)?;
+            stored.clear();
+            stored.extend_from_slice(text.as_bytes());
+            drop(shard);
+            ctx.out.bulk(text.as_bytes());
+        }
+        None => {
+            let text = float_result(delta)?;
+            shard.set(
+                hash,
+                &args[1],
+                Value::Str(text.as_bytes().to_vec()),
+                None,
+                now,
+            );
+            drop(shard);
+            ctx.out.bulk(text.as_bytes());
+        }
     }
-    drop(shard);
-    ctx.out.bulk(text.as_bytes());
     Ok(())
+}
+
+/// The text INCRBYFLOAT stores and replies, or its error for a non-finite result.
+fn float_result(value: f64) -> Result<String, CmdError> {
+    if value.is_finite() {
+        Ok(format_f64(value))
+    } else {
+        Err(CmdError::new("ERR increment would produce NaN or Infinity"))
+    }
 }
