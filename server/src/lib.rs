@@ -15,6 +15,7 @@ pub mod config;
 pub mod connection;
 pub mod glob;
 pub mod memory;
+pub mod persist;
 pub mod server;
 pub mod store;
 pub mod sync;

@@ -1,0 +1,1 @@
+//! Append-only log files: manifest, record reader, check-aof. (in progress)
