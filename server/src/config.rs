@@ -38,6 +38,138 @@ pub struct Config {
     /// Background task frequency in Hz (active expiry runs `hz` times per second).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub hz: u32,
+
+    /// Directory for the snapshot file and the append-only directory.
+    #[arg(long, default_value = ".")]
+    pub dir: std::path::PathBuf,
+
+    /// Snapshot file name inside `--dir`.
+    #[arg(long, default_value = "dump.kvs")]
+    pub dbfilename: String,
+
+    /// Snapshot rules, "SECONDS CHANGES [SECONDS CHANGES ...]": snapshot when at least CHANGES
+    /// writes happened within SECONDS. "" turns automatic snapshots off.
+    #[arg(long, default_value = DEFAULT_SAVE, value_parser = parse_save_rules)]
+    pub save: SaveRules,
+
+    /// Log every write to the append-only file (yes|no).
+    #[arg(long, default_value = "no", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
+    pub appendonly: bool,
+
+    /// When the append-only file is fsynced: after every write (always), once per second
+    /// (everysec) or when the OS decides (no).
+    #[arg(long, value_enum, default_value_t = FsyncPolicy::Everysec)]
+    pub appendfsync: FsyncPolicy,
+
+    /// Base name of the append-only files.
+    #[arg(long, default_value = "appendonly.aof")]
+    pub appendfilename: String,
+
+    /// Directory (inside `--dir`) that holds the append-only files and their manifest.
+    #[arg(long, default_value = "appendonlydir")]
+    pub appenddirname: String,
+
+    /// Rewrite the log automatically when it has grown by this percentage since the last
+    /// rewrite (0 disables automatic rewrites).
+    #[arg(long = "auto-aof-rewrite-percentage", default_value_t = 100)]
+    pub auto_aof_rewrite_percentage: u64,
+
+    /// ...but not before the log reaches this size (bytes, or with a unit: 64mb, 1gb).
+    #[arg(long = "auto-aof-rewrite-min-size", default_value = "64mb", value_parser = parse_memory)]
+    pub auto_aof_rewrite_min_size: u64,
+}
+
+/// Redis's default snapshot rules.
+pub const DEFAULT_SAVE: &str = "3600 1 300 100 60 10000";
+
+/// Snapshot rules: (seconds, changes) pairs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaveRules(pub Vec<(u64, u64)>);
+
+impl SaveRules {
+    /// The rules as CONFIG GET prints them ("3600 1 300 100").
+    pub fn to_text(&self) -> String {
+        self.0
+            .iter()
+            .map(|(seconds, changes)| format!("{seconds} {changes}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Parses `--save`: pairs of positive integers separated by spaces, or "" for none.
+pub fn parse_save_rules(text: &str) -> Result<SaveRules, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.len() % 2 != 0 {
+        return Err("save rules come in pairs: SECONDS CHANGES".to_owned());
+    }
+    words
+        .chunks_exact(2)
+        .map(|pair| {
+            let seconds = pair[0].parse::<u64>().map_err(|_| format!("invalid seconds '{}'", pair[0]))?;
+            let changes = pair[1].parse::<u64>().map_err(|_| format!("invalid changes '{}'", pair[1]))?;
+            Ok((seconds, changes))
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map(SaveRules)
+}
+
+/// Parses yes/no, as Redis's boolean options.
+pub fn parse_yes_no(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("argument must be 'yes' or 'no', not '{text}'")),
+    }
+}
+
+/// Parses a memory amount as Redis does: bytes, or a number with k/kb/m/mb/g/gb (k = 1000,
+/// kb = 1024).
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    let lower = text.to_ascii_lowercase();
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let number: u64 = digits.parse().map_err(|_| format!("invalid memory amount '{text}'"))?;
+    let factor: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return Err(format!("invalid memory unit in '{text}'")),
+    };
+    number.checked_mul(factor).ok_or_else(|| format!("memory amount '{text}' is too large"))
+}
+
+/// `appendfsync` policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FsyncPolicy {
+    /// Reply only after the write's record is on disk (group commit).
+    Always,
+    /// fsync once per second: a crash may lose about one second of writes.
+    Everysec,
+    /// Never fsync explicitly; the OS flushes when it wants.
+    No,
+}
+
+impl FsyncPolicy {
+    /// The Redis name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::Everysec => "everysec",
+            FsyncPolicy::No => "no",
+        }
+    }
+
+    /// Parses a Redis name, case-insensitively.
+    pub fn parse(name: &[u8]) -> Option<FsyncPolicy> {
+        [FsyncPolicy::Always, FsyncPolicy::Everysec, FsyncPolicy::No]
+            .into_iter()
+            .find(|policy| name.eq_ignore_ascii_case(policy.name().as_bytes()))
+    }
 }
 
 impl Default for Config {
@@ -50,6 +182,15 @@ impl Default for Config {
             loglevel: LogLevel::Notice,
             proto_max_bulk_len: 512 * 1024 * 1024,
             hz: 10,
+            dir: ".".into(),
+            dbfilename: "dump.kvs".to_owned(),
+            save: parse_save_rules(DEFAULT_SAVE).unwrap_or_default(),
+            appendonly: false,
+            appendfsync: FsyncPolicy::Everysec,
+            appendfilename: "appendonly.aof".to_owned(),
+            appenddirname: "appendonlydir".to_owned(),
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 * 1024 * 1024,
         }
     }
 }

@@ -17,6 +17,7 @@ use tracing::debug;
 
 use crate::clients::Registry;
 use crate::cmd::{dispatch, Ctx, Reply, Session};
+use crate::persist::aof::Aof;
 use crate::server::{unix_ms, Shared};
 use crate::sync::Ordering;
 
@@ -37,11 +38,8 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let local = stream.local_addr().unwrap_or(peer);
     let fd = raw_fd(&stream);
     let client = Registry::register(&shared.clients, peer, local, fd, unix_ms());
-    let mut session = Session {
-        db: 0,
-        closing: false,
-        client,
-    };
+    let mut session = Session::new(client);
+    let mut log = CachedAof::default();
     let limits = Limits {
         max_bulk_len: shared.config.proto_max_bulk_len,
         ..Limits::default()
@@ -70,10 +68,11 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
                     if session.closing {
                         break;
                     }
-                    if reply.buf.len() >= OUTPUT_HIGH_WATER
-                        && !flush(&mut stream, &mut reply, shared).await
-                    {
-                        return;
+                    if reply.buf.len() >= OUTPUT_HIGH_WATER {
+                        settle_writes(&mut session, &mut log, shared).await;
+                        if !flush(&mut stream, &mut reply, shared).await {
+                            return;
+                        }
                     }
                 }
                 Ok(None) => break,
@@ -91,6 +90,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
                 .commands_processed
                 .fetch_add(commands, Ordering::Relaxed);
         }
+        settle_writes(&mut session, &mut log, shared).await;
         if !flush(&mut stream, &mut reply, shared).await || session.closing || protocol_error {
             return;
         }
@@ -115,6 +115,37 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
                 debug!("read failed: {err}");
                 return;
             }
+        }
+    }
+}
+
+/// A connection's view of the running log, refreshed only when the log is turned on or off
+/// (so a batch of writes costs no lock to find it).
+#[derive(Default)]
+struct CachedAof {
+    generation: u64,
+    aof: Option<crate::sync::Arc<Aof>>,
+}
+
+/// Before replies to writes go out: counts the writes for the snapshot rules, wakes the log
+/// writer and, under `appendfsync always`, waits until the batch's records are on disk.
+async fn settle_writes(session: &mut Session, log: &mut CachedAof, shared: &Shared) {
+    if session.writes == 0 {
+        return;
+    }
+    let persist = &shared.persist;
+    persist.dirty.fetch_add(session.writes, Ordering::Relaxed);
+    session.writes = 0;
+    let generation = persist.aof_generation.load(Ordering::Acquire);
+    if generation != log.generation {
+        log.aof = persist.aof();
+        log.generation = generation;
+    }
+    if let Some(aof) = &log.aof {
+        if persist.always.load(Ordering::Relaxed) {
+            aof.wait_durable().await;
+        } else {
+            aof.notify();
         }
     }
 }

@@ -9,11 +9,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, error, info, warn, Instrument};
 
 use crate::clients::Registry;
 use crate::config::{Config, LogLevel};
 use crate::connection;
+use crate::persist::Persistence;
 use crate::store::Store;
 use crate::sync::{Arc, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
 
@@ -41,8 +42,10 @@ pub struct Stats {
 
 /// State shared by every connection and the cron.
 pub struct Shared {
-    /// The keyspace.
-    pub store: Store,
+    /// The keyspace (shared with background snapshot threads).
+    pub store: Arc<Store>,
+    /// Snapshots, the append-only file and their state.
+    pub persist: Arc<Persistence>,
     /// Configuration given at start-up; runtime-changeable values live beside it.
     pub config: Config,
     /// Current maxclients (CONFIG SET maxclients).
@@ -141,7 +144,8 @@ pub async fn start(
         .map(TcpListener::local_addr)
         .collect::<Result<Vec<_>, _>>()?;
     let shared = Arc::new(Shared {
-        store: Store::new(config.databases as usize),
+        store: Arc::new(Store::new(config.databases as usize)),
+        persist: Arc::new(Persistence::new(&config)),
         maxclients: AtomicUsize::new(config.maxclients),
         loglevel: Mutex::new(config.loglevel),
         hz: AtomicU32::new(config.hz),
@@ -154,6 +158,10 @@ pub async fn start(
         log_control,
         config,
     });
+    let loader = Arc::clone(&shared);
+    tokio::task::spawn_blocking(move || load_data(&loader))
+        .await
+        .context("the loading task failed")??;
     for addr in &addrs {
         info!(%addr, "ready to accept connections");
     }
@@ -163,6 +171,35 @@ pub async fn start(
         shared,
         task,
     })
+}
+
+/// Loads the snapshot or the append-only file at start-up (replaying logged commands through
+/// the ordinary dispatcher) and starts the log if configured.
+fn load_data(shared: &Arc<Shared>) -> anyhow::Result<()> {
+    use crate::cmd::{dispatch, Ctx, Reply, Session};
+    let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+    let client = Registry::register(&shared.clients, unspecified, unspecified, -1, unix_ms());
+    let mut session = Session::new(client);
+    let mut reply = Reply::new();
+    let mut apply = |args: &[bytes::Bytes]| -> Result<(), String> {
+        reply.buf.clear();
+        let mut ctx = Ctx {
+            shared,
+            session: &mut session,
+            out: &mut reply,
+            // Time stands still during replay: no key expires half-way through the history
+            // (deadlines in the log are absolute; expired keys go after loading).
+            now_ms: 0,
+        };
+        dispatch(&mut ctx, args);
+        if reply.buf.first() == Some(&b'-') {
+            let line = String::from_utf8_lossy(&reply.buf);
+            return Err(format!("the logged command failed: {}", line.trim_end()));
+        }
+        Ok(())
+    };
+    let persist = Arc::clone(&shared.persist);
+    persist.start(&shared.store, shared.config.appendonly, &mut apply)
 }
 
 /// Runs the accept loops and the cron until `shared.shutdown` is cancelled, then waits for
@@ -181,6 +218,14 @@ async fn serve(listeners: Vec<TcpListener>, shared: Arc<Shared>) {
         .is_err()
     {
         warn!("some connections did not finish within 10 s; closing them");
+    }
+    let finishing = Arc::clone(&shared);
+    let finished =
+        tokio::task::spawn_blocking(move || finishing.persist.shutdown(&finishing.store)).await;
+    match finished {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => error!("persistence at shutdown failed: {err}"),
+        Err(err) => error!("persistence at shutdown failed: {err}"),
     }
     info!("server stopped");
 }
@@ -258,6 +303,7 @@ async fn cron(shared: Arc<Shared>) {
     let mut sample_index = 0usize;
     let mut last_commands = 0u64;
     let mut last_sample = Instant::now();
+    let mut persist_ticks = 0u32;
     loop {
         let hz = shared.hz.load(Ordering::Relaxed).max(1);
         let tick = Duration::from_millis(1000 / u64::from(hz));
@@ -286,6 +332,11 @@ async fn cron(shared: Arc<Shared>) {
         }
 
         memory.tick(&shared.store, hz);
+        persist_ticks += 1;
+        if persist_ticks >= hz {
+            persist_ticks = 0;
+            shared.persist.cron(&shared.store);
+        }
 
         let commands = shared.stats.commands_processed.load(Ordering::Relaxed);
         let elapsed = last_sample.elapsed().as_secs_f64().max(1e-3);

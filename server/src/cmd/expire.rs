@@ -2,7 +2,8 @@
 
 use bytes::Bytes;
 
-use super::{arg_i64, is, CmdError, Ctx};
+use super::{arg_i64, is, CmdError, Ctx, IntText};
+use crate::store::Shard;
 
 /// Condition flags of EXPIRE and friends (Redis 7).
 #[derive(Default)]
@@ -58,6 +59,19 @@ impl Condition {
     }
 }
 
+/// Logs a TTL change of an existing key as replayable: `PEXPIREAT key at` (absolute), `DEL`
+/// for a deadline already past (the key was deleted), `PERSIST` for `None`.
+pub fn log_expiry(shard: &Shard, key: &[u8], deadline: Option<u64>, now_ms: u64) {
+    if !shard.logging() {
+        return;
+    }
+    match deadline {
+        Some(at) if at <= now_ms => shard.log(&[b"DEL", key]),
+        Some(at) => shard.log(&[b"PEXPIREAT", key, IntText::new(at as i64).as_bytes()]),
+        None => shard.log(&[b"PERSIST", key]),
+    }
+}
+
 fn expire_generic(
     ctx: &mut Ctx<'_>,
     args: &[Bytes],
@@ -90,7 +104,9 @@ fn expire_generic(
     let applied = condition.allows(current, deadline);
     if applied {
         // A deadline at or before now deletes the key.
-        shard.set_expiry(hash, key, Some(u64::try_from(deadline).unwrap_or(0)), now);
+        let deadline = Some(u64::try_from(deadline).unwrap_or(0));
+        shard.set_expiry(hash, key, deadline, now);
+        log_expiry(&shard, key, deadline, now);
     }
     drop(shard);
     ctx.out.int(i64::from(applied));
@@ -183,6 +199,7 @@ pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
         .is_some_and(|entry| entry.expires_at().is_some());
     if had_ttl {
         shard.set_expiry(hash, &args[1], None, now);
+        shard.log(&[b"PERSIST", &args[1]]);
     }
     drop(shard);
     ctx.out.int(i64::from(had_ttl));

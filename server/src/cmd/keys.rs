@@ -6,7 +6,8 @@ use bytes::Bytes;
 
 use super::{arg_i64, errors, is, CmdError, Ctx};
 use crate::glob::glob_match;
-use crate::store::{Db, Entry, MultiLock, SHARDS};
+use super::string::log_set;
+use crate::store::{Db, Entry, MultiLock, Value, SHARDS};
 
 fn keys_of(args: &[Bytes]) -> impl Iterator<Item = &[u8]> {
     args[1..].iter().map(|k| &k[..])
@@ -25,6 +26,12 @@ pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
                 .is_some()
         })
         .count();
+    if removed > 0 && locked.logging() {
+        let mut record: Vec<&[u8]> = Vec::with_capacity(args.len());
+        record.push(b"DEL");
+        record.extend(args[1..].iter().map(|key| &key[..]));
+        locked.log(&record);
+    }
     drop(locked);
     ctx.out.count(removed);
     Ok(())
@@ -210,6 +217,7 @@ fn rename_locked(
     let deadline = entry.expires_at();
     let (dshard, dhash) = locked.shard(dst).ok_or(errors::NO_SUCH_KEY)?;
     dshard.set(dhash, dst, entry.value, deadline, now);
+    locked.log(&[b"RENAME", src, dst]);
     Ok(true)
 }
 
@@ -314,6 +322,9 @@ fn copy_between<'a>(
     if !replace && dshard.contains(dhash, dst, now) {
         return false;
     }
+    // Logged as the resulting SET in the destination's database.
+    let Value::Str(bytes) = &value;
+    log_set(dshard, dst, bytes, deadline, now);
     dshard.set(dhash, dst, value, deadline, now);
     true
 }

@@ -204,6 +204,21 @@ pub struct Session {
     pub closing: bool,
     /// This client's entry in the registry behind CLIENT LIST.
     pub client: ClientHandle,
+    /// Write commands run since the connection last settled them (counted for the snapshot
+    /// rules; under `appendfsync always` their replies wait for the log).
+    pub writes: u64,
+}
+
+impl Session {
+    /// A fresh session on database 0.
+    pub fn new(client: ClientHandle) -> Self {
+        Session {
+            db: 0,
+            closing: false,
+            client,
+            writes: 0,
+        }
+    }
 }
 
 /// Everything a handler may touch.
@@ -257,6 +272,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> bool {
         return false;
     }
     ctx.session.client.note_command(spec, ctx.now_ms);
+    ctx.session.writes += u64::from(spec.is_write());
     if let Err(err) = (spec.handler)(ctx, args) {
         ctx.out.error(err.text());
     }

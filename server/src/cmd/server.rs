@@ -7,7 +7,7 @@ use bytes::Bytes;
 use super::docs::{arguments, Arg};
 use super::table::{lookup, CommandSpec, COMMANDS};
 use super::{errors, is, printable, CmdError, Ctx, Reply};
-use crate::config::LogLevel;
+use crate::config::{parse_memory, parse_save_rules, parse_yes_no, FsyncPolicy, LogLevel, SaveRules};
 use crate::glob::glob_match;
 use crate::server::unix_ms;
 use crate::store::Db;
@@ -352,6 +352,13 @@ const PARAMETERS: &[&str] = &[
     "proto-max-bulk-len",
     "save",
     "appendonly",
+    "appendfsync",
+    "dir",
+    "dbfilename",
+    "appendfilename",
+    "appenddirname",
+    "auto-aof-rewrite-percentage",
+    "auto-aof-rewrite-min-size",
 ];
 
 fn parameter_value(ctx: &Ctx<'_>, name: &str) -> String {
@@ -364,9 +371,26 @@ fn parameter_value(ctx: &Ctx<'_>, name: &str) -> String {
         "loglevel" => shared.loglevel.lock().name().to_owned(),
         "hz" => shared.hz.load(Ordering::Relaxed).to_string(),
         "proto-max-bulk-len" => shared.config.proto_max_bulk_len.to_string(),
-        // No persistence yet: no save points, no append-only file.
-        "save" => String::new(),
-        "appendonly" => "no".to_owned(),
+        "save" => persist_lock(&shared.persist.save_rules).to_text(),
+        "appendonly" => yes_no(shared.persist.aof_enabled()).to_owned(),
+        "appendfsync" => shared.persist.fsync_policy().name().to_owned(),
+        "dir" => std::fs::canonicalize(&shared.persist.dir)
+            .unwrap_or_else(|_| shared.persist.dir.clone())
+            .display()
+            .to_string(),
+        "dbfilename" => shared.persist.dbfilename.clone(),
+        "appendfilename" => shared.persist.aof_prefix.clone(),
+        "appenddirname" => shared.persist.aof_dirname.clone(),
+        "auto-aof-rewrite-percentage" => shared
+            .persist
+            .auto_rewrite_percentage
+            .load(Ordering::Relaxed)
+            .to_string(),
+        "auto-aof-rewrite-min-size" => shared
+            .persist
+            .auto_rewrite_min_size
+            .load(Ordering::Relaxed)
+            .to_string(),
         _ => String::new(),
     }
 }
@@ -393,7 +417,26 @@ enum Change {
     MaxClients(usize),
     LogLevel(LogLevel),
     Hz(u32),
-    Nothing,
+    Save(SaveRules),
+    AppendOnly(bool),
+    AppendFsync(FsyncPolicy),
+    RewritePercentage(u64),
+    RewriteMinSize(u64),
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// Locks a std mutex of the persistence state, ignoring poisoning.
+fn persist_lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn config_set_error(name: &str, reason: &str) -> CmdError {
@@ -402,7 +445,7 @@ fn config_set_error(name: &str, reason: &str) -> CmdError {
     ))
 }
 
-fn parse_change(ctx: &Ctx<'_>, name: &str, value: &[u8]) -> Result<Change, CmdError> {
+fn parse_change(name: &str, value: &[u8]) -> Result<Change, CmdError> {
     let integer = || {
         super::parse_i64(value)
             .ok_or_else(|| config_set_error(name, "argument couldn't be parsed into an integer"))
@@ -428,16 +471,33 @@ fn parse_change(ctx: &Ctx<'_>, name: &str, value: &[u8]) -> Result<Change, CmdEr
         "loglevel" => LogLevel::parse(value)
             .map(Change::LogLevel)
             .ok_or_else(|| config_set_error(name, "argument(s) must be one of the following: debug, verbose, notice, warning, nothing")),
-        "save" | "appendonly" => {
-            if value == parameter_value(ctx, name).as_bytes() {
-                Ok(Change::Nothing)
-            } else {
-                Err(config_set_error(
-                    name,
-                    "persistence is not available in this version of kvstore",
-                ))
-            }
+        "save" => std::str::from_utf8(value)
+            .map_err(|_| config_set_error(name, "Invalid save parameters"))
+            .and_then(|text| {
+                parse_save_rules(text).map_err(|_| config_set_error(name, "Invalid save parameters"))
+            })
+            .map(Change::Save),
+        "appendonly" => std::str::from_utf8(value)
+            .ok()
+            .and_then(|text| parse_yes_no(text).ok())
+            .map(Change::AppendOnly)
+            .ok_or_else(|| config_set_error(name, "argument must be 'yes' or 'no'")),
+        "appendfsync" => FsyncPolicy::parse(value)
+            .map(Change::AppendFsync)
+            .ok_or_else(|| config_set_error(name, "argument(s) must be one of the following: always, everysec, no")),
+        "auto-aof-rewrite-percentage" => {
+            let n = integer()?;
+            u64::try_from(n)
+                .ok()
+                .filter(|&n| i32::try_from(n).is_ok())
+                .map(Change::RewritePercentage)
+                .ok_or_else(|| config_set_error(name, "argument must be between 0 and 2147483647 inclusive"))
         }
+        "auto-aof-rewrite-min-size" => std::str::from_utf8(value)
+            .ok()
+            .and_then(|text| parse_memory(text).ok())
+            .map(Change::RewriteMinSize)
+            .ok_or_else(|| config_set_error(name, "argument must be a memory value")),
         _ => Err(config_set_error(name, "can't set immutable config")),
     }
 }
@@ -466,7 +526,7 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
             return Err(config_set_error(name, "duplicate parameter"));
         }
         seen.push(name);
-        changes.push(parse_change(ctx, name, &pair[1])?);
+        changes.push(parse_change(name, &pair[1])?);
     }
     for change in changes {
         match change {
@@ -476,7 +536,24 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
                 .shared
                 .set_loglevel(level)
                 .map_err(|reason| config_set_error("loglevel", &reason))?,
-            Change::Nothing => {}
+            Change::Save(rules) => *persist_lock(&ctx.shared.persist.save_rules) = rules,
+            Change::AppendFsync(policy) => ctx.shared.persist.set_fsync_policy(policy),
+            Change::RewritePercentage(n) => ctx
+                .shared
+                .persist
+                .auto_rewrite_percentage
+                .store(n, Ordering::Relaxed),
+            Change::RewriteMinSize(n) => ctx
+                .shared
+                .persist
+                .auto_rewrite_min_size
+                .store(n, Ordering::Relaxed),
+            Change::AppendOnly(true) => ctx
+                .shared
+                .persist
+                .enable_aof_in_background(&ctx.shared.store)
+                .map_err(|reason| config_set_error("appendonly", &reason))?,
+            Change::AppendOnly(false) => ctx.shared.persist.disable_aof(&ctx.shared.store),
         }
     }
     ctx.out.ok();
@@ -638,14 +715,46 @@ fn write_info_section(ctx: &Ctx<'_>, section: &str, text: &mut String) {
             );
         }
         "persistence" => {
-            let started = unix_ms() / 1000 - uptime;
+            let p = &shared.persist;
+            let flag = |b: &std::sync::atomic::AtomicBool| u8::from(b.load(Ordering::Relaxed));
+            let status = |b: &std::sync::atomic::AtomicBool| {
+                if b.load(Ordering::Relaxed) {
+                    "ok"
+                } else {
+                    "err"
+                }
+            };
+            let aof = p.aof();
+            let aof_write_ok = aof
+                .as_ref()
+                .is_none_or(|aof| !aof.write_failed.load(Ordering::Relaxed));
             let _ = write!(
                 text,
-                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n\
-                 rdb_bgsave_in_progress:0\r\nrdb_last_save_time:{started}\r\n\
-                 rdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n\
-                 aof_rewrite_scheduled:0\r\naof_last_bgrewrite_status:ok\r\n",
+                "# Persistence\r\nloading:{}\r\nasync_loading:0\r\n\
+                 rdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\n\
+                 rdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\n\
+                 aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\n\
+                 aof_last_bgrewrite_status:{}\r\naof_last_write_status:{}\r\n",
+                flag(&p.loading),
+                p.dirty.load(Ordering::Relaxed),
+                flag(&p.bgsave_in_progress),
+                p.last_save_secs.load(Ordering::Relaxed),
+                status(&p.last_bgsave_ok),
+                u8::from(aof.is_some()),
+                flag(&p.rewrite_in_progress),
+                flag(&p.rewrite_scheduled),
+                status(&p.last_rewrite_ok),
+                if aof_write_ok { "ok" } else { "err" },
             );
+            if let Some(aof) = &aof {
+                let _ = write!(
+                    text,
+                    "aof_current_size:{}\r\naof_base_size:{}\r\naof_fsync_policy:{}\r\n",
+                    p.aof_current_size(),
+                    p.aof_base_size.load(Ordering::Relaxed),
+                    aof.policy().name(),
+                );
+            }
         }
         "stats" => {
             let keyspace = shared
@@ -760,8 +869,10 @@ pub fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]: a graceful stop. There is nothing to save
-/// yet, so SAVE is refused rather than silently ignored.
+/// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]: a graceful stop. The snapshot (with SAVE, or
+/// by default when save rules exist) is written before the server stops; if it fails the
+/// server keeps running and the client gets an error, as in Redis. The log is always flushed
+/// and synced on the way out.
 pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
     // As Redis: every flag is parsed first, then illegal combinations are a syntax error.
     let (mut save, mut nosave, mut abort, mut other) = (false, false, false, false);
@@ -784,15 +895,83 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
     if abort {
         return Err(CmdError::new("ERR No shutdown in progress."));
     }
-    if save {
-        return Err(CmdError::new(
-            "ERR SHUTDOWN SAVE needs persistence, which this version of kvstore does not have",
-        ));
+    let persist = &ctx.shared.persist;
+    let rules_exist = !persist_lock(&persist.save_rules).0.is_empty();
+    if save || (rules_exist && !nosave) {
+        if let Err(err) = persist.save_waiting(&ctx.shared.store) {
+            tracing::error!("SHUTDOWN: saving failed ({err}); not shutting down");
+            return Err(CmdError::new("ERR Errors trying to SHUTDOWN. Check logs."));
+        }
     }
+    persist
+        .final_snapshot_handled
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     tracing::warn!("SHUTDOWN requested by a client");
     ctx.shared.shutdown.cancel();
     // As Redis: no reply; the connection closes.
     ctx.session.closing = true;
+    Ok(())
+}
+
+// ----- Persistence ---------------------------------------------------------------------------
+
+/// SAVE: a snapshot written before replying (other clients keep being served meanwhile).
+pub fn save(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+    ctx.shared
+        .persist
+        .save(&ctx.shared.store)
+        .map_err(CmdError::owned)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// BGSAVE [SCHEDULE]: a snapshot written by a background thread.
+pub fn bgsave(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+    let schedule = match args.get(1) {
+        None => false,
+        Some(arg) if args.len() == 2 && is(arg, "SCHEDULE") => true,
+        Some(_) => return Err(errors::SYNTAX),
+    };
+    let persist = &ctx.shared.persist;
+    if persist
+        .rewrite_in_progress
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        if schedule {
+            // Redis schedules it; our cron's save rules pick it up after the rewrite.
+            ctx.out.simple("Background saving scheduled");
+            return Ok(());
+        }
+        return Err(CmdError::new(
+            "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
+        ));
+    }
+    persist
+        .bgsave(&ctx.shared.store)
+        .map_err(CmdError::owned)?;
+    ctx.out.simple("Background saving started");
+    Ok(())
+}
+
+/// LASTSAVE: Unix time of the last successful snapshot.
+pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+    let secs = ctx
+        .shared
+        .persist
+        .last_save_secs
+        .load(std::sync::atomic::Ordering::SeqCst);
+    ctx.out.int(i64::try_from(secs).unwrap_or(i64::MAX));
+    Ok(())
+}
+
+/// BGREWRITEAOF: compacts the append-only file in the background.
+pub fn bgrewriteaof(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+    let status = ctx
+        .shared
+        .persist
+        .bgrewriteaof(&ctx.shared.store)
+        .map_err(CmdError::owned)?;
+    ctx.out.simple(status);
     Ok(())
 }
 

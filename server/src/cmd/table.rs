@@ -382,7 +382,7 @@ const fn container(
 }
 
 /// Every command the server implements.
-pub static COMMANDS: [CommandSpec; 56] = [
+pub static COMMANDS: [CommandSpec; 60] = [
     // Connection and server.
     command("ping", -1, &["fast"], NO_KEYS, "connection", "1.0.0", "O(1)", "Returns the server's liveliness response.", "[message]", connection::ping),
     command("echo", 2, &["fast"], NO_KEYS, "connection", "1.0.0", "O(1)", "Returns the given string.", "message", connection::echo),
@@ -398,6 +398,10 @@ pub static COMMANDS: [CommandSpec; 56] = [
     command("dbsize", 1, READ_FAST, NO_KEYS, "server", "1.0.0", "O(1)", "Returns the number of keys in the database.", "", server::dbsize),
     command("flushdb", -1, &["write"], NO_KEYS, "server", "1.0.0", "O(N) where N is the number of keys in the selected database", "Removes all keys from the current database.", "[ASYNC | SYNC]", server::flushdb),
     command("flushall", -1, &["write"], NO_KEYS, "server", "1.0.0", "O(N) where N is the total number of keys in all databases", "Removes all keys from all databases.", "[ASYNC | SYNC]", server::flushall),
+    command("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], NO_KEYS, "server", "1.0.0", "O(N) where N is the total number of keys in all databases", "Synchronously saves the database(s) to disk.", "", server::save),
+    command("bgsave", -1, &["admin", "noscript", "no_async_loading"], NO_KEYS, "server", "1.0.0", "O(1)", "Asynchronously saves the database(s) to disk.", "[SCHEDULE]", server::bgsave),
+    command("lastsave", 1, &["loading", "stale", "fast"], NO_KEYS, "server", "1.0.0", "O(1)", "Returns the Unix timestamp of the last successful save to disk.", "", server::lastsave),
+    command("bgrewriteaof", 1, &["admin", "noscript", "no_async_loading"], NO_KEYS, "server", "1.0.0", "O(1)", "Asynchronously rewrites the append-only file to disk.", "", server::bgrewriteaof),
     command("time", 1, &["loading", "stale", "fast"], NO_KEYS, "server", "2.6.0", "O(1)", "Returns the server time.", "", server::time),
     // Strings.
     command("get", 2, READ_FAST, ONE_KEY, "string", "1.0.0", "O(1)", "Returns the string value of a key.", "key", string::get),

@@ -19,7 +19,7 @@ use std::hash::BuildHasher;
 
 use crate::sync::{Mutex, MutexGuard};
 pub use key::Key;
-pub use shard::{Entry, Shard, ShardStats, SweepResult};
+pub use shard::{Entry, Shard, ShardLog, ShardStats, SweepResult};
 pub use table::Table;
 pub use value::Value;
 
@@ -87,6 +87,11 @@ impl Db {
     pub fn lock(&self, key: &[u8]) -> (MutexGuard<'_, Shard>, u64) {
         let hash = self.hash(key);
         (self.shards[shard_of(hash)].0.lock(), hash)
+    }
+
+    /// Runs one bounded step of a snapshot walk on shard `index`; see [`Shard::snapshot_step`].
+    pub fn snapshot_step(&self, index: usize, out: &mut Vec<u8>, budget: usize) -> (u64, bool) {
+        self.shards[index].0.lock().snapshot_step(out, budget)
     }
 
     /// Locks shard number `index` (0..SHARDS).
@@ -170,10 +175,11 @@ impl Db {
         total
     }
 
-    /// Empties the database and returns the old tables so that the caller decides where the
-    /// memory is freed.
+    /// Empties the database (logging a FLUSHDB) and returns the old tables so that the caller
+    /// decides where the memory is freed.
     pub fn take_all(&self) -> Vec<Table<Entry>> {
         let mut all = self.lock_all();
+        all.log(&[b"FLUSHDB"]);
         all.guards
             .iter_mut()
             .flatten()
@@ -195,6 +201,21 @@ impl MultiLock<'_> {
         let hash = self.hasher.hash(key);
         let guard = self.guards[shard_of(hash)].as_mut()?;
         Some((&mut **guard, hash))
+    }
+}
+
+impl MultiLock<'_> {
+    /// True while changes are being logged.
+    pub fn logging(&self) -> bool {
+        self.guards.iter().flatten().next().is_some_and(|g| g.logging())
+    }
+
+    /// Logs a command that changed the locked shards (see [`Shard::log`]), through the first
+    /// of them: all are locked, so the record is ordered against every change to them.
+    pub fn log(&self, args: &[&[u8]]) {
+        if let Some(guard) = self.guards.iter().flatten().next() {
+            guard.log(args);
+        }
     }
 }
 
@@ -226,5 +247,23 @@ impl Store {
     /// Every database, in order.
     pub fn dbs(&self) -> &[Db] {
         &self.dbs
+    }
+
+    /// Runs `f` with every shard of every database locked (in the one global order, database
+    /// then shard, which multi-key and cross-database commands also follow): a single instant
+    /// in the history of the whole store. `f` gets each shard with its database index.
+    /// Used to start snapshots and to switch the append-only log on or off.
+    pub fn with_all_locked<R>(&self, f: impl FnOnce(&mut [(u32, &mut Shard)]) -> R) -> R {
+        let mut guards: Vec<(u32, MutexGuard<'_, Shard>)> = Vec::with_capacity(self.dbs.len() * SHARDS);
+        for (index, db) in self.dbs.iter().enumerate() {
+            for shard in db.shards.iter() {
+                guards.push((index as u32, shard.0.lock()));
+            }
+        }
+        let mut shards: Vec<(u32, &mut Shard)> = guards
+            .iter_mut()
+            .map(|(db, guard)| (*db, &mut **guard))
+            .collect();
+        f(&mut shards)
     }
 }

@@ -10,30 +10,56 @@
 
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
-use std::num::NonZeroU64;
 
 use bytes::Bytes;
 
 use super::table::Table;
 use super::value::Value;
+use crate::persist::aof_log::AofLog;
+use crate::persist::snapshot_format::encode_entry;
+use crate::sync::Arc;
 
 /// A stored value and its absolute expiry time.
 pub struct Entry {
     /// The value itself.
     pub value: Value,
-    /// Unix time in milliseconds at which the key expires; `None` for persistent keys.
-    /// Private so that every change goes through [`Shard`], which keeps the heap in step.
-    expires_at: Option<NonZeroU64>,
+    /// Bits 0..63: Unix time in milliseconds at which the key expires (0: persistent key).
+    /// Bit 63: the snapshot mark (see [`Shard::snapshot_begin`]). Private so that every change
+    /// goes through [`Shard`], which keeps the heap and the snapshot in step.
+    meta: u64,
 }
+
+/// Bit of [`Entry::meta`] that holds the snapshot mark.
+const MARK_BIT: u64 = 1 << 63;
 
 impl Entry {
     /// Unix time in milliseconds at which the key expires, if it has a TTL.
+    #[inline]
     pub fn expires_at(&self) -> Option<u64> {
-        self.expires_at.map(NonZeroU64::get)
+        let at = self.meta & !MARK_BIT;
+        (at != 0).then_some(at)
     }
 
+    #[inline]
     fn is_expired(&self, now_ms: u64) -> bool {
-        self.expires_at.is_some_and(|at| at.get() <= now_ms)
+        self.expires_at().is_some_and(|at| at <= now_ms)
+    }
+
+    #[inline]
+    fn mark(&self) -> bool {
+        self.meta & MARK_BIT != 0
+    }
+
+    #[inline]
+    fn set_mark(&mut self, mark: bool) {
+        self.meta = (self.meta & !MARK_BIT) | if mark { MARK_BIT } else { 0 };
+    }
+
+    /// Replaces the deadline (clamped into 63 bits), keeping the mark.
+    #[inline]
+    fn set_expires_at(&mut self, at: Option<u64>) {
+        let at = at.map_or(0, |at| at.clamp(1, !MARK_BIT));
+        self.meta = (self.meta & MARK_BIT) | at;
     }
 }
 
@@ -72,6 +98,31 @@ pub struct ShardStats {
     pub expired: u64,
 }
 
+/// Where a shard's changes are logged while the append-only file is on.
+#[derive(Clone)]
+pub struct ShardLog {
+    /// The log's lanes and sequence counter.
+    pub log: Arc<AofLog>,
+    /// Index of the database this shard belongs to.
+    pub db: u32,
+    /// Lane this shard appends to (its index within the database).
+    pub lane: usize,
+}
+
+/// A point-in-time snapshot being walked through this shard (see [`Shard::snapshot_begin`]).
+struct SnapshotWalk {
+    /// Next node slot to visit.
+    cursor: usize,
+    /// Table layout the cursor refers to; a compaction restarts the walk (marks prevent
+    /// entries from being taken twice).
+    layout: u64,
+    /// Encoded entries as they were when the snapshot began, saved by writes that reached an
+    /// entry before the walk did.
+    preimages: Vec<u8>,
+    /// Number of entries in `preimages`.
+    saved: u64,
+}
+
 /// Keys of one shard and the heap of their deadlines.
 #[derive(Default)]
 pub struct Shard {
@@ -82,6 +133,27 @@ pub struct Shard {
     /// Number of keys that carry a deadline (the `expires=` of INFO keyspace).
     volatile: usize,
     stats: ShardStats,
+    /// Set while the append-only log is on.
+    log: Option<ShardLog>,
+    /// Mark of entries already captured by the current snapshot; outside a snapshot every
+    /// entry carries it.
+    mark: bool,
+    /// The snapshot in progress, if any.
+    snapshot: Option<Box<SnapshotWalk>>,
+}
+
+impl SnapshotWalk {
+    /// Saves an entry as the snapshot must see it.
+    fn save(&mut self, key: &[u8], entry: &Entry) {
+        encode_entry(&mut self.preimages, key, &entry.value, entry.expires_at());
+        self.saved += 1;
+    }
+
+    /// Moves the saved entries to `out`; returns how many there were.
+    fn take_saved(&mut self, out: &mut Vec<u8>) -> u64 {
+        out.append(&mut self.preimages);
+        std::mem::take(&mut self.saved)
+    }
 }
 
 /// Outcome of one bounded pass of active expiry over a shard.
@@ -127,15 +199,16 @@ impl Shard {
     /// Finds a live key for writing. An expired key is deleted first, so callers never see it.
     pub fn get_mut(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         let index = self.live_index(hash, key, now_ms)?;
+        self.preserve(index);
         self.table.get_at_mut(index)
     }
 
     /// Finds a live key for reading and counts a keyspace hit or miss.
-    pub fn get_read(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+    pub fn get_read(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<&Entry> {
         match self.live_index(hash, key, now_ms) {
             Some(index) => {
                 self.stats.hits += 1;
-                self.table.get_at_mut(index)
+                self.table.get_at(index).map(|(_, entry)| entry)
             }
             None => {
                 self.stats.misses += 1;
@@ -153,6 +226,7 @@ impl Shard {
             .get_at(index)
             .is_some_and(|(_, entry)| entry.is_expired(now_ms));
         if expired {
+            self.log_key_deleted(index);
             self.remove_at(index);
             self.stats.expired += 1;
             return None;
@@ -181,19 +255,17 @@ impl Shard {
         }
         let index = match self.table.find(hash, key) {
             Some(index) => {
+                self.preserve(index);
                 if let Some(entry) = self.table.get_at_mut(index) {
                     entry.value = value;
                 }
                 index
             }
-            None => self.table.insert_new(
-                hash,
-                key,
-                Entry {
-                    value,
-                    expires_at: None,
-                },
-            ),
+            None => {
+                let mut entry = Entry { value, meta: 0 };
+                entry.set_mark(self.mark);
+                self.table.insert_new(hash, key, entry)
+            }
         };
         self.set_deadline_at(index, expires_at);
     }
@@ -223,8 +295,9 @@ impl Shard {
         let Some(entry) = self.table.get_at_mut(index) else {
             return;
         };
-        let new = expires_at.and_then(NonZeroU64::new);
-        let old = std::mem::replace(&mut entry.expires_at, new);
+        let old = entry.expires_at();
+        entry.set_expires_at(expires_at);
+        let new = entry.expires_at();
         if old == new {
             return;
         }
@@ -234,10 +307,7 @@ impl Shard {
             _ => {}
         }
         if let Some(at) = new {
-            self.deadlines.push(Reverse(Deadline {
-                at: at.get(),
-                index,
-            }));
+            self.deadlines.push(Reverse(Deadline { at, index }));
             self.compact_deadlines_if_stale();
         }
     }
@@ -249,8 +319,9 @@ impl Shard {
     }
 
     fn remove_at(&mut self, index: u32) -> Option<Entry> {
+        self.preserve(index);
         let entry = self.table.remove_at(index)?;
-        if entry.expires_at.is_some() {
+        if entry.expires_at().is_some() {
             self.volatile -= 1;
         }
         if self.table.is_empty() {
@@ -281,6 +352,7 @@ impl Shard {
                 .get_at(due.index)
                 .and_then(|(_, entry)| entry.expires_at());
             if current == Some(due.at) {
+                self.log_key_deleted(due.index);
                 self.remove_at(due.index);
                 self.stats.expired += 1;
                 result.expired += 1;
@@ -345,11 +417,136 @@ impl Shard {
     /// Removes every key; returns the old table so that the caller may drop it elsewhere
     /// (FLUSHALL ASYNC frees memory off the request path).
     pub fn take_all(&mut self) -> Table<Entry> {
+        if let Some(walk) = self.snapshot.as_deref_mut() {
+            // A snapshot in progress still needs every entry it has not reached.
+            for (key, entry) in self.table.iter() {
+                if entry.mark() != self.mark {
+                    walk.save(key, entry);
+                }
+            }
+        }
         self.volatile = 0;
         self.deadlines = BinaryHeap::new();
         let taken = self.table.take();
         self.heap_layout = self.table.layout_version();
         taken
+    }
+
+    /// Turns logging of this shard's changes on (`Some`) or off. Call with every shard of the
+    /// store locked, so that the log starts at one point in the history of all of them.
+    pub fn set_log(&mut self, log: Option<ShardLog>) {
+        self.log = log;
+    }
+
+    /// True while changes are being logged.
+    #[inline]
+    pub fn logging(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// Logs a command that changed this shard, in the form that replays it exactly (absolute
+    /// deadlines, results instead of floating-point arithmetic). Does nothing when the log is
+    /// off. Call while the shard is still locked, right after the change.
+    #[inline]
+    pub fn log(&self, args: &[&[u8]]) {
+        if let Some(log) = &self.log {
+            log.log.append(log.lane, log.db, args);
+        }
+    }
+
+    /// Logs the deletion of the key at `index` that the server itself performs (expiry).
+    fn log_key_deleted(&self, index: u32) {
+        if let Some(log) = &self.log {
+            if let Some((key, _)) = self.table.get_at(index) {
+                log.log.append(log.lane, log.db, &[b"DEL", key]);
+            }
+        }
+    }
+
+    /// Before an entry changes during a snapshot, saves it as it was when the snapshot began
+    /// (once: the mark records that the snapshot has it).
+    #[inline]
+    fn preserve(&mut self, index: u32) {
+        let Some(walk) = self.snapshot.as_deref_mut() else {
+            return;
+        };
+        if let Some((key, entry)) = self.table.get_at_key_mut(index) {
+            if entry.mark() != self.mark {
+                walk.save(key, entry);
+                entry.set_mark(self.mark);
+            }
+        }
+    }
+
+    /// Starts a point-in-time snapshot of this shard: from now on the snapshot sees every entry
+    /// as it is at this instant, whatever later writes do. Flipping the mark makes every entry
+    /// "not yet captured" at once; writes capture an entry before changing it, the walk
+    /// ([`Shard::snapshot_step`]) captures the others, and new keys are born captured. Begin
+    /// every shard of the store under one lock of them all for a store-wide point in time.
+    pub fn snapshot_begin(&mut self) {
+        if self.snapshot.is_some() {
+            return;
+        }
+        self.mark = !self.mark;
+        self.snapshot = Some(Box::new(SnapshotWalk {
+            cursor: 0,
+            layout: self.table.layout_version(),
+            preimages: Vec::new(),
+            saved: 0,
+        }));
+    }
+
+    /// Appends to `out` (in the snapshot format's entry encoding) the saved pre-images and up
+    /// to `budget` entries not yet captured, so one lock hold stays short. Returns the number
+    /// of entries appended and whether this shard's part of the snapshot is complete (the
+    /// shard then leaves snapshot mode).
+    pub fn snapshot_step(&mut self, out: &mut Vec<u8>, budget: usize) -> (u64, bool) {
+        let mark = self.mark;
+        let Some(walk) = self.snapshot.as_deref_mut() else {
+            return (0, true);
+        };
+        let mut taken = walk.take_saved(out);
+        if walk.layout != self.table.layout_version() {
+            walk.cursor = 0;
+            walk.layout = self.table.layout_version();
+        }
+        let slots = self.table.slot_count();
+        let mut examined = 0;
+        while walk.cursor < slots && examined < budget.saturating_mul(4) && taken < budget as u64 {
+            if let Some((key, entry)) = self.table.get_at_key_mut(walk.cursor as u32) {
+                if entry.mark() != mark {
+                    encode_entry(out, key, &entry.value, entry.expires_at());
+                    entry.set_mark(mark);
+                    taken += 1;
+                }
+            }
+            walk.cursor += 1;
+            examined += 1;
+        }
+        if walk.cursor < slots {
+            return (taken, false);
+        }
+        taken += walk.take_saved(out);
+        self.snapshot = None;
+        (taken, true)
+    }
+
+    /// Abandons a snapshot (write error): every entry gets the current mark back, so the
+    /// next snapshot starts from a clean state.
+    pub fn snapshot_abort(&mut self) {
+        if self.snapshot.take().is_some() {
+            let mark = self.mark;
+            for index in 0..self.table.slot_count() {
+                if let Some((_, entry)) = self.table.get_at_key_mut(index as u32) {
+                    entry.set_mark(mark);
+                }
+            }
+        }
+    }
+
+    /// True while a snapshot walk is in progress on this shard.
+    pub fn snapshot_active(&self) -> bool {
+        self.snapshot.is_some()
     }
 
     /// Checks the heap invariant: every live deadline has a matching heap entry. For tests
@@ -358,7 +555,7 @@ impl Shard {
         let volatile = self
             .table
             .iter()
-            .filter(|(_, entry)| entry.expires_at.is_some())
+            .filter(|(_, entry)| entry.expires_at().is_some())
             .count();
         volatile == self.volatile
             && self.heap_layout == self.table.layout_version()

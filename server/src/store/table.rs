@@ -173,6 +173,18 @@ impl<V> Table<V> {
         Some(node.value)
     }
 
+    /// The key and a mutable value at `index` (the key stays immutable: it positions the node).
+    pub fn get_at_key_mut(&mut self, index: u32) -> Option<(&[u8], &mut V)> {
+        self.nodes
+            .get_mut(index as usize)
+            .map(|node| (node.key.as_bytes(), &mut node.value))
+    }
+
+    /// One past the highest node index that may be in use: walks by index stop here.
+    pub fn slot_count(&self) -> usize {
+        self.nodes.capacity()
+    }
+
     /// Removes every key and releases the memory.
     pub fn clear(&mut self) {
         let version = self.layout_version + 1;
