@@ -6,6 +6,7 @@
 //! One test binary with modules (rather than one binary per file) links once and runs fast.
 
 mod atomicity;
+mod check_aof;
 mod connection;
 mod differential;
 mod expiry;
