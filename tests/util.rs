@@ -28,6 +28,8 @@ pub async fn start_server() -> ServerHandle {
 pub async fn start_server_with(adjust: impl FnOnce(&mut Config)) -> ServerHandle {
     let mut config = Config {
         port: 0,
+        // No snapshot on shutdown: tests must not write into the working directory.
+        save: Default::default(),
         ..Config::default()
     };
     adjust(&mut config);

@@ -20,6 +20,8 @@ async fn start_server() -> ServerHandle {
     kvserver::start(
         Config {
             port: 0,
+            // No snapshot on shutdown: tests must not write into the working directory.
+            save: Default::default(),
             ..Config::default()
         },
         None,

@@ -37,6 +37,8 @@ impl TestServer {
             .expect("tokio runtime");
         let config = Config {
             port: 0,
+            // No snapshot on shutdown: tests must not write into the working directory.
+            save: Default::default(),
             ..Config::default()
         };
         let handle = runtime
@@ -60,6 +62,7 @@ impl TestServer {
         }
         let config = Config {
             port: self.port,
+            save: Default::default(),
             ..Config::default()
         };
         let handle = runtime
