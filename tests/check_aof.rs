@@ -53,7 +53,18 @@ fn torn_aof_dir(dir: &Path) -> (PathBuf, u64) {
          file appendonly.aof.2.incr.aof seq 2 type i\n",
     )
     .unwrap();
-    std::fs::write(dir.join("appendonly.aof.1.base.kvs"), b"base").unwrap();
+    let base = kvserver::persist::snapshot_format::SnapshotWriter::new(Vec::new(), 0)
+        .and_then(|mut writer| {
+            writer.select_db(0)?;
+            writer.write_entry(
+                b"from-base",
+                &kvserver::store::Value::Str(b"1".to_vec()),
+                None,
+            )?;
+            writer.finish()
+        })
+        .unwrap();
+    std::fs::write(dir.join("appendonly.aof.1.base.kvs"), base).unwrap();
     let mut first = encode(&["SELECT", "0"]);
     first.extend(encode(&["SET", "a", "1"]));
     std::fs::write(dir.join("appendonly.aof.1.incr.aof"), &first).unwrap();

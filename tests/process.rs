@@ -46,7 +46,14 @@ async fn spawn_kvserver(binary: &PathBuf, args: &[&str]) -> (Spawned, Raw) {
     for _ in 0..3 {
         let port = free_port();
         let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--loglevel", "warning", "--save", ""])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--loglevel",
+                "warning",
+                "--save",
+                "",
+            ])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -45,6 +45,8 @@ const fn builtin(
 static BUILTINS: &[Builtin] = &[
     builtin("APPEND", "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", "key value"),
     builtin("AUTH", "connection", "1.0.0", "Authenticates the connection.", "[username] password"),
+    builtin("BGREWRITEAOF", "server", "1.0.0", "Asynchronously rewrites the append-only file to disk.", ""),
+    builtin("BGSAVE", "server", "1.0.0", "Asynchronously saves the database(s) to disk.", "[SCHEDULE]"),
     builtin("CLIENT", "connection", "2.4.0", "A container for client connection commands.", ""),
     builtin("CLIENT GETNAME", "connection", "2.6.9", "Returns the name of the connection.", ""),
     builtin("CLIENT HELP", "connection", "5.0.0", "Returns helpful text about the different subcommands.", ""),
@@ -89,6 +91,7 @@ static BUILTINS: &[Builtin] = &[
     builtin("INCRBYFLOAT", "string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "key increment"),
     builtin("INFO", "server", "1.0.0", "Returns information and statistics about the server.", "[section [section ...]]"),
     builtin("KEYS", "generic", "1.0.0", "Returns all key names that match a pattern.", "pattern"),
+    builtin("LASTSAVE", "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", ""),
     builtin("MGET", "string", "1.0.0", "Atomically returns the string values of one or more keys.", "key [key ...]"),
     builtin("MSET", "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.", "key value [key value ...]"),
     builtin("MSETNX", "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "key value [key value ...]"),
@@ -104,6 +107,7 @@ static BUILTINS: &[Builtin] = &[
     builtin("RENAME", "generic", "1.0.0", "Renames a key and overwrites the destination.", "key newkey"),
     builtin("RENAMENX", "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", "key newkey"),
     builtin("RESET", "connection", "6.2.0", "Resets the connection.", ""),
+    builtin("SAVE", "server", "1.0.0", "Synchronously saves the database(s) to disk.", ""),
     builtin("SCAN", "generic", "2.8.0", "Iterates over the key names in the database.", "cursor [MATCH pattern] [COUNT count] [TYPE type]"),
     builtin("SELECT", "connection", "1.0.0", "Changes the selected database.", "index"),
     builtin("SET", "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", "key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]"),
@@ -146,12 +150,12 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(names, sorted, "sorted, no duplicates");
-        // 56 commands and 18 subcommands, as `COMMAND COUNT` and SPEC.md say.
+        // 60 commands and 18 subcommands, as `COMMAND COUNT` and SPEC.md say.
         assert_eq!(
             BUILTINS.iter().filter(|b| !b.name.contains(' ')).count(),
-            56
+            60
         );
-        assert_eq!(BUILTINS.len(), 74);
+        assert_eq!(BUILTINS.len(), 78);
     }
 
     #[test]

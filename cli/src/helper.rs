@@ -159,7 +159,7 @@ mod tests {
         assert_eq!(complete("Ech"), (0, vec!["ECHO".to_owned()]));
         assert_eq!(complete("getr").1, ["getrange"], "prefix match only");
         assert_eq!(complete("nope").1, Vec::<String>::new());
-        assert_eq!(complete("").1.len(), 74);
+        assert_eq!(complete("").1.len(), 78);
     }
 
     #[test]
@@ -182,7 +182,7 @@ mod tests {
             (5, vec!["@server".to_owned(), "@string".to_owned()])
         );
         assert_eq!(complete("HELP  GETD"), (6, vec!["GETDEL".to_owned()]));
-        assert_eq!(complete("help ").1.len(), 4 + 74);
+        assert_eq!(complete("help ").1.len(), 4 + 78);
     }
 
     #[test]

@@ -106,8 +106,12 @@ pub fn parse_save_rules(text: &str) -> Result<SaveRules, String> {
     words
         .chunks_exact(2)
         .map(|pair| {
-            let seconds = pair[0].parse::<u64>().map_err(|_| format!("invalid seconds '{}'", pair[0]))?;
-            let changes = pair[1].parse::<u64>().map_err(|_| format!("invalid changes '{}'", pair[1]))?;
+            let seconds = pair[0]
+                .parse::<u64>()
+                .map_err(|_| format!("invalid seconds '{}'", pair[0]))?;
+            let changes = pair[1]
+                .parse::<u64>()
+                .map_err(|_| format!("invalid changes '{}'", pair[1]))?;
             Ok((seconds, changes))
         })
         .collect::<Result<Vec<_>, String>>()
@@ -127,9 +131,13 @@ pub fn parse_yes_no(text: &str) -> Result<bool, String> {
 /// kb = 1024).
 pub fn parse_memory(text: &str) -> Result<u64, String> {
     let lower = text.to_ascii_lowercase();
-    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
     let (digits, unit) = lower.split_at(split);
-    let number: u64 = digits.parse().map_err(|_| format!("invalid memory amount '{text}'"))?;
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid memory amount '{text}'"))?;
     let factor: u64 = match unit {
         "" | "b" => 1,
         "k" => 1000,
@@ -140,7 +148,9 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
         "gb" => 1024 * 1024 * 1024,
         _ => return Err(format!("invalid memory unit in '{text}'")),
     };
-    number.checked_mul(factor).ok_or_else(|| format!("memory amount '{text}' is too large"))
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("memory amount '{text}' is too large"))
 }
 
 /// `appendfsync` policies.

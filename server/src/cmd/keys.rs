@@ -4,9 +4,9 @@ use std::hash::BuildHasher;
 
 use bytes::Bytes;
 
+use super::string::log_set;
 use super::{arg_i64, errors, is, CmdError, Ctx};
 use crate::glob::glob_match;
-use super::string::log_set;
 use crate::store::{Db, Entry, MultiLock, Value, SHARDS};
 
 fn keys_of(args: &[Bytes]) -> impl Iterator<Item = &[u8]> {

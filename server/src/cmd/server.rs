@@ -7,7 +7,9 @@ use bytes::Bytes;
 use super::docs::{arguments, Arg};
 use super::table::{lookup, CommandSpec, COMMANDS};
 use super::{errors, is, printable, CmdError, Ctx, Reply};
-use crate::config::{parse_memory, parse_save_rules, parse_yes_no, FsyncPolicy, LogLevel, SaveRules};
+use crate::config::{
+    parse_memory, parse_save_rules, parse_yes_no, FsyncPolicy, LogLevel, SaveRules,
+};
 use crate::glob::glob_match;
 use crate::server::unix_ms;
 use crate::store::Db;
@@ -946,9 +948,7 @@ pub fn bgsave(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
             "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
         ));
     }
-    persist
-        .bgsave(&ctx.shared.store)
-        .map_err(CmdError::owned)?;
+    persist.bgsave(&ctx.shared.store).map_err(CmdError::owned)?;
     ctx.out.simple("Background saving started");
     Ok(())
 }

@@ -163,7 +163,13 @@ pub fn log_set(shard: &Shard, key: &[u8], value: &[u8], deadline: Option<u64>, n
     }
     match deadline {
         Some(at) if at <= now_ms => shard.log(&[b"DEL", key]),
-        Some(at) => shard.log(&[b"SET", key, value, b"PXAT", IntText::new(at as i64).as_bytes()]),
+        Some(at) => shard.log(&[
+            b"SET",
+            key,
+            value,
+            b"PXAT",
+            IntText::new(at as i64).as_bytes(),
+        ]),
         None => shard.log(&[b"SET", key, value]),
     }
 }

@@ -233,19 +233,21 @@ impl Writer {
             let mut next_db = None;
             let (out, next_out) = (&mut self.out, &mut self.next_out);
             let file_db = &mut self.file_db;
-            self.aof.log.drain(horizon, &mut self.scratch, |seq, db, bytes| {
-                let (buffer, current) = if seq < at_seq {
-                    (&mut *out, &mut *file_db)
-                } else {
-                    (&mut *next_out, &mut next_db)
-                };
-                if *current != Some(db) {
-                    let digits = db.to_string();
-                    encode_command(buffer, &[b"SELECT", digits.as_bytes()]);
-                    *current = Some(db);
-                }
-                buffer.extend_from_slice(bytes);
-            });
+            self.aof
+                .log
+                .drain(horizon, &mut self.scratch, |seq, db, bytes| {
+                    let (buffer, current) = if seq < at_seq {
+                        (&mut *out, &mut *file_db)
+                    } else {
+                        (&mut *next_out, &mut next_db)
+                    };
+                    if *current != Some(db) {
+                        let digits = db.to_string();
+                        encode_command(buffer, &[b"SELECT", digits.as_bytes()]);
+                        *current = Some(db);
+                    }
+                    buffer.extend_from_slice(bytes);
+                });
             self.write_out();
             if let Some(switch) = switch {
                 let result = self.switch_to(switch.file, next_db);

@@ -214,7 +214,8 @@ impl Persistence {
             None => {
                 let snapshot = self.snapshot_path();
                 if snapshot.exists() {
-                    let stats = snapshot::load(store, &snapshot, now).map_err(anyhow::Error::msg)?;
+                    let stats =
+                        snapshot::load(store, &snapshot, now).map_err(anyhow::Error::msg)?;
                     info!(keys = stats.entries, "data loaded from the snapshot file");
                 }
                 if appendonly {
@@ -311,7 +312,8 @@ impl Persistence {
         }
         let aof_dir = self.aof_dir();
         fs::create_dir_all(&aof_dir)?;
-        let previous = Manifest::load(&aof_dir, &self.aof_prefix).map_err(|err| anyhow::anyhow!("{err}"))?;
+        let previous =
+            Manifest::load(&aof_dir, &self.aof_prefix).map_err(|err| anyhow::anyhow!("{err}"))?;
         let (base_seq, incr_seq) = previous
             .as_ref()
             .map_or((1, 1), |m| (m.next_base_seq(), m.next_incr_seq()));
@@ -438,7 +440,8 @@ impl Persistence {
             }],
             history: Vec::new(),
         };
-        new.store(&aof_dir, &self.aof_prefix).map_err(|err| anyhow::anyhow!("{err}"))?;
+        new.store(&aof_dir, &self.aof_prefix)
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
         remove_files(&aof_dir, &old, &new);
         *lock(&self.manifest) = Some(new);
         self.base_file_bytes.store(stats.bytes, Ordering::Relaxed);
@@ -495,9 +498,7 @@ impl Persistence {
         }
         if self.rewrite_in_progress.load(Ordering::SeqCst) {
             self.bgsave_in_progress.store(false, Ordering::SeqCst);
-            return Err(
-                "ERR Background append only file rewriting in progress".to_owned(),
-            );
+            return Err("ERR Background append only file rewriting in progress".to_owned());
         }
         let (persist, store) = (Arc::clone(self), Arc::clone(store));
         let spawned = std::thread::Builder::new()
@@ -527,9 +528,7 @@ impl Persistence {
             );
         }
         if self.rewrite_in_progress.load(Ordering::SeqCst) {
-            return Err(
-                "ERR Background append only file rewriting already in progress".to_owned(),
-            );
+            return Err("ERR Background append only file rewriting already in progress".to_owned());
         }
         if self.bgsave_in_progress.load(Ordering::SeqCst) {
             self.rewrite_scheduled.store(true, Ordering::SeqCst);

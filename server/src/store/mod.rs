@@ -207,7 +207,11 @@ impl MultiLock<'_> {
 impl MultiLock<'_> {
     /// True while changes are being logged.
     pub fn logging(&self) -> bool {
-        self.guards.iter().flatten().next().is_some_and(|g| g.logging())
+        self.guards
+            .iter()
+            .flatten()
+            .next()
+            .is_some_and(|g| g.logging())
     }
 
     /// Logs a command that changed the locked shards (see [`Shard::log`]), through the first
@@ -254,7 +258,8 @@ impl Store {
     /// in the history of the whole store. `f` gets each shard with its database index.
     /// Used to start snapshots and to switch the append-only log on or off.
     pub fn with_all_locked<R>(&self, f: impl FnOnce(&mut [(u32, &mut Shard)]) -> R) -> R {
-        let mut guards: Vec<(u32, MutexGuard<'_, Shard>)> = Vec::with_capacity(self.dbs.len() * SHARDS);
+        let mut guards: Vec<(u32, MutexGuard<'_, Shard>)> =
+            Vec::with_capacity(self.dbs.len() * SHARDS);
         for (index, db) in self.dbs.iter().enumerate() {
             for shard in db.shards.iter() {
                 guards.push((index as u32, shard.0.lock()));
