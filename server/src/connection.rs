@@ -124,7 +124,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
 #[derive(Default)]
 struct CachedAof {
     generation: u64,
-    aof: Option<crate::sync::Arc<Aof>>,
+    aof: Option<std::sync::Arc<Aof>>,
 }
 
 /// Before replies to writes go out: counts the writes for the snapshot rules, wakes the log

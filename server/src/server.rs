@@ -43,9 +43,9 @@ pub struct Stats {
 /// State shared by every connection and the cron.
 pub struct Shared {
     /// The keyspace (shared with background snapshot threads).
-    pub store: Arc<Store>,
+    pub store: std::sync::Arc<Store>,
     /// Snapshots, the append-only file and their state.
-    pub persist: Arc<Persistence>,
+    pub persist: std::sync::Arc<Persistence>,
     /// Configuration given at start-up; runtime-changeable values live beside it.
     pub config: Config,
     /// Current maxclients (CONFIG SET maxclients).
@@ -144,8 +144,8 @@ pub async fn start(
         .map(TcpListener::local_addr)
         .collect::<Result<Vec<_>, _>>()?;
     let shared = Arc::new(Shared {
-        store: Arc::new(Store::new(config.databases as usize)),
-        persist: Arc::new(Persistence::new(&config)),
+        store: std::sync::Arc::new(Store::new(config.databases as usize)),
+        persist: std::sync::Arc::new(Persistence::new(&config)),
         maxclients: AtomicUsize::new(config.maxclients),
         loglevel: Mutex::new(config.loglevel),
         hz: AtomicU32::new(config.hz),
@@ -198,7 +198,7 @@ fn load_data(shared: &Arc<Shared>) -> anyhow::Result<()> {
         }
         Ok(())
     };
-    let persist = Arc::clone(&shared.persist);
+    let persist = std::sync::Arc::clone(&shared.persist);
     persist.start(&shared.store, shared.config.appendonly, &mut apply)
 }
 

@@ -20,7 +20,9 @@ use tracing::{error, info, warn};
 
 use super::aof_log::{encode_command, AofLog, DrainScratch};
 use crate::config::FsyncPolicy;
-use crate::sync::Arc;
+use std::sync::Arc;
+
+use crate::sync::Arc as SyncArc;
 
 /// Least time between two writes under `everysec`/`no`: coalesces records into fewer
 /// `write` calls (Redis writes once per event-loop iteration for the same reason).
@@ -45,7 +47,7 @@ struct Signal {
 /// The running log: what connections and commands talk to.
 pub struct Aof {
     /// The lanes writes append to.
-    pub log: Arc<AofLog>,
+    pub log: SyncArc<AofLog>,
     policy: AtomicU8,
     durable: watch::Sender<u64>,
     signal: Mutex<Signal>,
@@ -70,7 +72,7 @@ fn policy_code(policy: FsyncPolicy) -> u8 {
 impl Aof {
     /// Starts the writer on `file` (opened for appending; `existing_bytes` already in it).
     pub fn start(
-        log: Arc<AofLog>,
+        log: SyncArc<AofLog>,
         file: File,
         existing_bytes: u64,
         policy: FsyncPolicy,

@@ -82,9 +82,14 @@ impl Default for AofLog {
 impl AofLog {
     /// An empty log whose first record will be number 0.
     pub fn new() -> Self {
+        Self::with_lanes(LANES)
+    }
+
+    /// An empty log with `lanes` lanes (loom models use few, to keep the state space small).
+    pub fn with_lanes(lanes: usize) -> Self {
         AofLog {
             next_seq: AtomicU64::new(0),
-            lanes: (0..LANES).map(|_| PaddedLane::default()).collect(),
+            lanes: (0..lanes.max(1)).map(|_| PaddedLane::default()).collect(),
         }
     }
 
@@ -92,7 +97,7 @@ impl AofLog {
     /// `args` is encoded as a RESP array of bulk strings, exactly what a client would send.
     /// Call it while holding the lock of every shard the command changed.
     pub fn append(&self, lane: usize, db: u32, args: &[&[u8]]) -> u64 {
-        let mut buf = self.lanes[lane % LANES].0.lock();
+        let mut buf = self.lanes[lane % self.lanes.len()].0.lock();
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
         buf.push(seq, db, |out| encode_command(out, args));
         seq

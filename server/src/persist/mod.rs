@@ -32,7 +32,9 @@ use self::aof_log::{AofLog, LANES};
 use crate::config::{Config, FsyncPolicy, SaveRules};
 use crate::server::unix_ms;
 use crate::store::{ShardLog, Store};
-use crate::sync::Arc;
+use std::sync::Arc;
+
+use crate::sync::Arc as SyncArc;
 
 /// Redis waits this long before retrying a failed automatic BGSAVE.
 const BGSAVE_RETRY_DELAY_MS: u64 = 5_000;
@@ -292,9 +294,9 @@ impl Persistence {
             .append(true)
             .open(aof_dir.join(incr))
             .map_err(|err| anyhow::anyhow!("{}: {err}", aof_dir.join(incr).display()))?;
-        let log = Arc::new(AofLog::new());
+        let log = SyncArc::new(AofLog::new());
         let policy = self.fsync_policy();
-        let aof = Aof::start(Arc::clone(&log), file, incr_bytes, policy)?;
+        let aof = Aof::start(SyncArc::clone(&log), file, incr_bytes, policy)?;
         store.with_all_locked(|shards| attach_log(shards, Some(&log)));
         self.always
             .store(policy == FsyncPolicy::Always, Ordering::SeqCst);
@@ -319,9 +321,9 @@ impl Persistence {
             .map_or((1, 1), |m| (m.next_base_seq(), m.next_incr_seq()));
         let incr = incr_name(&self.aof_prefix, incr_seq);
         let file = create_empty(&aof_dir, &incr)?;
-        let log = Arc::new(AofLog::new());
+        let log = SyncArc::new(AofLog::new());
         let policy = self.fsync_policy();
-        let aof = Aof::start(Arc::clone(&log), file, 0, policy)?;
+        let aof = Aof::start(SyncArc::clone(&log), file, 0, policy)?;
         snapshot::begin(store, |shards| attach_log(shards, Some(&log)));
         self.always
             .store(policy == FsyncPolicy::Always, Ordering::SeqCst);
@@ -654,7 +656,7 @@ impl Persistence {
 }
 
 /// Points every shard at `log` (or turns logging off).
-fn attach_log(shards: &mut [(u32, &mut crate::store::Shard)], log: Option<&Arc<AofLog>>) {
+fn attach_log(shards: &mut [(u32, &mut crate::store::Shard)], log: Option<&SyncArc<AofLog>>) {
     let mut index_in_db = 0;
     let mut current_db = u32::MAX;
     for (db, shard) in shards.iter_mut() {
@@ -663,7 +665,7 @@ fn attach_log(shards: &mut [(u32, &mut crate::store::Shard)], log: Option<&Arc<A
             index_in_db = 0;
         }
         shard.set_log(log.map(|log| ShardLog {
-            log: Arc::clone(log),
+            log: SyncArc::clone(log),
             db: *db,
             lane: index_in_db % LANES,
         }));

@@ -171,3 +171,165 @@ pub fn load(store: &Store, path: &Path, now_ms: u64) -> Result<SnapshotStats, St
     );
     Ok(stats)
 }
+
+#[cfg(all(test, not(kv_loom)))]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::Value;
+
+    /// Every (db, key) -> (value, deadline) of a store, read with all shards locked.
+    type State = BTreeMap<(u32, Vec<u8>), (Vec<u8>, Option<u64>)>;
+
+    fn state_of(shards: &[(u32, &mut Shard)]) -> State {
+        let mut state = State::new();
+        for (db, shard) in shards {
+            for (key, entry) in shard.iter() {
+                let Value::Str(value) = &entry.value;
+                state.insert((*db, key.to_vec()), (value.clone(), entry.expires_at()));
+            }
+        }
+        state
+    }
+
+    fn current_state(store: &Store) -> State {
+        store.with_all_locked(|shards| state_of(shards))
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Set(u32, u16, Vec<u8>, Option<u64>),
+        Append(u32, u16, Vec<u8>),
+        Del(u32, u16),
+        Expire(u32, u16, Option<u64>),
+        FlushDb(u32),
+    }
+
+    const NOW: u64 = 1_000_000;
+
+    fn op() -> impl Strategy<Value = Op> {
+        let db = 0u32..3;
+        let key = 0u16..200;
+        let value = proptest::collection::vec(any::<u8>(), 0..40);
+        let deadline = proptest::option::of(NOW + 1..NOW + 10_000_000);
+        prop_oneof![
+            8 => (db.clone(), key.clone(), value.clone(), deadline.clone())
+                .prop_map(|(d, k, v, t)| Op::Set(d, k, v, t)),
+            2 => (db.clone(), key.clone(), value).prop_map(|(d, k, v)| Op::Append(d, k, v)),
+            3 => (db.clone(), key.clone()).prop_map(|(d, k)| Op::Del(d, k)),
+            2 => (db.clone(), key, deadline).prop_map(|(d, k, t)| Op::Expire(d, k, t)),
+            1 => db.prop_map(Op::FlushDb),
+        ]
+    }
+
+    fn key_name(key: u16) -> Vec<u8> {
+        format!("key:{key}").into_bytes()
+    }
+
+    fn apply(store: &Store, op: &Op) {
+        let db_of = |d: &u32| store.db(*d as usize).expect("db exists");
+        match op {
+            Op::Set(d, k, v, t) => {
+                let key = key_name(*k);
+                let (mut shard, hash) = db_of(d).lock(&key);
+                shard.set(hash, &key, Value::Str(v.clone()), *t, NOW);
+            }
+            Op::Append(d, k, v) => {
+                let key = key_name(*k);
+                let (mut shard, hash) = db_of(d).lock(&key);
+                if let Some(entry) = shard.get_mut(hash, &key, NOW) {
+                    let Value::Str(current) = &mut entry.value;
+                    current.extend_from_slice(v);
+                }
+            }
+            Op::Del(d, k) => {
+                let key = key_name(*k);
+                let (mut shard, hash) = db_of(d).lock(&key);
+                shard.remove(hash, &key, NOW);
+            }
+            Op::Expire(d, k, t) => {
+                let key = key_name(*k);
+                let (mut shard, hash) = db_of(d).lock(&key);
+                shard.set_expiry(hash, &key, *t, NOW);
+            }
+            Op::FlushDb(d) => drop(db_of(d).take_all()),
+        }
+    }
+
+    fn reload(dir: &Path, name: &str) -> State {
+        let loaded = Store::new(3);
+        load(&loaded, &dir.join(name), NOW).expect("snapshot loads");
+        current_state(&loaded)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Random state -> snapshot -> load gives the same keys, values and deadlines.
+        #[test]
+        fn snapshot_round_trips_the_state(ops in proptest::collection::vec(op(), 0..400)) {
+            let store = Store::new(3);
+            for op in &ops {
+                apply(&store, op);
+            }
+            let dir = tempfile::tempdir().expect("tempdir");
+            begin(&store, |_| {});
+            write(&store, dir.path(), "dump.kvs", NOW).expect("snapshot written");
+            prop_assert_eq!(reload(dir.path(), "dump.kvs"), current_state(&store));
+        }
+
+        /// The snapshot is the state at the instant it began, although writes (sets,
+        /// appends, deletes, TTL changes, FLUSHDB) keep changing the store during the walk.
+        #[test]
+        fn snapshot_is_point_in_time_under_concurrent_writes(
+            before in proptest::collection::vec(op(), 0..600),
+            during in proptest::collection::vec(op(), 1..600),
+        ) {
+            let store = Arc::new(Store::new(3));
+            for op in &before {
+                apply(&store, op);
+            }
+            let mut expected = State::new();
+            begin(&store, |shards| expected = state_of(shards));
+            let writer = {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    for op in &during {
+                        apply(&store, op);
+                    }
+                })
+            };
+            let dir = tempfile::tempdir().expect("tempdir");
+            write(&store, dir.path(), "dump.kvs", NOW).expect("snapshot written");
+            writer.join().expect("writer thread");
+            prop_assert_eq!(reload(dir.path(), "dump.kvs"), expected);
+            // And a second snapshot starts clean (marks consistent after the first).
+            let now_state = current_state(&store);
+            begin(&store, |_| {});
+            write(&store, dir.path(), "again.kvs", NOW).expect("second snapshot");
+            prop_assert_eq!(reload(dir.path(), "again.kvs"), now_state);
+        }
+    }
+
+    #[test]
+    fn expired_keys_are_dropped_at_load() {
+        let store = Store::new(1);
+        apply(&store, &Op::Set(0, 1, b"gone".to_vec(), Some(NOW + 5)));
+        apply(&store, &Op::Set(0, 2, b"kept".to_vec(), Some(NOW + 50)));
+        let dir = tempfile::tempdir().expect("tempdir");
+        begin(&store, |_| {});
+        write(&store, dir.path(), "dump.kvs", NOW).expect("snapshot written");
+        let loaded = Store::new(1);
+        let stats = load(&loaded, &dir.path().join("dump.kvs"), NOW + 10).expect("loads");
+        assert_eq!(stats.entries, 1);
+        let state = current_state(&loaded);
+        assert_eq!(
+            state.get(&(0, key_name(2))),
+            Some(&(b"kept".to_vec(), Some(NOW + 50)))
+        );
+    }
+}
