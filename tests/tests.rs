@@ -11,6 +11,7 @@ mod connection;
 mod differential;
 mod expiry;
 mod keys;
+mod persistence;
 mod process;
 mod protocol_errors;
 mod server_cmds;

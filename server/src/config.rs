@@ -100,7 +100,7 @@ impl SaveRules {
 /// Parses `--save`: pairs of positive integers separated by spaces, or "" for none.
 pub fn parse_save_rules(text: &str) -> Result<SaveRules, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
-    if words.len() % 2 != 0 {
+    if !words.len().is_multiple_of(2) {
         return Err("save rules come in pairs: SECONDS CHANGES".to_owned());
     }
     words

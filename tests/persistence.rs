@@ -1,0 +1,452 @@
+//! Persistence over real sockets, in-process: what a restart on the same directory brings
+//! back (append-only file, snapshots, rewrites), the commands and INFO fields, and the
+//! exact records the log holds. Crash (SIGKILL) tests of the real binary are in `crash.rs`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use kvserver::config::{FsyncPolicy, SaveRules};
+use kvserver::ServerHandle;
+
+use crate::util::*;
+
+async fn start_in(dir: &Path, appendonly: bool, fsync: FsyncPolicy) -> ServerHandle {
+    let dir = dir.to_path_buf();
+    start_server_with(move |config| {
+        config.dir = dir;
+        config.appendonly = appendonly;
+        config.appendfsync = fsync;
+    })
+    .await
+}
+
+async fn stop(server: ServerHandle) {
+    server.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), server.stopped())
+        .await
+        .expect("server stops");
+}
+
+async fn info_persistence(c: &mut Raw) -> String {
+    text_of(&c.cmd(&["INFO", "persistence"]).await)
+}
+
+/// Writes of every kind, with TTLs and two databases, come back after a restart that
+/// replays the log; relative TTLs were logged as absolute deadlines.
+#[tokio::test]
+async fn the_log_brings_every_write_back() {
+    for fsync in [FsyncPolicy::Always, FsyncPolicy::Everysec, FsyncPolicy::No] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_in(dir.path(), true, fsync).await;
+        let mut c = Raw::connect(server.addr()).await;
+        assert_eq!(c.cmd(&["SET", "s", "v", "EX", "1000"]).await, ok());
+        assert_eq!(c.cmd(&["INCRBY", "n", "41"]).await, int(41));
+        assert_eq!(c.cmd(&["INCR", "n"]).await, int(42));
+        assert_eq!(c.cmd(&["INCRBYFLOAT", "f", "0.1"]).await, bulk("0.1"));
+        assert_eq!(c.cmd(&["INCRBYFLOAT", "f", "0.2"]).await, bulk("0.3"));
+        assert_eq!(c.cmd(&["APPEND", "s", "w"]).await, int(2));
+        assert_eq!(c.cmd(&["SETRANGE", "r", "3", "x"]).await, int(4));
+        assert_eq!(c.cmd(&["MSET", "a", "1", "b", "2", "c", "3"]).await, ok());
+        assert_eq!(c.cmd(&["DEL", "b", "nope"]).await, int(1));
+        assert_eq!(c.cmd(&["RENAME", "c", "c2"]).await, ok());
+        assert_eq!(c.cmd(&["PEXPIRE", "a", "500000"]).await, int(1));
+        assert_eq!(c.cmd(&["GETDEL", "r"]).await, bulk(b"\0\0\0x"));
+        assert_eq!(c.cmd(&["COPY", "c2", "c3", "DB", "2"]).await, int(1));
+        assert_eq!(c.cmd(&["SELECT", "1"]).await, ok());
+        assert_eq!(c.cmd(&["SET", "in1", "x"]).await, ok());
+        assert_eq!(c.cmd(&["SETEX", "gone", "1000", "x"]).await, ok());
+        assert_eq!(c.cmd(&["PERSIST", "gone"]).await, int(1));
+        assert_eq!(c.cmd(&["EXPIRE", "gone", "-1"]).await, int(1));
+        assert_eq!(c.cmd(&["SELECT", "0"]).await, ok());
+        let ttl_before = int_of(&c.cmd(&["PTTL", "s"]).await);
+        stop(server).await;
+
+        let server = start_in(dir.path(), true, fsync).await;
+        let mut c = Raw::connect(server.addr()).await;
+        assert_eq!(c.cmd(&["GET", "s"]).await, bulk("vw"), "{fsync:?}");
+        let ttl_after = int_of(&c.cmd(&["PTTL", "s"]).await);
+        assert!(
+            ttl_after <= ttl_before && ttl_after > ttl_before - 5_000,
+            "deadline kept: {ttl_before} -> {ttl_after}"
+        );
+        assert_eq!(c.cmd(&["GET", "n"]).await, bulk("42"));
+        assert_eq!(c.cmd(&["GET", "f"]).await, bulk("0.3"));
+        assert_eq!(c.cmd(&["GET", "r"]).await, nil());
+        assert_eq!(
+            c.cmd(&["MGET", "a", "b", "c", "c2"]).await,
+            Frame::Array(vec![bulk("1"), nil(), nil(), bulk("3")])
+        );
+        let ttl_a = int_of(&c.cmd(&["PTTL", "a"]).await);
+        assert!(ttl_a > 400_000 && ttl_a <= 500_000, "{ttl_a}");
+        assert_eq!(c.cmd(&["SELECT", "1"]).await, ok());
+        assert_eq!(c.cmd(&["GET", "in1"]).await, bulk("x"));
+        assert_eq!(c.cmd(&["EXISTS", "gone"]).await, int(0));
+        assert_eq!(c.cmd(&["SELECT", "2"]).await, ok());
+        assert_eq!(c.cmd(&["GET", "c3"]).await, bulk("3"));
+        assert_eq!(c.cmd(&["DBSIZE"]).await, int(1));
+        stop(server).await;
+    }
+}
+
+/// The log holds deterministic records: absolute deadlines, INCRBYFLOAT as its result,
+/// SELECT when the database changes, nothing for commands that changed nothing.
+#[tokio::test]
+async fn the_log_records_are_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in(dir.path(), true, FsyncPolicy::Always).await;
+    let mut c = Raw::connect(server.addr()).await;
+    let before = unix_ms();
+    assert_eq!(c.cmd(&["SET", "k", "v", "PX", "100000"]).await, ok());
+    let after = unix_ms();
+    assert_eq!(c.cmd(&["INCRBYFLOAT", "f", "1.5"]).await, bulk("1.5"));
+    assert_eq!(c.cmd(&["SET", "k", "other", "NX"]).await, nil());
+    assert_eq!(c.cmd(&["DEL", "missing"]).await, int(0));
+    assert_eq!(c.cmd(&["SELECT", "3"]).await, ok());
+    assert_eq!(c.cmd(&["EXPIRE", "missing", "10"]).await, int(0));
+    assert_eq!(c.cmd(&["SET", "x", "1"]).await, ok());
+    stop(server).await;
+
+    let aof_dir = dir.path().join("appendonlydir");
+    let incr = std::fs::read(aof_dir.join("appendonly.aof.1.incr.aof")).unwrap();
+    let text = String::from_utf8_lossy(&incr);
+    let words: Vec<&str> = text
+        .split("\r\n")
+        .filter(|w| !w.starts_with('*') && !w.starts_with('$') && !w.is_empty())
+        .collect();
+    assert_eq!(&words[..4], ["SELECT", "0", "SET", "k"]);
+    assert_eq!(&words[4..6], ["v", "PXAT"]);
+    let deadline: u64 = words[6].parse().unwrap();
+    assert!((before + 100_000..=after + 100_000).contains(&deadline));
+    assert_eq!(
+        &words[7..],
+        ["SET", "f", "1.5", "KEEPTTL", "SELECT", "3", "SET", "x", "1"]
+    );
+    let manifest = std::fs::read_to_string(aof_dir.join("appendonly.aof.manifest")).unwrap();
+    assert_eq!(
+        manifest,
+        "file appendonly.aof.1.base.kvs seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+    );
+}
+
+/// Keys the server expires (lazily on access, or by the active sweep) are logged as DEL, so
+/// a replay does not resurrect them even if they had no deadline in the replayed history.
+#[tokio::test]
+async fn expirations_are_logged_as_del() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in(dir.path(), true, FsyncPolicy::Always).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["SET", "short", "v", "PX", "30"]).await, ok());
+    assert_eq!(c.cmd(&["SET", "lazy", "v", "PX", "30"]).await, ok());
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(c.cmd(&["GET", "lazy"]).await, nil());
+    // Let the active sweep (hz 10) find "short".
+    poll_until_reply(&mut c, &["DBSIZE"], int(0), Duration::from_secs(5)).await;
+    assert_eq!(c.cmd(&["SET", "sync", "1"]).await, ok());
+    stop(server).await;
+    let incr = std::fs::read(dir.path().join("appendonlydir/appendonly.aof.1.incr.aof")).unwrap();
+    let text = String::from_utf8_lossy(&incr);
+    assert!(text.contains("$3\r\nDEL\r\n$4\r\nlazy\r\n"), "{text}");
+    assert!(text.contains("$3\r\nDEL\r\n$5\r\nshort\r\n"), "{text}");
+}
+
+/// SAVE writes a snapshot that a server without the log loads; LASTSAVE and INFO follow.
+#[tokio::test]
+async fn save_and_bgsave_snapshots_load_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in(dir.path(), false, FsyncPolicy::Everysec).await;
+    let mut c = Raw::connect(server.addr()).await;
+    for i in 0..1000 {
+        let key = format!("key:{i}");
+        assert_eq!(c.cmd(&["SET", key.as_str(), "value"]).await, ok());
+    }
+    assert_eq!(c.cmd(&["PEXPIRE", "key:1", "1000000"]).await, int(1));
+    let info = info_persistence(&mut c).await;
+    assert_eq!(
+        info_field(&info, "rdb_changes_since_last_save").as_deref(),
+        Some("1001")
+    );
+    assert_eq!(info_field(&info, "aof_enabled").as_deref(), Some("0"));
+    let before = int_of(&c.cmd(&["LASTSAVE"]).await);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(c.cmd(&["SAVE"]).await, ok());
+    let after = int_of(&c.cmd(&["LASTSAVE"]).await);
+    assert!(after > before, "{before} -> {after}");
+    let info = info_persistence(&mut c).await;
+    assert_eq!(
+        info_field(&info, "rdb_changes_since_last_save").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        info_field(&info, "rdb_last_bgsave_status").as_deref(),
+        Some("ok")
+    );
+    // BGSAVE replaces it with the later state.
+    assert_eq!(c.cmd(&["DEL", "key:2"]).await, int(1));
+    assert_eq!(
+        c.cmd(&["BGSAVE"]).await,
+        simple("Background saving started")
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = info_persistence(&mut c).await;
+        if info_field(&info, "rdb_bgsave_in_progress").as_deref() == Some("0")
+            && info_field(&info, "rdb_changes_since_last_save").as_deref() == Some("0")
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "BGSAVE finishes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop(server).await;
+
+    let server = start_in(dir.path(), false, FsyncPolicy::Everysec).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["DBSIZE"]).await, int(999));
+    assert_eq!(c.cmd(&["GET", "key:999"]).await, bulk("value"));
+    let ttl = int_of(&c.cmd(&["PTTL", "key:1"]).await);
+    assert!(ttl > 900_000, "{ttl}");
+    stop(server).await;
+}
+
+/// BGREWRITEAOF while a client keeps writing: afterwards the manifest names one new base and
+/// one new incremental file, the old files are gone, and a restart has every write.
+#[tokio::test]
+async fn rewrite_under_load_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in(dir.path(), true, FsyncPolicy::Everysec).await;
+    let addr = server.addr();
+    let mut c = Raw::connect(addr).await;
+    for i in 0..2000 {
+        let key = format!("key:{i}");
+        assert_eq!(c.cmd(&["SET", key.as_str(), "first"]).await, ok());
+    }
+    let writer = tokio::spawn(async move {
+        let mut w = Raw::connect(addr).await;
+        for i in 0..3000 {
+            assert_eq!(w.cmd(&["INCR", "counter"]).await, int(i + 1));
+            let key = format!("key:{}", i % 2500);
+            assert_eq!(w.cmd(&["SET", key.as_str(), "second"]).await, ok());
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]).await,
+        simple("Background append only file rewriting started")
+    );
+    writer.await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while info_field(&info_persistence(&mut c).await, "aof_rewrite_in_progress").as_deref()
+        != Some("0")
+    {
+        assert!(std::time::Instant::now() < deadline, "rewrite finishes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let info = info_persistence(&mut c).await;
+    assert_eq!(
+        info_field(&info, "aof_last_bgrewrite_status").as_deref(),
+        Some("ok")
+    );
+    stop(server).await;
+
+    let aof_dir = dir.path().join("appendonlydir");
+    let manifest = std::fs::read_to_string(aof_dir.join("appendonly.aof.manifest")).unwrap();
+    assert_eq!(
+        manifest,
+        "file appendonly.aof.2.base.kvs seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
+    );
+    let mut files: Vec<String> = std::fs::read_dir(&aof_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "appendonly.aof.2.base.kvs",
+            "appendonly.aof.2.incr.aof",
+            "appendonly.aof.manifest"
+        ]
+    );
+
+    let server = start_in(dir.path(), true, FsyncPolicy::Everysec).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["GET", "counter"]).await, bulk("3000"));
+    assert_eq!(c.cmd(&["DBSIZE"]).await, int(2501));
+    for i in [0, 1999, 2000, 2499] {
+        let key = format!("key:{i}");
+        assert_eq!(c.cmd(&["GET", key.as_str()]).await, bulk("second"), "{key}");
+    }
+    stop(server).await;
+}
+
+/// CONFIG SET appendonly yes turns the log on with the current data as its base; the
+/// persistence parameters read back through CONFIG GET.
+#[tokio::test]
+async fn config_set_turns_the_log_on_and_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in(dir.path(), false, FsyncPolicy::Everysec).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["SET", "before", "1"]).await, ok());
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "yes"]).await, ok());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while info_field(&info_persistence(&mut c).await, "aof_rewrite_in_progress").as_deref()
+        != Some("0")
+    {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(c.cmd(&["SET", "after", "2"]).await, ok());
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "appendonly"]).await,
+        bulks(&["appendonly", "yes"])
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "appendfsync", "always"]).await,
+        ok()
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "appendfsync"]).await,
+        bulks(&["appendfsync", "always"])
+    );
+    assert_eq!(c.cmd(&["SET", "durable", "3"]).await, ok());
+    assert_eq!(c.cmd(&["CONFIG", "SET", "save", "100 10 5 1"]).await, ok());
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "save"]).await,
+        bulks(&["save", "100 10 5 1"])
+    );
+    assert!(matches!(
+        c.cmd(&["CONFIG", "SET", "save", "100"]).await,
+        Frame::Error(_)
+    ));
+    assert!(matches!(
+        c.cmd(&["CONFIG", "SET", "appendfsync", "sometimes"]).await,
+        Frame::Error(_)
+    ));
+    assert_eq!(c.cmd(&["CONFIG", "SET", "save", ""]).await, ok());
+    let info = info_persistence(&mut c).await;
+    assert_eq!(info_field(&info, "aof_enabled").as_deref(), Some("1"));
+    assert_eq!(
+        info_field(&info, "aof_fsync_policy").as_deref(),
+        Some("always")
+    );
+    stop(server).await;
+
+    let server = start_in(dir.path(), true, FsyncPolicy::Everysec).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(
+        c.cmd(&["MGET", "before", "after", "durable"]).await,
+        bulks(&["1", "2", "3"])
+    );
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "no"]).await, ok());
+    assert_eq!(c.cmd(&["SET", "unlogged", "4"]).await, ok());
+    assert_eq!(
+        info_field(&info_persistence(&mut c).await, "aof_enabled").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]).await,
+        err("ERR the append-only file is off (CONFIG SET appendonly yes turns it on)")
+    );
+    stop(server).await;
+    let server = start_in(dir.path(), true, FsyncPolicy::Everysec).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["EXISTS", "before", "unlogged"]).await, int(1));
+    stop(server).await;
+}
+
+/// A save rule that is met triggers a background snapshot; automatic rewrites start once
+/// the log passes its minimum size and growth.
+#[tokio::test]
+async fn save_rules_and_automatic_rewrite_fire() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_path_buf();
+    let server = start_server_with(move |config| {
+        config.dir = data_dir;
+        config.appendonly = true;
+        config.save = SaveRules(vec![(1, 5)]);
+        config.auto_aof_rewrite_min_size = 4096;
+        config.auto_aof_rewrite_percentage = 50;
+    })
+    .await;
+    let mut c = Raw::connect(server.addr()).await;
+    for i in 0..200 {
+        let key = format!("key:{i}");
+        assert_eq!(
+            c.cmd(&["SET", key.as_str(), "some value to grow the log"])
+                .await,
+            ok()
+        );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let base_seq_2 =
+            std::fs::read_to_string(dir.path().join("appendonlydir/appendonly.aof.manifest"))
+                .unwrap_or_default()
+                .contains("base.kvs seq 2");
+        if dir.path().join("dump.kvs").exists() && base_seq_2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a snapshot and an automatic rewrite happen"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop(server).await;
+}
+
+/// SHUTDOWN NOSAVE does not snapshot even with save rules; a plain stop (as SIGTERM) does.
+#[tokio::test]
+async fn shutdown_saves_according_to_rules() {
+    for (nosave, expect_snapshot) in [(true, false), (false, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().to_path_buf();
+        let server = start_server_with(move |config| {
+            config.dir = data_dir;
+            config.save = SaveRules(vec![(3600, 1)]);
+        })
+        .await;
+        let mut c = Raw::connect(server.addr()).await;
+        assert_eq!(c.cmd(&["SET", "k", "v"]).await, ok());
+        if nosave {
+            c.send(&encode(&["SHUTDOWN", "NOSAVE"])).await;
+            c.expect_closed().await;
+            tokio::time::timeout(Duration::from_secs(10), server.stopped())
+                .await
+                .expect("stops");
+        } else {
+            stop(server).await;
+        }
+        assert_eq!(dir.path().join("dump.kvs").exists(), expect_snapshot);
+    }
+}
+
+/// A corrupt log stops start-up with an error naming the file and the byte offset.
+#[tokio::test]
+async fn corruption_in_the_log_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in(dir.path(), true, FsyncPolicy::Always).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["SET", "a", "1"]).await, ok());
+    assert_eq!(c.cmd(&["SET", "b", "2"]).await, ok());
+    stop(server).await;
+    let incr = dir.path().join("appendonlydir/appendonly.aof.1.incr.aof");
+    let mut bytes = std::fs::read(&incr).unwrap();
+    // "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n" is 23 bytes; the SET record starts there.
+    bytes[23] = b'#';
+    std::fs::write(&incr, &bytes).unwrap();
+    let data_dir = dir.path().to_path_buf();
+    let config = kvserver::Config {
+        port: 0,
+        save: Default::default(),
+        dir: data_dir,
+        appendonly: true,
+        ..kvserver::Config::default()
+    };
+    let error = match kvserver::start(config, None).await {
+        Ok(_) => panic!("start-up must fail on a corrupt log"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(error.contains("appendonly.aof.1.incr.aof"), "{error}");
+    assert!(error.contains("byte 23"), "{error}");
+}
