@@ -8,6 +8,8 @@ ratio kvserver / redis. Machines are shared and noisy: look at ratios, not absol
   python3 benches/compare.py throughput --pinned     # both servers on core 1, client on core 0
   python3 benches/compare.py throughput              # unpinned: kvserver may use both cores
   python3 benches/compare.py memory                  # RSS after 1M keys, and after deleting them
+  python3 benches/compare.py persistence             # SET -P 16 with AOF off/everysec/always,
+                                                     # recovery time, longest stall in BGSAVE
 
 Needs: redis-server, redis-benchmark, redis-cli on PATH; `cargo build --release -p kvserver`.
 """
@@ -20,6 +22,8 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,15 +54,23 @@ def wait_ready(port: int) -> None:
 class Servers:
     """Starts redis-server and kvserver (optionally pinned) and stops them on exit."""
 
-    def __init__(self, pin: str | None):
+    def __init__(self, pin: str | None, extra: list | None = None, dirs: dict | None = None):
         self.ports = {"redis": free_port(), "kvstore": free_port()}
         prefix = ["taskset", "-c", pin] if pin else []
+        extra = extra or ["--appendonly", "no"]
+        self.tmp = tempfile.TemporaryDirectory(prefix="kvcompare-")
+        dirs = dirs or {}
+        self.dirs = {name: dirs.get(name) or os.path.join(self.tmp.name, name)
+                     for name in ("redis", "kvstore")}
+        for d in self.dirs.values():
+            os.makedirs(d, exist_ok=True)
         self.procs = [
             subprocess.Popen(prefix + ["redis-server", "--port", str(self.ports["redis"]),
-                                       "--save", "", "--appendonly", "no"],
+                                       "--save", "", "--dir", self.dirs["redis"]] + extra,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
             subprocess.Popen(prefix + [KVSERVER, "--port", str(self.ports["kvstore"]),
-                                       "--loglevel", "warning"],
+                                       "--loglevel", "warning", "--save", "",
+                                       "--dir", self.dirs["kvstore"]] + extra,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         ]
         for port in self.ports.values():
@@ -75,14 +87,18 @@ class Servers:
             proc.terminate()
         for proc in self.procs:
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        self.tmp.cleanup()
 
 
-def run_benchmark(port: int, pipeline: int, requests: int, clients: int, client_pin: str | None):
-    cmd = ["redis-benchmark", "-p", str(port), "-t", TESTS, "-n", str(requests),
+def run_benchmark(port: int, pipeline: int, requests: int, clients: int, client_pin: str | None,
+                  tests: str = TESTS, keyspace: int | None = None):
+    cmd = ["redis-benchmark", "-p", str(port), "-t", tests, "-n", str(requests),
            "-c", str(clients), "-P", str(pipeline), "--csv"]
+    if keyspace:
+        cmd += ["-r", str(keyspace)]
     if client_pin:
         cmd = ["taskset", "-c", client_pin] + cmd
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800).stdout
@@ -161,6 +177,133 @@ def memory(args) -> None:
         print(f"\nloaded RSS ratio kvstore / redis: {ratio:.2f}")
 
 
+def set_payload(keys: int) -> bytes:
+    value = b"x" * 32
+    return b"".join(b"*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$32\r\n%s\r\n" % (i, value)
+                    for i in range(keys))
+
+
+def wait_persistence_idle(port: int) -> None:
+    while True:
+        info = subprocess.run(["redis-cli", "-p", str(port), "info", "persistence"],
+                              capture_output=True, text=True).stdout
+        if "rdb_bgsave_in_progress:0" in info and "aof_rewrite_in_progress:0" in info:
+            return
+        time.sleep(0.05)
+
+
+def probe_stalls(port: int, stop: threading.Event, out: list) -> None:
+    """PINGs back to back on one connection; records each round trip in ms."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while not stop.is_set():
+            started = time.perf_counter()
+            sock.sendall(b"PING\r\n")
+            reply = b""
+            while not reply.endswith(b"\r\n"):
+                reply += sock.recv(64)
+            out.append((time.perf_counter() - started) * 1000)
+
+
+def timed_start(name: str, directory: str, extra: list) -> float:
+    """Starts one server on `directory` alone and returns the seconds until it answers PING."""
+    port = free_port()
+    binary = "redis-server" if name == "redis" else KVSERVER
+    cmd = [binary, "--port", str(port), "--save", "", "--dir", directory] + extra
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(64).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            time.sleep(0.005)
+        return time.perf_counter() - started
+    finally:
+        proc.terminate()
+        proc.wait(timeout=120)
+
+
+def persistence(args) -> None:
+    # 1. Write throughput under each fsync policy, side by side.
+    print(f"\n### SET -P 16 -c 50 -n {args.requests} -r 1000000 by appendfsync, "
+          f"median of {args.rounds} alternating rounds\n")
+    print("| appendonly / appendfsync | redis rps | kvstore rps | ratio | "
+          "redis vs its AOF off | kvstore vs its AOF off |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    base = {}
+    for policy in ("off", "everysec", "always"):
+        extra = (["--appendonly", "no"] if policy == "off"
+                 else ["--appendonly", "yes", "--appendfsync", policy])
+        requests = args.requests if policy != "always" else args.requests // 4
+        samples = {"redis": [], "kvstore": []}
+        with Servers(None, extra) as servers:
+            for _ in range(args.rounds):
+                for name in ("redis", "kvstore"):
+                    result = run_benchmark(servers.ports[name], 16, requests, 50, None,
+                                           tests="set", keyspace=1_000_000)
+                    samples[name].append(result.get("SET", (0.0, 0.0))[0])
+        med = {name: statistics.median(v) for name, v in samples.items()}
+        if policy == "off":
+            base = med
+        cost = {name: med[name] / base[name] for name in med}
+        print(f"| {policy} | {med['redis']:,.0f} | {med['kvstore']:,.0f} | "
+              f"{med['kvstore'] / med['redis']:.2f} | {cost['redis']:.2f} | {cost['kvstore']:.2f} |")
+
+    # 2. Recovery time for N keys, from the snapshot and from the log.
+    payload = set_payload(args.keys)
+    rows = []
+    for source in ("snapshot", "log"):
+        extra = (["--appendonly", "no"] if source == "snapshot"
+                 else ["--appendonly", "yes", "--appendfsync", "everysec",
+                       "--auto-aof-rewrite-percentage", "0"])
+        with tempfile.TemporaryDirectory(prefix="kvrecover-") as tmp:
+            dirs = {name: os.path.join(tmp, name) for name in ("redis", "kvstore")}
+            with Servers(None, extra, dirs) as servers:
+                for name in ("redis", "kvstore"):
+                    pipe_load(servers.ports[name], payload)
+                    if source == "snapshot":
+                        subprocess.run(["redis-cli", "-p", str(servers.ports[name]), "save"],
+                                       capture_output=True, timeout=600)
+            times = {}
+            for name in ("redis", "kvstore"):
+                times[name] = timed_start(name, dirs[name], extra)
+            rows.append((source, times))
+    print(f"\n### Start-up with {args.keys:,} keys (32-byte values): time until PING answers\n")
+    print("| loaded from | redis s | kvstore s | ratio |")
+    print("| --- | ---: | ---: | ---: |")
+    for source, times in rows:
+        print(f"| {source} | {times['redis']:.2f} | {times['kvstore']:.2f} | "
+              f"{times['kvstore'] / times['redis']:.2f} |")
+
+    # 3. Longest PING round trip while BGSAVE writes N keys.
+    print(f"\n### Longest client stall during BGSAVE of {args.keys:,} keys\n")
+    print("| server | BGSAVE s | PINGs | max ms | p99.9 ms |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    with Servers(None) as servers:
+        for name in ("redis", "kvstore"):
+            port = servers.ports[name]
+            pipe_load(port, payload)
+            stop, stalls = threading.Event(), []
+            probe = threading.Thread(target=probe_stalls, args=(port, stop, stalls))
+            probe.start()
+            time.sleep(0.3)
+            started = time.perf_counter()
+            subprocess.run(["redis-cli", "-p", str(port), "bgsave"], capture_output=True)
+            time.sleep(0.05)
+            wait_persistence_idle(port)
+            elapsed = time.perf_counter() - started
+            stop.set()
+            probe.join()
+            stalls.sort()
+            p999 = stalls[int(len(stalls) * 0.999) - 1] if stalls else 0.0
+            print(f"| {name} | {elapsed:.2f} | {len(stalls):,} | {max(stalls):.2f} | {p999:.2f} |")
+
+
 def main() -> None:
     for tool in ("redis-server", "redis-benchmark", "redis-cli", "taskset"):
         if not shutil.which(tool):
@@ -179,8 +322,12 @@ def main() -> None:
     m = sub.add_parser("memory")
     m.add_argument("--keys", type=int, default=1_000_000)
     m.add_argument("--settle", type=float, default=3.0, help="seconds to wait after deleting")
+    p = sub.add_parser("persistence")
+    p.add_argument("--requests", type=int, default=1_000_000)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--keys", type=int, default=1_000_000)
     args = parser.parse_args()
-    throughput(args) if args.mode == "throughput" else memory(args)
+    {"throughput": throughput, "memory": memory, "persistence": persistence}[args.mode](args)
 
 
 if __name__ == "__main__":
