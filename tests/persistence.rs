@@ -450,3 +450,34 @@ async fn corruption_in_the_log_refuses_to_start() {
     assert!(error.contains("appendonly.aof.1.incr.aof"), "{error}");
     assert!(error.contains("byte 23"), "{error}");
 }
+
+/// A key in the base that has expired by the time of the restart must not come back through a
+/// logged command that touched it while it was alive (an INCR replayed on a dropped key would
+/// recreate it without a deadline).
+#[tokio::test]
+async fn replay_does_not_resurrect_keys_expired_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in(dir.path(), true, FsyncPolicy::Always).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["SET", "k", "5", "PX", "400"]).await, ok());
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]).await,
+        simple("Background append only file rewriting started")
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while info_field(&info_persistence(&mut c).await, "aof_rewrite_in_progress").as_deref()
+        != Some("0")
+    {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(c.cmd(&["INCR", "k"]).await, int(6));
+    // Stop before the key expires, so the log holds no DEL for it.
+    stop(server).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let server = start_in(dir.path(), true, FsyncPolicy::Always).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["GET", "k"]).await, nil());
+    assert_eq!(c.cmd(&["DBSIZE"]).await, int(0), "expired, not recreated");
+    stop(server).await;
+}

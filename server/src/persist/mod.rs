@@ -205,7 +205,7 @@ impl Persistence {
         };
         match manifest {
             Some(manifest) => {
-                let incr_bytes = self.load_log(store, &aof_dir, &manifest, now, apply)?;
+                let incr_bytes = self.load_log(store, &aof_dir, &manifest, apply)?;
                 let incr = manifest.incrs.last().cloned();
                 *lock(&self.manifest) = Some(manifest);
                 match incr {
@@ -217,7 +217,7 @@ impl Persistence {
                 let snapshot = self.snapshot_path();
                 if snapshot.exists() {
                     let stats =
-                        snapshot::load(store, &snapshot, now).map_err(anyhow::Error::msg)?;
+                        snapshot::load(store, &snapshot, Some(now)).map_err(anyhow::Error::msg)?;
                     info!(keys = stats.entries, "data loaded from the snapshot file");
                 }
                 if appendonly {
@@ -239,12 +239,11 @@ impl Persistence {
         store: &Store,
         aof_dir: &Path,
         manifest: &Manifest,
-        now: u64,
         apply: &mut dyn FnMut(&[Bytes]) -> Result<(), String>,
     ) -> anyhow::Result<u64> {
         if let Some(base) = &manifest.base {
             let path = aof_dir.join(&base.name);
-            let stats = snapshot::load(store, &path, now).map_err(anyhow::Error::msg)?;
+            let stats = snapshot::load(store, &path, None).map_err(anyhow::Error::msg)?;
             self.base_file_bytes.store(stats.bytes, Ordering::Relaxed);
         }
         // Only the last non-empty log can have a torn tail: earlier ones were complete and

@@ -109,9 +109,13 @@ pub fn write(
     }
 }
 
-/// Loads a snapshot file into `store` (which should be empty). Keys whose deadline is at or
-/// before `now_ms` are dropped. Errors name the byte offset.
-pub fn load(store: &Store, path: &Path, now_ms: u64) -> Result<SnapshotStats, String> {
+/// Loads a snapshot file into `store` (which should be empty). With `now_ms` set, keys whose
+/// deadline is at or before it are dropped; `None` keeps them all with their deadlines (the
+/// base of the log: the commands replayed after it may still touch such keys, as they did
+/// when the keys were alive, and expiry removes them once loading is done). Errors name the
+/// byte offset.
+pub fn load(store: &Store, path: &Path, now_ms: Option<u64>) -> Result<SnapshotStats, String> {
+    let drop_before = now_ms.unwrap_or(0);
     let started = Instant::now();
     let file = File::open(path).map_err(|err| format!("{}: {err}", path.display()))?;
     let mut reader = SnapshotReader::new(BufReader::with_capacity(1 << 20, file))
@@ -143,7 +147,7 @@ pub fn load(store: &Store, path: &Path, now_ms: u64) -> Result<SnapshotStats, St
                 value,
                 expires_at_ms,
             }) => {
-                if expires_at_ms.is_some_and(|at| at <= now_ms) {
+                if expires_at_ms.is_some_and(|at| at <= drop_before) {
                     expired += 1;
                     continue;
                 }
@@ -151,7 +155,7 @@ pub fn load(store: &Store, path: &Path, now_ms: u64) -> Result<SnapshotStats, St
                     continue;
                 };
                 let (mut shard, hash) = db.lock(&key);
-                shard.set(hash, &key, value, expires_at_ms, now_ms);
+                shard.set(hash, &key, value, expires_at_ms, drop_before);
                 stats.entries += 1;
                 if stats.entries >= next_progress {
                     info!(keys = stats.entries, "loading snapshot");
@@ -262,7 +266,7 @@ mod tests {
 
     fn reload(dir: &Path, name: &str) -> State {
         let loaded = Store::new(3);
-        load(&loaded, &dir.join(name), NOW).expect("snapshot loads");
+        load(&loaded, &dir.join(name), Some(NOW)).expect("snapshot loads");
         current_state(&loaded)
     }
 
@@ -324,12 +328,16 @@ mod tests {
         begin(&store, |_| {});
         write(&store, dir.path(), "dump.kvs", NOW).expect("snapshot written");
         let loaded = Store::new(1);
-        let stats = load(&loaded, &dir.path().join("dump.kvs"), NOW + 10).expect("loads");
+        let stats = load(&loaded, &dir.path().join("dump.kvs"), Some(NOW + 10)).expect("loads");
         assert_eq!(stats.entries, 1);
         let state = current_state(&loaded);
         assert_eq!(
             state.get(&(0, key_name(2))),
             Some(&(b"kept".to_vec(), Some(NOW + 50)))
         );
+        // As the base of the log, nothing is dropped.
+        let base = Store::new(1);
+        let stats = load(&base, &dir.path().join("dump.kvs"), None).expect("loads");
+        assert_eq!(stats.entries, 2);
     }
 }
