@@ -11,23 +11,6 @@ use crate::util::*;
 /// Longest one check may take.
 const CHILD_LIMIT: Duration = Duration::from_secs(60);
 
-/// The `kvserver` binary of the same build as this test (as in `process.rs`: next to the
-/// test executable's directory, `target/<profile>/kvserver`).
-fn kvserver_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let profile_dir = exe.parent()?.parent()?;
-    let binary = profile_dir.join(format!("kvserver{}", std::env::consts::EXE_SUFFIX));
-    if binary.is_file() {
-        Some(binary)
-    } else {
-        eprintln!(
-            "SKIPPED: {} not found; run `cargo build -p kvserver` (plain `cargo test` builds it)",
-            binary.display()
-        );
-        None
-    }
-}
-
 fn check_aof(binary: &Path, args: &[&Path]) -> (Option<i32>, String, String) {
     let mut command = Command::new(binary);
     command.arg("check-aof").args(args);

@@ -11,30 +11,6 @@ use crate::util::*;
 /// Longest a child process may take.
 const CHILD_LIMIT: Duration = Duration::from_secs(60);
 
-/// The `kvserver` binary of the same build as this test.
-///
-/// `CARGO_BIN_EXE_kvserver` only exists for tests of the package that owns the binary, so it
-/// is looked up next to the test executable instead (`target/<profile>/kvserver`; the test
-/// runs from `target/<profile>/deps/`). A plain `cargo test` builds it: the workspace's
-/// default members include the server package, which has integration tests of its own, and
-/// cargo builds a package's binaries before running its integration tests. With
-/// `cargo test --test tests` alone it may be missing (or older than the sources), so the
-/// tests that need it skip with a notice when it is absent.
-fn kvserver_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let profile_dir = exe.parent()?.parent()?;
-    let binary = profile_dir.join(format!("kvserver{}", std::env::consts::EXE_SUFFIX));
-    if binary.is_file() {
-        Some(binary)
-    } else {
-        eprintln!(
-            "SKIPPED: {} not found; run `cargo build -p kvserver` (plain `cargo test` builds it)",
-            binary.display()
-        );
-        None
-    }
-}
-
 /// A spawned kvserver and the port it serves on, killed if the test fails.
 struct Spawned {
     guard: ChildGuard,

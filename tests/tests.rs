@@ -8,6 +8,7 @@
 mod atomicity;
 mod check_aof;
 mod connection;
+mod crash;
 mod differential;
 mod expiry;
 mod keys;

@@ -380,3 +380,27 @@ pub async fn connect_with_retry(port: u16, limit: Duration) -> Option<TcpStream>
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// The `kvserver` binary of the same build as this test.
+///
+/// `CARGO_BIN_EXE_kvserver` only exists for tests of the package that owns the binary, so it
+/// is looked up next to the test executable instead (`target/<profile>/kvserver`; the test
+/// runs from `target/<profile>/deps/`). A plain `cargo test` builds it: the workspace's
+/// default members include the server package, which has integration tests of its own, and
+/// cargo builds a package's binaries before running its integration tests. With
+/// `cargo test --test tests` alone it may be missing (or older than the sources), so the
+/// tests that need it skip with a notice when it is absent.
+pub fn kvserver_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let profile_dir = exe.parent()?.parent()?;
+    let binary = profile_dir.join(format!("kvserver{}", std::env::consts::EXE_SUFFIX));
+    if binary.is_file() {
+        Some(binary)
+    } else {
+        eprintln!(
+            "SKIPPED: {} not found; run `cargo build -p kvserver` (plain `cargo test` builds it)",
+            binary.display()
+        );
+        None
+    }
+}
