@@ -49,6 +49,43 @@ pub fn temp_path(dir: &Path, file_name: &str) -> PathBuf {
     dir.join(format!("temp-{}-{file_name}", std::process::id()))
 }
 
+/// Removes temporary files that a killed process left in `dir` (`temp-<pid>-<name>` of another
+/// process id), so crashes during snapshots do not pile up dead copies of the data. Returns how
+/// many were removed. A missing directory is not an error.
+pub fn remove_stale_temp_files(dir: &Path) -> io::Result<usize> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(err) => return Err(err),
+    };
+    let own = format!("temp-{}-", std::process::id());
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        if is_temp_name(name) && !name.starts_with(&own) && entry.file_type()?.is_file() {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+/// True for names [`temp_path`] produces: `temp-<digits>-<rest>`.
+fn is_temp_name(name: &str) -> bool {
+    name.strip_prefix("temp-")
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(pid, rest)| {
+            !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && !rest.is_empty()
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +111,39 @@ mod tests {
         assert!(err.is_err());
         assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"old");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn stale_temporaries_of_other_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "temp-1-dump.kvs",
+            "temp-99-appendonly.aof.manifest",
+            "dump.kvs",
+            "temp-x-y",
+            "temp-12-",
+        ] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        fs::write(temp_path(dir.path(), "mine"), b"x").unwrap();
+        assert_eq!(remove_stale_temp_files(dir.path()).unwrap(), 2);
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mine = format!("temp-{}-mine", std::process::id());
+        let mut expected = vec![
+            "dump.kvs".to_owned(),
+            "temp-12-".to_owned(),
+            "temp-x-y".to_owned(),
+            mine,
+        ];
+        expected.sort();
+        assert_eq!(left, expected);
+        assert_eq!(
+            remove_stale_temp_files(&dir.path().join("missing")).unwrap(),
+            0
+        );
     }
 }

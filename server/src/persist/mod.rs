@@ -198,6 +198,15 @@ impl Persistence {
         let started = Instant::now();
         let now = unix_ms();
         let aof_dir = self.aof_dir();
+        for dir in [&self.dir, &aof_dir] {
+            match fsutil::remove_stale_temp_files(dir) {
+                Ok(0) => {}
+                Ok(removed) => {
+                    info!(dir = %dir.display(), removed, "removed temporary files of an interrupted save")
+                }
+                Err(err) => warn!(dir = %dir.display(), "could not clean temporary files: {err}"),
+            }
+        }
         let manifest = if appendonly {
             Manifest::load(&aof_dir, &self.aof_prefix).map_err(|err| anyhow::anyhow!("{err}"))?
         } else {
