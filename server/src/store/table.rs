@@ -26,6 +26,11 @@ const MIN_BUCKETS: usize = 8;
 
 /// A stored key. The hash is kept (its low 32 bits: buckets are indexed by low bits) so that
 /// resizing never rehashes and most mismatches are rejected without comparing keys.
+///
+/// Aligned to a cache line: a string entry is exactly 64 bytes, so each lookup touches one
+/// line of the node array instead of straddling two (the array's allocation is otherwise only
+/// 16-byte aligned). With a million keys that is one DRAM miss fewer per lookup.
+#[repr(align(64))]
 struct Node<V> {
     hash: u32,
     next: u32,
