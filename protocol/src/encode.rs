@@ -54,6 +54,26 @@ pub fn write_integer(buf: &mut BytesMut, n: i64) {
 
 /// Writes a bulk string: `$len\r\ndata\r\n`.
 pub fn write_bulk(buf: &mut BytesMut, data: &[u8]) {
+    // Small values (the common case) are assembled on the stack and copied once: each
+    // `put_slice` is a `memmove` call, whose fixed cost dominated small replies.
+    const SMALL: usize = 48;
+    if data.len() <= SMALL {
+        let mut reply = [0u8; SMALL + 8];
+        reply[0] = b'$';
+        let mut at = 1;
+        if data.len() >= 10 {
+            reply[at] = b'0' + (data.len() / 10) as u8;
+            at += 1;
+        }
+        reply[at] = b'0' + (data.len() % 10) as u8;
+        reply[at + 1..at + 3].copy_from_slice(CRLF);
+        at += 3;
+        reply[at..at + data.len()].copy_from_slice(data);
+        at += data.len();
+        reply[at..at + 2].copy_from_slice(CRLF);
+        buf.put_slice(&reply[..at + 2]);
+        return;
+    }
     buf.reserve(data.len() + MAX_U64_DIGITS + 5);
     put_header(buf, b'$', data.len());
     buf.put_slice(data);
@@ -314,6 +334,20 @@ fn display_len(value: impl fmt::Display) -> usize {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn bulk_of_every_small_length_is_framed_exactly() {
+        for len in 0..=100usize {
+            let data: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut buf = BytesMut::new();
+            write_bulk(&mut buf, &data);
+            let mut expected = format!("${len}\r\n").into_bytes();
+            expected.extend_from_slice(&data);
+            expected.extend_from_slice(b"\r\n");
+            assert_eq!(&buf[..], &expected[..], "length {len}");
+        }
+    }
+
     use super::*;
 
     fn written(f: impl FnOnce(&mut BytesMut)) -> Vec<u8> {

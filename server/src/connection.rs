@@ -28,6 +28,8 @@ const OUTPUT_HIGH_WATER: usize = 1024 * 1024;
 const BUFFER_KEEP: usize = 256 * 1024;
 /// Read buffer headroom requested before each read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Commands of one batch that share a clock reading.
+const CLOCK_REFRESH: u64 = 64;
 
 /// Serves one client until it disconnects, sends QUIT, breaks the protocol, or the server
 /// shuts down (after finishing the batch in progress).
@@ -55,14 +57,21 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     loop {
         let mut commands = 0u64;
         let mut protocol_error = false;
+        // The clock is read once per batch (and again every CLOCK_REFRESH commands of a long
+        // one): pipelined commands share a millisecond, as Redis's cached time does, and a
+        // clock read per command was ~5% of CPU at -P 16.
+        let mut now_ms = unix_ms();
         loop {
             match codec.decode(&mut input) {
                 Ok(Some(args)) => {
+                    if commands > 0 && commands % CLOCK_REFRESH == 0 {
+                        now_ms = unix_ms();
+                    }
                     let mut ctx = Ctx {
                         shared,
                         session: &mut session,
                         out: &mut reply,
-                        now_ms: unix_ms(),
+                        now_ms,
                     };
                     commands += u64::from(dispatch(&mut ctx, &args));
                     if session.closing {
