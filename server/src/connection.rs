@@ -64,7 +64,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         loop {
             match codec.decode(&mut input) {
                 Ok(Some(args)) => {
-                    if commands > 0 && commands % CLOCK_REFRESH == 0 {
+                    if commands > 0 && commands.is_multiple_of(CLOCK_REFRESH) {
                         now_ms = unix_ms();
                     }
                     let mut ctx = Ctx {
