@@ -323,6 +323,24 @@ async fn config_set_turns_the_log_on_and_off() {
         Frame::Error(_)
     ));
     assert_eq!(c.cmd(&["CONFIG", "SET", "save", ""]).await, ok());
+    // The log's directory cannot move under it; the snapshot name can change.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let elsewhere_text = elsewhere.path().to_string_lossy().into_owned();
+    assert!(matches!(
+        c.cmd(&["CONFIG", "SET", "dir", elsewhere_text.as_str()])
+            .await,
+        Frame::Error(_)
+    ));
+    assert!(matches!(
+        c.cmd(&["CONFIG", "SET", "dbfilename", "a/b.kvs"]).await,
+        Frame::Error(_)
+    ));
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "dbfilename", "other.kvs"]).await,
+        ok()
+    );
+    assert_eq!(c.cmd(&["SAVE"]).await, ok());
+    assert!(dir.path().join("other.kvs").exists());
     let info = info_persistence(&mut c).await;
     assert_eq!(info_field(&info, "aof_enabled").as_deref(), Some("1"));
     assert_eq!(
@@ -339,6 +357,20 @@ async fn config_set_turns_the_log_on_and_off() {
     );
     assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "no"]).await, ok());
     assert_eq!(c.cmd(&["SET", "unlogged", "4"]).await, ok());
+    // With the log off, dir may move: SAVE writes there.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let elsewhere_text = elsewhere.path().to_string_lossy().into_owned();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "dir", elsewhere_text.as_str()])
+            .await,
+        ok()
+    );
+    assert!(matches!(
+        c.cmd(&["CONFIG", "SET", "dir", "/no/such/dir"]).await,
+        Frame::Error(_)
+    ));
+    assert_eq!(c.cmd(&["SAVE"]).await, ok());
+    assert!(elsewhere.path().join("dump.kvs").exists());
     assert_eq!(
         info_field(&info_persistence(&mut c).await, "aof_enabled").as_deref(),
         Some("0")

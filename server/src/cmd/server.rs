@@ -376,11 +376,14 @@ fn parameter_value(ctx: &Ctx<'_>, name: &str) -> String {
         "save" => persist_lock(&shared.persist.save_rules).to_text(),
         "appendonly" => yes_no(shared.persist.aof_enabled()).to_owned(),
         "appendfsync" => shared.persist.fsync_policy().name().to_owned(),
-        "dir" => std::fs::canonicalize(&shared.persist.dir)
-            .unwrap_or_else(|_| shared.persist.dir.clone())
-            .display()
-            .to_string(),
-        "dbfilename" => shared.persist.dbfilename.clone(),
+        "dir" => {
+            let dir = shared.persist.dir();
+            std::fs::canonicalize(&dir)
+                .unwrap_or(dir)
+                .display()
+                .to_string()
+        }
+        "dbfilename" => shared.persist.dbfilename(),
         "appendfilename" => shared.persist.aof_prefix.clone(),
         "appenddirname" => shared.persist.aof_dirname.clone(),
         "auto-aof-rewrite-percentage" => shared
@@ -424,6 +427,8 @@ enum Change {
     AppendFsync(FsyncPolicy),
     RewritePercentage(u64),
     RewriteMinSize(u64),
+    Dir(std::path::PathBuf),
+    DbFilename(String),
 }
 
 fn yes_no(value: bool) -> &'static str {
@@ -495,6 +500,16 @@ fn parse_change(name: &str, value: &[u8]) -> Result<Change, CmdError> {
                 .map(Change::RewritePercentage)
                 .ok_or_else(|| config_set_error(name, "argument must be between 0 and 2147483647 inclusive"))
         }
+        "dir" => std::str::from_utf8(value)
+            .ok()
+            .filter(|text| std::path::Path::new(text).is_dir())
+            .map(|text| Change::Dir(text.into()))
+            .ok_or_else(|| config_set_error(name, "No such directory")),
+        "dbfilename" => std::str::from_utf8(value)
+            .ok()
+            .filter(|text| !text.is_empty() && !text.contains('/') && *text != "." && *text != "..")
+            .map(|text| Change::DbFilename(text.to_owned()))
+            .ok_or_else(|| config_set_error(name, "dbfilename can't be a path, just a filename")),
         "auto-aof-rewrite-min-size" => std::str::from_utf8(value)
             .ok()
             .and_then(|text| parse_memory(text).ok())
@@ -556,6 +571,16 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
                 .enable_aof_in_background(&ctx.shared.store)
                 .map_err(|reason| config_set_error("appendonly", &reason))?,
             Change::AppendOnly(false) => ctx.shared.persist.disable_aof(&ctx.shared.store),
+            Change::Dir(dir) => ctx
+                .shared
+                .persist
+                .set_dir(dir)
+                .map_err(|reason| config_set_error("dir", &reason))?,
+            Change::DbFilename(name) => ctx
+                .shared
+                .persist
+                .set_dbfilename(name)
+                .map_err(|reason| config_set_error("dbfilename", &reason))?,
         }
     }
     ctx.out.ok();

@@ -41,10 +41,10 @@ const BGSAVE_RETRY_DELAY_MS: u64 = 5_000;
 
 /// Server-wide persistence state and configuration.
 pub struct Persistence {
-    /// `--dir`.
-    pub dir: PathBuf,
-    /// `--dbfilename`.
-    pub dbfilename: String,
+    /// `--dir` (CONFIG SET dir while the log is off).
+    dir: Mutex<PathBuf>,
+    /// `--dbfilename` (CONFIG SET dbfilename).
+    dbfilename: Mutex<String>,
     /// `--appendfilename`: prefix of the log's file names.
     pub aof_prefix: String,
     /// `--appenddirname`.
@@ -102,8 +102,8 @@ impl Persistence {
     /// State for `config` (nothing is loaded or started yet; see [`Persistence::start`]).
     pub fn new(config: &Config) -> Self {
         Persistence {
-            dir: config.dir.clone(),
-            dbfilename: config.dbfilename.clone(),
+            dir: Mutex::new(config.dir.clone()),
+            dbfilename: Mutex::new(config.dbfilename.clone()),
             aof_prefix: config.appendfilename.clone(),
             aof_dirname: config.appenddirname.clone(),
             save_rules: Mutex::new(config.save.clone()),
@@ -130,14 +130,46 @@ impl Persistence {
         }
     }
 
+    /// The data directory (`dir`).
+    pub fn dir(&self) -> PathBuf {
+        lock(&self.dir).clone()
+    }
+
+    /// The snapshot file name (`dbfilename`).
+    pub fn dbfilename(&self) -> String {
+        lock(&self.dbfilename).clone()
+    }
+
+    /// CONFIG SET dir: the directory must exist; refused while the log is on, whose files
+    /// live there (Redis reopens them; we keep one place for one log).
+    pub fn set_dir(&self, dir: PathBuf) -> Result<(), String> {
+        if !dir.is_dir() {
+            return Err(format!("No such directory: {}", dir.display()));
+        }
+        if self.aof_enabled() {
+            return Err("dir can't be changed while appendonly is yes".to_owned());
+        }
+        *lock(&self.dir) = dir;
+        Ok(())
+    }
+
+    /// CONFIG SET dbfilename: a plain file name, as Redis requires.
+    pub fn set_dbfilename(&self, name: String) -> Result<(), String> {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err("dbfilename can't be a path, just a filename".to_owned());
+        }
+        *lock(&self.dbfilename) = name;
+        Ok(())
+    }
+
     /// The directory of the log's files.
     pub fn aof_dir(&self) -> PathBuf {
-        self.dir.join(&self.aof_dirname)
+        self.dir().join(&self.aof_dirname)
     }
 
     /// Path of the snapshot file.
     pub fn snapshot_path(&self) -> PathBuf {
-        self.dir.join(&self.dbfilename)
+        self.dir().join(self.dbfilename())
     }
 
     /// The running log, if the append-only file is on.
@@ -198,7 +230,7 @@ impl Persistence {
         let started = Instant::now();
         let now = unix_ms();
         let aof_dir = self.aof_dir();
-        for dir in [&self.dir, &aof_dir] {
+        for dir in [&self.dir(), &aof_dir] {
             match fsutil::remove_stale_temp_files(dir) {
                 Ok(0) => {}
                 Ok(removed) => {
@@ -482,7 +514,7 @@ impl Persistence {
         let started_ms = unix_ms();
         self.last_bgsave_try_ms.store(started_ms, Ordering::Relaxed);
         snapshot::begin(store, |_| {});
-        match snapshot::write(store, &self.dir, &self.dbfilename, started_ms) {
+        match snapshot::write(store, &self.dir(), &self.dbfilename(), started_ms) {
             Ok(_) => {
                 self.dirty.fetch_sub(
                     dirty_before.min(self.dirty.load(Ordering::SeqCst)),
