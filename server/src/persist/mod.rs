@@ -380,19 +380,7 @@ impl Persistence {
                 anyhow::bail!("could not write the first base of the append-only file: {err}");
             }
         };
-        let manifest = Manifest {
-            base: Some(ManifestEntry {
-                name: base,
-                seq: base_seq,
-                kind: FileKind::Base,
-            }),
-            incrs: vec![ManifestEntry {
-                name: incr,
-                seq: incr_seq,
-                kind: FileKind::Incr,
-            }],
-            history: Vec::new(),
-        };
+        let manifest = base_and_incr(base, base_seq, incr, incr_seq);
         manifest
             .store(&aof_dir, &self.aof_prefix)
             .map_err(|err| anyhow::anyhow!("{err}"))?;
@@ -469,19 +457,7 @@ impl Persistence {
             switched.wait()?;
         }
         // 4. Switch the manifest over, then delete what it no longer names.
-        let new = Manifest {
-            base: Some(ManifestEntry {
-                name: base,
-                seq: base_seq,
-                kind: FileKind::Base,
-            }),
-            incrs: vec![ManifestEntry {
-                name: incr,
-                seq: incr_seq,
-                kind: FileKind::Incr,
-            }],
-            history: Vec::new(),
-        };
+        let new = base_and_incr(base, base_seq, incr, incr_seq);
         new.store(&aof_dir, &self.aof_prefix)
             .map_err(|err| anyhow::anyhow!("{err}"))?;
         remove_files(&aof_dir, &old, &new);
@@ -692,6 +668,23 @@ impl Persistence {
     pub fn save_waiting(&self, store: &Store) -> Result<(), String> {
         let _job = lock(&self.job);
         self.save_locked(store)
+    }
+}
+
+/// The manifest of a freshly written base and the one incremental file that follows it.
+fn base_and_incr(base: String, base_seq: u64, incr: String, incr_seq: u64) -> Manifest {
+    Manifest {
+        base: Some(ManifestEntry {
+            name: base,
+            seq: base_seq,
+            kind: FileKind::Base,
+        }),
+        incrs: vec![ManifestEntry {
+            name: incr,
+            seq: incr_seq,
+            kind: FileKind::Incr,
+        }],
+        history: Vec::new(),
     }
 }
 
