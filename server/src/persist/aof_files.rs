@@ -310,32 +310,18 @@ impl Manifest {
     /// Seq for the next base file: above the live base and any base still listed in
     /// history, so a new file never takes the name of one that is pending deletion.
     pub fn next_base_seq(&self) -> u64 {
-        let history = self
-            .history
-            .iter()
-            .filter(|e| e.name.ends_with(BASE_SUFFIX));
-        self.base
-            .iter()
-            .chain(history)
-            .map(|e| e.seq)
-            .max()
-            .unwrap_or(0)
-            + 1
+        self.next_seq(self.base.iter(), BASE_SUFFIX)
     }
 
     /// Seq for the next incr file: above every incr, live or in history (same reason).
     pub fn next_incr_seq(&self) -> u64 {
-        let history = self
-            .history
-            .iter()
-            .filter(|e| e.name.ends_with(INCR_SUFFIX));
-        self.incrs
-            .iter()
-            .chain(history)
-            .map(|e| e.seq)
-            .max()
-            .unwrap_or(0)
-            + 1
+        self.next_seq(self.incrs.iter(), INCR_SUFFIX)
+    }
+
+    /// One above the highest seq of `live` files and of history files named `*suffix`.
+    fn next_seq<'a>(&'a self, live: impl Iterator<Item = &'a ManifestEntry>, suffix: &str) -> u64 {
+        let history = self.history.iter().filter(|e| e.name.ends_with(suffix));
+        live.chain(history).map(|e| e.seq).max().unwrap_or(0) + 1
     }
 }
 
