@@ -39,6 +39,11 @@ pub struct Config {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub hz: u32,
 
+    /// Connection threads (0: one per core). Each runs its own event loop; connections are
+    /// dealt to them round-robin.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+
     /// Directory for the snapshot file and the append-only directory.
     #[arg(long, default_value = ".")]
     pub dir: std::path::PathBuf,
@@ -192,6 +197,7 @@ impl Default for Config {
             loglevel: LogLevel::Notice,
             proto_max_bulk_len: 512 * 1024 * 1024,
             hz: 10,
+            threads: 0,
             dir: ".".into(),
             dbfilename: "dump.kvs".to_owned(),
             save: parse_save_rules(DEFAULT_SAVE).unwrap_or_default(),

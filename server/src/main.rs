@@ -41,9 +41,10 @@ fn main() -> anyhow::Result<()> {
             .map_err(|err| err.to_string())
     });
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // Accept loop, cron and signals only: connections run on the server's own per-core
+    // threads (see `kvserver::server`).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .thread_name("kv-worker")
         .build()?;
     runtime.block_on(async move {
         let server = kvserver::start(config, Some(log_control)).await?;

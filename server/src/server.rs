@@ -207,9 +207,24 @@ fn load_data(shared: &Arc<Shared>) -> anyhow::Result<()> {
 async fn serve(listeners: Vec<TcpListener>, shared: Arc<Shared>) {
     let tracker = TaskTracker::new();
     tracker.spawn(cron(Arc::clone(&shared)));
+    let workers = match Workers::start(&shared, &tracker) {
+        Ok(workers) => Arc::new(workers),
+        Err(err) => {
+            error!("could not start the connection threads: {err}");
+            return;
+        }
+    };
     for listener in listeners {
-        tracker.spawn(accept_loop(listener, Arc::clone(&shared), tracker.clone()));
+        tracker.spawn(accept_loop(
+            listener,
+            Arc::clone(&shared),
+            tracker.clone(),
+            Arc::clone(&workers),
+        ));
     }
+    // The accept loops hold the only other references: once they stop, the workers' queues
+    // close and each worker finishes its connections.
+    drop(workers);
     tracker.close();
     shared.shutdown.cancelled().await;
     info!("shutting down: no new connections; finishing replies in flight");
@@ -230,7 +245,12 @@ async fn serve(listeners: Vec<TcpListener>, shared: Arc<Shared>) {
     info!("server stopped");
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTracker) {
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+    workers: Arc<Workers>,
+) {
     let mut backoff = Duration::from_millis(5);
     loop {
         let accepted = tokio::select! {
@@ -268,20 +288,101 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTr
             });
             continue;
         }
+        if let Err(err) = workers.hand_over(stream, peer) {
+            warn!("could not hand a connection to a worker: {err}");
+            shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A connection on its way from the accept loop to a worker.
+type Handover = (std::net::TcpStream, SocketAddr);
+
+/// The connection threads: one per core (`--threads`), each running a current-thread tokio
+/// runtime that owns the connections handed to it.
+///
+/// Why not tokio's work-stealing runtime: a connection's work is a few microseconds, so the
+/// stealing machinery (cross-thread unparks, idle workers searching for work, per-batch poll
+/// timing) cost more than it balanced, and on a small machine it took CPU from everything
+/// else (the clients of a benchmark included). Connections are dealt round-robin, so load
+/// spreads evenly over time, and a connection never migrates between cores.
+struct Workers {
+    queues: Vec<tokio::sync::mpsc::UnboundedSender<Handover>>,
+    next: AtomicUsize,
+}
+
+impl Workers {
+    fn start(shared: &Arc<Shared>, tracker: &TaskTracker) -> std::io::Result<Workers> {
+        let count = match shared.config.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let mut queues = Vec::with_capacity(count);
+        for index in 0..count {
+            let (queue, arrivals) = tokio::sync::mpsc::unbounded_channel();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (shared, tracker) = (Arc::clone(shared), tracker.clone());
+            std::thread::Builder::new()
+                .name(format!("kv-conn-{index}"))
+                .spawn(move || runtime.block_on(run_worker(arrivals, shared, tracker)))?;
+            queues.push(queue);
+        }
+        info!(threads = count, "connection threads started");
+        Ok(Workers {
+            queues,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Moves an accepted connection to the next worker (round-robin).
+    fn hand_over(&self, stream: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
+        // Leaves this runtime's reactor; the worker registers it with its own.
+        let stream = stream.into_std()?;
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
+        self.queues[index]
+            .send((stream, peer))
+            .map_err(|_| std::io::Error::other("connection thread stopped"))
+    }
+}
+
+/// One connection thread: serves every connection it is handed until the accept loops stop,
+/// then waits for its connections to finish.
+async fn run_worker(
+    mut arrivals: tokio::sync::mpsc::UnboundedReceiver<Handover>,
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+) {
+    while let Some((stream, peer)) = arrivals.recv().await {
+        let stream = match TcpStream::from_std(stream) {
+            Ok(stream) => stream,
+            Err(err) => {
+                warn!("could not register a connection: {err}");
+                shared.connected.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
         let serve = async move {
             debug!("accepted");
-            connection::handle(stream, peer, &shared_for_task).await;
-            shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
+            connection::handle(stream, peer, &shared).await;
+            shared.connected.fetch_sub(1, Ordering::AcqRel);
             debug!("closed");
         };
         // A span per connection only when debug logging is on: even a disabled span's
         // `Instrumented` wrapper costs ~1% of CPU per poll at -P 1.
         if tracing::enabled!(tracing::Level::DEBUG) {
-            tracker.spawn(serve.instrument(tracing::debug_span!("conn", %peer)));
+            tokio::spawn(
+                tracker.track_future(serve.instrument(tracing::debug_span!("conn", %peer))),
+            );
         } else {
-            tracker.spawn(serve);
+            tokio::spawn(tracker.track_future(serve));
         }
     }
+    // Keep driving this thread's connections until every tracked task is done (the server
+    // bounds that wait; the process exits after it).
+    tracker.wait().await;
 }
 
 /// Tells a client over the limit why it is closed, as Redis does.

@@ -91,6 +91,13 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(handle) = self.handle.take() {
             handle.shutdown();
+            // Connections run on the server's own threads: wait until they are closed, so a
+            // test that drops the server sees it gone.
+            if let Some(runtime) = &self.runtime {
+                runtime.block_on(async {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), handle.stopped()).await;
+                });
+            }
         }
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_timeout(Duration::from_secs(2));
