@@ -326,7 +326,10 @@ impl Workers {
             let (shared, tracker) = (Arc::clone(shared), tracker.clone());
             std::thread::Builder::new()
                 .name(format!("kv-conn-{index}"))
-                .spawn(move || runtime.block_on(run_worker(arrivals, shared, tracker)))?;
+                .spawn(move || {
+                    crate::persist::aof_log::set_thread_lane(index);
+                    runtime.block_on(run_worker(arrivals, shared, tracker))
+                })?;
             queues.push(queue);
         }
         info!(threads = count, "connection threads started");

@@ -2,9 +2,12 @@
 //!
 //! A write appends its record while it still holds the lock of the shard it changed, so two
 //! records about the same key are always in the order their changes happened. There is no
-//! global lock: records go into one of [`LANES`] lanes (the shard's index picks it), each
-//! behind its own small mutex, and carry a sequence number from one atomic counter. The
-//! writer thread merges the lanes back into sequence order.
+//! global lock: records go into one of [`LANES`] lanes, each behind its own small mutex, and
+//! carry a sequence number from one atomic counter. The writer thread merges the lanes back
+//! into sequence order. Which lane a record uses does not matter for correctness; each
+//! connection thread has its own ([`set_thread_lane`]), so a lane's lock and buffer stay in
+//! that core's cache (only the writer visits them, once per round), and other threads use the
+//! shard's index.
 //!
 //! Why the merge is gap-free: a record's sequence number is taken *inside* its lane's critical
 //! section. The writer first reads the counter (the horizon `H`), then locks every lane in
@@ -15,6 +18,7 @@
 //! emits exactly the records `< H`, in order, and every later round continues where the
 //! previous one stopped. `loom_store.rs` model-checks this.
 
+use std::cell::Cell;
 use std::ops::Range;
 
 use crate::sync::{AtomicU64, Mutex, Ordering};
@@ -67,10 +71,26 @@ impl LaneBuf {
 #[derive(Default)]
 struct PaddedLane(Mutex<LaneBuf>);
 
+/// The sequence counter on a cache line of its own: it is the one line every write touches,
+/// and sharing it with the lane table made each append miss on the table pointer.
+#[repr(align(128))]
+struct PaddedCounter(AtomicU64);
+
 /// The request path's side of the log: lanes plus the sequence counter.
 pub struct AofLog {
-    next_seq: AtomicU64,
+    next_seq: PaddedCounter,
     lanes: Box<[PaddedLane]>,
+}
+
+thread_local! {
+    /// The lane of the current thread, when it has one of its own.
+    static THREAD_LANE: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Gives the calling thread its own lane for every record it appends (connection threads call
+/// this once at start).
+pub fn set_thread_lane(lane: usize) {
+    THREAD_LANE.with(|own| own.set(Some(lane)));
 }
 
 impl Default for AofLog {
@@ -88,17 +108,19 @@ impl AofLog {
     /// An empty log with `lanes` lanes (loom models use few, to keep the state space small).
     pub fn with_lanes(lanes: usize) -> Self {
         AofLog {
-            next_seq: AtomicU64::new(0),
+            next_seq: PaddedCounter(AtomicU64::new(0)),
             lanes: (0..lanes.max(1)).map(|_| PaddedLane::default()).collect(),
         }
     }
 
-    /// Appends a record for database `db` to lane `lane` and returns its sequence number.
-    /// `args` is encoded as a RESP array of bulk strings, exactly what a client would send.
-    /// Call it while holding the lock of every shard the command changed.
+    /// Appends a record for database `db` and returns its sequence number: to the calling
+    /// thread's own lane if it has one, else to lane `lane`. `args` is encoded as a RESP array
+    /// of bulk strings, exactly what a client would send. Call it while holding the lock of
+    /// every shard the command changed.
     pub fn append(&self, lane: usize, db: u32, args: &[&[u8]]) -> u64 {
+        let lane = THREAD_LANE.with(Cell::get).unwrap_or(lane);
         let mut buf = self.lanes[lane % self.lanes.len()].0.lock();
-        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        let seq = self.next_seq.0.fetch_add(1, Ordering::SeqCst);
         buf.push(seq, db, |out| encode_command(out, args));
         seq
     }
@@ -106,7 +128,7 @@ impl AofLog {
     /// The number the next record will get: every record below it has been appended (or is
     /// being appended under a lock that the writer will wait for).
     pub fn horizon(&self) -> u64 {
-        self.next_seq.load(Ordering::SeqCst)
+        self.next_seq.0.load(Ordering::SeqCst)
     }
 
     /// Takes every record numbered below `horizon` (a value [`AofLog::horizon`] returned),
