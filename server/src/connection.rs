@@ -17,6 +17,7 @@ use tracing::debug;
 
 use crate::clients::Registry;
 use crate::cmd::{dispatch, Ctx, Reply, Session};
+use crate::config::FsyncPolicy;
 use crate::persist::aof::Aof;
 use crate::server::{unix_ms, Shared};
 use crate::sync::Ordering;
@@ -151,7 +152,7 @@ async fn settle_writes(session: &mut Session, log: &mut CachedAof, shared: &Shar
         log.generation = generation;
     }
     if let Some(aof) = &log.aof {
-        if persist.always.load(Ordering::Relaxed) {
+        if aof.policy() == FsyncPolicy::Always {
             aof.wait_durable().await;
         } else {
             aof.notify();

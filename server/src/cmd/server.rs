@@ -373,7 +373,7 @@ fn parameter_value(ctx: &Ctx<'_>, name: &str) -> String {
         "loglevel" => shared.loglevel.lock().name().to_owned(),
         "hz" => shared.hz.load(Ordering::Relaxed).to_string(),
         "proto-max-bulk-len" => shared.config.proto_max_bulk_len.to_string(),
-        "save" => persist_lock(&shared.persist.save_rules).to_text(),
+        "save" => shared.persist.save_rules().to_text(),
         "appendonly" => yes_no(shared.persist.aof_enabled()).to_owned(),
         "appendfsync" => shared.persist.fsync_policy().name().to_owned(),
         "dir" => {
@@ -437,13 +437,6 @@ fn yes_no(value: bool) -> &'static str {
     } else {
         "no"
     }
-}
-
-/// Locks a std mutex of the persistence state, ignoring poisoning.
-fn persist_lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn config_set_error(name: &str, reason: &str) -> CmdError {
@@ -553,7 +546,7 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
                 .shared
                 .set_loglevel(level)
                 .map_err(|reason| config_set_error("loglevel", &reason))?,
-            Change::Save(rules) => *persist_lock(&ctx.shared.persist.save_rules) = rules,
+            Change::Save(rules) => ctx.shared.persist.set_save_rules(rules),
             Change::AppendFsync(policy) => ctx.shared.persist.set_fsync_policy(policy),
             Change::RewritePercentage(n) => ctx
                 .shared
@@ -923,7 +916,7 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
         return Err(CmdError::new("ERR No shutdown in progress."));
     }
     let persist = &ctx.shared.persist;
-    let rules_exist = !persist_lock(&persist.save_rules).0.is_empty();
+    let rules_exist = !persist.save_rules().0.is_empty();
     if save || (rules_exist && !nosave) {
         if let Err(err) = persist.save_waiting(&ctx.shared.store) {
             tracing::error!("SHUTDOWN: saving failed ({err}); not shutting down");

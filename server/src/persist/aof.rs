@@ -16,9 +16,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use super::aof_log::{encode_command, AofLog, DrainScratch};
+use super::lock;
+use crate::cmd::IntText;
 use crate::config::FsyncPolicy;
 use std::sync::Arc;
 
@@ -145,17 +147,6 @@ impl Aof {
         let _ = receiver.wait_for(|&durable| durable >= target).await;
     }
 
-    /// Blocking version of [`Aof::wait_durable`] for threads outside the runtime.
-    pub fn wait_durable_blocking(&self) {
-        let target = self.log.horizon();
-        self.notify();
-        let mut receiver = self.durable.subscribe();
-        while *receiver.borrow_and_update() < target {
-            std::thread::sleep(Duration::from_millis(1));
-            self.notify();
-        }
-    }
-
     /// Asks the writer to put every record numbered from the current horizon on into `file`.
     /// Call with every shard locked (inside [`crate::store::Store::with_all_locked`]), so that
     /// the horizon is exactly the point in time of a snapshot. Wait on the returned
@@ -200,13 +191,6 @@ impl SwitchDone {
     }
 }
 
-/// Locks a std mutex, ignoring poisoning (the writer's state stays consistent).
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// The writer thread's own state.
 struct Writer {
     aof: Arc<Aof>,
@@ -244,7 +228,7 @@ impl Writer {
                         (&mut *next_out, &mut next_db)
                     };
                     if *current != Some(db) {
-                        let digits = db.to_string();
+                        let digits = IntText::new(i64::from(db));
                         encode_command(buffer, &[b"SELECT", digits.as_bytes()]);
                         *current = Some(db);
                     }
@@ -252,8 +236,8 @@ impl Writer {
                 });
             self.write_out();
             if let Some(switch) = switch {
-                let result = self.switch_to(switch.file, next_db);
-                let _ = switch.done.send(result);
+                self.switch_to(switch.file, next_db);
+                let _ = switch.done.send(Ok(()));
             }
             let policy = self.aof.policy();
             let due = match policy {
@@ -362,7 +346,7 @@ impl Writer {
 
     /// Finishes the old file (fsync) and continues in `file` with the records already routed
     /// to it.
-    fn switch_to(&mut self, file: File, next_db: Option<u32>) -> io::Result<()> {
+    fn switch_to(&mut self, file: File, next_db: Option<u32>) {
         if self.unsynced {
             self.fsync();
         }
@@ -371,9 +355,5 @@ impl Writer {
         self.aof.incr_bytes.store(0, Ordering::Relaxed);
         std::mem::swap(&mut self.out, &mut self.next_out);
         self.write_out();
-        if self.out.capacity() > 1 << 20 {
-            warn!("large append-only batch during a rewrite switch");
-        }
-        Ok(())
     }
 }

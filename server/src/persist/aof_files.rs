@@ -509,7 +509,7 @@ pub fn replay_log_with_limits(
         ScanEnd::TornTail { file_len } => {
             truncate_file(path, scan.valid_len)?;
             tracing::warn!(
-                "AOF file {} ends with a partial record (crash during an append?): \
+                "AOF file {} ends with a torn record (crash during an append?): \
                  truncated from {file_len} to {} bytes",
                 path.display(),
                 scan.valid_len

@@ -21,6 +21,7 @@
 use std::cell::Cell;
 use std::ops::Range;
 
+use crate::cmd::IntText;
 use crate::sync::{AtomicU64, Mutex, Ordering};
 
 /// Number of lanes; a shard `i` of any database uses lane `i % LANES`.
@@ -201,32 +202,16 @@ pub struct DrainScratch {
 
 /// Encodes `args` as a RESP array of bulk strings.
 pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
-    let mut digits = itoa_buf();
+    let count = |n: usize| IntText::new(i64::try_from(n).unwrap_or(i64::MAX));
     out.push(b'*');
-    out.extend_from_slice(format_usize(&mut digits, args.len()));
+    out.extend_from_slice(count(args.len()).as_bytes());
     out.extend_from_slice(b"\r\n");
     for arg in args {
         out.push(b'$');
-        out.extend_from_slice(format_usize(&mut digits, arg.len()));
+        out.extend_from_slice(count(arg.len()).as_bytes());
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(arg);
         out.extend_from_slice(b"\r\n");
-    }
-}
-
-fn itoa_buf() -> [u8; 20] {
-    [0; 20]
-}
-
-fn format_usize(buf: &mut [u8; 20], mut n: usize) -> &[u8] {
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        buf[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[start..];
-        }
     }
 }
 

@@ -27,7 +27,9 @@ use bytes::Bytes;
 use tracing::{error, info, warn};
 
 use self::aof::Aof;
-use self::aof_files::{base_name, incr_name, replay_log, FileKind, Manifest, ManifestEntry};
+use self::aof_files::{
+    base_name, incr_name, log_limits, replay_log_with_limits, FileKind, Manifest, ManifestEntry,
+};
 use self::aof_log::{AofLog, LANES};
 use crate::config::{Config, FsyncPolicy, SaveRules};
 use crate::server::unix_ms;
@@ -50,7 +52,10 @@ pub struct Persistence {
     /// `--appenddirname`.
     pub aof_dirname: String,
     /// Snapshot rules (CONFIG SET save).
-    pub save_rules: Mutex<SaveRules>,
+    save_rules: Mutex<SaveRules>,
+    /// Parser limits for replaying the log: the server's own `proto-max-bulk-len`, so every
+    /// record it accepted from a client can be read back.
+    log_limits: protocol::parse::Limits,
     /// `appendfsync`.
     fsync: Mutex<FsyncPolicy>,
     /// `auto-aof-rewrite-percentage`.
@@ -58,9 +63,6 @@ pub struct Persistence {
     /// `auto-aof-rewrite-min-size`.
     pub auto_rewrite_min_size: AtomicU64,
     aof: Mutex<Option<Arc<Aof>>>,
-    /// True while the log is on with `appendfsync always`: connections then wait for their
-    /// records to be durable before replying. Checked once per batch that wrote.
-    pub always: AtomicBool,
     /// Writes since the last successful snapshot (`rdb_changes_since_last_save`).
     pub dirty: AtomicU64,
     /// Unix seconds of the last successful snapshot (LASTSAVE).
@@ -91,8 +93,9 @@ pub struct Persistence {
     pub final_snapshot_handled: AtomicBool,
 }
 
-/// Locks a std mutex, ignoring poisoning.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks a std mutex, ignoring poisoning (every critical section here leaves its data
+/// consistent). Shared by the persistence modules.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -107,11 +110,14 @@ impl Persistence {
             aof_prefix: config.appendfilename.clone(),
             aof_dirname: config.appenddirname.clone(),
             save_rules: Mutex::new(config.save.clone()),
+            log_limits: protocol::parse::Limits {
+                max_bulk_len: config.proto_max_bulk_len.max(log_limits().max_bulk_len),
+                ..log_limits()
+            },
             fsync: Mutex::new(config.appendfsync),
             auto_rewrite_percentage: AtomicU64::new(config.auto_aof_rewrite_percentage),
             auto_rewrite_min_size: AtomicU64::new(config.auto_aof_rewrite_min_size),
             aof: Mutex::new(None),
-            always: AtomicBool::new(false),
             dirty: AtomicU64::new(0),
             last_save_secs: AtomicU64::new(unix_ms() / 1000),
             last_bgsave_try_ms: AtomicU64::new(0),
@@ -182,6 +188,16 @@ impl Persistence {
         lock(&self.aof).is_some()
     }
 
+    /// Current snapshot rules.
+    pub fn save_rules(&self) -> SaveRules {
+        lock(&self.save_rules).clone()
+    }
+
+    /// CONFIG SET save.
+    pub fn set_save_rules(&self, rules: SaveRules) {
+        *lock(&self.save_rules) = rules;
+    }
+
     /// Current `appendfsync`.
     pub fn fsync_policy(&self) -> FsyncPolicy {
         *lock(&self.fsync)
@@ -192,8 +208,6 @@ impl Persistence {
         *lock(&self.fsync) = policy;
         if let Some(aof) = self.aof() {
             aof.set_policy(policy);
-            self.always
-                .store(policy == FsyncPolicy::Always, Ordering::SeqCst);
         }
     }
 
@@ -302,16 +316,10 @@ impl Persistence {
                 anyhow::bail!("{}: listed in the manifest but missing", path.display());
             }
             let may_truncate = Some(index) == last_nonempty;
-            let stats = replay_log(&path, may_truncate, |args| apply(args))
-                .map_err(|err| anyhow::anyhow!("{err}"))?;
-            if let Some(torn) = &stats.truncated_tail {
-                warn!(
-                    file = %path.display(),
-                    valid = torn.valid_len,
-                    size = torn.file_len,
-                    "the log ended with a torn record (crash during a write); it was truncated"
-                );
-            }
+            // replay_log warns about a truncated torn tail itself.
+            let stats =
+                replay_log_with_limits(&path, self.log_limits, may_truncate, |args| apply(args))
+                    .map_err(|err| anyhow::anyhow!("{err}"))?;
             info!(file = %incr.name, commands = stats.commands, "log replayed");
             total += fs::metadata(&path).map_or(0, |m| m.len());
         }
@@ -338,8 +346,6 @@ impl Persistence {
         let policy = self.fsync_policy();
         let aof = Aof::start(SyncArc::clone(&log), file, incr_bytes, policy)?;
         store.with_all_locked(|shards| attach_log(shards, Some(&log)));
-        self.always
-            .store(policy == FsyncPolicy::Always, Ordering::SeqCst);
         *lock(&self.aof) = Some(aof);
         self.aof_generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -365,8 +371,6 @@ impl Persistence {
         let policy = self.fsync_policy();
         let aof = Aof::start(SyncArc::clone(&log), file, 0, policy)?;
         snapshot::begin(store, |shards| attach_log(shards, Some(&log)));
-        self.always
-            .store(policy == FsyncPolicy::Always, Ordering::SeqCst);
         *lock(&self.aof) = Some(Arc::clone(&aof));
         self.aof_generation.fetch_add(1, Ordering::SeqCst);
         self.rewrite_in_progress.store(true, Ordering::SeqCst);
@@ -402,7 +406,6 @@ impl Persistence {
             return;
         };
         store.with_all_locked(|shards| attach_log(shards, None));
-        self.always.store(false, Ordering::SeqCst);
         self.aof_generation.fetch_add(1, Ordering::SeqCst);
         aof.stop();
     }
