@@ -14,6 +14,9 @@ pub struct CommandSpec {
     pub arity: i32,
     /// Redis command flags as reported by COMMAND INFO.
     pub flags: &'static [&'static str],
+    /// `flags` contains `write`: worked out when the table is built, since dispatch asks for
+    /// every command.
+    write: bool,
     /// Position of the first key (0: none).
     pub first_key: i32,
     /// Position of the last key (negative counts from the end).
@@ -76,7 +79,7 @@ impl CommandSpec {
 
     /// True if the command may modify the keyspace.
     pub fn is_write(&self) -> bool {
-        self.flags.contains(&"write")
+        self.write
     }
 }
 
@@ -97,6 +100,7 @@ const fn command(
         name,
         arity,
         flags,
+        write: contains_flag(flags, "write"),
         first_key: keys.0,
         last_key: keys.1,
         key_step: keys.2,
@@ -108,6 +112,26 @@ const fn command(
         handler,
         subcommands: &[],
     }
+}
+
+/// `flags.contains(&flag)`, usable in the `const` command table.
+const fn contains_flag(flags: &[&str], flag: &str) -> bool {
+    let wanted = flag.as_bytes();
+    let mut i = 0;
+    while i < flags.len() {
+        let candidate = flags[i].as_bytes();
+        if candidate.len() == wanted.len() {
+            let mut j = 0;
+            while j < wanted.len() && candidate[j] == wanted[j] {
+                j += 1;
+            }
+            if j == wanted.len() {
+                return true;
+            }
+        }
+        i += 1;
+    }
+    false
 }
 
 const NO_KEYS: (i32, i32, i32) = (0, 0, 0);
@@ -368,6 +392,7 @@ const fn container(
         name,
         arity,
         flags: &[],
+        write: false,
         first_key: 0,
         last_key: 0,
         key_step: 0,
@@ -480,6 +505,23 @@ pub fn name_at_address(address: usize) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_bit_matches_the_flags() {
+        for spec in COMMANDS
+            .iter()
+            .flat_map(|spec| std::iter::once(spec).chain(spec.subcommands.iter()))
+        {
+            assert_eq!(
+                spec.is_write(),
+                spec.flags.contains(&"write"),
+                "{}",
+                spec.name
+            );
+        }
+        assert!(lookup(b"set").is_some_and(CommandSpec::is_write));
+        assert!(!lookup(b"get").is_some_and(CommandSpec::is_write));
+    }
 
     #[test]
     fn lookup_ignores_case_and_rejects_long_names() {
