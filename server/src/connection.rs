@@ -6,7 +6,7 @@
 //! command error is just a reply.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
 
 use bytes::BytesMut;
 use protocol::{Limits, RequestCodec};
@@ -34,7 +34,11 @@ const CLOCK_REFRESH: u64 = 64;
 
 /// Serves one client until it disconnects, sends QUIT, breaks the protocol, or the server
 /// shuts down (after finishing the batch in progress).
-pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+///
+/// `idle` is set while the connection waits for a request and has no reply pending: at
+/// shutdown its thread aborts the connections that are idle, and the others stop after their
+/// current batch.
+pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, idle: &AtomicBool) {
     if let Err(err) = stream.set_nodelay(true) {
         debug!("set_nodelay failed: {err}");
     }
@@ -48,10 +52,6 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         ..Limits::default()
     };
     let mut codec = RequestCodec::new(limits);
-    // Registered once for the connection's life: creating a `cancelled()` future per read
-    // would add and remove a waiter on the token's list for every request.
-    let shutdown = shared.shutdown.cancelled();
-    tokio::pin!(shutdown);
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut reply = Reply::new();
 
@@ -101,18 +101,20 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
                 .fetch_add(commands, Ordering::Relaxed);
         }
         settle_writes(&mut session, &mut log, shared).await;
-        if !flush(&mut stream, &mut reply, shared).await || session.closing || protocol_error {
+        if !flush(&mut stream, &mut reply, shared).await
+            || session.closing
+            || protocol_error
+            || shared.shutdown.is_started()
+        {
             return;
         }
         if input.capacity() > BUFFER_KEEP && input.is_empty() {
             input = BytesMut::with_capacity(READ_CHUNK);
         }
         input.reserve(READ_CHUNK);
-        let read = tokio::select! {
-            biased;
-            () = &mut shutdown => return,
-            read = stream.read_buf(&mut input) => read,
-        };
+        idle.store(true, std::sync::atomic::Ordering::Relaxed);
+        let read = stream.read_buf(&mut input).await;
+        idle.store(false, std::sync::atomic::Ordering::Relaxed);
         match read {
             Ok(0) => return,
             Ok(n) => {
@@ -161,7 +163,8 @@ async fn settle_writes(session: &mut Session, log: &mut CachedAof, shared: &Shar
 }
 
 /// Writes every buffered reply with one write call (as far as the socket takes it).
-/// Returns false if the client is gone.
+/// Returns false if the client is gone. (A client that stops reading during shutdown is
+/// dropped by its thread after a grace period: see `ShutdownSignal`.)
 async fn flush(stream: &mut TcpStream, reply: &mut Reply, shared: &Shared) -> bool {
     if reply.buf.is_empty() {
         return true;
@@ -176,15 +179,7 @@ async fn flush(stream: &mut TcpStream, reply: &mut Reply, shared: &Shared) -> bo
         }
     };
     if written < reply.buf.len() {
-        // A client that stops reading must not hold a connection task forever during
-        // shutdown: it gets a grace period, then is dropped.
-        let rest = stream.write_all(&reply.buf[written..]);
-        let result = tokio::select! {
-            biased;
-            result = rest => result,
-            () = shutdown_grace(shared) => return false,
-        };
-        if let Err(err) = result {
+        if let Err(err) = stream.write_all(&reply.buf[written..]).await {
             debug!("write failed: {err}");
             return false;
         }
@@ -199,12 +194,6 @@ async fn flush(stream: &mut TcpStream, reply: &mut Reply, shared: &Shared) -> bo
         reply.buf.clear();
     }
     true
-}
-
-/// Resolves a few seconds after shutdown starts.
-async fn shutdown_grace(shared: &Shared) {
-    shared.shutdown.cancelled().await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
 }
 
 #[cfg(unix)]

@@ -48,11 +48,11 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let server = kvserver::start(config, Some(log_control)).await?;
-        let shutdown = server.shared().shutdown.clone();
+        let shared = server.shared().clone();
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("signal received, shutting down");
-            shutdown.cancel();
+            shared.shutdown.start();
         });
         server.stopped().await;
         anyhow::Ok(())

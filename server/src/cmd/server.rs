@@ -927,7 +927,7 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
         .final_snapshot_handled
         .store(true, std::sync::atomic::Ordering::SeqCst);
     tracing::warn!("SHUTDOWN requested by a client");
-    ctx.shared.shutdown.cancel();
+    ctx.shared.shutdown.start();
     // As Redis: no reply; the connection closes.
     ctx.session.closing = true;
     Ok(())
