@@ -88,6 +88,37 @@ async fn a_thousand_pipelined_commands_in_one_write() {
     assert_eq!(c.cmd(&["GET", "n"]).await, bulk("334"));
 }
 
+/// Requests with thousands of arguments, between small ones on the same connection: the
+/// server reads arguments in place from its read buffer and reuses (or, past a size, drops)
+/// its list of argument positions from one request to the next.
+#[tokio::test]
+async fn requests_with_thousands_of_arguments() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    let keys: Vec<String> = (0..3000).map(|i| format!("k{i}")).collect();
+    let mut mset = vec!["MSET".to_owned()];
+    for (i, key) in keys.iter().enumerate() {
+        mset.push(key.clone());
+        mset.push(format!("v{i}"));
+    }
+    let mut del = vec!["DEL".to_owned()];
+    del.extend(keys.iter().take(2000).cloned());
+    let mut pipeline = encode(&["SET", "small", "1"]);
+    pipeline.extend(encode(&mset));
+    pipeline.extend(encode(&["GET", "k2999"]));
+    pipeline.extend(encode(&del));
+    pipeline.extend(b"GET k1999\r\nGET k2000\r\n");
+    pipeline.extend(encode(&["DBSIZE"]));
+    c.send(&pipeline).await;
+    assert_eq!(c.read().await, ok());
+    assert_eq!(c.read().await, ok());
+    assert_eq!(c.read().await, bulk("v2999"));
+    assert_eq!(c.read().await, int(2000));
+    assert_eq!(c.read().await, nil());
+    assert_eq!(c.read().await, bulk("v2000"));
+    assert_eq!(c.read().await, int(1001));
+}
+
 #[tokio::test]
 async fn pipelined_replies_bigger_than_the_output_buffer() {
     // 100 replies of 100 KB: the server has to write out in the middle of the batch.

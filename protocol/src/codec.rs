@@ -10,10 +10,11 @@
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::argv::Argv;
 use crate::encode::{encode, encode_command_bytes};
 use crate::error::ProtocolError;
 use crate::frame::{Frame, Version};
-use crate::parse::{FrameParser, Limits, RequestParser};
+use crate::parse::{FrameParser, Limits, RawRequest, RequestParser};
 
 /// Most buffer space reserved at once for a pending bulk payload: a header that lies about
 /// its length costs at most this much memory before the data actually arrives.
@@ -31,9 +32,15 @@ fn reserve_pending(buf: &mut BytesMut, needed: usize) {
 /// inline command line (terminated by `\n`; a trailing `\r` is stripped) split with
 /// [`split_args`](crate::inline::split_args).
 ///
-/// Item = `Vec<Bytes>`: the argv. Bulk payloads are `Bytes` sliced (zero-copy) from the read
-/// buffer after `split_to(n).freeze()`. Empty inline lines, `*0\r\n` and `*-1\r\n` (and any
-/// multibulk with N <= 0) produce no item: they are skipped and decoding goes on.
+/// Two ways to decode:
+/// - [`next_request`](Self::next_request) + [`argv`](Self::argv): an [`Argv`] view of the
+///   request in place in the read buffer, with no allocation or reference count per request.
+///   The server uses this.
+/// - The [`Decoder`] impl, Item = `Vec<Bytes>`: the argv as owned values. Bulk payloads are
+///   `Bytes` sliced (zero-copy) from the read buffer after `split_to(n).freeze()`.
+///
+/// Empty inline lines, `*0\r\n` and `*-1\r\n` (and any multibulk with N <= 0) produce no
+/// request: they are skipped and decoding goes on.
 ///
 /// Replies are encoded for the connection's [`Version`] (RESP2 until
 /// [`set_version`](Self::set_version)).
@@ -63,6 +70,39 @@ impl RequestCodec {
     }
 }
 
+impl RequestCodec {
+    /// Finds the next request at the front of `src` without taking it off: the server's
+    /// zero-copy path. Read its arguments with [`argv`](Self::argv), then drop its
+    /// [`consumed`](RawRequest::consumed) bytes from `src` before calling this again.
+    /// Empty requests are skipped (and dropped) here.
+    ///
+    /// # Errors
+    ///
+    /// A [`ProtocolError`] if the stream is corrupt: reply, then close.
+    pub fn next_request(
+        &mut self,
+        src: &mut BytesMut,
+    ) -> Result<Option<RawRequest>, ProtocolError> {
+        loop {
+            let Some(request) = self.parser.advance(src)? else {
+                reserve_pending(src, self.parser.bytes_needed(src.len()));
+                return Ok(None);
+            };
+            if request.is_empty() {
+                src.advance(request.consumed());
+                continue;
+            }
+            return Ok(Some(request));
+        }
+    }
+
+    /// The arguments of the request [`next_request`](Self::next_request) just returned;
+    /// `src` is the same buffer, not yet advanced past it.
+    pub fn argv<'a>(&'a self, request: &RawRequest, src: &'a [u8]) -> Argv<'a> {
+        self.parser.argv(request, src)
+    }
+}
+
 impl Default for RequestCodec {
     fn default() -> Self {
         Self::new(Limits::default())
@@ -74,18 +114,23 @@ impl Decoder for RequestCodec {
     type Error = ProtocolError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-        loop {
-            let Some(request) = self.parser.advance(src)? else {
-                reserve_pending(src, self.parser.bytes_needed(src.len()));
-                return Ok(None);
-            };
-            if request.is_empty() {
-                src.advance(request.consumed());
-                continue;
-            }
-            let bytes = src.split_to(request.consumed()).freeze();
-            return Ok(Some(request.into_args(&bytes)));
-        }
+        let Some(request) = self.next_request(src)? else {
+            return Ok(None);
+        };
+        let bytes = src.split_to(request.consumed()).freeze();
+        let argv = self.parser.argv(&request, &bytes);
+        // Zero-copy for multibulk payloads: slices of the request's bytes.
+        let args = argv
+            .iter()
+            .map(|arg| {
+                if request.is_inline() {
+                    Bytes::copy_from_slice(arg)
+                } else {
+                    bytes.slice_ref(arg)
+                }
+            })
+            .collect();
+        Ok(Some(args))
     }
 }
 

@@ -1,6 +1,8 @@
 //! Splitting of inline command lines (`SET key "hello world"`), the way Redis's
 //! `sdssplitargs` does it for inline requests and redis-cli for typed lines.
 
+use std::ops::Range;
+
 use bytes::Bytes;
 
 use crate::error::ProtocolError;
@@ -31,22 +33,41 @@ use crate::error::ProtocolError;
 /// [`ProtocolError::UnbalancedQuotes`] for an unterminated quote or a closing quote followed
 /// by something other than whitespace.
 pub fn split_args(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
+    let (mut bytes, mut ranges) = (Vec::new(), Vec::new());
+    split_args_into(line, &mut bytes, &mut ranges)?;
+    Ok(ranges
+        .into_iter()
+        .map(|range| Bytes::copy_from_slice(&bytes[range]))
+        .collect())
+}
+
+/// [`split_args`] into reusable buffers: appends the unescaped arguments to `bytes` and
+/// their positions in it to `ranges` (the server's request path, without an allocation per
+/// argument).
+///
+/// # Errors
+///
+/// As [`split_args`]; `bytes` and `ranges` may then hold part of the line.
+pub fn split_args_into(
+    line: &[u8],
+    bytes: &mut Vec<u8>,
+    ranges: &mut Vec<Range<usize>>,
+) -> Result<(), ProtocolError> {
     // `sdssplitargs` walks a C string: everything from the first NUL on is invisible to it.
     let line = line.split(|&b| b == 0).next().unwrap_or_default();
     // Reading past the end yields NUL, just like the C original reading the terminator.
     let at = |i: usize| line.get(i).copied().unwrap_or(0);
 
-    let mut args = Vec::new();
     let mut p = 0;
     loop {
         while is_space(at(p)) {
             p += 1;
         }
         if at(p) == 0 {
-            return Ok(args);
+            return Ok(());
         }
 
-        let mut current = Vec::new();
+        let start = bytes.len();
         let mut quote = Quote::None;
         loop {
             let c = at(p);
@@ -58,11 +79,11 @@ pub fn split_args(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
                         && at(p + 2).is_ascii_hexdigit()
                         && at(p + 3).is_ascii_hexdigit()
                     {
-                        current.push(hex_value(at(p + 2)) << 4 | hex_value(at(p + 3)));
+                        bytes.push(hex_value(at(p + 2)) << 4 | hex_value(at(p + 3)));
                         p += 3;
                     } else if c == b'\\' && at(p + 1) != 0 {
                         p += 1;
-                        current.push(match at(p) {
+                        bytes.push(match at(p) {
                             b'n' => b'\n',
                             b'r' => b'\r',
                             b't' => b'\t',
@@ -76,27 +97,27 @@ pub fn split_args(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
                     } else if c == 0 {
                         return Err(ProtocolError::UnbalancedQuotes);
                     } else {
-                        current.push(c);
+                        bytes.push(c);
                     }
                 }
                 Quote::Single => {
                     if c == b'\\' && at(p + 1) == b'\'' {
                         p += 1;
-                        current.push(b'\'');
+                        bytes.push(b'\'');
                     } else if c == b'\'' {
                         closing_quote_ok(at(p + 1))?;
                         done = true;
                     } else if c == 0 {
                         return Err(ProtocolError::UnbalancedQuotes);
                     } else {
-                        current.push(c);
+                        bytes.push(c);
                     }
                 }
                 Quote::None => match c {
                     b' ' | b'\n' | b'\r' | b'\t' | 0 => done = true,
                     b'"' => quote = Quote::Double,
                     b'\'' => quote = Quote::Single,
-                    _ => current.push(c),
+                    _ => bytes.push(c),
                 },
             }
             if at(p) != 0 {
@@ -106,7 +127,7 @@ pub fn split_args(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
                 break;
             }
         }
-        args.push(Bytes::from(current));
+        ranges.push(start..bytes.len());
     }
 }
 

@@ -30,6 +30,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod argv;
 pub mod codec;
 pub mod encode;
 pub mod error;
@@ -37,6 +38,7 @@ pub mod frame;
 pub mod inline;
 pub mod parse;
 
+pub use argv::{Argv, OwnedArgv};
 pub use codec::{RequestCodec, RespCodec};
 pub use error::ProtocolError;
 pub use frame::{Frame, Version};

@@ -20,9 +20,10 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
+use crate::argv::Argv;
 use crate::error::ProtocolError;
 use crate::frame::Frame;
-use crate::inline::split_args;
+use crate::inline::split_args_into;
 
 /// Default [`Limits::max_bulk_len`]: Redis's `proto-max-bulk-len` (512 MiB).
 pub const DEFAULT_MAX_BULK_LEN: usize = 512 * 1024 * 1024;
@@ -98,13 +99,11 @@ pub fn parse_request(
     buf: &[u8],
     limits: &Limits,
 ) -> Result<Option<(Vec<Bytes>, usize)>, ProtocolError> {
-    let Some(raw) = RequestParser::new(*limits).advance(buf)? else {
+    let mut parser = RequestParser::new(*limits);
+    let Some(raw) = parser.advance(buf)? else {
         return Ok(None);
     };
-    let len = raw.consumed();
-    // As in `parse`: a completed request lies inside `buf`.
-    let bytes = Bytes::copy_from_slice(&buf[..len]);
-    Ok(Some((raw.into_args(&bytes), len)))
+    Ok(Some((parser.argv(&raw, buf).to_vec(), raw.consumed())))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -126,8 +125,11 @@ pub struct RequestParser {
     state: RequestState,
     /// Bulk strings still expected in the current multibulk.
     remaining: usize,
-    /// Payload ranges of the bulk strings read so far in the current multibulk.
+    /// Argument ranges of the request in progress or just returned: into the input for a
+    /// multibulk, into `inline` for an inline line. Reused from request to request.
     args: Vec<Range<usize>>,
+    /// The unescaped arguments of the last inline request.
+    inline: Vec<u8>,
     examined: usize,
 }
 
@@ -146,19 +148,13 @@ enum RequestState {
     BulkData { start: usize, end: usize },
 }
 
-/// A complete request found by [`RequestParser::advance`]: argument ranges, not yet bytes.
-#[derive(Debug)]
+/// A complete request found by [`RequestParser::advance`]; its arguments stay in the parser
+/// until the next call ([`RequestParser::argv`]).
+#[derive(Debug, Clone, Copy)]
 pub struct RawRequest {
     len: usize,
-    args: RawArgs,
-}
-
-#[derive(Debug)]
-enum RawArgs {
-    /// Inline arguments, already unescaped by [`split_args`].
-    Inline(Vec<Bytes>),
-    /// Ranges of the multibulk payloads in the request's bytes.
-    Multibulk(Vec<Range<usize>>),
+    inline: bool,
+    empty: bool,
 }
 
 impl RawRequest {
@@ -169,23 +165,13 @@ impl RawRequest {
 
     /// Whether the request has no arguments (`*0`, `*-1`, a blank line): servers skip these.
     pub fn is_empty(&self) -> bool {
-        match &self.args {
-            RawArgs::Inline(args) => args.is_empty(),
-            RawArgs::Multibulk(ranges) => ranges.is_empty(),
-        }
+        self.empty
     }
 
-    /// The argv. Multibulk arguments are slices of `buf` (no copy), which must begin with the
-    /// [`consumed`](Self::consumed) bytes that were parsed.
-    ///
-    /// # Panics
-    ///
-    /// If `buf` is shorter than [`consumed`](Self::consumed).
-    pub fn into_args(self, buf: &Bytes) -> Vec<Bytes> {
-        match self.args {
-            RawArgs::Inline(args) => args,
-            RawArgs::Multibulk(ranges) => ranges.into_iter().map(|r| buf.slice(r)).collect(),
-        }
+    /// Whether it was an inline line (its arguments are unescaped copies, not slices of the
+    /// input).
+    pub fn is_inline(&self) -> bool {
+        self.inline
     }
 }
 
@@ -197,7 +183,23 @@ impl RequestParser {
             state: RequestState::Start,
             remaining: 0,
             args: Vec::new(),
+            inline: Vec::new(),
             examined: 0,
+        }
+    }
+
+    /// The arguments of `request`, which the last call to [`advance`](Self::advance)
+    /// returned; `buf` is the input it was given (the request's bytes are still its prefix).
+    /// Multibulk arguments are slices of `buf`: nothing is copied.
+    ///
+    /// # Panics
+    ///
+    /// If `buf` is shorter than the request.
+    pub fn argv<'a>(&'a self, request: &RawRequest, buf: &'a [u8]) -> Argv<'a> {
+        if request.inline {
+            Argv::new(&self.inline, &self.args)
+        } else {
+            Argv::new(&buf[..request.len], &self.args)
         }
     }
 
@@ -215,6 +217,12 @@ impl RequestParser {
                     let Some(&first) = buf.first() else {
                         return Ok(None);
                     };
+                    if self.args.capacity() > MAX_PREALLOC {
+                        // A request with many arguments does not pin its buffer for the
+                        // connection's life.
+                        self.args = Vec::new();
+                    }
+                    self.args.clear();
                     self.examined += 1;
                     self.state = if first == b'*' {
                         RequestState::Count { scan: 1 }
@@ -247,13 +255,13 @@ impl RequestParser {
                     // As Redis: a count <= 0 is an empty request, skipped by the caller.
                     let count = usize::try_from(count).unwrap_or(0);
                     if count == 0 {
-                        return Ok(Some(self.finish(body, RawArgs::Multibulk(Vec::new()))));
+                        return Ok(Some(self.finish(body, false)));
                     }
                     if count > self.limits.max_array_len {
                         return Err(ProtocolError::InvalidMultibulkLength);
                     }
                     self.remaining = count;
-                    self.args = Vec::with_capacity(count.min(MAX_PREALLOC));
+                    self.args.reserve(count.min(MAX_PREALLOC));
                     self.state = RequestState::BulkHeader {
                         start: body,
                         scan: body,
@@ -304,8 +312,7 @@ impl RequestParser {
                     self.args.push(payload);
                     self.remaining = self.remaining.saturating_sub(1);
                     if self.remaining == 0 {
-                        let args = mem::take(&mut self.args);
-                        return Ok(Some(self.finish(end, RawArgs::Multibulk(args))));
+                        return Ok(Some(self.finish(end, false)));
                     }
                     self.state = RequestState::BulkHeader {
                         start: end,
@@ -350,15 +357,20 @@ impl RequestParser {
         }
         let line = buf.get(..newline).unwrap_or_default();
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let args = split_args(line)?;
-        Ok(Some(self.finish(newline + 1, RawArgs::Inline(args))))
+        self.inline.clear();
+        split_args_into(line, &mut self.inline, &mut self.args)?;
+        Ok(Some(self.finish(newline + 1, true)))
     }
 
-    /// Resets for the next request and packages the one just completed.
-    fn finish(&mut self, len: usize, args: RawArgs) -> RawRequest {
+    /// Resets for the next request and describes the one just completed.
+    fn finish(&mut self, len: usize, inline: bool) -> RawRequest {
         self.state = RequestState::Start;
         self.remaining = 0;
-        RawRequest { len, args }
+        RawRequest {
+            len,
+            inline,
+            empty: self.args.is_empty(),
+        }
     }
 }
 

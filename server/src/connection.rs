@@ -8,11 +8,10 @@
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use protocol::{Limits, RequestCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_util::codec::Decoder;
 use tracing::debug;
 
 use crate::clients::Registry;
@@ -63,8 +62,8 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
         // clock read per command was ~5% of CPU at -P 16.
         let mut now_ms = unix_ms();
         loop {
-            match codec.decode(&mut input) {
-                Ok(Some(args)) => {
+            match codec.next_request(&mut input) {
+                Ok(Some(request)) => {
                     if commands > 0 && commands.is_multiple_of(CLOCK_REFRESH) {
                         now_ms = unix_ms();
                     }
@@ -74,7 +73,11 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
                         out: &mut reply,
                         now_ms,
                     };
-                    commands += u64::from(dispatch(&mut ctx, &args));
+                    // The arguments are slices of `input` itself: no copy, no reference
+                    // count, no allocation per request.
+                    let args = codec.argv(&request, &input);
+                    commands += u64::from(dispatch(&mut ctx, args));
+                    input.advance(request.consumed());
                     if session.closing {
                         break;
                     }

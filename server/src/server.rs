@@ -227,7 +227,7 @@ fn load_data(shared: &Arc<Shared>) -> anyhow::Result<()> {
     let client = Registry::register(&shared.clients, unspecified, unspecified, -1, unix_ms());
     let mut session = Session::new(client);
     let mut reply = Reply::new();
-    let mut apply = |args: &[bytes::Bytes]| -> Result<(), String> {
+    let mut apply = |args: protocol::Argv<'_>| -> Result<(), String> {
         reply.buf.clear();
         let mut ctx = Ctx {
             shared,

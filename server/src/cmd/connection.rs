@@ -1,13 +1,14 @@
 //! Connection commands: PING, ECHO, HELLO, QUIT, RESET, SELECT, AUTH, CLIENT.
 
 use bytes::Bytes;
+use protocol::Argv;
 use protocol::Version;
 
 use super::{arg_i64, errors, is, CmdError, Ctx};
 use crate::VERSION_FOR_CLIENTS;
 
 /// PING [message]
-pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn ping(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     match args.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(&args[1]),
@@ -21,20 +22,20 @@ pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// ECHO message
-pub fn echo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn echo(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     ctx.out.bulk(&args[1]);
     Ok(())
 }
 
 /// QUIT: replies OK, then the connection closes once the reply is written.
-pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn quit(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     ctx.out.ok();
     ctx.session.closing = true;
     Ok(())
 }
 
 /// RESET: back to RESP2, database 0, no name.
-pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn reset(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     ctx.out.version = Version::Resp2;
     ctx.session.db = 0;
     ctx.session.client.set_db(0);
@@ -53,7 +54,7 @@ fn parse_db_index(ctx: &Ctx<'_>, arg: &[u8]) -> Result<usize, CmdError> {
 }
 
 /// SELECT index
-pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn select(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let index = parse_db_index(ctx, &args[1])?;
     ctx.session.db = index;
     ctx.session.client.set_db(index);
@@ -74,7 +75,7 @@ fn check_credentials(user: &[u8], _password: &[u8]) -> Result<(), CmdError> {
 }
 
 /// AUTH [username] password
-pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn auth(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     match args.len() {
         2 => Err(CmdError::new(
             "ERR AUTH <password> called without any password configured for the default user. \
@@ -101,9 +102,9 @@ fn validate_client_name(name: &[u8]) -> Result<(), CmdError> {
 }
 
 /// HELLO [protover [AUTH username password] [SETNAME clientname]]
-pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn hello(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let mut version = ctx.out.version;
-    let mut name: Option<&Bytes> = None;
+    let mut name: Option<&[u8]> = None;
     if let Some(protover) = args.get(1) {
         let requested = super::parse_i64(protover).ok_or(CmdError::new(
             "ERR Protocol version is not an integer or out of range",
@@ -134,7 +135,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
         // As CLIENT SETNAME: an empty name clears it.
         ctx.session
             .client
-            .set_name(Some(name.clone()).filter(|n| !n.is_empty()));
+            .set_name(Some(Bytes::copy_from_slice(name)).filter(|n| !n.is_empty()));
     }
     ctx.out.version = version;
     ctx.session
@@ -160,23 +161,23 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// CLIENT ID
-pub fn client_id(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn client_id(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     let id = ctx.session.client.info().id;
     ctx.out.int(i64::try_from(id).unwrap_or(i64::MAX));
     Ok(())
 }
 
 /// CLIENT SETNAME name (empty clears it)
-pub fn client_setname(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn client_setname(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     validate_client_name(&args[2])?;
-    let name = Some(args[2].clone()).filter(|n| !n.is_empty());
+    let name = Some(Bytes::copy_from_slice(&args[2])).filter(|n| !n.is_empty());
     ctx.session.client.set_name(name);
     ctx.out.ok();
     Ok(())
 }
 
 /// CLIENT GETNAME
-pub fn client_getname(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn client_getname(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     match ctx.session.client.name() {
         Some(name) => ctx.out.bulk(&name),
         None => ctx.out.null(),
@@ -185,7 +186,7 @@ pub fn client_getname(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError
 }
 
 /// CLIENT LIST [TYPE type] [ID id [id ...]]
-pub fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn client_list(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let mut kind: Option<&'static str> = None;
     let mut ids: Option<Vec<u64>> = None;
     let mut i = 2;
@@ -206,7 +207,7 @@ pub fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
             i += 2;
         } else if is(&args[i], "ID") && i + 1 < args.len() {
             let mut list = Vec::new();
-            for arg in &args[i + 1..] {
+            for arg in args.slice(i + 1..) {
                 let id = super::parse_i64(arg)
                     .and_then(|n| u64::try_from(n).ok())
                     .filter(|&n| n > 0)
@@ -228,7 +229,7 @@ pub fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// CLIENT INFO
-pub fn client_info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn client_info(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     let mut text = String::new();
     let client = &ctx.session.client;
     client
@@ -240,7 +241,7 @@ pub fn client_info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// CLIENT SETINFO LIB-NAME name | LIB-VER version
-pub fn client_setinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn client_setinfo(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let value = &args[3];
     if !value.iter().all(|&b| (b'!'..=b'~').contains(&b)) {
         return Err(CmdError::owned(format!(
@@ -249,9 +250,13 @@ pub fn client_setinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError>
         )));
     }
     if is(&args[2], "LIB-NAME") {
-        ctx.session.client.set_lib(Some(value.clone()), None);
+        ctx.session
+            .client
+            .set_lib(Some(Bytes::copy_from_slice(value)), None);
     } else if is(&args[2], "LIB-VER") {
-        ctx.session.client.set_lib(None, Some(value.clone()));
+        ctx.session
+            .client
+            .set_lib(None, Some(Bytes::copy_from_slice(value)));
     } else {
         return Err(CmdError::owned(format!(
             "ERR Unrecognized option '{}'",
@@ -263,7 +268,7 @@ pub fn client_setinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError>
 }
 
 /// CLIENT HELP
-pub fn client_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn client_help(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     super::server::reply_help(
         ctx,
         "CLIENT",

@@ -1,6 +1,6 @@
 //! TTL commands: EXPIRE family (with NX/XX/GT/LT), TTL family, PERSIST.
 
-use bytes::Bytes;
+use protocol::Argv;
 
 use super::{arg_i64, is, CmdError, Ctx, IntText};
 use crate::store::Shard;
@@ -15,7 +15,7 @@ struct Condition {
 }
 
 impl Condition {
-    fn parse(args: &[Bytes]) -> Result<Self, CmdError> {
+    fn parse(args: Argv<'_>) -> Result<Self, CmdError> {
         let mut c = Condition::default();
         for arg in args {
             if is(arg, "NX") {
@@ -74,13 +74,13 @@ pub fn log_expiry(shard: &Shard, key: &[u8], deadline: Option<u64>, now_ms: u64)
 
 fn expire_generic(
     ctx: &mut Ctx<'_>,
-    args: &[Bytes],
+    args: Argv<'_>,
     unit_ms: i64,
     absolute: bool,
     name: &str,
 ) -> Result<(), CmdError> {
     let amount = arg_i64(&args[2])?;
-    let condition = Condition::parse(&args[3..])?;
+    let condition = Condition::parse(args.slice(3..))?;
     let now = ctx.now_ms;
     // As Redis: negative and past times are allowed (they delete the key), overflow is not.
     let invalid = || CmdError::owned(format!("ERR invalid expire time in '{name}' command"));
@@ -114,22 +114,22 @@ fn expire_generic(
 }
 
 /// EXPIRE key seconds [NX | XX | GT | LT]
-pub fn expire(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn expire(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     expire_generic(ctx, args, 1000, false, "expire")
 }
 
 /// PEXPIRE key milliseconds [NX | XX | GT | LT]
-pub fn pexpire(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn pexpire(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     expire_generic(ctx, args, 1, false, "pexpire")
 }
 
 /// EXPIREAT key unix-time-seconds [NX | XX | GT | LT]
-pub fn expireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn expireat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     expire_generic(ctx, args, 1000, true, "expireat")
 }
 
 /// PEXPIREAT key unix-time-milliseconds [NX | XX | GT | LT]
-pub fn pexpireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn pexpireat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     expire_generic(ctx, args, 1, true, "pexpireat")
 }
 
@@ -142,7 +142,7 @@ enum TtlReport {
     AbsoluteMillis,
 }
 
-fn ttl_generic(ctx: &mut Ctx<'_>, args: &[Bytes], report: TtlReport) -> Result<(), CmdError> {
+fn ttl_generic(ctx: &mut Ctx<'_>, args: Argv<'_>, report: TtlReport) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let (mut shard, hash) = ctx.db().lock(&args[1]);
     let reply = match shard.get_read(hash, &args[1], now) {
@@ -171,27 +171,27 @@ fn ttl_generic(ctx: &mut Ctx<'_>, args: &[Bytes], report: TtlReport) -> Result<(
 }
 
 /// TTL key
-pub fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn ttl(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     ttl_generic(ctx, args, TtlReport::RemainingSeconds)
 }
 
 /// PTTL key
-pub fn pttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn pttl(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     ttl_generic(ctx, args, TtlReport::RemainingMillis)
 }
 
 /// EXPIRETIME key
-pub fn expiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn expiretime(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     ttl_generic(ctx, args, TtlReport::AbsoluteSeconds)
 }
 
 /// PEXPIRETIME key
-pub fn pexpiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn pexpiretime(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     ttl_generic(ctx, args, TtlReport::AbsoluteMillis)
 }
 
 /// PERSIST key: 1 if a TTL was removed.
-pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn persist(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let (mut shard, hash) = ctx.db().lock(&args[1]);
     let had_ttl = shard

@@ -1,5 +1,6 @@
 //! Generic key commands: DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, RANDOMKEY...
 
+use protocol::Argv;
 use std::hash::BuildHasher;
 
 use bytes::Bytes;
@@ -9,15 +10,16 @@ use super::{arg_i64, errors, is, CmdError, Ctx};
 use crate::glob::glob_match;
 use crate::store::{Db, Entry, MultiLock, Value, SHARDS};
 
-fn keys_of(args: &[Bytes]) -> impl Iterator<Item = &[u8]> {
-    args[1..].iter().map(|k| &k[..])
+fn keys_of(args: Argv<'_>) -> impl Iterator<Item = &[u8]> {
+    args.slice(1..).iter()
 }
 
 /// DEL key [key ...]: atomic across shards; returns how many keys existed.
-pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn del(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let mut locked = ctx.db().lock_keys(keys_of(args));
-    let removed = args[1..]
+    let removed = args
+        .slice(1..)
         .iter()
         .filter(|key| {
             locked
@@ -29,7 +31,7 @@ pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
     if removed > 0 && locked.logging() {
         let mut record: Vec<&[u8]> = Vec::with_capacity(args.len());
         record.push(b"DEL");
-        record.extend(args[1..].iter().map(|key| &key[..]));
+        record.extend(args.slice(1..).iter());
         locked.log(&record);
     }
     drop(locked);
@@ -38,14 +40,14 @@ pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// UNLINK key [key ...]: as DEL (values are freed where they are dropped; strings are cheap).
-pub fn unlink(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn unlink(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     del(ctx, args)
 }
 
-fn count_existing(ctx: &mut Ctx<'_>, args: &[Bytes]) -> usize {
+fn count_existing(ctx: &mut Ctx<'_>, args: Argv<'_>) -> usize {
     let now = ctx.now_ms;
     let mut locked = ctx.db().lock_keys(keys_of(args));
-    args[1..]
+    args.slice(1..)
         .iter()
         .filter(|key| {
             locked
@@ -56,21 +58,21 @@ fn count_existing(ctx: &mut Ctx<'_>, args: &[Bytes]) -> usize {
 }
 
 /// EXISTS key [key ...]: a key named twice counts twice, as in Redis.
-pub fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn exists(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let n = count_existing(ctx, args);
     ctx.out.count(n);
     Ok(())
 }
 
 /// TOUCH key [key ...]: number of existing keys (there is no LRU clock to update yet).
-pub fn touch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn touch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let n = count_existing(ctx, args);
     ctx.out.count(n);
     Ok(())
 }
 
 /// TYPE key
-pub fn key_type(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn key_type(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let (mut shard, hash) = ctx.db().lock(&args[1]);
     let name = shard
         .get_mut(hash, &args[1], ctx.now_ms)
@@ -81,11 +83,11 @@ pub fn key_type(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// KEYS pattern: every live key matching the glob, shard by shard.
-pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn keys(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let pattern = &args[1];
     let now = ctx.now_ms;
     let db = ctx.db();
-    let match_all = pattern.as_ref() == b"*";
+    let match_all = pattern == b"*";
     let mut found: Vec<Bytes> = Vec::new();
     for index in 0..SHARDS {
         let shard = db.lock_shard(index);
@@ -115,7 +117,7 @@ fn is_live(entry: &Entry, now_ms: u64) -> bool {
 /// bucket cursor above them, so a full iteration walks shard 0's buckets, then shard 1's...
 /// and inherits Redis's guarantee per table: every key present for the whole iteration is
 /// returned at least once, whatever is added, deleted or resized meanwhile.
-pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn scan(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let cursor: u64 = std::str::from_utf8(&args[1])
         .ok()
         .and_then(|s| s.parse().ok())
@@ -127,7 +129,7 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
     while i < args.len() {
         let value = args.get(i + 1).ok_or(errors::SYNTAX)?;
         if is(&args[i], "MATCH") {
-            pattern = Some(value).filter(|p| p.as_ref() != b"*").map(|p| &p[..]);
+            pattern = Some(value).filter(|p| *p != b"*");
         } else if is(&args[i], "COUNT") {
             let n = arg_i64(value)?;
             count = usize::try_from(n)
@@ -222,7 +224,7 @@ fn rename_locked(
 }
 
 /// RENAME key newkey: keeps the TTL; atomic across shards.
-pub fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn rename(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let mut locked = ctx.db().lock_keys(keys_of(args));
     rename_locked(&mut locked, &args[1], &args[2], false, now)?;
@@ -232,7 +234,7 @@ pub fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// RENAMENX key newkey
-pub fn renamenx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn renamenx(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let mut locked = ctx.db().lock_keys(keys_of(args));
     let renamed = rename_locked(&mut locked, &args[1], &args[2], true, now)?;
@@ -242,7 +244,7 @@ pub fn renamenx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// COPY source destination [DB destination-db] [REPLACE]
-pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn copy(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let (src, dst) = (&args[1], &args[2]);
     let mut target_db = ctx.session.db;
     let mut replace = false;
@@ -273,16 +275,16 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
         return Err(errors::DB_OUT_OF_RANGE);
     };
     let copied = if target_db == ctx.session.db {
-        let mut locked = source_db.lock_keys([&src[..], &dst[..]]);
+        let mut locked = source_db.lock_keys([src, dst]);
         copy_between(&mut locked, None, src, dst, replace, now)
     } else {
         // Lock the databases in index order so two crossing COPYs cannot deadlock.
         let (mut source_lock, mut dest_lock) = if ctx.session.db < target_db {
-            let source_lock = source_db.lock_keys([&src[..]]);
-            (source_lock, dest_db.lock_keys([&dst[..]]))
+            let source_lock = source_db.lock_keys([src]);
+            (source_lock, dest_db.lock_keys([dst]))
         } else {
-            let dest_lock = dest_db.lock_keys([&dst[..]]);
-            (source_db.lock_keys([&src[..]]), dest_lock)
+            let dest_lock = dest_db.lock_keys([dst]);
+            (source_db.lock_keys([src]), dest_lock)
         };
         copy_between(
             &mut source_lock,
@@ -330,7 +332,7 @@ fn copy_between<'a>(
 }
 
 /// RANDOMKEY: a random live key, or nil.
-pub fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn randomkey(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let db = ctx.db();
     let found = random_key(db, now);

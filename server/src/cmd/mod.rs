@@ -13,9 +13,10 @@ pub mod server;
 pub mod string;
 pub mod table;
 
+use protocol::Argv;
 use std::borrow::Cow;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use protocol::encode;
 use protocol::Version;
 
@@ -244,17 +245,17 @@ impl<'a> Ctx<'a> {
 }
 
 /// Signature of a command handler: `args[0]` is the command name as sent.
-pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> Result<(), CmdError>;
+pub type Handler = fn(&mut Ctx<'_>, Argv<'_>) -> Result<(), CmdError>;
 
 /// Runs one command and writes its reply (or error) into `ctx.out`. Returns true if a
 /// command ran (its own errors included), false if it was rejected before running (unknown
 /// command, wrong arity), which INFO's `total_commands_processed` does not count, as in Redis.
-pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> bool {
+pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
     let Some(name) = args.first() else {
         return false;
     };
     let Some(spec) = lookup(name) else {
-        ctx.out.error(&unknown_command(name, &args[1..]));
+        ctx.out.error(&unknown_command(name, args.slice(1..)));
         return false;
     };
     let spec = match resolve_subcommand(spec, args) {
@@ -282,7 +283,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> bool {
 /// For container commands (CLIENT, COMMAND, CONFIG) finds the subcommand's spec.
 fn resolve_subcommand<'s>(
     spec: &'s CommandSpec,
-    args: &[Bytes],
+    args: Argv<'_>,
 ) -> Result<&'s CommandSpec, CmdError> {
     if spec.subcommands.is_empty() {
         return Ok(spec);
@@ -311,7 +312,7 @@ fn resolve_subcommand<'s>(
 
 /// Redis's text for an unknown command, quoting the first arguments (about 128 bytes of them,
 /// as `processCommand` does).
-fn unknown_command(name: &[u8], args: &[Bytes]) -> String {
+fn unknown_command(name: &[u8], args: Argv<'_>) -> String {
     let mut quoted = String::new();
     for arg in args {
         if quoted.len() >= 128 {
@@ -469,15 +470,16 @@ mod tests {
 
     #[test]
     fn unknown_command_text_matches_redis() {
-        let args = [Bytes::from_static(b"bar"), Bytes::from_static(b"baz")];
+        let args = protocol::OwnedArgv::new(&["bar", "baz"]);
         assert_eq!(
-            unknown_command(b"FOO", &args),
+            unknown_command(b"FOO", args.argv()),
             "ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' "
         );
         // Redis 7.0.15: after a quoted 100-byte argument (103 bytes of text), 25 bytes of
         // room are left, so the next argument is cut to 25 bytes.
-        let long = Bytes::from(vec![b'x'; 100]);
-        let text = unknown_command(b"foo", &[long.clone(), long, Bytes::from_static(b"abc")]);
+        let long = vec![b'x'; 100];
+        let args = protocol::OwnedArgv::new(&[&long[..], &long, b"abc"]);
+        let text = unknown_command(b"foo", args.argv());
         let expected = format!("'{}' '{}' ", "x".repeat(100), "x".repeat(25));
         assert!(text.ends_with(&expected), "{text}");
     }

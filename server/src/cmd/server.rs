@@ -1,8 +1,7 @@
 //! Server commands: COMMAND, CONFIG, INFO, DBSIZE, FLUSHDB/FLUSHALL, TIME, SHUTDOWN.
 
+use protocol::Argv;
 use std::fmt::Write as _;
-
-use bytes::Bytes;
 
 use super::docs::{arguments, Arg};
 use super::table::{lookup, CommandSpec, COMMANDS};
@@ -126,7 +125,7 @@ fn write_command_info(out: &mut Reply, spec: &CommandSpec) {
 }
 
 /// COMMAND: information about every command.
-pub fn command_all(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn command_all(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     ctx.out.array(COMMANDS.len());
     for spec in all_specs() {
         write_command_info(ctx.out, spec);
@@ -135,7 +134,7 @@ pub fn command_all(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// COMMAND COUNT
-pub fn command_count(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn command_count(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     ctx.out.count(COMMANDS.len());
     Ok(())
 }
@@ -153,12 +152,12 @@ fn lookup_full(name: &[u8]) -> Option<&'static CommandSpec> {
 }
 
 /// COMMAND INFO [command-name ...]: nil for unknown names.
-pub fn command_info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn command_info(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     if args.len() == 2 {
         return command_all(ctx, args);
     }
     ctx.out.array(args.len() - 2);
-    for name in &args[2..] {
+    for name in args.slice(2..) {
         match lookup_full(name) {
             Some(spec) => write_command_info(ctx.out, spec),
             None => ctx.out.null(),
@@ -233,11 +232,11 @@ fn write_command_docs(out: &mut Reply, spec: &CommandSpec) {
 }
 
 /// COMMAND DOCS [command-name ...]: a map from name to documentation.
-pub fn command_docs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn command_docs(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let specs: Vec<&CommandSpec> = if args.len() == 2 {
         all_specs().collect()
     } else {
-        args[2..]
+        args.slice(2..)
             .iter()
             .filter_map(|name| lookup_full(name))
             .collect()
@@ -251,7 +250,7 @@ pub fn command_docs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// COMMAND LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p]
-pub fn command_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn command_list(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let names: Vec<&str> = match args.len() {
         2 => all_specs().map(|s| s.name).collect(),
         5 if is(&args[2], "FILTERBY") => {
@@ -288,8 +287,8 @@ pub fn command_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// COMMAND GETKEYS command [arg ...]
-pub fn command_getkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
-    let target = &args[2..];
+pub fn command_getkeys(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let target = args.slice(2..);
     let mut spec = lookup(&target[0]).ok_or(CmdError::new("ERR Invalid command specified"))?;
     if !spec.subcommands.is_empty() {
         if let Some(sub) = target.get(1) {
@@ -319,7 +318,7 @@ pub fn command_getkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError
 }
 
 /// COMMAND HELP
-pub fn command_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn command_help(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     reply_help(
         ctx,
         "COMMAND",
@@ -401,8 +400,12 @@ fn parameter_value(ctx: &Ctx<'_>, name: &str) -> String {
 }
 
 /// CONFIG GET parameter [parameter ...]: glob patterns, each parameter reported once.
-pub fn config_get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
-    let patterns: Vec<Vec<u8>> = args[2..].iter().map(|p| p.to_ascii_lowercase()).collect();
+pub fn config_get(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let patterns: Vec<Vec<u8>> = args
+        .slice(2..)
+        .iter()
+        .map(|p| p.to_ascii_lowercase())
+        .collect();
     let matched: Vec<&str> = PARAMETERS
         .iter()
         .copied()
@@ -513,7 +516,7 @@ fn parse_change(name: &str, value: &[u8]) -> Result<Change, CmdError> {
 }
 
 /// CONFIG SET parameter value [parameter value ...]: all or nothing.
-pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn config_set(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     if !args.len().is_multiple_of(2) {
         return Err(CmdError::new(
             "ERR wrong number of arguments for 'config|set' command",
@@ -521,22 +524,22 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
     }
     let mut changes = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
-    for pair in args[2..].chunks_exact(2) {
+    for pair in args.slice(2..).pairs() {
         let Some(name) = PARAMETERS
             .iter()
             .copied()
-            .find(|p| p.as_bytes().eq_ignore_ascii_case(&pair[0]))
+            .find(|p| p.as_bytes().eq_ignore_ascii_case(pair[0]))
         else {
             return Err(CmdError::owned(format!(
                 "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
-                printable(&pair[0], 128)
+                printable(pair[0], 128)
             )));
         };
         if seen.contains(&name) {
             return Err(config_set_error(name, "duplicate parameter"));
         }
         seen.push(name);
-        changes.push(parse_change(name, &pair[1])?);
+        changes.push(parse_change(name, pair[1])?);
     }
     for change in changes {
         match change {
@@ -581,7 +584,7 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// CONFIG RESETSTAT: zeroes the INFO stats counters.
-pub fn config_resetstat(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn config_resetstat(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     let stats = &ctx.shared.stats;
     for counter in [
         &stats.connections_received,
@@ -600,14 +603,14 @@ pub fn config_resetstat(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdErr
 }
 
 /// CONFIG REWRITE: there is no configuration file to rewrite.
-pub fn config_rewrite(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn config_rewrite(_ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     Err(CmdError::new(
         "ERR The server is running without a config file",
     ))
 }
 
 /// CONFIG HELP
-pub fn config_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn config_help(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     reply_help(
         ctx,
         "CONFIG",
@@ -640,8 +643,9 @@ const DEFAULT_SECTIONS: &[&str] = &[
 ];
 
 /// INFO [section ...]
-pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
-    let wanted: Vec<String> = args[1..]
+pub fn info(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let wanted: Vec<String> = args
+        .slice(1..)
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();
@@ -829,14 +833,14 @@ fn write_info_section(ctx: &Ctx<'_>, section: &str, text: &mut String) {
 }
 
 /// DBSIZE
-pub fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn dbsize(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     let n = ctx.db().len();
     ctx.out.count(n);
     Ok(())
 }
 
 /// Parses the optional ASYNC | SYNC of FLUSHDB / FLUSHALL; true for ASYNC.
-fn flush_mode(args: &[Bytes]) -> Result<bool, CmdError> {
+fn flush_mode(args: Argv<'_>) -> Result<bool, CmdError> {
     match args.get(1) {
         None => Ok(false),
         Some(mode) if args.len() == 2 && is(mode, "ASYNC") => Ok(true),
@@ -862,7 +866,7 @@ fn flush_dbs<'a>(dbs: impl Iterator<Item = &'a Db>, asynchronous: bool) {
 }
 
 /// FLUSHDB [ASYNC | SYNC]
-pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn flushdb(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let asynchronous = flush_mode(args)?;
     flush_dbs(std::iter::once(ctx.db()), asynchronous);
     ctx.out.ok();
@@ -870,7 +874,7 @@ pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// FLUSHALL [ASYNC | SYNC]
-pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn flushall(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let asynchronous = flush_mode(args)?;
     flush_dbs(ctx.shared.store.dbs().iter(), asynchronous);
     ctx.out.ok();
@@ -878,7 +882,7 @@ pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// TIME: seconds and microseconds, as bulk strings.
-pub fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn time(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -893,10 +897,10 @@ pub fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
 /// by default when save rules exist) is written before the server stops; if it fails the
 /// server keeps running and the client gets an error, as in Redis. The log is always flushed
 /// and synced on the way out.
-pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn shutdown(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     // As Redis: every flag is parsed first, then illegal combinations are a syntax error.
     let (mut save, mut nosave, mut abort, mut other) = (false, false, false, false);
-    for arg in &args[1..] {
+    for arg in args.slice(1..) {
         if is(arg, "SAVE") {
             save = true;
         } else if is(arg, "NOSAVE") {
@@ -936,7 +940,7 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 // ----- Persistence ---------------------------------------------------------------------------
 
 /// SAVE: a snapshot written before replying (other clients keep being served meanwhile).
-pub fn save(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn save(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     ctx.shared
         .persist
         .save(&ctx.shared.store)
@@ -946,7 +950,7 @@ pub fn save(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// BGSAVE [SCHEDULE]: a snapshot written by a background thread.
-pub fn bgsave(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn bgsave(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let schedule = match args.get(1) {
         None => false,
         Some(arg) if args.len() == 2 && is(arg, "SCHEDULE") => true,
@@ -972,7 +976,7 @@ pub fn bgsave(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// LASTSAVE: Unix time of the last successful snapshot.
-pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn lastsave(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     let secs = ctx
         .shared
         .persist
@@ -983,7 +987,7 @@ pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// BGREWRITEAOF: compacts the append-only file in the background.
-pub fn bgrewriteaof(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Result<(), CmdError> {
+pub fn bgrewriteaof(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     let status = ctx
         .shared
         .persist

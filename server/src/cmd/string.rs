@@ -4,7 +4,7 @@
 //! shard's lock, which is what makes them atomic; [`incr_by`] is the same function the loom
 //! models exercise.
 
-use bytes::Bytes;
+use protocol::Argv;
 
 use super::{arg_i64, errors, format_f64, is, parse_f64, parse_i64, CmdError, Ctx, IntText};
 use crate::store::{Db, Shard, Value};
@@ -97,14 +97,14 @@ struct StringOptions<'a> {
     get: bool,
     keepttl: bool,
     persist: bool,
-    expire: Option<(ExpireKind, &'a Bytes)>,
+    expire: Option<(ExpireKind, &'a [u8])>,
 }
 
-fn parse_string_options(
-    args: &[Bytes],
+fn parse_string_options<'a>(
+    args: Argv<'a>,
     start: usize,
     kind: OptionsOf,
-) -> Result<StringOptions<'_>, CmdError> {
+) -> Result<StringOptions<'a>, CmdError> {
     let mut o = StringOptions {
         nx: false,
         xx: false,
@@ -132,7 +132,7 @@ fn parse_string_options(
             .filter(|&k| !o.keepttl && !o.persist && given.is_none_or(|g| g == k))
             .filter(|_| i + 1 < args.len())
         {
-            o.expire = Some((option, &args[i + 1]));
+            o.expire = Some((option, args.arg(i + 1)));
             i += 1;
         } else {
             return Err(errors::SYNTAX);
@@ -181,7 +181,7 @@ fn string_of(value: &Value) -> Result<&[u8], CmdError> {
 }
 
 /// GET key
-pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn get(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let (mut shard, hash) = ctx.db().lock(&args[1]);
     match shard.get_read(hash, &args[1], ctx.now_ms) {
         Some(entry) => ctx.out.bulk(string_of(&entry.value)?),
@@ -191,7 +191,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]
-pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn set(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let options = parse_string_options(args, 3, OptionsOf::Set)?;
     let ttl = match options.deadline(ctx.now_ms, "set")? {
         Some(at) => Ttl::At(at),
@@ -233,7 +233,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// SETNX key value
-pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn setnx(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let (mut shard, hash) = ctx.db().lock(&args[1]);
     let created = !shard.contains(hash, &args[1], now);
@@ -248,7 +248,7 @@ pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 
 fn set_with_ttl(
     ctx: &mut Ctx<'_>,
-    args: &[Bytes],
+    args: Argv<'_>,
     unit_ms: i64,
     name: &str,
 ) -> Result<(), CmdError> {
@@ -270,21 +270,21 @@ fn set_with_ttl(
 }
 
 /// SETEX key seconds value
-pub fn setex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn setex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_with_ttl(ctx, args, 1000, "setex")
 }
 
 /// PSETEX key milliseconds value
-pub fn psetex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn psetex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_with_ttl(ctx, args, 1, "psetex")
 }
 
 /// MGET key [key ...]: one consistent snapshot across shards.
-pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
-    let keys = &args[1..];
+pub fn mget(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let keys = args.slice(1..);
     let now = ctx.now_ms;
     let db = ctx.db();
-    let mut locked = db.lock_keys(keys.iter().map(|k| &k[..]));
+    let mut locked = db.lock_keys(keys.iter());
     ctx.out.array(keys.len());
     for key in keys {
         let entry = locked
@@ -302,7 +302,7 @@ pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 
 fn mset_generic(
     ctx: &mut Ctx<'_>,
-    args: &[Bytes],
+    args: Argv<'_>,
     only_if_none_exist: bool,
 ) -> Result<bool, CmdError> {
     if args.len().is_multiple_of(2) {
@@ -311,10 +311,10 @@ fn mset_generic(
             if only_if_none_exist { "msetnx" } else { "mset" }
         )));
     }
-    let pairs = &args[1..];
+    let pairs = args.slice(1..);
     let now = ctx.now_ms;
     let db = ctx.db();
-    let mut locked = db.lock_keys(pairs.iter().step_by(2).map(|k| &k[..]));
+    let mut locked = db.lock_keys(pairs.iter().step_by(2));
     if only_if_none_exist {
         for key in pairs.iter().step_by(2) {
             if let Some((shard, hash)) = locked.shard(key) {
@@ -324,36 +324,36 @@ fn mset_generic(
             }
         }
     }
-    for pair in pairs.chunks_exact(2) {
-        if let Some((shard, hash)) = locked.shard(&pair[0]) {
-            shard.set(hash, &pair[0], Value::Str(pair[1].to_vec()), None, now);
+    for pair in pairs.pairs() {
+        if let Some((shard, hash)) = locked.shard(pair[0]) {
+            shard.set(hash, pair[0], Value::Str(pair[1].to_vec()), None, now);
         }
     }
     if locked.logging() {
         let mut record: Vec<&[u8]> = Vec::with_capacity(args.len());
         record.push(b"MSET");
-        record.extend(pairs.iter().map(|arg| &arg[..]));
+        record.extend(pairs.iter());
         locked.log(&record);
     }
     Ok(true)
 }
 
 /// MSET key value [key value ...]: atomic across shards.
-pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn mset(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     mset_generic(ctx, args, false)?;
     ctx.out.ok();
     Ok(())
 }
 
 /// MSETNX key value [key value ...]: all or nothing.
-pub fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn msetnx(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let done = mset_generic(ctx, args, true)?;
     ctx.out.int(i64::from(done));
     Ok(())
 }
 
 /// GETSET key value: SET that returns the old value and clears the TTL.
-pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn getset(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let (mut shard, hash) = ctx.db().lock(&args[1]);
     let old = match shard.get_mut(hash, &args[1], now) {
@@ -371,7 +371,7 @@ pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// GETDEL key
-pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn getdel(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let (mut shard, hash) = ctx.db().lock(&args[1]);
     match shard.get_read(hash, &args[1], now) {
@@ -389,7 +389,7 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]
-pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn getex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let options = parse_string_options(args, 2, OptionsOf::Getex)?;
     let (mut shard, hash) = ctx.db().lock(&args[1]);
@@ -418,7 +418,7 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// APPEND key value: returns the new length.
-pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn append(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let max_len = ctx.shared.config.proto_max_bulk_len;
     let (mut shard, hash) = ctx.db().lock(&args[1]);
@@ -445,7 +445,7 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// STRLEN key
-pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn strlen(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let (mut shard, hash) = ctx.db().lock(&args[1]);
     let len = match shard.get_read(hash, &args[1], ctx.now_ms) {
         Some(entry) => string_of(&entry.value)?.len(),
@@ -457,7 +457,7 @@ pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// GETRANGE key start end: inclusive, negative offsets from the end.
-pub fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn getrange(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let start = arg_i64(&args[2])?;
     let end = arg_i64(&args[3])?;
     let (mut shard, hash) = ctx.db().lock(&args[1]);
@@ -488,7 +488,7 @@ pub fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// SETRANGE key offset value: zero-pads, returns the new length.
-pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn setrange(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let offset = arg_i64(&args[2])?;
     let offset =
         usize::try_from(offset).map_err(|_| CmdError::new("ERR offset is out of range"))?;
@@ -560,23 +560,23 @@ fn reply_incr(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> Result<(), CmdError>
 }
 
 /// INCR key
-pub fn incr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn incr(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     reply_incr(ctx, &args[1], 1)
 }
 
 /// DECR key
-pub fn decr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn decr(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     reply_incr(ctx, &args[1], -1)
 }
 
 /// INCRBY key increment
-pub fn incrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn incrby(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let delta = arg_i64(&args[2])?;
     reply_incr(ctx, &args[1], delta)
 }
 
 /// DECRBY key decrement
-pub fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn decrby(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let delta = arg_i64(&args[2])?;
     let delta = delta
         .checked_neg()
@@ -585,7 +585,7 @@ pub fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// INCRBYFLOAT key increment: 64-bit floats (Redis uses long double; see SPEC.md).
-pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Result<(), CmdError> {
+pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let delta = parse_f64(&args[2]).ok_or(errors::NOT_FLOAT)?;
     let now = ctx.now_ms;
     let (mut shard, hash) = ctx.db().lock(&args[1]);

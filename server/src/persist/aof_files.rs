@@ -39,12 +39,13 @@
 //!   corruption, as `redis-check-aof --fix` does: what follows the bad record is lost).
 //!   Damage anywhere else cannot be fixed by truncation and is only reported.
 
+use protocol::Argv;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use protocol::inline::split_args;
 use protocol::parse::{Limits, RequestParser};
 
@@ -471,7 +472,7 @@ pub struct TornTail {
 pub fn replay_log(
     path: &Path,
     truncate_torn_tail: bool,
-    on_command: impl FnMut(&[Bytes]) -> Result<(), String>,
+    on_command: impl FnMut(Argv<'_>) -> Result<(), String>,
 ) -> Result<ReplayStats, AofError> {
     replay_log_with_limits(path, log_limits(), truncate_torn_tail, on_command)
 }
@@ -486,7 +487,7 @@ pub fn replay_log_with_limits(
     path: &Path,
     limits: Limits,
     truncate_torn_tail: bool,
-    mut on_command: impl FnMut(&[Bytes]) -> Result<(), String>,
+    mut on_command: impl FnMut(Argv<'_>) -> Result<(), String>,
 ) -> Result<ReplayStats, AofError> {
     let scan = scan_log(path, limits, &mut on_command)?;
     let mut stats = ReplayStats {
@@ -584,7 +585,7 @@ impl Progress<'_> {
 fn scan_log(
     path: &Path,
     limits: Limits,
-    on_command: &mut dyn FnMut(&[Bytes]) -> Result<(), String>,
+    on_command: &mut dyn FnMut(Argv<'_>) -> Result<(), String>,
 ) -> Result<Scan, AofError> {
     let mut file = File::open(path).map_err(|err| AofError::io(path, &err))?;
     let size_hint = file
@@ -642,9 +643,9 @@ fn scan_log(
                         return Ok(scan);
                     }
                     let len = request.consumed();
-                    let bytes = buf.split_to(len).freeze();
-                    let argv = request.into_args(&bytes);
-                    on_command(&argv).map_err(|message| {
+                    let argv = parser.argv(&request, &buf);
+                    let arg_count = argv.len() as u64;
+                    on_command(argv).map_err(|message| {
                         AofError::new(
                             path,
                             Some(scan.valid_len),
@@ -653,7 +654,8 @@ fn scan_log(
                     })?;
                     scan.valid_len += len as u64;
                     scan.commands += 1;
-                    scan.lines += 1 + 2 * argv.len() as u64;
+                    scan.lines += 1 + 2 * arg_count;
+                    buf.advance(len);
                     started = false;
                     progress.tick(scan.valid_len, scan.commands);
                     continue;
@@ -1142,6 +1144,7 @@ fn check_log(path: &Path, last: bool) -> Result<FileCheck, AofError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn record(args: &[&[u8]]) -> Vec<u8> {
         let mut out = format!("*{}\r\n", args.len()).into_bytes();

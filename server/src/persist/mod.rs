@@ -17,13 +17,13 @@ pub mod fsutil;
 pub mod snapshot;
 pub mod snapshot_format;
 
+use protocol::Argv;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use bytes::Bytes;
 use tracing::{error, info, warn};
 
 use self::aof::Aof;
@@ -227,7 +227,7 @@ impl Persistence {
         &self,
         store: &Store,
         appendonly: bool,
-        apply: &mut dyn FnMut(&[Bytes]) -> Result<(), String>,
+        apply: &mut dyn FnMut(Argv<'_>) -> Result<(), String>,
     ) -> anyhow::Result<()> {
         self.loading.store(true, Ordering::SeqCst);
         let result = self.load_and_start(store, appendonly, apply);
@@ -239,7 +239,7 @@ impl Persistence {
         &self,
         store: &Store,
         appendonly: bool,
-        apply: &mut dyn FnMut(&[Bytes]) -> Result<(), String>,
+        apply: &mut dyn FnMut(Argv<'_>) -> Result<(), String>,
     ) -> anyhow::Result<()> {
         let started = Instant::now();
         let now = unix_ms();
@@ -294,7 +294,7 @@ impl Persistence {
         store: &Store,
         aof_dir: &Path,
         manifest: &Manifest,
-        apply: &mut dyn FnMut(&[Bytes]) -> Result<(), String>,
+        apply: &mut dyn FnMut(Argv<'_>) -> Result<(), String>,
     ) -> anyhow::Result<u64> {
         if let Some(base) = &manifest.base {
             let path = aof_dir.join(&base.name);
@@ -317,9 +317,8 @@ impl Persistence {
             }
             let may_truncate = Some(index) == last_nonempty;
             // replay_log warns about a truncated torn tail itself.
-            let stats =
-                replay_log_with_limits(&path, self.log_limits, may_truncate, |args| apply(args))
-                    .map_err(|err| anyhow::anyhow!("{err}"))?;
+            let stats = replay_log_with_limits(&path, self.log_limits, may_truncate, &mut *apply)
+                .map_err(|err| anyhow::anyhow!("{err}"))?;
             info!(file = %incr.name, commands = stats.commands, "log replayed");
             total += fs::metadata(&path).map_or(0, |m| m.len());
         }
