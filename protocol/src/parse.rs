@@ -114,7 +114,7 @@ pub fn parse_request(
 ///
 /// A request is a multibulk (`*N\r\n` then `N` bulk strings `$len\r\n<data>\r\n`) if it
 /// starts with `*`, otherwise an inline line ending in `\n` (a `\r` before it is dropped),
-/// split with [`split_args`]. Error texts are Redis's.
+/// split with [`split_args`](crate::inline::split_args). Error texts are Redis's.
 ///
 /// Call [`advance`](Self::advance) with the unconsumed input each time more arrives. Between
 /// calls the input may only grow at its end; after a request is returned, drop its
