@@ -223,6 +223,11 @@ impl RequestParser {
                         self.args = Vec::new();
                     }
                     self.args.clear();
+                    if first == b'*' {
+                        if let Some(request) = self.whole_multibulk(buf) {
+                            return Ok(Some(request));
+                        }
+                    }
                     self.examined += 1;
                     self.state = if first == b'*' {
                         RequestState::Count { scan: 1 }
@@ -321,6 +326,49 @@ impl RequestParser {
                 }
             }
         }
+    }
+
+    /// The fast path for the common case, a whole, well-formed multibulk already in `buf`:
+    /// one pass over its headers with nothing kept between calls (each length is parsed
+    /// while its line is scanned). Anything else (an incomplete request, a negative or
+    /// zero count, a limit broken, a malformed header) returns `None` having changed
+    /// nothing but `examined`, and the resumable state machine takes over from the start:
+    /// it is the one that reports errors. A request is scanned this way at most once, when
+    /// its first byte is seen, so decoding stays linear.
+    fn whole_multibulk(&mut self, buf: &[u8]) -> Option<RawRequest> {
+        let mut examined = 0;
+        let request = self.scan_whole_multibulk(buf, &mut examined);
+        self.examined += examined;
+        if request.is_none() {
+            self.args.clear();
+        }
+        request
+    }
+
+    fn scan_whole_multibulk(&mut self, buf: &[u8], examined: &mut usize) -> Option<RawRequest> {
+        let (count, mut pos) = length_line(buf, 1, examined)?;
+        if count == 0 || count > self.limits.max_array_len {
+            return None;
+        }
+        self.args.reserve(count.min(MAX_PREALLOC));
+        for _ in 0..count {
+            *examined += 1;
+            if *buf.get(pos)? != b'$' {
+                return None;
+            }
+            let (len, data) = length_line(buf, pos + 1, examined)?;
+            if len > self.limits.max_bulk_len {
+                return None;
+            }
+            let end = data.checked_add(len)?;
+            *examined += 2;
+            if buf.get(end..end.checked_add(2)?)? != b"\r\n" {
+                return None;
+            }
+            self.args.push(data..end);
+            pos = end + 2;
+        }
+        Some(self.finish(pos, false))
     }
 
     /// How many more bytes the request in progress is known to need beyond `buffered`
@@ -876,6 +924,35 @@ fn find_crlf(
         Some(b'\n') => Ok(Some(cr)),
         Some(_) => Err(LineError::BadEnding),
     }
+}
+
+/// A non-negative decimal length (no sign, no leading zero, at most 18 digits) at `start`,
+/// ended by CRLF: the length and the position after the CRLF. `None` for anything else,
+/// complete or not (the state machine then decides).
+#[inline]
+fn length_line(buf: &[u8], start: usize, examined: &mut usize) -> Option<(usize, usize)> {
+    const MAX_DIGITS: usize = 18;
+    let mut value = 0u64;
+    let mut at = start;
+    loop {
+        let byte = *buf.get(at)?;
+        *examined += 1;
+        if byte == b'\r' {
+            break;
+        }
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 || at - start == MAX_DIGITS {
+            return None;
+        }
+        value = value * 10 + u64::from(digit);
+        at += 1;
+    }
+    let digits = at - start;
+    if digits == 0 || (digits > 1 && buf[start] == b'0') || *buf.get(at + 1)? != b'\n' {
+        return None;
+    }
+    *examined += 1;
+    Some((usize::try_from(value).ok()?, at + 2))
 }
 
 /// End of a payload of `len` bytes at `start` plus its CRLF, if it fits in `usize`.
