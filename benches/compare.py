@@ -108,31 +108,74 @@ def run_benchmark(port: int, pipeline: int, requests: int, clients: int, client_
     return results
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads included."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = os.times()
+    return usage.children_user + usage.children_system
+
+
+def measured_run(pid: int, port: int, pipeline: int, args, client_pin: str | None, test: str):
+    """One redis-benchmark run of one test, with the CPU both sides spent on it.
+
+    Returns {row: (rps, p99 ms, server CPU us per request, server busy, client busy)}; busy
+    is CPU seconds over wall seconds (1.0 = one core). A client near 1.0 while the server
+    is below it means the client, not the server, set the pace: compare CPU per request.
+    """
+    server_before, client_before = cpu_seconds(pid), children_cpu_seconds()
+    started = time.perf_counter()
+    results = run_benchmark(port, pipeline, args.requests, args.clients, client_pin, tests=test)
+    wall = time.perf_counter() - started
+    server_cpu = cpu_seconds(pid) - server_before
+    client_cpu = children_cpu_seconds() - client_before
+    requests = args.requests * max(len(results), 1)
+    return {row: (rps, p99, server_cpu * 1e6 / requests, server_cpu / wall, client_cpu / wall)
+            for row, (rps, p99) in results.items()}
+
+
 def throughput(args) -> None:
     pin = "1" if args.pinned else None
     client_pin = "0" if args.pinned else None
     with Servers(pin) as servers:
+        pids = servers.pids()
         for pipeline in args.pipelines:
-            samples = {}  # (server, test) -> [(rps, p99)]
+            samples = {}  # (server, row) -> [(rps, p99, cpu us/request, server busy, client busy)]
+            rows = []
             for _ in range(args.rounds):
-                for name in ("redis", "kvstore"):
-                    results = run_benchmark(servers.ports[name], pipeline, args.requests,
-                                            args.clients, client_pin)
-                    for test, value in results.items():
-                        samples.setdefault((name, test), []).append(value)
+                for test in args.tests.split(","):
+                    for name in ("redis", "kvstore"):
+                        results = measured_run(pids[name], servers.ports[name], pipeline, args,
+                                               client_pin, test)
+                        for row, value in results.items():
+                            samples.setdefault((name, row), []).append(value)
+                            if row not in rows:
+                                rows.append(row)
             mode = "pinned to one core" if args.pinned else "unpinned"
             print(f"\n### -P {pipeline}, -c {args.clients}, -n {args.requests}, {mode}, "
                   f"median of {args.rounds} alternating rounds\n")
-            print("| test | redis rps | kvstore rps | ratio | redis p99 ms | kvstore p99 ms |")
-            print("| --- | ---: | ---: | ---: | ---: | ---: |")
-            tests = [t for (n, t) in samples if n == "redis"]
-            for test in tests:
-                r = samples[("redis", test)]
-                k = samples.get(("kvstore", test), [(0.0, 0.0)])
-                r_rps, k_rps = statistics.median(x[0] for x in r), statistics.median(x[0] for x in k)
-                r_p99, k_p99 = statistics.median(x[1] for x in r), statistics.median(x[1] for x in k)
-                ratio = k_rps / r_rps if r_rps else float("nan")
-                print(f"| {test} | {r_rps:,.0f} | {k_rps:,.0f} | {ratio:.2f} | {r_p99:.3f} | {k_p99:.3f} |")
+            print("| test | redis rps | kvstore rps | ratio | redis p99 ms | kvstore p99 ms "
+                  "| redis CPU us/req | kvstore CPU us/req | CPU ratio "
+                  "| busy redis / client | busy kvstore / client |")
+            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+            for row in rows:
+                med = {}
+                for name in ("redis", "kvstore"):
+                    values = samples.get((name, row), [(0.0,) * 5])
+                    med[name] = [statistics.median(v[i] for v in values) for i in range(5)]
+                r, k = med["redis"], med["kvstore"]
+                ratio = k[0] / r[0] if r[0] else float("nan")
+                cpu_ratio = k[2] / r[2] if r[2] else float("nan")
+                print(f"| {row} | {r[0]:,.0f} | {k[0]:,.0f} | {ratio:.2f} | {r[1]:.3f} | "
+                      f"{k[1]:.3f} | {r[2]:.2f} | {k[2]:.2f} | {cpu_ratio:.2f} | "
+                      f"{r[3]:.2f} / {r[4]:.2f} | {k[3]:.2f} / {k[4]:.2f} |")
+            print("\nCPU us/req: the server's user+system CPU per request (lower is better; "
+                  "ratio kvstore / redis).\nbusy: CPU seconds per wall second (1.00 = one core "
+                  "saturated); a client at ~1.00 means the client set the pace.")
 
 
 def rss_bytes(pid: int) -> int:
@@ -319,6 +362,7 @@ def main() -> None:
     t.add_argument("--clients", type=int, default=50)
     t.add_argument("--rounds", type=int, default=3)
     t.add_argument("--pipelines", type=int, nargs="+", default=[1, 16])
+    t.add_argument("--tests", default=TESTS, help="comma-separated redis-benchmark tests")
     m = sub.add_parser("memory")
     m.add_argument("--keys", type=int, default=1_000_000)
     m.add_argument("--settle", type=float, default=3.0, help="seconds to wait after deleting")
