@@ -44,6 +44,13 @@ pub struct Config {
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
 
+    /// Longest time, in microseconds, a connection thread with nothing to do polls its
+    /// sockets before it sleeps (adaptive; 0 turns polling off). Saves the clients the cost
+    /// of waking the thread under load; see `idle_poll`.
+    #[arg(long = "idle-poll-us", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub idle_poll_us: u32,
+
     /// Directory for the snapshot file and the append-only directory.
     #[arg(long, default_value = ".")]
     pub dir: std::path::PathBuf,
@@ -198,6 +205,7 @@ impl Default for Config {
             proto_max_bulk_len: 512 * 1024 * 1024,
             hz: 10,
             threads: 0,
+            idle_poll_us: 50,
             dir: ".".into(),
             dbfilename: "dump.kvs".to_owned(),
             save: parse_save_rules(DEFAULT_SAVE).unwrap_or_default(),

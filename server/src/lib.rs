@@ -5,6 +5,7 @@
 //!
 //! - [`server`]: accept loop, shared state, background cron.
 //! - [`connection`]: the per-connection read / dispatch / write loop.
+//! - [`idle_poll`]: connection threads poll their sockets briefly before sleeping.
 //! - [`cmd`]: the command table and the commands.
 //! - [`store`]: databases of 16 shards, each a hash table plus a TTL min-heap.
 //! - [`sync`]: the std/loom shim for everything shared between threads.
@@ -14,6 +15,7 @@ pub mod cmd;
 pub mod config;
 pub mod connection;
 pub mod glob;
+pub mod idle_poll;
 pub mod memory;
 pub mod persist;
 pub mod server;
