@@ -1,5 +1,5 @@
-//! Polling before sleeping: a connection thread that runs out of work watches its own
-//! sockets for a few tens of microseconds before it blocks in the kernel.
+//! Polling before sleeping: a connection thread that runs out of work keeps checking for
+//! new work for a few tens of microseconds before it blocks in the kernel.
 //!
 //! Why: under load a connection thread finishes each batch quickly and goes to sleep in
 //! `epoll_wait` thousands of times a second. Each time, the client's next write has to wake
@@ -10,83 +10,136 @@
 //! enough never to sleep, so the client became the bottleneck. Polling briefly before
 //! sleeping catches the next request without a wake-up.
 //!
-//! The poll window adapts the way Linux's guest halt-polling (`haltpoll`) does: it grows
-//! when work arrived shortly after polling gave up and shrinks when the thread then slept
-//! long, down to not polling at all, so an idle or lightly loaded server burns nothing.
-//! Only this thread's sockets are watched: a wake-up from another thread (a new connection,
-//! a `PUBLISH` delivery, an fsync completing) is seen when the window ends, at most
-//! `--idle-poll-us` later.
+//! What is polled is the runtime's own epoll descriptor, with `poll(2)`: it is readable when
+//! the runtime has events waiting (a socket ready, or a wake-up from another thread through
+//! the runtime's waker), and asking does not consume them. Tokio does not expose that
+//! descriptor; it is the epoll descriptor that building the runtime creates, so
+//! [`runtime_epoll`] finds it by comparing the process's descriptors before and after. If
+//! that ever finds none, polling is off (logged).
 //!
-//! Each connection thread owns one level-triggered epoll set holding its connections'
-//! sockets, separate from tokio's (whose descriptor is not exposed): "is any socket
-//! readable" is then one non-blocking `epoll_wait`. A socket leaves the set when it is
-//! closed. A socket that stays readable because its task is not reading (a client blocked
-//! on output) only makes the poll end at once, as if polling were off.
+//! The window adapts the way Linux's guest halt-polling (`haltpoll`) does: it grows when work
+//! arrived shortly after polling gave up and shrinks when the thread then slept long, down to
+//! not polling at all, so an idle or lightly loaded server burns nothing. Between checks
+//! the thread yields its core (`sched_yield`), so a poller never delays a client or another
+//! thread that shares the core: a poll only uses time nobody else wants.
 
-use std::cell::RefCell;
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The window a thread starts from, and returns to after it had shrunk to nothing.
 const START_WINDOW: Duration = Duration::from_micros(10);
 
 thread_local! {
-    static POLLER: RefCell<Option<IdlePoller>> = const { RefCell::new(None) };
+    static POLLER: Cell<Option<IdlePoller>> = const { Cell::new(None) };
 }
 
-/// Sets up polling for the current thread with windows up to `max` (zero: never poll).
-/// Called once by each connection thread before it runs its event loop.
-pub fn install(max: Duration) {
-    if max.is_zero() {
-        return;
-    }
-    match sys::Epoll::new() {
-        Ok(epoll) => POLLER.with(|poller| {
-            *poller.borrow_mut() = Some(IdlePoller::new(epoll, max));
-        }),
-        Err(err) => tracing::warn!("idle polling off, no epoll set: {err}"),
-    }
+/// The epoll descriptors open in this process (empty where there is no `/proc`).
+pub fn epoll_descriptors() -> BTreeSet<RawFd> {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return BTreeSet::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            std::fs::read_link(entry.path())
+                .is_ok_and(|target| target.as_os_str() == "anon_inode:[eventpoll]")
+        })
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect()
 }
 
-/// Adds a connection's socket to the current thread's watch set (no-op when polling is
-/// off). The socket leaves the set by itself when it is closed.
-pub fn watch(socket: &impl std::os::fd::AsRawFd) {
-    POLLER.with(|poller| {
-        if let Some(poller) = poller.borrow().as_ref() {
-            if let Err(err) = poller.epoll.add(socket.as_raw_fd()) {
-                tracing::debug!("socket not watched for idle polling: {err}");
-            }
+/// Builds a runtime with `build` and finds its epoll descriptor: the first one that appeared
+/// meanwhile (tokio duplicates it for its registry handle, so there may be two, the same
+/// epoll). `None` if none appeared (the runtime's internals changed).
+///
+/// A wrong find costs nothing but useful polling: the descriptor is only ever asked for
+/// readiness, and the runtime's own `epoll_wait` still decides what runs. Builds through
+/// this function are serialised, so servers started together in one process (tests) do not
+/// confuse each other.
+pub fn runtime_epoll<T>(build: impl FnOnce() -> T) -> (T, Option<RawFd>) {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _building = BUILDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let before = epoll_descriptors();
+    let runtime = build();
+    let found = epoll_descriptors()
+        .into_iter()
+        .find(|fd| !before.contains(fd));
+    (runtime, found)
+}
+
+/// Sets up polling for the current thread on `epoll` (the runtime's descriptor, which must
+/// stay open while the runtime runs) with windows up to `max`. Zero or `None`: no polling.
+/// Called once by each connection thread before it runs its runtime.
+pub fn install(epoll: Option<RawFd>, max: Duration) {
+    match epoll {
+        Some(epoll) if !max.is_zero() => {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            MAX_POLLERS.store(cores.saturating_sub(1).max(1), Ordering::Relaxed);
+            POLLER.set(Some(IdlePoller::new(epoll, max)));
         }
-    });
+        Some(_) => {}
+        None => tracing::warn!("idle polling off: the runtime's epoll descriptor was not found"),
+    }
 }
 
-/// The runtime's park hook: polls this thread's sockets for up to the current window.
+/// The runtime's park hook: polls for up to the current window.
 pub fn before_park() {
-    POLLER.with(|poller| {
-        if let Some(poller) = poller.borrow_mut().as_mut() {
-            poller.before_park();
-        }
-    });
+    if let Some(mut poller) = POLLER.get() {
+        poller.before_park();
+        POLLER.set(Some(poller));
+    }
 }
 
 /// The runtime's unpark hook: adapts the window to how long the thread slept.
 pub fn after_unpark() {
-    POLLER.with(|poller| {
-        if let Some(poller) = poller.borrow_mut().as_mut() {
-            poller.after_unpark(Instant::now());
-        }
-    });
+    if let Some(mut poller) = POLLER.get() {
+        poller.after_unpark(Instant::now());
+        POLLER.set(Some(poller));
+    }
 }
 
-/// One thread's watch set and adaptive window.
+/// How many threads may poll at once: one core fewer than the machine has (at least one),
+/// so that polling threads never occupy every core and a client or background thread that
+/// wakes up always finds one free.
+static MAX_POLLERS: AtomicUsize = AtomicUsize::new(1);
+/// Threads polling right now.
+static POLLING: AtomicUsize = AtomicUsize::new(0);
+
+/// The process-wide count of polling threads.
+struct Pollers;
+
+impl Pollers {
+    /// Takes a polling slot if one is free.
+    fn enter() -> bool {
+        let max = MAX_POLLERS.load(Ordering::Relaxed);
+        POLLING
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |polling| {
+                (polling < max).then_some(polling + 1)
+            })
+            .is_ok()
+    }
+
+    fn leave() {
+        POLLING.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// One thread's polling state.
+#[derive(Clone, Copy)]
 struct IdlePoller {
-    epoll: sys::Epoll,
+    epoll: RawFd,
     window: Window,
     /// When polling gave up and the thread went to sleep (None: polling found work).
     slept_at: Option<Instant>,
 }
 
 impl IdlePoller {
-    fn new(epoll: sys::Epoll, max: Duration) -> Self {
+    fn new(epoll: RawFd, max: Duration) -> Self {
         IdlePoller {
             epoll,
             window: Window::new(max),
@@ -96,18 +149,20 @@ impl IdlePoller {
 
     fn before_park(&mut self) {
         let window = self.window.current;
-        let started = Instant::now();
-        if !window.is_zero() {
+        if !window.is_zero() && Pollers::enter() {
+            let started = Instant::now();
             loop {
-                if self.epoll.any_ready() {
+                if sys::has_events(self.epoll) {
+                    Pollers::leave();
                     self.slept_at = None;
                     return;
                 }
-                std::hint::spin_loop();
+                sys::yield_core();
                 if started.elapsed() >= window {
                     break;
                 }
             }
+            Pollers::leave();
         }
         self.slept_at = Some(Instant::now());
     }
@@ -156,80 +211,47 @@ impl Window {
 
 #[cfg(target_os = "linux")]
 mod sys {
-    //! The three epoll calls, for the watch set.
+    //! The two system calls of the poll loop.
 
-    use std::io;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    use std::os::fd::RawFd;
 
-    /// A level-triggered epoll set.
-    pub struct Epoll(OwnedFd);
+    /// Whether `epoll` has events waiting, without blocking or consuming them. An error
+    /// counts as yes, so the thread goes to sleep in the runtime's own poll.
+    pub fn has_events(epoll: RawFd) -> bool {
+        let mut request = libc::pollfd {
+            fd: epoll,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: `request` is one valid pollfd; with a zero timeout the kernel only reads
+        // the descriptor's readiness and writes `revents`.
+        #[allow(unsafe_code)]
+        let ready = unsafe { libc::poll(&mut request, 1, 0) };
+        ready != 0
+    }
 
-    impl Epoll {
-        pub fn new() -> io::Result<Epoll> {
-            // SAFETY: epoll_create1 takes a flag and returns a new descriptor or -1.
-            #[allow(unsafe_code)]
-            let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-            if fd < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // SAFETY: `fd` was just returned by epoll_create1 and nothing else owns it.
-            #[allow(unsafe_code)]
-            Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
-        }
-
-        /// Watches `fd` for input (level-triggered: ready while unread data is queued).
-        pub fn add(&self, fd: RawFd) -> io::Result<()> {
-            let mut event = libc::epoll_event {
-                events: (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
-                u64: 0,
-            };
-            // SAFETY: both descriptors are open (the caller holds the socket) and `event`
-            // is a valid epoll_event the kernel only reads.
-            #[allow(unsafe_code)]
-            let result =
-                unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event) };
-            if result < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        }
-
-        /// Whether any watched socket is readable now, without blocking. An error counts as
-        /// ready, so the thread goes to sleep in tokio's own poll rather than spinning.
-        pub fn any_ready(&self) -> bool {
-            let mut event = libc::epoll_event { events: 0, u64: 0 };
-            // SAFETY: the set is open and `event` has room for the one event asked for.
-            #[allow(unsafe_code)]
-            let ready = unsafe { libc::epoll_wait(self.0.as_raw_fd(), &mut event, 1, 0) };
-            ready != 0
+    /// Lets any other runnable thread on this core go first.
+    pub fn yield_core() {
+        // SAFETY: sched_yield takes no arguments and cannot fail on Linux.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::sched_yield();
         }
     }
 }
 
 #[cfg(not(target_os = "linux"))]
 mod sys {
-    //! No epoll: polling never starts.
+    //! Not Linux: there is no epoll descriptor to find, so polling never starts.
 
-    use std::io;
     use std::os::fd::RawFd;
 
-    pub struct Epoll;
+    pub fn has_events(_epoll: RawFd) -> bool {
+        true
+    }
 
-    impl Epoll {
-        pub fn new() -> io::Result<Epoll> {
-            Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "epoll is Linux-only",
-            ))
-        }
-
-        pub fn add(&self, _fd: RawFd) -> io::Result<()> {
-            Ok(())
-        }
-
-        pub fn any_ready(&self) -> bool {
-            true
-        }
+    pub fn yield_core() {
+        std::thread::yield_now();
     }
 }
 
@@ -279,21 +301,37 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn watch_set_reports_a_readable_socket_and_forgets_a_closed_one() -> std::io::Result<()> {
+    fn finds_the_runtime_epoll_and_sees_a_socket_become_readable() -> std::io::Result<()> {
         use std::io::Write;
+        let (runtime, epoll) = runtime_epoll(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+        });
+        let runtime = runtime?;
+        let epoll = epoll.expect("building a tokio runtime creates an epoll descriptor");
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
         let (server, _) = listener.accept()?;
-        let epoll = sys::Epoll::new()?;
-        epoll.add(std::os::fd::AsRawFd::as_raw_fd(&server))?;
-        assert!(!epoll.any_ready(), "nothing sent yet");
+        server.set_nonblocking(true)?;
+        let server = runtime.block_on(async { tokio::net::TcpStream::from_std(server) })?;
+        // Registration itself may leave an initial event: let the runtime take it.
+        runtime.block_on(tokio::task::yield_now());
+        assert!(!sys::has_events(epoll), "nothing sent yet");
         client.write_all(b"PING\r\n")?;
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !epoll.any_ready() {
-            assert!(Instant::now() < deadline, "data never reported");
+        while !sys::has_events(epoll) {
+            assert!(
+                Instant::now() < deadline,
+                "the runtime's epoll never reported the data"
+            );
         }
-        drop(server);
-        assert!(!epoll.any_ready(), "a closed socket leaves the set");
+        let mut buf = [0; 16];
+        let read = runtime.block_on(async {
+            server.readable().await?;
+            server.try_read(&mut buf)
+        })?;
+        assert_eq!(&buf[..read], b"PING\r\n");
         Ok(())
     }
 }

@@ -375,18 +375,21 @@ impl Workers {
             let (queue, arrivals) = tokio::sync::mpsc::unbounded_channel();
             // No timer driver: nothing on these threads sleeps, and with one every park
             // reads the clock and checks the timer wheel.
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_io()
-                .on_thread_park(crate::idle_poll::before_park)
-                .on_thread_unpark(crate::idle_poll::after_unpark)
-                .build()?;
+            let (runtime, epoll) = crate::idle_poll::runtime_epoll(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .on_thread_park(crate::idle_poll::before_park)
+                    .on_thread_unpark(crate::idle_poll::after_unpark)
+                    .build()
+            });
+            let runtime = runtime?;
             let (shared, tracker) = (Arc::clone(shared), tracker.clone());
             let idle_poll = Duration::from_micros(shared.config.idle_poll_us.into());
             std::thread::Builder::new()
                 .name(format!("kv-conn-{index}"))
                 .spawn(move || {
                     crate::persist::aof_log::set_thread_lane(index);
-                    crate::idle_poll::install(idle_poll);
+                    crate::idle_poll::install(epoll, idle_poll);
                     runtime.block_on(run_worker(arrivals, shared, tracker))
                 })?;
             queues.push(queue);
@@ -434,7 +437,6 @@ async fn run_worker(
                 continue;
             }
         };
-        crate::idle_poll::watch(&stream);
         let idle = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let shared = Arc::clone(&shared);
         let reading = std::sync::Arc::clone(&idle);
