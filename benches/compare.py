@@ -169,9 +169,10 @@ def throughput(args) -> None:
                     med[name] = [statistics.median(v[i] for v in values) for i in range(5)]
                 r, k = med["redis"], med["kvstore"]
                 ratio = k[0] / r[0] if r[0] else float("nan")
-                cpu_ratio = k[2] / r[2] if r[2] else float("nan")
+                # CPU time is counted in clock ticks (10 ms): a tiny run may show none.
+                cpu_ratio = f"{k[2] / r[2]:.2f}" if r[2] else "n/a"
                 print(f"| {row} | {r[0]:,.0f} | {k[0]:,.0f} | {ratio:.2f} | {r[1]:.3f} | "
-                      f"{k[1]:.3f} | {r[2]:.2f} | {k[2]:.2f} | {cpu_ratio:.2f} | "
+                      f"{k[1]:.3f} | {r[2]:.2f} | {k[2]:.2f} | {cpu_ratio} | "
                       f"{r[3]:.2f} / {r[4]:.2f} | {k[3]:.2f} / {k[4]:.2f} |")
             print("\nCPU us/req: the server's user+system CPU per request (lower is better; "
                   "ratio kvstore / redis).\nbusy: CPU seconds per wall second (1.00 = one core "
