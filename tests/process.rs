@@ -318,3 +318,75 @@ async fn redis_benchmark_runs_cleanly() {
     assert!(processed >= 6 * 2000, "{processed}");
     assert_eq!(c.cmd(&["GET", "counter:__rand_int__"]).await, bulk("2000"));
 }
+
+/// The issue-4 memory requirement, across a process boundary (used memory is process-wide,
+/// so in-process servers of parallel tests would blur it): loading keys grows the resident
+/// size, deleting them all gives it back within a few seconds, without any other traffic.
+#[tokio::test]
+async fn resident_memory_follows_a_mass_delete_down() {
+    let Some(binary) = kvserver_binary() else {
+        return;
+    };
+    let (mut server, mut c) = spawn_kvserver(&binary, &[]).await;
+    let rss = |info: &str| -> u64 {
+        info_field(info, "used_memory_rss")
+            .and_then(|v| v.parse().ok())
+            .expect("used_memory_rss")
+    };
+    let info = text_of(&c.cmd(&["INFO", "memory"]).await);
+    let empty = rss(&info);
+    if cfg!(not(target_env = "msvc")) {
+        assert_eq!(
+            info_field(&info, "mem_allocator").as_deref(),
+            Some("jemalloc-5.3.0")
+        );
+    }
+
+    // 200,000 keys with 200-byte values, 100 per MSET / DEL, all pipelined.
+    const KEYS: usize = 200_000;
+    const PER_COMMAND: usize = 100;
+    let value = vec![b'v'; 200];
+    let key = |i: usize| format!("key:{i:012}").into_bytes();
+    let mut sets = Vec::new();
+    let mut dels = Vec::new();
+    for chunk in (0..KEYS).collect::<Vec<_>>().chunks(PER_COMMAND) {
+        let mut mset = vec![b"MSET".to_vec()];
+        let mut del = vec![b"DEL".to_vec()];
+        for &i in chunk {
+            mset.extend([key(i), value.clone()]);
+            del.push(key(i));
+        }
+        sets.extend(encode(&mset));
+        dels.extend(encode(&del));
+    }
+    c.send(&sets).await;
+    for _ in 0..KEYS / PER_COMMAND {
+        assert_eq!(c.read().await, ok());
+    }
+    let loaded = rss(&text_of(&c.cmd(&["INFO", "memory"]).await));
+    assert!(
+        loaded > empty + 40_000_000,
+        "loading 200k keys of 200 bytes grew RSS from {empty} to only {loaded}"
+    );
+    c.send(&dels).await;
+    for _ in 0..KEYS / PER_COMMAND {
+        assert_eq!(c.read().await, int(PER_COMMAND as i64));
+    }
+    assert_eq!(c.cmd(&["DBSIZE"]).await, int(0));
+
+    // The server checks about once a second; allow a few seconds on a busy machine.
+    let target = empty + (loaded - empty) / 4;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = rss(&text_of(&c.cmd(&["INFO", "memory"]).await));
+        if now <= target {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "RSS {now} still above {target} (empty {empty}, loaded {loaded}) after deleting every key"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = server.guard.child.kill();
+}

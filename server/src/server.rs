@@ -175,6 +175,7 @@ pub async fn start(
     config: Config,
     log_control: Option<LogControl>,
 ) -> anyhow::Result<ServerHandle> {
+    crate::memory::configure_allocator();
     let mut listeners = Vec::new();
     let mut port = config.port;
     for host in &config.bind {
@@ -558,7 +559,7 @@ async fn cron(shared: Arc<Shared>) {
             debug!(expired, "active expiry");
         }
 
-        memory.tick(&shared.store, hz);
+        memory.tick(hz);
         persist_ticks += 1;
         if persist_ticks >= hz {
             persist_ticks = 0;
@@ -578,29 +579,40 @@ async fn cron(shared: Arc<Shared>) {
     }
 }
 
-/// Gives memory back to the OS once the dataset has shrunk a lot (mass DEL, FLUSHALL, expiry),
-/// so the resident size follows the keyspace down. Checked about once a second.
+/// Gives memory back to the OS when much of the resident size is no longer in use (after a
+/// mass DEL, FLUSHALL, expiry of many keys), so the resident size follows the dataset down.
+/// Checked about once a second by comparing the resident size with the allocator's count of
+/// bytes in use, which catches a load and delete that both happen between two checks.
 #[derive(Default)]
 struct MemoryFollower {
     ticks: u32,
-    peak_keys: usize,
+    /// Checks to skip after a release: what a release leaves resident (fragmentation) does
+    /// not need releasing again every second.
+    cooldown: u32,
 }
 
 impl MemoryFollower {
-    /// Keys that must have gone since the last release before releasing again.
-    const MIN_DROP: usize = 50_000;
+    /// Unused resident bytes worth a release.
+    const SLACK: u64 = 32 * 1024 * 1024;
+    /// Checks (seconds) between two releases.
+    const COOLDOWN: u32 = 3;
 
-    fn tick(&mut self, store: &Store, hz: u32) {
+    fn tick(&mut self, hz: u32) {
         self.ticks += 1;
         if self.ticks < hz {
             return;
         }
         self.ticks = 0;
-        let keys: usize = store.dbs().iter().map(|db| db.len()).sum();
-        self.peak_keys = self.peak_keys.max(keys);
-        if self.peak_keys - keys >= Self::MIN_DROP && keys * 2 <= self.peak_keys {
-            debug!(keys, peak = self.peak_keys, "releasing freed memory");
-            self.peak_keys = keys;
+        if self.cooldown > 0 {
+            self.cooldown -= 1;
+            return;
+        }
+        let used = crate::memory::allocated_bytes();
+        let resident = crate::memory::resident_bytes();
+        let unused = resident.saturating_sub(used);
+        if used > 0 && unused > Self::SLACK && unused > used / 2 {
+            debug!(used, resident, "releasing freed memory");
+            self.cooldown = Self::COOLDOWN;
             tokio::task::spawn_blocking(crate::memory::release_free_memory);
         }
     }
