@@ -129,6 +129,8 @@ async fn binary_flags() {
         "--loglevel",
         "--proto-max-bulk-len",
         "--hz",
+        "--threads",
+        "--idle-poll-us",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
@@ -137,6 +139,8 @@ async fn binary_flags() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--no-such-flag"));
     let bad = run(Command::new(&binary).args(["--databases", "0"]));
     assert!(!bad.status.success());
+    let bad = run(Command::new(&binary).args(["--idle-poll-us", "10001"]));
+    assert!(!bad.status.success(), "idle polling is bounded to 10 ms");
 
     // The flags take effect.
     let args = [
@@ -148,6 +152,11 @@ async fn binary_flags() {
         "50",
         "--proto-max-bulk-len",
         "2048",
+        // Polling off and more connection threads than cores: the server works the same.
+        "--idle-poll-us",
+        "0",
+        "--threads",
+        "3",
     ];
     let (mut server, mut c) = spawn_kvserver(&binary, &args).await;
     let config = c
