@@ -37,7 +37,7 @@ thread_local! {
 }
 
 /// The epoll descriptors open in this process (empty where there is no `/proc`).
-pub fn epoll_descriptors() -> BTreeSet<RawFd> {
+fn epoll_descriptors() -> BTreeSet<RawFd> {
     let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
         return BTreeSet::new();
     };
@@ -149,22 +149,26 @@ impl IdlePoller {
 
     fn before_park(&mut self) {
         let window = self.window.current;
-        if !window.is_zero() && Pollers::enter() {
-            let started = Instant::now();
-            loop {
-                if sys::has_events(self.epoll) {
-                    Pollers::leave();
-                    self.slept_at = None;
-                    return;
-                }
-                sys::yield_core();
-                if started.elapsed() >= window {
-                    break;
-                }
-            }
+        let found_work = !window.is_zero() && Pollers::enter() && {
+            let found = self.poll_for(window);
             Pollers::leave();
+            found
+        };
+        self.slept_at = (!found_work).then(Instant::now);
+    }
+
+    /// Checks the runtime's descriptor until it has events (true) or `window` is over.
+    fn poll_for(&self, window: Duration) -> bool {
+        let started = Instant::now();
+        loop {
+            if sys::has_events(self.epoll) {
+                return true;
+            }
+            sys::yield_core();
+            if started.elapsed() >= window {
+                return false;
+            }
         }
-        self.slept_at = Some(Instant::now());
     }
 
     fn after_unpark(&mut self, now: Instant) {
