@@ -7,6 +7,7 @@ ratio kvserver / redis. Machines are shared and noisy: look at ratios, not absol
 
   python3 benches/compare.py throughput --pinned     # both servers on core 1, client on core 0
   python3 benches/compare.py throughput              # unpinned: kvserver may use both cores
+  python3 benches/compare.py throughput --kvstore-args="--threads 2"   # other kvserver flags
   python3 benches/compare.py memory                  # RSS after 1M keys, and after deleting them
   python3 benches/compare.py persistence             # SET -P 16 with AOF off/everysec/always,
                                                      # recovery time, longest stall in BGSAVE
@@ -54,7 +55,8 @@ def wait_ready(port: int) -> None:
 class Servers:
     """Starts redis-server and kvserver (optionally pinned) and stops them on exit."""
 
-    def __init__(self, pin: str | None, extra: list | None = None, dirs: dict | None = None):
+    def __init__(self, pin: str | None, extra: list | None = None, dirs: dict | None = None,
+                 kvstore_extra: list | None = None):
         self.ports = {"redis": free_port(), "kvstore": free_port()}
         prefix = ["taskset", "-c", pin] if pin else []
         extra = extra or ["--appendonly", "no"]
@@ -70,7 +72,8 @@ class Servers:
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
             subprocess.Popen(prefix + [KVSERVER, "--port", str(self.ports["kvstore"]),
                                        "--loglevel", "warning", "--save", "",
-                                       "--dir", self.dirs["kvstore"]] + extra,
+                                       "--dir", self.dirs["kvstore"]] + extra
+                             + (kvstore_extra or []),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         ]
         for port in self.ports.values():
@@ -141,7 +144,7 @@ def measured_run(pid: int, port: int, pipeline: int, args, client_pin: str | Non
 def throughput(args) -> None:
     pin = "1" if args.pinned else None
     client_pin = "0" if args.pinned else None
-    with Servers(pin) as servers:
+    with Servers(pin, kvstore_extra=args.kvstore_args.split()) as servers:
         pids = servers.pids()
         for pipeline in args.pipelines:
             samples = {}  # (server, row) -> [(rps, p99, cpu us/request, server busy, client busy)]
@@ -156,6 +159,8 @@ def throughput(args) -> None:
                             if row not in rows:
                                 rows.append(row)
             mode = "pinned to one core" if args.pinned else "unpinned"
+            if args.kvstore_args:
+                mode += f", kvserver {args.kvstore_args}"
             print(f"\n### -P {pipeline}, -c {args.clients}, -n {args.requests}, {mode}, "
                   f"median of {args.rounds} alternating rounds\n")
             print("| test | redis rps | kvstore rps | ratio | redis p99 ms | kvstore p99 ms "
@@ -364,6 +369,8 @@ def main() -> None:
     t.add_argument("--rounds", type=int, default=3)
     t.add_argument("--pipelines", type=int, nargs="+", default=[1, 16])
     t.add_argument("--tests", default=TESTS, help="comma-separated redis-benchmark tests")
+    t.add_argument("--kvstore-args", default="",
+                   help="extra kvserver flags, e.g. '--threads 2'")
     m = sub.add_parser("memory")
     m.add_argument("--keys", type=int, default=1_000_000)
     m.add_argument("--settle", type=float, default=3.0, help="seconds to wait after deleting")

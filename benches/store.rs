@@ -7,8 +7,8 @@
 //! one big lock when threads contend. The baseline shows what that lock costs.
 //!
 //! What one operation includes, as the command implementations do it (`cmd/string.rs`,
-//! `cmd/keys.rs`): hashing the key and locking its shard ([`Db::lock`]; DEL goes through
-//! [`Db::lock_keys`] as the DEL command does), the lookup with passive-expiry check, and:
+//! `cmd/keys.rs`): hashing the key and locking its shard ([`Db::lock`]), the lookup with
+//! passive-expiry check, and:
 //! - GET: copying the value into a reused output buffer (the reply buffer) under the lock;
 //! - SET: the existence lookup SET makes for its NX/XX/GET options, then `Shard::set` with a
 //!   freshly allocated copy of the value (the argument bytes belong to the read buffer);
@@ -16,8 +16,9 @@
 //!   TTLs already, so each SET replaces a deadline and pushes onto the shard's heap (with the
 //!   heap rebuilds that stale entries trigger). The baseline has no TTLs, so it has no such case;
 //! - INCR: [`incr_by`], the server's own function (parse, add, format in place);
-//! - DEL: removing the key and dropping its entry. Deleted keys are put back between chunks
-//!   of 128K operations, outside the timed region, so every DEL finds its key.
+//! - DEL: removing the key, then dropping its entry once the lock is released. Deleted keys
+//!   are put back between chunks of 128K operations, outside the timed region, so every DEL
+//!   finds its key.
 //!
 //! Not included: RESP decoding and encoding (see `codec.rs`) and argument parsing.
 //!
@@ -368,16 +369,14 @@ fn baseline_incr(map: &Baseline) -> impl Op + '_ {
     }
 }
 
-/// DEL key, through the multi-key locking the DEL command uses.
+/// DEL key, as `cmd::keys::del` does it for one key: the entry is freed after the shard lock
+/// is released.
 fn store_del(db: &Db) -> impl Op + '_ {
     move |key, now, _out| {
-        let mut locked = db.lock_keys(std::iter::once(key));
-        let removed = locked
-            .shard(key)
-            .and_then(|(shard, hash)| shard.remove(hash, key, now))
-            .is_some();
-        drop(locked);
-        black_box(removed)
+        let (mut shard, hash) = db.lock(key);
+        let removed = shard.remove(hash, key, now);
+        drop(shard);
+        black_box(removed).is_some()
     }
 }
 

@@ -47,7 +47,12 @@ async fn the_log_brings_every_write_back() {
         assert_eq!(c.cmd(&["APPEND", "s", "w"]).await, int(2));
         assert_eq!(c.cmd(&["SETRANGE", "r", "3", "x"]).await, int(4));
         assert_eq!(c.cmd(&["MSET", "a", "1", "b", "2", "c", "3"]).await, ok());
+        assert_eq!(c.cmd(&["MSET", "d1", "1", "d2", "2"]).await, ok());
         assert_eq!(c.cmd(&["DEL", "b", "nope"]).await, int(1));
+        // One key: DEL's single-shard path logs too.
+        assert_eq!(c.cmd(&["DEL", "d1"]).await, int(1));
+        assert_eq!(c.cmd(&["UNLINK", "d2"]).await, int(1));
+        assert_eq!(c.cmd(&["DEL", "d2"]).await, int(0));
         assert_eq!(c.cmd(&["RENAME", "c", "c2"]).await, ok());
         assert_eq!(c.cmd(&["PEXPIRE", "a", "500000"]).await, int(1));
         assert_eq!(c.cmd(&["GETDEL", "r"]).await, bulk(b"\0\0\0x"));
@@ -73,8 +78,8 @@ async fn the_log_brings_every_write_back() {
         assert_eq!(c.cmd(&["GET", "f"]).await, bulk("0.3"));
         assert_eq!(c.cmd(&["GET", "r"]).await, nil());
         assert_eq!(
-            c.cmd(&["MGET", "a", "b", "c", "c2"]).await,
-            Frame::Array(vec![bulk("1"), nil(), nil(), bulk("3")])
+            c.cmd(&["MGET", "a", "b", "c", "c2", "d1", "d2"]).await,
+            Frame::Array(vec![bulk("1"), nil(), nil(), bulk("3"), nil(), nil()])
         );
         let ttl_a = int_of(&c.cmd(&["PTTL", "a"]).await);
         assert!(ttl_a > 400_000 && ttl_a <= 500_000, "{ttl_a}");

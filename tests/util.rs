@@ -30,6 +30,9 @@ pub async fn start_server_with(adjust: impl FnOnce(&mut Config)) -> ServerHandle
         port: 0,
         // No snapshot on shutdown: tests must not write into the working directory.
         save: Default::default(),
+        // Two connection threads on any machine (the default depends on the core count), so
+        // that every test runs its clients' connections on more than one thread.
+        threads: 2,
         ..Config::default()
     };
     adjust(&mut config);

@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
             .map_err(|err| err.to_string())
     });
 
-    // Accept loop, cron and signals only: connections run on the server's own per-core
+    // Accept loop, cron and signals only: connections run on the server's own connection
     // threads (see `kvserver::server`).
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -352,8 +352,8 @@ async fn accept_loop(
 /// A connection on its way from the accept loop to a worker.
 type Handover = (std::net::TcpStream, SocketAddr);
 
-/// The connection threads: one per core (`--threads`), each running a current-thread tokio
-/// runtime that owns the connections handed to it.
+/// The connection threads (`--threads`; by default one per core but one), each running a
+/// current-thread tokio runtime that owns the connections handed to it.
 ///
 /// Why not tokio's work-stealing runtime: a connection's work is a few microseconds, so the
 /// stealing machinery (cross-thread unparks, idle workers searching for work, per-batch poll
@@ -368,7 +368,9 @@ struct Workers {
 impl Workers {
     fn start(shared: &Arc<Shared>, tracker: &TaskTracker) -> std::io::Result<Workers> {
         let count = match shared.config.threads {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            0 => crate::config::default_connection_threads(
+                std::thread::available_parallelism().map_or(1, usize::from),
+            ),
             n => n,
         };
         let mut queues = Vec::with_capacity(count);
