@@ -18,7 +18,9 @@
 //! - INCR: [`incr_by`], the server's own function (parse, add, format in place);
 //! - DEL: removing the key, then dropping its entry once the lock is released. Deleted keys
 //!   are put back between chunks of 128K operations, outside the timed region, so every DEL
-//!   finds its key.
+//!   finds its key. `del/kvstore` puts them back on the thread that deleted them, so each
+//!   thread frees values it allocated itself; `del/kvstore_crossed/2t` has each thread put
+//!   back the other's, so every free returns memory to the other thread's arena.
 //!
 //! Not included: RESP decoding and encoding (see `codec.rs`) and argument parsing.
 //!
@@ -384,31 +386,97 @@ fn baseline_del(map: &Baseline) -> impl Op + '_ {
     move |key, _now, _out| black_box(lock(map).remove(key)).is_some()
 }
 
-/// Registers `name/{1t,2t}` for DEL: chunks of at most `DEL_CHUNK` timed deletions, each
-/// followed by an untimed `refill` of the keys the chunk deleted.
-fn bench_del(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, op: &impl Op, refill: &impl Op) {
+/// Which thread puts back the keys a DEL chunk deleted, and so which thread allocated the
+/// values the next chunk frees.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refill {
+    /// Each thread rewrites the keys it deleted: it frees what it allocated (clients deleting
+    /// keys written on their own connection thread).
+    Own,
+    /// Each thread rewrites the keys the next thread deleted: every value is freed by a
+    /// thread other than the one that allocated it (keys written through another connection
+    /// thread), which sends the memory back to the allocating thread's arena.
+    Crossed,
+}
+
+/// Registers `name/{1t,2t}` for DEL (with [`Refill::Crossed`], `name/2t` only): chunks of at
+/// most `DEL_CHUNK` deletions, timed, each followed by an untimed `refill` of the deleted keys
+/// on the same long-lived threads.
+fn bench_del(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    op: &impl Op,
+    refill: &impl Op,
+    mode: Refill,
+) {
     for threads in THREADS {
+        if mode == Refill::Crossed && threads == 1 {
+            continue;
+        }
         let mut cursors = Cursor::spread(threads, KEYS);
         group.bench_function(format!("{name}/{threads}t"), |b| {
-            b.iter_custom(|iters| {
-                let mut elapsed = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let chunk = left.min(DEL_CHUNK);
-                    let before = cursors.clone();
-                    let (took, ok) = run(&mut cursors, chunk, op);
-                    assert_eq!(ok, chunk, "every DEL must find its key");
-                    elapsed += took;
-                    // Replay the same keys to put them back.
-                    let mut replay = before;
-                    let (_, refilled) = run(&mut replay, chunk, refill);
-                    assert_eq!(refilled, chunk);
-                    left -= chunk;
-                }
-                elapsed
-            });
+            b.iter_custom(|iters| run_del(&mut cursors, iters, op, refill, mode));
         });
     }
+}
+
+/// Runs `total` deletions in chunks, one long-lived thread per cursor; returns the time spent
+/// deleting (from all threads starting a chunk together to the last one finishing it).
+fn run_del(
+    cursors: &mut [Cursor],
+    total: u64,
+    op: &impl Op,
+    refill: &impl Op,
+    mode: Refill,
+) -> Duration {
+    let threads = cursors.len();
+    // Deletions of thread `t` in a chunk of `chunk`.
+    let share = |chunk: u64, t: usize| {
+        chunk / threads as u64 + u64::from((t as u64) < chunk % threads as u64)
+    };
+    // Each thread's cursor at the start of the current chunk, for the refills.
+    let starts: Vec<Mutex<Cursor>> = cursors.iter().map(|c| Mutex::new(*c)).collect();
+    // Start of a chunk, its end, and the end of its refill.
+    let barrier = Barrier::new(threads + 1);
+    let chunks = || {
+        let mut left = total;
+        std::iter::from_fn(move || {
+            let chunk = left.min(DEL_CHUNK);
+            left -= chunk;
+            (chunk > 0).then_some(chunk)
+        })
+    };
+    thread::scope(|scope| {
+        for (t, cursor) in cursors.iter_mut().enumerate() {
+            let (barrier, starts, chunks) = (&barrier, &starts, &chunks);
+            scope.spawn(move || {
+                for chunk in chunks() {
+                    *starts[t].lock().expect("bench lock") = *cursor;
+                    barrier.wait();
+                    let deleted = worker(cursor, share(chunk, t), op);
+                    assert_eq!(deleted, share(chunk, t), "every DEL must find its key");
+                    barrier.wait();
+                    let source = match mode {
+                        Refill::Own => t,
+                        Refill::Crossed => (t + 1) % threads,
+                    };
+                    let mut replay = *starts[source].lock().expect("bench lock");
+                    let count = share(chunk, source);
+                    assert_eq!(worker(&mut replay, count, refill), count);
+                    barrier.wait();
+                }
+            });
+        }
+        let mut elapsed = Duration::ZERO;
+        for _ in chunks() {
+            barrier.wait();
+            let start = Instant::now();
+            barrier.wait();
+            elapsed += start.elapsed();
+            barrier.wait();
+        }
+        elapsed
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -463,18 +531,17 @@ fn plain(c: &mut Criterion) {
     group.finish();
 
     let mut group = configure(c, "store/del");
+    let (del, refill) = (store_del(&db), store_set(&db, None));
+    bench_del(&mut group, "kvstore", &del, &refill, Refill::Own);
     bench_del(
         &mut group,
-        "kvstore",
-        &store_del(&db),
-        &store_set(&db, None),
+        "kvstore_crossed",
+        &del,
+        &refill,
+        Refill::Crossed,
     );
-    bench_del(
-        &mut group,
-        "mutex_hashmap",
-        &baseline_del(&map),
-        &baseline_set(&map),
-    );
+    let (del, refill) = (baseline_del(&map), baseline_set(&map));
+    bench_del(&mut group, "mutex_hashmap", &del, &refill, Refill::Own);
     group.finish();
     assert_eq!(db.len(), KEYS);
     assert_eq!(lock(&map).len(), KEYS);
