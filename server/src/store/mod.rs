@@ -11,6 +11,7 @@
 //! so tests and loom models use fixed instants.
 
 mod key;
+mod nodes;
 mod shard;
 mod table;
 mod value;

@@ -31,6 +31,8 @@ pub struct Entry {
 
 /// Bit of [`Entry::meta`] that holds the snapshot mark.
 const MARK_BIT: u64 = 1 << 63;
+/// Buckets of a resize in progress that each cron visit moves (tens of microseconds).
+const CRON_REHASH_BUCKETS: usize = 4096;
 
 impl Entry {
     /// Unix time in milliseconds at which the key expires, if it has a TTL.
@@ -337,7 +339,11 @@ impl Shard {
 
     /// Active expiry: pops due deadlines, deleting keys whose deadline is still the popped one,
     /// and stops after `budget` heap entries so one call holds the lock for bounded time.
+    ///
+    /// The same visit also moves a bounded part of a table resize in progress, so that a shard
+    /// that stops receiving writes still finishes it and frees the old bucket array.
     pub fn sweep_expired(&mut self, now_ms: u64, budget: usize) -> SweepResult {
+        self.table.rehash_step(CRON_REHASH_BUCKETS);
         let mut result = SweepResult::default();
         for _ in 0..budget {
             match self.deadlines.peek() {
