@@ -142,26 +142,6 @@ impl<T> Nodes<T> {
         }
     }
 
-    /// Asks the CPU to start loading the slot at `index` into cache (a hint: no effect on
-    /// correctness, nothing happens for an index out of range or on other architectures).
-    #[inline]
-    pub fn prefetch(&self, index: u32) {
-        let (chunk, offset) = split(index);
-        if let Some(slot) = self.chunks.get(chunk).and_then(|slots| slots.get(offset)) {
-            // SAFETY: a prefetch only hints the cache; it never faults and has no effect
-            // the program can observe. SSE, which it needs, is part of every x86_64 CPU.
-            #[cfg(target_arch = "x86_64")]
-            #[allow(unsafe_code)]
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    (slot as *const Slot<T>).cast(),
-                );
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            let _ = slot;
-        }
-    }
-
     /// Every occupied slot with its index, in index order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
         self.chunks.iter().enumerate().flat_map(|(chunk, slots)| {

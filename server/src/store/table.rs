@@ -29,7 +29,8 @@ const MIN_BUCKETS: usize = 8;
 /// Below this many keys a resize relinks every node at once, walking the node array in
 /// order (under a millisecond); from it on, resizes are incremental. Moving chains bucket by
 /// bucket visits nodes in random order, which cost 7.6% of the server's CPU during a 10M-key
-/// load (the one-time relink cost 1%): the price of never stalling for a whole table.
+/// load (the one-time relink cost 1%; prefetching the chains' first nodes did not help): the
+/// price of never stalling for a whole table.
 /// (Unit tests lower it so that small tables go through incremental resizes.)
 const INCREMENTAL_FROM: usize = if cfg!(test) { 64 } else { 64 * 1024 };
 /// Old buckets moved per insertion or removal while a resize is in progress. With at least
@@ -378,14 +379,6 @@ impl<V> Table<V> {
             return;
         };
         let mask = self.buckets.len() as u64 - 1;
-        // The chains' nodes are scattered: start loading the first node of this step's
-        // buckets and the next step's together, instead of one cache miss after another.
-        let ahead = rehash.old.len().min(rehash.next + 2 * buckets);
-        for &head in &rehash.old[rehash.next..ahead] {
-            if head != NIL {
-                self.nodes.prefetch(head);
-            }
-        }
         let mut moved = 0;
         let mut empty_visits = REHASH_EMPTY_VISITS.max(buckets);
         while moved < buckets && rehash.next < rehash.old.len() {
