@@ -13,8 +13,9 @@
 //! - SET: the existence lookup SET makes for its NX/XX/GET options, then `Shard::set` with a
 //!   freshly allocated copy of the value (the argument bytes belong to the read buffer);
 //! - SET with TTL: the same with a deadline one hour ahead, on a database whose keys all carry
-//!   TTLs already, so each SET replaces a deadline and pushes onto the shard's heap (with the
-//!   heap rebuilds that stale entries trigger). The baseline has no TTLs, so it has no such case;
+//!   TTLs already, so each SET replaces a deadline with a later one (which, since session 5,
+//!   pushes nothing onto the shard's heap: the key's earlier entry is re-armed when it comes
+//!   due). The baseline has no TTLs, so it has no such case;
 //! - INCR: [`incr_by`], the server's own function (parse, add, format in place);
 //! - DEL: removing the key, then dropping its entry once the lock is released. Deleted keys
 //!   are put back between chunks of 128K operations, outside the timed region, so every DEL

@@ -308,9 +308,16 @@ impl Shard {
             (true, false) => self.volatile -= 1,
             _ => {}
         }
+        // A later deadline keeps the key's earlier heap entry: when that entry comes due, the
+        // sweep re-arms it at the key's current deadline. So refreshing a TTL (SET EX, EXPIRE
+        // on a live key: what caches do all day) pushes nothing, the heap stays at about one
+        // entry per key, and the O(n) rebuild below (a stall of milliseconds per shard at
+        // millions of keys) is left to keys whose deadlines keep moving earlier.
         if let Some(at) = new {
-            self.deadlines.push(Reverse(Deadline { at, index }));
-            self.compact_deadlines_if_stale();
+            if old.is_none_or(|old| at < old) {
+                self.deadlines.push(Reverse(Deadline { at, index }));
+                self.compact_deadlines_if_stale();
+            }
         }
     }
 
@@ -337,8 +344,9 @@ impl Shard {
         Some(entry)
     }
 
-    /// Active expiry: pops due deadlines, deleting keys whose deadline is still the popped one,
-    /// and stops after `budget` heap entries so one call holds the lock for bounded time.
+    /// Active expiry: pops due deadlines, deleting keys whose deadline has passed and
+    /// re-arming entries whose key's deadline moved later, and stops after `budget` heap
+    /// entries so one call holds the lock for bounded time.
     ///
     /// The same visit also moves a bounded part of a table resize in progress, so that a shard
     /// that stops receiving writes still finishes it and frees the old bucket array.
@@ -357,11 +365,21 @@ impl Shard {
                 .table
                 .get_at(due.index)
                 .and_then(|(_, entry)| entry.expires_at());
-            if current == Some(due.at) {
-                self.log_key_deleted(due.index);
-                self.remove_at(due.index);
-                self.stats.expired += 1;
-                result.expired += 1;
+            match current {
+                Some(at) if at <= now_ms => {
+                    self.log_key_deleted(due.index);
+                    self.remove_at(due.index);
+                    self.stats.expired += 1;
+                    result.expired += 1;
+                }
+                // The key's deadline moved later since this entry was pushed (or the slot
+                // now holds another key): keep it tracked at its current deadline. Every
+                // key with a deadline has a heap entry at or before it.
+                Some(at) if at > due.at => self.deadlines.push(Reverse(Deadline {
+                    at,
+                    index: due.index,
+                })),
+                _ => {}
             }
         }
         result.more_due = self
@@ -555,8 +573,9 @@ impl Shard {
         self.snapshot.is_some()
     }
 
-    /// Checks the heap invariant: every live deadline has a matching heap entry. For tests
-    /// and loom models.
+    /// Checks the heap invariant: every key with a deadline has a heap entry for its slot due
+    /// at or before that deadline (the sweep re-arms entries whose key's deadline moved
+    /// later). For tests and loom models.
     pub fn deadlines_consistent(&self) -> bool {
         let volatile = self
             .table
@@ -573,7 +592,7 @@ impl Shard {
                     Some(at) => self
                         .deadlines
                         .iter()
-                        .any(|Reverse(d)| d.at == at && d.index == index),
+                        .any(|Reverse(d)| d.at <= at && d.index == index),
                 })
     }
 }
@@ -626,11 +645,45 @@ mod tests {
         for at in 1..10_000 {
             assert!(shard.set_expiry(h, &k, Some(1_000_000 + at), 0));
         }
-        assert!(shard.deadlines.len() <= 2 * shard.volatile_len() + 64);
+        // Later deadlines reuse the first heap entry: nothing was pushed after it.
+        assert_eq!(shard.deadlines.len(), 1);
         assert!(shard.deadlines_consistent());
-        // Only the last deadline acts.
+        // Only the last deadline acts; the first entry's turn re-arms it.
         assert_eq!(shard.sweep_expired(1_000_000 + 9_998, 100_000).expired, 0);
+        assert!(shard.deadlines_consistent());
+        assert_eq!(shard.deadlines.len(), 1);
         assert_eq!(shard.sweep_expired(1_000_000 + 9_999, 100_000).expired, 1);
+        assert!(shard.deadlines.is_empty());
+    }
+
+    #[test]
+    fn earlier_deadlines_are_pushed_and_stale_ones_dropped() {
+        let hasher = KeyHasher::new();
+        let mut shard = Shard::default();
+        let k = key(1);
+        let h = hasher.hash(&k);
+        shard.set(h, &k, Value::Str(b"v".to_vec()), Some(1_000), 0);
+        assert!(shard.set_expiry(h, &k, Some(500), 0));
+        assert_eq!(shard.deadlines.len(), 2);
+        assert!(shard.deadlines_consistent());
+        // Later again: no push; the entry at 500 re-arms at 2000 when it comes due.
+        assert!(shard.set_expiry(h, &k, Some(2_000), 0));
+        assert_eq!(shard.deadlines.len(), 2);
+        assert_eq!(shard.sweep_expired(600, 100).expired, 0);
+        assert!(shard.contains(h, &k, 600));
+        // The entry at 1000 is stale but re-arms too (a duplicate; harmless).
+        assert_eq!(shard.sweep_expired(1_500, 100).expired, 0);
+        assert!(shard.deadlines_consistent());
+        assert_eq!(shard.sweep_expired(2_000, 100).expired, 1);
+        assert!(!shard.contains(h, &k, 2_000));
+        assert_eq!(shard.sweep_expired(3_000, 100).expired, 0);
+        assert!(shard.deadlines.is_empty());
+        // A key made persistent leaves its entry behind, dropped when it comes due.
+        shard.set(h, &k, Value::Str(b"v".to_vec()), Some(5_000), 0);
+        assert!(shard.set_expiry(h, &k, None, 0));
+        assert_eq!(shard.sweep_expired(6_000, 100).expired, 0);
+        assert!(shard.contains(h, &k, 6_000));
+        assert!(shard.deadlines.is_empty());
     }
 
     #[test]
