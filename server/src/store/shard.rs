@@ -222,11 +222,8 @@ impl Shard {
     /// The node index of a live key: one table lookup, and an expired key is deleted on the
     /// way (lazy expiry), so no caller ever sees it.
     fn live_index(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<u32> {
-        let index = self.table.find(hash, key)?;
-        let expired = self
-            .table
-            .get_at(index)
-            .is_some_and(|(_, entry)| entry.is_expired(now_ms));
+        let (index, entry) = self.table.find_value(hash, key)?;
+        let expired = entry.is_expired(now_ms);
         if expired {
             self.log_key_deleted(index);
             self.remove_at(index);

@@ -137,6 +137,12 @@ impl<V> Table<V> {
 
     /// The node index of `key`, stable until [`Table::layout_version`] changes.
     pub fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
+        self.find_value(hash, key).map(|(index, _)| index)
+    }
+
+    /// The node index of `key` with its value (one lookup where a caller needs both).
+    #[inline]
+    pub fn find_value(&self, hash: u64, key: &[u8]) -> Option<(u32, &V)> {
         if self.buckets.is_empty() {
             return None;
         }
@@ -145,7 +151,7 @@ impl<V> Table<V> {
         while index != NIL {
             let node = &self.nodes[index];
             if node.hash == hash && node.key.as_bytes() == key {
-                return Some(index);
+                return Some((index, &node.value));
             }
             index = node.next;
         }
