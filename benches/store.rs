@@ -7,8 +7,8 @@
 //! one big lock when threads contend. The baseline shows what that lock costs.
 //!
 //! What one operation includes, as the command implementations do it (`cmd/string.rs`,
-//! `cmd/keys.rs`): hashing the key and locking its shard ([`Db::lock`]), the lookup with
-//! passive-expiry check, and:
+//! `cmd/keys.rs`): hashing the key and locking its shard ([`Db::lock`]; DEL goes through
+//! [`Db::lock_keys`] as the DEL command does), the lookup with passive-expiry check, and:
 //! - GET: copying the value into a reused output buffer (the reply buffer) under the lock;
 //! - SET: the existence lookup SET makes for its NX/XX/GET options, then `Shard::set` with a
 //!   freshly allocated copy of the value (the argument bytes belong to the read buffer);
@@ -17,9 +17,8 @@
 //!   pushes nothing onto the shard's heap: the key's earlier entry is re-armed when it comes
 //!   due). The baseline has no TTLs, so it has no such case;
 //! - INCR: [`incr_by`], the server's own function (parse, add, format in place);
-//! - DEL: removing the key, then dropping its entry once the lock is released. Deleted keys
-//!   are put back between chunks of 128K operations, outside the timed region, so every DEL
-//!   finds its key. `del/kvstore` puts them back on the thread that deleted them, so each
+//! - DEL: removing the key and dropping its entry. Deleted keys are put back between chunks
+//!   of 128K operations, outside the timed region, so every DEL finds its key. `del/kvstore` puts them back on the thread that deleted them, so each
 //!   thread frees values it allocated itself; `del/kvstore_crossed/2t` has each thread put
 //!   back the other's, so every free returns memory to the other thread's arena.
 //!
@@ -372,14 +371,16 @@ fn baseline_incr(map: &Baseline) -> impl Op + '_ {
     }
 }
 
-/// DEL key, as `cmd::keys::del` does it for one key: the entry is freed after the shard lock
-/// is released.
+/// DEL key, through the multi-key locking the DEL command uses.
 fn store_del(db: &Db) -> impl Op + '_ {
     move |key, now, _out| {
-        let (mut shard, hash) = db.lock(key);
-        let removed = shard.remove(hash, key, now);
-        drop(shard);
-        black_box(removed).is_some()
+        let mut locked = db.lock_keys(std::iter::once(key));
+        let removed = locked
+            .shard(key)
+            .and_then(|(shard, hash)| shard.remove(hash, key, now))
+            .is_some();
+        drop(locked);
+        black_box(removed)
     }
 }
 

@@ -49,7 +49,7 @@ async fn the_log_brings_every_write_back() {
         assert_eq!(c.cmd(&["MSET", "a", "1", "b", "2", "c", "3"]).await, ok());
         assert_eq!(c.cmd(&["MSET", "d1", "1", "d2", "2"]).await, ok());
         assert_eq!(c.cmd(&["DEL", "b", "nope"]).await, int(1));
-        // One key: DEL's single-shard path logs too.
+        // One-key DEL and UNLINK are logged too.
         assert_eq!(c.cmd(&["DEL", "d1"]).await, int(1));
         assert_eq!(c.cmd(&["UNLINK", "d2"]).await, int(1));
         assert_eq!(c.cmd(&["DEL", "d2"]).await, int(0));

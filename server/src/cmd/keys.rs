@@ -17,19 +17,6 @@ fn keys_of(args: Argv<'_>) -> impl Iterator<Item = &[u8]> {
 /// DEL key [key ...]: atomic across shards; returns how many keys existed.
 pub fn del(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
-    if args.len() == 2 {
-        // The common case: one shard lock, one hash, and the entry freed after the lock is
-        // released (shorter hold times when threads meet on a shard).
-        let key = &args[1];
-        let (mut shard, hash) = ctx.db().lock(key);
-        let removed = shard.remove(hash, key, now);
-        if removed.is_some() {
-            shard.log(&[b"DEL", key]);
-        }
-        drop(shard);
-        ctx.out.count(usize::from(removed.is_some()));
-        return Ok(());
-    }
     let mut locked = ctx.db().lock_keys(keys_of(args));
     let removed = args
         .slice(1..)

@@ -373,7 +373,8 @@ impl<V> Table<V> {
     }
 
     /// True while a resize is in progress.
-    pub fn is_rehashing(&self) -> bool {
+    #[cfg(test)]
+    fn is_rehashing(&self) -> bool {
         self.rehash.is_some()
     }
 
