@@ -281,11 +281,11 @@ fn lock(map: &Baseline) -> MutexGuard<'_, HashMap<Vec<u8>, Vec<u8>>> {
 // ---------------------------------------------------------------------------------------------
 // The operations.
 
-/// GET: copy the value into the reply buffer while the shard is locked, as `cmd::string::get`.
+/// GET: copy the value into the reply buffer under the shard's read lock, as
+/// `cmd::string::get`.
 fn store_get(db: &Db) -> impl Op + '_ {
     move |key, now, out| {
-        let (mut shard, hash) = db.lock(key);
-        let found = match shard.get_read(hash, key, now) {
+        let found = db.with_live(key, now, |entry| match entry {
             Some(entry) => {
                 let Value::Str(value) = &entry.value;
                 out.clear();
@@ -293,8 +293,7 @@ fn store_get(db: &Db) -> impl Op + '_ {
                 true
             }
             None => false,
-        };
-        drop(shard);
+        });
         black_box(&out);
         found
     }

@@ -6,12 +6,14 @@
 //! holding a shard lock must not take the whole keyspace down with it.
 
 #[cfg(not(kv_loom))]
-pub use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(kv_loom))]
 pub use std::sync::Arc;
 
 #[cfg(kv_loom)]
-pub use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub use loom::cell::{ConstPtr, MutPtr, UnsafeCell};
+#[cfg(kv_loom)]
+pub use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 #[cfg(kv_loom)]
 pub use loom::sync::Arc;
 
@@ -47,5 +49,109 @@ impl<T> Mutex<T> {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         }
+    }
+}
+
+/// A condition variable whose `wait` never fails (poisoning ignored, as for [`Mutex`]).
+#[derive(Debug, Default)]
+pub struct Condvar(imp::Condvar);
+
+impl Condvar {
+    /// A condition variable nobody waits on.
+    pub fn new() -> Self {
+        Condvar(imp::Condvar::new())
+    }
+
+    /// Releases `guard`, sleeps until notified (or spuriously woken), and locks again.
+    pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        match self.0.wait(guard) {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Wakes every waiter.
+    pub fn notify_all(&self) {
+        self.0.notify_all();
+    }
+}
+
+/// Interior mutability with loom's API: access goes through pointers whose lifetime loom
+/// tracks, so a model reports any access that races with another.
+#[cfg(not(kv_loom))]
+#[derive(Debug, Default)]
+pub struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(kv_loom))]
+impl<T> UnsafeCell<T> {
+    /// Wraps `value`.
+    pub fn new(value: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+
+    /// A pointer for shared access.
+    pub fn get(&self) -> ConstPtr<T> {
+        ConstPtr(self.0.get())
+    }
+
+    /// A pointer for exclusive access.
+    pub fn get_mut(&self) -> MutPtr<T> {
+        MutPtr(self.0.get())
+    }
+}
+
+/// Shared access to an [`UnsafeCell`]'s value.
+#[cfg(not(kv_loom))]
+#[derive(Debug)]
+pub struct ConstPtr<T>(*const T);
+
+#[cfg(not(kv_loom))]
+impl<T> ConstPtr<T> {
+    /// # Safety
+    /// No exclusive access to the value may exist while the reference lives.
+    #[allow(unsafe_code)]
+    pub unsafe fn deref(&self) -> &T {
+        // SAFETY: the pointer comes from a live `UnsafeCell`; the caller rules out writers.
+        unsafe { &*self.0 }
+    }
+}
+
+/// Exclusive access to an [`UnsafeCell`]'s value.
+#[cfg(not(kv_loom))]
+#[derive(Debug)]
+pub struct MutPtr<T>(*mut T);
+
+#[cfg(not(kv_loom))]
+impl<T> MutPtr<T> {
+    /// # Safety
+    /// No other access to the value may exist while the reference lives.
+    #[allow(unsafe_code, clippy::mut_from_ref)]
+    pub unsafe fn deref(&self) -> &mut T {
+        // SAFETY: the pointer comes from a live `UnsafeCell`; the caller rules out any other
+        // access.
+        unsafe { &mut *self.0 }
+    }
+}
+
+/// A small number for the calling thread, given out in the order threads first ask for one,
+/// so that threads started together get different numbers.
+pub fn thread_number() -> usize {
+    #[cfg(not(kv_loom))]
+    {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        std::thread_local! {
+            static NUMBER: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        NUMBER.with(|number| *number)
+    }
+    #[cfg(kv_loom)]
+    {
+        // loom numbers its threads per execution (the model's thread is 0), so every replay
+        // of a schedule assigns the same numbers; `Debug` is the one place it shows them.
+        let id = format!("{:?}", loom::thread::current().id());
+        id.trim_start_matches("ThreadId(")
+            .trim_end_matches(')')
+            .parse()
+            .unwrap_or(0)
     }
 }

@@ -144,8 +144,7 @@ enum TtlReport {
 
 fn ttl_generic(ctx: &mut Ctx<'_>, args: Argv<'_>, report: TtlReport) -> Result<(), CmdError> {
     let now = ctx.now_ms;
-    let (mut shard, hash) = ctx.db().lock(&args[1]);
-    let reply = match shard.get_read(hash, &args[1], now) {
+    let reply = ctx.db().with_live(&args[1], now, |entry| match entry {
         None => -2,
         Some(entry) => match entry.expires_at() {
             None => -1,
@@ -164,8 +163,7 @@ fn ttl_generic(ctx: &mut Ctx<'_>, args: Argv<'_>, report: TtlReport) -> Result<(
                 i64::try_from(reply).unwrap_or(i64::MAX)
             }
         },
-    };
-    drop(shard);
+    });
     ctx.out.int(reply);
     Ok(())
 }

@@ -6,7 +6,7 @@
 
 use protocol::Argv;
 
-use super::{arg_i64, errors, format_f64, is, parse_f64, parse_i64, CmdError, Ctx, IntText};
+use super::{arg_i64, errors, format_f64, is, parse_f64, parse_i64, CmdError, Ctx, IntText, Reply};
 use crate::store::{Db, Shard, Value};
 
 /// Redis's default `proto-max-bulk-len`. APPEND and SETRANGE enforce the server's configured
@@ -180,14 +180,17 @@ fn string_of(value: &Value) -> Result<&[u8], CmdError> {
     }
 }
 
-/// GET key
+/// GET key: under the shard's read lock, so GETs on other cores run alongside.
 pub fn get(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    let (mut shard, hash) = ctx.db().lock(&args[1]);
-    match shard.get_read(hash, &args[1], ctx.now_ms) {
-        Some(entry) => ctx.out.bulk(string_of(&entry.value)?),
-        None => ctx.out.null(),
-    }
-    Ok(())
+    let (db, now) = (ctx.db(), ctx.now_ms);
+    let out = &mut *ctx.out;
+    db.with_live(&args[1], now, |entry| {
+        match entry {
+            Some(entry) => out.bulk(string_of(&entry.value)?),
+            None => out.null(),
+        }
+        Ok(())
+    })
 }
 
 /// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]
@@ -446,12 +449,12 @@ pub fn append(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 
 /// STRLEN key
 pub fn strlen(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    let (mut shard, hash) = ctx.db().lock(&args[1]);
-    let len = match shard.get_read(hash, &args[1], ctx.now_ms) {
-        Some(entry) => string_of(&entry.value)?.len(),
-        None => 0,
-    };
-    drop(shard);
+    let len = ctx
+        .db()
+        .with_live(&args[1], ctx.now_ms, |entry| match entry {
+            Some(entry) => string_of(&entry.value).map(<[u8]>::len),
+            None => Ok(0),
+        })?;
     ctx.out.count(len);
     Ok(())
 }
@@ -460,18 +463,24 @@ pub fn strlen(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 pub fn getrange(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let start = arg_i64(&args[2])?;
     let end = arg_i64(&args[3])?;
-    let (mut shard, hash) = ctx.db().lock(&args[1]);
-    let Some(entry) = shard.get_read(hash, &args[1], ctx.now_ms) else {
-        drop(shard);
-        ctx.out.bulk(b"");
-        return Ok(());
-    };
-    let value = string_of(&entry.value)?;
+    let (db, now) = (ctx.db(), ctx.now_ms);
+    let out = &mut *ctx.out;
+    db.with_live(&args[1], now, |entry| match entry {
+        Some(entry) => range_of(string_of(&entry.value)?, start, end, out),
+        None => {
+            out.bulk(b"");
+            Ok(())
+        }
+    })
+}
+
+/// Writes the GETRANGE reply for `value`.
+fn range_of(value: &[u8], start: i64, end: i64, out: &mut Reply) -> Result<(), CmdError> {
     let len = i64::try_from(value.len()).unwrap_or(i64::MAX);
     // Redis 7 semantics: a negative start past the beginning clamps to 0; start > end or an
     // empty string gives "".
     if start < 0 && end < 0 && start > end {
-        ctx.out.bulk(b"");
+        out.bulk(b"");
         return Ok(());
     }
     let mut start = if start < 0 { start + len } else { start };
@@ -480,9 +489,9 @@ pub fn getrange(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     end = end.max(0);
     end = end.min(len - 1);
     if len == 0 || start > end {
-        ctx.out.bulk(b"");
+        out.bulk(b"");
     } else {
-        ctx.out.bulk(&value[start as usize..=end as usize]);
+        out.bulk(&value[start as usize..=end as usize]);
     }
     Ok(())
 }

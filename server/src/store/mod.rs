@@ -1,16 +1,18 @@
 //! The keyspace: databases of 16 shards, each a hash table plus a heap of expiry deadlines.
 //!
 //! A key's shard is chosen by the top bits of its hash, and the same hash indexes the shard's
-//! table, so each key is hashed once per command. Shards are guarded by `std`-style mutexes
-//! (through [`crate::sync`]): no `.await` ever happens while one is held, critical sections are
-//! short, and a blocking mutex is far cheaper than an async one. Multi-key commands lock the
-//! shards they touch in ascending index order, which makes them atomic with respect to other
-//! clients and cannot deadlock.
+//! table, so each key is hashed once per command. Shards are guarded by blocking
+//! reader-writer locks ([`ShardLock`]) whose readers write no shared cache line: no `.await`
+//! ever happens while one is held, critical sections are short, and a blocking lock is far
+//! cheaper than an async one. Multi-key commands lock the shards they touch in ascending index
+//! order, which makes them atomic with respect to other clients and cannot deadlock. Read
+//! guards are only ever taken one at a time, never while holding another guard.
 //!
 //! Time is a parameter: every operation takes `now_ms` (Unix milliseconds) from its caller,
 //! so tests and loom models use fixed instants.
 
 mod key;
+mod lock;
 mod nodes;
 mod shard;
 mod table;
@@ -18,9 +20,9 @@ mod value;
 
 use std::hash::BuildHasher;
 
-use crate::sync::{Mutex, MutexGuard};
 pub use key::Key;
-pub use shard::{Entry, Shard, ShardLog, ShardStats, SweepResult};
+pub use lock::{ReadCounts, ReadGuard, ShardLock, WriteGuard};
+pub use shard::{Entry, Lookup, Shard, ShardLog, ShardStats, SweepResult};
 pub use table::Table;
 pub use value::Value;
 
@@ -37,12 +39,23 @@ struct Padded<T>(T);
 /// The hasher of every table. foldhash's `RandomState` is seeded per process, which keeps
 /// adversarial keys from being precomputed to collide.
 #[derive(Clone)]
-pub struct KeyHasher(foldhash::fast::RandomState);
+pub struct KeyHasher(Seeds);
+
+#[cfg(not(kv_loom))]
+type Seeds = foldhash::fast::RandomState;
+/// loom replays every schedule many times: a seed that changed between replays would move
+/// keys to other shards, and with them which locks contend.
+#[cfg(kv_loom)]
+type Seeds = foldhash::fast::FixedState;
 
 impl KeyHasher {
-    /// A hasher with a fresh random seed.
+    /// A hasher with a fresh random seed (a fixed one under loom).
     pub fn new() -> Self {
-        KeyHasher(foldhash::fast::RandomState::default())
+        #[cfg(not(kv_loom))]
+        let seeds = foldhash::fast::RandomState::default();
+        #[cfg(kv_loom)]
+        let seeds = foldhash::fast::FixedState::with_seed(0x6b76_7374_6f72_6521);
+        KeyHasher(seeds)
     }
 
     /// Hashes a key; shard and bucket both derive from this value.
@@ -64,9 +77,15 @@ pub fn shard_of(hash: u64) -> usize {
     (hash >> (u64::BITS - SHARD_BITS)) as usize
 }
 
+/// Exclusive access to one shard.
+pub type ShardGuard<'a> = WriteGuard<'a, Shard>;
+
+/// Shared access to one shard.
+pub type ShardReadGuard<'a> = ReadGuard<'a, Shard>;
+
 /// One logical database (`SELECT n`): 16 independently locked shards.
 pub struct Db {
-    shards: Box<[Padded<Mutex<Shard>>]>,
+    shards: Box<[Padded<ShardLock<Shard>>]>,
     hasher: KeyHasher,
 }
 
@@ -83,21 +102,55 @@ impl Db {
         self.hasher.hash(key)
     }
 
-    /// Locks the shard owning `key`; returns the guard and the key's hash.
+    /// Locks the shard owning `key` for writing; returns the guard and the key's hash.
     #[inline]
-    pub fn lock(&self, key: &[u8]) -> (MutexGuard<'_, Shard>, u64) {
+    pub fn lock(&self, key: &[u8]) -> (ShardGuard<'_>, u64) {
         let hash = self.hash(key);
-        (self.shards[shard_of(hash)].0.lock(), hash)
+        (self.shards[shard_of(hash)].0.write(), hash)
+    }
+
+    /// Locks the shard owning `key` for reading; returns the guard and the key's hash.
+    #[inline]
+    pub fn read(&self, key: &[u8]) -> (ShardReadGuard<'_>, u64) {
+        let hash = self.hash(key);
+        (self.shards[shard_of(hash)].0.read(), hash)
+    }
+
+    /// Runs `read` on the live entry of `key` (`None` if there is none) and counts a keyspace
+    /// hit or miss, under a read lock of its shard. Only a key found expired takes the write
+    /// lock, to delete it (lazy expiry) before `read` sees it as absent.
+    #[inline]
+    pub fn with_live<R>(
+        &self,
+        key: &[u8],
+        now_ms: u64,
+        read: impl FnOnce(Option<&Entry>) -> R,
+    ) -> R {
+        let (shard, hash) = self.read(key);
+        match shard.lookup(hash, key, now_ms) {
+            Lookup::Live(entry) => {
+                shard.count_hit();
+                return read(Some(entry));
+            }
+            Lookup::Absent => {
+                shard.count_miss();
+                return read(None);
+            }
+            Lookup::Expired => {}
+        }
+        drop(shard);
+        let (mut shard, hash) = self.lock(key);
+        read(shard.get_read(hash, key, now_ms))
     }
 
     /// Runs one bounded step of a snapshot walk on shard `index`; see [`Shard::snapshot_step`].
     pub fn snapshot_step(&self, index: usize, out: &mut Vec<u8>, budget: usize) -> (u64, bool) {
-        self.shards[index].0.lock().snapshot_step(out, budget)
+        self.shards[index].0.write().snapshot_step(out, budget)
     }
 
     /// Locks shard number `index` (0..SHARDS).
-    pub fn lock_shard(&self, index: usize) -> MutexGuard<'_, Shard> {
-        self.shards[index].0.lock()
+    pub fn lock_shard(&self, index: usize) -> ShardGuard<'_> {
+        self.shards[index].0.write()
     }
 
     /// Locks every shard that owns one of `keys`, in ascending shard order, so a multi-key
@@ -116,10 +169,10 @@ impl Db {
     }
 
     fn lock_mask(&self, mask: u32) -> MultiLock<'_> {
-        let mut guards: [Option<MutexGuard<'_, Shard>>; SHARDS] = Default::default();
+        let mut guards: [Option<ShardGuard<'_>>; SHARDS] = Default::default();
         for (index, slot) in guards.iter_mut().enumerate() {
             if mask & (1 << index) != 0 {
-                *slot = Some(self.shards[index].0.lock());
+                *slot = Some(self.shards[index].0.write());
             }
         }
         MultiLock {
@@ -130,29 +183,30 @@ impl Db {
 
     /// Number of keys (expired keys not yet swept included, as Redis's DBSIZE).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.0.lock().len()).sum()
+        self.shards.iter().map(|s| s.0.read().len()).sum()
     }
 
     /// True when the database holds no key.
     pub fn is_empty(&self) -> bool {
-        self.shards.iter().all(|s| s.0.lock().is_empty())
+        self.shards.iter().all(|s| s.0.read().is_empty())
     }
 
     /// Keys and keys-with-TTL, for INFO keyspace.
     pub fn counts(&self) -> (usize, usize) {
         self.shards.iter().fold((0, 0), |(keys, volatile), s| {
-            let shard = s.0.lock();
+            let shard = s.0.read();
             (keys + shard.len(), volatile + shard.volatile_len())
         })
     }
 
-    /// Sum of the shards' counters.
+    /// Sum of the shards' counters, those kept under the write lock and those readers keep.
     pub fn stats(&self) -> ShardStats {
         self.shards.iter().fold(ShardStats::default(), |acc, s| {
-            let st = s.0.lock().stats();
+            let st = s.0.read().stats();
+            let read = s.0.read_counts();
             ShardStats {
-                hits: acc.hits + st.hits,
-                misses: acc.misses + st.misses,
+                hits: acc.hits + st.hits + read.hits,
+                misses: acc.misses + st.misses + read.misses,
                 expired: acc.expired + st.expired,
             }
         })
@@ -161,7 +215,8 @@ impl Db {
     /// Zeroes the shards' counters (CONFIG RESETSTAT).
     pub fn reset_stats(&self) {
         for shard in self.shards.iter() {
-            shard.0.lock().reset_stats();
+            shard.0.write().reset_stats();
+            shard.0.reset_read_counts();
         }
     }
 
@@ -169,7 +224,7 @@ impl Db {
     pub fn sweep_expired(&self, now_ms: u64, budget_per_shard: usize) -> SweepResult {
         let mut total = SweepResult::default();
         for shard in self.shards.iter() {
-            let result = shard.0.lock().sweep_expired(now_ms, budget_per_shard);
+            let result = shard.0.write().sweep_expired(now_ms, budget_per_shard);
             total.expired += result.expired;
             total.more_due |= result.more_due;
         }
@@ -191,7 +246,7 @@ impl Db {
 
 /// Shards of one database locked together; see [`Db::lock_keys`].
 pub struct MultiLock<'a> {
-    guards: [Option<MutexGuard<'a, Shard>>; SHARDS],
+    guards: [Option<ShardGuard<'a>>; SHARDS],
     hasher: &'a KeyHasher,
 }
 
@@ -259,11 +314,10 @@ impl Store {
     /// in the history of the whole store. `f` gets each shard with its database index.
     /// Used to start snapshots and to switch the append-only log on or off.
     pub fn with_all_locked<R>(&self, f: impl FnOnce(&mut [(u32, &mut Shard)]) -> R) -> R {
-        let mut guards: Vec<(u32, MutexGuard<'_, Shard>)> =
-            Vec::with_capacity(self.dbs.len() * SHARDS);
+        let mut guards: Vec<(u32, ShardGuard<'_>)> = Vec::with_capacity(self.dbs.len() * SHARDS);
         for (index, db) in self.dbs.iter().enumerate() {
             for shard in db.shards.iter() {
-                guards.push((index as u32, shard.0.lock()));
+                guards.push((index as u32, shard.0.write()));
             }
         }
         let mut shards: Vec<(u32, &mut Shard)> = guards

@@ -158,6 +158,17 @@ impl SnapshotWalk {
     }
 }
 
+/// What a read-only lookup found.
+pub enum Lookup<'a> {
+    /// The key, alive.
+    Live(&'a Entry),
+    /// The key, past its deadline: it must be deleted (under the write lock) and then counts
+    /// as absent.
+    Expired,
+    /// No such key.
+    Absent,
+}
+
 /// Outcome of one bounded pass of active expiry over a shard.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SweepResult {
@@ -203,6 +214,17 @@ impl Shard {
         let index = self.live_index(hash, key, now_ms)?;
         self.preserve(index);
         self.table.get_at_mut(index)
+    }
+
+    /// Looks a key up without changing anything (no lazy expiry, no counting), for readers
+    /// that hold the shard shared; see [`crate::store::Db::with_live`].
+    #[inline]
+    pub fn lookup(&self, hash: u64, key: &[u8], now_ms: u64) -> Lookup<'_> {
+        match self.table.find_value(hash, key) {
+            None => Lookup::Absent,
+            Some((_, entry)) if entry.is_expired(now_ms) => Lookup::Expired,
+            Some((_, entry)) => Lookup::Live(entry),
+        }
     }
 
     /// Finds a live key for reading and counts a keyspace hit or miss.
