@@ -220,10 +220,14 @@ impl Db {
         }
     }
 
-    /// One bounded active-expiry pass over every shard; see [`Shard::sweep_expired`].
+    /// One bounded active-expiry pass over every shard; see [`Shard::sweep_expired`]. Shards
+    /// with nothing due are only read-locked.
     pub fn sweep_expired(&self, now_ms: u64, budget_per_shard: usize) -> SweepResult {
         let mut total = SweepResult::default();
         for shard in self.shards.iter() {
+            if !shard.0.read().sweep_due(now_ms) {
+                continue;
+            }
             let result = shard.0.write().sweep_expired(now_ms, budget_per_shard);
             total.expired += result.expired;
             total.more_due |= result.more_due;

@@ -412,6 +412,13 @@ impl Shard {
         result
     }
 
+    /// True if [`Shard::sweep_expired`] has work here at `now_ms`: a deadline due or a resize
+    /// in progress. Checked under the read lock, so an idle shard's readers keep their cached
+    /// copy of the lock.
+    pub fn sweep_due(&self, now_ms: u64) -> bool {
+        self.table.is_rehashing() || self.next_deadline().is_some_and(|at| at <= now_ms)
+    }
+
     /// Earliest deadline in the heap (possibly stale), for tests and scheduling.
     pub fn next_deadline(&self) -> Option<u64> {
         self.deadlines.peek().map(|Reverse(due)| due.at)

@@ -373,8 +373,7 @@ impl<V> Table<V> {
     }
 
     /// True while a resize is in progress.
-    #[cfg(test)]
-    fn is_rehashing(&self) -> bool {
+    pub fn is_rehashing(&self) -> bool {
         self.rehash.is_some()
     }
 
