@@ -6,11 +6,14 @@
 //! ever happens while one is held, critical sections are short, and a blocking lock is far
 //! cheaper than an async one. Multi-key commands lock the shards they touch in ascending index
 //! order, which makes them atomic with respect to other clients and cannot deadlock. Read
-//! guards are only ever taken one at a time, never while holding another guard.
+//! guards are only ever taken one at a time, never while holding another guard. Writers
+//! start loading the key's bucket before they take the lock, from a per-shard hint of where
+//! the bucket array is ([`hint`]), so the wait for the lock and the wait for memory overlap.
 //!
 //! Time is a parameter: every operation takes `now_ms` (Unix milliseconds) from its caller,
 //! so tests and loom models use fixed instants.
 
+mod hint;
 mod key;
 mod lock;
 mod nodes;
@@ -19,6 +22,8 @@ mod table;
 mod value;
 
 use std::hash::BuildHasher;
+
+use hint::BucketHint;
 
 pub use key::Key;
 pub use lock::{ReadCounts, ReadGuard, ShardLock, WriteGuard};
@@ -87,13 +92,19 @@ pub type ShardReadGuard<'a> = ReadGuard<'a, Shard>;
 pub struct Db {
     shards: Box<[Padded<ShardLock<Shard>>]>,
     hasher: KeyHasher,
+    /// Each shard's bucket array, readable without its lock, for prefetching.
+    hints: [BucketHint; SHARDS],
 }
 
 impl Db {
     /// An empty database hashing keys with `hasher`.
     pub fn new(hasher: KeyHasher) -> Self {
         let shards = (0..SHARDS).map(|_| Padded::default()).collect();
-        Db { shards, hasher }
+        Db {
+            shards,
+            hasher,
+            hints: Default::default(),
+        }
     }
 
     /// Hashes a key with this database's hasher.
@@ -106,7 +117,18 @@ impl Db {
     #[inline]
     pub fn lock(&self, key: &[u8]) -> (ShardGuard<'_>, u64) {
         let hash = self.hash(key);
-        (self.shards[shard_of(hash)].0.write(), hash)
+        let index = shard_of(hash);
+        self.hints[index].prefetch(hash);
+        (self.write_shard(index), hash)
+    }
+
+    /// Write-locks shard `index` and refreshes its bucket hint, so that the next writer's
+    /// prefetch finds the array this writer may have resized.
+    #[inline]
+    fn write_shard(&self, index: usize) -> ShardGuard<'_> {
+        let guard = self.shards[index].0.write();
+        self.hints[index].refresh(guard.bucket_hint());
+        guard
     }
 
     /// Locks the shard owning `key` for reading; returns the guard and the key's hash.
@@ -150,7 +172,7 @@ impl Db {
 
     /// Locks shard number `index` (0..SHARDS).
     pub fn lock_shard(&self, index: usize) -> ShardGuard<'_> {
-        self.shards[index].0.write()
+        self.write_shard(index)
     }
 
     /// Locks every shard that owns one of `keys`, in ascending shard order, so a multi-key
@@ -158,7 +180,10 @@ impl Db {
     pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> MultiLock<'_> {
         let mut wanted = 0u32;
         for key in keys {
-            wanted |= 1 << shard_of(self.hash(key));
+            let hash = self.hash(key);
+            let index = shard_of(hash);
+            self.hints[index].prefetch(hash);
+            wanted |= 1 << index;
         }
         self.lock_mask(wanted)
     }
@@ -172,7 +197,7 @@ impl Db {
         let mut guards: [Option<ShardGuard<'_>>; SHARDS] = Default::default();
         for (index, slot) in guards.iter_mut().enumerate() {
             if mask & (1 << index) != 0 {
-                *slot = Some(self.shards[index].0.write());
+                *slot = Some(self.write_shard(index));
             }
         }
         MultiLock {
@@ -329,5 +354,30 @@ impl Store {
             .map(|(db, guard)| (*db, &mut **guard))
             .collect();
         f(&mut shards)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hint follows the bucket array through resizes: after a write through `Db::lock`,
+    /// it names the array the table has now.
+    #[test]
+    fn writers_keep_the_bucket_hint_current() {
+        let db = Db::new(KeyHasher::new());
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..20_000u32 {
+            let key = format!("key:{i}");
+            let (mut shard, hash) = db.lock(key.as_bytes());
+            shard.set(hash, key.as_bytes(), Value::Str(b"v".to_vec()), None, 0);
+            drop(shard);
+            let index = shard_of(hash);
+            let current = db.lock_shard(index).bucket_hint();
+            assert_ne!(current.0, 0);
+            assert_eq!(db.hints[index].get(), current);
+            seen.insert(current.0);
+        }
+        assert!(seen.len() > SHARDS, "the tables must have resized");
     }
 }

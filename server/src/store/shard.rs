@@ -216,6 +216,12 @@ impl Shard {
         self.table.get_at_mut(index)
     }
 
+    /// Address and mask of the table's current bucket array (see [`Table::bucket_hint`]).
+    #[inline]
+    pub fn bucket_hint(&self) -> (usize, u64) {
+        self.table.bucket_hint()
+    }
+
     /// Looks a key up without changing anything (no lazy expiry, no counting), for readers
     /// that hold the shard shared; see [`crate::store::Db::with_live`].
     #[inline]

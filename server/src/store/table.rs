@@ -84,6 +84,13 @@ impl<V> Default for Table<V> {
     }
 }
 
+/// The bucket of a key hash in an array of `mask + 1` buckets: its low 32 bits, masked (the
+/// shard is chosen by the top bits).
+#[inline]
+pub(super) fn bucket_index(hash: u64, mask: u64) -> usize {
+    (hash & u64::from(u32::MAX) & mask) as usize
+}
+
 /// Where a chain's head is stored.
 #[derive(Clone, Copy)]
 enum Head {
@@ -110,12 +117,22 @@ impl<V> Table<V> {
     #[inline]
     fn head_of(&self, hash: u32) -> Head {
         if let Some(rehash) = &self.rehash {
-            let old = (u64::from(hash) & (rehash.old.len() as u64 - 1)) as usize;
+            let old = bucket_index(u64::from(hash), rehash.old.len() as u64 - 1);
             if old >= rehash.next {
                 return Head::Old(old);
             }
         }
-        Head::Current((u64::from(hash) & self.mask()) as usize)
+        Head::Current(bucket_index(u64::from(hash), self.mask()))
+    }
+
+    /// Address of the current bucket array (0 when there is none) and its index mask, for
+    /// prefetching a key's bucket before taking the shard's lock (see `store::hint`).
+    #[inline]
+    pub fn bucket_hint(&self) -> (usize, u64) {
+        if self.buckets.is_empty() {
+            return (0, 0);
+        }
+        (self.buckets.as_ptr() as usize, self.mask())
     }
 
     #[inline]
