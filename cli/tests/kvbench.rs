@@ -186,6 +186,32 @@ async fn incr_counts_every_request() {
     server.shutdown();
 }
 
+/// `total_commands_processed` from INFO stats.
+async fn commands_processed(addr: SocketAddr) -> u64 {
+    let Frame::Bulk(info) = query(addr, &[b"INFO", b"stats"]).await else {
+        panic!("INFO reply");
+    };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    info.lines()
+        .find_map(|line| line.strip_prefix("total_commands_processed:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no total_commands_processed in {info}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_sends_only_pings() {
+    let server = start_server().await;
+    let before = commands_processed(server.addr()).await;
+    let json = kvbench_json(server.addr(), "-t ping -n 1000 -c 5 -P 16").await;
+    assert_eq!(values(&json, "test"), ["\"ping\""]);
+    assert_eq!(numbers(&json, "requests"), [1000.0]);
+    assert_eq!(numbers(&json, "errors"), [0.0]);
+    // The 1000 PINGs and this test's INFO; no key written.
+    assert_eq!(commands_processed(server.addr()).await - before, 1001);
+    assert_eq!(dbsize(server.addr()).await, 0);
+    server.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn mset_writes_ten_keys_per_request() {
     let server = start_server().await;

@@ -23,6 +23,9 @@ const COUNTER_PREFIX: &[u8] = b"counter:";
 /// One test (`-t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Test {
+    /// `PING` as a multi-bulk request (redis-benchmark's PING_MBULK): the server's request
+    /// path with no keyspace work.
+    Ping,
     /// `SET key:N <value>` (with `PX ttl` under `--ttl`).
     Set,
     /// `GET key:N`.
@@ -39,6 +42,7 @@ impl Test {
     /// The test's name as given to `-t`.
     pub fn name(self) -> &'static str {
         match self {
+            Self::Ping => "ping",
             Self::Set => "set",
             Self::Get => "get",
             Self::Incr => "incr",
@@ -158,6 +162,7 @@ fn templates(test: Test, spec: &Spec) -> Vec<Template> {
     };
     let get = || Template::encode(&[Part::Arg(b"GET"), Part::Key(KEY_PREFIX)]);
     match test {
+        Test::Ping => vec![Template::encode(&[Part::Arg(b"PING")])],
         Test::Set => vec![set()],
         Test::Get => vec![get()],
         Test::Incr => vec![Template::encode(&[
@@ -288,6 +293,10 @@ mod tests {
         spec.ttl_ms = Some(1500);
         let set = &templates(Test::Set, &spec)[0];
         assert!(set.bytes.ends_with(b"$2\r\nPX\r\n$4\r\n1500\r\n"));
+        assert_eq!(
+            templates(Test::Ping, &spec)[0].bytes,
+            b"*1\r\n$4\r\nPING\r\n"
+        );
         let incr = &templates(Test::Incr, &spec)[0];
         assert_eq!(
             incr.bytes,
