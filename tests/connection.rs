@@ -21,6 +21,34 @@ async fn ping_and_echo() {
     assert_eq!(c.cmd(&["ECHO", "a", "b"]).await, arity_err("echo"));
 }
 
+/// Each connection remembers the command it ran last (a lookup shortcut): names that share
+/// a prefix or differ in case, interleaved, must still each run their own command.
+#[tokio::test]
+async fn repeated_and_interleaved_command_names() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["SET", "k", "1"]).await, ok());
+    assert_eq!(c.cmd(&["get", "k"]).await, bulk("1"));
+    assert_eq!(c.cmd(&["GET", "k"]).await, bulk("1"));
+    assert_eq!(c.cmd(&["gEt", "k"]).await, bulk("1"));
+    assert_eq!(
+        c.cmd(&["GE", "k"]).await,
+        err("ERR unknown command 'GE', with args beginning with: 'k' ")
+    );
+    assert_eq!(c.cmd(&["GET", "k"]).await, bulk("1"));
+    assert_eq!(
+        c.cmd(&["GETT", "k"]).await,
+        err("ERR unknown command 'GETT', with args beginning with: 'k' ")
+    );
+    assert_eq!(c.cmd(&["getset", "k", "2"]).await, bulk("1"));
+    assert_eq!(c.cmd(&["GET", "k"]).await, bulk("2"));
+    assert_eq!(c.cmd(&["INCR", "k"]).await, int(3));
+    assert_eq!(c.cmd(&["incr", "k"]).await, int(4));
+    assert_eq!(c.cmd(&["INCRBY", "k", "10"]).await, int(14));
+    assert_eq!(c.cmd(&["GET"]).await, arity_err("get"));
+    assert_eq!(c.cmd(&["get", "k"]).await, bulk("14"));
+}
+
 #[tokio::test]
 async fn unknown_commands_and_wrong_arity() {
     let server = start_server().await;

