@@ -17,6 +17,9 @@
 //!   pushes nothing onto the shard's heap: the key's earlier entry is re-armed when it comes
 //!   due). The baseline has no TTLs, so it has no such case;
 //! - INCR: [`incr_by`], the server's own function (parse, add, format in place);
+//! - MGET (`store/mget10`): ten keys (the operation's key with its last digit 0..9) under
+//!   read guards of their shards, each value copied into the reply buffer; next to it the
+//!   same under write locks, as MGET ran before session 7;
 //! - DEL: removing the key and dropping its entry. Deleted keys are put back between chunks
 //!   of 128K operations, outside the timed region, so every DEL finds its key. `del/kvstore` puts them back on the thread that deleted them, so each
 //!   thread frees values it allocated itself; `del/kvstore_crossed/2t` has each thread put
@@ -49,7 +52,7 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use kvserver::cmd::string::incr_by;
 use kvserver::cmd::{parse_i64, IntText};
-use kvserver::store::{Db, KeyHasher, Value};
+use kvserver::store::{Db, KeyHasher, Lookup, Value};
 
 /// Keys in each database.
 const KEYS: usize = 1_000_000;
@@ -316,6 +319,65 @@ fn baseline_get(map: &Baseline) -> impl Op + '_ {
     }
 }
 
+/// Keys per MGET.
+const MGET_KEYS: usize = 10;
+
+/// The keys of one MGET: `key` with its last digit replaced by 0..9 (ten keys, spread over
+/// the shards by their hashes).
+fn mget_keys(key: &[u8]) -> [[u8; 16]; MGET_KEYS] {
+    let mut keys = [[0u8; 16]; MGET_KEYS];
+    for (digit, out) in keys.iter_mut().enumerate() {
+        out.copy_from_slice(key);
+        out[15] = b'0' + digit as u8;
+    }
+    keys
+}
+
+/// MGET of ten keys as `cmd::string::mget` runs it: read guards on their shards, each value
+/// copied into the reply buffer.
+fn store_mget(db: &Db) -> impl Op + '_ {
+    move |key, now, out| {
+        let keys = mget_keys(key);
+        let read = db.read_keys(keys.iter().map(|k| &k[..]));
+        out.clear();
+        let mut found = 0;
+        for key in &keys {
+            if let Lookup::Live(entry) = read.lookup(key, now) {
+                let Value::Str(value) = &entry.value;
+                out.extend_from_slice(value);
+                found += 1;
+            }
+        }
+        drop(read);
+        black_box(&out);
+        found == MGET_KEYS
+    }
+}
+
+/// The same MGET under write locks of its shards ([`Db::lock_keys`]), as MGET ran before
+/// session 7: the contrast shows what sharing the shard locks buys.
+fn store_mget_exclusive(db: &Db) -> impl Op + '_ {
+    move |key, now, out| {
+        let keys = mget_keys(key);
+        let mut locked = db.lock_keys(keys.iter().map(|k| &k[..]));
+        out.clear();
+        let mut found = 0;
+        for key in &keys {
+            let entry = locked
+                .shard(key)
+                .and_then(|(shard, hash)| shard.get_read(hash, key, now));
+            if let Some(entry) = entry {
+                let Value::Str(value) = &entry.value;
+                out.extend_from_slice(value);
+                found += 1;
+            }
+        }
+        drop(locked);
+        black_box(&out);
+        found == MGET_KEYS
+    }
+}
+
 /// SET key value [PX ttl]: the lookup `cmd::string::set` makes for its options, then the
 /// write of a fresh copy of the value.
 fn store_set(db: &Db, ttl: Option<u64>) -> impl Op + '_ {
@@ -525,6 +587,11 @@ fn plain(c: &mut Criterion) {
     );
     group.finish();
     drop((small_db, small_map));
+
+    let mut group = configure(c, "store/mget10");
+    bench_threads(&mut group, "kvstore", &store_mget(&db));
+    bench_threads(&mut group, "exclusive_locks", &store_mget_exclusive(&db));
+    group.finish();
 
     let mut group = configure(c, "store/set");
     bench_threads(&mut group, "kvstore", &store_set(&db, None));

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::string::log_set;
 use super::{arg_i64, errors, is, CmdError, Ctx};
 use crate::glob::glob_match;
-use crate::store::{Db, Entry, MultiLock, Value, SHARDS};
+use crate::store::{Db, Entry, Lookup, MultiLock, Value, SHARDS};
 
 fn keys_of(args: Argv<'_>) -> impl Iterator<Item = &[u8]> {
     args.slice(1..).iter()
@@ -44,17 +44,26 @@ pub fn unlink(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     del(ctx, args)
 }
 
+/// How many of the keys exist (a key named twice counts twice), under shared locks; keys
+/// found expired are deleted afterwards.
 fn count_existing(ctx: &mut Ctx<'_>, args: Argv<'_>) -> usize {
     let now = ctx.now_ms;
-    let mut locked = ctx.db().lock_keys(keys_of(args));
-    args.slice(1..)
-        .iter()
-        .filter(|key| {
-            locked
-                .shard(key)
-                .is_some_and(|(shard, hash)| shard.get_read(hash, key, now).is_some())
-        })
-        .count()
+    let db = ctx.db();
+    let read = db.read_keys(keys_of(args));
+    let mut existing = 0;
+    let mut expired = Vec::new();
+    for key in keys_of(args) {
+        match read.lookup(key, now) {
+            Lookup::Live(_) => existing += 1,
+            Lookup::Expired => expired.push(key),
+            Lookup::Absent => {}
+        }
+    }
+    drop(read);
+    for key in expired {
+        db.expire_if_due(key, now);
+    }
+    existing
 }
 
 /// EXISTS key [key ...]: a key named twice counts twice, as in Redis.

@@ -7,7 +7,7 @@
 use protocol::Argv;
 
 use super::{arg_i64, errors, format_f64, is, parse_f64, parse_i64, CmdError, Ctx, IntText, Reply};
-use crate::store::{Db, Shard, Value};
+use crate::store::{Db, Lookup, Shard, Value};
 
 /// Redis's default `proto-max-bulk-len`. APPEND and SETRANGE enforce the server's configured
 /// value ([`crate::Config::proto_max_bulk_len`]), as Redis's `checkStringLength` does.
@@ -282,23 +282,30 @@ pub fn psetex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_with_ttl(ctx, args, 1, "psetex")
 }
 
-/// MGET key [key ...]: one consistent snapshot across shards.
+/// MGET key [key ...]: one consistent snapshot across shards, under shared locks, so MGETs
+/// and GETs on other connection threads run alongside.
 pub fn mget(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let keys = args.slice(1..);
     let now = ctx.now_ms;
     let db = ctx.db();
-    let mut locked = db.lock_keys(keys.iter());
+    let read = db.read_keys(keys.iter());
+    let mut expired = Vec::new();
     ctx.out.array(keys.len());
     for key in keys {
-        let entry = locked
-            .shard(key)
-            .and_then(|(shard, hash)| shard.get_read(hash, key, now));
-        match entry {
-            Some(entry) => match &entry.value {
+        match read.lookup(key, now) {
+            Lookup::Live(entry) => match &entry.value {
                 Value::Str(s) => ctx.out.bulk(s),
             },
-            None => ctx.out.null(),
+            Lookup::Expired => {
+                expired.push(key);
+                ctx.out.null();
+            }
+            Lookup::Absent => ctx.out.null(),
         }
+    }
+    drop(read);
+    for key in expired {
+        db.expire_if_due(key, now);
     }
     Ok(())
 }

@@ -5,10 +5,16 @@
 //! reader-writer locks ([`ShardLock`]) whose readers write no shared cache line: no `.await`
 //! ever happens while one is held, critical sections are short, and a blocking lock is far
 //! cheaper than an async one. Multi-key commands lock the shards they touch in ascending index
-//! order, which makes them atomic with respect to other clients and cannot deadlock. Read
-//! guards are only ever taken one at a time, never while holding another guard. Writers
-//! start loading the key's bucket before they take the lock, from a per-shard hint of where
-//! the bucket array is ([`hint`]), so the wait for the lock and the wait for memory overlap.
+//! order, which makes them atomic with respect to other clients and cannot deadlock.
+//! Multi-key reads take read guards in the same order, so every thread, reader or writer,
+//! holds only shards below the one it waits for (a writer waiting for readers to leave holds
+//! that shard's lock word, and readers waiting on it hold only lower shards): waits cannot
+//! form a cycle.
+//!
+//! Writers start loading the key's bucket before they take the lock, from a per-shard hint of
+//! where the bucket array is ([`hint`]), so the wait for the lock and the wait for memory
+//! overlap; multi-key readers do the same for all their keys at once, so their misses
+//! overlap.
 //!
 //! Time is a parameter: every operation takes `now_ms` (Unix milliseconds) from its caller,
 //! so tests and loom models use fixed instants.
@@ -188,6 +194,36 @@ impl Db {
         self.lock_mask(wanted)
     }
 
+    /// Read-locks every shard that owns one of `keys`, in ascending shard order, for
+    /// multi-key reads (MGET, EXISTS): one consistent view across shards, as under
+    /// [`Db::lock_keys`], without excluding other readers.
+    pub fn read_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> MultiRead<'_> {
+        let mut wanted = 0u32;
+        for key in keys {
+            let hash = self.hash(key);
+            let index = shard_of(hash);
+            self.hints[index].prefetch(hash);
+            wanted |= 1 << index;
+        }
+        let mut guards: [Option<ShardReadGuard<'_>>; SHARDS] = Default::default();
+        for (index, slot) in guards.iter_mut().enumerate() {
+            if wanted & (1 << index) != 0 {
+                *slot = Some(self.shards[index].0.read());
+            }
+        }
+        MultiRead {
+            guards,
+            hasher: &self.hasher,
+        }
+    }
+
+    /// Deletes `key` if its deadline has passed by `now_ms`: the lazy expiry a read under a
+    /// shared lock could not do when it found the key expired.
+    pub fn expire_if_due(&self, key: &[u8], now_ms: u64) {
+        let (mut shard, hash) = self.lock(key);
+        shard.expire_if_due(hash, key, now_ms);
+    }
+
     /// Locks all shards in order (FLUSHDB, consistent whole-database views).
     pub fn lock_all(&self) -> MultiLock<'_> {
         self.lock_mask(u32::MAX)
@@ -270,6 +306,31 @@ impl Db {
             .flatten()
             .map(|guard| guard.take_all())
             .collect()
+    }
+}
+
+/// Shards of one database read-locked together; see [`Db::read_keys`].
+pub struct MultiRead<'a> {
+    guards: [Option<ShardReadGuard<'a>>; SHARDS],
+    hasher: &'a KeyHasher,
+}
+
+impl MultiRead<'_> {
+    /// What `key` holds, counting a keyspace hit (live) or miss (absent or expired). An
+    /// expired key stays until the caller, after dropping this, calls [`Db::expire_if_due`].
+    /// A key the caller did not lock reads as absent (a bug in the caller).
+    pub fn lookup(&self, key: &[u8], now_ms: u64) -> Lookup<'_> {
+        let hash = self.hasher.hash(key);
+        let Some(guard) = self.guards[shard_of(hash)].as_ref() else {
+            debug_assert!(false, "read of a key whose shard was not locked");
+            return Lookup::Absent;
+        };
+        let found = guard.lookup(hash, key, now_ms);
+        match found {
+            Lookup::Live(_) => guard.count_hit(),
+            Lookup::Expired | Lookup::Absent => guard.count_miss(),
+        }
+        found
     }
 }
 
@@ -379,5 +440,43 @@ mod tests {
             seen.insert(current.0);
         }
         assert!(seen.len() > SHARDS, "the tables must have resized");
+    }
+
+    /// Reads under shared locks count hits and misses, see an expired key as expired without
+    /// deleting it, and `expire_if_due` then deletes it (and only if it is still due).
+    #[test]
+    fn multi_key_reads_leave_expiry_to_the_caller() {
+        let db = Db::new(KeyHasher::new());
+        let keys: Vec<Vec<u8>> = (0..64).map(|i| format!("key:{i}").into_bytes()).collect();
+        for (i, key) in keys.iter().enumerate() {
+            let (mut shard, hash) = db.lock(key);
+            let deadline = (i % 2 == 0).then_some(1_000);
+            shard.set(hash, key, Value::Str(b"v".to_vec()), deadline, 0);
+        }
+        let read = db.read_keys(keys.iter().map(Vec::as_slice));
+        let mut expired = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            match read.lookup(key, 1_000) {
+                Lookup::Live(entry) => {
+                    assert!(i % 2 == 1);
+                    assert_eq!(entry.value, Value::Str(b"v".to_vec()));
+                }
+                Lookup::Expired => expired.push(key),
+                Lookup::Absent => panic!("key {i} is missing"),
+            }
+        }
+        drop(read);
+        assert_eq!(expired.len(), 32);
+        assert_eq!(db.len(), 64, "a shared read deletes nothing");
+        // A key rewritten between the read and the deletion is not deleted.
+        let (mut shard, hash) = db.lock(expired[0]);
+        shard.set(hash, expired[0], Value::Str(b"new".to_vec()), None, 1_000);
+        drop(shard);
+        for key in &expired {
+            db.expire_if_due(key, 1_000);
+        }
+        assert_eq!(db.len(), 33);
+        let stats = db.stats();
+        assert_eq!((stats.hits, stats.misses, stats.expired), (32, 32, 31));
     }
 }

@@ -261,6 +261,11 @@ impl Shard {
         Some(index)
     }
 
+    /// Deletes `key` if it has expired (lazy expiry without a read; no hit/miss accounting).
+    pub fn expire_if_due(&mut self, hash: u64, key: &[u8], now_ms: u64) {
+        self.live_index(hash, key, now_ms);
+    }
+
     /// True if a live key exists (no hit/miss accounting).
     pub fn contains(&mut self, hash: u64, key: &[u8], now_ms: u64) -> bool {
         self.get_mut(hash, key, now_ms).is_some()
