@@ -88,6 +88,13 @@ pub fn shard_of(hash: u64) -> usize {
     (hash >> (u64::BITS - SHARD_BITS)) as usize
 }
 
+/// `take(index)` for every shard in `mask`, in ascending index order: the one lock order
+/// every multi-shard guard follows.
+fn in_shard_order<G>(mask: u32, mut take: impl FnMut(usize) -> G) -> [Option<G>; SHARDS] {
+    // `from_fn` documents that it calls `f` "while walking forward through the array".
+    std::array::from_fn(|index| (mask & (1 << index) != 0).then(|| take(index)))
+}
+
 /// Exclusive access to one shard.
 pub type ShardGuard<'a> = WriteGuard<'a, Shard>;
 
@@ -184,37 +191,30 @@ impl Db {
     /// Locks every shard that owns one of `keys`, in ascending shard order, so a multi-key
     /// command runs atomically with respect to other clients.
     pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> MultiLock<'_> {
-        let mut wanted = 0u32;
-        for key in keys {
-            let hash = self.hash(key);
-            let index = shard_of(hash);
-            self.hints[index].prefetch(hash);
-            wanted |= 1 << index;
-        }
-        self.lock_mask(wanted)
+        self.lock_mask(self.shards_of(keys))
     }
 
     /// Read-locks every shard that owns one of `keys`, in ascending shard order, for
     /// multi-key reads (MGET, EXISTS): one consistent view across shards, as under
     /// [`Db::lock_keys`], without excluding other readers.
     pub fn read_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> MultiRead<'_> {
-        let mut wanted = 0u32;
+        MultiRead {
+            guards: in_shard_order(self.shards_of(keys), |index| self.shards[index].0.read()),
+            hasher: &self.hasher,
+        }
+    }
+
+    /// The set of shards owning `keys`, as a bit mask; starts loading each key's bucket on
+    /// the way, so that the misses overlap with each other and with the locking.
+    fn shards_of<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> u32 {
+        let mut mask = 0u32;
         for key in keys {
             let hash = self.hash(key);
             let index = shard_of(hash);
             self.hints[index].prefetch(hash);
-            wanted |= 1 << index;
+            mask |= 1 << index;
         }
-        let mut guards: [Option<ShardReadGuard<'_>>; SHARDS] = Default::default();
-        for (index, slot) in guards.iter_mut().enumerate() {
-            if wanted & (1 << index) != 0 {
-                *slot = Some(self.shards[index].0.read());
-            }
-        }
-        MultiRead {
-            guards,
-            hasher: &self.hasher,
-        }
+        mask
     }
 
     /// Deletes `key` if its deadline has passed by `now_ms`: the lazy expiry a read under a
@@ -230,14 +230,8 @@ impl Db {
     }
 
     fn lock_mask(&self, mask: u32) -> MultiLock<'_> {
-        let mut guards: [Option<ShardGuard<'_>>; SHARDS] = Default::default();
-        for (index, slot) in guards.iter_mut().enumerate() {
-            if mask & (1 << index) != 0 {
-                *slot = Some(self.write_shard(index));
-            }
-        }
         MultiLock {
-            guards,
+            guards: in_shard_order(mask, |index| self.write_shard(index)),
             hasher: &self.hasher,
         }
     }
