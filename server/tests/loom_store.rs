@@ -47,6 +47,15 @@ fn deadlines_consistent(db: &Db, key: &[u8]) -> bool {
     shard.deadlines_consistent()
 }
 
+/// Sets both keys to `value` in one multi-key write, as MSET does.
+fn set_both(db: &Db, a: &[u8], b: &[u8], value: &[u8]) {
+    let mut locked = db.lock_keys([a, b]);
+    for key in [a, b] {
+        let (shard, hash) = locked.shard(key).expect("key was locked");
+        shard.set(hash, key, Value::Str(value.to_vec()), None, NOW);
+    }
+}
+
 /// Two keys owned by different shards of `db` (the hash seed is random per store).
 fn keys_in_two_shards(db: &Db) -> (Vec<u8>, Vec<u8>) {
     let first = b"key:0".to_vec();
@@ -175,13 +184,7 @@ fn multi_key_writes_are_atomic_across_shards() {
             .map(|value| {
                 let store = Arc::clone(&store);
                 let (a, b) = (a.clone(), b.clone());
-                thread::spawn(move || {
-                    let mut locked = db(&store).lock_keys([&a[..], &b[..]]);
-                    for key in [&a, &b] {
-                        let (shard, hash) = locked.shard(key).expect("key was locked");
-                        shard.set(hash, key, Value::Str(value.to_vec()), None, NOW);
-                    }
-                })
+                thread::spawn(move || set_both(db(&store), &a, &b, value))
             })
             .collect();
         let snapshot: Vec<Option<Vec<u8>>> = {
@@ -234,13 +237,7 @@ fn multi_key_reads_see_multi_key_writes_whole() {
         let writer = {
             let store = Arc::clone(&store);
             let (a, b) = (a.clone(), b.clone());
-            thread::spawn(move || {
-                let mut locked = db(&store).lock_keys([&a[..], &b[..]]);
-                for key in [&a, &b] {
-                    let (shard, hash) = locked.shard(key).expect("key was locked");
-                    shard.set(hash, key, Value::Str(b"1".to_vec()), None, NOW);
-                }
-            })
+            thread::spawn(move || set_both(db(&store), &a, &b, b"1"))
         };
         let reader = {
             let store = Arc::clone(&store);
