@@ -209,3 +209,113 @@ fn raw_fd(stream: &TcpStream) -> i32 {
 fn raw_fd(_stream: &TcpStream) -> i32 {
     -1
 }
+
+#[cfg(all(test, not(target_env = "msvc")))]
+mod tests {
+    use std::net::SocketAddr;
+
+    use bytes::{Buf, BytesMut};
+    use protocol::{Limits, RequestCodec};
+
+    use crate::clients::Registry;
+    use crate::cmd::{dispatch, Ctx, Reply, Session};
+    use crate::memory::counting::allocations;
+    use crate::server::unix_ms;
+    use crate::Config;
+
+    /// Requests per batch, and measured batches.
+    const PIPELINE: usize = 1000;
+    const BATCHES: usize = 10;
+
+    fn encode(args: &[&str]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
+        }
+        out
+    }
+
+    /// The steady-state request path of [`super::handle`] between a read and a flush (parse
+    /// in place, dispatch, reply into the reused buffer) costs no heap allocation per
+    /// request, except the copy of a value the store keeps.
+    #[test]
+    fn pipelined_requests_allocate_only_what_they_store() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let config = Config {
+            port: 0,
+            save: Default::default(),
+            threads: 1,
+            ..Config::default()
+        };
+        let server = runtime
+            .block_on(crate::start(config, None))
+            .expect("server starts");
+        let shared = server.shared();
+        let nowhere = SocketAddr::from(([127, 0, 0, 1], 0));
+        let client = Registry::register(&shared.clients, nowhere, nowhere, -1, unix_ms());
+        let mut session = Session::new(client);
+        let mut reply = Reply::new();
+        let mut codec = RequestCodec::new(Limits::default());
+        let mut input = BytesMut::new();
+
+        // Allocations on this thread over BATCHES batches of PIPELINE copies of `request`,
+        // after as many batches to let every buffer and table reach its size.
+        let mut measure = |request: &[&str], expected_reply: &[u8]| -> u64 {
+            let batch = encode(request).repeat(PIPELINE);
+            let expected = expected_reply.repeat(PIPELINE);
+            let mut before = 0;
+            for round in 0..2 * BATCHES {
+                if round == BATCHES {
+                    before = allocations();
+                }
+                input.extend_from_slice(&batch);
+                while let Some(request) = codec.next_request(&mut input).expect("valid") {
+                    let mut ctx = Ctx {
+                        shared,
+                        session: &mut session,
+                        out: &mut reply,
+                        now_ms: unix_ms(),
+                    };
+                    let args = codec.argv(&request, &input);
+                    assert!(dispatch(&mut ctx, args));
+                    input.advance(request.consumed());
+                }
+                assert!(reply.buf[..] == expected[..], "unexpected replies");
+                reply.buf.clear(); // what the flush does
+            }
+            allocations() - before
+        };
+
+        let requests = (PIPELINE * BATCHES) as u64;
+        assert_eq!(measure(&["PING"], b"+PONG\r\n"), 0, "PING");
+        assert_eq!(
+            measure(&["SET", "key:1", "0123456789"], b"+OK\r\n"),
+            requests,
+            "SET: one allocation per request, the value the store keeps"
+        );
+        assert_eq!(
+            measure(&["GET", "key:1"], b"$10\r\n0123456789\r\n"),
+            0,
+            "GET"
+        );
+        assert_eq!(
+            measure(
+                &["MGET", "key:1", "key:2", "key:1"],
+                b"*3\r\n$10\r\n0123456789\r\n$-1\r\n$10\r\n0123456789\r\n"
+            ),
+            0,
+            "MGET"
+        );
+        // Parses the counter, adds, and formats it back in place.
+        assert_eq!(measure(&["INCRBY", "counter", "0"], b":0\r\n"), 0, "INCRBY");
+        assert_eq!(
+            measure(&["EXISTS", "key:1", "nokey"], b":1\r\n"),
+            0,
+            "EXISTS"
+        );
+        server.shutdown();
+    }
+}

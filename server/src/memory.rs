@@ -4,10 +4,72 @@
 /// by deleting a million keys stayed resident (25-64 MB in a connection thread's arena, which
 /// `malloc_trim` does not release), and two threads deleting keys did not scale (1.0x; 1.35x
 /// with jemalloc). Declared in the library so that in-process tests and benchmarks measure
-/// the same allocator as the binary.
-#[cfg(not(target_env = "msvc"))]
+/// the same allocator as the binary (the library's own unit tests count allocations on top of
+/// it, see [`counting`]).
+#[cfg(all(not(target_env = "msvc"), not(test)))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[cfg(all(not(target_env = "msvc"), test))]
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+/// For the library's unit tests: jemalloc, plus a count of the allocations each thread
+/// makes, so a test can check that a code path does not allocate per request. Per thread,
+/// so tests running in parallel do not disturb each other's counts.
+#[cfg(all(not(target_env = "msvc"), test))]
+pub(crate) mod counting {
+    use std::alloc::{GlobalAlloc, Layout};
+    use std::cell::Cell;
+
+    use tikv_jemallocator::Jemalloc;
+
+    thread_local! {
+        // `const`, without a destructor: safe to touch from inside the allocator.
+        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// Allocations (and reallocations) made so far by the calling thread.
+    pub(crate) fn allocations() -> u64 {
+        ALLOCATIONS.with(Cell::get)
+    }
+
+    fn count() {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+    }
+
+    /// jemalloc, counting.
+    pub(crate) struct Counting;
+
+    // SAFETY: every method forwards its arguments unchanged to `Jemalloc`, which upholds the
+    // `GlobalAlloc` contract; counting touches only a thread-local integer and never
+    // allocates.
+    #[allow(unsafe_code)]
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            count();
+            // SAFETY: forwarded as received.
+            unsafe { Jemalloc.alloc(layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            count();
+            // SAFETY: forwarded as received.
+            unsafe { Jemalloc.alloc_zeroed(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: forwarded as received.
+            unsafe { Jemalloc.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            count();
+            // SAFETY: forwarded as received.
+            unsafe { Jemalloc.realloc(ptr, layout, new_size) }
+        }
+    }
+}
 
 /// The allocator's name and version for INFO `mem_allocator`, as Redis reports it.
 #[cfg(not(target_env = "msvc"))]
