@@ -341,8 +341,8 @@ fn store_mget(db: &Db) -> impl Op + '_ {
         let read = db.read_keys(keys.iter().map(|k| &k[..]));
         out.clear();
         let mut found = 0;
-        for key in &keys {
-            if let Lookup::Live(entry) = read.lookup(key, now) {
+        for lookup in read.lookups(keys.iter().map(|k| &k[..]), now) {
+            if let Lookup::Live(entry) = lookup {
                 let Value::Str(value) = &entry.value;
                 out.extend_from_slice(value);
                 found += 1;

@@ -10,7 +10,7 @@ use super::{arg_i64, errors, is, CmdError, Ctx};
 use crate::glob::glob_match;
 use crate::store::{Db, Entry, Lookup, MultiLock, Value, SHARDS};
 
-fn keys_of(args: Argv<'_>) -> impl Iterator<Item = &[u8]> {
+fn keys_of(args: Argv<'_>) -> impl Iterator<Item = &[u8]> + Clone {
     args.slice(1..).iter()
 }
 
@@ -52,8 +52,8 @@ fn count_existing(ctx: &mut Ctx<'_>, args: Argv<'_>) -> usize {
     let read = db.read_keys(keys_of(args));
     let mut existing = 0;
     let mut expired = Vec::new();
-    for key in keys_of(args) {
-        match read.lookup(key, now) {
+    for (key, found) in keys_of(args).zip(read.lookups(keys_of(args), now)) {
+        match found {
             Lookup::Live(_) => existing += 1,
             Lookup::Expired => expired.push(key),
             Lookup::Absent => {}

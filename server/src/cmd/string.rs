@@ -291,8 +291,8 @@ pub fn mget(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let read = db.read_keys(keys.iter());
     let mut expired = Vec::new();
     ctx.out.array(keys.len());
-    for key in keys {
-        match read.lookup(key, now) {
+    for (key, found) in keys.iter().zip(read.lookups(keys.iter(), now)) {
+        match found {
             Lookup::Live(entry) => match &entry.value {
                 Value::Str(s) => ctx.out.bulk(s),
             },

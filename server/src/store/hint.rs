@@ -60,7 +60,7 @@ impl BucketHint {
 
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn prefetch_line(address: usize) {
+pub(super) fn prefetch_line(address: usize) {
     use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
     // SAFETY: PREFETCHT0 is a hint with no architectural effect: it never faults, whatever
     // the address (unmapped, freed or misaligned), and reads nothing the program observes.
@@ -73,7 +73,7 @@ fn prefetch_line(address: usize) {
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-fn prefetch_line(_address: usize) {}
+pub(super) fn prefetch_line(_address: usize) {}
 
 #[cfg(test)]
 mod tests {

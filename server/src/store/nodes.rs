@@ -122,6 +122,14 @@ impl<T> Nodes<T> {
         Some(value)
     }
 
+    /// Address of the slot at `index` (without reading it), for prefetching.
+    #[inline]
+    pub fn slot_address(&self, index: u32) -> Option<usize> {
+        let (chunk, offset) = split(index);
+        let chunk = self.chunks.get(chunk)?;
+        (offset < chunk.len()).then(|| chunk.as_ptr().wrapping_add(offset) as usize)
+    }
+
     /// The value at `index`, if the slot is occupied.
     #[inline]
     pub fn get(&self, index: u32) -> Option<&T> {

@@ -222,6 +222,12 @@ impl Shard {
         self.table.bucket_hint()
     }
 
+    /// See [`Table::prefetch_entry`].
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u64) {
+        self.table.prefetch_entry(hash);
+    }
+
     /// Looks a key up without changing anything (no lazy expiry, no counting), for readers
     /// that hold the shard shared; see [`crate::store::Db::with_live`].
     #[inline]

@@ -175,6 +175,19 @@ impl<V> Table<V> {
         None
     }
 
+    /// Starts loading the first node of `hash`'s chain (reads its bucket, which should have
+    /// been prefetched already), so that lookups of several keys overlap their misses.
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u64) {
+        if self.buckets.is_empty() {
+            return;
+        }
+        let head = self.head(self.head_of(hash as u32));
+        if let Some(address) = self.nodes.slot_address(head) {
+            super::hint::prefetch_line(address);
+        }
+    }
+
     /// Changes whenever node indices change (compaction).
     pub fn layout_version(&self) -> u64 {
         self.layout_version
