@@ -20,6 +20,7 @@
 //! - MGET (`store/mget10`): ten keys (the operation's key with its last digit 0..9) under
 //!   read guards of their shards, each value copied into the reply buffer; next to it the
 //!   same under write locks, as MGET ran before session 7;
+//! - MSET (`store/mset10`): the same ten keys set under write locks of their shards;
 //! - DEL: removing the key and dropping its entry. Deleted keys are put back between chunks
 //!   of 128K operations, outside the timed region, so every DEL finds its key. `del/kvstore` puts them back on the thread that deleted them, so each
 //!   thread frees values it allocated itself; `del/kvstore_crossed/2t` has each thread put
@@ -378,6 +379,22 @@ fn store_mget_exclusive(db: &Db) -> impl Op + '_ {
     }
 }
 
+/// MSET of ten keys as `cmd::string::mset` runs it: write locks on their shards, the keys'
+/// entries prefetched, each value copied.
+fn store_mset(db: &Db) -> impl Op + '_ {
+    move |key, now, _out| {
+        let keys = mget_keys(key);
+        let mut locked = db.lock_keys(keys.iter().map(|k| &k[..]));
+        locked.prefetch_entries(keys.iter().map(|k| &k[..]));
+        for key in &keys {
+            if let Some((shard, hash)) = locked.shard(key) {
+                shard.set(hash, key, Value::Str(black_box(&VALUE).to_vec()), None, now);
+            }
+        }
+        true
+    }
+}
+
 /// SET key value [PX ttl]: the lookup `cmd::string::set` makes for its options, then the
 /// write of a fresh copy of the value.
 fn store_set(db: &Db, ttl: Option<u64>) -> impl Op + '_ {
@@ -591,6 +608,10 @@ fn plain(c: &mut Criterion) {
     let mut group = configure(c, "store/mget10");
     bench_threads(&mut group, "kvstore", &store_mget(&db));
     bench_threads(&mut group, "exclusive_locks", &store_mget_exclusive(&db));
+    group.finish();
+
+    let mut group = configure(c, "store/mset10");
+    bench_threads(&mut group, "kvstore", &store_mset(&db));
     group.finish();
 
     let mut group = configure(c, "store/set");

@@ -18,6 +18,7 @@ fn keys_of(args: Argv<'_>) -> impl Iterator<Item = &[u8]> + Clone {
 pub fn del(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let mut locked = ctx.db().lock_keys(keys_of(args));
+    locked.prefetch_entries(keys_of(args));
     let removed = args
         .slice(1..)
         .iter()

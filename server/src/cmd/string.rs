@@ -325,6 +325,7 @@ fn mset_generic(
     let now = ctx.now_ms;
     let db = ctx.db();
     let mut locked = db.lock_keys(pairs.iter().step_by(2));
+    locked.prefetch_entries(pairs.iter().step_by(2));
     if only_if_none_exist {
         for key in pairs.iter().step_by(2) {
             if let Some((shard, hash)) = locked.shard(key) {

@@ -414,6 +414,18 @@ pub struct MultiLock<'a> {
 }
 
 impl MultiLock<'_> {
+    /// Starts loading the entries of the first [`ENTRIES_AHEAD`] `keys` (their buckets were
+    /// loaded before locking), so that a multi-key write's lookups overlap their misses and
+    /// the shards are held for less time.
+    pub fn prefetch_entries<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) {
+        for key in keys.into_iter().take(ENTRIES_AHEAD) {
+            let hash = self.hasher.hash(key);
+            if let Some(guard) = self.guards[shard_of(hash)].as_ref() {
+                guard.prefetch_entry(hash);
+            }
+        }
+    }
+
     /// The locked shard owning `key`, with the key's hash. `None` only if the caller asks for
     /// a key it did not lock, which is a bug in the caller.
     pub fn shard(&mut self, key: &[u8]) -> Option<(&mut Shard, u64)> {
