@@ -61,9 +61,7 @@ fn count_existing(ctx: &mut Ctx<'_>, args: Argv<'_>) -> usize {
         }
     }
     drop(read);
-    for key in expired {
-        db.expire_if_due(key, now);
-    }
+    db.expire_if_due(expired, now);
     existing
 }
 

@@ -304,9 +304,7 @@ pub fn mget(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         }
     }
     drop(read);
-    for key in expired {
-        db.expire_if_due(key, now);
-    }
+    db.expire_if_due(expired, now);
     Ok(())
 }
 

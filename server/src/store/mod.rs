@@ -217,11 +217,14 @@ impl Db {
         mask
     }
 
-    /// Deletes `key` if its deadline has passed by `now_ms`: the lazy expiry a read under a
-    /// shared lock could not do when it found the key expired.
-    pub fn expire_if_due(&self, key: &[u8], now_ms: u64) {
-        let (mut shard, hash) = self.lock(key);
-        shard.expire_if_due(hash, key, now_ms);
+    /// Deletes each of `keys` whose deadline has passed by `now_ms`: the lazy expiry a read
+    /// under shared locks could not do when it found them expired (one that was rewritten
+    /// since is left alone).
+    pub fn expire_if_due<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>, now_ms: u64) {
+        for key in keys {
+            let (mut shard, hash) = self.lock(key);
+            shard.expire_if_due(hash, key, now_ms);
+        }
     }
 
     /// Locks all shards in order (FLUSHDB, consistent whole-database views).
@@ -343,11 +346,20 @@ impl<'a> MultiRead<'a> {
         }
     }
 
+    /// The read guard of `key`'s shard and the key's hash; `None` only for a key the caller
+    /// did not lock (a bug in the caller).
+    #[inline]
+    fn guard(&self, key: &[u8]) -> Option<(&ShardReadGuard<'a>, u64)> {
+        let hash = self.hasher.hash(key);
+        let guard = self.guards[shard_of(hash)].as_ref();
+        debug_assert!(guard.is_some(), "read of a key whose shard was not locked");
+        Some((guard?, hash))
+    }
+
     /// Starts loading the first entry of `key`'s chain.
     #[inline]
     fn prefetch_entry(&self, key: &[u8]) {
-        let hash = self.hasher.hash(key);
-        if let Some(guard) = self.guards[shard_of(hash)].as_ref() {
+        if let Some((guard, hash)) = self.guard(key) {
             guard.prefetch_entry(hash);
         }
     }
@@ -355,9 +367,8 @@ impl<'a> MultiRead<'a> {
     /// Starts loading `key`'s value (its entry should be in cache by now).
     #[inline]
     fn prefetch_value(&self, key: &[u8]) {
-        let hash = self.hasher.hash(key);
-        if let Some(guard) = self.guards[shard_of(hash)].as_ref() {
-            // Any deadline passes for a prefetch: the real lookup decides.
+        // Any deadline passes for a prefetch: the real lookup decides.
+        if let Some((guard, hash)) = self.guard(key) {
             if let Lookup::Live(entry) = guard.lookup(hash, key, 0) {
                 let Value::Str(value) = &entry.value;
                 hint::prefetch_line(value.as_ptr() as usize);
@@ -367,11 +378,9 @@ impl<'a> MultiRead<'a> {
 
     /// What `key` holds, counting a keyspace hit (live) or miss (absent or expired). An
     /// expired key stays until the caller, after dropping this, calls [`Db::expire_if_due`].
-    /// A key the caller did not lock reads as absent (a bug in the caller).
+    /// A key the caller did not lock reads as absent.
     pub fn lookup(&self, key: &[u8], now_ms: u64) -> Lookup<'_> {
-        let hash = self.hasher.hash(key);
-        let Some(guard) = self.guards[shard_of(hash)].as_ref() else {
-            debug_assert!(false, "read of a key whose shard was not locked");
+        let Some((guard, hash)) = self.guard(key) else {
             return Lookup::Absent;
         };
         let found = guard.lookup(hash, key, now_ms);
@@ -600,9 +609,7 @@ mod tests {
         let (mut shard, hash) = db.lock(expired[0]);
         shard.set(hash, expired[0], Value::Str(b"new".to_vec()), None, 1_000);
         drop(shard);
-        for key in &expired {
-            db.expire_if_due(key, 1_000);
-        }
+        db.expire_if_due(expired.iter().map(|key| key.as_slice()), 1_000);
         assert_eq!(db.len(), 33);
         let stats = db.stats();
         assert_eq!((stats.hits, stats.misses, stats.expired), (32, 32, 31));
