@@ -9,6 +9,8 @@ ratio kvserver / redis. Machines are shared and noisy: look at ratios, not absol
   python3 benches/compare.py throughput              # unpinned: kvserver may use both cores
   python3 benches/compare.py throughput --kvstore-args="--threads 2"   # other kvserver flags
   python3 benches/compare.py throughput --pinned --client kvbench     # a cheaper client
+  python3 benches/compare.py throughput --pinned --neighbour 19  # a `nice 19` busy loop
+                                                     # sharing the servers' core
   python3 benches/compare.py memory                  # RSS after 1M keys, and after deleting them
   python3 benches/compare.py persistence             # SET -P 16 with AOF off/everysec/always,
                                                      # recovery time, longest stall in BGSAVE
@@ -161,10 +163,38 @@ def measured_run(pid: int, port: int, pipeline: int, args, client_pin: str | Non
             for row, (rps, p99) in results.items()}
 
 
+class Neighbour:
+    """A busy loop at niceness `nice` (on core `pin` if given) for the life of the block:
+    another process wanting the servers' core, as a batch job or a noisy neighbour would."""
+
+    def __init__(self, nice: int | None, pin: str | None):
+        self.proc = None
+        if nice is not None:
+            prefix = ["taskset", "-c", pin] if pin else []
+            self.proc = subprocess.Popen(prefix + ["nice", "-n", str(nice), "sh", "-c",
+                                                   "while :; do :; done"])
+        self.started = time.perf_counter()
+
+    def busy(self) -> float | None:
+        """Cores the loop has used on average so far."""
+        if self.proc is None:
+            return None
+        return cpu_seconds(self.proc.pid) / (time.perf_counter() - self.started)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 def throughput(args) -> None:
     pin = "1" if args.pinned else None
     client_pin = "0" if args.pinned else None
-    with Servers(pin, kvstore_extra=args.kvstore_args.split()) as servers:
+    with Servers(pin, kvstore_extra=args.kvstore_args.split()) as servers, \
+            Neighbour(args.neighbour, pin) as neighbour:
         pids = servers.pids()
         for pipeline in args.pipelines:
             samples = {}  # (server, row) -> [(rps, p99, cpu us/request, server busy, client busy)]
@@ -183,6 +213,8 @@ def throughput(args) -> None:
                 mode += f", kvserver {args.kvstore_args}"
             if args.client == "kvbench":
                 mode += ", client kvbench"
+            if args.neighbour is not None:
+                mode += f", a nice {args.neighbour} busy loop on {'core 1' if pin else 'any core'}"
             print(f"\n### -P {pipeline}, -c {args.clients}, -n {args.requests}, {mode}, "
                   f"median of {args.rounds} alternating rounds\n")
             print("| test | redis rps | kvstore rps | ratio | redis p99 ms | kvstore p99 ms "
@@ -204,6 +236,8 @@ def throughput(args) -> None:
             print("\nCPU us/req: the server's user+system CPU per request (lower is better; "
                   "ratio kvstore / redis).\nbusy: CPU seconds per wall second (1.00 = one core "
                   "saturated); a client at ~1.00 means the client set the pace.")
+            if neighbour.busy() is not None:
+                print(f"The busy loop used {neighbour.busy():.2f} of a core on average so far.")
 
 
 def rss_bytes(pid: int) -> int:
@@ -395,6 +429,9 @@ def main() -> None:
                    help="load generator (kvbench: `cargo build --release -p kvcli` first)")
     t.add_argument("--kvstore-args", default="",
                    help="extra kvserver flags, e.g. '--threads 2'")
+    t.add_argument("--neighbour", type=int, metavar="NICE",
+                   help="run a busy loop at this niceness beside the servers (on their core "
+                        "with --pinned) for the whole run")
     m = sub.add_parser("memory")
     m.add_argument("--keys", type=int, default=1_000_000)
     m.add_argument("--settle", type=float, default=3.0, help="seconds to wait after deleting")
