@@ -21,14 +21,14 @@
 //! arrived shortly after polling gave up and shrinks when the thread then slept long, down to
 //! not polling at all, so an idle or lightly loaded server burns nothing. Between checks
 //! the thread spins (a few dozen `PAUSE`s), holding its core like any busy thread: the
-//! scheduler preempts it for a thread that wakes up, charges the time to its fair share, and
-//! at most one core fewer than the machine has polls at once.
+//! scheduler preempts it for a thread that wakes up and charges the time to its fair share;
+//! at most one thread fewer than the machine has cores polls at a time.
 //!
 //! Why not `sched_yield` between checks, which looks like "poll only with time nobody else
 //! wants": since Linux 6.6 the scheduler (EEVDF) treats a yield as the end of the thread's
 //! slice and moves its virtual time forward as if it had used it. Thousands of yields per
 //! second made the connection thread look greedy, so even a `nice 19` busy loop sharing its
-//! core got 85% of it: measured, `redis-benchmark -P 16` PING fell from 2.2M to 0.31-0.33M
+//! core got 85% of it: measured, `redis-benchmark -P 16` PING fell from 2.2M to 0.31-0.41M
 //! requests per second (Redis beside it, with the same neighbour: 2.2M). Without the yields
 //! the neighbour gets its 1.5% and throughput stays.
 
@@ -41,8 +41,8 @@ use std::time::{Duration, Instant};
 /// The window a thread starts from, and returns to after it had shrunk to nothing.
 const START_WINDOW: Duration = Duration::from_micros(10);
 
-/// Spin-loop hints between two checks of the descriptor: 0.3-1.5 µs depending on the CPU
-/// (a `PAUSE` takes 25-140 cycles), about what the check itself, a system call, costs.
+/// Spin-loop hints between two checks of the descriptor: 0.1-1.5 µs depending on the CPU
+/// (a `PAUSE` takes 10-140 cycles; ~10 ns here), about what the check, a system call, costs.
 const PAUSES_BETWEEN_CHECKS: u32 = 32;
 
 thread_local! {
