@@ -214,7 +214,7 @@ def throughput(args) -> None:
             if args.client == "kvbench":
                 mode += ", client kvbench"
             if args.neighbour is not None:
-                mode += f", a nice {args.neighbour} busy loop on {'core 1' if pin else 'any core'}"
+                mode += f", a nice {args.neighbour} busy loop on {f'core {pin}' if pin else 'any core'}"
             print(f"\n### -P {pipeline}, -c {args.clients}, -n {args.requests}, {mode}, "
                   f"median of {args.rounds} alternating rounds\n")
             print("| test | redis rps | kvstore rps | ratio | redis p99 ms | kvstore p99 ms "

@@ -340,14 +340,16 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn polling_keeps_the_core_from_a_low_priority_neighbour() {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
         use std::sync::atomic::AtomicBool;
         use std::sync::Arc;
 
         // SAFETY: sched_getcpu takes nothing and returns the current CPU or -1.
         #[allow(unsafe_code)]
         let cpu = usize::try_from(unsafe { libc::sched_getcpu() }).expect("sched_getcpu");
-        pin_to(cpu);
         let stop = Arc::new(AtomicBool::new(false));
+        // Both sides on threads of their own, so that no pinning or niceness outlives the
+        // test on a thread the test harness reuses.
         let neighbour = std::thread::spawn({
             let stop = Arc::clone(&stop);
             move || {
@@ -365,23 +367,27 @@ mod tests {
                 thread_cpu_time()
             }
         });
-        // An epoll descriptor with nothing registered never has events: the poller polls
-        // for its whole window.
-        // SAFETY: epoll_create1 takes flags and returns a new descriptor or -1.
-        #[allow(unsafe_code)]
-        let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        assert!(epoll >= 0, "epoll_create1");
-        let poller = IdlePoller::new(epoll, Duration::from_millis(300));
-        let before = thread_cpu_time();
-        assert!(!poller.poll_for(Duration::from_millis(300)));
-        let polled = thread_cpu_time() - before;
+        let poller = std::thread::spawn(move || {
+            pin_to(cpu);
+            // An epoll descriptor with nothing registered never has events: the poller
+            // polls for its whole window.
+            // SAFETY: epoll_create1 returns a new descriptor, owned by nothing else, or -1
+            // (checked before it is wrapped).
+            #[allow(unsafe_code)]
+            let epoll = unsafe {
+                let fd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+                assert!(fd >= 0, "epoll_create1");
+                OwnedFd::from_raw_fd(fd)
+            };
+            let poller = IdlePoller::new(epoll.as_raw_fd(), Duration::from_millis(300));
+            let before = thread_cpu_time();
+            assert!(!poller.poll_for(Duration::from_millis(300)));
+            thread_cpu_time() - before
+        });
+        let polled = poller.join();
         stop.store(true, Ordering::Relaxed);
         let neighbour = neighbour.join().expect("neighbour thread");
-        // SAFETY: closes the descriptor created above, used by nothing else.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::close(epoll);
-        }
+        let polled = polled.expect("poller thread");
         assert!(
             neighbour * 4 < polled,
             "a nice-19 neighbour got {neighbour:?} of the core while the poller got {polled:?}"
