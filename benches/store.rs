@@ -51,9 +51,10 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use kvserver::cmd::parse_i64;
 use kvserver::cmd::string::incr_by;
-use kvserver::cmd::{parse_i64, IntText};
 use kvserver::store::{Db, KeyHasher, Lookup, Value};
+use protocol::IntText;
 
 /// Keys in each database.
 const KEYS: usize = 1_000_000;

@@ -332,8 +332,49 @@ fn display_len(value: impl fmt::Display) -> usize {
     counter.0
 }
 
+/// Decimal text of an `i64` in a stack buffer: formatting a counter allocates nothing.
+pub struct IntText {
+    bytes: [u8; 20],
+    start: usize,
+}
+
+impl IntText {
+    /// Formats `n`.
+    pub fn new(n: i64) -> Self {
+        let mut text = IntText {
+            bytes: [0; 20],
+            start: 20,
+        };
+        let mut magnitude = n.unsigned_abs();
+        loop {
+            text.start -= 1;
+            text.bytes[text.start] = b'0' + (magnitude % 10) as u8;
+            magnitude /= 10;
+            if magnitude == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            text.start -= 1;
+            text.bytes[text.start] = b'-';
+        }
+        text
+    }
+
+    /// The digits.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn int_text_formats_extremes() {
+        for n in [0, 7, -7, 10, i64::MAX, i64::MIN] {
+            assert_eq!(IntText::new(n).as_bytes(), n.to_string().as_bytes());
+        }
+    }
 
     #[test]
     fn bulk_of_every_small_length_is_framed_exactly() {

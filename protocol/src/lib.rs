@@ -40,6 +40,7 @@ pub mod parse;
 
 pub use argv::{Argv, OwnedArgv};
 pub use codec::{RequestCodec, RespCodec};
+pub use encode::IntText;
 pub use error::ProtocolError;
 pub use frame::{Frame, Version};
 pub use parse::Limits;

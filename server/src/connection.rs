@@ -15,10 +15,11 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use crate::clients::Registry;
+use crate::clock::unix_ms;
 use crate::cmd::{dispatch, Ctx, Reply, Session};
 use crate::config::FsyncPolicy;
 use crate::persist::aof::Aof;
-use crate::server::{unix_ms, Shared};
+use crate::shared::Shared;
 use crate::sync::Ordering;
 
 /// Replies buffered beyond this are written out before decoding more requests, so a huge
@@ -218,9 +219,9 @@ mod tests {
     use protocol::{Limits, RequestCodec};
 
     use crate::clients::Registry;
+    use crate::clock::unix_ms;
     use crate::cmd::{dispatch, Ctx, Reply, Session};
     use crate::memory::counting::allocations;
-    use crate::server::unix_ms;
     use crate::Config;
 
     /// Requests per batch, and measured batches.

@@ -11,6 +11,7 @@
 //! - [`sync`]: the std/loom shim for everything shared between threads.
 
 pub mod clients;
+pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod connection;
@@ -19,6 +20,7 @@ pub mod idle_poll;
 pub mod memory;
 pub mod persist;
 pub mod server;
+pub mod shared;
 pub mod store;
 pub mod sync;
 

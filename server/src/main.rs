@@ -35,7 +35,7 @@ fn main() -> anyhow::Result<()> {
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())),
         )
         .init();
-    let log_control: kvserver::server::LogControl = Box::new(move |level: LogLevel| {
+    let log_control: kvserver::shared::LogControl = Box::new(move |level: LogLevel| {
         reload_handle
             .reload(EnvFilter::new(level.filter()))
             .map_err(|err| err.to_string())

@@ -269,7 +269,7 @@ pub fn client_setinfo(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError>
 
 /// CLIENT HELP
 pub fn client_help(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
-    super::server::reply_help(
+    super::reply_help(
         ctx,
         "CLIENT",
         &[

@@ -2,7 +2,9 @@
 
 use protocol::Argv;
 
-use super::{arg_i64, is, CmdError, Ctx, IntText};
+use protocol::IntText;
+
+use super::{arg_i64, is, CmdError, Ctx};
 use crate::store::Shard;
 
 /// Condition flags of EXPIRE and friends (Redis 7).

@@ -5,10 +5,14 @@
 //! the store's locks are never held across a suspension point. Handlers validate every
 //! argument before they write anything, so an error reply is never preceded by a partial one.
 
+pub mod config;
 pub mod connection;
 pub mod docs;
 pub mod expire;
+pub mod info;
+pub mod introspect;
 pub mod keys;
+pub mod persistence;
 pub mod server;
 pub mod string;
 pub mod table;
@@ -18,10 +22,11 @@ use std::borrow::Cow;
 
 use bytes::BytesMut;
 use protocol::encode;
+use protocol::IntText;
 use protocol::Version;
 
 use crate::clients::ClientHandle;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::Db;
 pub use table::{lookup, CommandSpec, COMMANDS};
 
@@ -162,41 +167,6 @@ impl Default for Reply {
     }
 }
 
-/// Decimal text of an `i64` in a stack buffer: formatting a counter allocates nothing.
-pub struct IntText {
-    bytes: [u8; 20],
-    start: usize,
-}
-
-impl IntText {
-    /// Formats `n`.
-    pub fn new(n: i64) -> Self {
-        let mut text = IntText {
-            bytes: [0; 20],
-            start: 20,
-        };
-        let mut magnitude = n.unsigned_abs();
-        loop {
-            text.start -= 1;
-            text.bytes[text.start] = b'0' + (magnitude % 10) as u8;
-            magnitude /= 10;
-            if magnitude == 0 {
-                break;
-            }
-        }
-        if n < 0 {
-            text.start -= 1;
-            text.bytes[text.start] = b'-';
-        }
-        text
-    }
-
-    /// The digits.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[self.start..]
-    }
-}
-
 /// Per-connection state that commands read and change.
 pub struct Session {
     /// Index of the SELECTed database.
@@ -263,6 +233,19 @@ impl<'a> Ctx<'a> {
 
 /// Signature of a command handler: `args[0]` is the command name as sent.
 pub type Handler = fn(&mut Ctx<'_>, Argv<'_>) -> Result<(), CmdError>;
+
+/// Writes Redis's HELP reply: a usage line, the given lines, and the HELP entry.
+pub fn reply_help(ctx: &mut Ctx<'_>, command: &str, lines: &[&str]) {
+    ctx.out.array(lines.len() + 3);
+    ctx.out.simple(&format!(
+        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
+    for line in lines {
+        ctx.out.simple(line);
+    }
+    ctx.out.simple("HELP");
+    ctx.out.simple("    Print this help.");
+}
 
 /// Runs one command and writes its reply (or error) into `ctx.out`. Returns true if a
 /// command ran (its own errors included), false if it was rejected before running (unknown
@@ -476,13 +459,6 @@ mod tests {
             "123456789.123457"
         );
         assert_eq!(format_f64(1e20), "100000000000000000000");
-    }
-
-    #[test]
-    fn int_text_formats_extremes() {
-        for n in [0, 7, -7, 10, i64::MAX, i64::MIN] {
-            assert_eq!(IntText::new(n).as_bytes(), n.to_string().as_bytes());
-        }
     }
 
     #[test]

@@ -6,7 +6,9 @@
 
 use protocol::Argv;
 
-use super::{arg_i64, errors, format_f64, is, parse_f64, parse_i64, CmdError, Ctx, IntText, Reply};
+use protocol::IntText;
+
+use super::{arg_i64, errors, format_f64, is, parse_f64, parse_i64, CmdError, Ctx, Reply};
 use crate::store::{Db, Lookup, Shard, Value};
 
 /// Redis's default `proto-max-bulk-len`. APPEND and SETRANGE enforce the server's configured

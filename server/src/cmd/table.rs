@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::{connection, expire, keys, server, string, Handler};
+use super::{
+    config, connection, expire, info, introspect, keys, persistence, server, string, Handler,
+};
 
 /// Static description of a command (or of a container's subcommand).
 pub struct CommandSpec {
@@ -251,7 +253,7 @@ static COMMAND_SUBCOMMANDS: [CommandSpec; 6] = [
         "O(1)",
         "Returns a count of commands.",
         "",
-        server::command_count,
+        introspect::command_count,
     ),
     command(
         "command|info",
@@ -263,7 +265,7 @@ static COMMAND_SUBCOMMANDS: [CommandSpec; 6] = [
         "O(N) where N is the number of commands to look up",
         "Returns information about one, multiple or all commands.",
         "[command-name [command-name ...]]",
-        server::command_info,
+        introspect::command_info,
     ),
     command(
         "command|docs",
@@ -275,7 +277,7 @@ static COMMAND_SUBCOMMANDS: [CommandSpec; 6] = [
         "O(N) where N is the number of commands to look up",
         "Returns documentary information about one, multiple or all commands.",
         "[command-name [command-name ...]]",
-        server::command_docs,
+        introspect::command_docs,
     ),
     command(
         "command|list",
@@ -287,7 +289,7 @@ static COMMAND_SUBCOMMANDS: [CommandSpec; 6] = [
         "O(N) where N is the total number of Redis commands",
         "Returns a list of command names.",
         "[FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern]",
-        server::command_list,
+        introspect::command_list,
     ),
     command(
         "command|getkeys",
@@ -299,7 +301,7 @@ static COMMAND_SUBCOMMANDS: [CommandSpec; 6] = [
         "O(N) where N is the number of arguments to the command",
         "Extracts the key names from an arbitrary command.",
         "command [arg [arg ...]]",
-        server::command_getkeys,
+        introspect::command_getkeys,
     ),
     command(
         "command|help",
@@ -311,7 +313,7 @@ static COMMAND_SUBCOMMANDS: [CommandSpec; 6] = [
         "O(1)",
         "Returns helpful text about the different subcommands.",
         "",
-        server::command_help,
+        introspect::command_help,
     ),
 ];
 
@@ -327,7 +329,7 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
         "O(N) when N is the number of configuration parameters provided",
         "Returns the effective values of configuration parameters.",
         "parameter [parameter ...]",
-        server::config_get,
+        config::config_get,
     ),
     command(
         "config|set",
@@ -339,7 +341,7 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
         "O(N) when N is the number of configuration parameters provided",
         "Sets configuration parameters in-flight.",
         "parameter value [parameter value ...]",
-        server::config_set,
+        config::config_set,
     ),
     command(
         "config|resetstat",
@@ -351,7 +353,7 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
         "O(1)",
         "Resets the server's statistics.",
         "",
-        server::config_resetstat,
+        config::config_resetstat,
     ),
     command(
         "config|rewrite",
@@ -363,7 +365,7 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
         "O(1)",
         "Persists the effective configuration to file.",
         "",
-        server::config_rewrite,
+        config::config_rewrite,
     ),
     command(
         "config|help",
@@ -375,7 +377,7 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
         "O(1)",
         "Returns helpful text about the different subcommands.",
         "",
-        server::config_help,
+        config::config_help,
     ),
 ];
 
@@ -417,16 +419,16 @@ pub static COMMANDS: [CommandSpec; 60] = [
     command("select", 2, &["loading", "stale", "fast"], NO_KEYS, "connection", "1.0.0", "O(1)", "Changes the selected database.", "index", connection::select),
     command("auth", -2, ADMIN_CONN, NO_KEYS, "connection", "1.0.0", "O(N) where N is the number of passwords defined for the user", "Authenticates the connection.", "[username] password", connection::auth),
     container("client", -2, "connection", "2.4.0", "A container for client connection commands.", connection::client_help, &CLIENT_SUBCOMMANDS),
-    container("command", -1, "server", "2.8.13", "Returns detailed information about all commands.", server::command_all, &COMMAND_SUBCOMMANDS),
-    container("config", -2, "server", "2.0.0", "A container for server configuration commands.", server::config_help, &CONFIG_SUBCOMMANDS),
-    command("info", -1, &["loading", "stale"], NO_KEYS, "server", "1.0.0", "O(1)", "Returns information and statistics about the server.", "[section [section ...]]", server::info),
+    container("command", -1, "server", "2.8.13", "Returns detailed information about all commands.", introspect::command_all, &COMMAND_SUBCOMMANDS),
+    container("config", -2, "server", "2.0.0", "A container for server configuration commands.", config::config_help, &CONFIG_SUBCOMMANDS),
+    command("info", -1, &["loading", "stale"], NO_KEYS, "server", "1.0.0", "O(1)", "Returns information and statistics about the server.", "[section [section ...]]", info::info),
     command("dbsize", 1, READ_FAST, NO_KEYS, "server", "1.0.0", "O(1)", "Returns the number of keys in the database.", "", server::dbsize),
     command("flushdb", -1, &["write"], NO_KEYS, "server", "1.0.0", "O(N) where N is the number of keys in the selected database", "Removes all keys from the current database.", "[ASYNC | SYNC]", server::flushdb),
     command("flushall", -1, &["write"], NO_KEYS, "server", "1.0.0", "O(N) where N is the total number of keys in all databases", "Removes all keys from all databases.", "[ASYNC | SYNC]", server::flushall),
-    command("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], NO_KEYS, "server", "1.0.0", "O(N) where N is the total number of keys in all databases", "Synchronously saves the database(s) to disk.", "", server::save),
-    command("bgsave", -1, &["admin", "noscript", "no_async_loading"], NO_KEYS, "server", "1.0.0", "O(1)", "Asynchronously saves the database(s) to disk.", "[SCHEDULE]", server::bgsave),
-    command("lastsave", 1, &["loading", "stale", "fast"], NO_KEYS, "server", "1.0.0", "O(1)", "Returns the Unix timestamp of the last successful save to disk.", "", server::lastsave),
-    command("bgrewriteaof", 1, &["admin", "noscript", "no_async_loading"], NO_KEYS, "server", "1.0.0", "O(1)", "Asynchronously rewrites the append-only file to disk.", "", server::bgrewriteaof),
+    command("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], NO_KEYS, "server", "1.0.0", "O(N) where N is the total number of keys in all databases", "Synchronously saves the database(s) to disk.", "", persistence::save),
+    command("bgsave", -1, &["admin", "noscript", "no_async_loading"], NO_KEYS, "server", "1.0.0", "O(1)", "Asynchronously saves the database(s) to disk.", "[SCHEDULE]", persistence::bgsave),
+    command("lastsave", 1, &["loading", "stale", "fast"], NO_KEYS, "server", "1.0.0", "O(1)", "Returns the Unix timestamp of the last successful save to disk.", "", persistence::lastsave),
+    command("bgrewriteaof", 1, &["admin", "noscript", "no_async_loading"], NO_KEYS, "server", "1.0.0", "O(1)", "Asynchronously rewrites the append-only file to disk.", "", persistence::bgrewriteaof),
     command("time", 1, &["loading", "stale", "fast"], NO_KEYS, "server", "2.6.0", "O(1)", "Returns the server time.", "", server::time),
     // Strings.
     command("get", 2, READ_FAST, ONE_KEY, "string", "1.0.0", "O(1)", "Returns the string value of a key.", "key", string::get),

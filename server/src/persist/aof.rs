@@ -20,8 +20,8 @@ use tracing::{error, info};
 
 use super::aof_log::{encode_command, AofLog, DrainScratch};
 use super::lock;
-use crate::cmd::IntText;
 use crate::config::FsyncPolicy;
+use protocol::IntText;
 use std::sync::Arc;
 
 use crate::sync::Arc as SyncArc;

@@ -21,8 +21,8 @@
 use std::cell::Cell;
 use std::ops::Range;
 
-use crate::cmd::IntText;
 use crate::sync::{AtomicU64, Mutex, Ordering};
+use protocol::IntText;
 
 /// Number of lanes; a shard `i` of any database uses lane `i % LANES`.
 pub const LANES: usize = crate::store::SHARDS;

@@ -31,8 +31,8 @@ use self::aof_files::{
     base_name, incr_name, log_limits, replay_log_with_limits, FileKind, Manifest, ManifestEntry,
 };
 use self::aof_log::{AofLog, LANES};
+use crate::clock::unix_ms;
 use crate::config::{Config, FsyncPolicy, SaveRules};
-use crate::server::unix_ms;
 use crate::store::{ShardLog, Store};
 use std::sync::Arc;
 
