@@ -15,7 +15,8 @@ ratio kvserver / redis. Machines are shared and noisy: look at ratios, not absol
   python3 benches/compare.py persistence             # SET -P 16 with AOF off/everysec/always,
                                                      # recovery time, longest stall in BGSAVE
 
-Needs: redis-server, redis-benchmark, redis-cli on PATH; `cargo build --release -p kvserver`.
+Needs: redis-server, redis-benchmark, redis-cli on PATH; `cargo build --release -p kvserver`
+(or KVSERVER_BIN=<path to a kvserver binary>, to measure another build).
 """
 import argparse
 import csv
@@ -31,7 +32,8 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KVSERVER = os.path.join(ROOT, "target", "release", "kvserver")
+# KVSERVER_BIN=<path> measures another build (e.g. the previous commit's, for before/after runs).
+KVSERVER = os.environ.get("KVSERVER_BIN") or os.path.join(ROOT, "target", "release", "kvserver")
 KVBENCH = os.path.join(ROOT, "target", "release", "kvbench")
 TESTS = "ping,set,get,incr,mset"
 # kvbench's tests under the row names redis-benchmark reports them as.
