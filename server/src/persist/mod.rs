@@ -13,6 +13,7 @@
 pub mod aof;
 pub mod aof_files;
 pub mod aof_log;
+pub mod disk;
 pub mod fsutil;
 pub mod snapshot;
 pub mod snapshot_format;
