@@ -3,102 +3,226 @@
 use protocol::Argv;
 
 use super::{printable, reply_help, CmdError, Ctx};
-use crate::config::{
-    parse_memory, parse_save_rules, parse_yes_no, FsyncPolicy, LogLevel, SaveRules,
-};
+use crate::config::{parse_memory, parse_save_rules, parse_yes_no, FsyncPolicy, LogLevel};
 use crate::glob::glob_match;
+use crate::shared::Shared;
 use crate::sync::Ordering;
 
-/// Parameters CONFIG GET knows, in the order it reports them.
-const PARAMETERS: &[&str] = &[
-    "bind",
-    "port",
-    "databases",
-    "maxclients",
-    "loglevel",
-    "hz",
-    "proto-max-bulk-len",
-    "save",
-    "appendonly",
-    "appendfsync",
-    "dir",
-    "dbfilename",
-    "appendfilename",
-    "appenddirname",
-    "auto-aof-rewrite-percentage",
-    "auto-aof-rewrite-min-size",
-];
+/// Applies a validated CONFIG SET value; runs only once every pair of the command is valid.
+type Apply = Box<dyn FnOnce(&Shared) -> Result<(), String>>;
 
-fn parameter_value(ctx: &Ctx<'_>, name: &str) -> String {
-    let shared = ctx.shared;
-    match name {
-        "bind" => shared.config.bind.join(" "),
-        "port" => shared.port.to_string(),
-        "databases" => shared.config.databases.to_string(),
-        "maxclients" => shared.maxclients.load(Ordering::Relaxed).to_string(),
-        "loglevel" => shared.loglevel.lock().name().to_owned(),
-        "hz" => shared.hz.load(Ordering::Relaxed).to_string(),
-        "proto-max-bulk-len" => shared.config.proto_max_bulk_len.to_string(),
-        "save" => shared.persist.save_rules().to_text(),
-        "appendonly" => yes_no(shared.persist.aof_enabled()).to_owned(),
-        "appendfsync" => shared.persist.fsync_policy().name().to_owned(),
-        "dir" => {
+/// Checks a CONFIG SET value and returns how to apply it (or the reason it is invalid).
+type Validate = fn(&[u8]) -> Result<Apply, String>;
+
+/// One configuration parameter: its name, how CONFIG GET reads it and, if it can change at
+/// run time, how CONFIG SET validates a value. Adding a parameter is one row here (plus its
+/// start-up flag in [`crate::config::Config`]).
+struct Parameter {
+    name: &'static str,
+    get: fn(&Shared) -> String,
+    /// `None`: fixed at start-up ("can't set immutable config").
+    set: Option<Validate>,
+}
+
+const fn fixed(name: &'static str, get: fn(&Shared) -> String) -> Parameter {
+    Parameter {
+        name,
+        get,
+        set: None,
+    }
+}
+
+const fn settable(name: &'static str, get: fn(&Shared) -> String, set: Validate) -> Parameter {
+    Parameter {
+        name,
+        get,
+        set: Some(set),
+    }
+}
+
+/// Every parameter, in the order CONFIG GET reports them.
+static PARAMETERS: &[Parameter] = &[
+    fixed("bind", |shared| shared.config.bind.join(" ")),
+    fixed("port", |shared| shared.port.to_string()),
+    fixed("databases", |shared| shared.config.databases.to_string()),
+    settable(
+        "maxclients",
+        |shared| shared.maxclients.load(Ordering::Relaxed).to_string(),
+        |value| {
+            let n = integer(value)?;
+            let n = usize::try_from(n)
+                .ok()
+                .filter(|&n| n >= 1 && u32::try_from(n).is_ok())
+                .ok_or("argument must be between 1 and 4294967295 inclusive")?;
+            Ok(Box::new(move |shared| {
+                shared.maxclients.store(n, Ordering::Relaxed);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
+        "loglevel",
+        |shared| shared.loglevel.lock().name().to_owned(),
+        |value| {
+            let level = LogLevel::parse(value).ok_or(
+                "argument(s) must be one of the following: debug, verbose, notice, warning, nothing",
+            )?;
+            Ok(Box::new(move |shared| shared.set_loglevel(level)))
+        },
+    ),
+    settable(
+        "hz",
+        |shared| shared.hz.load(Ordering::Relaxed).to_string(),
+        |value| {
+            // As Redis: any int is accepted and clamped to 1..=500 (its `updateHZ`).
+            let n = integer(value)?;
+            let n = u32::try_from(n)
+                .ok()
+                .filter(|&n| i32::try_from(n).is_ok())
+                .ok_or("argument must be between 0 and 2147483647 inclusive")?
+                .clamp(1, 500);
+            Ok(Box::new(move |shared| {
+                shared.hz.store(n, Ordering::Relaxed);
+                Ok(())
+            }))
+        },
+    ),
+    fixed("proto-max-bulk-len", |shared| {
+        shared.config.proto_max_bulk_len.to_string()
+    }),
+    settable(
+        "save",
+        |shared| shared.persist.save_rules().to_text(),
+        |value| {
+            let rules = std::str::from_utf8(value)
+                .ok()
+                .and_then(|text| parse_save_rules(text).ok())
+                .ok_or("Invalid save parameters")?;
+            Ok(Box::new(move |shared| {
+                shared.persist.set_save_rules(rules);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
+        "appendonly",
+        |shared| yes_no(shared.persist.aof_enabled()).to_owned(),
+        |value| {
+            let on = yes_no_value(value)?;
+            Ok(Box::new(move |shared| {
+                if on {
+                    shared.persist.enable_aof_in_background(&shared.store)
+                } else {
+                    shared.persist.disable_aof(&shared.store);
+                    Ok(())
+                }
+            }))
+        },
+    ),
+    settable(
+        "appendfsync",
+        |shared| shared.persist.fsync_policy().name().to_owned(),
+        |value| {
+            let policy = FsyncPolicy::parse(value)
+                .ok_or("argument(s) must be one of the following: always, everysec, no")?;
+            Ok(Box::new(move |shared| {
+                shared.persist.set_fsync_policy(policy);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
+        "dir",
+        |shared| {
             let dir = shared.persist.dir();
             std::fs::canonicalize(&dir)
                 .unwrap_or(dir)
                 .display()
                 .to_string()
-        }
-        "dbfilename" => shared.persist.dbfilename(),
-        "appendfilename" => shared.persist.aof_prefix.clone(),
-        "appenddirname" => shared.persist.aof_dirname.clone(),
-        "auto-aof-rewrite-percentage" => shared
-            .persist
-            .auto_rewrite_percentage
-            .load(Ordering::Relaxed)
-            .to_string(),
-        "auto-aof-rewrite-min-size" => shared
-            .persist
-            .auto_rewrite_min_size
-            .load(Ordering::Relaxed)
-            .to_string(),
-        _ => String::new(),
-    }
+        },
+        |value| {
+            let dir: std::path::PathBuf = std::str::from_utf8(value)
+                .ok()
+                .filter(|text| std::path::Path::new(text).is_dir())
+                .ok_or("No such directory")?
+                .into();
+            Ok(Box::new(move |shared| shared.persist.set_dir(dir)))
+        },
+    ),
+    settable(
+        "dbfilename",
+        |shared| shared.persist.dbfilename(),
+        |value| {
+            let name = std::str::from_utf8(value)
+                .ok()
+                .filter(|text| {
+                    !text.is_empty() && !text.contains('/') && *text != "." && *text != ".."
+                })
+                .ok_or("dbfilename can't be a path, just a filename")?
+                .to_owned();
+            Ok(Box::new(move |shared| shared.persist.set_dbfilename(name)))
+        },
+    ),
+    fixed("appendfilename", |shared| shared.persist.aof_prefix.clone()),
+    fixed("appenddirname", |shared| shared.persist.aof_dirname.clone()),
+    settable(
+        "auto-aof-rewrite-percentage",
+        |shared| {
+            shared
+                .persist
+                .auto_rewrite_percentage
+                .load(Ordering::Relaxed)
+                .to_string()
+        },
+        |value| {
+            let n = integer(value)?;
+            let n = u64::try_from(n)
+                .ok()
+                .filter(|&n| i32::try_from(n).is_ok())
+                .ok_or("argument must be between 0 and 2147483647 inclusive")?;
+            Ok(Box::new(move |shared| {
+                shared
+                    .persist
+                    .auto_rewrite_percentage
+                    .store(n, Ordering::Relaxed);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
+        "auto-aof-rewrite-min-size",
+        |shared| {
+            shared
+                .persist
+                .auto_rewrite_min_size
+                .load(Ordering::Relaxed)
+                .to_string()
+        },
+        |value| {
+            let n = std::str::from_utf8(value)
+                .ok()
+                .and_then(|text| parse_memory(text).ok())
+                .ok_or("argument must be a memory value")?;
+            Ok(Box::new(move |shared| {
+                shared
+                    .persist
+                    .auto_rewrite_min_size
+                    .store(n, Ordering::Relaxed);
+                Ok(())
+            }))
+        },
+    ),
+];
+
+fn integer(value: &[u8]) -> Result<i64, String> {
+    super::parse_i64(value).ok_or_else(|| "argument couldn't be parsed into an integer".to_owned())
 }
 
-/// CONFIG GET parameter [parameter ...]: glob patterns, each parameter reported once.
-pub fn config_get(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    let patterns: Vec<Vec<u8>> = args
-        .slice(2..)
-        .iter()
-        .map(|p| p.to_ascii_lowercase())
-        .collect();
-    let matched: Vec<&str> = PARAMETERS
-        .iter()
-        .copied()
-        .filter(|name| patterns.iter().any(|p| glob_match(p, name.as_bytes())))
-        .collect();
-    let values: Vec<String> = matched.iter().map(|n| parameter_value(ctx, n)).collect();
-    ctx.out.map(matched.len());
-    for (name, value) in matched.iter().zip(&values) {
-        ctx.out.bulk(name.as_bytes());
-        ctx.out.bulk(value.as_bytes());
-    }
-    Ok(())
-}
-
-/// A validated CONFIG SET change, applied only once every pair has been checked.
-enum Change {
-    MaxClients(usize),
-    LogLevel(LogLevel),
-    Hz(u32),
-    Save(SaveRules),
-    AppendOnly(bool),
-    AppendFsync(FsyncPolicy),
-    RewritePercentage(u64),
-    RewriteMinSize(u64),
-    Dir(std::path::PathBuf),
-    DbFilename(String),
+fn yes_no_value(value: &[u8]) -> Result<bool, String> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|text| parse_yes_no(text).ok())
+        .ok_or_else(|| "argument must be 'yes' or 'no'".to_owned())
 }
 
 fn yes_no(value: bool) -> &'static str {
@@ -109,77 +233,34 @@ fn yes_no(value: bool) -> &'static str {
     }
 }
 
+/// CONFIG GET parameter [parameter ...]: glob patterns, each parameter reported once.
+pub fn config_get(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let patterns: Vec<Vec<u8>> = args
+        .slice(2..)
+        .iter()
+        .map(|p| p.to_ascii_lowercase())
+        .collect();
+    let matched: Vec<&Parameter> = PARAMETERS
+        .iter()
+        .filter(|p| {
+            patterns
+                .iter()
+                .any(|pat| glob_match(pat, p.name.as_bytes()))
+        })
+        .collect();
+    ctx.out.map(matched.len());
+    for parameter in matched {
+        let value = (parameter.get)(ctx.shared);
+        ctx.out.bulk(parameter.name.as_bytes());
+        ctx.out.bulk(value.as_bytes());
+    }
+    Ok(())
+}
+
 fn config_set_error(name: &str, reason: &str) -> CmdError {
     CmdError::owned(format!(
         "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
     ))
-}
-
-fn parse_change(name: &str, value: &[u8]) -> Result<Change, CmdError> {
-    let integer = || {
-        super::parse_i64(value)
-            .ok_or_else(|| config_set_error(name, "argument couldn't be parsed into an integer"))
-    };
-    match name {
-        "maxclients" => {
-            let n = integer()?;
-            usize::try_from(n)
-                .ok()
-                .filter(|&n| n >= 1 && u32::try_from(n).is_ok())
-                .map(Change::MaxClients)
-                .ok_or_else(|| config_set_error(name, "argument must be between 1 and 4294967295 inclusive"))
-        }
-        // As Redis: any int is accepted and clamped to 1..=500 (its `updateHZ`).
-        "hz" => {
-            let n = integer()?;
-            u32::try_from(n)
-                .ok()
-                .filter(|&n| i32::try_from(n).is_ok())
-                .map(|n| Change::Hz(n.clamp(1, 500)))
-                .ok_or_else(|| config_set_error(name, "argument must be between 0 and 2147483647 inclusive"))
-        }
-        "loglevel" => LogLevel::parse(value)
-            .map(Change::LogLevel)
-            .ok_or_else(|| config_set_error(name, "argument(s) must be one of the following: debug, verbose, notice, warning, nothing")),
-        "save" => std::str::from_utf8(value)
-            .map_err(|_| config_set_error(name, "Invalid save parameters"))
-            .and_then(|text| {
-                parse_save_rules(text).map_err(|_| config_set_error(name, "Invalid save parameters"))
-            })
-            .map(Change::Save),
-        "appendonly" => std::str::from_utf8(value)
-            .ok()
-            .and_then(|text| parse_yes_no(text).ok())
-            .map(Change::AppendOnly)
-            .ok_or_else(|| config_set_error(name, "argument must be 'yes' or 'no'")),
-        "appendfsync" => FsyncPolicy::parse(value)
-            .map(Change::AppendFsync)
-            .ok_or_else(|| config_set_error(name, "argument(s) must be one of the following: always, everysec, no")),
-        "auto-aof-rewrite-percentage" => {
-            let n = integer()?;
-            u64::try_from(n)
-                .ok()
-                .filter(|&n| i32::try_from(n).is_ok())
-                .map(Change::RewritePercentage)
-                .ok_or_else(|| config_set_error(name, "argument must be between 0 and 2147483647 inclusive"))
-        }
-        "dir" => std::str::from_utf8(value)
-            .ok()
-            .filter(|text| std::path::Path::new(text).is_dir())
-            .map(|text| Change::Dir(text.into()))
-            .ok_or_else(|| config_set_error(name, "No such directory")),
-        "dbfilename" => std::str::from_utf8(value)
-            .ok()
-            .filter(|text| !text.is_empty() && !text.contains('/') && *text != "." && *text != "..")
-            .map(|text| Change::DbFilename(text.to_owned()))
-            .ok_or_else(|| config_set_error(name, "dbfilename can't be a path, just a filename")),
-        "auto-aof-rewrite-min-size" => std::str::from_utf8(value)
-            .ok()
-            .and_then(|text| parse_memory(text).ok())
-            .map(Change::RewriteMinSize)
-            .ok_or_else(|| config_set_error(name, "argument must be a memory value")),
-        _ => Err(config_set_error(name, "can't set immutable config")),
-    }
 }
 
 /// CONFIG SET parameter value [parameter value ...]: all or nothing.
@@ -189,62 +270,29 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             "ERR wrong number of arguments for 'config|set' command",
         ));
     }
-    let mut changes = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
+    let mut changes: Vec<(&'static str, Apply)> = Vec::new();
     for pair in args.slice(2..).pairs() {
-        let Some(name) = PARAMETERS
+        let Some(parameter) = PARAMETERS
             .iter()
-            .copied()
-            .find(|p| p.as_bytes().eq_ignore_ascii_case(pair[0]))
+            .find(|p| p.name.as_bytes().eq_ignore_ascii_case(pair[0]))
         else {
             return Err(CmdError::owned(format!(
                 "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
                 printable(pair[0], 128)
             )));
         };
-        if seen.contains(&name) {
+        let name = parameter.name;
+        if changes.iter().any(|(seen, _)| *seen == name) {
             return Err(config_set_error(name, "duplicate parameter"));
         }
-        seen.push(name);
-        changes.push(parse_change(name, pair[1])?);
+        let Some(set) = parameter.set else {
+            return Err(config_set_error(name, "can't set immutable config"));
+        };
+        let apply = set(pair[1]).map_err(|reason| config_set_error(name, &reason))?;
+        changes.push((name, apply));
     }
-    for change in changes {
-        match change {
-            Change::MaxClients(n) => ctx.shared.maxclients.store(n, Ordering::Relaxed),
-            Change::Hz(n) => ctx.shared.hz.store(n, Ordering::Relaxed),
-            Change::LogLevel(level) => ctx
-                .shared
-                .set_loglevel(level)
-                .map_err(|reason| config_set_error("loglevel", &reason))?,
-            Change::Save(rules) => ctx.shared.persist.set_save_rules(rules),
-            Change::AppendFsync(policy) => ctx.shared.persist.set_fsync_policy(policy),
-            Change::RewritePercentage(n) => ctx
-                .shared
-                .persist
-                .auto_rewrite_percentage
-                .store(n, Ordering::Relaxed),
-            Change::RewriteMinSize(n) => ctx
-                .shared
-                .persist
-                .auto_rewrite_min_size
-                .store(n, Ordering::Relaxed),
-            Change::AppendOnly(true) => ctx
-                .shared
-                .persist
-                .enable_aof_in_background(&ctx.shared.store)
-                .map_err(|reason| config_set_error("appendonly", &reason))?,
-            Change::AppendOnly(false) => ctx.shared.persist.disable_aof(&ctx.shared.store),
-            Change::Dir(dir) => ctx
-                .shared
-                .persist
-                .set_dir(dir)
-                .map_err(|reason| config_set_error("dir", &reason))?,
-            Change::DbFilename(name) => ctx
-                .shared
-                .persist
-                .set_dbfilename(name)
-                .map_err(|reason| config_set_error("dbfilename", &reason))?,
-        }
+    for (name, apply) in changes {
+        apply(ctx.shared).map_err(|reason| config_set_error(name, &reason))?;
     }
     ctx.out.ok();
     Ok(())
