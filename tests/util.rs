@@ -384,26 +384,13 @@ pub async fn connect_with_retry(port: u16, limit: Duration) -> Option<TcpStream>
     }
 }
 
-/// The `kvserver` binary of the same build as this test.
+/// The `kvserver` binary cargo built for this test run, from the current sources and with
+/// the same profile.
 ///
-/// `CARGO_BIN_EXE_kvserver` only exists for tests of the package that owns the binary, so it
-/// is looked up next to the test executable instead (`target/<profile>/kvserver`; the test
-/// runs from `target/<profile>/deps/`). A plain `cargo test` builds it: the workspace's
-/// default members include the server package, which has integration tests of its own, and
-/// cargo builds a package's binaries before running its integration tests. With
-/// `cargo test --test tests` alone it may be missing (or older than the sources), so the
-/// tests that need it skip with a notice when it is absent.
-pub fn kvserver_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let profile_dir = exe.parent()?.parent()?;
-    let binary = profile_dir.join(format!("kvserver{}", std::env::consts::EXE_SUFFIX));
-    if binary.is_file() {
-        Some(binary)
-    } else {
-        eprintln!(
-            "SKIPPED: {} not found; run `cargo build -p kvserver` (plain `cargo test` builds it)",
-            binary.display()
-        );
-        None
-    }
+/// This test binary is a target of the server package (see server/Cargo.toml), so cargo
+/// builds the package's binaries before it and passes the path at compile time in
+/// `CARGO_BIN_EXE_kvserver`: the tests never pick up a stale `target/<profile>/kvserver` and
+/// never skip for want of one.
+pub fn kvserver_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kvserver"))
 }

@@ -1,14 +1,14 @@
 //! `kvserver`: parses flags, sets up logging, runs the server until SIGINT/SIGTERM or SHUTDOWN.
 //!
 //! `kvserver check-aof [--fix] PATH` instead checks (and optionally repairs) AOF files, like
-//! `redis-check-aof`; see [`kvserver::persist::aof_files`].
+//! `redis-check-aof`; see [`kvserver::persist::aof_check`].
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use kvserver::config::LogLevel;
-use kvserver::persist::aof_files;
+use kvserver::persist::aof_check;
 use kvserver::Config;
 use tracing_subscriber::{reload, EnvFilter};
 
@@ -109,7 +109,7 @@ struct CheckAofArgs {
 fn check_aof_main() -> i32 {
     // Skips the program name: clap takes "check-aof" as the name of the command.
     let args = CheckAofArgs::parse_from(std::env::args_os().skip(1));
-    let code = match aof_files::check_aof(&args.path, args.fix, &verify_base) {
+    let code = match aof_check::check_aof(&args.path, args.fix, &verify_base) {
         Ok(report) => {
             print!("{report}");
             i32::from(!report.is_valid())

@@ -5,14 +5,20 @@
 //! - [`snapshot`]: point-in-time snapshots of the live store, and loading them.
 //! - [`aof_log`]: where writes leave their records (lanes, no global lock).
 //! - [`aof`]: the writer thread (group commit, fsync policies, file switch at rewrite).
-//! - [`aof_files`]: the manifest, reading logs back, torn tails, `check-aof`.
+//! - [`aof_manifest`]: the AOF directory's file names and its manifest.
+//! - [`aof_replay`]: reading logs back at start-up, torn tails versus corruption.
+//! - [`aof_check`]: `check-aof`, the offline check and repair of the AOF files.
+//! - [`aof_error`]: the error those three return.
 //! - [`fsutil`]: atomic file replacement.
 //!
 //! [`Persistence`] ties them together: configuration, INFO state, the background jobs.
 
 pub mod aof;
-pub mod aof_files;
+pub mod aof_check;
+pub mod aof_error;
 pub mod aof_log;
+pub mod aof_manifest;
+pub mod aof_replay;
 pub mod disk;
 pub mod fsutil;
 pub mod snapshot;
@@ -28,10 +34,9 @@ use std::time::Instant;
 use tracing::{error, info, warn};
 
 use self::aof::Aof;
-use self::aof_files::{
-    base_name, incr_name, log_limits, replay_log_with_limits, FileKind, Manifest, ManifestEntry,
-};
 use self::aof_log::{AofLog, LANES};
+use self::aof_manifest::{base_name, incr_name, FileKind, Manifest, ManifestEntry};
+use self::aof_replay::{log_limits, replay_log_with_limits};
 use crate::clock::unix_ms;
 use crate::config::{Config, FsyncPolicy, SaveRules};
 use crate::store::{ShardLog, Store};
