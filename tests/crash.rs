@@ -21,7 +21,7 @@
 //! The harness (the server process, the writers, the model and the checks) is in
 //! [`harness`]; this file holds the tests.
 
-mod harness;
+pub mod harness;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -9,6 +9,7 @@ mod atomicity;
 mod check_aof;
 mod connection;
 mod crash;
+mod disk_faults;
 mod differential;
 mod expiry;
 mod keys;

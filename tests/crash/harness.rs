@@ -644,8 +644,20 @@ pub fn spawn_process(
     port: u16,
     args: &[&str],
 ) -> (ChildGuard, Output, Vec<JoinHandle<()>>) {
+    spawn_process_with_env(binary, dir, port, args, &[])
+}
+
+/// [`spawn_process`] with extra environment variables (the disk-fault shim's).
+pub fn spawn_process_with_env(
+    binary: &Path,
+    dir: &Path,
+    port: u16,
+    args: &[&str],
+    envs: &[(String, String)],
+) -> (ChildGuard, Output, Vec<JoinHandle<()>>) {
     use std::io::Read;
     let mut child = Command::new(binary)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
         .arg("--port")
         .arg(port.to_string())
         .arg("--dir")
@@ -685,10 +697,20 @@ pub fn output_text(output: &Output) -> String {
 impl Server {
     /// Starts the binary on `dir` and waits until it answers (after loading its data).
     pub async fn start(binary: &Path, dir: &Path, args: &[&str]) -> (Server, Conn) {
+        Self::start_with_env(binary, dir, args, &[]).await
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub async fn start_with_env(
+        binary: &Path,
+        dir: &Path,
+        args: &[&str],
+        envs: &[(String, String)],
+    ) -> (Server, Conn) {
         let canonical = std::fs::canonicalize(dir).expect("canonical dir");
         for _ in 0..5 {
             let port = free_port();
-            let (guard, output, readers) = spawn_process(binary, dir, port, args);
+            let (guard, output, readers) = spawn_process_with_env(binary, dir, port, args, envs);
             let mut server = Server {
                 guard,
                 port,

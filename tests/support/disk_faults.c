@@ -14,8 +14,9 @@
  *   rename   an errno name: rename(2) whose source or target matches fails.
  *   stall    a number of milliseconds that every fsync/fdatasync of a matching file sleeps.
  *
- * Only files whose path contains KV_FAULT_MATCH (default: the whole data directory, given
- * as KV_FAULT_MATCH by the test) are affected, so sockets, logs and the terminal never are.
+ *   match    a substring: only files whose path contains it are affected from now on
+ *            (without this file: the KV_FAULT_MATCH environment variable, which the tests
+ *            set to the data directory), so sockets, logs and the terminal never are.
  * Each injected fault appends one line ("write ENOSPC /path") to KV_FAULT_DIR/injected, so
  * a test can tell that the fault it staged was actually hit.
  */
@@ -68,7 +69,9 @@ static int errno_named(const char *name) {
 }
 
 static int path_matches(const char *path) {
-    const char *match = getenv("KV_FAULT_MATCH");
+    char from_file[PATH_MAX];
+    const char *match = control("match", from_file, sizeof from_file) ? from_file
+                                                                      : getenv("KV_FAULT_MATCH");
     return path != NULL && match != NULL && match[0] != '\0' && strstr(path, match) != NULL;
 }
 
