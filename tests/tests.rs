@@ -4,6 +4,9 @@
 //! compares replies with a real `redis-server`.
 //!
 //! One test binary with modules (rather than one binary per file) links once and runs fast.
+//! It is a test target of the server package (server/Cargo.toml), not of the root package,
+//! so that cargo builds the `kvserver` binary first and tells the tests where it is (see
+//! `util::kvserver_binary`). Run part of it with `cargo test --test tests <filter>`.
 
 mod atomicity;
 mod check_aof;
