@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 
 pub mod argv;
+pub mod catalogue;
 pub mod codec;
 pub mod encode;
 pub mod error;
