@@ -1,4 +1,5 @@
-//! The command table compiled into kvcli must say what the server's `COMMAND DOCS` says.
+//! The help table kvcli builds offline from the command catalogue must say what the server's
+//! `COMMAND DOCS` says (both come from `protocol::catalogue`; this checks the two readers).
 
 use kvcli::commands::builtin_table;
 use kvcli::connection::Target;
