@@ -1,7 +1,7 @@
 //! The handler binding: one handler for each row of the command catalogue
 //! (`protocol::catalogue`), the single description of every command.
 //!
-//! [`COMMANDS`] is built at compile time: [`bind`] finds the catalogue row by name (a name
+//! [`COMMANDS`] is built at compile time: `bind` finds the catalogue row by name (a name
 //! without a row does not compile) and copies what dispatch reads on every request (name,
 //! arity, the write flag) next to the handler, so the request path never leaves this table.
 //! A unit test checks the other direction: every row is bound exactly once.
