@@ -69,7 +69,7 @@ async fn command_introspection() {
     let doc = array_items(docs[1].clone());
     assert_eq!(
         doc_field(&doc, "summary"),
-        bulk("Returns the string value of a key.")
+        bulk("Read the string stored at a key")
     );
     assert_eq!(doc_field(&doc, "since"), bulk("1.0.0"));
     assert_eq!(doc_field(&doc, "group"), bulk("string"));

@@ -2,8 +2,8 @@
 //! subcommand (`GET`, `CLIENT LIST`), with its summary, group and argument tree.
 //!
 //! It is read from the server's `COMMAND DOCS` reply (a map in RESP3, a flat array in RESP2;
-//! see `server/src/cmd/server.rs`), once per connection, or built from the table compiled
-//! into kvcli ([`crate::commands`]) when the server cannot answer.
+//! see `server/src/cmd/introspect.rs`), once per connection, or built from the command
+//! catalogue compiled into kvcli ([`crate::commands`]) when the server cannot answer.
 
 use protocol::Frame;
 
@@ -272,7 +272,7 @@ mod tests {
             (
                 "get",
                 map(vec![
-                    ("summary", bulk("Returns the string value of a key.")),
+                    ("summary", bulk("Read the string stored at a key")),
                     ("since", bulk("1.0.0")),
                     ("group", bulk("string")),
                     ("complexity", bulk("O(1)")),
@@ -285,7 +285,10 @@ mod tests {
             (
                 "del",
                 map(vec![
-                    ("summary", bulk("Deletes one or more keys.")),
+                    (
+                        "summary",
+                        bulk("Delete keys; replies with how many existed"),
+                    ),
                     ("since", bulk("1.0.0")),
                     ("group", bulk("generic")),
                     (
@@ -301,10 +304,7 @@ mod tests {
             (
                 "client",
                 map(vec![
-                    (
-                        "summary",
-                        bulk("A container for client connection commands."),
-                    ),
+                    ("summary", bulk("Inspect and name client connections")),
                     ("since", bulk("2.4.0")),
                     ("group", bulk("connection")),
                     (
@@ -313,7 +313,10 @@ mod tests {
                             (
                                 "client|list",
                                 map(vec![
-                                    ("summary", bulk("Lists open connections.")),
+                                    (
+                                        "summary",
+                                        bulk("Describe the connected clients, one line each"),
+                                    ),
                                     ("since", bulk("2.4.0")),
                                     ("group", bulk("connection")),
                                     (
@@ -347,7 +350,7 @@ mod tests {
                             (
                                 "client|id",
                                 map(vec![
-                                    ("summary", bulk("Returns the unique client ID.")),
+                                    ("summary", bulk("Show this connection's numeric id")),
                                     ("since", bulk("5.0.0")),
                                     ("group", bulk("connection")),
                                 ]),
@@ -384,7 +387,7 @@ mod tests {
         assert_eq!(names, ["CLIENT", "CLIENT ID", "CLIENT LIST", "DEL", "GET"]);
         assert_eq!(resp3.groups(), ["connection", "generic", "string"]);
         let get = resp3.find(&["get", "k"]).expect("get");
-        assert_eq!(get.summary, "Returns the string value of a key.");
+        assert_eq!(get.summary, "Read the string stored at a key");
         assert_eq!(get.syntax(), "key");
         assert_eq!(
             resp3.find(&["DEL"]).map(CommandDoc::syntax).as_deref(),

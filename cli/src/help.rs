@@ -11,7 +11,7 @@ use crate::docs::{CommandDoc, HelpTable};
 /// let text = kvcli::help::render(&table, &["get"], false);
 /// assert_eq!(
 ///     text,
-///     "\n  GET key\n  summary: Returns the string value of a key.\n  since: 1.0.0\n  group: string\n\n"
+///     "\n  GET key\n  summary: Read the string stored at a key\n  since: 1.0.0\n  group: string\n\n"
 /// );
 /// ```
 pub fn render<W: AsRef<[u8]>>(table: &HelpTable, args: &[W], color: bool) -> String {
@@ -127,7 +127,7 @@ mod tests {
     fn group_help_omits_the_group_line() {
         let text = render(&builtin_table(), &["@Server"], false);
         assert!(text.contains(
-            "\n  DBSIZE \n  summary: Returns the number of keys in the database.\n  since: 1.0.0\n"
+            "\n  DBSIZE \n  summary: Count the keys in the current database\n  since: 1.0.0\n"
         ));
         assert!(!text.contains("group:"));
         assert_eq!(render(&builtin_table(), &["@nope"], false), "\n");
@@ -139,7 +139,7 @@ mod tests {
         let text = render(&builtin_table(), &["ttl"], true);
         assert_eq!(
             text,
-            "\n  \x1b[1mTTL\x1b[0m \x1b[90mkey\x1b[0m\n  \x1b[33msummary:\x1b[0m Returns the expiration time in seconds of a key.\n  \x1b[33msince:\x1b[0m 1.0.0\n  \x1b[33mgroup:\x1b[0m generic\n\n"
+            "\n  \x1b[1mTTL\x1b[0m \x1b[90mkey\x1b[0m\n  \x1b[33msummary:\x1b[0m Seconds left before a key expires\n  \x1b[33msince:\x1b[0m 1.0.0\n  \x1b[33mgroup:\x1b[0m generic\n\n"
         );
     }
 }

@@ -1,6 +1,8 @@
-//! Argument trees in the shape of Redis's `COMMAND DOCS` (`name`, `type`, `token`, flags
-//! `optional` / `multiple` / `multiple_token`, nested `arguments` for `oneof` and `block`) and
-//! the hint shown after what the user has typed so far.
+//! The hint shown after what the user has typed so far, from an argument tree in the shape of
+//! Redis's `COMMAND DOCS` (`name`, `type`, `token`, flags `optional` / `multiple` /
+//! `multiple_token`, nested `arguments` for `oneof` and `block`). The tree types are the
+//! catalogue's ([`ArgSpec`], [`ArgKind`], re-exported here), whether the tree came from the
+//! server or from `protocol::catalogue::parse_syntax`.
 //!
 //! The matching follows redis-cli 7.2 (`matchArgs` / `addHintForArguments` in
 //! `redis-cli.c`): the typed words are matched against the tree, positional arguments
@@ -9,87 +11,7 @@
 //! lives in a `State` tree built per call, so the argument tree itself stays immutable and
 //! can be shared with the line editor.
 
-/// The type of a documented argument, as `COMMAND DOCS` spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArgKind {
-    /// `string`: any word.
-    String,
-    /// `integer`: a word starting with an integer.
-    Integer,
-    /// `double`: a word starting with a number.
-    Double,
-    /// `key`: a key name.
-    Key,
-    /// `pattern`: a glob pattern.
-    Pattern,
-    /// `unix-time`: an integer timestamp.
-    UnixTime,
-    /// `pure-token`: the token alone (`NX`), no value.
-    PureToken,
-    /// `oneof`: exactly one of the nested arguments.
-    OneOf,
-    /// `block`: all the nested arguments, in order.
-    Block,
-}
-
-impl ArgKind {
-    /// Parses a `COMMAND DOCS` type name; unknown names are treated as `string`.
-    pub fn from_name(name: &str) -> ArgKind {
-        match name {
-            "integer" => ArgKind::Integer,
-            "double" => ArgKind::Double,
-            "key" => ArgKind::Key,
-            "pattern" => ArgKind::Pattern,
-            "unix-time" => ArgKind::UnixTime,
-            "pure-token" => ArgKind::PureToken,
-            "oneof" => ArgKind::OneOf,
-            "block" => ArgKind::Block,
-            _ => ArgKind::String,
-        }
-    }
-}
-
-/// One documented argument of a command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArgSpec {
-    /// Argument name (`key`, `seconds`, `condition`).
-    pub name: String,
-    /// `display_text`, shown instead of the name when present.
-    pub display: Option<String>,
-    /// The argument's type.
-    pub kind: ArgKind,
-    /// Literal word introducing the argument (`EX` in `EX seconds`).
-    pub token: Option<String>,
-    /// Can be left out.
-    pub optional: bool,
-    /// Can be repeated.
-    pub multiple: bool,
-    /// When repeated, the token is repeated too (`GET pattern [GET pattern ...]`).
-    pub multiple_token: bool,
-    /// Members of a `oneof` or `block`.
-    pub children: Vec<ArgSpec>,
-}
-
-impl ArgSpec {
-    /// A required argument of `kind` with no token.
-    pub fn new(name: impl Into<String>, kind: ArgKind) -> ArgSpec {
-        ArgSpec {
-            name: name.into(),
-            display: None,
-            kind,
-            token: None,
-            optional: false,
-            multiple: false,
-            multiple_token: false,
-            children: Vec::new(),
-        }
-    }
-
-    /// The text naming this argument in a hint.
-    fn label(&self) -> &str {
-        self.display.as_deref().unwrap_or(&self.name)
-    }
-}
+pub use protocol::catalogue::{ArgKind, ArgSpec};
 
 /// How far the typed words matched one argument (redis-cli's `matched*` fields).
 #[derive(Debug, Default, Clone)]
@@ -688,5 +610,49 @@ mod tests {
         assert_eq!(ArgKind::from_name("pure-token"), ArgKind::PureToken);
         assert_eq!(ArgKind::from_name("unix-time"), ArgKind::UnixTime);
         assert_eq!(ArgKind::from_name("whatever"), ArgKind::String);
+    }
+
+    /// The catalogue's syntax lines, parsed and rendered back as redis-cli prints them.
+    fn round_trip(line: &str) -> String {
+        syntax(&protocol::catalogue::parse_syntax(line))
+    }
+
+    #[test]
+    fn parsed_syntax_renders_back_in_redis_cli_notation() {
+        assert_eq!(round_trip(""), "");
+        assert_eq!(round_trip("key"), "key");
+        assert_eq!(round_trip("[message]"), "[message]");
+        assert_eq!(round_trip("key [key ...]"), "key [key ...]");
+        assert_eq!(
+            round_trip("key value [key value ...]"),
+            "key value [key value ...]"
+        );
+        assert_eq!(
+            round_trip("[section [section ...]]"),
+            "[section [section ...]]"
+        );
+        assert_eq!(
+            round_trip("key seconds [NX | XX | GT | LT]"),
+            "key seconds [NX|XX|GT|LT]"
+        );
+        assert_eq!(
+            round_trip("[protover [AUTH username password] [SETNAME clientname]]"),
+            "[protover [AUTH username password] [SETNAME clientname]]"
+        );
+        assert_eq!(
+            round_trip("LIB-NAME libname | LIB-VER libver"),
+            "LIB-NAME libname|LIB-VER libver"
+        );
+        assert_eq!(
+            round_trip("[ID client-id [client-id ...]]"),
+            "[ID client-id [client-id ...]]"
+        );
+        assert_eq!(
+            round_trip("[GET pattern [GET pattern ...]]"),
+            "[GET pattern [GET pattern ...]]"
+        );
+        assert_eq!(round_trip("key increment:integer"), "key increment");
+        assert_eq!(round_trip("key [value"), "key [value]");
+        assert_eq!(round_trip("key ] value"), "key");
     }
 }

@@ -10,8 +10,9 @@
 //! - [`render`]: replies printed as redis-cli prints them (formatted or raw).
 //! - [`repl`], [`helper`], [`history`]: the interactive shell (rustyline), its completion,
 //!   hints and history; [`help`] for the `help` built-in.
-//! - [`docs`], [`hints`], [`syntax`], [`commands`]: the command table behind help and hints,
-//!   from `COMMAND DOCS` or compiled in.
+//! - [`docs`], [`hints`], [`commands`]: the command table behind help and hints, from
+//!   `COMMAND DOCS` or from the command catalogue compiled in (`protocol::catalogue`, which
+//!   also parses the syntax lines).
 //! - [`exec`], [`oneshot`], [`pipe`], [`scan`]: running commands, one-shot mode, `--pipe`,
 //!   `--scan`; [`app`] picks the mode.
 
@@ -33,7 +34,6 @@ pub mod render;
 pub mod repl;
 pub mod scan;
 pub mod session;
-pub mod syntax;
 pub mod uri;
 
 pub use app::run;

@@ -7,6 +7,9 @@
 //! [`RequestCodec`] for servers (decodes requests, encodes replies) and [`RespCodec`] for
 //! clients (decodes any frame, encodes commands).
 //!
+//! [`catalogue`] describes every command as data (arity, flags, key specs, docs, how writes
+//! propagate): what `COMMAND INFO` / `COMMAND DOCS` send, and what kvcli reads offline.
+//!
 //! Errors come in two kinds, as in Redis: a [`ProtocolError`] means the stream is unusable
 //! (reply with [`ProtocolError::reply_line`], then close); command errors are ordinary
 //! [`Frame::Error`] replies and are the server's business.
@@ -31,6 +34,7 @@
 #![warn(missing_docs)]
 
 pub mod argv;
+pub mod catalogue;
 pub mod codec;
 pub mod encode;
 pub mod error;

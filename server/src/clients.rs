@@ -10,7 +10,8 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-use crate::cmd::CommandSpec;
+use crate::cmd::table::{address_of, name_at_address};
+use crate::cmd::Command;
 use crate::sync::{Arc, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// What CLIENT SETNAME / SETINFO / HELLO set: changed rarely, read by CLIENT LIST.
@@ -30,7 +31,7 @@ pub struct ClientInfo {
     fd: i32,
     connected_at_ms: u64,
     last_command_at_ms: AtomicU64,
-    /// Address of the last command's name in the static command table (0: none yet); an
+    /// Address of the last command's entry in the static command table (0: none yet); an
     /// address fits an atomic, and CLIENT LIST maps it back by searching the table.
     last_command: AtomicUsize,
     db: AtomicUsize,
@@ -108,8 +109,7 @@ impl Registry {
     pub fn describe(&self, client: &ClientInfo, now_ms: u64, out: &mut String) {
         let names = client.names.lock().clone();
         let command =
-            crate::cmd::table::name_at_address(client.last_command.load(Ordering::Relaxed))
-                .unwrap_or("NULL");
+            name_at_address(client.last_command.load(Ordering::Relaxed)).unwrap_or("NULL");
         let show = |b: &Option<Bytes>| {
             b.as_ref()
                 .map(|b| String::from_utf8_lossy(b).into_owned())
@@ -155,10 +155,10 @@ impl ClientHandle {
 
     /// Records the command being run and the time (for `cmd=` and `idle=`).
     #[inline]
-    pub fn note_command(&self, spec: &'static CommandSpec, now_ms: u64) {
+    pub fn note_command(&self, command: &'static Command, now_ms: u64) {
         let info = &self.info;
         info.last_command
-            .store(spec.name.as_ptr() as usize, Ordering::Relaxed);
+            .store(address_of(command), Ordering::Relaxed);
         info.last_command_at_ms.store(now_ms, Ordering::Relaxed);
     }
 

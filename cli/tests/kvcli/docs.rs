@@ -1,8 +1,10 @@
-//! The command table compiled into kvcli must say what the server's `COMMAND DOCS` says.
+//! The help table kvcli builds offline from the command catalogue must say what the server's
+//! `COMMAND DOCS` says (both come from `protocol::catalogue`; this checks the two readers).
 
 use kvcli::commands::builtin_table;
 use kvcli::connection::Target;
 use kvcli::docs::CommandDoc;
+use kvcli::hints::ArgSpec;
 use kvcli::session::{Session, Settings};
 
 use crate::util::TestServer;
@@ -47,5 +49,18 @@ fn builtin_table_matches_command_docs() {
             "{name}"
         );
         assert_eq!(ours.syntax(), theirs.syntax(), "{name}");
+        // The whole tree, types and flags included; the server adds `display_text`.
+        assert_eq!(ours.args, without_display(&theirs.args), "{name}");
     }
+}
+
+/// `args` with `display_text` dropped where it only repeats the name.
+fn without_display(args: &[ArgSpec]) -> Vec<ArgSpec> {
+    args.iter()
+        .map(|arg| ArgSpec {
+            display: arg.display.clone().filter(|text| *text != arg.name),
+            children: without_display(&arg.children),
+            ..arg.clone()
+        })
+        .collect()
 }

@@ -1,7 +1,7 @@
 //! End-to-end tests of the `kvcli` binary against an in-process kvserver: one-shot
 //! commands and their output modes, `--pipe`, `--scan`, the line-by-line shell, the
-//! interactive shell through a pseudo-terminal, and the built-in command table checked
-//! against the server's `COMMAND DOCS`.
+//! interactive shell through a pseudo-terminal, and the help table built from the command
+//! catalogue checked against the server's `COMMAND DOCS`.
 
 mod docs;
 mod modes;

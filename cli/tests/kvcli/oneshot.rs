@@ -191,7 +191,7 @@ fn authentication() {
 
 #[test]
 fn help_without_connecting() {
-    let expected = "\n  GET key\n  summary: Returns the string value of a key.\n  since: 1.0.0\n  group: string\n\n";
+    let expected = "\n  GET key\n  summary: Read the string stored at a key\n  since: 1.0.0\n  group: string\n\n";
     let run = kvcli(&["-p", &closed_port().to_string(), "help", "get"], b"");
     assert_eq!((run.code, run.out()), (Some(0), expected.to_owned()));
     let server = TestServer::start();

@@ -21,7 +21,7 @@ fn runs_lines_from_stdin() {
     assert_eq!(
         run.out(),
         "OK\none\ttwo\nInvalid argument(s)\n1\n2\nOK\n\n\
-         \n  TTL key\n  summary: Returns the expiration time in seconds of a key.\n  since: 1.0.0\n  group: generic\n\n"
+         \n  TTL key\n  summary: Seconds left before a key expires\n  since: 1.0.0\n  group: generic\n\n"
     );
     assert_eq!(run.err(), "");
 }

@@ -1,100 +1,116 @@
 //! Command introspection: COMMAND and its subcommands (COUNT, INFO, DOCS, LIST, GETKEYS),
 //! read by redis-cli and kvcli for hints and by client libraries for key positions.
 
+use protocol::catalogue::{
+    self, AclCategories, ArgSpec, BeginSearch, CommandFlags, CommandSpec, FindKeys, KeySpec,
+};
 use protocol::Argv;
 
-use super::docs::{arguments, Arg};
-use super::table::{lookup, CommandSpec, COMMANDS};
 use super::{errors, is, reply_help, CmdError, Ctx, Reply};
 use crate::glob::glob_match;
 
 fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
-    COMMANDS.iter()
+    catalogue::COMMANDS.iter()
 }
 
-/// ACL categories, derived from the group and flags as Redis assigns them.
-fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
-    let mut categories = Vec::new();
-    if spec.flags.contains(&"write") {
-        categories.push("@write");
+/// A set of names as simple strings, each with `prefix` (`@` for ACL categories).
+fn write_names(out: &mut Reply, names: &[&str], prefix: &str) {
+    out.set(names.len());
+    for name in names {
+        if prefix.is_empty() {
+            out.simple(name);
+        } else {
+            out.simple(&format!("{prefix}{name}"));
+        }
     }
-    if spec.flags.contains(&"readonly") {
-        categories.push("@read");
-    }
-    match spec.group {
-        "string" => categories.push("@string"),
-        "generic" => categories.push("@keyspace"),
-        "connection" => categories.push("@connection"),
-        _ => {}
-    }
-    if spec.flags.contains(&"admin") {
-        categories.extend(["@admin", "@dangerous"]);
-    }
-    categories.push(if spec.flags.contains(&"fast") {
-        "@fast"
-    } else {
-        "@slow"
-    });
-    categories
 }
 
+/// One key spec in Redis 7's shape: `flags`, `begin_search`, `find_keys`.
+fn write_key_spec(out: &mut Reply, spec: &KeySpec) {
+    out.map(3);
+    out.bulk(b"flags");
+    write_names(out, &spec.flags.names().collect::<Vec<_>>(), "");
+    out.bulk(b"begin_search");
+    out.map(2);
+    out.bulk(b"type");
+    match spec.begin_search {
+        BeginSearch::Index(index) => {
+            out.bulk(b"index");
+            out.bulk(b"spec");
+            out.map(1);
+            out.bulk(b"index");
+            out.int(i64::from(index));
+        }
+        BeginSearch::Keyword {
+            keyword,
+            start_from,
+        } => {
+            out.bulk(b"keyword");
+            out.bulk(b"spec");
+            out.map(2);
+            out.bulk(b"keyword");
+            out.bulk(keyword.as_bytes());
+            out.bulk(b"startfrom");
+            out.int(i64::from(start_from));
+        }
+    }
+    out.bulk(b"find_keys");
+    out.map(2);
+    out.bulk(b"type");
+    match spec.find_keys {
+        FindKeys::Range {
+            last_key,
+            key_step,
+            limit,
+        } => {
+            out.bulk(b"range");
+            out.bulk(b"spec");
+            out.map(3);
+            out.bulk(b"lastkey");
+            out.int(i64::from(last_key));
+            out.bulk(b"keystep");
+            out.int(i64::from(key_step));
+            out.bulk(b"limit");
+            out.int(i64::from(limit));
+        }
+        FindKeys::KeyNum {
+            key_num_index,
+            first_key,
+            key_step,
+        } => {
+            out.bulk(b"keynum");
+            out.bulk(b"spec");
+            out.map(3);
+            out.bulk(b"keynumidx");
+            out.int(i64::from(key_num_index));
+            out.bulk(b"firstkey");
+            out.int(i64::from(first_key));
+            out.bulk(b"keystep");
+            out.int(i64::from(key_step));
+        }
+    }
+}
+
+/// One `COMMAND INFO` entry: Redis's ten fields.
 fn write_command_info(out: &mut Reply, spec: &CommandSpec) {
+    let keys = spec.legacy_range();
+    let mut flags = spec.flags;
+    if keys.movable {
+        flags = flags.union(CommandFlags::MOVABLEKEYS);
+    }
     out.array(10);
     out.bulk(spec.name.as_bytes());
     out.int(i64::from(spec.arity));
-    out.set(spec.flags.len());
-    for flag in spec.flags {
-        out.simple(flag);
-    }
-    out.int(i64::from(spec.first_key));
-    out.int(i64::from(spec.last_key));
-    out.int(i64::from(spec.key_step));
-    let categories = acl_categories(spec);
-    out.set(categories.len());
-    for category in categories {
-        out.simple(category);
-    }
+    write_names(out, &flags.names().collect::<Vec<_>>(), "");
+    out.int(i64::from(keys.first));
+    out.int(i64::from(keys.last));
+    out.int(i64::from(keys.step));
+    let categories: Vec<&str> = spec.acl_categories.names().collect();
+    write_names(out, &categories, "@");
     out.set(0); // tips
-    if spec.first_key > 0 {
-        out.array(1);
-        out.map(3);
-        out.bulk(b"flags");
-        let access: &[&str] = if spec.is_write() {
-            &["RW", "update"]
-        } else {
-            &["RO", "access"]
-        };
-        out.set(access.len());
-        for flag in access {
-            out.simple(flag);
-        }
-        out.bulk(b"begin_search");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"index");
-        out.bulk(b"spec");
-        out.map(1);
-        out.bulk(b"index");
-        out.int(i64::from(spec.first_key));
-        out.bulk(b"find_keys");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"range");
-        out.bulk(b"spec");
-        out.map(3);
-        out.bulk(b"lastkey");
-        let last = if spec.last_key < 0 {
-            spec.last_key
-        } else {
-            spec.last_key - spec.first_key
-        };
-        out.int(i64::from(last));
-        out.bulk(b"keystep");
-        out.int(i64::from(spec.key_step));
-        out.bulk(b"limit");
-        out.int(0);
-    } else {
-        out.array(0);
+    out.array(spec.key_specs.len());
+    for key_spec in spec.key_specs {
+        write_key_spec(out, key_spec);
     }
     out.array(spec.subcommands.len());
     for sub in spec.subcommands {
@@ -104,7 +120,7 @@ fn write_command_info(out: &mut Reply, spec: &CommandSpec) {
 
 /// COMMAND: information about every command.
 pub fn command_all(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
-    ctx.out.array(COMMANDS.len());
+    ctx.out.array(catalogue::COMMANDS.len());
     for spec in all_specs() {
         write_command_info(ctx.out, spec);
     }
@@ -113,20 +129,8 @@ pub fn command_all(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
 
 /// COMMAND COUNT
 pub fn command_count(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
-    ctx.out.count(COMMANDS.len());
+    ctx.out.count(catalogue::COMMANDS.len());
     Ok(())
-}
-
-/// Finds `name` or `container|sub`.
-fn lookup_full(name: &[u8]) -> Option<&'static CommandSpec> {
-    match name.iter().position(|&b| b == b'|') {
-        None => lookup(name),
-        Some(bar) => lookup(&name[..bar])?.subcommands.iter().find(|sub| {
-            sub.sub_name()
-                .as_bytes()
-                .eq_ignore_ascii_case(&name[bar + 1..])
-        }),
-    }
 }
 
 /// COMMAND INFO [command-name ...]: nil for unknown names.
@@ -136,7 +140,7 @@ pub fn command_info(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     }
     ctx.out.array(args.len() - 2);
     for name in args.slice(2..) {
-        match lookup_full(name) {
+        match catalogue::find_full(name) {
             Some(spec) => write_command_info(ctx.out, spec),
             None => ctx.out.null(),
         }
@@ -144,16 +148,17 @@ pub fn command_info(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
-fn write_args(out: &mut Reply, args: &[Arg]) {
+fn write_args(out: &mut Reply, args: &[ArgSpec]) {
     out.array(args.len());
     for arg in args {
-        let mut flags = Vec::new();
-        if arg.optional {
-            flags.push("optional");
-        }
-        if arg.multiple {
-            flags.push("multiple");
-        }
+        let flags: Vec<&str> = [
+            (arg.optional, "optional"),
+            (arg.multiple, "multiple"),
+            (arg.multiple_token, "multiple_token"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect();
         let fields = 3
             + usize::from(arg.token.is_some())
             + usize::from(!flags.is_empty())
@@ -162,19 +167,16 @@ fn write_args(out: &mut Reply, args: &[Arg]) {
         out.bulk(b"name");
         out.bulk(arg.name.as_bytes());
         out.bulk(b"type");
-        out.bulk(arg.kind.as_bytes());
+        out.bulk(arg.kind.as_str().as_bytes());
         out.bulk(b"display_text");
-        out.bulk(arg.name.as_bytes());
+        out.bulk(arg.label().as_bytes());
         if let Some(token) = &arg.token {
             out.bulk(b"token");
             out.bulk(token.as_bytes());
         }
         if !flags.is_empty() {
             out.bulk(b"flags");
-            out.set(flags.len());
-            for flag in flags {
-                out.simple(flag);
-            }
+            write_names(out, &flags, "");
         }
         if !arg.children.is_empty() {
             out.bulk(b"arguments");
@@ -184,7 +186,7 @@ fn write_args(out: &mut Reply, args: &[Arg]) {
 }
 
 fn write_command_docs(out: &mut Reply, spec: &CommandSpec) {
-    let args = arguments(spec.syntax);
+    let args = spec.arguments();
     let fields = 4 + usize::from(!args.is_empty()) + usize::from(!spec.subcommands.is_empty());
     out.map(fields);
     out.bulk(b"summary");
@@ -192,7 +194,7 @@ fn write_command_docs(out: &mut Reply, spec: &CommandSpec) {
     out.bulk(b"since");
     out.bulk(spec.since.as_bytes());
     out.bulk(b"group");
-    out.bulk(spec.group.as_bytes());
+    out.bulk(spec.group.as_str().as_bytes());
     out.bulk(b"complexity");
     out.bulk(spec.complexity.as_bytes());
     if !args.is_empty() {
@@ -216,7 +218,7 @@ pub fn command_docs(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     } else {
         args.slice(2..)
             .iter()
-            .filter_map(|name| lookup_full(name))
+            .filter_map(catalogue::find_full)
             .collect()
     };
     ctx.out.map(specs.len());
@@ -236,18 +238,16 @@ pub fn command_list(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             if is(&args[3], "MODULE") {
                 Vec::new()
             } else if is(&args[3], "ACLCAT") {
-                all_specs()
-                    .filter(|s| {
-                        acl_categories(s)
-                            .iter()
-                            .any(|c| c.as_bytes()[1..].eq_ignore_ascii_case(value))
-                    })
-                    .map(|s| s.name)
-                    .collect()
+                match AclCategories::from_name(value) {
+                    Some(category) => all_specs()
+                        .filter(|s| s.acl_categories.contains(category))
+                        .map(|s| s.name)
+                        .collect(),
+                    None => Vec::new(),
+                }
             } else if is(&args[3], "PATTERN") {
                 let pattern = value.to_ascii_lowercase();
-                all_specs()
-                    .flat_map(|s| std::iter::once(s).chain(s.subcommands.iter()))
+                catalogue::all()
                     .filter(|s| glob_match(&pattern, s.name.as_bytes()))
                     .map(|s| s.name)
                     .collect()
@@ -267,24 +267,17 @@ pub fn command_list(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 /// COMMAND GETKEYS command [arg ...]
 pub fn command_getkeys(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let target = args.slice(2..);
-    let mut spec = lookup(&target[0]).ok_or(CmdError::new("ERR Invalid command specified"))?;
-    if !spec.subcommands.is_empty() {
-        if let Some(sub) = target.get(1) {
-            if let Some(found) = spec
-                .subcommands
-                .iter()
-                .find(|s| s.sub_name().as_bytes().eq_ignore_ascii_case(sub))
-            {
-                spec = found;
-            }
-        }
+    let mut spec =
+        catalogue::find(&target[0]).ok_or(CmdError::new("ERR Invalid command specified"))?;
+    if let Some(sub) = target.get(1).and_then(|sub| spec.subcommand(sub)) {
+        spec = sub;
     }
     if !spec.arity_ok(target.len()) {
         return Err(CmdError::new(
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let keys: Vec<usize> = spec.key_positions(target.len()).collect();
+    let keys = spec.key_positions(target);
     if keys.is_empty() {
         return Err(CmdError::new("ERR The command has no key arguments"));
     }

@@ -1,4 +1,6 @@
-//! Commands: the table that describes them, the dispatcher, and one module per family.
+//! Commands: the handler binding ([`table`]), the dispatcher, and one module per family. What
+//! each command is (arity, flags, keys, docs, propagation) is described once, in the command
+//! catalogue (`protocol::catalogue`); [`table`] attaches a handler to each of its rows.
 //!
 //! A handler is a plain synchronous function from the argument vector to a reply written into
 //! the connection's output buffer: no I/O, no `.await`, so each command is unit-testable and
@@ -7,7 +9,6 @@
 
 pub mod config;
 pub mod connection;
-pub mod docs;
 pub mod expire;
 pub mod info;
 pub mod introspect;
@@ -28,7 +29,7 @@ use protocol::Version;
 use crate::clients::ClientHandle;
 use crate::shared::Shared;
 use crate::store::Db;
-pub use table::{lookup, CommandSpec, COMMANDS};
+pub use table::{lookup, Command, COMMANDS};
 
 /// A command error: the whole error line, including its prefix (`ERR`, `WRONGTYPE`, ...).
 /// Replying with it keeps the connection open.
@@ -181,7 +182,7 @@ pub struct Session {
     /// The command this connection ran last: pipelines and most clients repeat the same
     /// command, and comparing its name is cheaper than the table lookup (which showed at ~5%
     /// of the server's CPU in pipelined GET profiles).
-    last_command: Option<&'static CommandSpec>,
+    last_command: Option<&'static Command>,
 }
 
 impl Session {
@@ -197,15 +198,15 @@ impl Session {
     }
 
     /// The command named `name` (any case), if there is one.
-    fn find_command(&mut self, name: &[u8]) -> Option<&'static CommandSpec> {
-        if let Some(spec) = self.last_command {
-            if spec.name.as_bytes().eq_ignore_ascii_case(name) {
-                return Some(spec);
+    fn find_command(&mut self, name: &[u8]) -> Option<&'static Command> {
+        if let Some(command) = self.last_command {
+            if command.name.as_bytes().eq_ignore_ascii_case(name) {
+                return Some(command);
             }
         }
-        let spec = lookup(name)?;
-        self.last_command = Some(spec);
-        Some(spec)
+        let command = lookup(name)?;
+        self.last_command = Some(command);
+        Some(command)
     }
 }
 
@@ -254,58 +255,59 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
     let Some(name) = args.first() else {
         return false;
     };
-    let Some(spec) = ctx.session.find_command(name) else {
+    let Some(command) = ctx.session.find_command(name) else {
         ctx.out.error(&unknown_command(name, args.slice(1..)));
         return false;
     };
-    let spec = match resolve_subcommand(spec, args) {
-        Ok(spec) => spec,
+    let command = match resolve_subcommand(command, args) {
+        Ok(command) => command,
         Err(err) => {
             ctx.out.error(err.text());
             return false;
         }
     };
-    if !spec.arity_ok(args.len()) {
+    if !command.arity_ok(args.len()) {
         ctx.out.error(&format!(
             "ERR wrong number of arguments for '{}' command",
-            spec.full_name()
+            command.full_name()
         ));
         return false;
     }
-    ctx.session.client.note_command(spec, ctx.now_ms);
-    ctx.session.writes += u64::from(spec.is_write());
-    if let Err(err) = (spec.handler)(ctx, args) {
+    ctx.session.client.note_command(command, ctx.now_ms);
+    ctx.session.writes += u64::from(command.is_write());
+    if let Err(err) = (command.handler)(ctx, args) {
         ctx.out.error(err.text());
     }
     true
 }
 
-/// For container commands (CLIENT, COMMAND, CONFIG) finds the subcommand's spec.
-fn resolve_subcommand<'s>(
-    spec: &'s CommandSpec,
+/// For container commands (CLIENT, COMMAND, CONFIG) finds the subcommand.
+fn resolve_subcommand(
+    command: &'static Command,
     args: Argv<'_>,
-) -> Result<&'s CommandSpec, CmdError> {
-    if spec.subcommands.is_empty() {
-        return Ok(spec);
+) -> Result<&'static Command, CmdError> {
+    if command.subcommands.is_empty() {
+        return Ok(command);
     }
     let Some(sub) = args.get(1) else {
         // A container that may run bare (COMMAND) runs its own handler.
-        if spec.arity_ok(args.len()) {
-            return Ok(spec);
+        if command.arity_ok(args.len()) {
+            return Ok(command);
         }
         return Err(CmdError::owned(format!(
             "ERR wrong number of arguments for '{}' command",
-            spec.name
+            command.name
         )));
     };
-    spec.subcommands
+    command
+        .subcommands
         .iter()
         .find(|s| s.sub_name().as_bytes().eq_ignore_ascii_case(sub))
         .ok_or_else(|| {
             CmdError::owned(format!(
                 "ERR unknown subcommand '{}'. Try {} HELP.",
                 printable(sub, 128),
-                spec.name.to_ascii_uppercase()
+                command.name.to_ascii_uppercase()
             ))
         })
 }

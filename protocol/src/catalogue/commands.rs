@@ -1,0 +1,470 @@
+//! The rows of the catalogue. Each command takes three lines:
+//!
+//! ```text
+//! CommandSpec::new(name, arity, flags, key specs, group, since, complexity, propagation,
+//!     summary,
+//!     syntax),
+//! ```
+//!
+//! Facts (arity, flags, key positions, version, complexity, argument syntax) are Redis 7's;
+//! summaries are kvstore's own. The order is the order of `COMMAND` and `COMMAND LIST`.
+//! Adding a command: a row here, a handler bound in the server's `cmd/table.rs`, tests, and
+//! SPEC.md (see its section "Adding a command or a command family").
+
+use super::bits::{CommandFlags, KeyFlags};
+use super::{CommandSpec, Group, KeySpec, Propagation};
+
+/// A [`CommandFlags`] set from flag names: `flags![WRITE, DENYOOM]`.
+macro_rules! flags {
+    ($($flag:ident),* $(,)?) => {
+        CommandFlags::EMPTY $(.union(CommandFlags::$flag))*
+    };
+}
+
+const CONNECTION: Group = Group::Connection;
+const SERVER: Group = Group::Server;
+const STRING: Group = Group::String;
+const GENERIC: Group = Group::Generic;
+
+const NOTHING: Propagation = Propagation::None;
+const AS_SENT: Propagation = Propagation::AsSent;
+const REWRITTEN: Propagation = Propagation::Rewritten;
+
+const READS: KeyFlags = KeyFlags::RO.union(KeyFlags::ACCESS);
+const UPDATES: KeyFlags = KeyFlags::RW.union(KeyFlags::UPDATE);
+
+const NO_KEYS: &[KeySpec] = &[];
+/// The key at position 1, read.
+const READ_KEY: &[KeySpec] = &[KeySpec::range(READS, 1, 0, 1)];
+/// The key at position 1, written.
+const WRITE_KEY: &[KeySpec] = &[KeySpec::range(UPDATES, 1, 0, 1)];
+/// Every argument from position 1, read.
+const READ_KEYS: &[KeySpec] = &[KeySpec::range(READS, 1, -1, 1)];
+/// Every argument from position 1, written.
+const WRITE_KEYS: &[KeySpec] = &[KeySpec::range(UPDATES, 1, -1, 1)];
+/// The keys of `key value [key value ...]`, written.
+const WRITE_PAIRS: &[KeySpec] = &[KeySpec::range(UPDATES, 1, -1, 2)];
+/// The keys at positions 1 and 2 (source and destination), written.
+const WRITE_TWO_KEYS: &[KeySpec] = &[KeySpec::range(UPDATES, 1, 1, 1)];
+
+/// Subcommands of CLIENT.
+#[rustfmt::skip]
+static CLIENT_SUBCOMMANDS: [CommandSpec; 7] = [
+    CommandSpec::new("client|id", 2, flags![NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "5.0.0", "O(1)", NOTHING,
+        "Show this connection's numeric id",
+        ""),
+    CommandSpec::new("client|setname", 3, flags![NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "2.6.9", "O(1)", NOTHING,
+        "Give this connection a name (empty to clear it)",
+        "connection-name"),
+    CommandSpec::new("client|getname", 2, flags![NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "2.6.9", "O(1)", NOTHING,
+        "Show this connection's name",
+        ""),
+    CommandSpec::new("client|list", -2, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "2.4.0", "O(N) where N is the number of client connections", NOTHING,
+        "Describe the connected clients, one line each",
+        "[TYPE NORMAL | MASTER | REPLICA | PUBSUB] [ID client-id [client-id ...]]"),
+    CommandSpec::new("client|info", 2, flags![NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "6.2.0", "O(1)", NOTHING,
+        "Describe this connection in one line",
+        ""),
+    CommandSpec::new("client|setinfo", 4, flags![NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "7.2.0", "O(1)", NOTHING,
+        "Record the name or version of the client library",
+        "LIB-NAME libname | LIB-VER libver"),
+    CommandSpec::new("client|help", 2, flags![LOADING, STALE], NO_KEYS, CONNECTION, "5.0.0", "O(1)", NOTHING,
+        "List the CLIENT subcommands",
+        ""),
+];
+
+/// Subcommands of COMMAND.
+#[rustfmt::skip]
+static COMMAND_SUBCOMMANDS: [CommandSpec; 6] = [
+    CommandSpec::new("command|count", 2, flags![LOADING, STALE], NO_KEYS, SERVER, "2.8.13", "O(1)", NOTHING,
+        "Count the commands the server implements",
+        ""),
+    CommandSpec::new("command|info", -2, flags![LOADING, STALE], NO_KEYS, SERVER, "2.8.13", "O(N) where N is the number of commands to look up", NOTHING,
+        "Describe commands: arity, flags, key positions, ACL categories",
+        "[command-name [command-name ...]]"),
+    CommandSpec::new("command|docs", -2, flags![LOADING, STALE], NO_KEYS, SERVER, "7.0.0", "O(N) where N is the number of commands to look up", NOTHING,
+        "Document commands: summary, version, group, arguments",
+        "[command-name [command-name ...]]"),
+    CommandSpec::new("command|list", -2, flags![LOADING, STALE], NO_KEYS, SERVER, "7.0.0", "O(N) where N is the total number of Redis commands", NOTHING,
+        "List command names, optionally filtered",
+        "[FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern]"),
+    CommandSpec::new("command|getkeys", -3, flags![LOADING, STALE], NO_KEYS, SERVER, "2.8.13", "O(N) where N is the number of arguments to the command", NOTHING,
+        "Show which arguments of a command line are keys",
+        "command [arg [arg ...]]"),
+    CommandSpec::new("command|help", 2, flags![LOADING, STALE], NO_KEYS, SERVER, "5.0.0", "O(1)", NOTHING,
+        "List the COMMAND subcommands",
+        ""),
+];
+
+/// Subcommands of CONFIG.
+#[rustfmt::skip]
+static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
+    CommandSpec::new("config|get", -3, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "2.0.0", "O(N) when N is the number of configuration parameters provided", NOTHING,
+        "Read the settings whose names match the patterns",
+        "parameter [parameter ...]"),
+    CommandSpec::new("config|set", -4, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "2.0.0", "O(N) when N is the number of configuration parameters provided", NOTHING,
+        "Change settings while the server runs, all or none",
+        "parameter value [parameter value ...]"),
+    CommandSpec::new("config|resetstat", 2, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "2.0.0", "O(1)", NOTHING,
+        "Zero the counters that INFO reports",
+        ""),
+    CommandSpec::new("config|rewrite", 2, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "2.8.0", "O(1)", NOTHING,
+        "Write the running settings to the configuration file",
+        ""),
+    CommandSpec::new("config|help", 2, flags![LOADING, STALE], NO_KEYS, SERVER, "5.0.0", "O(1)", NOTHING,
+        "List the CONFIG subcommands",
+        ""),
+];
+
+/// Every command kvstore implements.
+#[rustfmt::skip]
+pub static COMMANDS: [CommandSpec; 60] = [
+    // Connection.
+    CommandSpec::new("ping", -1, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
+        "Check that the server answers: PONG, or the message back",
+        "[message]"),
+    CommandSpec::new("echo", 2, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
+        "Reply with the message given",
+        "message"),
+    CommandSpec::new("hello", -1, flags![NOSCRIPT, LOADING, STALE, FAST, NO_AUTH, ALLOW_BUSY], NO_KEYS, CONNECTION, "6.0.0", "O(1)", NOTHING,
+        "Choose the protocol version, optionally logging in and naming the connection",
+        "[protover [AUTH username password] [SETNAME clientname]]"),
+    CommandSpec::new("quit", -1, flags![NOSCRIPT, LOADING, STALE, FAST, NO_AUTH, ALLOW_BUSY], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
+        "Close the connection after the reply",
+        ""),
+    CommandSpec::new("reset", 1, flags![NOSCRIPT, LOADING, STALE, FAST, NO_AUTH, ALLOW_BUSY], NO_KEYS, CONNECTION, "6.2.0", "O(1)", NOTHING,
+        "Put the connection back in its initial state",
+        ""),
+    CommandSpec::new("select", 2, flags![LOADING, STALE, FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
+        "Switch the connection to another database",
+        "index"),
+    CommandSpec::new("auth", -2, flags![NOSCRIPT, LOADING, STALE, FAST, NO_AUTH, ALLOW_BUSY], NO_KEYS, CONNECTION, "1.0.0", "O(N) where N is the number of passwords defined for the user", NOTHING,
+        "Log the connection in as a user",
+        "[username] password"),
+    CommandSpec::container("client", -2, CONNECTION, "2.4.0",
+        "Inspect and name client connections",
+        &CLIENT_SUBCOMMANDS),
+    // Server.
+    CommandSpec::container("command", -1, SERVER, "2.8.13",
+        "Describe every command the server implements",
+        &COMMAND_SUBCOMMANDS),
+    CommandSpec::container("config", -2, SERVER, "2.0.0",
+        "Read and change server settings",
+        &CONFIG_SUBCOMMANDS),
+    CommandSpec::new("info", -1, flags![LOADING, STALE], NO_KEYS, SERVER, "1.0.0", "O(1)", NOTHING,
+        "Report the server's state and statistics, by section",
+        "[section [section ...]]"),
+    CommandSpec::new("dbsize", 1, flags![READONLY, FAST], NO_KEYS, SERVER, "1.0.0", "O(1)", NOTHING,
+        "Count the keys in the current database",
+        ""),
+    CommandSpec::new("flushdb", -1, flags![WRITE], NO_KEYS, SERVER, "1.0.0", "O(N) where N is the number of keys in the selected database", REWRITTEN,
+        "Delete every key of the current database",
+        "[ASYNC | SYNC]"),
+    CommandSpec::new("flushall", -1, flags![WRITE], NO_KEYS, SERVER, "1.0.0", "O(N) where N is the total number of keys in all databases", REWRITTEN,
+        "Delete every key of every database",
+        "[ASYNC | SYNC]"),
+    CommandSpec::new("save", 1, flags![ADMIN, NOSCRIPT, NO_ASYNC_LOADING, NO_MULTI], NO_KEYS, SERVER, "1.0.0", "O(N) where N is the total number of keys in all databases", NOTHING,
+        "Write a snapshot to disk, then reply",
+        ""),
+    CommandSpec::new("bgsave", -1, flags![ADMIN, NOSCRIPT, NO_ASYNC_LOADING], NO_KEYS, SERVER, "1.0.0", "O(1)", NOTHING,
+        "Write a snapshot to disk in the background",
+        "[SCHEDULE]"),
+    CommandSpec::new("lastsave", 1, flags![LOADING, STALE, FAST], NO_KEYS, SERVER, "1.0.0", "O(1)", NOTHING,
+        "When the last snapshot succeeded, in Unix seconds",
+        ""),
+    CommandSpec::new("bgrewriteaof", 1, flags![ADMIN, NOSCRIPT, NO_ASYNC_LOADING], NO_KEYS, SERVER, "1.0.0", "O(1)", NOTHING,
+        "Compact the append-only file in the background",
+        ""),
+    CommandSpec::new("time", 1, flags![LOADING, STALE, FAST], NO_KEYS, SERVER, "2.6.0", "O(1)", NOTHING,
+        "The server's clock: Unix seconds and microseconds",
+        ""),
+    // Strings.
+    CommandSpec::new("get", 2, flags![READONLY, FAST], READ_KEY, STRING, "1.0.0", "O(1)", NOTHING,
+        "Read the string stored at a key",
+        "key"),
+    CommandSpec::new("set", -3, flags![WRITE, DENYOOM], WRITE_KEY, STRING, "1.0.0", "O(1)", REWRITTEN,
+        "Store a string at a key, with optional expiry and conditions",
+        "key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]"),
+    CommandSpec::new("setnx", 3, flags![WRITE, DENYOOM, FAST], WRITE_KEY, STRING, "1.0.0", "O(1)", REWRITTEN,
+        "Store a string only if the key does not exist",
+        "key value"),
+    CommandSpec::new("setex", 4, flags![WRITE, DENYOOM], WRITE_KEY, STRING, "2.0.0", "O(1)", REWRITTEN,
+        "Store a string that expires after some seconds",
+        "key seconds value"),
+    CommandSpec::new("psetex", 4, flags![WRITE, DENYOOM], WRITE_KEY, STRING, "2.6.0", "O(1)", REWRITTEN,
+        "Store a string that expires after some milliseconds",
+        "key milliseconds value"),
+    CommandSpec::new("mget", -2, flags![READONLY, FAST], READ_KEYS, STRING, "1.0.0", "O(N) where N is the number of keys to retrieve.", NOTHING,
+        "Read several keys at once, as one consistent view",
+        "key [key ...]"),
+    CommandSpec::new("mset", -3, flags![WRITE, DENYOOM], WRITE_PAIRS, STRING, "1.0.1", "O(N) where N is the number of keys to set.", AS_SENT,
+        "Store several strings in one atomic step",
+        "key value [key value ...]"),
+    CommandSpec::new("msetnx", -3, flags![WRITE, DENYOOM], WRITE_PAIRS, STRING, "1.0.1", "O(N) where N is the number of keys to set.", REWRITTEN,
+        "Store several strings, only if none of the keys exists",
+        "key value [key value ...]"),
+    CommandSpec::new("getset", 3, flags![WRITE, DENYOOM, FAST], WRITE_KEY, STRING, "1.0.0", "O(1)", REWRITTEN,
+        "Store a string and return the one it replaced",
+        "key value"),
+    CommandSpec::new("getdel", 2, flags![WRITE, FAST], WRITE_KEY, STRING, "6.2.0", "O(1)", REWRITTEN,
+        "Return a string and delete its key",
+        "key"),
+    CommandSpec::new("getex", -2, flags![WRITE, FAST], WRITE_KEY, STRING, "6.2.0", "O(1)", REWRITTEN,
+        "Return a string and change or drop its expiry",
+        "key [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]"),
+    CommandSpec::new("append", 3, flags![WRITE, DENYOOM, FAST], WRITE_KEY, STRING, "2.0.0", "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation.", AS_SENT,
+        "Add bytes to the end of a string; replies with its new length",
+        "key value"),
+    CommandSpec::new("strlen", 2, flags![READONLY, FAST], READ_KEY, STRING, "2.2.0", "O(1)", NOTHING,
+        "Length in bytes of the string at a key",
+        "key"),
+    CommandSpec::new("getrange", 4, flags![READONLY], READ_KEY, STRING, "2.4.0", "O(N) where N is the length of the returned string.", NOTHING,
+        "Read the bytes of a string between two offsets",
+        "key start end"),
+    CommandSpec::new("setrange", 4, flags![WRITE, DENYOOM], WRITE_KEY, STRING, "2.2.0", "O(1), not counting the time taken to copy the new string in place.", AS_SENT,
+        "Overwrite a string from an offset, padding with zero bytes",
+        "key offset value"),
+    CommandSpec::new("incr", 2, flags![WRITE, DENYOOM, FAST], WRITE_KEY, STRING, "1.0.0", "O(1)", REWRITTEN,
+        "Add one to the integer at a key (a missing key counts as 0)",
+        "key"),
+    CommandSpec::new("decr", 2, flags![WRITE, DENYOOM, FAST], WRITE_KEY, STRING, "1.0.0", "O(1)", REWRITTEN,
+        "Subtract one from the integer at a key (a missing key counts as 0)",
+        "key"),
+    CommandSpec::new("incrby", 3, flags![WRITE, DENYOOM, FAST], WRITE_KEY, STRING, "1.0.0", "O(1)", REWRITTEN,
+        "Add an integer to the integer at a key",
+        "key increment:integer"),
+    CommandSpec::new("decrby", 3, flags![WRITE, DENYOOM, FAST], WRITE_KEY, STRING, "1.0.0", "O(1)", REWRITTEN,
+        "Subtract an integer from the integer at a key",
+        "key decrement"),
+    CommandSpec::new("incrbyfloat", 3, flags![WRITE, DENYOOM, FAST], WRITE_KEY, STRING, "2.6.0", "O(1)", REWRITTEN,
+        "Add a decimal number to the number at a key",
+        "key increment"),
+    // Keys.
+    CommandSpec::new("del", -2, flags![WRITE], WRITE_KEYS, GENERIC, "1.0.0", "O(N) where N is the number of keys that will be removed.", AS_SENT,
+        "Delete keys; replies with how many existed",
+        "key [key ...]"),
+    CommandSpec::new("unlink", -2, flags![WRITE, FAST], WRITE_KEYS, GENERIC, "4.0.0", "O(1) for each key removed regardless of its size.", REWRITTEN,
+        "Delete keys, as DEL does",
+        "key [key ...]"),
+    CommandSpec::new("exists", -2, flags![READONLY, FAST], READ_KEYS, GENERIC, "1.0.0", "O(N) where N is the number of keys to check.", NOTHING,
+        "Count how many of the keys named exist",
+        "key [key ...]"),
+    CommandSpec::new("type", 2, flags![READONLY, FAST], READ_KEY, GENERIC, "1.0.0", "O(1)", NOTHING,
+        "Name the type of the value at a key",
+        "key"),
+    CommandSpec::new("keys", 2, flags![READONLY], NO_KEYS, GENERIC, "1.0.0", "O(N) with N being the number of keys in the database", NOTHING,
+        "List every key matching a glob pattern",
+        "pattern"),
+    CommandSpec::new("scan", -2, flags![READONLY], NO_KEYS, GENERIC, "2.8.0", "O(1) for every call. O(N) for a complete iteration.", NOTHING,
+        "Walk the keyspace a batch at a time, resuming from a cursor",
+        "cursor [MATCH pattern] [COUNT count] [TYPE type]"),
+    CommandSpec::new("rename", 3, flags![WRITE], WRITE_TWO_KEYS, GENERIC, "1.0.0", "O(1)", AS_SENT,
+        "Move a key to a new name, replacing what was there",
+        "key newkey"),
+    CommandSpec::new("renamenx", 3, flags![WRITE, FAST], WRITE_TWO_KEYS, GENERIC, "1.0.0", "O(1)", REWRITTEN,
+        "Move a key to a new name only if that name is free",
+        "key newkey"),
+    CommandSpec::new("copy", -3, flags![WRITE, DENYOOM], WRITE_TWO_KEYS, GENERIC, "6.2.0", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", REWRITTEN,
+        "Duplicate a key's value and expiry under another name",
+        "source destination [DB destination-db] [REPLACE]"),
+    CommandSpec::new("touch", -2, flags![READONLY, FAST], READ_KEYS, GENERIC, "3.2.1", "O(N) where N is the number of keys that will be touched.", NOTHING,
+        "Count how many of the keys named exist, as an access to each",
+        "key [key ...]"),
+    CommandSpec::new("randomkey", 1, flags![READONLY], NO_KEYS, GENERIC, "1.0.0", "O(1)", NOTHING,
+        "Pick a key at random",
+        ""),
+    // Expiry.
+    CommandSpec::new("expire", -3, flags![WRITE, FAST], WRITE_KEY, GENERIC, "1.0.0", "O(1)", REWRITTEN,
+        "Make a key expire after some seconds",
+        "key seconds [NX | XX | GT | LT]"),
+    CommandSpec::new("pexpire", -3, flags![WRITE, FAST], WRITE_KEY, GENERIC, "2.6.0", "O(1)", REWRITTEN,
+        "Make a key expire after some milliseconds",
+        "key milliseconds [NX | XX | GT | LT]"),
+    CommandSpec::new("expireat", -3, flags![WRITE, FAST], WRITE_KEY, GENERIC, "1.2.0", "O(1)", REWRITTEN,
+        "Make a key expire at a Unix time in seconds",
+        "key unix-time-seconds [NX | XX | GT | LT]"),
+    CommandSpec::new("pexpireat", -3, flags![WRITE, FAST], WRITE_KEY, GENERIC, "2.6.0", "O(1)", REWRITTEN,
+        "Make a key expire at a Unix time in milliseconds",
+        "key unix-time-milliseconds [NX | XX | GT | LT]"),
+    CommandSpec::new("ttl", 2, flags![READONLY, FAST], READ_KEY, GENERIC, "1.0.0", "O(1)", NOTHING,
+        "Seconds left before a key expires",
+        "key"),
+    CommandSpec::new("pttl", 2, flags![READONLY, FAST], READ_KEY, GENERIC, "2.6.0", "O(1)", NOTHING,
+        "Milliseconds left before a key expires",
+        "key"),
+    CommandSpec::new("expiretime", 2, flags![READONLY, FAST], READ_KEY, GENERIC, "7.0.0", "O(1)", NOTHING,
+        "The Unix time in seconds at which a key expires",
+        "key"),
+    CommandSpec::new("pexpiretime", 2, flags![READONLY, FAST], READ_KEY, GENERIC, "7.0.0", "O(1)", NOTHING,
+        "The Unix time in milliseconds at which a key expires",
+        "key"),
+    CommandSpec::new("persist", 2, flags![WRITE, FAST], WRITE_KEY, GENERIC, "2.2.0", "O(1)", AS_SENT,
+        "Remove a key's expiry so that it lasts until deleted",
+        "key"),
+    // Shutdown last, as in the table it replaces.
+    CommandSpec::new("shutdown", -1, flags![ADMIN, NOSCRIPT, LOADING, STALE, NO_MULTI, ALLOW_BUSY], NO_KEYS, SERVER, "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", NOTHING,
+        "Stop the server, first saving a snapshot if configured to",
+        "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::super::{all, find, find_full, row, AclCategories, ArgKind, CommandFlags};
+    use super::*;
+
+    #[test]
+    fn names_are_unique_lowercase_and_subcommands_prefixed() {
+        let mut names: Vec<&str> = all().map(|spec| spec.name).collect();
+        for spec in COMMANDS.iter() {
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+            assert!(!spec.name.contains('|'), "{}", spec.name);
+            for sub in spec.subcommands {
+                assert!(
+                    sub.name.starts_with(&format!("{}|", spec.name)),
+                    "{}",
+                    sub.name
+                );
+                assert!(sub.subcommands.is_empty(), "{}: one level only", sub.name);
+            }
+        }
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "duplicate names");
+        assert_eq!((COMMANDS.len(), before), (60, 78));
+        // Longer names would not fit the server's lookup buffer.
+        assert!(all().all(|spec| spec.name.len() <= 32));
+    }
+
+    #[test]
+    fn propagation_is_declared_for_writes_only() {
+        for spec in all() {
+            assert_eq!(
+                spec.propagation() != Propagation::None,
+                spec.is_write(),
+                "{}: a write command says how it propagates, a read says it does not",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn flags_are_consistent() {
+        for spec in all() {
+            let flags = spec.flags;
+            assert!(
+                !(flags.contains(CommandFlags::WRITE) && flags.contains(CommandFlags::READONLY)),
+                "{}",
+                spec.name
+            );
+            assert!(
+                !flags.contains(CommandFlags::MOVABLEKEYS),
+                "{}: derived",
+                spec.name
+            );
+            for key_spec in spec.key_specs {
+                let writes = key_spec.flags.contains(KeyFlags::RW);
+                assert_eq!(writes, spec.is_write(), "{}: key access", spec.name);
+            }
+            assert_eq!(
+                spec.legacy_range().first != 0,
+                !spec.key_specs.is_empty(),
+                "{}",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn acl_categories_are_derived_as_before() {
+        let names = |name: &str| {
+            find_full(name.as_bytes())
+                .map(|spec| spec.acl_categories.names().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        assert_eq!(names("get"), ["read", "string", "fast"]);
+        assert_eq!(names("set"), ["write", "string", "slow"]);
+        assert_eq!(names("del"), ["write", "keyspace", "slow"]);
+        assert_eq!(
+            names("client|list"),
+            ["connection", "admin", "dangerous", "slow"]
+        );
+        assert_eq!(names("client"), ["connection", "slow"]);
+        assert_eq!(names("command"), ["slow"]);
+        assert_eq!(names("ping"), ["connection", "fast"]);
+        for spec in all() {
+            assert_eq!(
+                spec.acl_categories.contains(AclCategories::FAST),
+                spec.flags.contains(CommandFlags::FAST),
+                "{}",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_syntax_line_parses_and_annotations_name_value_types() {
+        for spec in all() {
+            let args = spec.arguments();
+            assert_eq!(args.is_empty(), spec.syntax.is_empty(), "{}", spec.name);
+            for word in spec
+                .syntax
+                .split(|c: char| c.is_whitespace() || "[]|".contains(c))
+            {
+                if let Some((_, annotation)) = word.split_once(':') {
+                    assert!(
+                        ArgKind::of_value(annotation).is_some(),
+                        "{}: unknown type {annotation:?}",
+                        spec.name
+                    );
+                }
+            }
+        }
+        let incrby = find(b"INCRBY")
+            .map(|spec| spec.arguments())
+            .unwrap_or_default();
+        assert_eq!(incrby[1].kind, ArgKind::Integer);
+        let incrbyfloat = find(b"incrbyfloat")
+            .map(|spec| spec.arguments())
+            .unwrap_or_default();
+        assert_eq!(incrbyfloat[1].kind, ArgKind::Double);
+    }
+
+    #[test]
+    fn summaries_are_short_single_lines() {
+        for spec in all() {
+            assert!(!spec.summary.is_empty(), "{}", spec.name);
+            assert!(spec.summary.len() <= 80, "{}: {}", spec.name, spec.summary);
+            assert!(!spec.summary.ends_with('.'), "{}", spec.name);
+            assert!(!spec.summary.contains('\n'), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        assert_eq!(find(b"GeT").map(|c| c.name), Some("get"));
+        assert!(find(b"client|list").is_none());
+        assert_eq!(
+            find_full(b"CLIENT|List").map(|c| c.name),
+            Some("client|list")
+        );
+        assert!(find_full(b"client|nope").is_none());
+        assert!(find_full(b"nope|list").is_none());
+        assert_eq!(row("config|get").name, "config|get");
+        assert!(std::ptr::eq(row("get"), &COMMANDS[19]));
+        assert_eq!(
+            find(b"client")
+                .and_then(|c| c.subcommand(b"ID"))
+                .map(|c| c.name),
+            Some("client|id")
+        );
+    }
+
+    #[test]
+    fn arity() {
+        let get = row("get");
+        assert!(!get.arity_ok(1) && get.arity_ok(2) && !get.arity_ok(3));
+        let set = row("set");
+        assert!(!set.arity_ok(2) && set.arity_ok(3) && set.arity_ok(9));
+    }
+}
