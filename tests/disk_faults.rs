@@ -67,7 +67,10 @@ impl FaultyDir {
     fn envs(&self) -> Vec<(String, String)> {
         vec![
             ("LD_PRELOAD".into(), shim_library().display().to_string()),
-            ("KV_FAULT_DIR".into(), self.control.path().display().to_string()),
+            (
+                "KV_FAULT_DIR".into(),
+                self.control.path().display().to_string(),
+            ),
             ("KV_FAULT_MATCH".into(), self.data().display().to_string()),
         ]
     }
@@ -149,7 +152,7 @@ impl Writers {
                         .await
                         .expect("the server answers every write (no hang, no disconnect)");
                     record(&outcomes, key, value, reply);
-                    if n % 16 == 0 {
+                    if n.is_multiple_of(16) {
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                 }
@@ -294,10 +297,8 @@ async fn a_failed_fsync_is_never_retried_on_the_same_file() {
         let dir = FaultyDir::new();
         let args = ["--appendonly", "yes", "--appendfsync", policy];
         let (mut server, mut conn) = dir.start(&args).await;
-        let incr_before = crate::crash::harness::read_manifest(
-            &dir.data().join("appendonlydir"),
-        )
-        .incrs;
+        let incr_before =
+            crate::crash::harness::read_manifest(&dir.data().join("appendonlydir")).incrs;
         let writers = Writers::start(server.port).await;
         writers.wait_acknowledged(200).await;
         dir.set("fsync", "EIO");
@@ -333,16 +334,19 @@ async fn a_failed_fsync_is_never_retried_on_the_same_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_rewrite_leaves_the_old_log_in_charge() {
-    for (call, target) in [("fsync", "base"), ("rename", "manifest"), ("dirsync", "appendonlydir")] {
+    for (call, target) in [
+        ("fsync", "base"),
+        ("rename", "manifest"),
+        ("dirsync", "appendonlydir"),
+    ] {
         let dir = FaultyDir::new();
         let args = ["--appendonly", "yes", "--appendfsync", "always"];
         let (mut server, mut conn) = dir.start(&args).await;
         let writers = Writers::start(server.port).await;
         writers.wait_acknowledged(100).await;
-        let manifest_before = std::fs::read_to_string(
-            dir.data().join("appendonlydir/appendonly.aof.manifest"),
-        )
-        .expect("manifest");
+        let manifest_before =
+            std::fs::read_to_string(dir.data().join("appendonlydir/appendonly.aof.manifest"))
+                .expect("manifest");
         dir.set("match", target);
         dir.set(call, "EIO");
         conn.must(&["BGREWRITEAOF"]).await;
@@ -354,14 +358,15 @@ async fn a_failed_rewrite_leaves_the_old_log_in_charge() {
         writers.wait_acknowledged(100).await;
         let outcomes = writers.stop().await;
         assert!(
-            dir.injected().lines().any(|l| l.starts_with(call) || l.contains(call)),
+            dir.injected()
+                .lines()
+                .any(|l| l.starts_with(call) || l.contains(call)),
             "{call}: the fault was never hit: {}",
             dir.injected()
         );
-        let manifest_after = std::fs::read_to_string(
-            dir.data().join("appendonlydir/appendonly.aof.manifest"),
-        )
-        .expect("manifest");
+        let manifest_after =
+            std::fs::read_to_string(dir.data().join("appendonlydir/appendonly.aof.manifest"))
+                .expect("manifest");
         let base = |manifest: &str| {
             manifest
                 .lines()
@@ -397,7 +402,10 @@ async fn a_failed_bgsave_refuses_writes_until_a_save_succeeds() {
         conn.must(&["SET", "refused", "3"]).await,
         Frame::Error(MISCONF_RDB.as_bytes().to_vec().into())
     );
-    assert_eq!(conn.must(&["DEL", "kept"]).await, Frame::Error(MISCONF_RDB.as_bytes().to_vec().into()));
+    assert_eq!(
+        conn.must(&["DEL", "kept"]).await,
+        Frame::Error(MISCONF_RDB.as_bytes().to_vec().into())
+    );
     assert_eq!(conn.must(&["GET", "kept"]).await, Frame::Bulk("1".into()));
     assert_eq!(
         std::fs::read(&dump).expect("dump still there"),
@@ -412,7 +420,10 @@ async fn a_failed_bgsave_refuses_writes_until_a_save_succeeds() {
     conn.must(&["BGSAVE"]).await;
     poll_info(&mut conn, "rdb_last_bgsave_status", "ok").await;
     poll_info(&mut conn, "rdb_bgsave_in_progress", "0").await;
-    assert_eq!(conn.must(&["SET", "accepted", "4"]).await, Frame::Simple("OK".into()));
+    assert_eq!(
+        conn.must(&["SET", "accepted", "4"]).await,
+        Frame::Simple("OK".into())
+    );
     server.kill();
 }
 

@@ -6,7 +6,7 @@
 //! - [`server`]: accept loop, shared state, background cron.
 //! - [`connection`]: the per-connection read / dispatch / write loop.
 //! - [`idle_poll`]: connection threads poll their sockets briefly before sleeping.
-//! - [`cmd`]: the command table and the commands.
+//! - [`cmd`]: dispatch, the handler binding of the command catalogue (`protocol::catalogue`), and the commands.
 //! - [`store`]: databases of 16 shards, each a hash table plus a TTL min-heap.
 //! - [`sync`]: the std/loom shim for everything shared between threads.
 
