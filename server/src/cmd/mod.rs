@@ -26,6 +26,7 @@ use protocol::IntText;
 use protocol::Version;
 
 use crate::clients::ClientHandle;
+use crate::propagate;
 use crate::shared::Shared;
 use crate::store::Db;
 pub use table::{lookup, CommandSpec, COMMANDS};
@@ -274,7 +275,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
     }
     ctx.session.client.note_command(spec, ctx.now_ms);
     ctx.session.writes += u64::from(spec.is_write());
-    if let Err(err) = (spec.handler)(ctx, args) {
+    let before = propagate::debug::Tally::now();
+    let result = (spec.handler)(ctx, args);
+    // A write that succeeded and changed the keyspace must have propagated (debug builds).
+    propagate::debug::check(spec.full_name(), spec.is_write() && result.is_ok(), before);
+    if let Err(err) = result {
         ctx.out.error(err.text());
     }
     true

@@ -3,8 +3,9 @@
 //!
 //! - [`snapshot_format`]: the versioned, checksummed snapshot file format.
 //! - [`snapshot`]: point-in-time snapshots of the live store, and loading them.
-//! - [`aof_log`]: where writes leave their records (lanes, no global lock).
-//! - [`aof`]: the writer thread (group commit, fsync policies, file switch at rewrite).
+//! - [`aof`]: the writer thread, the consumer that drains the write stream
+//!   ([`crate::propagate`]) into the log (group commit, fsync policies, file switch at
+//!   rewrite).
 //! - [`aof_files`]: the manifest, reading logs back, torn tails, `check-aof`.
 //! - [`fsutil`]: atomic file replacement.
 //!
@@ -12,7 +13,6 @@
 
 pub mod aof;
 pub mod aof_files;
-pub mod aof_log;
 pub mod fsutil;
 pub mod snapshot;
 pub mod snapshot_format;
@@ -30,10 +30,10 @@ use self::aof::Aof;
 use self::aof_files::{
     base_name, incr_name, log_limits, replay_log_with_limits, FileKind, Manifest, ManifestEntry,
 };
-use self::aof_log::{AofLog, LANES};
 use crate::clock::unix_ms;
 use crate::config::{Config, FsyncPolicy, SaveRules};
-use crate::store::{ShardLog, Store};
+use crate::propagate::WriteStream;
+use crate::store::{attach_stream, Store};
 use std::sync::Arc;
 
 use crate::sync::Arc as SyncArc;
@@ -341,10 +341,10 @@ impl Persistence {
             .append(true)
             .open(aof_dir.join(incr))
             .map_err(|err| anyhow::anyhow!("{}: {err}", aof_dir.join(incr).display()))?;
-        let log = SyncArc::new(AofLog::new());
+        let stream = SyncArc::new(WriteStream::new());
         let policy = self.fsync_policy();
-        let aof = Aof::start(SyncArc::clone(&log), file, incr_bytes, policy)?;
-        store.with_all_locked(|shards| attach_log(shards, Some(&log)));
+        let aof = Aof::start(SyncArc::clone(&stream), file, incr_bytes, policy)?;
+        store.attach_stream(Some(&stream));
         *lock(&self.aof) = Some(aof);
         self.aof_generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -366,10 +366,10 @@ impl Persistence {
             .map_or((1, 1), |m| (m.next_base_seq(), m.next_incr_seq()));
         let incr = incr_name(&self.aof_prefix, incr_seq);
         let file = create_empty(&aof_dir, &incr)?;
-        let log = SyncArc::new(AofLog::new());
+        let stream = SyncArc::new(WriteStream::new());
         let policy = self.fsync_policy();
-        let aof = Aof::start(SyncArc::clone(&log), file, 0, policy)?;
-        snapshot::begin(store, |shards| attach_log(shards, Some(&log)));
+        let aof = Aof::start(SyncArc::clone(&stream), file, 0, policy)?;
+        snapshot::begin(store, |shards| attach_stream(shards, Some(&stream)));
         *lock(&self.aof) = Some(Arc::clone(&aof));
         self.aof_generation.fetch_add(1, Ordering::SeqCst);
         self.rewrite_in_progress.store(true, Ordering::SeqCst);
@@ -398,13 +398,14 @@ impl Persistence {
         Ok(())
     }
 
-    /// Turns the log off (CONFIG SET appendonly no): stops logging, flushes and syncs.
+    /// Turns the log off (CONFIG SET appendonly no): detaches the store from the write
+    /// stream, then flushes and syncs.
     pub fn disable_aof(&self, store: &Store) {
         let _job = lock(&self.job);
         let Some(aof) = lock(&self.aof).take() else {
             return;
         };
-        store.with_all_locked(|shards| attach_log(shards, None));
+        store.attach_stream(None);
         self.aof_generation.fetch_add(1, Ordering::SeqCst);
         aof.stop();
     }
@@ -652,7 +653,7 @@ impl Persistence {
     /// does on SIGTERM.
     pub fn shutdown(&self, store: &Store) -> Result<(), String> {
         if let Some(aof) = lock(&self.aof).take() {
-            store.with_all_locked(|shards| attach_log(shards, None));
+            store.attach_stream(None);
             aof.stop();
         }
         let save = !self.final_snapshot_handled.load(Ordering::SeqCst)
@@ -687,24 +688,6 @@ fn base_and_incr(base: String, base_seq: u64, incr: String, incr_seq: u64) -> Ma
             kind: FileKind::Incr,
         }],
         history: Vec::new(),
-    }
-}
-
-/// Points every shard at `log` (or turns logging off).
-fn attach_log(shards: &mut [(u32, &mut crate::store::Shard)], log: Option<&SyncArc<AofLog>>) {
-    let mut index_in_db = 0;
-    let mut current_db = u32::MAX;
-    for (db, shard) in shards.iter_mut() {
-        if *db != current_db {
-            current_db = *db;
-            index_in_db = 0;
-        }
-        shard.set_log(log.map(|log| ShardLog {
-            log: SyncArc::clone(log),
-            db: *db,
-            lane: index_in_db % LANES,
-        }));
-        index_in_db += 1;
     }
 }
 
