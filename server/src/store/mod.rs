@@ -636,6 +636,116 @@ mod tests {
         }
     }
 
+    /// The debug check's keyspace-change signal: inserts, replacements, deadline changes,
+    /// removals (lazy expiry included) and writes through `get_mut` that really changed the
+    /// value count; lookups, a `get_mut` that changed nothing, an unchanged deadline and a
+    /// failed removal do not.
+    #[cfg(debug_assertions)]
+    #[test]
+    fn shard_changes_are_counted_for_the_propagation_check() {
+        use crate::propagate::debug::Tally;
+        let db = Db::new(KeyHasher::new());
+        let changed = |f: &dyn Fn()| {
+            let before = Tally::now();
+            f();
+            before.since().changed
+        };
+        let key = &b"k"[..];
+        assert!(changed(&|| {
+            let (mut shard, hash) = db.lock(key);
+            shard.set(hash, key, Value::Str(b"1".to_vec()), None, 0);
+        }));
+        assert!(
+            changed(&|| {
+                let (mut shard, hash) = db.lock(key);
+                shard.set(hash, key, Value::Str(b"1".to_vec()), None, 0);
+            }),
+            "a replacement counts even with the same value"
+        );
+        assert!(
+            !changed(&|| {
+                let (mut shard, hash) = db.lock(key);
+                assert!(shard.get_mut(hash, key, 0).is_some());
+                assert!(shard.contains(hash, key, 0));
+                assert!(shard.get_read(hash, key, 0).is_some());
+            }),
+            "looking, even through get_mut, is no change"
+        );
+        assert!(!changed(
+            &|| db.with_live(key, 0, |entry| assert!(entry.is_some()))
+        ));
+        assert!(
+            changed(&|| {
+                let (mut shard, hash) = db.lock(key);
+                if let Some(entry) = shard.get_mut(hash, key, 0) {
+                    let Value::Str(bytes) = &mut entry.value;
+                    bytes.push(b'2');
+                }
+            }),
+            "a write through get_mut counts when the lock is released"
+        );
+        assert!(changed(&|| {
+            let (mut shard, hash) = db.lock(key);
+            assert!(shard.set_expiry(hash, key, Some(100), 0));
+        }));
+        assert!(
+            !changed(&|| {
+                let (mut shard, hash) = db.lock(key);
+                assert!(shard.set_expiry(hash, key, Some(100), 0));
+            }),
+            "the same deadline again is no change"
+        );
+        assert!(
+            changed(&|| {
+                let (mut shard, hash) = db.lock(key);
+                assert!(shard.get_read(hash, key, 100).is_none());
+            }),
+            "lazy expiry deletes the key"
+        );
+        assert!(!changed(&|| {
+            let (mut shard, hash) = db.lock(key);
+            assert!(shard.remove(hash, key, 100).is_none());
+        }));
+        assert!(
+            !changed(&|| drop(db.take_all())),
+            "emptying an empty database"
+        );
+    }
+
+    /// A shard attached to a stream appends what it propagates, with its database; a
+    /// detached one appends nothing.
+    #[test]
+    fn attached_shards_feed_the_stream() {
+        use crate::propagate::{DrainScratch, Effect, WriteStream};
+        let store = Store::new(2);
+        let stream = Arc::new(WriteStream::new());
+        store.attach_stream(Some(&stream));
+        let db1 = store.db(1).expect("database 1");
+        let (shard, _) = db1.lock(b"k");
+        shard.propagate(&[b"SET", b"k", b"v"]);
+        drop(shard);
+        let mut locked = db1.lock_keys([&b"a"[..], b"b"]);
+        locked.propagate_named(b"DEL", [&b"a"[..], b"b"].into_iter());
+        drop(locked);
+        drop(db1.take_all());
+        store.attach_stream(None);
+        let (shard, _) = db1.lock(b"k");
+        shard.propagate(&[b"SET", b"k", b"w"]);
+        drop(shard);
+        let mut seen = Vec::new();
+        stream.drain(
+            stream.horizon(),
+            &mut DrainScratch::default(),
+            &mut |e: Effect<'_>| seen.push((e.db, String::from_utf8_lossy(e.bytes).into_owned())),
+        );
+        let expected = [
+            "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n",
+            "*3\r\n$3\r\nDEL\r\n$1\r\na\r\n$1\r\nb\r\n",
+            "*1\r\n$7\r\nFLUSHDB\r\n",
+        ];
+        assert_eq!(seen, expected.map(|text| (1, text.to_owned())).to_vec(),);
+    }
+
     /// Reads under shared locks count hits and misses, see an expired key as expired without
     /// deleting it, and `expire_if_due` then deletes it (and only if it is still due).
     #[test]
