@@ -724,7 +724,7 @@ mod tests {
         let (shard, _) = db1.lock(b"k");
         shard.propagate(&[b"SET", b"k", b"v"]);
         drop(shard);
-        let mut locked = db1.lock_keys([&b"a"[..], b"b"]);
+        let locked = db1.lock_keys([&b"a"[..], b"b"]);
         locked.propagate_named(b"DEL", [&b"a"[..], b"b"].into_iter());
         drop(locked);
         drop(db1.take_all());
