@@ -6,7 +6,7 @@
 //! Group commit: under `always`, a connection that ran writes waits (asynchronously) until
 //! the writer reports that everything up to the stream's horizon at the end of its batch is
 //! on disk; the writer syncs once for all the effects that arrived meanwhile, from every
-//! connection. Each connection still writes its replies in order, after its own records are
+//! connection. Each connection still writes its replies in order, after its own effects are
 //! durable. Under `everysec` and `no` nobody waits: the writer writes about every
 //! millisecond and fsyncs once a second (`everysec`) or never (`no`).
 

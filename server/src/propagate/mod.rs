@@ -4,8 +4,8 @@
 //! A *write effect* is a command, RESP-encoded as a client would send it, that reproduces a
 //! change exactly when replayed: absolute deadlines instead of relative ones, results instead
 //! of floating-point arithmetic, `DEL` for a key the server expired. Commands emit effects
-//! through their shard ([`crate::store::Shard::propagate`], which holds a [`Feed`]); the
-//! append-only file writer ([`crate::persist::aof`]) drains them today, and replica links,
+//! through their shard (`store::Shard::propagate`, which holds a [`Feed`]); the append-only
+//! file writer (`persist::aof`) drains them today, and replica links,
 //! keyspace notifications and client-side-caching invalidation are meant to join as further
 //! [`Consumer`]s ([`WriteStream::add_tap`]) without touching the store or any handler.
 //!

@@ -18,6 +18,10 @@
 //!
 //! Time is a parameter: every operation takes `now_ms` (Unix milliseconds) from its caller,
 //! so tests and loom models use fixed instants.
+//!
+//! A command that changes a shard propagates the change through it ([`Shard::propagate`])
+//! while it still holds the lock; the shard hands the effect to the write stream
+//! ([`crate::propagate`]) when one is attached ([`attach_stream`]), and to nobody otherwise.
 
 mod hint;
 mod key;
