@@ -183,6 +183,7 @@ fn end_capture() -> Option<u64> {
 }
 
 /// Adds an effect to the calling thread's capture (the route said one is open).
+#[cold]
 pub(super) fn capture_effect(feed: &Feed, add: impl FnOnce(&mut Unit, u32)) {
     CAPTURED.with(|captured| {
         let mut captured = captured.borrow_mut();
