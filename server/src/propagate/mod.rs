@@ -5,9 +5,9 @@
 //! change exactly when replayed: absolute deadlines instead of relative ones, results instead
 //! of floating-point arithmetic, `DEL` for a key the server expired. Commands emit effects
 //! through their shard (`store::Shard::propagate`, which holds a [`Feed`]); the append-only
-//! file writer (`persist::aof`) drains them today, and replica links,
-//! keyspace notifications and client-side-caching invalidation are meant to join as further
-//! [`Consumer`]s ([`WriteStream::add_tap`]) without touching the store or any handler.
+//! file writer (`persist::aof`) drains them today, and replica links, keyspace notifications
+//! and client-side-caching invalidation are meant to join as further [`Consumer`]s
+//! ([`WriteStream::add_tap`]) without touching the store or any handler.
 //!
 //! The contract:
 //! - **Per-key order.** An effect is appended while its command still holds the lock of
@@ -22,9 +22,11 @@
 //!   steady state allocates nothing (lane buffers keep their capacity).
 //! - **Units.** Several commands that must propagate as one (a transaction, a script) form a
 //!   [`Unit`]: one sequence number, one contiguous record, encoded as `MULTI` ... `EXEC` as
-//!   Redis propagates them. A consumer must apply a unit whole or not at all (the append-only
-//!   file's loader must drop a unit whose `EXEC` a crash cut off). [`capture`] turns what a
-//!   thread propagates until it ends into one unit, for MULTI/EXEC and EVAL.
+//!   Redis propagates them. A consumer must apply a unit whole or not at all: the
+//!   append-only file's loader, which does not read `MULTI` yet, must learn to, and to drop a
+//!   unit whose `EXEC` a crash cut off, before anything appends a unit of two or more
+//!   commands. [`capture`] turns what a thread propagates until it ends into one unit, for
+//!   MULTI/EXEC and EVAL.
 //! - **Drain.** One thread drains a stream: the append-only file writer, whose group commit
 //!   depends on knowing exactly which effects a write and fsync covered. Consumers run on
 //!   that thread and must not block.
@@ -59,16 +61,6 @@ impl Feed {
     /// A feed into `stream` for database `db`, using `lane` for threads without their own.
     pub fn new(stream: Arc<WriteStream>, db: u32, lane: usize) -> Self {
         Feed { stream, db, lane }
-    }
-
-    /// The database this feed's effects apply to.
-    pub fn db(&self) -> u32 {
-        self.db
-    }
-
-    /// The stream this feed appends to.
-    pub fn stream(&self) -> &Arc<WriteStream> {
-        &self.stream
     }
 
     /// Propagates the command `args`: appends it to the stream, or to the thread's unit while
