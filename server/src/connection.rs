@@ -46,7 +46,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
     let fd = raw_fd(&stream);
     let client = Registry::register(&shared.clients, peer, local, fd, unix_ms());
     let mut session = Session::new(client);
-    let mut log = CachedAof::default();
+    let mut aof = CachedAof::default();
     let limits = Limits {
         max_bulk_len: shared.config.proto_max_bulk_len,
         ..Limits::default()
@@ -83,7 +83,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
                         break;
                     }
                     if reply.buf.len() >= OUTPUT_HIGH_WATER {
-                        settle_writes(&mut session, &mut log, shared).await;
+                        settle_writes(&mut session, &mut aof, shared).await;
                         if !flush(&mut stream, &mut reply, shared).await {
                             return;
                         }
@@ -104,7 +104,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
                 .commands_processed
                 .fetch_add(commands, Ordering::Relaxed);
         }
-        settle_writes(&mut session, &mut log, shared).await;
+        settle_writes(&mut session, &mut aof, shared).await;
         if !flush(&mut stream, &mut reply, shared).await
             || session.closing
             || protocol_error
@@ -135,17 +135,18 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
     }
 }
 
-/// A connection's view of the running log, refreshed only when the log is turned on or off
-/// (so a batch of writes costs no lock to find it).
+/// A connection's view of the running append-only file, refreshed only when the file is
+/// turned on or off (so a batch of writes costs no lock to find it).
 #[derive(Default)]
 struct CachedAof {
     generation: u64,
     aof: Option<std::sync::Arc<Aof>>,
 }
 
-/// Before replies to writes go out: counts the writes for the snapshot rules, wakes the log
-/// writer and, under `appendfsync always`, waits until the batch's records are on disk.
-async fn settle_writes(session: &mut Session, log: &mut CachedAof, shared: &Shared) {
+/// Before replies to writes go out: counts the writes for the snapshot rules, wakes the
+/// append-only file writer and, under `appendfsync always`, waits until the batch's write
+/// effects are on disk.
+async fn settle_writes(session: &mut Session, cached: &mut CachedAof, shared: &Shared) {
     if session.writes == 0 {
         return;
     }
@@ -153,11 +154,11 @@ async fn settle_writes(session: &mut Session, log: &mut CachedAof, shared: &Shar
     persist.dirty.fetch_add(session.writes, Ordering::Relaxed);
     session.writes = 0;
     let generation = persist.aof_generation.load(Ordering::Acquire);
-    if generation != log.generation {
-        log.aof = persist.aof();
-        log.generation = generation;
+    if generation != cached.generation {
+        cached.aof = persist.aof();
+        cached.generation = generation;
     }
-    if let Some(aof) = &log.aof {
+    if let Some(aof) = &cached.aof {
         if aof.policy() == FsyncPolicy::Always {
             aof.wait_durable().await;
         } else {

@@ -8,6 +8,8 @@
 //! - [`idle_poll`]: connection threads poll their sockets briefly before sleeping.
 //! - [`cmd`]: dispatch, the handler binding of the command catalogue (`protocol::catalogue`), and the commands.
 //! - [`store`]: databases of 16 shards, each a hash table plus a TTL min-heap.
+//! - [`propagate`]: the stream of write effects the store emits and its consumers drain.
+//! - [`persist`]: snapshots and the append-only file (the stream's first consumer).
 //! - [`sync`]: the std/loom shim for everything shared between threads.
 
 pub mod clients;
@@ -19,6 +21,7 @@ pub mod glob;
 pub mod idle_poll;
 pub mod memory;
 pub mod persist;
+pub mod propagate;
 pub mod server;
 pub mod shared;
 pub mod store;

@@ -279,7 +279,7 @@ impl Workers {
             std::thread::Builder::new()
                 .name(format!("kv-conn-{index}"))
                 .spawn(move || {
-                    crate::persist::aof_log::set_thread_lane(index);
+                    crate::propagate::set_thread_lane(index);
                     crate::idle_poll::install(epoll, idle_poll);
                     runtime.block_on(run_worker(arrivals, shared, tracker))
                 })?;

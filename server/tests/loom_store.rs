@@ -360,29 +360,30 @@ fn loom_catches_a_non_atomic_increment() {
     assert!(outcome.is_err(), "loom did not find the lost update");
 }
 
-/// The log writer's merge is gap-free: a drain racing two appending threads emits exactly
-/// the records numbered below its horizon, in order, and a later drain emits the rest; a
-/// record appended after another by the same thread (in another lane) never comes out first.
+/// The write stream's merge is gap-free: a drain racing two appending threads hands its
+/// consumer exactly the effects numbered below its horizon, in order, and a later drain the
+/// rest; an effect appended after another by the same thread (in another lane) never comes
+/// out first.
 #[test]
-fn aof_lanes_merge_without_gaps() {
-    use kvserver::persist::aof_log::{AofLog, DrainScratch};
+fn write_stream_lanes_merge_without_gaps() {
+    use kvserver::propagate::{DrainScratch, Effect, WriteStream};
     loom::model(|| {
-        let log = Arc::new(AofLog::with_lanes(2));
+        let stream = Arc::new(WriteStream::with_lanes(2));
         let appenders: Vec<_> = (0..2u8)
             .map(|t| {
-                let log = Arc::clone(&log);
+                let stream = Arc::clone(&stream);
                 thread::spawn(move || {
-                    // Lane 0 then lane 1: the second record depends on the first.
-                    log.append(0, 0, &[b"SET", &[b'a' + t]]);
-                    log.append(1, 0, &[b"SET", &[b'A' + t]]);
+                    // Lane 0 then lane 1: the second effect depends on the first.
+                    stream.append(0, 0, &[b"SET", &[b'a' + t]]);
+                    stream.append(1, 0, &[b"SET", &[b'A' + t]]);
                 })
             })
             .collect();
         let mut scratch = DrainScratch::default();
         let mut seen: Vec<(u64, Vec<u8>)> = Vec::new();
-        let horizon = log.horizon();
-        log.drain(horizon, &mut scratch, |seq, _, bytes| {
-            seen.push((seq, bytes.to_vec()))
+        let horizon = stream.horizon();
+        stream.drain(horizon, &mut scratch, &mut |effect: Effect<'_>| {
+            seen.push((effect.seq, effect.bytes.to_vec()))
         });
         let first: Vec<u64> = seen.iter().map(|(seq, _)| *seq).collect();
         assert_eq!(
@@ -393,18 +394,18 @@ fn aof_lanes_merge_without_gaps() {
         for appender in appenders {
             appender.join().expect("appender");
         }
-        let horizon = log.horizon();
+        let horizon = stream.horizon();
         assert_eq!(horizon, 4);
-        log.drain(horizon, &mut scratch, |seq, _, bytes| {
-            seen.push((seq, bytes.to_vec()))
+        stream.drain(horizon, &mut scratch, &mut |effect: Effect<'_>| {
+            seen.push((effect.seq, effect.bytes.to_vec()))
         });
         let all: Vec<u64> = seen.iter().map(|(seq, _)| *seq).collect();
-        assert_eq!(all, vec![0, 1, 2, 3], "every record exactly once, in order");
+        assert_eq!(all, vec![0, 1, 2, 3], "every effect exactly once, in order");
         for t in 0..2u8 {
             let position = |name: u8| {
                 seen.iter()
                     .position(|(_, bytes)| bytes.ends_with(&[name, b'\r', b'\n']))
-                    .expect("record present")
+                    .expect("effect present")
             };
             assert!(
                 position(b'a' + t) < position(b'A' + t),

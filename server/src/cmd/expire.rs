@@ -61,16 +61,16 @@ impl Condition {
     }
 }
 
-/// Logs a TTL change of an existing key as replayable: `PEXPIREAT key at` (absolute), `DEL`
-/// for a deadline already past (the key was deleted), `PERSIST` for `None`.
-pub fn log_expiry(shard: &Shard, key: &[u8], deadline: Option<u64>, now_ms: u64) {
-    if !shard.logging() {
+/// Propagates a TTL change of an existing key as replayable: `PEXPIREAT key at`
+/// (absolute), `DEL` for a deadline already past (the key was deleted), `PERSIST` for `None`.
+pub fn propagate_expiry(shard: &Shard, key: &[u8], deadline: Option<u64>, now_ms: u64) {
+    if !shard.wants_effects() {
         return;
     }
     match deadline {
-        Some(at) if at <= now_ms => shard.log(&[b"DEL", key]),
-        Some(at) => shard.log(&[b"PEXPIREAT", key, IntText::new(at as i64).as_bytes()]),
-        None => shard.log(&[b"PERSIST", key]),
+        Some(at) if at <= now_ms => shard.propagate(&[b"DEL", key]),
+        Some(at) => shard.propagate(&[b"PEXPIREAT", key, IntText::new(at as i64).as_bytes()]),
+        None => shard.propagate(&[b"PERSIST", key]),
     }
 }
 
@@ -108,7 +108,7 @@ fn expire_generic(
         // A deadline at or before now deletes the key.
         let deadline = Some(u64::try_from(deadline).unwrap_or(0));
         shard.set_expiry(hash, key, deadline, now);
-        log_expiry(&shard, key, deadline, now);
+        propagate_expiry(&shard, key, deadline, now);
     }
     drop(shard);
     ctx.out.int(i64::from(applied));
@@ -199,7 +199,7 @@ pub fn persist(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         .is_some_and(|entry| entry.expires_at().is_some());
     if had_ttl {
         shard.set_expiry(hash, &args[1], None, now);
-        shard.log(&[b"PERSIST", &args[1]]);
+        shard.propagate(&[b"PERSIST", &args[1]]);
     }
     drop(shard);
     ctx.out.int(i64::from(had_ttl));

@@ -5,7 +5,7 @@ use std::hash::BuildHasher;
 
 use bytes::Bytes;
 
-use super::string::log_set;
+use super::string::propagate_set;
 use super::{arg_i64, errors, is, CmdError, Ctx};
 use crate::glob::glob_match;
 use crate::store::{Db, Entry, Lookup, MultiLock, Value, SHARDS};
@@ -29,11 +29,8 @@ pub fn del(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
                 .is_some()
         })
         .count();
-    if removed > 0 && locked.logging() {
-        let mut record: Vec<&[u8]> = Vec::with_capacity(args.len());
-        record.push(b"DEL");
-        record.extend(args.slice(1..).iter());
-        locked.log(&record);
+    if removed > 0 {
+        locked.propagate_named(b"DEL", args.slice(1..).iter());
     }
     drop(locked);
     ctx.out.count(removed);
@@ -227,7 +224,7 @@ fn rename_locked(
     let deadline = entry.expires_at();
     let (dshard, dhash) = locked.shard(dst).ok_or(errors::NO_SUCH_KEY)?;
     dshard.set(dhash, dst, entry.value, deadline, now);
-    locked.log(&[b"RENAME", src, dst]);
+    locked.propagate(&[b"RENAME", src, dst]);
     Ok(true)
 }
 
@@ -332,9 +329,9 @@ fn copy_between<'a>(
     if !replace && dshard.contains(dhash, dst, now) {
         return false;
     }
-    // Logged as the resulting SET in the destination's database.
+    // Propagated as the resulting SET in the destination's database.
     let Value::Str(bytes) = &value;
-    log_set(dshard, dst, bytes, deadline, now);
+    propagate_set(dshard, dst, bytes, deadline, now);
     dshard.set(dhash, dst, value, deadline, now);
     true
 }

@@ -27,9 +27,11 @@ use protocol::IntText;
 use protocol::Version;
 
 use crate::clients::ClientHandle;
+use crate::propagate;
 use crate::shared::Shared;
 use crate::store::Db;
 pub use table::{lookup, Command, COMMANDS};
+use protocol::catalogue::Propagation;
 
 /// A command error: the whole error line, including its prefix (`ERR`, `WRONGTYPE`, ...).
 /// Replying with it keeps the connection open.
@@ -275,7 +277,16 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
     }
     ctx.session.client.note_command(command, ctx.now_ms);
     ctx.session.writes += u64::from(command.is_write());
-    if let Err(err) = (command.handler)(ctx, args) {
+    let before = propagate::debug::Tally::now();
+    let result = (command.handler)(ctx, args);
+    // A write that succeeded and changed the keyspace must have propagated, unless its
+    // catalogue row says it propagates nothing (debug builds only).
+    propagate::debug::check(
+        command.full_name(),
+        command.propagation() != Propagation::None && result.is_ok(),
+        before,
+    );
+    if let Err(err) = result {
         ctx.out.error(err.text());
     }
     true

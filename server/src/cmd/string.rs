@@ -157,22 +157,22 @@ impl StringOptions<'_> {
     }
 }
 
-/// Logs the effect of a store of `value` with `deadline`: `SET key value [PXAT at]`, or `DEL`
-/// when the deadline has already passed (the store deleted the key instead).
-pub fn log_set(shard: &Shard, key: &[u8], value: &[u8], deadline: Option<u64>, now_ms: u64) {
-    if !shard.logging() {
+/// Propagates the effect of a store of `value` with `deadline`: `SET key value [PXAT at]`,
+/// or `DEL` when the deadline has already passed (the store deleted the key instead).
+pub fn propagate_set(shard: &Shard, key: &[u8], value: &[u8], deadline: Option<u64>, now_ms: u64) {
+    if !shard.wants_effects() {
         return;
     }
     match deadline {
-        Some(at) if at <= now_ms => shard.log(&[b"DEL", key]),
-        Some(at) => shard.log(&[
+        Some(at) if at <= now_ms => shard.propagate(&[b"DEL", key]),
+        Some(at) => shard.propagate(&[
             b"SET",
             key,
             value,
             b"PXAT",
             IntText::new(at as i64).as_bytes(),
         ]),
-        None => shard.log(&[b"SET", key, value]),
+        None => shard.propagate(&[b"SET", key, value]),
     }
 }
 
@@ -221,7 +221,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             Ttl::At(at) => Some(at),
         };
         shard.set(hash, key, Value::Str(value.to_vec()), deadline, now);
-        log_set(&shard, key, value, deadline, now);
+        propagate_set(&shard, key, value, deadline, now);
     }
     drop(shard);
     if options.get {
@@ -244,7 +244,7 @@ pub fn setnx(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let created = !shard.contains(hash, &args[1], now);
     if created {
         shard.set(hash, &args[1], Value::Str(args[2].to_vec()), None, now);
-        log_set(&shard, &args[1], &args[2], None, now);
+        propagate_set(&shard, &args[1], &args[2], None, now);
     }
     drop(shard);
     ctx.out.int(i64::from(created));
@@ -268,7 +268,7 @@ fn set_with_ttl(
         Some(deadline),
         now,
     );
-    log_set(&shard, &args[1], &args[3], Some(deadline), now);
+    propagate_set(&shard, &args[1], &args[3], Some(deadline), now);
     drop(shard);
     ctx.out.ok();
     Ok(())
@@ -340,12 +340,7 @@ fn mset_generic(
             shard.set(hash, pair[0], Value::Str(pair[1].to_vec()), None, now);
         }
     }
-    if locked.logging() {
-        let mut record: Vec<&[u8]> = Vec::with_capacity(args.len());
-        record.push(b"MSET");
-        record.extend(pairs.iter());
-        locked.log(&record);
-    }
+    locked.propagate_named(b"MSET", pairs.iter());
     Ok(true)
 }
 
@@ -372,7 +367,7 @@ pub fn getset(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         None => None,
     };
     shard.set(hash, &args[1], Value::Str(args[2].to_vec()), None, now);
-    log_set(&shard, &args[1], &args[2], None, now);
+    propagate_set(&shard, &args[1], &args[2], None, now);
     drop(shard);
     match old {
         Some(old) => ctx.out.bulk(&old),
@@ -390,7 +385,7 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         Some(entry) => {
             string_of(&entry.value)?;
             if let Some(entry) = shard.remove(hash, &args[1], now) {
-                shard.log(&[b"DEL", &args[1]]);
+                shard.propagate(&[b"DEL", &args[1]]);
                 let Value::Str(old) = entry.value;
                 ctx.out.bulk(&old);
             }
@@ -421,7 +416,7 @@ pub fn getex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     };
     if let Some(deadline) = change {
         shard.set_expiry(hash, &args[1], deadline, now);
-        crate::cmd::expire::log_expiry(&shard, &args[1], deadline, now);
+        super::expire::propagate_expiry(&shard, &args[1], deadline, now);
     }
     drop(shard);
     ctx.out.bulk(&value);
@@ -449,7 +444,7 @@ pub fn append(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             args[2].len()
         }
     };
-    shard.log(&[b"APPEND", &args[1], &args[2]]);
+    shard.propagate(&[b"APPEND", &args[1], &args[2]]);
     drop(shard);
     ctx.out.count(new_len);
     Ok(())
@@ -540,7 +535,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         }
     };
     if !patch.is_empty() {
-        shard.log(&[b"SETRANGE", &args[1], &args[2], patch]);
+        shard.propagate(&[b"SETRANGE", &args[1], &args[2], patch]);
     }
     drop(shard);
     ctx.out.count(new_len);
@@ -558,13 +553,13 @@ pub fn incr_by(db: &Db, key: &[u8], delta: i64, now_ms: u64) -> Result<i64, CmdE
             let new = value.checked_add(delta).ok_or(errors::OVERFLOW)?;
             current.clear();
             current.extend_from_slice(IntText::new(new).as_bytes());
-            shard.log(&[b"INCRBY", key, IntText::new(delta).as_bytes()]);
+            shard.propagate(&[b"INCRBY", key, IntText::new(delta).as_bytes()]);
             Ok(new)
         }
         None => {
             let text = IntText::new(delta).as_bytes().to_vec();
             shard.set(hash, key, Value::Str(text), None, now_ms);
-            shard.log(&[b"INCRBY", key, IntText::new(delta).as_bytes()]);
+            shard.propagate(&[b"INCRBY", key, IntText::new(delta).as_bytes()]);
             Ok(delta)
         }
     }
@@ -614,8 +609,8 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             let text = float_result(current + delta)?;
             stored.clear();
             stored.extend_from_slice(text.as_bytes());
-            // Logged as its result, so replay never depends on floating-point rounding.
-            shard.log(&[b"SET", &args[1], text.as_bytes(), b"KEEPTTL"]);
+            // Propagated as its result, so replay never depends on floating-point rounding.
+            shard.propagate(&[b"SET", &args[1], text.as_bytes(), b"KEEPTTL"]);
             drop(shard);
             ctx.out.bulk(text.as_bytes());
         }
@@ -628,7 +623,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
                 None,
                 now,
             );
-            shard.log(&[b"SET", &args[1], text.as_bytes(), b"KEEPTTL"]);
+            shard.propagate(&[b"SET", &args[1], text.as_bytes(), b"KEEPTTL"]);
             drop(shard);
             ctx.out.bulk(text.as_bytes());
         }

@@ -1,10 +1,12 @@
-//! The append-only file writer: one thread that merges the log's lanes, writes the records
-//! to the current incremental file and fsyncs according to `appendfsync`.
+//! The append-only file writer: the thread that drains the write stream
+//! ([`crate::propagate`]), hands each round's effects to the stream's consumers (itself
+//! first: it routes them to the current incremental file), writes them and fsyncs according
+//! to `appendfsync`.
 //!
 //! Group commit: under `always`, a connection that ran writes waits (asynchronously) until
-//! the writer reports that everything up to the log's horizon at the end of its batch is on
-//! disk; the writer syncs once for all the records that arrived meanwhile, from every
-//! connection. Each connection still writes its replies in order, after its own records are
+//! the writer reports that everything up to the stream's horizon at the end of its batch is
+//! on disk; the writer syncs once for all the effects that arrived meanwhile, from every
+//! connection. Each connection still writes its replies in order, after its own effects are
 //! durable. Under `everysec` and `no` nobody waits: the writer writes about every
 //! millisecond and fsyncs once a second (`everysec`) or never (`no`).
 
@@ -18,18 +20,17 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{error, info};
 
-use super::aof_log::{encode_command, AofLog, DrainScratch};
 use super::lock;
 use crate::config::FsyncPolicy;
-use protocol::IntText;
+use crate::propagate::{encode_select, Batch, Consumer, DrainScratch, WriteStream};
 use std::sync::Arc;
 
 use crate::sync::Arc as SyncArc;
 
-/// Least time between two writes under `everysec`/`no`: coalesces records into fewer
+/// Least time between two writes under `everysec`/`no`: coalesces effects into fewer
 /// `write` calls (Redis writes once per event-loop iteration for the same reason).
 const WRITE_INTERVAL: Duration = Duration::from_millis(1);
-/// Longest the writer sleeps with nothing to do (records from lazy expiry do not wake it).
+/// Longest the writer sleeps with nothing to do (effects of lazy expiry do not wake it).
 const IDLE_WAKE: Duration = Duration::from_millis(100);
 
 /// A request to move to a new incremental file from sequence number `at_seq` on (rewrite).
@@ -46,10 +47,10 @@ struct Signal {
     switch: Option<Switch>,
 }
 
-/// The running log: what connections and commands talk to.
+/// The running append-only file: what connections and commands talk to.
 pub struct Aof {
-    /// The lanes writes append to.
-    pub log: SyncArc<AofLog>,
+    /// The write stream the store's shards feed while the file is on.
+    pub stream: SyncArc<WriteStream>,
     policy: AtomicU8,
     durable: watch::Sender<u64>,
     signal: Mutex<Signal>,
@@ -74,15 +75,15 @@ fn policy_code(policy: FsyncPolicy) -> u8 {
 impl Aof {
     /// Starts the writer on `file` (opened for appending; `existing_bytes` already in it).
     pub fn start(
-        log: SyncArc<AofLog>,
+        stream: SyncArc<WriteStream>,
         file: File,
         existing_bytes: u64,
         policy: FsyncPolicy,
     ) -> io::Result<Arc<Aof>> {
-        let horizon = log.horizon();
+        let horizon = stream.horizon();
         let (durable, _) = watch::channel(horizon);
         let aof = Arc::new(Aof {
-            log,
+            stream,
             policy: AtomicU8::new(policy_code(policy)),
             durable,
             signal: Mutex::new(Signal::default()),
@@ -134,10 +135,10 @@ impl Aof {
         }
     }
 
-    /// Waits until every record appended so far is written (and, under `always`, synced).
+    /// Waits until every effect appended so far is written (and, under `always`, synced).
     /// Connections await this before sending the replies of a batch that wrote.
     pub async fn wait_durable(&self) {
-        let target = self.log.horizon();
+        let target = self.stream.horizon();
         if *self.durable.borrow() >= target {
             return;
         }
@@ -147,7 +148,7 @@ impl Aof {
         let _ = receiver.wait_for(|&durable| durable >= target).await;
     }
 
-    /// Asks the writer to put every record numbered from the current horizon on into `file`.
+    /// Asks the writer to put every effect numbered from the current horizon on into `file`.
     /// Call with every shard locked (inside [`crate::store::Store::with_all_locked`]), so that
     /// the horizon is exactly the point in time of a snapshot. Wait on the returned
     /// [`SwitchDone`] (after releasing the locks) for the old file to be complete and synced.
@@ -155,16 +156,16 @@ impl Aof {
         let (done, result) = std::sync::mpsc::channel();
         let mut signal = lock(&self.signal);
         // The writer reads the horizon and takes a switch under this same mutex, so every
-        // drain it starts either predates the switch (and so only holds earlier records) or
+        // drain it starts either predates the switch (and so only holds earlier effects) or
         // routes by sequence number.
-        let at_seq = self.log.horizon();
+        let at_seq = self.stream.horizon();
         signal.switch = Some(Switch { at_seq, file, done });
         self.wake.notify_one();
         SwitchDone(result)
     }
 
     /// Writes and fsyncs everything appended so far, then stops the writer thread. Call after
-    /// the store stopped logging (no more appends can come).
+    /// the store was detached from the stream (no more appends can come).
     pub fn stop(&self) {
         {
             let mut signal = lock(&self.signal);
@@ -183,11 +184,11 @@ impl Aof {
 pub struct SwitchDone(std::sync::mpsc::Receiver<io::Result<()>>);
 
 impl SwitchDone {
-    /// Blocks until the old file holds every record before the switch and is fsynced.
+    /// Blocks until the old file holds every effect before the switch and is fsynced.
     pub fn wait(self) -> io::Result<()> {
         self.0
             .recv()
-            .unwrap_or_else(|_| Err(io::Error::other("the log writer stopped")))
+            .unwrap_or_else(|_| Err(io::Error::other("the append-only file writer stopped")))
     }
 }
 
@@ -195,9 +196,9 @@ impl SwitchDone {
 struct Writer {
     aof: Arc<Aof>,
     file: File,
-    /// Database the file's last record applies to (`None`: emit SELECT before the next).
+    /// Database the file's last effect applies to (`None`: emit SELECT before the next).
     file_db: Option<u32>,
-    /// Every record below this is written.
+    /// Every effect below this is written.
     written: u64,
     last_fsync: Instant,
     unsynced: bool,
@@ -213,27 +214,19 @@ impl Writer {
             let started = Instant::now();
             let (switch, horizon) = {
                 let mut signal = lock(&self.aof.signal);
-                (signal.switch.take(), self.aof.log.horizon())
+                (signal.switch.take(), self.aof.stream.horizon())
             };
-            let at_seq = switch.as_ref().map_or(u64::MAX, |s| s.at_seq);
-            let mut next_db = None;
-            let (out, next_out) = (&mut self.out, &mut self.next_out);
-            let file_db = &mut self.file_db;
+            let mut files = FileRouter {
+                at_seq: switch.as_ref().map_or(u64::MAX, |s| s.at_seq),
+                out: &mut self.out,
+                file_db: &mut self.file_db,
+                next_out: &mut self.next_out,
+                next_db: None,
+            };
             self.aof
-                .log
-                .drain(horizon, &mut self.scratch, |seq, db, bytes| {
-                    let (buffer, current) = if seq < at_seq {
-                        (&mut *out, &mut *file_db)
-                    } else {
-                        (&mut *next_out, &mut next_db)
-                    };
-                    if *current != Some(db) {
-                        let digits = IntText::new(i64::from(db));
-                        encode_command(buffer, &[b"SELECT", digits.as_bytes()]);
-                        *current = Some(db);
-                    }
-                    buffer.extend_from_slice(bytes);
-                });
+                .stream
+                .drain(horizon, &mut self.scratch, &mut files);
+            let next_db = files.next_db;
             self.write_out();
             if let Some(switch) = switch {
                 self.switch_to(switch.file, next_db);
@@ -271,11 +264,11 @@ impl Writer {
             if signal.stop || signal.switch.is_some() || signal.pending {
                 break;
             }
-            if self.aof.log.horizon() != self.written {
+            if self.aof.stream.horizon() != self.written {
                 break;
             }
             self.aof.writer_sleeping.store(true, Ordering::SeqCst);
-            if self.aof.log.horizon() != self.written {
+            if self.aof.stream.horizon() != self.written {
                 self.aof.writer_sleeping.store(false, Ordering::SeqCst);
                 break;
             }
@@ -301,7 +294,7 @@ impl Writer {
         signal.stop
     }
 
-    /// Writes `self.out` to the file, retrying once a second on errors: records are never
+    /// Writes `self.out` to the file, retrying once a second on errors: effects are never
     /// dropped, and (under `always`) no client is told its write succeeded meanwhile.
     fn write_out(&mut self) {
         if self.out.is_empty() {
@@ -344,7 +337,7 @@ impl Writer {
         self.unsynced = false;
     }
 
-    /// Finishes the old file (fsync) and continues in `file` with the records already routed
+    /// Finishes the old file (fsync) and continues in `file` with the effects already routed
     /// to it.
     fn switch_to(&mut self, file: File, next_db: Option<u32>) {
         if self.unsynced {
@@ -355,5 +348,33 @@ impl Writer {
         self.aof.incr_bytes.store(0, Ordering::Relaxed);
         std::mem::swap(&mut self.out, &mut self.next_out);
         self.write_out();
+    }
+}
+
+/// The writer's own consumer of a drain round: routes each effect to the current file's
+/// buffer, or, from the sequence number of a pending switch on, to the next file's, with a
+/// `SELECT` wherever the database changes within a file.
+struct FileRouter<'a> {
+    at_seq: u64,
+    out: &'a mut Vec<u8>,
+    file_db: &'a mut Option<u32>,
+    next_out: &'a mut Vec<u8>,
+    next_db: Option<u32>,
+}
+
+impl Consumer for FileRouter<'_> {
+    fn consume(&mut self, batch: &Batch<'_>) {
+        for effect in batch.iter() {
+            let (buffer, current) = if effect.seq < self.at_seq {
+                (&mut *self.out, &mut *self.file_db)
+            } else {
+                (&mut *self.next_out, &mut self.next_db)
+            };
+            if *current != Some(effect.db) {
+                encode_select(buffer, effect.db);
+                *current = Some(effect.db);
+            }
+            buffer.extend_from_slice(effect.bytes);
+        }
     }
 }

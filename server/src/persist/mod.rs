@@ -3,12 +3,14 @@
 //!
 //! - [`snapshot_format`]: the versioned, checksummed snapshot file format.
 //! - [`snapshot`]: point-in-time snapshots of the live store, and loading them.
-//! - [`aof_log`]: where writes leave their records (lanes, no global lock).
-//! - [`aof`]: the writer thread (group commit, fsync policies, file switch at rewrite).
+//! - [`aof`]: the writer thread, the consumer that drains the write stream
+//!   ([`crate::propagate`]) into the log (group commit, fsync policies, file switch at
+//!   rewrite).
 //! - [`aof_manifest`]: the AOF directory's file names and its manifest.
 //! - [`aof_replay`]: reading logs back at start-up, torn tails versus corruption.
 //! - [`aof_check`]: `check-aof`, the offline check and repair of the AOF files.
 //! - [`aof_error`]: the error those three return.
+//! - [`disk`]: the file-system seam, and the simulated faulty disk of the tests.
 //! - [`fsutil`]: atomic file replacement.
 //!
 //! [`Persistence`] ties them together: configuration, INFO state, the background jobs.
@@ -16,7 +18,6 @@
 pub mod aof;
 pub mod aof_check;
 pub mod aof_error;
-pub mod aof_log;
 pub mod aof_manifest;
 pub mod aof_replay;
 pub mod disk;
@@ -34,12 +35,12 @@ use std::time::Instant;
 use tracing::{error, info, warn};
 
 use self::aof::Aof;
-use self::aof_log::{AofLog, LANES};
 use self::aof_manifest::{base_name, incr_name, FileKind, Manifest, ManifestEntry};
 use self::aof_replay::{log_limits, replay_log_with_limits};
 use crate::clock::unix_ms;
 use crate::config::{Config, FsyncPolicy, SaveRules};
-use crate::store::{ShardLog, Store};
+use crate::propagate::WriteStream;
+use crate::store::{attach_stream, Store};
 use std::sync::Arc;
 
 use crate::sync::Arc as SyncArc;
@@ -347,10 +348,10 @@ impl Persistence {
             .append(true)
             .open(aof_dir.join(incr))
             .map_err(|err| anyhow::anyhow!("{}: {err}", aof_dir.join(incr).display()))?;
-        let log = SyncArc::new(AofLog::new());
+        let stream = SyncArc::new(WriteStream::new());
         let policy = self.fsync_policy();
-        let aof = Aof::start(SyncArc::clone(&log), file, incr_bytes, policy)?;
-        store.with_all_locked(|shards| attach_log(shards, Some(&log)));
+        let aof = Aof::start(SyncArc::clone(&stream), file, incr_bytes, policy)?;
+        store.attach_stream(Some(&stream));
         *lock(&self.aof) = Some(aof);
         self.aof_generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -372,10 +373,10 @@ impl Persistence {
             .map_or((1, 1), |m| (m.next_base_seq(), m.next_incr_seq()));
         let incr = incr_name(&self.aof_prefix, incr_seq);
         let file = create_empty(&aof_dir, &incr)?;
-        let log = SyncArc::new(AofLog::new());
+        let stream = SyncArc::new(WriteStream::new());
         let policy = self.fsync_policy();
-        let aof = Aof::start(SyncArc::clone(&log), file, 0, policy)?;
-        snapshot::begin(store, |shards| attach_log(shards, Some(&log)));
+        let aof = Aof::start(SyncArc::clone(&stream), file, 0, policy)?;
+        snapshot::begin(store, |shards| attach_stream(shards, Some(&stream)));
         *lock(&self.aof) = Some(Arc::clone(&aof));
         self.aof_generation.fetch_add(1, Ordering::SeqCst);
         self.rewrite_in_progress.store(true, Ordering::SeqCst);
@@ -404,13 +405,14 @@ impl Persistence {
         Ok(())
     }
 
-    /// Turns the log off (CONFIG SET appendonly no): stops logging, flushes and syncs.
+    /// Turns the log off (CONFIG SET appendonly no): detaches the store from the write
+    /// stream, then flushes and syncs.
     pub fn disable_aof(&self, store: &Store) {
         let _job = lock(&self.job);
         let Some(aof) = lock(&self.aof).take() else {
             return;
         };
-        store.with_all_locked(|shards| attach_log(shards, None));
+        store.attach_stream(None);
         self.aof_generation.fetch_add(1, Ordering::SeqCst);
         aof.stop();
     }
@@ -658,7 +660,7 @@ impl Persistence {
     /// does on SIGTERM.
     pub fn shutdown(&self, store: &Store) -> Result<(), String> {
         if let Some(aof) = lock(&self.aof).take() {
-            store.with_all_locked(|shards| attach_log(shards, None));
+            store.attach_stream(None);
             aof.stop();
         }
         let save = !self.final_snapshot_handled.load(Ordering::SeqCst)
@@ -693,24 +695,6 @@ fn base_and_incr(base: String, base_seq: u64, incr: String, incr_seq: u64) -> Ma
             kind: FileKind::Incr,
         }],
         history: Vec::new(),
-    }
-}
-
-/// Points every shard at `log` (or turns logging off).
-fn attach_log(shards: &mut [(u32, &mut crate::store::Shard)], log: Option<&SyncArc<AofLog>>) {
-    let mut index_in_db = 0;
-    let mut current_db = u32::MAX;
-    for (db, shard) in shards.iter_mut() {
-        if *db != current_db {
-            current_db = *db;
-            index_in_db = 0;
-        }
-        shard.set_log(log.map(|log| ShardLog {
-            log: SyncArc::clone(log),
-            db: *db,
-            lane: index_in_db % LANES,
-        }));
-        index_in_db += 1;
     }
 }
 

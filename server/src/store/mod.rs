@@ -18,6 +18,10 @@
 //!
 //! Time is a parameter: every operation takes `now_ms` (Unix milliseconds) from its caller,
 //! so tests and loom models use fixed instants.
+//!
+//! A command that changes a shard propagates the change through it ([`Shard::propagate`])
+//! while it still holds the lock; the shard hands the effect to the write stream
+//! ([`crate::propagate`]) when one is attached ([`attach_stream`]), and to nobody otherwise.
 
 mod hint;
 mod key;
@@ -28,12 +32,16 @@ mod table;
 mod value;
 
 use std::hash::BuildHasher;
+use std::ops::{Deref, DerefMut};
 
 use hint::BucketHint;
 
+use crate::propagate::{Feed, WriteStream};
+use crate::sync::Arc;
+
 pub use key::Key;
 pub use lock::{ReadCounts, ReadGuard, ShardLock, WriteGuard};
-pub use shard::{Entry, Lookup, Shard, ShardLog, ShardStats, SweepResult};
+pub use shard::{Entry, Lookup, Shard, ShardStats, SweepResult};
 pub use table::Table;
 pub use value::Value;
 
@@ -95,8 +103,33 @@ fn in_shard_order<G>(mask: u32, mut take: impl FnMut(usize) -> G) -> [Option<G>;
     std::array::from_fn(|index| (mask & (1 << index) != 0).then(|| take(index)))
 }
 
-/// Exclusive access to one shard.
-pub type ShardGuard<'a> = WriteGuard<'a, Shard>;
+/// Exclusive access to one shard. Releasing it settles the debug check's view of what
+/// changed under it ([`Shard::settle_changes`]); in release builds it is the lock guard and
+/// nothing more.
+pub struct ShardGuard<'a>(WriteGuard<'a, Shard>);
+
+impl Deref for ShardGuard<'_> {
+    type Target = Shard;
+
+    #[inline]
+    fn deref(&self) -> &Shard {
+        &self.0
+    }
+}
+
+impl DerefMut for ShardGuard<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Shard {
+        &mut self.0
+    }
+}
+
+#[cfg(debug_assertions)]
+impl Drop for ShardGuard<'_> {
+    fn drop(&mut self) {
+        self.0.settle_changes();
+    }
+}
 
 /// Shared access to one shard.
 pub type ShardReadGuard<'a> = ReadGuard<'a, Shard>;
@@ -141,7 +174,7 @@ impl Db {
     fn write_shard(&self, index: usize) -> ShardGuard<'_> {
         let guard = self.shards[index].0.write();
         self.hints[index].refresh(guard.bucket_hint());
-        guard
+        ShardGuard(guard)
     }
 
     /// Locks the shard owning `key` for reading; returns the guard and the key's hash.
@@ -293,11 +326,11 @@ impl Db {
         total
     }
 
-    /// Empties the database (logging a FLUSHDB) and returns the old tables so that the caller
-    /// decides where the memory is freed.
+    /// Empties the database (propagating a FLUSHDB) and returns the old tables so that the
+    /// caller decides where the memory is freed.
     pub fn take_all(&self) -> Vec<Table<Entry>> {
         let mut all = self.lock_all();
-        all.log(&[b"FLUSHDB"]);
+        all.propagate(&[b"FLUSHDB"]);
         all.guards
             .iter_mut()
             .flatten()
@@ -445,21 +478,43 @@ impl MultiLock<'_> {
 }
 
 impl MultiLock<'_> {
-    /// True while changes are being logged.
-    pub fn logging(&self) -> bool {
-        self.guards
-            .iter()
-            .flatten()
-            .next()
-            .is_some_and(|g| g.logging())
+    /// The first locked shard: the one a multi-shard command propagates through. All are
+    /// locked, so its effect is ordered against every change to any of them.
+    fn first(&self) -> Option<&Shard> {
+        self.guards.iter().flatten().next().map(|guard| &**guard)
     }
 
-    /// Logs a command that changed the locked shards (see [`Shard::log`]), through the first
-    /// of them: all are locked, so the record is ordered against every change to them.
-    pub fn log(&self, args: &[&[u8]]) {
-        if let Some(guard) = self.guards.iter().flatten().next() {
-            guard.log(args);
+    /// Propagates a command that changed the locked shards (see [`Shard::propagate`]).
+    pub fn propagate(&self, args: &[&[u8]]) {
+        if let Some(shard) = self.first() {
+            shard.propagate(args);
         }
+    }
+
+    /// Propagates the command `name rest...` that changed the locked shards (see
+    /// [`Shard::propagate_named`]).
+    pub fn propagate_named<'a>(&self, name: &[u8], rest: impl ExactSizeIterator<Item = &'a [u8]>) {
+        if let Some(shard) = self.first() {
+            shard.propagate_named(name, rest);
+        }
+    }
+}
+
+/// Attaches every shard of `shards` (all shards of a store, database by database, as
+/// [`Store::with_all_locked`] gives them) to `stream`, or detaches them all. Inside
+/// `with_all_locked`, the stream starts at one instant of the whole store's history, the
+/// same instant as a snapshot begun there. A shard appends to the lane of its index within
+/// its database when the writing thread has no lane of its own.
+pub fn attach_stream(shards: &mut [(u32, &mut Shard)], stream: Option<&Arc<WriteStream>>) {
+    let mut index_in_db = 0;
+    let mut current_db = u32::MAX;
+    for (db, shard) in shards.iter_mut() {
+        if *db != current_db {
+            current_db = *db;
+            index_in_db = 0;
+        }
+        shard.set_feed(stream.map(|stream| Feed::new(Arc::clone(stream), *db, index_in_db)));
+        index_in_db += 1;
     }
 }
 
@@ -496,12 +551,12 @@ impl Store {
     /// Runs `f` with every shard of every database locked (in the one global order, database
     /// then shard, which multi-key and cross-database commands also follow): a single instant
     /// in the history of the whole store. `f` gets each shard with its database index.
-    /// Used to start snapshots and to switch the append-only log on or off.
+    /// Used to start snapshots and to attach or detach the write stream.
     pub fn with_all_locked<R>(&self, f: impl FnOnce(&mut [(u32, &mut Shard)]) -> R) -> R {
         let mut guards: Vec<(u32, ShardGuard<'_>)> = Vec::with_capacity(self.dbs.len() * SHARDS);
         for (index, db) in self.dbs.iter().enumerate() {
             for shard in db.shards.iter() {
-                guards.push((index as u32, shard.0.write()));
+                guards.push((index as u32, ShardGuard(shard.0.write())));
             }
         }
         let mut shards: Vec<(u32, &mut Shard)> = guards
@@ -509,6 +564,12 @@ impl Store {
             .map(|(db, guard)| (*db, &mut **guard))
             .collect();
         f(&mut shards)
+    }
+
+    /// Attaches every shard to `stream` (or detaches them) at one instant; see
+    /// [`attach_stream`].
+    pub fn attach_stream(&self, stream: Option<&Arc<WriteStream>>) {
+        self.with_all_locked(|shards| attach_stream(shards, stream));
     }
 }
 
@@ -577,6 +638,116 @@ mod tests {
             let counted = (after.hits + after.misses) - (before.hits + before.misses);
             assert_eq!(counted, len as u64, "{len} keys counted once each");
         }
+    }
+
+    /// The debug check's keyspace-change signal: inserts, replacements, deadline changes,
+    /// removals (lazy expiry included) and writes through `get_mut` that really changed the
+    /// value count; lookups, a `get_mut` that changed nothing, an unchanged deadline and a
+    /// failed removal do not.
+    #[cfg(debug_assertions)]
+    #[test]
+    fn shard_changes_are_counted_for_the_propagation_check() {
+        use crate::propagate::debug::Tally;
+        let db = Db::new(KeyHasher::new());
+        let changed = |f: &dyn Fn()| {
+            let before = Tally::now();
+            f();
+            before.since().changed
+        };
+        let key = &b"k"[..];
+        assert!(changed(&|| {
+            let (mut shard, hash) = db.lock(key);
+            shard.set(hash, key, Value::Str(b"1".to_vec()), None, 0);
+        }));
+        assert!(
+            changed(&|| {
+                let (mut shard, hash) = db.lock(key);
+                shard.set(hash, key, Value::Str(b"1".to_vec()), None, 0);
+            }),
+            "a replacement counts even with the same value"
+        );
+        assert!(
+            !changed(&|| {
+                let (mut shard, hash) = db.lock(key);
+                assert!(shard.get_mut(hash, key, 0).is_some());
+                assert!(shard.contains(hash, key, 0));
+                assert!(shard.get_read(hash, key, 0).is_some());
+            }),
+            "looking, even through get_mut, is no change"
+        );
+        assert!(!changed(
+            &|| db.with_live(key, 0, |entry| assert!(entry.is_some()))
+        ));
+        assert!(
+            changed(&|| {
+                let (mut shard, hash) = db.lock(key);
+                if let Some(entry) = shard.get_mut(hash, key, 0) {
+                    let Value::Str(bytes) = &mut entry.value;
+                    bytes.push(b'2');
+                }
+            }),
+            "a write through get_mut counts when the lock is released"
+        );
+        assert!(changed(&|| {
+            let (mut shard, hash) = db.lock(key);
+            assert!(shard.set_expiry(hash, key, Some(100), 0));
+        }));
+        assert!(
+            !changed(&|| {
+                let (mut shard, hash) = db.lock(key);
+                assert!(shard.set_expiry(hash, key, Some(100), 0));
+            }),
+            "the same deadline again is no change"
+        );
+        assert!(
+            changed(&|| {
+                let (mut shard, hash) = db.lock(key);
+                assert!(shard.get_read(hash, key, 100).is_none());
+            }),
+            "lazy expiry deletes the key"
+        );
+        assert!(!changed(&|| {
+            let (mut shard, hash) = db.lock(key);
+            assert!(shard.remove(hash, key, 100).is_none());
+        }));
+        assert!(
+            !changed(&|| drop(db.take_all())),
+            "emptying an empty database"
+        );
+    }
+
+    /// A shard attached to a stream appends what it propagates, with its database; a
+    /// detached one appends nothing.
+    #[test]
+    fn attached_shards_feed_the_stream() {
+        use crate::propagate::{DrainScratch, Effect, WriteStream};
+        let store = Store::new(2);
+        let stream = Arc::new(WriteStream::new());
+        store.attach_stream(Some(&stream));
+        let db1 = store.db(1).expect("database 1");
+        let (shard, _) = db1.lock(b"k");
+        shard.propagate(&[b"SET", b"k", b"v"]);
+        drop(shard);
+        let locked = db1.lock_keys([&b"a"[..], b"b"]);
+        locked.propagate_named(b"DEL", [&b"a"[..], b"b"].into_iter());
+        drop(locked);
+        drop(db1.take_all());
+        store.attach_stream(None);
+        let (shard, _) = db1.lock(b"k");
+        shard.propagate(&[b"SET", b"k", b"w"]);
+        drop(shard);
+        let mut seen = Vec::new();
+        stream.drain(
+            stream.horizon(),
+            &mut DrainScratch::default(),
+            &mut |e: Effect<'_>| seen.push((e.db, String::from_utf8_lossy(e.bytes).into_owned())),
+        );
+        let expected = [
+            "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n",
+            "*3\r\n$3\r\nDEL\r\n$1\r\na\r\n$1\r\nb\r\n",
+            "*1\r\n$7\r\nFLUSHDB\r\n",
+        ];
+        assert_eq!(seen, expected.map(|text| (1, text.to_owned())).to_vec(),);
     }
 
     /// Reads under shared locks count hits and misses, see an expired key as expired without

@@ -15,9 +15,8 @@ use bytes::Bytes;
 
 use super::table::Table;
 use super::value::Value;
-use crate::persist::aof_log::AofLog;
 use crate::persist::snapshot_format::encode_entry;
-use crate::sync::Arc;
+use crate::propagate::{debug, Feed};
 
 /// A stored value and its absolute expiry time.
 pub struct Entry {
@@ -100,17 +99,6 @@ pub struct ShardStats {
     pub expired: u64,
 }
 
-/// Where a shard's changes are logged while the append-only file is on.
-#[derive(Clone)]
-pub struct ShardLog {
-    /// The log's lanes and sequence counter.
-    pub log: Arc<AofLog>,
-    /// Index of the database this shard belongs to.
-    pub db: u32,
-    /// Lane this shard appends to (its index within the database).
-    pub lane: usize,
-}
-
 /// A point-in-time snapshot being walked through this shard (see [`Shard::snapshot_begin`]).
 struct SnapshotWalk {
     /// Next node slot to visit.
@@ -135,13 +123,26 @@ pub struct Shard {
     /// Number of keys that carry a deadline (the `expires=` of INFO keyspace).
     volatile: usize,
     stats: ShardStats,
-    /// Set while the append-only log is on.
-    log: Option<ShardLog>,
+    /// Where this shard's write effects go, while a stream is attached.
+    feed: Option<Feed>,
     /// Mark of entries already captured by the current snapshot; outside a snapshot every
     /// entry carries it.
     mark: bool,
     /// The snapshot in progress, if any.
     snapshot: Option<Box<SnapshotWalk>>,
+    /// Entries handed out by [`Shard::get_mut`] under the current lock, with a fingerprint
+    /// of their value then, for the debug check that changes propagate (settled when the
+    /// lock is released: [`Shard::settle_changes`]).
+    #[cfg(debug_assertions)]
+    handed_out: Vec<HandedOut>,
+}
+
+/// An entry [`Shard::get_mut`] handed out: where it was and what its value looked like.
+#[cfg(debug_assertions)]
+struct HandedOut {
+    index: u32,
+    layout: u64,
+    fingerprint: u64,
 }
 
 impl SnapshotWalk {
@@ -210,9 +211,15 @@ impl Shard {
     }
 
     /// Finds a live key for writing. An expired key is deleted first, so callers never see it.
+    ///
+    /// In debug builds the entry's value is fingerprinted, and compared again when the shard's
+    /// lock is released, so that a change made through the reference counts as a keyspace
+    /// change for the dispatch check (see [`crate::propagate::debug`]).
     pub fn get_mut(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         let index = self.live_index(hash, key, now_ms)?;
         self.preserve(index);
+        #[cfg(debug_assertions)]
+        self.note_handed_out(index);
         self.table.get_at_mut(index)
     }
 
@@ -259,7 +266,7 @@ impl Shard {
         let (index, entry) = self.table.find_value(hash, key)?;
         let expired = entry.is_expired(now_ms);
         if expired {
-            self.log_key_deleted(index);
+            self.propagate_key_deleted(index);
             self.remove_at(index);
             self.stats.expired += 1;
             return None;
@@ -305,6 +312,7 @@ impl Shard {
                 self.table.insert_new(hash, key, entry)
             }
         };
+        debug::note_change();
         self.set_deadline_at(index, expires_at);
     }
 
@@ -339,6 +347,7 @@ impl Shard {
         if old == new {
             return;
         }
+        debug::note_change();
         match (old.is_some(), new.is_some()) {
             (false, true) => self.volatile += 1,
             (true, false) => self.volatile -= 1,
@@ -366,6 +375,7 @@ impl Shard {
     fn remove_at(&mut self, index: u32) -> Option<Entry> {
         self.preserve(index);
         let entry = self.table.remove_at(index)?;
+        debug::note_change();
         if entry.expires_at().is_some() {
             self.volatile -= 1;
         }
@@ -403,7 +413,7 @@ impl Shard {
                 .and_then(|(_, entry)| entry.expires_at());
             match current {
                 Some(at) if at <= now_ms => {
-                    self.log_key_deleted(due.index);
+                    self.propagate_key_deleted(due.index);
                     self.remove_at(due.index);
                     self.stats.expired += 1;
                     result.expired += 1;
@@ -492,6 +502,9 @@ impl Shard {
                 }
             }
         }
+        if !self.table.is_empty() {
+            debug::note_change();
+        }
         self.volatile = 0;
         self.deadlines = BinaryHeap::new();
         let taken = self.table.take();
@@ -499,33 +512,79 @@ impl Shard {
         taken
     }
 
-    /// Turns logging of this shard's changes on (`Some`) or off. Call with every shard of the
-    /// store locked, so that the log starts at one point in the history of all of them.
-    pub fn set_log(&mut self, log: Option<ShardLog>) {
-        self.log = log;
+    /// Attaches this shard to a write stream (`Some`) or detaches it. Call with every shard
+    /// of the store locked, so that the stream starts at one point in the history of all of
+    /// them (see [`crate::store::attach_stream`]).
+    pub fn set_feed(&mut self, feed: Option<Feed>) {
+        self.feed = feed;
     }
 
-    /// True while changes are being logged.
+    /// Whether a caller should build a write effect that costs something to build (a
+    /// formatted number): false only in release builds with no stream attached. Debug builds
+    /// always say yes, so that every change reaches [`Shard::propagate`], where the dispatch
+    /// check counts it.
     #[inline]
-    pub fn logging(&self) -> bool {
-        self.log.is_some()
+    pub fn wants_effects(&self) -> bool {
+        cfg!(debug_assertions) || self.feed.is_some()
     }
 
-    /// Logs a command that changed this shard, in the form that replays it exactly (absolute
-    /// deadlines, results instead of floating-point arithmetic). Does nothing when the log is
-    /// off. Call while the shard is still locked, right after the change.
+    /// Propagates a command that changed this shard, in the form that replays it exactly
+    /// (absolute deadlines, results instead of floating-point arithmetic). Does nothing when
+    /// no stream is attached. Call while the shard is still locked, right after the change.
     #[inline]
-    pub fn log(&self, args: &[&[u8]]) {
-        if let Some(log) = &self.log {
-            log.log.append(log.lane, log.db, args);
+    pub fn propagate(&self, args: &[&[u8]]) {
+        debug::note_effect();
+        if let Some(feed) = &self.feed {
+            feed.emit(args);
         }
     }
 
-    /// Logs the deletion of the key at `index` that the server itself performs (expiry).
-    fn log_key_deleted(&self, index: u32) {
-        if let Some(log) = &self.log {
-            if let Some((key, _)) = self.table.get_at(index) {
-                log.log.append(log.lane, log.db, &[b"DEL", key]);
+    /// [`Shard::propagate`] for the command `name rest...`, e.g. `DEL` and the keys as sent,
+    /// without collecting them into a slice first.
+    #[inline]
+    pub fn propagate_named<'a>(&self, name: &[u8], rest: impl ExactSizeIterator<Item = &'a [u8]>) {
+        debug::note_effect();
+        if let Some(feed) = &self.feed {
+            feed.emit_named(name, rest);
+        }
+    }
+
+    /// Propagates the deletion of the key at `index` that the server itself performs
+    /// (expiry).
+    fn propagate_key_deleted(&self, index: u32) {
+        if let Some((key, _)) = self.table.get_at(index) {
+            self.propagate(&[b"DEL", key]);
+        }
+    }
+
+    /// Records an entry handed out for writing (debug builds).
+    #[cfg(debug_assertions)]
+    fn note_handed_out(&mut self, index: u32) {
+        if let Some((_, entry)) = self.table.get_at(index) {
+            let handed_out = HandedOut {
+                index,
+                layout: self.table.layout_version(),
+                fingerprint: fingerprint(&entry.value),
+            };
+            self.handed_out.push(handed_out);
+        }
+    }
+
+    /// Counts, as a keyspace change of the calling thread, every entry handed out by
+    /// [`Shard::get_mut`] whose value differs now. Called as the shard's lock is released
+    /// (debug builds; a no-op in release). An entry that is gone, or moved by a compaction,
+    /// was removed, which counted already.
+    #[inline]
+    pub fn settle_changes(&mut self) {
+        #[cfg(debug_assertions)]
+        for handed_out in self.handed_out.drain(..) {
+            if handed_out.layout != self.table.layout_version() {
+                continue;
+            }
+            if let Some((_, entry)) = self.table.get_at(handed_out.index) {
+                if fingerprint(&entry.value) != handed_out.fingerprint {
+                    debug::note_change();
+                }
             }
         }
     }
@@ -638,6 +697,37 @@ impl Shard {
                         .any(|Reverse(d)| d.at <= at && d.index == index),
                 })
     }
+}
+
+/// A hash of a value, to tell whether a write through [`Shard::get_mut`] changed it.
+/// Strings are hashed whole; other types by their `Debug` text, up to a bound (a change
+/// past it goes unseen by the debug check, which then only checks less).
+#[cfg(debug_assertions)]
+#[allow(unreachable_patterns)]
+fn fingerprint(value: &Value) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    match value {
+        Value::Str(bytes) => hasher.write(bytes),
+        other => {
+            /// Feeds formatted text to the hasher, stopping after a bound.
+            struct Text<'h>(&'h mut std::collections::hash_map::DefaultHasher, usize);
+            impl std::fmt::Write for Text<'_> {
+                fn write_str(&mut self, text: &str) -> std::fmt::Result {
+                    let take = text.len().min(self.1);
+                    self.0.write(&text.as_bytes()[..take]);
+                    self.1 -= take;
+                    if self.1 == 0 {
+                        return Err(std::fmt::Error);
+                    }
+                    Ok(())
+                }
+            }
+            // An error here only means the bound was reached.
+            let _ = std::fmt::write(&mut Text(&mut hasher, 1 << 20), format_args!("{other:?}"));
+        }
+    }
+    hasher.finish()
 }
 
 #[cfg(test)]
