@@ -65,6 +65,10 @@ pub struct Config {
     #[arg(long, default_value = DEFAULT_SAVE, value_parser = parse_save_rules)]
     pub save: SaveRules,
 
+    /// Refuse writes while the last snapshot failed, as long as save rules exist (yes|no).
+    #[arg(long = "stop-writes-on-bgsave-error", default_value = "yes", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
+    pub stop_writes_on_bgsave_error: bool,
+
     /// Log every write to the append-only file (yes|no).
     #[arg(long, default_value = "no", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
     pub appendonly: bool,
@@ -222,6 +226,7 @@ impl Default for Config {
             dir: ".".into(),
             dbfilename: "dump.kvs".to_owned(),
             save: parse_save_rules(DEFAULT_SAVE).unwrap_or_default(),
+            stop_writes_on_bgsave_error: true,
             appendonly: false,
             appendfsync: FsyncPolicy::Everysec,
             appendfilename: "appendonly.aof".to_owned(),

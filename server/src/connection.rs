@@ -18,7 +18,7 @@ use crate::clients::Registry;
 use crate::clock::unix_ms;
 use crate::cmd::{dispatch, Ctx, Reply, Session};
 use crate::config::FsyncPolicy;
-use crate::persist::aof::Aof;
+use crate::persist::aof::{Aof, NotDurable};
 use crate::shared::Shared;
 use crate::sync::Ordering;
 
@@ -62,6 +62,9 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
         // one): pipelined commands share a millisecond, as Redis's cached time does, and a
         // clock read per command was ~5% of CPU at -P 16.
         let mut now_ms = unix_ms();
+        session.track_write_replies = aof
+            .refresh(shared)
+            .is_some_and(|aof| aof.policy() == FsyncPolicy::Always);
         loop {
             match codec.next_request(&mut input) {
                 Ok(Some(request)) => {
@@ -83,7 +86,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
                         break;
                     }
                     if reply.buf.len() >= OUTPUT_HIGH_WATER {
-                        settle_writes(&mut session, &mut aof, shared).await;
+                        settle_writes(&mut session, &mut aof, &mut reply, shared).await;
                         if !flush(&mut stream, &mut reply, shared).await {
                             return;
                         }
@@ -104,7 +107,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
                 .commands_processed
                 .fetch_add(commands, Ordering::Relaxed);
         }
-        settle_writes(&mut session, &mut aof, shared).await;
+        settle_writes(&mut session, &mut aof, &mut reply, shared).await;
         if !flush(&mut stream, &mut reply, shared).await
             || session.closing
             || protocol_error
@@ -143,28 +146,69 @@ struct CachedAof {
     aof: Option<std::sync::Arc<Aof>>,
 }
 
+impl CachedAof {
+    /// The running file, re-read only when it was turned on or off since the last call.
+    fn refresh(&mut self, shared: &Shared) -> Option<&std::sync::Arc<Aof>> {
+        let generation = shared.persist.aof_generation.load(Ordering::Acquire);
+        if generation != self.generation {
+            self.aof = shared.persist.aof();
+            self.generation = generation;
+        }
+        self.aof.as_ref()
+    }
+}
+
 /// Before replies to writes go out: counts the writes for the snapshot rules, wakes the
 /// append-only file writer and, under `appendfsync always`, waits until the batch's write
-/// effects are on disk.
-async fn settle_writes(session: &mut Session, cached: &mut CachedAof, shared: &Shared) {
+/// effects are on disk. If a write or fsync failed first, the batch's writes are not
+/// acknowledged: their replies become the MISCONF error. (The writes did happen in memory, so
+/// the client learns that their durability is unknown, as after a timeout.)
+async fn settle_writes(
+    session: &mut Session,
+    cached: &mut CachedAof,
+    reply: &mut Reply,
+    shared: &Shared,
+) {
     if session.writes == 0 {
+        session.write_replies.clear();
         return;
     }
     let persist = &shared.persist;
     persist.dirty.fetch_add(session.writes, Ordering::Relaxed);
     session.writes = 0;
-    let generation = persist.aof_generation.load(Ordering::Acquire);
-    if generation != cached.generation {
-        cached.aof = persist.aof();
-        cached.generation = generation;
-    }
-    if let Some(aof) = &cached.aof {
+    if let Some(aof) = cached.refresh(shared) {
         if aof.policy() == FsyncPolicy::Always {
-            aof.wait_durable().await;
+            if let Err(NotDurable(text)) = aof.wait_durable().await {
+                fail_write_replies(reply, &session.write_replies, &text);
+            }
         } else {
             aof.notify();
         }
     }
+    session.write_replies.clear();
+}
+
+/// Replaces the replies at `ranges` (ascending) with the error line `text`, except those
+/// that are errors already.
+fn fail_write_replies(reply: &mut Reply, ranges: &[std::ops::Range<usize>], text: &str) {
+    let old = std::mem::take(&mut reply.buf);
+    let mut rebuilt = BytesMut::with_capacity(old.len() + ranges.len() * (text.len() + 3));
+    let mut copied = 0;
+    for range in ranges {
+        let (Some(before), Some(original)) = (old.get(copied..range.start), old.get(range.clone()))
+        else {
+            continue;
+        };
+        rebuilt.extend_from_slice(before);
+        if original.first() == Some(&b'-') {
+            rebuilt.extend_from_slice(original);
+        } else {
+            protocol::encode::write_error(&mut rebuilt, text.as_bytes());
+        }
+        copied = range.end;
+    }
+    rebuilt.extend_from_slice(old.get(copied..).unwrap_or_default());
+    reply.buf = rebuilt;
 }
 
 /// Writes every buffered reply with one write call (as far as the socket takes it).

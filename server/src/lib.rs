@@ -28,7 +28,7 @@ pub mod store;
 pub mod sync;
 
 pub use config::Config;
-pub use server::{start, ServerHandle};
+pub use server::{start, start_on_disk, ServerHandle};
 
 /// The Redis version we report in HELLO and INFO: the Redis release whose behaviour we
 /// follow, so that client libraries enable the features they check for.

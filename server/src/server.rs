@@ -14,6 +14,7 @@ use crate::clients::Registry;
 use crate::clock::unix_ms;
 use crate::config::Config;
 use crate::connection;
+use crate::persist::disk::{Disk, OsDisk};
 use crate::persist::Persistence;
 use crate::shared::{LogControl, Shared, ShutdownSignal, Stats};
 use crate::store::Store;
@@ -63,6 +64,16 @@ pub async fn start(
     config: Config,
     log_control: Option<LogControl>,
 ) -> anyhow::Result<ServerHandle> {
+    start_on_disk(config, log_control, std::sync::Arc::new(OsDisk)).await
+}
+
+/// [`start`] with persistence going through `disk` (the fault-injection tests pass a
+/// [`crate::persist::disk::FaultyDisk`]).
+pub async fn start_on_disk(
+    config: Config,
+    log_control: Option<LogControl>,
+    disk: std::sync::Arc<dyn Disk>,
+) -> anyhow::Result<ServerHandle> {
     crate::memory::configure_allocator();
     let mut listeners = Vec::new();
     let mut port = config.port;
@@ -80,7 +91,7 @@ pub async fn start(
         .collect::<Result<Vec<_>, _>>()?;
     let shared = Arc::new(Shared {
         store: std::sync::Arc::new(Store::new(config.databases as usize)),
-        persist: std::sync::Arc::new(Persistence::new(&config)),
+        persist: std::sync::Arc::new(Persistence::new(&config, disk)),
         maxclients: AtomicUsize::new(config.maxclients),
         loglevel: Mutex::new(config.loglevel),
         hz: AtomicU32::new(config.hz),

@@ -105,6 +105,17 @@ static PARAMETERS: &[Parameter] = &[
         },
     ),
     settable(
+        "stop-writes-on-bgsave-error",
+        |shared| yes_no(shared.persist.stop_writes_on_bgsave_error()).to_owned(),
+        |value| {
+            let on = yes_no_value(value)?;
+            Ok(Box::new(move |shared| {
+                shared.persist.set_stop_writes_on_bgsave_error(on);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
         "appendonly",
         |shared| yes_no(shared.persist.aof_enabled()).to_owned(),
         |value| {

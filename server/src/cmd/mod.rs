@@ -30,8 +30,8 @@ use crate::clients::ClientHandle;
 use crate::propagate;
 use crate::shared::Shared;
 use crate::store::Db;
-pub use table::{lookup, Command, COMMANDS};
 use protocol::catalogue::Propagation;
+pub use table::{lookup, Command, COMMANDS};
 
 /// A command error: the whole error line, including its prefix (`ERR`, `WRONGTYPE`, ...).
 /// Replying with it keeps the connection open.
@@ -185,6 +185,12 @@ pub struct Session {
     /// command, and comparing its name is cheaper than the table lookup (which showed at ~5%
     /// of the server's CPU in pipelined GET profiles).
     last_command: Option<&'static Command>,
+    /// Set by the connection while the log runs under `appendfsync always`: dispatch then
+    /// notes where each write's reply lies in the output buffer ([`Session::write_replies`]),
+    /// so that the replies of a batch whose fsync failed can be turned into errors.
+    pub track_write_replies: bool,
+    /// Byte ranges of the replies of the writes run since the connection last settled them.
+    pub write_replies: Vec<std::ops::Range<usize>>,
 }
 
 impl Session {
@@ -196,6 +202,8 @@ impl Session {
             client,
             writes: 0,
             last_command: None,
+            track_write_replies: false,
+            write_replies: Vec::new(),
         }
     }
 
@@ -276,7 +284,16 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
         return false;
     }
     ctx.session.client.note_command(command, ctx.now_ms);
+    if let Some(refusal) = ctx.shared.persist.health.write_refusal(ctx.now_ms) {
+        // The disk cannot keep what a write would change: refuse it, and PING, as Redis does
+        // (so that health checks notice). Reads go on.
+        if command.is_write() || command.name == "ping" {
+            ctx.out.error(&refusal);
+            return false;
+        }
+    }
     ctx.session.writes += u64::from(command.is_write());
+    let reply_start = ctx.out.buf.len();
     let before = propagate::debug::Tally::now();
     let result = (command.handler)(ctx, args);
     // A write that succeeded and changed the keyspace must have propagated, unless its
@@ -288,6 +305,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
     );
     if let Err(err) = result {
         ctx.out.error(err.text());
+    }
+    if ctx.session.track_write_replies && command.is_write() {
+        ctx.session
+            .write_replies
+            .push(reply_start..ctx.out.buf.len());
     }
     true
 }

@@ -380,7 +380,9 @@ mod tests {
                 .collect(),
             history: vec![entry("appendonly.aof.0.incr.aof", 9, FileKind::History)],
         };
-        manifest.store(dir, DEFAULT_PREFIX).unwrap();
+        manifest
+            .store(&crate::persist::disk::OsDisk, dir, DEFAULT_PREFIX)
+            .unwrap();
         fs::write(dir.join(base_name(DEFAULT_PREFIX, 1)), b"snapshot").unwrap();
         (1..=3)
             .map(|seq| {

@@ -29,6 +29,7 @@ use std::path::Path;
 use protocol::inline::split_args;
 
 use super::aof_error::AofError;
+use super::disk::Disk;
 use super::fsutil::write_atomically;
 
 /// Default file name prefix (Redis's `appendfilename`).
@@ -210,10 +211,10 @@ impl Manifest {
     /// # Errors
     ///
     /// An I/O error (the old manifest is then untouched).
-    pub fn store(&self, dir: &Path, prefix: &str) -> Result<(), AofError> {
+    pub fn store(&self, disk: &dyn Disk, dir: &Path, prefix: &str) -> Result<(), AofError> {
         let name = manifest_name(prefix);
         let text = self.to_text();
-        write_atomically(dir, &name, |w| w.write_all(text.as_bytes()))
+        write_atomically(disk, dir, &name, |w| w.write_all(text.as_bytes()))
             .map(|_| ())
             .map_err(|err| AofError::io(&dir.join(&name), &err))
     }
@@ -485,7 +486,9 @@ pub(super) mod tests {
             incrs: vec![entry(&incr_name(DEFAULT_PREFIX, 1), 1, FileKind::Incr)],
             history: vec![],
         };
-        manifest.store(dir.path(), DEFAULT_PREFIX).unwrap();
+        manifest
+            .store(&crate::persist::disk::OsDisk, dir.path(), DEFAULT_PREFIX)
+            .unwrap();
         assert_eq!(
             fs::read_to_string(dir.path().join("appendonly.aof.manifest")).unwrap(),
             "file appendonly.aof.1.base.kvs seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"

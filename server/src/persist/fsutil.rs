@@ -2,39 +2,39 @@
 //! fsync the directory. A crash at any point leaves either the old file or the new one,
 //! never a mix.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use super::disk::{Disk, DiskFile};
+
 /// Writes `file_name` in `dir` atomically: `write` fills a buffered temporary file in the same
 /// directory, which is flushed, fsynced and renamed over the target; then the directory is
-/// fsynced so the rename itself survives a power loss. Returns the number of bytes written.
-/// On error the temporary file is removed and the target is untouched.
+/// fsynced so the rename itself survives a power loss. Every step's error is reported (a
+/// failed directory fsync included). Returns the number of bytes written. On error the
+/// temporary file is removed and the target is untouched.
 pub fn write_atomically(
+    disk: &dyn Disk,
     dir: &Path,
     file_name: &str,
-    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+    write: impl FnOnce(&mut BufWriter<Box<dyn DiskFile>>) -> io::Result<()>,
 ) -> io::Result<u64> {
     let temp = temp_path(dir, file_name);
     let result = (|| {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)?;
+        let file = disk.create(&temp)?;
         let mut writer = BufWriter::with_capacity(1 << 20, file);
         write(&mut writer)?;
         writer.flush()?;
-        let file = writer.into_inner().map_err(|err| err.into_error())?;
+        let mut file = writer.into_inner().map_err(|err| err.into_error())?;
         file.sync_all()?;
-        let len = file.metadata()?.len();
         drop(file);
-        fs::rename(&temp, dir.join(file_name))?;
-        sync_dir(dir)?;
+        let len = fs::metadata(&temp)?.len();
+        disk.rename(&temp, &dir.join(file_name))?;
+        disk.sync_dir(dir)?;
         Ok(len)
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
+    if result.is_err() && temp.exists() {
+        let _ = disk.remove_file(&temp);
     }
     result
 }
@@ -89,12 +89,14 @@ fn is_temp_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::persist::disk::OsDisk;
 
     #[test]
     fn replaces_the_target_and_leaves_no_temporary() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("f"), b"old").unwrap();
-        let len = write_atomically(dir.path(), "f", |w| w.write_all(b"new contents")).unwrap();
+        let len =
+            write_atomically(&OsDisk, dir.path(), "f", |w| w.write_all(b"new contents")).unwrap();
         assert_eq!(len, 12);
         assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"new contents");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
@@ -104,7 +106,7 @@ mod tests {
     fn a_failed_write_keeps_the_old_file() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("f"), b"old").unwrap();
-        let err = write_atomically(dir.path(), "f", |w| {
+        let err = write_atomically(&OsDisk, dir.path(), "f", |w| {
             w.write_all(b"partial")?;
             Err(io::Error::other("disk full"))
         });

@@ -12,6 +12,7 @@
 //! - [`aof_error`]: the error those three return.
 //! - [`disk`]: the file-system seam, and the simulated faulty disk of the tests.
 //! - [`fsutil`]: atomic file replacement.
+//! - [`health`]: whether the disk lets the server accept writes (Redis's `MISCONF`).
 //!
 //! [`Persistence`] ties them together: configuration, INFO state, the background jobs.
 
@@ -22,11 +23,12 @@ pub mod aof_manifest;
 pub mod aof_replay;
 pub mod disk;
 pub mod fsutil;
+pub mod health;
 pub mod snapshot;
 pub mod snapshot_format;
 
 use protocol::Argv;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -37,6 +39,8 @@ use tracing::{error, info, warn};
 use self::aof::Aof;
 use self::aof_manifest::{base_name, incr_name, FileKind, Manifest, ManifestEntry};
 use self::aof_replay::{log_limits, replay_log_with_limits};
+use self::disk::{Disk, DiskFile};
+use self::health::DiskHealth;
 use crate::clock::unix_ms;
 use crate::config::{Config, FsyncPolicy, SaveRules};
 use crate::propagate::WriteStream;
@@ -48,8 +52,20 @@ use crate::sync::Arc as SyncArc;
 /// Redis waits this long before retrying a failed automatic BGSAVE.
 const BGSAVE_RETRY_DELAY_MS: u64 = 5_000;
 
+/// How often a log whose fsync failed is rewritten into new files while it keeps failing.
+const RECOVERY_RETRY_MS: u64 = 1_000;
+
 /// Server-wide persistence state and configuration.
 pub struct Persistence {
+    /// Every write, fsync, rename and directory fsync goes through this (faults are injected
+    /// here in tests).
+    disk: Arc<dyn Disk>,
+    /// Whether the disk lets writes be accepted (read by dispatch on every write).
+    pub health: Arc<DiskHealth>,
+    /// `stop-writes-on-bgsave-error`.
+    stop_writes_on_bgsave_error: AtomicBool,
+    /// When the last rewrite to re-establish a failed log started (Unix ms).
+    last_recovery_try_ms: AtomicU64,
     /// `--dir` (CONFIG SET dir while the log is off).
     dir: Mutex<PathBuf>,
     /// `--dbfilename` (CONFIG SET dbfilename).
@@ -110,8 +126,12 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Persistence {
     /// State for `config` (nothing is loaded or started yet; see [`Persistence::start`]).
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &Config, disk: Arc<dyn Disk>) -> Self {
         Persistence {
+            disk,
+            health: Arc::new(DiskHealth::default()),
+            stop_writes_on_bgsave_error: AtomicBool::new(config.stop_writes_on_bgsave_error),
+            last_recovery_try_ms: AtomicU64::new(0),
             dir: Mutex::new(config.dir.clone()),
             dbfilename: Mutex::new(config.dbfilename.clone()),
             aof_prefix: config.appendfilename.clone(),
@@ -203,6 +223,27 @@ impl Persistence {
     /// CONFIG SET save.
     pub fn set_save_rules(&self, rules: SaveRules) {
         *lock(&self.save_rules) = rules;
+        self.refresh_snapshot_gate();
+    }
+
+    /// `stop-writes-on-bgsave-error`.
+    pub fn stop_writes_on_bgsave_error(&self) -> bool {
+        self.stop_writes_on_bgsave_error.load(Ordering::SeqCst)
+    }
+
+    /// CONFIG SET stop-writes-on-bgsave-error.
+    pub fn set_stop_writes_on_bgsave_error(&self, on: bool) {
+        self.stop_writes_on_bgsave_error.store(on, Ordering::SeqCst);
+        self.refresh_snapshot_gate();
+    }
+
+    /// Refuses writes while the last snapshot failed, if `stop-writes-on-bgsave-error` is on
+    /// and save rules exist (Redis refuses only then).
+    fn refresh_snapshot_gate(&self) {
+        let refuses = !self.last_bgsave_ok.load(Ordering::SeqCst)
+            && self.stop_writes_on_bgsave_error()
+            && !lock(&self.save_rules).0.is_empty();
+        self.health.set_snapshot_refuses(refuses);
     }
 
     /// Current `appendfsync`.
@@ -344,13 +385,24 @@ impl Persistence {
         incr: &str,
         incr_bytes: u64,
     ) -> anyhow::Result<()> {
-        let file = OpenOptions::new()
-            .append(true)
-            .open(aof_dir.join(incr))
-            .map_err(|err| anyhow::anyhow!("{}: {err}", aof_dir.join(incr).display()))?;
+        let path = aof_dir.join(incr);
+        let opened = self
+            .disk
+            .open_append(&path)
+            .and_then(|file| Ok((file, fs::metadata(&path)?.len())));
+        let (file, file_len) =
+            opened.map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
         let stream = SyncArc::new(WriteStream::new());
         let policy = self.fsync_policy();
-        let aof = Aof::start(SyncArc::clone(&stream), file, incr_bytes, policy)?;
+        let health = Arc::clone(&self.health);
+        let aof = Aof::start(
+            SyncArc::clone(&stream),
+            file,
+            file_len,
+            incr_bytes,
+            policy,
+            health,
+        )?;
         store.attach_stream(Some(&stream));
         *lock(&self.aof) = Some(aof);
         self.aof_generation.fetch_add(1, Ordering::SeqCst);
@@ -372,16 +424,17 @@ impl Persistence {
             .as_ref()
             .map_or((1, 1), |m| (m.next_base_seq(), m.next_incr_seq()));
         let incr = incr_name(&self.aof_prefix, incr_seq);
-        let file = create_empty(&aof_dir, &incr)?;
+        let file = create_empty(&*self.disk, &aof_dir, &incr)?;
         let stream = SyncArc::new(WriteStream::new());
         let policy = self.fsync_policy();
-        let aof = Aof::start(SyncArc::clone(&stream), file, 0, policy)?;
+        let health = Arc::clone(&self.health);
+        let aof = Aof::start(SyncArc::clone(&stream), file, 0, 0, policy, health)?;
         snapshot::begin(store, |shards| attach_stream(shards, Some(&stream)));
         *lock(&self.aof) = Some(Arc::clone(&aof));
         self.aof_generation.fetch_add(1, Ordering::SeqCst);
         self.rewrite_in_progress.store(true, Ordering::SeqCst);
         let base = base_name(&self.aof_prefix, base_seq);
-        let result = snapshot::write(store, &aof_dir, &base, unix_ms());
+        let result = snapshot::write(&*self.disk, store, &aof_dir, &base, unix_ms());
         self.rewrite_in_progress.store(false, Ordering::SeqCst);
         let stats = match result {
             Ok(stats) => stats,
@@ -392,10 +445,10 @@ impl Persistence {
         };
         let manifest = base_and_incr(base, base_seq, incr, incr_seq);
         manifest
-            .store(&aof_dir, &self.aof_prefix)
+            .store(&*self.disk, &aof_dir, &self.aof_prefix)
             .map_err(|err| anyhow::anyhow!("{err}"))?;
         if let Some(previous) = previous {
-            remove_files(&aof_dir, &previous, &manifest);
+            remove_files(&*self.disk, &aof_dir, &previous, &manifest);
         }
         *lock(&self.manifest) = Some(manifest);
         self.base_file_bytes.store(stats.bytes, Ordering::Relaxed);
@@ -445,7 +498,7 @@ impl Persistence {
         //    to it: from now on the old base + all incremental files replay everything.
         let incr_seq = old.next_incr_seq();
         let incr = incr_name(&self.aof_prefix, incr_seq);
-        let file = create_empty(&aof_dir, &incr)?;
+        let file = create_empty(&*self.disk, &aof_dir, &incr)?;
         let mut during = old.clone();
         during.incrs.push(ManifestEntry {
             name: incr.clone(),
@@ -453,7 +506,7 @@ impl Persistence {
             kind: FileKind::Incr,
         });
         during
-            .store(&aof_dir, &self.aof_prefix)
+            .store(&*self.disk, &aof_dir, &self.aof_prefix)
             .map_err(|err| anyhow::anyhow!("{err}"))?;
         *lock(&self.manifest) = Some(during);
         // 2. At one instant: the snapshot begins and records from then on go to the new file.
@@ -462,15 +515,19 @@ impl Persistence {
         // 3. The new base.
         let base_seq = old.next_base_seq();
         let base = base_name(&self.aof_prefix, base_seq);
-        let stats = snapshot::write(store, &aof_dir, &base, unix_ms())?;
-        if let Some(switched) = switched {
-            switched.wait()?;
-        }
+        let stats = snapshot::write(&*self.disk, store, &aof_dir, &base, unix_ms())?;
+        let generation = match switched {
+            Some(switched) => switched.wait()?,
+            None => anyhow::bail!("the snapshot did not switch the log to the new file"),
+        };
         // 4. Switch the manifest over, then delete what it no longer names.
         let new = base_and_incr(base, base_seq, incr, incr_seq);
-        new.store(&aof_dir, &self.aof_prefix)
+        new.store(&*self.disk, &aof_dir, &self.aof_prefix)
             .map_err(|err| anyhow::anyhow!("{err}"))?;
-        remove_files(&aof_dir, &old, &new);
+        // Everything before the switch is in the durable base: a failure in an older file is
+        // over.
+        aof.superseded(generation);
+        remove_files(&*self.disk, &aof_dir, &old, &new);
         *lock(&self.manifest) = Some(new);
         self.base_file_bytes.store(stats.bytes, Ordering::Relaxed);
         self.aof_base_size.store(
@@ -500,7 +557,13 @@ impl Persistence {
         let started_ms = unix_ms();
         self.last_bgsave_try_ms.store(started_ms, Ordering::Relaxed);
         snapshot::begin(store, |_| {});
-        match snapshot::write(store, &self.dir(), &self.dbfilename(), started_ms) {
+        match snapshot::write(
+            &*self.disk,
+            store,
+            &self.dir(),
+            &self.dbfilename(),
+            started_ms,
+        ) {
             Ok(_) => {
                 self.dirty.fetch_sub(
                     dirty_before.min(self.dirty.load(Ordering::SeqCst)),
@@ -509,10 +572,12 @@ impl Persistence {
                 self.last_save_secs
                     .store(started_ms / 1000, Ordering::SeqCst);
                 self.last_bgsave_ok.store(true, Ordering::SeqCst);
+                self.refresh_snapshot_gate();
                 Ok(())
             }
             Err(err) => {
                 self.last_bgsave_ok.store(false, Ordering::SeqCst);
+                self.refresh_snapshot_gate();
                 error!("snapshot failed: {err}");
                 Err(format!("ERR snapshot failed: {err}"))
             }
@@ -623,6 +688,17 @@ impl Persistence {
             self.spawn_rewrite(store);
             return;
         }
+        if self.aof().is_some_and(|aof| aof.needs_rewrite())
+            && now.saturating_sub(self.last_recovery_try_ms.load(Ordering::Relaxed))
+                >= RECOVERY_RETRY_MS
+        {
+            // The log failed (an fsync, or a write that could not be taken back): rewrite it
+            // into new files from memory, on a steady cadence until that works.
+            self.last_recovery_try_ms.store(now, Ordering::Relaxed);
+            warn!("re-establishing the append-only file in new files after a failure");
+            self.spawn_rewrite(store);
+            return;
+        }
         let dirty = self.dirty.load(Ordering::Relaxed);
         let since_save = now / 1000 - self.last_save_secs.load(Ordering::Relaxed).min(now / 1000);
         let retry_ok = self.last_bgsave_ok.load(Ordering::Relaxed)
@@ -659,6 +735,13 @@ impl Persistence {
     /// saves a snapshot if save rules exist (unless SHUTDOWN already handled that), as Redis
     /// does on SIGTERM.
     pub fn shutdown(&self, store: &Store) -> Result<(), String> {
+        if self.aof().is_some_and(|aof| aof.needs_rewrite()) {
+            // The log's last file failed: one last try to leave a log that holds everything.
+            info!("rewriting the append-only file before exiting, after a failure");
+            if let Err(err) = self.rewrite(store) {
+                error!("the append-only file could not be re-established before exiting: {err:#}");
+            }
+        }
         if let Some(aof) = lock(&self.aof).take() {
             store.attach_stream(None);
             aof.stop();
@@ -698,21 +781,16 @@ fn base_and_incr(base: String, base_seq: u64, incr: String, incr_seq: u64) -> Ma
     }
 }
 
-/// Creates an empty file for appending and makes its directory entry durable.
-fn create_empty(dir: &Path, name: &str) -> std::io::Result<File> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(dir.join(name))?;
+/// Creates an empty file to append to and makes its directory entry durable.
+fn create_empty(disk: &dyn Disk, dir: &Path, name: &str) -> std::io::Result<Box<dyn DiskFile>> {
+    let mut file = disk.create(&dir.join(name))?;
     file.sync_all()?;
-    fsutil::sync_dir(dir)?;
-    // Append mode from here on: every write lands at the end.
-    OpenOptions::new().append(true).open(dir.join(name))
+    disk.sync_dir(dir)?;
+    Ok(file)
 }
 
 /// Deletes the files of `old` that `new` does not name.
-fn remove_files(dir: &Path, old: &Manifest, new: &Manifest) {
+fn remove_files(disk: &dyn Disk, dir: &Path, old: &Manifest, new: &Manifest) {
     let keep: Vec<&str> = new
         .base
         .iter()
@@ -726,10 +804,12 @@ fn remove_files(dir: &Path, old: &Manifest, new: &Manifest) {
         .chain(old.history.iter())
     {
         if !keep.contains(&entry.name.as_str()) {
-            if let Err(err) = fs::remove_file(dir.join(&entry.name)) {
+            if let Err(err) = disk.remove_file(&dir.join(&entry.name)) {
                 warn!(file = %entry.name, "could not remove an old log file: {err}");
             }
         }
     }
-    let _ = fsutil::sync_dir(dir);
+    if let Err(err) = disk.sync_dir(dir) {
+        warn!(dir = %dir.display(), "could not sync the directory after removing old log files: {err}");
+    }
 }

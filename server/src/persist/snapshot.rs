@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use tracing::info;
 
+use super::disk::Disk;
 use super::fsutil::write_atomically;
 use super::snapshot_format::{Item, SnapshotReader, SnapshotWriter};
 use crate::store::{Shard, Store, SHARDS};
@@ -54,6 +55,7 @@ pub fn abort(store: &Store) {
 /// Walks a begun snapshot into `dir/file_name` (written atomically). On error the snapshot
 /// is abandoned and the old file, if any, stays.
 pub fn write(
+    disk: &dyn Disk,
     store: &Store,
     dir: &Path,
     file_name: &str,
@@ -61,7 +63,7 @@ pub fn write(
 ) -> io::Result<SnapshotStats> {
     let started = Instant::now();
     let mut entries = 0u64;
-    let result = write_atomically(dir, file_name, |file| {
+    let result = write_atomically(disk, dir, file_name, |file| {
         let mut writer = SnapshotWriter::new(&mut *file, created_ms)?;
         let mut buf = Vec::with_capacity(64 * 1024);
         let mut next_progress = PROGRESS_EVERY;
@@ -184,6 +186,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::persist::disk::OsDisk;
     use crate::store::Value;
 
     /// Every (db, key) -> (value, deadline) of a store, read with all shards locked.
@@ -282,7 +285,7 @@ mod tests {
             }
             let dir = tempfile::tempdir().expect("tempdir");
             begin(&store, |_| {});
-            write(&store, dir.path(), "dump.kvs", NOW).expect("snapshot written");
+            write(&OsDisk, &store, dir.path(), "dump.kvs", NOW).expect("snapshot written");
             prop_assert_eq!(reload(dir.path(), "dump.kvs"), current_state(&store));
         }
 
@@ -308,13 +311,13 @@ mod tests {
                 })
             };
             let dir = tempfile::tempdir().expect("tempdir");
-            write(&store, dir.path(), "dump.kvs", NOW).expect("snapshot written");
+            write(&OsDisk, &store, dir.path(), "dump.kvs", NOW).expect("snapshot written");
             writer.join().expect("writer thread");
             prop_assert_eq!(reload(dir.path(), "dump.kvs"), expected);
             // And a second snapshot starts clean (marks consistent after the first).
             let now_state = current_state(&store);
             begin(&store, |_| {});
-            write(&store, dir.path(), "again.kvs", NOW).expect("second snapshot");
+            write(&OsDisk, &store, dir.path(), "again.kvs", NOW).expect("second snapshot");
             prop_assert_eq!(reload(dir.path(), "again.kvs"), now_state);
         }
     }
@@ -326,7 +329,7 @@ mod tests {
         apply(&store, &Op::Set(0, 2, b"kept".to_vec(), Some(NOW + 50)));
         let dir = tempfile::tempdir().expect("tempdir");
         begin(&store, |_| {});
-        write(&store, dir.path(), "dump.kvs", NOW).expect("snapshot written");
+        write(&OsDisk, &store, dir.path(), "dump.kvs", NOW).expect("snapshot written");
         let loaded = Store::new(1);
         let stats = load(&loaded, &dir.path().join("dump.kvs"), Some(NOW + 10)).expect("loads");
         assert_eq!(stats.entries, 1);

@@ -1336,26 +1336,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let items = small_items();
         let mut entries = 0;
-        let len = crate::persist::fsutil::write_atomically(dir.path(), "dump.kvs", |w| {
-            let mut writer = SnapshotWriter::new(w, 99)?;
-            for item in &items {
-                match item {
-                    Item::SelectDb(db) => writer.select_db(*db)?,
-                    Item::SizeHint {
-                        keys,
-                        keys_with_ttl,
-                    } => writer.size_hint(*keys, *keys_with_ttl)?,
-                    Item::Entry {
-                        key,
-                        value,
-                        expires_at_ms,
-                    } => writer.write_entry(key, value, *expires_at_ms)?,
+        let len = crate::persist::fsutil::write_atomically(
+            &crate::persist::disk::OsDisk,
+            dir.path(),
+            "dump.kvs",
+            |w| {
+                let mut writer = SnapshotWriter::new(w, 99)?;
+                for item in &items {
+                    match item {
+                        Item::SelectDb(db) => writer.select_db(*db)?,
+                        Item::SizeHint {
+                            keys,
+                            keys_with_ttl,
+                        } => writer.size_hint(*keys, *keys_with_ttl)?,
+                        Item::Entry {
+                            key,
+                            value,
+                            expires_at_ms,
+                        } => writer.write_entry(key, value, *expires_at_ms)?,
+                    }
                 }
-            }
-            entries = writer.entries_written();
-            writer.finish()?;
-            Ok(())
-        })
+                entries = writer.entries_written();
+                writer.finish()?;
+                Ok(())
+            },
+        )
         .unwrap();
         let path = dir.path().join("dump.kvs");
         let summary = verify_file(&path).unwrap();
