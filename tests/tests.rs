@@ -13,6 +13,7 @@ mod check_aof;
 mod connection;
 mod crash;
 mod differential;
+mod disk_fault_matrix;
 mod disk_faults;
 mod expiry;
 mod keys;
