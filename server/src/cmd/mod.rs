@@ -27,7 +27,7 @@ use protocol::Version;
 
 use crate::clients::ClientHandle;
 use crate::shared::Shared;
-use crate::store::Db;
+use crate::store::{Db, WrongType};
 pub use table::{lookup, CommandSpec, COMMANDS};
 
 /// A command error: the whole error line, including its prefix (`ERR`, `WRONGTYPE`, ...).
@@ -71,6 +71,13 @@ pub mod errors {
     pub const OVERFLOW: CmdError = CmdError::new("ERR increment or decrement would overflow");
     /// SELECT / COPY DB outside 0..databases.
     pub const DB_OUT_OF_RANGE: CmdError = CmdError::new("ERR DB index is out of range");
+}
+
+/// A typed accessor found another type of value: Redis's `WRONGTYPE` error.
+impl From<WrongType> for CmdError {
+    fn from(_: WrongType) -> Self {
+        errors::WRONGTYPE
+    }
 }
 
 /// A connection's reply buffer and the protocol version its replies are encoded in.

@@ -19,23 +19,25 @@
 //! Time is a parameter: every operation takes `now_ms` (Unix milliseconds) from its caller,
 //! so tests and loom models use fixed instants.
 
+mod capture;
 mod hint;
 mod key;
 mod lock;
 mod nodes;
 mod shard;
 mod table;
-mod value;
+pub mod value;
 
 use std::hash::BuildHasher;
 
 use hint::BucketHint;
 
+pub use capture::{CapturedEntry, SnapshotBatch};
 pub use key::Key;
 pub use lock::{ReadCounts, ReadGuard, ShardLock, WriteGuard};
 pub use shard::{Entry, Lookup, Shard, ShardLog, ShardStats, SweepResult};
 pub use table::Table;
-pub use value::Value;
+pub use value::{Value, ValueRef, WrongType};
 
 /// Shards per database. A power of two: the shard is the top `SHARD_BITS` bits of the hash.
 pub const SHARDS: usize = 16;
@@ -179,7 +181,12 @@ impl Db {
     }
 
     /// Runs one bounded step of a snapshot walk on shard `index`; see [`Shard::snapshot_step`].
-    pub fn snapshot_step(&self, index: usize, out: &mut Vec<u8>, budget: usize) -> (u64, bool) {
+    pub fn snapshot_step(
+        &self,
+        index: usize,
+        out: &mut SnapshotBatch,
+        budget: usize,
+    ) -> (u64, bool) {
         self.shards[index].0.write().snapshot_step(out, budget)
     }
 
@@ -370,8 +377,9 @@ impl<'a> MultiRead<'a> {
         // Any deadline passes for a prefetch: the real lookup decides.
         if let Some((guard, hash)) = self.guard(key) {
             if let Lookup::Live(entry) = guard.lookup(hash, key, 0) {
-                let Value::Str(value) = &entry.value;
-                hint::prefetch_line(value.as_ptr() as usize);
+                if let Ok(value) = entry.value.as_string() {
+                    hint::prefetch_line(value.as_ptr() as usize);
+                }
             }
         }
     }
@@ -555,9 +563,7 @@ mod tests {
             .collect();
         let read = db.read_keys(keys.iter().map(Vec::as_slice));
         let describe = |found: Lookup<'_>| match found {
-            Lookup::Live(entry) => match &entry.value {
-                Value::Str(s) => Some(s.clone()),
-            },
+            Lookup::Live(entry) => entry.value.as_string().ok().map(<[u8]>::to_vec),
             Lookup::Expired => Some(b"(expired)".to_vec()),
             Lookup::Absent => None,
         };

@@ -13,10 +13,10 @@ use std::collections::BinaryHeap;
 
 use bytes::Bytes;
 
+use super::capture::SnapshotBatch;
 use super::table::Table;
 use super::value::Value;
 use crate::persist::aof_log::AofLog;
-use crate::persist::snapshot_format::encode_entry;
 use crate::sync::Arc;
 
 /// A stored value and its absolute expiry time.
@@ -29,8 +29,18 @@ pub struct Entry {
     meta: u64,
 }
 
+/// A value and its deadline: 32 bytes, which with the key and the chain links fills the
+/// table's one-cache-line node (`store::table`).
+const _: () = assert!(std::mem::size_of::<Entry>() == 32);
+
 /// Bit of [`Entry::meta`] that holds the snapshot mark.
 const MARK_BIT: u64 = 1 << 63;
+/// Most bytes of keys and strings one snapshot step copies under the lock, beside its entry
+/// budget (a single larger string is still copied whole, in a step of its own).
+const STEP_BYTES: usize = 256 * 1024;
+/// Most collection parts one snapshot step clones under the lock (pointer copies; a single
+/// collection with more is still cloned whole, in a step of its own).
+const STEP_PARTS: usize = 4096;
 /// Buckets of a resize in progress that each cron visit moves (tens of microseconds).
 const CRON_REHASH_BUCKETS: usize = 4096;
 
@@ -118,11 +128,9 @@ struct SnapshotWalk {
     /// Table layout the cursor refers to; a compaction restarts the walk (marks prevent
     /// entries from being taken twice).
     layout: u64,
-    /// Encoded entries as they were when the snapshot began, saved by writes that reached an
-    /// entry before the walk did.
-    preimages: Vec<u8>,
-    /// Number of entries in `preimages`.
-    saved: u64,
+    /// Entries as they were when the snapshot began, captured by writes that reached them
+    /// before the walk did.
+    preimages: SnapshotBatch,
 }
 
 /// Keys of one shard and the heap of their deadlines.
@@ -145,16 +153,17 @@ pub struct Shard {
 }
 
 impl SnapshotWalk {
-    /// Saves an entry as the snapshot must see it.
+    /// Saves an entry as the snapshot must see it (a copy of a string, a clone sharing a
+    /// collection's parts: see [`SnapshotBatch`]).
     fn save(&mut self, key: &[u8], entry: &Entry) {
-        encode_entry(&mut self.preimages, key, &entry.value, entry.expires_at());
-        self.saved += 1;
+        self.preimages.capture(key, &entry.value, entry.expires_at());
     }
 
     /// Moves the saved entries to `out`; returns how many there were.
-    fn take_saved(&mut self, out: &mut Vec<u8>) -> u64 {
+    fn take_saved(&mut self, out: &mut SnapshotBatch) -> u64 {
+        let saved = self.preimages.len() as u64;
         out.append(&mut self.preimages);
-        std::mem::take(&mut self.saved)
+        saved
     }
 }
 
@@ -293,8 +302,9 @@ impl Shard {
         }
         let index = match self.table.find(hash, key) {
             Some(index) => {
-                self.preserve(index);
-                if let Some(entry) = self.table.get_at_mut(index) {
+                if self.snapshot.is_some() {
+                    self.replace_during_snapshot(index, value);
+                } else if let Some(entry) = self.table.get_at_mut(index) {
                     entry.value = value;
                 }
                 index
@@ -482,13 +492,19 @@ impl Shard {
     }
 
     /// Removes every key; returns the old table so that the caller may drop it elsewhere
-    /// (FLUSHALL ASYNC frees memory off the request path).
+    /// (FLUSHALL ASYNC frees memory off the request path). During a snapshot, the values the
+    /// snapshot has not reached yet move to it, and their places in the returned table hold
+    /// empty strings.
     pub fn take_all(&mut self) -> Table<Entry> {
         if let Some(walk) = self.snapshot.as_deref_mut() {
-            // A snapshot in progress still needs every entry it has not reached.
-            for (key, entry) in self.table.iter() {
-                if entry.mark() != self.mark {
-                    walk.save(key, entry);
+            // A snapshot in progress still needs every entry it has not reached: it gets
+            // them whole, without a copy, since the table is going anyway.
+            for index in 0..self.table.slot_count() {
+                if let Some((key, entry)) = self.table.get_at_key_mut(index as u32) {
+                    if entry.mark() != self.mark {
+                        let value = std::mem::replace(&mut entry.value, Value::Str(Vec::new()));
+                        walk.preimages.hold(key, value, entry.expires_at());
+                    }
                 }
             }
         }
@@ -531,7 +547,9 @@ impl Shard {
     }
 
     /// Before an entry changes during a snapshot, saves it as it was when the snapshot began
-    /// (once: the mark records that the snapshot has it).
+    /// (once: the mark records that the snapshot has it). A collection is saved as a clone
+    /// sharing its parts, so this costs a pointer copy per part, and the write that follows
+    /// copies only the part it changes.
     #[inline]
     fn preserve(&mut self, index: u32) {
         let Some(walk) = self.snapshot.as_deref_mut() else {
@@ -541,6 +559,24 @@ impl Shard {
             if entry.mark() != self.mark {
                 walk.save(key, entry);
                 entry.set_mark(self.mark);
+            }
+        }
+    }
+
+    /// Replaces the value at `index` while a snapshot runs: an entry the snapshot has not
+    /// captured yet hands it its old value (moved, not copied).
+    fn replace_during_snapshot(&mut self, index: u32, value: Value) {
+        let mark = self.mark;
+        let Some(walk) = self.snapshot.as_deref_mut() else {
+            return;
+        };
+        if let Some((key, entry)) = self.table.get_at_key_mut(index) {
+            if entry.mark() == mark {
+                entry.value = value;
+            } else {
+                let old = std::mem::replace(&mut entry.value, value);
+                walk.preimages.hold(key, old, entry.expires_at());
+                entry.set_mark(mark);
             }
         }
     }
@@ -558,16 +594,17 @@ impl Shard {
         self.snapshot = Some(Box::new(SnapshotWalk {
             cursor: 0,
             layout: self.table.layout_version(),
-            preimages: Vec::new(),
-            saved: 0,
+            preimages: SnapshotBatch::new(),
         }));
     }
 
-    /// Appends to `out` (in the snapshot format's entry encoding) the saved pre-images and up
-    /// to `budget` entries not yet captured, so one lock hold stays short. Returns the number
-    /// of entries appended and whether this shard's part of the snapshot is complete (the
-    /// shard then leaves snapshot mode).
-    pub fn snapshot_step(&mut self, out: &mut Vec<u8>, budget: usize) -> (u64, bool) {
+    /// Appends to `out` the saved pre-images and up to `budget` entries not yet captured
+    /// (fewer once the step has copied [`STEP_BYTES`] or cloned [`STEP_PARTS`] collection
+    /// parts), so one lock hold stays short: strings are copied, collections cloned sharing
+    /// their parts, and `out` is encoded after the lock is released. Returns the number of
+    /// entries appended and whether this shard's part of the snapshot is complete (the shard
+    /// then leaves snapshot mode).
+    pub fn snapshot_step(&mut self, out: &mut SnapshotBatch, budget: usize) -> (u64, bool) {
         let mark = self.mark;
         let Some(walk) = self.snapshot.as_deref_mut() else {
             return (0, true);
@@ -579,10 +616,16 @@ impl Shard {
         }
         let slots = self.table.slot_count();
         let mut examined = 0;
-        while walk.cursor < slots && examined < budget.saturating_mul(4) && taken < budget as u64 {
+        let (bytes_before, parts_before) = (out.byte_len(), out.parts());
+        while walk.cursor < slots
+            && examined < budget.saturating_mul(4)
+            && taken < budget as u64
+            && out.byte_len() - bytes_before < STEP_BYTES
+            && out.parts() - parts_before < STEP_PARTS
+        {
             if let Some((key, entry)) = self.table.get_at_key_mut(walk.cursor as u32) {
                 if entry.mark() != mark {
-                    encode_entry(out, key, &entry.value, entry.expires_at());
+                    out.capture(key, &entry.value, entry.expires_at());
                     entry.set_mark(mark);
                     taken += 1;
                 }
