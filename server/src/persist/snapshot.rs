@@ -204,7 +204,10 @@ mod tests {
         let mut state = State::new();
         for (db, shard) in shards {
             for (key, entry) in shard.iter() {
-                state.insert((*db, key.to_vec()), (entry.value.clone(), entry.expires_at()));
+                state.insert(
+                    (*db, key.to_vec()),
+                    (entry.value.clone(), entry.expires_at()),
+                );
             }
         }
         state
@@ -216,7 +219,10 @@ mod tests {
             Value::Str(bytes) => format!("string {bytes:?}"),
             Value::List(list) => format!("list {:?}", list.iter().collect::<Vec<_>>()),
             Value::Hash(hash) => format!("hash {:?}", hash.iter().collect::<BTreeMap<_, _>>()),
-            Value::Set(set) => format!("set {:?}", set.iter().collect::<std::collections::BTreeSet<_>>()),
+            Value::Set(set) => format!(
+                "set {:?}",
+                set.iter().collect::<std::collections::BTreeSet<_>>()
+            ),
             Value::ZSet(zset) => {
                 let entries: Vec<_> = zset.iter().map(|(m, s)| (m, s.to_bits())).collect();
                 format!("zset {entries:?}")
@@ -254,8 +260,13 @@ mod tests {
     /// What the collection commands will do, done through the store's API.
     #[derive(Debug, Clone)]
     enum Change {
-        Push { front: bool, element: Vec<u8> },
-        Pop { front: bool },
+        Push {
+            front: bool,
+            element: Vec<u8>,
+        },
+        Pop {
+            front: bool,
+        },
         HashSet(u8, Vec<u8>),
         HashDel(u8),
         SetAdd(u8),
@@ -552,13 +563,15 @@ mod tests {
 
     /// A write to a 100,000-element collection during a snapshot, before the walk reached
     /// it: the snapshot takes a clone that shares every part, the write copies the one part
-    /// it changes (a sorted set: its member's segment and at most two order chunks), and the
+    /// it changes (a sorted set: its member's segment and the order chunks it moves between), and the
     /// file written by the real snapshot writer holds the collection as it was before.
     #[test]
     fn a_write_during_a_snapshot_copies_one_part_of_a_large_collection() {
         let store = Store::new(1);
         let db = store.db(0).expect("db 0");
-        let keys: Vec<Vec<u8>> = (0..4).map(|kind| format!("large:{kind}").into_bytes()).collect();
+        let keys: Vec<Vec<u8>> = (0..4)
+            .map(|kind| format!("large:{kind}").into_bytes())
+            .collect();
         for (kind, key) in keys.iter().enumerate() {
             let (mut shard, hash) = db.lock(key);
             shard.set(hash, key, large(kind as u8, 100_000), None, NOW);
@@ -587,7 +600,9 @@ mod tests {
                 }
                 Value::ZSet(zset) => {
                     zset.insert(b"element:7", Score::new(50_000.5).expect("not NaN"));
-                    3
+                    // Its segment, the chunk it leaves, the chunk it joins and, as that one
+                    // was full, the half split off it.
+                    4
                 }
                 Value::Str(_) => unreachable!("a collection"),
             };

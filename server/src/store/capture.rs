@@ -188,9 +188,17 @@ mod tests {
         assert_eq!(
             seen,
             [
-                (b"k1".to_vec(), format!("{:?}", ValueRef::Str(b"one")), Some(5)),
+                (
+                    b"k1".to_vec(),
+                    format!("{:?}", ValueRef::Str(b"one")),
+                    Some(5)
+                ),
                 (b"k2".to_vec(), format!("{:?}", ValueRef::List(&list)), None),
-                (b"k3".to_vec(), format!("{:?}", ValueRef::Str(b"three")), Some(7)),
+                (
+                    b"k3".to_vec(),
+                    format!("{:?}", ValueRef::Str(b"three")),
+                    Some(7)
+                ),
                 (Vec::new(), format!("{:?}", ValueRef::Str(b"")), None),
             ]
         );

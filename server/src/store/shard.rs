@@ -156,7 +156,8 @@ impl SnapshotWalk {
     /// Saves an entry as the snapshot must see it (a copy of a string, a clone sharing a
     /// collection's parts: see [`SnapshotBatch`]).
     fn save(&mut self, key: &[u8], entry: &Entry) {
-        self.preimages.capture(key, &entry.value, entry.expires_at());
+        self.preimages
+            .capture(key, &entry.value, entry.expires_at());
     }
 
     /// Moves the saved entries to `out`; returns how many there were.

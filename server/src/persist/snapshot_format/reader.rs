@@ -6,9 +6,9 @@ use std::path::Path;
 
 use crc32fast::Hasher;
 
+use super::VERSION;
 use super::{decode_varint, is_known_tag, FormatError, FormatErrorKind, HEADER_LEN, MAGIC};
 use super::{MAX_LEN, OP_EOF, OP_EXPIRE_MS, OP_SELECT_DB, OP_SIZE_HINT, PREALLOC_CAP, READ_BUF};
-use super::VERSION;
 use crate::store::value::codec::PayloadRead;
 use crate::store::Value;
 

@@ -140,7 +140,10 @@ mod tests {
     fn fields_are_set_read_and_removed() {
         let mut hash = Hash::new();
         assert_eq!(hash.insert(&b"f"[..], &b"1"[..]), None);
-        assert_eq!(hash.insert(&b"f"[..], &b"2"[..]).as_deref(), Some(&b"1"[..]));
+        assert_eq!(
+            hash.insert(&b"f"[..], &b"2"[..]).as_deref(),
+            Some(&b"1"[..])
+        );
         assert_eq!(hash.get(b"f"), Some(&b"2"[..]));
         assert!(hash.contains(b"f") && !hash.contains(b"g"));
         assert_eq!(hash.len(), 1);

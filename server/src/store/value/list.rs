@@ -63,7 +63,10 @@ impl List {
     /// Chunks this list does not share with a clone: those written since it was cloned.
     #[cfg(test)]
     pub(crate) fn unshared_parts(&self) -> usize {
-        self.chunks.iter().filter(|c| Arc::strong_count(c) == 1).count()
+        self.chunks
+            .iter()
+            .filter(|c| Arc::strong_count(c) == 1)
+            .count()
     }
 
     /// A new chunk for one end. A list that already has a full chunk is likely to keep
@@ -262,13 +265,18 @@ mod tests {
         let shared = list
             .chunks
             .iter()
-            .zip(snapshot.chunks.iter().skip(1))
+            .skip(1)
+            .zip(snapshot.chunks.iter())
             .filter(|(a, b)| Arc::ptr_eq(a, b))
             .count();
         // The new head chunk is new; the old last chunk was copied; the rest is shared.
         assert_eq!(shared, chunks - 1);
         assert_eq!(snapshot.len(), 100_000);
-        assert!(snapshot.iter().eq((0..100_000).map(element).collect::<Vec<_>>().iter().map(Vec::as_slice)));
+        assert!(snapshot.iter().eq((0..100_000)
+            .map(element)
+            .collect::<Vec<_>>()
+            .iter()
+            .map(Vec::as_slice)));
         assert_eq!(list.get(0), Some(&b"new"[..]));
     }
 
