@@ -773,6 +773,107 @@ mod tests {
         assert!(shard.deadlines.is_empty());
     }
 
+    /// Runs a snapshot of `shard` to its end, one step of `budget` at a time; the batches.
+    fn walk(shard: &mut Shard, budget: usize) -> Vec<SnapshotBatch> {
+        let mut batches = Vec::new();
+        loop {
+            let mut out = SnapshotBatch::new();
+            let (taken, done) = shard.snapshot_step(&mut out, budget);
+            assert_eq!(taken, out.len() as u64);
+            batches.push(out);
+            if done {
+                return batches;
+            }
+        }
+    }
+
+    /// The walk captures a collection by cloning it: no element is copied under the lock,
+    /// only one pointer per chunk; and a step stops once it has cloned [`STEP_PARTS`] parts.
+    #[test]
+    fn the_walk_clones_collections_without_copying_elements() {
+        use crate::store::value::List;
+        let hasher = KeyHasher::new();
+        let mut shard = Shard::default();
+        // Each list alone is under a step's part budget, two together are over it.
+        let elements = (STEP_PARTS / 2 + 10) * crate::store::value::list::CHUNK;
+        for name in [&b"list:a"[..], b"list:b", b"list:c"] {
+            let list: List = (0..elements).map(|i| vec![i as u8; 8]).collect();
+            shard.set(hasher.hash(name), name, Value::list(list), None, 0);
+        }
+        shard.snapshot_begin();
+        let batches = walk(&mut shard, 256);
+        let sizes: Vec<usize> = batches.iter().map(SnapshotBatch::len).collect();
+        assert_eq!(sizes, [2, 1]);
+        for batch in &batches {
+            let keys: usize = batch.iter().map(|e| e.key.len()).sum();
+            assert_eq!(batch.byte_len(), keys, "only keys were copied");
+            assert_eq!(batch.parts(), batch.len() * (STEP_PARTS / 2 + 10));
+        }
+    }
+
+    /// A SET over a key the snapshot has not reached hands the old value to the snapshot
+    /// (the same allocation: nothing copied); a write in place (APPEND) copies it once.
+    #[test]
+    fn a_replaced_value_moves_to_the_snapshot() {
+        let hasher = KeyHasher::new();
+        let mut shard = Shard::default();
+        let (a, b) = (key(1), key(2));
+        let big = vec![7u8; 1 << 20];
+        let address = big.as_ptr();
+        shard.set(hasher.hash(&a), &a, Value::Str(big), None, 0);
+        shard.set(hasher.hash(&b), &b, Value::Str(b"old".to_vec()), None, 0);
+        shard.snapshot_begin();
+        shard.set(hasher.hash(&a), &a, Value::Str(b"new".to_vec()), None, 0);
+        let entry = shard.get_mut(hasher.hash(&b), &b, 0).expect("present");
+        entry.value.as_string_mut().expect("a string").push(b'!');
+        let batches = walk(&mut shard, 256);
+        let captured: Vec<_> = batches.iter().flat_map(SnapshotBatch::iter).collect();
+        assert_eq!(captured.len(), 2);
+        for entry in captured {
+            match entry.value {
+                crate::store::ValueRef::Str(bytes) if entry.key == a => {
+                    assert_eq!(bytes.as_ptr(), address, "moved, not copied");
+                    assert_eq!(bytes.len(), 1 << 20);
+                }
+                crate::store::ValueRef::Str(bytes) => assert_eq!(bytes, b"old"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    /// Emptying a shard during a snapshot moves the values the snapshot has not reached to
+    /// it, without copying them.
+    #[test]
+    fn take_all_during_a_snapshot_moves_values_to_it() {
+        let hasher = KeyHasher::new();
+        let mut shard = Shard::default();
+        let mut addresses = std::collections::BTreeMap::new();
+        for i in 0..100 {
+            let k = key(i);
+            let value = format!("value:{i}").into_bytes();
+            addresses.insert(k.clone(), value.as_ptr() as usize);
+            shard.set(hasher.hash(&k), &k, Value::Str(value), None, 0);
+        }
+        shard.snapshot_begin();
+        let mut first = SnapshotBatch::new();
+        shard.snapshot_step(&mut first, 10);
+        drop(shard.take_all());
+        let batches = walk(&mut shard, 256);
+        let mut seen = 0;
+        for entry in first
+            .iter()
+            .chain(batches.iter().flat_map(SnapshotBatch::iter))
+        {
+            let crate::store::ValueRef::Str(bytes) = entry.value else {
+                panic!("a string");
+            };
+            let moved = addresses[entry.key] == bytes.as_ptr() as usize;
+            assert_eq!(moved, seen >= 10, "entry {seen}");
+            seen += 1;
+        }
+        assert_eq!(seen, 100);
+    }
+
     #[test]
     fn stale_entry_on_a_reused_slot_does_not_delete_a_fresh_key() {
         let hasher = KeyHasher::new();
