@@ -20,9 +20,10 @@
 //! per hundred elements, with the encoding done later by the snapshot thread outside the lock.
 //! A write to a captured collection copies only the part it touches (`Arc::make_mut`), and
 //! the snapshot drops its references, freeing what writers replaced, from its own thread. So
-//! no client waits for a collection's size while a snapshot saves it: a capture costs
-//! microseconds for a million elements and a write at most one part more than without a
-//! snapshot. A string is the one value copied whole under the lock (once per snapshot, and
+//! no client waits for a collection's elements while a snapshot saves it: a capture of a
+//! million-element collection copies about 8,000 pointers (a tenth of a millisecond, where
+//! encoding its elements took 10 to 45 ms), and a write costs at most one part's copy more
+//! than without a snapshot. A string is the one value copied whole under the lock (once per snapshot, and
 //! only if a write modifies it in place before the walk reaches it): the walk bounds the bytes
 //! it copies per lock hold, but a single very large string is still copied in one.
 //!
