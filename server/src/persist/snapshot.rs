@@ -78,9 +78,7 @@ pub fn write(
                             writer.select_db(db_index as u32)?;
                             selected = true;
                         }
-                        for entry in batch.iter() {
-                            writer.write_value(entry.key, entry.value, entry.expires_at)?;
-                        }
+                        writer.write_captured(batch.iter())?;
                         // Outside the lock: drops the batch's share of collection parts.
                         batch.clear();
                     }

@@ -73,7 +73,7 @@ pub use writer::SnapshotWriter;
 
 use crate::store::value::codec::{PayloadRead, PayloadWrite};
 use crate::store::value::tag;
-use crate::store::Value;
+use crate::store::{Value, ValueRef};
 
 /// The eight bytes every snapshot starts with. The `\r\n` catches files mangled by
 /// line-ending conversion, and makes a snapshot distinguishable from a RESP command log.
@@ -196,7 +196,16 @@ impl PayloadWrite for EncodeBuf<'_> {
 /// these is written with [`SnapshotWriter::write_encoded`], producing the same bytes as
 /// [`SnapshotWriter::write_entry`].
 pub fn encode_entry(buf: &mut Vec<u8>, key: &[u8], value: &Value, expires_at_ms: Option<u64>) {
-    let value = value.as_value_ref();
+    encode_value_entry(buf, key, value.as_value_ref(), expires_at_ms);
+}
+
+/// [`encode_entry`] for a borrowed value.
+fn encode_value_entry(
+    buf: &mut Vec<u8>,
+    key: &[u8],
+    value: ValueRef<'_>,
+    expires_at_ms: Option<u64>,
+) {
     let head = EntryHead::new(value.type_tag(), key.len(), expires_at_ms);
     buf.extend_from_slice(head.as_bytes());
     buf.extend_from_slice(key);

@@ -2,6 +2,7 @@
 
 use std::io::{self, Read, Write};
 
+use super::writer::GATHER_FOR_TESTS;
 use super::*;
 use crate::store::value::tag::STRING as TYPE_STRING;
 use proptest::prelude::*;
@@ -875,4 +876,83 @@ fn repeated_members_and_nan_scores_are_errors() {
             "{err}"
         );
     }
+}
+
+/// Writes `items` with `write_captured` (entries as a snapshot captures them), one call per
+/// run of entries.
+fn write_items_captured(items: &[Item], created_ms: u64) -> Vec<u8> {
+    use crate::store::CapturedEntry;
+    let mut writer = SnapshotWriter::new(Vec::new(), created_ms).unwrap();
+    let mut run = Vec::new();
+    let flush = |writer: &mut SnapshotWriter<Vec<u8>>, run: &mut Vec<&Item>| {
+        let entries = run.drain(..).filter_map(|item| match item {
+            Item::Entry {
+                key,
+                value,
+                expires_at_ms,
+            } => Some(CapturedEntry {
+                key,
+                value: value.as_value_ref(),
+                expires_at: *expires_at_ms,
+            }),
+            _ => None,
+        });
+        writer.write_captured(entries).unwrap();
+    };
+    for item in items {
+        match item {
+            Item::Entry { .. } => run.push(item),
+            Item::SelectDb(db) => {
+                flush(&mut writer, &mut run);
+                writer.select_db(*db).unwrap();
+            }
+            Item::SizeHint {
+                keys,
+                keys_with_ttl,
+            } => {
+                flush(&mut writer, &mut run);
+                writer.size_hint(*keys, *keys_with_ttl).unwrap();
+            }
+        }
+    }
+    flush(&mut writer, &mut run);
+    let entries = items
+        .iter()
+        .filter(|item| matches!(item, Item::Entry { .. }))
+        .count() as u64;
+    assert_eq!(writer.entries_written(), entries);
+    writer.finish().unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn captured_entries_write_identical_bytes(items in items_of_every_type(), created in any::<u64>()) {
+        prop_assert_eq!(write_items_captured(&items, created), write_items(&items, created));
+    }
+}
+
+/// Gathered strings are written a buffer at a time, and a string larger than the buffer, or
+/// a collection, in between, lands in its place.
+#[test]
+fn captured_entries_cross_the_gather_buffer() {
+    let big = vec![b'x'; 3 * GATHER_FOR_TESTS];
+    let mut items = vec![Item::SelectDb(0)];
+    for i in 0..5000u32 {
+        let key = format!("key:{i}").into_bytes();
+        let value = match i % 1000 {
+            7 => Value::Str(big.clone()),
+            8 => Value::list((0..300).map(|e| format!("{e}").into_bytes()).collect()),
+            _ => Value::Str(format!("value:{i}").into_bytes()),
+        };
+        items.push(Item::Entry {
+            key,
+            value,
+            expires_at_ms: (i % 3 == 0).then_some(u64::from(i)),
+        });
+    }
+    let bytes = write_items_captured(&items, 9);
+    assert_eq!(bytes, write_items(&items, 9));
+    assert_eq!(read_all(&bytes).unwrap().1, items);
 }

@@ -4,10 +4,18 @@ use std::io::{self, Write};
 
 use crc32fast::Hasher;
 
-use super::{count_encoded_entries, EntryHead, Varint, HEADER_LEN, MAGIC, OP_EOF, OP_SELECT_DB};
-use super::{OP_SIZE_HINT, VERSION};
+use super::{count_encoded_entries, encode_value_entry, EntryHead, Varint, HEADER_LEN, MAGIC};
+use super::{OP_EOF, OP_SELECT_DB, OP_SIZE_HINT, VERSION};
 use crate::store::value::codec::PayloadWrite;
-use crate::store::{Value, ValueRef};
+use crate::store::{CapturedEntry, Value, ValueRef};
+
+/// [`SnapshotWriter::write_captured`] gathers strings into a buffer of about this size before
+/// writing it, so that the checksum and the inner writer see few large writes.
+const GATHER: usize = 64 * 1024;
+
+/// [`GATHER`], for tests.
+#[cfg(test)]
+pub(super) const GATHER_FOR_TESTS: usize = GATHER;
 
 /// Streams a snapshot to any writer, checksumming as it goes. Every call writes through to
 /// `inner`, so give it a buffered writer (such as the one [`crate::persist::fsutil::write_atomically`]
@@ -19,6 +27,8 @@ pub struct SnapshotWriter<W: Write> {
     bytes_written: u64,
     entries_written: u64,
     failed: bool,
+    /// Encoded strings gathered by [`Self::write_captured`].
+    gathered: Vec<u8>,
 }
 
 impl<W: Write> SnapshotWriter<W> {
@@ -30,6 +40,7 @@ impl<W: Write> SnapshotWriter<W> {
             bytes_written: 0,
             entries_written: 0,
             failed: false,
+            gathered: Vec::new(),
         };
         let mut header = [0u8; HEADER_LEN];
         header[..8].copy_from_slice(MAGIC);
@@ -80,6 +91,46 @@ impl<W: Write> SnapshotWriter<W> {
         value.encode(&mut Payload(self))?;
         self.entries_written += 1;
         Ok(())
+    }
+
+    /// Writes the entries a snapshot captured (see [`crate::store::SnapshotBatch`]), with the
+    /// same bytes as [`Self::write_value`] for each: strings are gathered and written a buffer
+    /// at a time, collections are streamed.
+    pub fn write_captured<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = CapturedEntry<'a>>,
+    ) -> io::Result<()> {
+        self.check()?;
+        let mut gathered = std::mem::take(&mut self.gathered);
+        gathered.clear();
+        let result = self.gather(&mut gathered, entries);
+        self.gathered = gathered;
+        result
+    }
+
+    fn gather<'a>(
+        &mut self,
+        gathered: &mut Vec<u8>,
+        entries: impl IntoIterator<Item = CapturedEntry<'a>>,
+    ) -> io::Result<()> {
+        for entry in entries {
+            match entry.value {
+                ValueRef::Str(bytes) if bytes.len() < GATHER => {
+                    encode_value_entry(gathered, entry.key, entry.value, entry.expires_at);
+                    self.entries_written += 1;
+                    if gathered.len() >= GATHER {
+                        self.put(gathered)?;
+                        gathered.clear();
+                    }
+                }
+                value => {
+                    self.put(gathered)?;
+                    gathered.clear();
+                    self.write_value(entry.key, value, entry.expires_at)?;
+                }
+            }
+        }
+        self.put(gathered)
     }
 
     /// Writes records already encoded by [`super::encode_entry`].
