@@ -600,7 +600,7 @@ impl Shard {
     }
 
     /// Appends to `out` the saved pre-images and up to `budget` entries not yet captured
-    /// (fewer once the step has copied [`STEP_BYTES`] or cloned [`STEP_PARTS`] collection
+    /// (fewer once the step has copied `STEP_BYTES` or cloned `STEP_PARTS` collection
     /// parts), so one lock hold stays short: strings are copied, collections cloned sharing
     /// their parts, and `out` is encoded after the lock is released. Returns the number of
     /// entries appended and whether this shard's part of the snapshot is complete (the shard

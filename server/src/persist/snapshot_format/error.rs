@@ -27,7 +27,7 @@ impl FormatError {
 pub enum FormatErrorKind {
     /// Reading the source failed.
     Io(io::Error),
-    /// The file does not start with [`MAGIC`]: not a snapshot.
+    /// The file does not start with [`super::MAGIC`]: not a snapshot.
     BadMagic,
     /// A snapshot of a format version this build cannot read.
     UnsupportedVersion(u16),

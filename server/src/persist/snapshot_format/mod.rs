@@ -3,7 +3,7 @@
 //! neither side ever holds the whole keyspace in a second copy.
 //!
 //! This module is the file's framing: header, records, varints, checksum, error offsets
-//! ([`writer`], [`reader`], [`error`]). The payload of each value type lives with the type, in
+//! (`writer`, `reader`, `error`). The payload of each value type lives with the type, in
 //! `store::value`, behind the `PayloadWrite`/`PayloadRead` seam that the writer and reader
 //! implement here.
 //!

@@ -59,17 +59,6 @@ pub trait PayloadRead {
     fn invalid(&self, what: &'static str) -> Self::Error;
 }
 
-/// Most elements a decoder reserves room for before they arrive: a corrupt count cannot make
-/// a decoder allocate more than the elements actually read.
-pub const PREALLOC_ELEMENTS: usize = 1024;
-
-/// How many elements to reserve for a count read from a file (untrusted).
-pub fn prealloc(count: u64) -> usize {
-    usize::try_from(count)
-        .unwrap_or(PREALLOC_ELEMENTS)
-        .min(PREALLOC_ELEMENTS)
-}
-
 #[cfg(test)]
 pub(crate) mod testing {
     //! A byte-slice reader and a `Vec` writer for the type modules' own tests (the real

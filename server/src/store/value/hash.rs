@@ -1,9 +1,9 @@
 //! Hashes: a map from field to value, both byte strings, in hash-chosen segments.
 //!
-//! Stored as a [`SegMap`]: a write during a snapshot copies one segment of about
-//! [`SEGMENT`](super::segmented::SEGMENT) fields, and a snapshot clones one pointer per
-//! segment (see [`super::segmented`]). Field lookup is one hash and one probe of a small
-//! table. The segment directory is indexable, which is what HSCAN's cursor will walk.
+//! Stored as a segmented map (`store::value::segmented`): a write during a snapshot copies
+//! one segment of about 128 fields, and a snapshot clones one pointer per segment. Field
+//! lookup is one hash and one probe of a small table. The segment directory is indexable,
+//! which is what HSCAN's cursor will walk.
 //!
 //! # Snapshot payload (type tag `0x02`)
 //!

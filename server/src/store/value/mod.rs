@@ -32,8 +32,10 @@
 //! Each type's payload follows its type tag and key in the snapshot file (the layout is in
 //! `persist::snapshot_format`): `0x00` string, `0x01` list, `0x02` hash, `0x03` set, `0x04`
 //! sorted set, each laid out as its module documents. Tags up to `0x7F` are reserved for
-//! value types. Decoders trust no count or length: they preallocate a bounded amount
-//! ([`codec::PREALLOC_ELEMENTS`]) and reject duplicates and NaN scores as corrupt input.
+//! value types. Decoders trust no count or length: they reserve nothing from a count (a
+//! collection grows as its elements are actually read, a chunk or segment at a time), the
+//! reader bounds what a length preallocates and rejects a count or length beyond the bytes a
+//! file has left, and duplicates and NaN scores are rejected as corrupt input.
 
 pub mod codec;
 pub mod hash;

@@ -1,9 +1,8 @@
 //! Sets: distinct byte-string members, in hash-chosen segments.
 //!
-//! Stored as a [`SegMap`] with no values: a write during a snapshot copies one segment of
-//! about [`SEGMENT`](super::segmented::SEGMENT) members, and a snapshot clones one pointer
-//! per segment (see [`super::segmented`]). Membership is one hash and one probe of a small
-//! table.
+//! Stored as a segmented map without values (`store::value::segmented`): a write during a
+//! snapshot copies one segment of about 128 members, and a snapshot clones one pointer per
+//! segment. Membership is one hash and one probe of a small table.
 //!
 //! # Snapshot payload (type tag `0x03`)
 //!

@@ -2,8 +2,8 @@
 //!
 //! Two structures share each member (one `Arc<[u8]>` allocation, as Redis shares one string
 //! between its dict and its skiplist):
-//! - member to score, a [`SegMap`] (ZSCORE, and finding a member's place to move or remove
-//!   it);
+//! - member to score, a segmented map (`store::value::segmented`): ZSCORE, and finding a
+//!   member's place to move or remove it;
 //! - score order, a sequence of sorted chunks of at most [`ORDER_CHUNK`] entries, ordered by
 //!   (score, member bytes) as Redis orders ties. A member's chunk is found by binary search
 //!   over the chunks' last entries, its place by binary search inside the chunk; a full chunk
