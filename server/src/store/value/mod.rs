@@ -176,15 +176,6 @@ impl Value {
         }
     }
 
-    /// The string itself, taken out of the value, or [`WrongType`] (and the value back).
-    #[inline]
-    pub fn into_string(self) -> Result<Vec<u8>, (WrongType, Value)> {
-        match self {
-            Value::Str(bytes) => Ok(bytes),
-            other => Err((WrongType, other)),
-        }
-    }
-
     collection_accessors!(List, List, as_list, as_list_mut, "list");
     collection_accessors!(Hash, Hash, as_hash, as_hash_mut, "hash");
     collection_accessors!(Set, Set, as_set, as_set_mut, "set");
@@ -338,7 +329,5 @@ mod tests {
             assert_eq!(Value::decode(tag, &mut src), Some(Ok(value.clone())));
         }
         assert!(Value::decode(0x05, &mut codec::testing::SliceReader(&[])).is_none());
-        let (err, back) = values[1].clone().into_string().unwrap_err();
-        assert_eq!((err, back), (WrongType, values[1].clone()));
     }
 }
