@@ -292,7 +292,9 @@ fn store_get(db: &Db) -> impl Op + '_ {
     move |key, now, out| {
         let found = db.with_live(key, now, |entry| match entry {
             Some(entry) => {
-                let Value::Str(value) = &entry.value;
+                let Ok(value) = entry.value.as_string() else {
+                    return false;
+                };
                 out.clear();
                 out.extend_from_slice(value);
                 true
@@ -345,7 +347,9 @@ fn store_mget(db: &Db) -> impl Op + '_ {
         let mut found = 0;
         for lookup in read.lookups(keys.iter().map(|k| &k[..]), now) {
             if let Lookup::Live(entry) = lookup {
-                let Value::Str(value) = &entry.value;
+                let Ok(value) = entry.value.as_string() else {
+                    continue;
+                };
                 out.extend_from_slice(value);
                 found += 1;
             }
@@ -369,7 +373,9 @@ fn store_mget_exclusive(db: &Db) -> impl Op + '_ {
                 .shard(key)
                 .and_then(|(shard, hash)| shard.get_read(hash, key, now));
             if let Some(entry) = entry {
-                let Value::Str(value) = &entry.value;
+                let Ok(value) = entry.value.as_string() else {
+                    continue;
+                };
                 out.extend_from_slice(value);
                 found += 1;
             }

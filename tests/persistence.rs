@@ -518,3 +518,55 @@ async fn replay_does_not_resurrect_keys_expired_since() {
     assert_eq!(c.cmd(&["DBSIZE"]).await, int(0), "expired, not recreated");
     stop(server).await;
 }
+
+/// A snapshot holding a list, a hash, a set and a sorted set (as a later build, with their
+/// commands, would write it) loads: TYPE names each, string commands answer WRONGTYPE (MGET
+/// nil), SCAN filters by type, and SAVE writes them back so a restart has them all.
+#[tokio::test]
+async fn collections_in_a_snapshot_load_and_answer_wrongtype() {
+    use kvserver::persist::snapshot_format::SnapshotWriter;
+    use kvserver::store::value::{Hash, List, Score, Set, ZSet};
+    use kvserver::store::Value;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), 0).unwrap();
+    let list: List = (0..1000)
+        .map(|i| format!("element:{i}").into_bytes())
+        .collect();
+    let hash: Hash = [(&b"field"[..], &b"value"[..])].into_iter().collect();
+    let set: Set = [&b"a"[..], b"b"].into_iter().collect();
+    let zset: ZSet = [(b"m", Score::new(1.5).unwrap())].into_iter().collect();
+    for (key, value) in [
+        ("list", Value::list(list)),
+        ("hash", Value::hash(hash)),
+        ("set", Value::set(set)),
+        ("zset", Value::zset(zset)),
+        ("string", Value::Str(b"text".to_vec())),
+    ] {
+        writer.write_entry(key.as_bytes(), &value, None).unwrap();
+    }
+    std::fs::write(dir.path().join("dump.kvs"), writer.finish().unwrap()).unwrap();
+
+    let wrongtype = err("WRONGTYPE Operation against a key holding the wrong kind of value");
+    for round in 0..2 {
+        let server = start_in(dir.path(), false, FsyncPolicy::Everysec).await;
+        let mut c = Raw::connect(server.addr()).await;
+        assert_eq!(c.cmd(&["DBSIZE"]).await, int(5), "round {round}");
+        for name in ["list", "hash", "set", "zset", "string"] {
+            assert_eq!(c.cmd(&["TYPE", name]).await, simple(name));
+        }
+        assert_eq!(c.cmd(&["GET", "list"]).await, wrongtype);
+        assert_eq!(c.cmd(&["STRLEN", "hash"]).await, wrongtype);
+        assert_eq!(c.cmd(&["APPEND", "set", "x"]).await, wrongtype);
+        assert_eq!(c.cmd(&["INCR", "zset"]).await, wrongtype);
+        assert_eq!(c.cmd(&["GETDEL", "list"]).await, wrongtype);
+        assert_eq!(
+            c.cmd(&["MGET", "list", "string"]).await,
+            Frame::Array(vec![nil(), bulk("text")])
+        );
+        let scan = array_items(c.cmd(&["SCAN", "0", "COUNT", "100", "TYPE", "hash"]).await);
+        assert_eq!(scan[1], bulks(&["hash"]));
+        assert_eq!(c.cmd(&["SAVE"]).await, ok());
+        stop(server).await;
+    }
+}

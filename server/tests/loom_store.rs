@@ -21,18 +21,24 @@ fn db(store: &Store) -> &Db {
 
 fn value_of(db: &Db, key: &[u8], now: u64) -> Option<Vec<u8>> {
     let (mut shard, hash) = db.lock(key);
-    shard
-        .get_mut(hash, key, now)
-        .map(|entry| match &entry.value {
-            Value::Str(s) => s.clone(),
-        })
+    shard.get_mut(hash, key, now).map(|entry| {
+        entry
+            .value
+            .as_string()
+            .expect("only strings are stored")
+            .to_vec()
+    })
 }
 
 /// A value read the way GET reads it: under the shard's read lock.
 fn read_value(db: &Db, key: &[u8], now: u64) -> Option<Vec<u8>> {
     db.with_live(key, now, |entry| {
-        entry.map(|entry| match &entry.value {
-            Value::Str(s) => s.clone(),
+        entry.map(|entry| {
+            entry
+                .value
+                .as_string()
+                .expect("only strings are stored")
+                .to_vec()
         })
     })
 }
@@ -193,8 +199,11 @@ fn multi_key_writes_are_atomic_across_shards() {
                 .into_iter()
                 .map(|key| {
                     let (shard, hash) = locked.shard(key).expect("key was locked");
-                    shard.get_mut(hash, key, NOW).map(|e| match &e.value {
-                        Value::Str(s) => s.clone(),
+                    shard.get_mut(hash, key, NOW).map(|e| {
+                        e.value
+                            .as_string()
+                            .expect("only strings are stored")
+                            .to_vec()
                     })
                 })
                 .collect()
@@ -227,9 +236,13 @@ fn multi_key_reads_see_multi_key_writes_whole() {
             [a, b]
                 .into_iter()
                 .map(|key| match read.lookup(key, NOW) {
-                    Lookup::Live(entry) => match &entry.value {
-                        Value::Str(s) => Some(s.clone()),
-                    },
+                    Lookup::Live(entry) => Some(
+                        entry
+                            .value
+                            .as_string()
+                            .expect("only strings are stored")
+                            .to_vec(),
+                    ),
                     Lookup::Expired | Lookup::Absent => None,
                 })
                 .collect()

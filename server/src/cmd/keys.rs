@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::string::propagate_set;
 use super::{arg_i64, errors, is, CmdError, Ctx};
 use crate::glob::glob_match;
-use crate::store::{Db, Entry, Lookup, MultiLock, Value, SHARDS};
+use crate::store::{Db, Entry, Lookup, MultiLock, SHARDS};
 
 fn keys_of(args: Argv<'_>) -> impl Iterator<Item = &[u8]> + Clone {
     args.slice(1..).iter()
@@ -329,9 +329,12 @@ fn copy_between<'a>(
     if !replace && dshard.contains(dhash, dst, now) {
         return false;
     }
-    // Propagated as the resulting SET in the destination's database.
-    let Value::Str(bytes) = &value;
-    propagate_set(dshard, dst, bytes, deadline, now);
+    // Propagated as the resulting SET in the destination's database. Only a string can be
+    // propagated so. No command creates a collection yet (one can only come from a snapshot
+    // of a later build); the collection commands will give COPY effects that recreate one.
+    if let Ok(bytes) = value.as_string() {
+        propagate_set(dshard, dst, bytes, deadline, now);
+    }
     dshard.set(dhash, dst, value, deadline, now);
     true
 }

@@ -29,7 +29,7 @@ use protocol::Version;
 use crate::clients::ClientHandle;
 use crate::propagate;
 use crate::shared::Shared;
-use crate::store::Db;
+use crate::store::{Db, WrongType};
 use protocol::catalogue::Propagation;
 pub use table::{lookup, Command, COMMANDS};
 
@@ -74,6 +74,13 @@ pub mod errors {
     pub const OVERFLOW: CmdError = CmdError::new("ERR increment or decrement would overflow");
     /// SELECT / COPY DB outside 0..databases.
     pub const DB_OUT_OF_RANGE: CmdError = CmdError::new("ERR DB index is out of range");
+}
+
+/// A typed accessor found another type of value: Redis's `WRONGTYPE` error.
+impl From<WrongType> for CmdError {
+    fn from(_: WrongType) -> Self {
+        errors::WRONGTYPE
+    }
 }
 
 /// A connection's reply buffer and the protocol version its replies are encoded in.

@@ -176,19 +176,13 @@ pub fn propagate_set(shard: &Shard, key: &[u8], value: &[u8], deadline: Option<u
     }
 }
 
-fn string_of(value: &Value) -> Result<&[u8], CmdError> {
-    match value {
-        Value::Str(s) => Ok(s),
-    }
-}
-
 /// GET key: under the shard's read lock, so GETs on other cores run alongside.
 pub fn get(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let (db, now) = (ctx.db(), ctx.now_ms);
     let out = &mut *ctx.out;
     db.with_live(&args[1], now, |entry| {
         match entry {
-            Some(entry) => out.bulk(string_of(&entry.value)?),
+            Some(entry) => out.bulk(entry.value.as_string()?),
             None => out.null(),
         }
         Ok(())
@@ -210,7 +204,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let exists = existing.is_some();
     let old_deadline = existing.as_ref().and_then(|e| e.expires_at());
     let old_value = match (&existing, options.get) {
-        (Some(entry), true) => Some(string_of(&entry.value)?.to_vec()),
+        (Some(entry), true) => Some(entry.value.as_string()?.to_vec()),
         _ => None,
     };
     let allowed = !(options.nx && exists || options.xx && !exists);
@@ -295,8 +289,9 @@ pub fn mget(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     ctx.out.array(keys.len());
     for (key, found) in keys.iter().zip(read.lookups(keys.iter(), now)) {
         match found {
-            Lookup::Live(entry) => match &entry.value {
-                Value::Str(s) => ctx.out.bulk(s),
+            Lookup::Live(entry) => match entry.value.as_string() {
+                Ok(s) => ctx.out.bulk(s),
+                Err(_) => ctx.out.null(),
             },
             Lookup::Expired => {
                 expired.push(key);
@@ -363,7 +358,7 @@ pub fn getset(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let (mut shard, hash) = ctx.db().lock(&args[1]);
     let old = match shard.get_mut(hash, &args[1], now) {
-        Some(entry) => Some(string_of(&entry.value)?.to_vec()),
+        Some(entry) => Some(entry.value.as_string()?.to_vec()),
         None => None,
     };
     shard.set(hash, &args[1], Value::Str(args[2].to_vec()), None, now);
@@ -383,11 +378,10 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     match shard.get_read(hash, &args[1], now) {
         None => ctx.out.null(),
         Some(entry) => {
-            string_of(&entry.value)?;
+            entry.value.as_string()?;
             if let Some(entry) = shard.remove(hash, &args[1], now) {
                 shard.propagate(&[b"DEL", &args[1]]);
-                let Value::Str(old) = entry.value;
-                ctx.out.bulk(&old);
+                ctx.out.bulk(entry.value.as_string()?);
             }
         }
     }
@@ -405,7 +399,7 @@ pub fn getex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             ctx.out.null();
             return Ok(());
         }
-        Some(entry) => string_of(&entry.value)?.to_vec(),
+        Some(entry) => entry.value.as_string()?.to_vec(),
     };
     // As Redis: the amount is validated only once the key is known to exist.
     // None: leave the TTL alone; Some(None): PERSIST; Some(Some(at)): new deadline.
@@ -430,7 +424,7 @@ pub fn append(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let (mut shard, hash) = ctx.db().lock(&args[1]);
     let new_len = match shard.get_mut(hash, &args[1], now) {
         Some(entry) => {
-            let Value::Str(current) = &mut entry.value;
+            let current = entry.value.as_string_mut()?;
             if current.len() + args[2].len() > max_len {
                 return Err(CmdError::new(
                     "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
@@ -455,7 +449,7 @@ pub fn strlen(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let len = ctx
         .db()
         .with_live(&args[1], ctx.now_ms, |entry| match entry {
-            Some(entry) => string_of(&entry.value).map(<[u8]>::len),
+            Some(entry) => entry.value.as_string().map(<[u8]>::len),
             None => Ok(0),
         })?;
     ctx.out.count(len);
@@ -469,7 +463,7 @@ pub fn getrange(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let (db, now) = (ctx.db(), ctx.now_ms);
     let out = &mut *ctx.out;
     db.with_live(&args[1], now, |entry| match entry {
-        Some(entry) => range_of(string_of(&entry.value)?, start, end, out),
+        Some(entry) => range_of(entry.value.as_string()?, start, end, out),
         None => {
             out.bulk(b"");
             Ok(())
@@ -511,7 +505,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let (mut shard, hash) = ctx.db().lock(&args[1]);
     let new_len = match shard.get_mut(hash, &args[1], now) {
         Some(entry) => {
-            let Value::Str(current) = &mut entry.value;
+            let current = entry.value.as_string_mut()?;
             if patch.is_empty() {
                 current.len()
             } else {
@@ -548,7 +542,7 @@ pub fn incr_by(db: &Db, key: &[u8], delta: i64, now_ms: u64) -> Result<i64, CmdE
     let (mut shard, hash) = db.lock(key);
     match shard.get_mut(hash, key, now_ms) {
         Some(entry) => {
-            let Value::Str(current) = &mut entry.value;
+            let current = entry.value.as_string_mut()?;
             let value = parse_i64(current).ok_or(errors::NOT_INTEGER)?;
             let new = value.checked_add(delta).ok_or(errors::OVERFLOW)?;
             current.clear();
@@ -604,7 +598,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     // One lookup: the stored string is parsed and then overwritten in place.
     match shard.get_mut(hash, &args[1], now) {
         Some(entry) => {
-            let Value::Str(stored) = &mut entry.value;
+            let stored = entry.value.as_string_mut()?;
             let current = parse_f64(stored).ok_or(errors::NOT_FLOAT)?;
             let text = float_result(current + delta)?;
             stored.clear();

@@ -23,13 +23,14 @@
 //! while it still holds the lock; the shard hands the effect to the write stream
 //! ([`crate::propagate`]) when one is attached ([`attach_stream`]), and to nobody otherwise.
 
+mod capture;
 mod hint;
 mod key;
 mod lock;
 mod nodes;
 mod shard;
 mod table;
-mod value;
+pub mod value;
 
 use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
@@ -39,11 +40,12 @@ use hint::BucketHint;
 use crate::propagate::{Feed, WriteStream};
 use crate::sync::Arc;
 
+pub use capture::{CapturedEntry, SnapshotBatch};
 pub use key::Key;
 pub use lock::{ReadCounts, ReadGuard, ShardLock, WriteGuard};
 pub use shard::{Entry, Lookup, Shard, ShardStats, SweepResult};
 pub use table::Table;
-pub use value::Value;
+pub use value::{Value, ValueRef, WrongType};
 
 /// Shards per database. A power of two: the shard is the top `SHARD_BITS` bits of the hash.
 pub const SHARDS: usize = 16;
@@ -212,7 +214,12 @@ impl Db {
     }
 
     /// Runs one bounded step of a snapshot walk on shard `index`; see [`Shard::snapshot_step`].
-    pub fn snapshot_step(&self, index: usize, out: &mut Vec<u8>, budget: usize) -> (u64, bool) {
+    pub fn snapshot_step(
+        &self,
+        index: usize,
+        out: &mut SnapshotBatch,
+        budget: usize,
+    ) -> (u64, bool) {
         self.shards[index].0.write().snapshot_step(out, budget)
     }
 
@@ -403,8 +410,9 @@ impl<'a> MultiRead<'a> {
         // Any deadline passes for a prefetch: the real lookup decides.
         if let Some((guard, hash)) = self.guard(key) {
             if let Lookup::Live(entry) = guard.lookup(hash, key, 0) {
-                let Value::Str(value) = &entry.value;
-                hint::prefetch_line(value.as_ptr() as usize);
+                if let Ok(value) = entry.value.as_string() {
+                    hint::prefetch_line(value.as_ptr() as usize);
+                }
             }
         }
     }
@@ -616,9 +624,7 @@ mod tests {
             .collect();
         let read = db.read_keys(keys.iter().map(Vec::as_slice));
         let describe = |found: Lookup<'_>| match found {
-            Lookup::Live(entry) => match &entry.value {
-                Value::Str(s) => Some(s.clone()),
-            },
+            Lookup::Live(entry) => entry.value.as_string().ok().map(<[u8]>::to_vec),
             Lookup::Expired => Some(b"(expired)".to_vec()),
             Lookup::Absent => None,
         };
@@ -681,8 +687,10 @@ mod tests {
         assert!(
             changed(&|| {
                 let (mut shard, hash) = db.lock(key);
-                if let Some(entry) = shard.get_mut(hash, key, 0) {
-                    let Value::Str(bytes) = &mut entry.value;
+                if let Some(Ok(bytes)) = shard
+                    .get_mut(hash, key, 0)
+                    .map(|entry| entry.value.as_string_mut())
+                {
                     bytes.push(b'2');
                 }
             }),

@@ -192,8 +192,7 @@ impl<T> Nodes<T> {
 }
 
 /// Bytes one slot holding a `T` takes (the table checks its nodes stay one cache line).
-#[cfg(test)]
-pub(super) fn slot_size<T>() -> usize {
+pub(super) const fn slot_size<T>() -> usize {
     std::mem::size_of::<Slot<T>>()
 }
 

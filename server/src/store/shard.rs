@@ -13,9 +13,9 @@ use std::collections::BinaryHeap;
 
 use bytes::Bytes;
 
+use super::capture::SnapshotBatch;
 use super::table::Table;
 use super::value::Value;
-use crate::persist::snapshot_format::encode_entry;
 use crate::propagate::{debug, Feed};
 
 /// A stored value and its absolute expiry time.
@@ -28,8 +28,18 @@ pub struct Entry {
     meta: u64,
 }
 
+/// A value and its deadline: 32 bytes, which with the key and the chain links fills the
+/// table's one-cache-line node (`store::table`).
+const _: () = assert!(std::mem::size_of::<Entry>() == 32);
+
 /// Bit of [`Entry::meta`] that holds the snapshot mark.
 const MARK_BIT: u64 = 1 << 63;
+/// Most bytes of keys and strings one snapshot step copies under the lock, beside its entry
+/// budget (a single larger string is still copied whole, in a step of its own).
+const STEP_BYTES: usize = 256 * 1024;
+/// Most collection parts one snapshot step clones under the lock (pointer copies; a single
+/// collection with more is still cloned whole, in a step of its own).
+const STEP_PARTS: usize = 4096;
 /// Buckets of a resize in progress that each cron visit moves (tens of microseconds).
 const CRON_REHASH_BUCKETS: usize = 4096;
 
@@ -106,11 +116,9 @@ struct SnapshotWalk {
     /// Table layout the cursor refers to; a compaction restarts the walk (marks prevent
     /// entries from being taken twice).
     layout: u64,
-    /// Encoded entries as they were when the snapshot began, saved by writes that reached an
-    /// entry before the walk did.
-    preimages: Vec<u8>,
-    /// Number of entries in `preimages`.
-    saved: u64,
+    /// Entries as they were when the snapshot began, captured by writes that reached them
+    /// before the walk did.
+    preimages: SnapshotBatch,
 }
 
 /// Keys of one shard and the heap of their deadlines.
@@ -146,16 +154,18 @@ struct HandedOut {
 }
 
 impl SnapshotWalk {
-    /// Saves an entry as the snapshot must see it.
+    /// Saves an entry as the snapshot must see it (a copy of a string, a clone sharing a
+    /// collection's parts: see [`SnapshotBatch`]).
     fn save(&mut self, key: &[u8], entry: &Entry) {
-        encode_entry(&mut self.preimages, key, &entry.value, entry.expires_at());
-        self.saved += 1;
+        self.preimages
+            .capture(key, &entry.value, entry.expires_at());
     }
 
     /// Moves the saved entries to `out`; returns how many there were.
-    fn take_saved(&mut self, out: &mut Vec<u8>) -> u64 {
+    fn take_saved(&mut self, out: &mut SnapshotBatch) -> u64 {
+        let saved = self.preimages.len() as u64;
         out.append(&mut self.preimages);
-        std::mem::take(&mut self.saved)
+        saved
     }
 }
 
@@ -300,8 +310,9 @@ impl Shard {
         }
         let index = match self.table.find(hash, key) {
             Some(index) => {
-                self.preserve(index);
-                if let Some(entry) = self.table.get_at_mut(index) {
+                if self.snapshot.is_some() {
+                    self.replace_during_snapshot(index, value);
+                } else if let Some(entry) = self.table.get_at_mut(index) {
                     entry.value = value;
                 }
                 index
@@ -492,13 +503,19 @@ impl Shard {
     }
 
     /// Removes every key; returns the old table so that the caller may drop it elsewhere
-    /// (FLUSHALL ASYNC frees memory off the request path).
+    /// (FLUSHALL ASYNC frees memory off the request path). During a snapshot, the values the
+    /// snapshot has not reached yet move to it, and their places in the returned table hold
+    /// empty strings.
     pub fn take_all(&mut self) -> Table<Entry> {
         if let Some(walk) = self.snapshot.as_deref_mut() {
-            // A snapshot in progress still needs every entry it has not reached.
-            for (key, entry) in self.table.iter() {
-                if entry.mark() != self.mark {
-                    walk.save(key, entry);
+            // A snapshot in progress still needs every entry it has not reached: it gets
+            // them whole, without a copy, since the table is going anyway.
+            for index in 0..self.table.slot_count() {
+                if let Some((key, entry)) = self.table.get_at_key_mut(index as u32) {
+                    if entry.mark() != self.mark {
+                        let value = std::mem::replace(&mut entry.value, Value::Str(Vec::new()));
+                        walk.preimages.hold(key, value, entry.expires_at());
+                    }
                 }
             }
         }
@@ -590,7 +607,9 @@ impl Shard {
     }
 
     /// Before an entry changes during a snapshot, saves it as it was when the snapshot began
-    /// (once: the mark records that the snapshot has it).
+    /// (once: the mark records that the snapshot has it). A collection is saved as a clone
+    /// sharing its parts, so this costs a pointer copy per part, and the write that follows
+    /// copies only the part it changes.
     #[inline]
     fn preserve(&mut self, index: u32) {
         let Some(walk) = self.snapshot.as_deref_mut() else {
@@ -600,6 +619,24 @@ impl Shard {
             if entry.mark() != self.mark {
                 walk.save(key, entry);
                 entry.set_mark(self.mark);
+            }
+        }
+    }
+
+    /// Replaces the value at `index` while a snapshot runs: an entry the snapshot has not
+    /// captured yet hands it its old value (moved, not copied).
+    fn replace_during_snapshot(&mut self, index: u32, value: Value) {
+        let mark = self.mark;
+        let Some(walk) = self.snapshot.as_deref_mut() else {
+            return;
+        };
+        if let Some((key, entry)) = self.table.get_at_key_mut(index) {
+            if entry.mark() == mark {
+                entry.value = value;
+            } else {
+                let old = std::mem::replace(&mut entry.value, value);
+                walk.preimages.hold(key, old, entry.expires_at());
+                entry.set_mark(mark);
             }
         }
     }
@@ -617,16 +654,17 @@ impl Shard {
         self.snapshot = Some(Box::new(SnapshotWalk {
             cursor: 0,
             layout: self.table.layout_version(),
-            preimages: Vec::new(),
-            saved: 0,
+            preimages: SnapshotBatch::new(),
         }));
     }
 
-    /// Appends to `out` (in the snapshot format's entry encoding) the saved pre-images and up
-    /// to `budget` entries not yet captured, so one lock hold stays short. Returns the number
-    /// of entries appended and whether this shard's part of the snapshot is complete (the
-    /// shard then leaves snapshot mode).
-    pub fn snapshot_step(&mut self, out: &mut Vec<u8>, budget: usize) -> (u64, bool) {
+    /// Appends to `out` the saved pre-images and up to `budget` entries not yet captured
+    /// (fewer once the step has copied `STEP_BYTES` or cloned `STEP_PARTS` collection
+    /// parts), so one lock hold stays short: strings are copied, collections cloned sharing
+    /// their parts, and `out` is encoded after the lock is released. Returns the number of
+    /// entries appended and whether this shard's part of the snapshot is complete (the shard
+    /// then leaves snapshot mode).
+    pub fn snapshot_step(&mut self, out: &mut SnapshotBatch, budget: usize) -> (u64, bool) {
         let mark = self.mark;
         let Some(walk) = self.snapshot.as_deref_mut() else {
             return (0, true);
@@ -638,10 +676,16 @@ impl Shard {
         }
         let slots = self.table.slot_count();
         let mut examined = 0;
-        while walk.cursor < slots && examined < budget.saturating_mul(4) && taken < budget as u64 {
+        let (bytes_before, parts_before) = (out.byte_len(), out.parts());
+        while walk.cursor < slots
+            && examined < budget.saturating_mul(4)
+            && taken < budget as u64
+            && out.byte_len() - bytes_before < STEP_BYTES
+            && out.parts() - parts_before < STEP_PARTS
+        {
             if let Some((key, entry)) = self.table.get_at_key_mut(walk.cursor as u32) {
                 if entry.mark() != mark {
-                    encode_entry(out, key, &entry.value, entry.expires_at());
+                    out.capture(key, &entry.value, entry.expires_at());
                     entry.set_mark(mark);
                     taken += 1;
                 }
@@ -817,6 +861,107 @@ mod tests {
         assert_eq!(shard.sweep_expired(6_000, 100).expired, 0);
         assert!(shard.contains(h, &k, 6_000));
         assert!(shard.deadlines.is_empty());
+    }
+
+    /// Runs a snapshot of `shard` to its end, one step of `budget` at a time; the batches.
+    fn walk(shard: &mut Shard, budget: usize) -> Vec<SnapshotBatch> {
+        let mut batches = Vec::new();
+        loop {
+            let mut out = SnapshotBatch::new();
+            let (taken, done) = shard.snapshot_step(&mut out, budget);
+            assert_eq!(taken, out.len() as u64);
+            batches.push(out);
+            if done {
+                return batches;
+            }
+        }
+    }
+
+    /// The walk captures a collection by cloning it: no element is copied under the lock,
+    /// only one pointer per chunk; and a step stops once it has cloned [`STEP_PARTS`] parts.
+    #[test]
+    fn the_walk_clones_collections_without_copying_elements() {
+        use crate::store::value::List;
+        let hasher = KeyHasher::new();
+        let mut shard = Shard::default();
+        // Each list alone is under a step's part budget, two together are over it.
+        let elements = (STEP_PARTS / 2 + 10) * crate::store::value::list::CHUNK;
+        for name in [&b"list:a"[..], b"list:b", b"list:c"] {
+            let list: List = (0..elements).map(|i| vec![i as u8; 8]).collect();
+            shard.set(hasher.hash(name), name, Value::list(list), None, 0);
+        }
+        shard.snapshot_begin();
+        let batches = walk(&mut shard, 256);
+        let sizes: Vec<usize> = batches.iter().map(SnapshotBatch::len).collect();
+        assert_eq!(sizes, [2, 1]);
+        for batch in &batches {
+            let keys: usize = batch.iter().map(|e| e.key.len()).sum();
+            assert_eq!(batch.byte_len(), keys, "only keys were copied");
+            assert_eq!(batch.parts(), batch.len() * (STEP_PARTS / 2 + 10));
+        }
+    }
+
+    /// A SET over a key the snapshot has not reached hands the old value to the snapshot
+    /// (the same allocation: nothing copied); a write in place (APPEND) copies it once.
+    #[test]
+    fn a_replaced_value_moves_to_the_snapshot() {
+        let hasher = KeyHasher::new();
+        let mut shard = Shard::default();
+        let (a, b) = (key(1), key(2));
+        let big = vec![7u8; 1 << 20];
+        let address = big.as_ptr();
+        shard.set(hasher.hash(&a), &a, Value::Str(big), None, 0);
+        shard.set(hasher.hash(&b), &b, Value::Str(b"old".to_vec()), None, 0);
+        shard.snapshot_begin();
+        shard.set(hasher.hash(&a), &a, Value::Str(b"new".to_vec()), None, 0);
+        let entry = shard.get_mut(hasher.hash(&b), &b, 0).expect("present");
+        entry.value.as_string_mut().expect("a string").push(b'!');
+        let batches = walk(&mut shard, 256);
+        let captured: Vec<_> = batches.iter().flat_map(SnapshotBatch::iter).collect();
+        assert_eq!(captured.len(), 2);
+        for entry in captured {
+            match entry.value {
+                crate::store::ValueRef::Str(bytes) if entry.key == a => {
+                    assert_eq!(bytes.as_ptr(), address, "moved, not copied");
+                    assert_eq!(bytes.len(), 1 << 20);
+                }
+                crate::store::ValueRef::Str(bytes) => assert_eq!(bytes, b"old"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    /// Emptying a shard during a snapshot moves the values the snapshot has not reached to
+    /// it, without copying them.
+    #[test]
+    fn take_all_during_a_snapshot_moves_values_to_it() {
+        let hasher = KeyHasher::new();
+        let mut shard = Shard::default();
+        let mut addresses = std::collections::BTreeMap::new();
+        for i in 0..100 {
+            let k = key(i);
+            let value = format!("value:{i}").into_bytes();
+            addresses.insert(k.clone(), value.as_ptr() as usize);
+            shard.set(hasher.hash(&k), &k, Value::Str(value), None, 0);
+        }
+        shard.snapshot_begin();
+        let mut first = SnapshotBatch::new();
+        shard.snapshot_step(&mut first, 10);
+        drop(shard.take_all());
+        let batches = walk(&mut shard, 256);
+        let mut seen = 0;
+        for entry in first
+            .iter()
+            .chain(batches.iter().flat_map(SnapshotBatch::iter))
+        {
+            let crate::store::ValueRef::Str(bytes) = entry.value else {
+                panic!("a string");
+            };
+            let moved = addresses[entry.key] == bytes.as_ptr() as usize;
+            assert_eq!(moved, seen >= 10, "entry {seen}");
+            seen += 1;
+        }
+        assert_eq!(seen, 100);
     }
 
     #[test]

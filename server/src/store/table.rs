@@ -54,6 +54,10 @@ struct Node<V> {
     value: V,
 }
 
+/// A string key's node, in its slot, is one cache line (key, value and links; see [`Node`]):
+/// value types that need more go behind a `Box` (see `store::value`).
+const _: () = assert!(super::nodes::slot_size::<Node<super::Entry>>() == 64);
+
 /// The bucket array being emptied into the current one.
 struct Rehash {
     old: Vec<u32>,

@@ -1,0 +1,185 @@
+//! Hashes: a map from field to value, both byte strings, in hash-chosen segments.
+//!
+//! Stored as a segmented map (`store::value::segmented`): a write during a snapshot copies
+//! one segment of about 128 fields, and a snapshot clones one pointer per segment. Field
+//! lookup is one hash and one probe of a small table. The segment directory is indexable,
+//! which is what HSCAN's cursor will walk.
+//!
+//! # Snapshot payload (type tag `0x02`)
+//!
+//! ```text
+//! payload := varint(count) pair*count         in no particular order
+//! pair    := varint(len) field varint(len) value
+//! ```
+//!
+//! A field may appear only once; a payload that repeats one is rejected as corrupt.
+
+use std::fmt;
+
+use super::codec::{PayloadRead, PayloadWrite};
+use super::segmented::SegMap;
+use super::Shown;
+
+/// A hash value; see the module documentation.
+#[derive(Clone, Default, PartialEq)]
+pub struct Hash {
+    fields: SegMap<Box<[u8]>, Box<[u8]>>,
+}
+
+impl Eq for Hash {}
+
+impl Hash {
+    /// An empty hash.
+    pub fn new() -> Self {
+        Hash::default()
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// True when the hash has no field.
+    pub fn is_empty(&self) -> bool {
+        self.fields.len() == 0
+    }
+
+    /// Number of segments: what cloning the hash copies (one pointer each).
+    pub fn segment_count(&self) -> usize {
+        self.fields.segment_count()
+    }
+
+    /// The value of `field` (HGET).
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        self.fields.get(field).map(|value| &**value)
+    }
+
+    /// True if `field` exists (HEXISTS).
+    pub fn contains(&self, field: &[u8]) -> bool {
+        self.fields.get(field).is_some()
+    }
+
+    /// Sets `field` to `value` (HSET); returns the value it replaced, if any.
+    pub fn insert(
+        &mut self,
+        field: impl Into<Box<[u8]>>,
+        value: impl Into<Box<[u8]>>,
+    ) -> Option<Box<[u8]>> {
+        self.fields.insert(field.into(), value.into())
+    }
+
+    /// Removes `field` (HDEL); returns its value.
+    pub fn remove(&mut self, field: &[u8]) -> Option<Box<[u8]>> {
+        self.fields.remove(field).map(|(_, value)| value)
+    }
+
+    /// Every field and its value, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.fields
+            .iter()
+            .map(|(field, value)| (&**field, &**value))
+    }
+
+    /// Segments not shared with a clone: those written since it was cloned.
+    #[cfg(test)]
+    pub(crate) fn unshared_parts(&self) -> usize {
+        self.fields.unshared_parts()
+    }
+}
+
+impl<F: Into<Box<[u8]>>, V: Into<Box<[u8]>>> FromIterator<(F, V)> for Hash {
+    fn from_iter<I: IntoIterator<Item = (F, V)>>(pairs: I) -> Self {
+        let mut hash = Hash::new();
+        for (field, value) in pairs {
+            hash.insert(field, value);
+        }
+        hash
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|(k, v)| (Shown(k), Shown(v))))
+            .finish()
+    }
+}
+
+/// Writes a hash's payload.
+pub fn encode<W: PayloadWrite>(hash: &Hash, out: &mut W) -> Result<(), W::Error> {
+    out.put_count(hash.len())?;
+    for (field, value) in hash.iter() {
+        out.put_bytes(field)?;
+        out.put_bytes(value)?;
+    }
+    Ok(())
+}
+
+/// Reads a hash's payload; a repeated field is an error.
+pub fn decode<R: PayloadRead>(src: &mut R) -> Result<Hash, R::Error> {
+    let count = src.read_count()?;
+    let mut hash = Hash::new();
+    for _ in 0..count {
+        let field = src.read_bytes()?;
+        let value = src.read_bytes()?;
+        if hash.insert(field, value).is_some() {
+            return Err(src.invalid("a hash field appears twice"));
+        }
+    }
+    Ok(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::codec::testing::SliceReader;
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn fields_are_set_read_and_removed() {
+        let mut hash = Hash::new();
+        assert_eq!(hash.insert(&b"f"[..], &b"1"[..]), None);
+        assert_eq!(
+            hash.insert(&b"f"[..], &b"2"[..]).as_deref(),
+            Some(&b"1"[..])
+        );
+        assert_eq!(hash.get(b"f"), Some(&b"2"[..]));
+        assert!(hash.contains(b"f") && !hash.contains(b"g"));
+        assert_eq!(hash.len(), 1);
+        assert_eq!(hash.remove(b"f").as_deref(), Some(&b"2"[..]));
+        assert!(hash.is_empty());
+        assert_eq!(hash.remove(b"f"), None);
+    }
+
+    #[test]
+    fn a_repeated_field_is_rejected() {
+        let mut bytes = Vec::new();
+        let Ok(()) = bytes.put_count(2);
+        for _ in 0..2 {
+            let Ok(()) = bytes.put_bytes(b"f");
+            let Ok(()) = bytes.put_bytes(b"v");
+        }
+        assert!(decode(&mut SliceReader(&bytes)).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn payload_round_trips(pairs in prop::collection::btree_map(
+            prop::collection::vec(any::<u8>(), 0..12),
+            prop::collection::vec(any::<u8>(), 0..12),
+            0..600,
+        )) {
+            let hash: Hash = pairs.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect();
+            let mut bytes = Vec::new();
+            let Ok(()) = encode(&hash, &mut bytes);
+            let mut src = SliceReader(&bytes);
+            let decoded = decode(&mut src).unwrap();
+            prop_assert!(src.0.is_empty());
+            let read: BTreeMap<Vec<u8>, Vec<u8>> =
+                decoded.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+            prop_assert_eq!(read, pairs);
+            prop_assert_eq!(decoded, hash);
+        }
+    }
+}
