@@ -10,9 +10,8 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-use crate::cmd::table::{address_of, name_at_address};
-use crate::cmd::Command;
 use crate::sync::{Arc, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
+use protocol::catalogue::{self, CommandSpec};
 
 /// What CLIENT SETNAME / SETINFO / HELLO set: changed rarely, read by CLIENT LIST.
 #[derive(Default, Clone)]
@@ -153,9 +152,10 @@ impl ClientHandle {
         &self.registry
     }
 
-    /// Records the command being run and the time (for `cmd=` and `idle=`).
+    /// Records the command being run (its catalogue row) and the time (for `cmd=` and
+    /// `idle=`).
     #[inline]
-    pub fn note_command(&self, command: &'static Command, now_ms: u64) {
+    pub fn note_command(&self, command: &'static CommandSpec, now_ms: u64) {
         let info = &self.info;
         info.last_command
             .store(address_of(command), Ordering::Relaxed);
@@ -204,5 +204,32 @@ impl ClientInfo {
     /// Kind of client for CLIENT LIST TYPE (every client is a normal one for now).
     pub fn kind(&self) -> &'static str {
         "normal"
+    }
+}
+
+/// The address that identifies a catalogue row in [`ClientHandle::note_command`]: one store
+/// of a word per command, resolved to a name only when CLIENT LIST asks.
+#[inline]
+fn address_of(command: &'static CommandSpec) -> usize {
+    std::ptr::from_ref(command) as usize
+}
+
+/// The name of the catalogue row at `address` (see [`address_of`]), for CLIENT LIST's `cmd=`.
+fn name_at_address(address: usize) -> Option<&'static str> {
+    catalogue::all()
+        .find(|&command| address_of(command) == address)
+        .map(|command| command.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_name_commands_and_subcommands() {
+        for command in catalogue::all() {
+            assert_eq!(name_at_address(address_of(command)), Some(command.name));
+        }
+        assert_eq!(name_at_address(0), None);
     }
 }

@@ -290,7 +290,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
         ));
         return false;
     }
-    ctx.session.client.note_command(command, ctx.now_ms);
+    ctx.session.client.note_command(command.spec, ctx.now_ms);
     if let Some(refusal) = ctx.shared.persist.health.write_refusal(ctx.now_ms) {
         // The disk cannot keep what a write would change: refuse it, and PING, as Redis does
         // (so that health checks notice). Reads go on.
