@@ -194,7 +194,7 @@ fn spread(calls: u64, max: u64) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_disk_call_failing_loses_no_acknowledged_write() {
-    for policy in ["always", "everysec"] {
+    for policy in ["always", "everysec", "no"] {
         let (calibration, _) = run_case(policy, None).await;
         for op in DiskOp::ALL {
             let calls = calibration[&format!("{op:?}")];
@@ -237,4 +237,32 @@ async fn a_disk_that_keeps_failing_for_a_while_is_survived() {
             run_case(policy, Some(rule)).await;
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turning_the_log_off_ends_its_refusals() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let disk = FaultyDisk::new();
+    let server = start(dir.path(), "always", &disk).await;
+    let mut client = Raw::connect(server.addr()).await;
+    assert_eq!(client.cmd(&["SET", "a", "1"]).await, ok());
+    disk.inject(FaultRule {
+        op: DiskOp::Sync,
+        first: disk.calls(DiskOp::Sync) + 1,
+        count: u64::MAX,
+        fault: Fault::Fail(libc::EIO),
+    });
+    let refused = client.cmd(&["SET", "b", "2"]).await;
+    assert_eq!(
+        refused,
+        err("MISCONF Errors writing to the AOF file: Input/output error")
+    );
+    assert_eq!(client.cmd(&["GET", "a"]).await, bulk("1"));
+    assert_eq!(
+        client.cmd(&["CONFIG", "SET", "appendonly", "no"]).await,
+        ok()
+    );
+    assert_eq!(client.cmd(&["SET", "c", "3"]).await, ok());
+    server.shutdown();
+    server.stopped().await;
 }

@@ -436,3 +436,29 @@ fn temp_files_in(dir: &Path) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_fsync_under_everysec_refuses_writes_past_two_seconds() {
+    let dir = FaultyDir::new();
+    let args = ["--appendonly", "yes", "--appendfsync", "everysec"];
+    let (mut server, mut conn) = dir.start(&args).await;
+    let writers = Writers::start(server.port).await;
+    writers.wait_acknowledged(100).await;
+    // Every fsync now takes 4 s: acknowledged writes would wait longer than everysec allows.
+    dir.set("stall", "4000");
+    writers
+        .wait_errors("MISCONF Errors writing to the AOF file: fsync has not completed")
+        .await;
+    assert_eq!(
+        conn.must(&["EXISTS", "w0:1"]).await,
+        Frame::Integer(1),
+        "reads keep working"
+    );
+    dir.clear("stall");
+    // Once the stalled fsync returns, the log catches up and writes are accepted again.
+    writers.wait_acknowledged(100).await;
+    let outcomes = writers.stop().await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    server.kill();
+    verify_after_restart(dir.data(), &args, &outcomes).await;
+}

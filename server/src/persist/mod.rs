@@ -468,6 +468,9 @@ impl Persistence {
         store.attach_stream(None);
         self.aof_generation.fetch_add(1, Ordering::SeqCst);
         aof.stop();
+        // Without the log, its failures no longer refuse writes (as in Redis).
+        self.health.clear_aof_error();
+        self.health.set_unsynced_since(None);
     }
 
     /// Compacts the log: a new base from a point-in-time snapshot, a new incremental file

@@ -230,6 +230,7 @@ impl Db {
 
     /// Locks every shard that owns one of `keys`, in ascending shard order, so a multi-key
     /// command runs atomically with respect to other clients.
+    #[inline]
     pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> MultiLock<'_> {
         self.lock_mask(self.shards_of(keys))
     }
@@ -246,6 +247,7 @@ impl Db {
 
     /// The set of shards owning `keys`, as a bit mask; starts loading each key's bucket on
     /// the way, so that the misses overlap with each other and with the locking.
+    #[inline]
     fn shards_of<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> u32 {
         let mut mask = 0u32;
         for key in keys {
@@ -467,6 +469,7 @@ impl MultiLock<'_> {
     /// Starts loading the entries of the first [`ENTRIES_AHEAD`] `keys` (their buckets were
     /// loaded before locking), so that a multi-key write's lookups overlap their misses and
     /// the shards are held for less time.
+    #[inline]
     pub fn prefetch_entries<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) {
         for key in keys.into_iter().take(ENTRIES_AHEAD) {
             let hash = self.hasher.hash(key);
@@ -478,6 +481,7 @@ impl MultiLock<'_> {
 
     /// The locked shard owning `key`, with the key's hash. `None` only if the caller asks for
     /// a key it did not lock, which is a bug in the caller.
+    #[inline]
     pub fn shard(&mut self, key: &[u8]) -> Option<(&mut Shard, u64)> {
         let hash = self.hasher.hash(key);
         let guard = self.guards[shard_of(hash)].as_mut()?;

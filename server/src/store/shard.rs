@@ -313,7 +313,7 @@ impl Shard {
                 if self.snapshot.is_some() {
                     self.replace_during_snapshot(index, value);
                 } else if let Some(entry) = self.table.get_at_mut(index) {
-                    entry.value = value;
+                    entry.value.replace(value);
                 }
                 index
             }
@@ -632,7 +632,7 @@ impl Shard {
         };
         if let Some((key, entry)) = self.table.get_at_key_mut(index) {
             if entry.mark() == mark {
-                entry.value = value;
+                entry.value.replace(value);
             } else {
                 let old = std::mem::replace(&mut entry.value, value);
                 walk.preimages.hold(key, old, entry.expires_at());

@@ -127,6 +127,16 @@ macro_rules! collection_accessors {
 }
 
 impl Value {
+    /// Replaces this value with `new`, freeing the old one. A string (the common case,
+    /// SET over SET) is freed inline; collections go through their out-of-line drop glue.
+    #[inline]
+    pub fn replace(&mut self, new: Value) {
+        match std::mem::replace(self, new) {
+            Value::Str(bytes) => drop(bytes),
+            other => drop_collection(other),
+        }
+    }
+
     /// A list value.
     pub fn list(list: List) -> Self {
         Value::List(Box::new(list))
@@ -292,6 +302,14 @@ impl fmt::Debug for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "\"{}\"", self.0.escape_ascii())
     }
+}
+
+/// Frees a collection value: kept out of line so that [`Value::replace`]'s string path stays
+/// small enough to inline.
+#[cold]
+#[inline(never)]
+fn drop_collection(value: Value) {
+    drop(value);
 }
 
 #[cfg(test)]
