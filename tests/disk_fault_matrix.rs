@@ -274,3 +274,44 @@ async fn turning_the_log_off_ends_its_refusals() {
     server.shutdown();
     server.stopped().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_always_a_failed_fsync_fails_the_writes_of_a_pipeline_and_not_its_reads() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let disk = FaultyDisk::new();
+    let server = start(dir.path(), "always", &disk).await;
+    let mut client = Raw::connect(server.addr()).await;
+    assert_eq!(client.cmd(&["SET", "kept", "1"]).await, ok());
+    disk.inject(FaultRule {
+        op: DiskOp::Sync,
+        first: disk.calls(DiskOp::Sync) + 1,
+        count: 1,
+        fault: Fault::Fail(libc::EIO),
+    });
+    let mut batch = encode(&["SET", "a", "1"]);
+    batch.extend(encode(&["GET", "kept"]));
+    batch.extend(encode(&["INCR", "counter"]));
+    batch.extend(encode(&["INCR", "kept-is-not-a-number-but-this-is-fine"]));
+    client.send(&batch).await;
+    let misconf = err("MISCONF Errors writing to the AOF file: Input/output error");
+    assert_eq!(
+        client.read().await,
+        misconf,
+        "SET covered by the failed fsync"
+    );
+    assert_eq!(client.read().await, bulk("1"), "the read in the same batch");
+    assert_eq!(
+        client.read().await,
+        misconf,
+        "INCR covered by the failed fsync"
+    );
+    assert_eq!(client.read().await, misconf);
+    // The log is re-established in new files by itself; then writes are acknowledged again.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.cmd(&["SET", "b", "2"]).await != ok() {
+        assert!(Instant::now() < deadline, "writes never accepted again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.shutdown();
+    server.stopped().await;
+}

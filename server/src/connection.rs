@@ -62,9 +62,10 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
         // one): pipelined commands share a millisecond, as Redis's cached time does, and a
         // clock read per command was ~5% of CPU at -P 16.
         let mut now_ms = unix_ms();
-        session.track_write_replies = aof
-            .refresh(shared)
-            .is_some_and(|aof| aof.policy() == FsyncPolicy::Always);
+        // Where each write's reply lies is noted whenever the log is on (not only under
+        // `always`), so that a CONFIG SET appendfsync always inside this batch still finds
+        // them; a push per write beside the effect the write appends anyway.
+        session.track_write_replies = aof.refresh(shared).is_some();
         loop {
             match codec.next_request(&mut input) {
                 Ok(Some(request)) => {

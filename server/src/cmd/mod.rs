@@ -192,9 +192,9 @@ pub struct Session {
     /// command, and comparing its name is cheaper than the table lookup (which showed at ~5%
     /// of the server's CPU in pipelined GET profiles).
     last_command: Option<&'static Command>,
-    /// Set by the connection while the log runs under `appendfsync always`: dispatch then
-    /// notes where each write's reply lies in the output buffer ([`Session::write_replies`]),
-    /// so that the replies of a batch whose fsync failed can be turned into errors.
+    /// Set by the connection while the append-only file is on: dispatch then notes where each
+    /// write's reply lies in the output buffer ([`Session::write_replies`]), so that under
+    /// `appendfsync always` the replies of a batch whose fsync failed can become errors.
     pub track_write_replies: bool,
     /// Byte ranges of the replies of the writes run since the connection last settled them.
     pub write_replies: Vec<std::ops::Range<usize>>,
