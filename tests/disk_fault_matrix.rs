@@ -315,3 +315,39 @@ async fn under_always_a_failed_fsync_fails_the_writes_of_a_pipeline_and_not_its_
     server.shutdown();
     server.stopped().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_failed_just_before_a_shutdown_is_not_lost() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let disk = FaultyDisk::new();
+    let server = start(dir.path(), "everysec", &disk).await;
+    let mut client = Raw::connect(server.addr()).await;
+    assert_eq!(client.cmd(&["SET", "before", "1"]).await, ok());
+    disk.inject(FaultRule {
+        op: DiskOp::Write,
+        first: disk.calls(DiskOp::Write) + 1,
+        count: 1,
+        fault: Fault::Fail(libc::ENOSPC),
+    });
+    // Acknowledged at once under everysec; its first write fails, and the retry is not due
+    // before the shutdown below.
+    assert_eq!(client.cmd(&["SET", "acknowledged", "2"]).await, ok());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while disk.injected() == 0 {
+        assert!(Instant::now() < deadline, "the write was never attempted");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    server.shutdown();
+    server.stopped().await;
+    let image = tempfile::tempdir().expect("image dir");
+    disk.crash_image(dir.path(), image.path())
+        .expect("crash image");
+    let restarted = kvserver::start(config(image.path(), "everysec"), None)
+        .await
+        .expect("the image loads");
+    let mut client = Raw::connect(restarted.addr()).await;
+    assert_eq!(client.cmd(&["GET", "before"]).await, bulk("1"));
+    assert_eq!(client.cmd(&["GET", "acknowledged"]).await, bulk("2"));
+    restarted.shutdown();
+    restarted.stopped().await;
+}

@@ -333,6 +333,10 @@ impl Writer {
                 .drain(horizon, &mut self.scratch, &mut files);
             let next_db = files.next_db;
             self.written = horizon;
+            if stop {
+                // A last try for a write that failed, whatever the retry cadence says.
+                self.retry_at = None;
+            }
             let policy = self.aof.policy();
             if policy == FsyncPolicy::Everysec
                 && (!self.out.is_empty() || !self.next_out.is_empty())

@@ -396,8 +396,12 @@ impl Persistence {
     /// saves a snapshot if save rules exist (unless SHUTDOWN already handled that), as Redis
     /// does on SIGTERM.
     pub fn shutdown(&self, store: &Store) -> Result<(), String> {
-        if self.aof().is_some_and(|aof| aof.needs_rewrite()) {
-            // The log's last file failed: one last try to leave a log that holds everything.
+        if self
+            .aof()
+            .is_some_and(|aof| aof.needs_rewrite() || aof.write_failed.load(Ordering::SeqCst))
+        {
+            // The log failed (an fsync, or writes still waiting for a retry): one last try to
+            // leave a log that holds everything, rewritten from memory.
             info!("rewriting the append-only file before exiting, after a failure");
             if let Err(err) = self.rewrite(store) {
                 error!("the append-only file could not be re-established before exiting: {err:#}");
