@@ -10,6 +10,7 @@
 pub mod config;
 pub mod connection;
 pub mod expire;
+pub mod hash;
 pub mod info;
 pub mod introspect;
 pub mod keys;
