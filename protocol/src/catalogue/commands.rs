@@ -40,9 +40,19 @@ const READ_KEY: &[KeySpec] = &[KeySpec::range(READS, 1, 0, 1)];
 /// The key at position 1, written.
 const WRITE_KEY: &[KeySpec] = &[KeySpec::range(UPDATES, 1, 0, 1)];
 /// The key at position 1, written only where absent (HSETNX).
-const INSERT_KEY: &[KeySpec] = &[KeySpec::range(KeyFlags::RW.union(KeyFlags::INSERT), 1, 0, 1)];
+const INSERT_KEY: &[KeySpec] = &[KeySpec::range(
+    KeyFlags::RW.union(KeyFlags::INSERT),
+    1,
+    0,
+    1,
+)];
 /// The key at position 1, from which parts are removed (HDEL).
-const DELETE_KEY: &[KeySpec] = &[KeySpec::range(KeyFlags::RW.union(KeyFlags::DELETE), 1, 0, 1)];
+const DELETE_KEY: &[KeySpec] = &[KeySpec::range(
+    KeyFlags::RW.union(KeyFlags::DELETE),
+    1,
+    0,
+    1,
+)];
 /// The key at position 1, read without returning user data (HLEN, HEXISTS).
 const INSPECT_KEY: &[KeySpec] = &[KeySpec::range(KeyFlags::RO, 1, 0, 1)];
 /// The key at position 1, read and then updated (HINCRBY).

@@ -28,7 +28,7 @@ fn pairs<'a>(args: Argv<'a>) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
 /// Sets every `field value` pair of `args` (HSET, HMSET) and propagates them as one HSET;
 /// returns how many fields were new. Rejects an odd pair list with `command`'s arity error.
 fn set_pairs(ctx: &mut Ctx<'_>, args: Argv<'_>, command: &str) -> Result<usize, CmdError> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::owned(format!(
             "ERR wrong number of arguments for '{command}' command"
         )));

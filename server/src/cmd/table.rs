@@ -12,8 +12,7 @@ use std::sync::OnceLock;
 use protocol::catalogue::{self, arity_allows, CommandSpec, Propagation};
 
 use super::{
-    config, connection, expire, hash, info, introspect, keys, persistence, server, string,
-    Handler,
+    config, connection, expire, hash, info, introspect, keys, persistence, server, string, Handler,
 };
 
 /// A catalogue row with its handler: what dispatch looks up and runs.
