@@ -65,6 +65,9 @@ enum Compare {
     Sorted,
     /// A SCAN reply: the cursor exactly, the keys in any order.
     Scan,
+    /// Field/value pairs in unspecified order (HGETALL): a RESP2 flat array or a RESP3 map,
+    /// compared as sorted pairs.
+    Pairs,
     /// Sent to both, replies not compared (HELLO: server version and client id differ).
     Ignore,
 }
@@ -85,6 +88,18 @@ fn normalize(frame: Frame, compare: Compare) -> Frame {
             }
             Frame::Array(items)
         }
+        (Compare::Pairs, Frame::Array(items)) if items.len() % 2 == 0 => {
+            let mut pairs: Vec<Frame> = items
+                .chunks(2)
+                .map(|pair| Frame::Array(pair.to_vec()))
+                .collect();
+            sort_bulks(&mut pairs);
+            Frame::Array(pairs)
+        }
+        (Compare::Pairs, Frame::Map(mut pairs)) => {
+            pairs.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+            Frame::Map(pairs)
+        }
         (_, frame) => frame,
     }
 }
@@ -94,6 +109,8 @@ fn normalize(frame: Frame, compare: Compare) -> Frame {
 fn parse_line(line: &str) -> (Compare, Vec<Bytes>) {
     let (compare, rest) = if let Some(rest) = line.strip_prefix("~sorted ") {
         (Compare::Sorted, rest)
+    } else if let Some(rest) = line.strip_prefix("~pairs ") {
+        (Compare::Pairs, rest)
     } else if let Some(rest) = line.strip_prefix("~scan ") {
         (Compare::Scan, rest)
     } else if let Some(rest) = line.strip_prefix("~ignore ") {
@@ -376,6 +393,111 @@ const SCRIPT: &[&str] = &[
     "EXPIRE k 0 XX",
     "PEXPIREAT k 1 GT",
     "EXISTS k",
+    // Hashes.
+    "HSET h a 1 b 2 c 3",
+    "HSET h a 10 d 4 d 5",
+    "HSET h a",
+    "HSET h a 1 b",
+    "HMSET h a 1 b",
+    "HSET h",
+    "HGET h a",
+    "HGET h nope",
+    "HGET nokey a",
+    "HMGET h a nope d",
+    "HMGET nokey a b",
+    "HSETNX h a x",
+    "HSETNX h e x",
+    "HSETNX hnew f v",
+    "HMSET h f 6 g 7",
+    "HLEN h",
+    "HLEN nokey",
+    "HSTRLEN h a",
+    "HSTRLEN h nope",
+    "HSTRLEN nokey a",
+    "HEXISTS h a",
+    "HEXISTS h nope",
+    "HEXISTS nokey a",
+    "~sorted HKEYS h",
+    "~sorted HVALS h",
+    "~pairs HGETALL h",
+    "HGETALL nokey",
+    "HKEYS nokey",
+    "HVALS nokey",
+    "HDEL h a a nope",
+    "HDEL nokey a",
+    "HDEL hnew f",
+    "EXISTS hnew",
+    "HSET \"bin\\x00\" \"\\x00\\r\\n\" \"\"",
+    "HGET \"bin\\x00\" \"\\x00\\r\\n\"",
+    "HINCRBY h n 5",
+    "HINCRBY h n -7",
+    "HINCRBY h n x",
+    "HINCRBY h n 1.5",
+    "HINCRBY h n 99999999999999999999",
+    "HINCRBY h b 1",
+    "HSET h s abc sp \" 1\" z 01 e \"\" max 9223372036854775807",
+    "HINCRBY h s 1",
+    "HINCRBY h sp 1",
+    "HINCRBY h z 1",
+    "HINCRBY h e 1",
+    "HINCRBY h max 1",
+    "HINCRBY h max -1",
+    "HINCRBY h min -9223372036854775808",
+    "HINCRBY h min -1",
+    "HINCRBYFLOAT h f 10.5",
+    "HINCRBYFLOAT h f 0.1",
+    "HINCRBYFLOAT h f -5",
+    "HINCRBYFLOAT h g 5.0e3",
+    "HINCRBYFLOAT h fl 0.1",
+    "HINCRBYFLOAT h fl 0.2",
+    "HINCRBYFLOAT h n 1.5",
+    "HINCRBYFLOAT h f x",
+    "HINCRBYFLOAT h f nan",
+    "HINCRBYFLOAT h f inf",
+    "HINCRBYFLOAT h f -inf",
+    "HINCRBYFLOAT h s 1",
+    "HINCRBYFLOAT h sp 1",
+    "HINCRBYFLOAT nokey2 f 2.5",
+    "HGET nokey2 f",
+    "~pairs HGETALL h",
+    "TYPE h",
+    "SET str v",
+    "HSET str f v",
+    "HSETNX str f v",
+    "HMSET str f v",
+    "HGET str f",
+    "HMGET str f",
+    "HDEL str f",
+    "HLEN str",
+    "HSTRLEN str f",
+    "HEXISTS str f",
+    "HKEYS str",
+    "HVALS str",
+    "HGETALL str",
+    "HINCRBY str f 1",
+    "HINCRBY str f x",
+    "HINCRBYFLOAT str f 1",
+    "HINCRBYFLOAT str f x",
+    "GET h",
+    "INCR h",
+    "APPEND h x",
+    "MGET h str",
+    "COPY h hcopy",
+    "COPY h hcopy",
+    "HDEL h a",
+    "COPY h hcopy REPLACE",
+    "~pairs HGETALL hcopy",
+    "COPY h hother DB 1",
+    "RENAME hcopy hrenamed",
+    "EXPIRE hrenamed 100",
+    "HSET hrenamed new 1",
+    "TTL hrenamed",
+    "~sorted KEYS h*",
+    "DEL h hrenamed",
+    "HSET one f v",
+    "HDEL one f",
+    "EXISTS one",
+    "TYPE one",
     // Connection and server.
     "PING",
     "PING hello",
@@ -465,6 +587,13 @@ const SCRIPT: &[&str] = &[
     "TTL r",
     "SET r v GET",
     "GETEX r PERSIST",
+    "HSET rh a 1 b 2",
+    "~pairs HGETALL rh",
+    "HGETALL nokey",
+    "HMGET rh a nope",
+    "HGET rh nope",
+    "HINCRBYFLOAT rh a 1.5",
+    "~sorted HKEYS rh",
     "RESET",
     "GET nokey",
 ];
