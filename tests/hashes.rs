@@ -427,3 +427,169 @@ async fn redis_client_hash_round_trip() {
     let exists: bool = con.exists("user:1").await.unwrap();
     assert!(!exists);
 }
+
+/// Runs HSCAN to the end with `options`; returns the pairs seen and the number of calls.
+async fn full_hscan(c: &mut Raw, key: &str, options: &[&str]) -> (Vec<(String, String)>, usize) {
+    let mut cursor = "0".to_string();
+    let mut seen = Vec::new();
+    let mut calls = 0;
+    loop {
+        let mut args = vec!["HSCAN", key, &cursor];
+        args.extend_from_slice(options);
+        let reply = array_items(c.cmd(&args).await);
+        calls += 1;
+        assert_eq!(reply.len(), 2);
+        seen.extend(pairs_of(reply[1].clone()));
+        cursor = text_of(&reply[0]);
+        if cursor == "0" {
+            break;
+        }
+        assert!(calls < 100_000, "the scan ends");
+    }
+    seen.sort();
+    (seen, calls)
+}
+
+#[tokio::test]
+async fn hscan_options_and_errors() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    let empty = Frame::Array(vec![bulk("0"), Frame::Array(vec![])]);
+    // A missing key answers before the options are looked at.
+    assert_eq!(c.cmd(&["HSCAN", "nokey", "0"]).await, empty);
+    assert_eq!(
+        c.cmd(&["HSCAN", "nokey", "0", "COUNT", "0", "BAD"]).await,
+        empty
+    );
+    assert_eq!(
+        c.cmd(&["HSCAN", "nokey", "x"]).await,
+        err("ERR invalid cursor")
+    );
+    assert_eq!(c.cmd(&["HSCAN", "nokey"]).await, arity_err("hscan"));
+    assert_eq!(c.cmd(&["SET", "s", "v"]).await, ok());
+    assert_eq!(c.cmd(&["HSCAN", "s", "0", "BAD"]).await, err(WRONGTYPE));
+    assert_eq!(
+        c.cmd(&["HSET", "h", "a", "1", "b", "2", "ab", "3"]).await,
+        int(3)
+    );
+    for bad in [
+        &["BAD"][..],
+        &["COUNT", "0"],
+        &["COUNT", "-1"],
+        &["MATCH"],
+        &["TYPE", "hash"],
+        &["COUNT", "1", "MATCH"],
+    ] {
+        let mut args = vec!["HSCAN", "h", "0"];
+        args.extend_from_slice(bad);
+        assert_eq!(c.cmd(&args).await, err("ERR syntax error"), "{bad:?}");
+    }
+    assert_eq!(
+        c.cmd(&["HSCAN", "h", "0", "COUNT", "x"]).await,
+        err(NOT_INTEGER)
+    );
+    // A small hash comes back whole, with cursor 0, whatever COUNT says.
+    let reply = array_items(c.cmd(&["HSCAN", "h", "0", "COUNT", "1"]).await);
+    assert_eq!(reply[0], bulk("0"));
+    assert_eq!(
+        pairs_of(reply[1].clone()),
+        owned_pairs(&[("a", "1"), ("ab", "3"), ("b", "2")])
+    );
+    let reply = array_items(
+        c.cmd(&["HSCAN", "h", "0", "match", "a*", "count", "5"])
+            .await,
+    );
+    assert_eq!(
+        pairs_of(reply[1].clone()),
+        owned_pairs(&[("a", "1"), ("ab", "3")])
+    );
+    // RESP3: the same flat array.
+    c.cmd(&["HELLO", "3"]).await;
+    let reply = array_items(c.cmd(&["HSCAN", "h", "0", "MATCH", "b"]).await);
+    assert_eq!(reply[1], bulks(&["b", "2"]));
+}
+
+#[tokio::test]
+async fn hscan_walks_a_large_hash() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    let mut expected = Vec::new();
+    for chunk in 0..20 {
+        let mut args = vec!["HSET".to_string(), "big".to_string()];
+        for i in chunk * 500..(chunk + 1) * 500 {
+            args.push(format!("f{i}"));
+            args.push(format!("v{i}"));
+            expected.push((format!("f{i}"), format!("v{i}")));
+        }
+        assert_eq!(c.cmd(&args).await, int(500));
+    }
+    expected.sort();
+    // Without changes, every field exactly once, over many calls.
+    let (seen, calls) = full_hscan(&mut c, "big", &["COUNT", "100"]).await;
+    assert_eq!(seen, expected);
+    assert!(calls > 10, "{calls} calls");
+    let (seen, _) = full_hscan(&mut c, "big", &["MATCH", "f1*", "COUNT", "1000"]).await;
+    let ones: Vec<_> = expected
+        .iter()
+        .filter(|(f, _)| f.starts_with("f1"))
+        .cloned()
+        .collect();
+    assert_eq!(seen, ones);
+}
+
+/// Redis's guarantee: a field present for the whole iteration is returned, while another
+/// connection adds and removes other fields (the hash grows, then shrinks, between calls).
+#[tokio::test]
+async fn hscan_returns_every_stable_field_across_growth_and_shrinking() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    let mut other = Raw::connect(server.addr()).await;
+    let mut stable = Vec::new();
+    let mut args = vec!["HSET".to_string(), "h".to_string()];
+    for i in 0..3000 {
+        args.push(format!("stable:{i}"));
+        args.push("s".to_string());
+        stable.push(format!("stable:{i}"));
+    }
+    assert_eq!(c.cmd(&args).await, int(3000));
+    let mut cursor = "0".to_string();
+    let mut seen = std::collections::HashSet::new();
+    let mut round = 0usize;
+    loop {
+        let reply = array_items(c.cmd(&["HSCAN", "h", &cursor, "COUNT", "50"]).await);
+        for (field, _) in pairs_of(reply[1].clone()) {
+            seen.insert(field);
+        }
+        cursor = text_of(&reply[0]);
+        if cursor == "0" {
+            break;
+        }
+        // Grow for the first rounds (splits), then remove everything added (merges).
+        if round < 20 {
+            let mut args = vec!["HSET".to_string(), "h".to_string()];
+            for i in round * 1000..(round + 1) * 1000 {
+                args.push(format!("churn:{i}"));
+                args.push("c".to_string());
+            }
+            assert_eq!(other.cmd(&args).await, int(1000));
+        } else if round < 40 {
+            let r = round - 20;
+            let mut args = vec!["HDEL".to_string(), "h".to_string()];
+            args.extend((r * 1000..(r + 1) * 1000).map(|i| format!("churn:{i}")));
+            assert_eq!(other.cmd(&args).await, int(1000));
+        }
+        round += 1;
+        assert!(round < 100_000, "the scan ends");
+    }
+    assert!(
+        round >= 20,
+        "the scan took {round} calls: too few to see churn"
+    );
+    for field in &stable {
+        assert!(seen.contains(field), "{field} was never returned");
+    }
+    assert_eq!(
+        c.cmd(&["HLEN", "h"]).await,
+        int(3000 + 1000 * 20 - 1000 * (round.min(40) - 20) as i64)
+    );
+}

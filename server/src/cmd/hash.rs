@@ -1,5 +1,5 @@
 //! Hash commands: HSET and HSETNX, HGET and HMGET, HDEL, HLEN, HSTRLEN, HEXISTS, HKEYS,
-//! HVALS, HGETALL, HINCRBY and HINCRBYFLOAT.
+//! HVALS, HGETALL, HINCRBY, HINCRBYFLOAT and HSCAN.
 //!
 //! Reads run under the shard's read lock ([`Db::with_live`]); writes under its write lock,
 //! validating every argument and the key's type before they change anything. A hash is
@@ -10,7 +10,8 @@
 use protocol::{Argv, IntText};
 
 use super::string::float_result;
-use super::{arg_i64, errors, parse_f64, parse_i64, CmdError, Ctx};
+use super::{arg_i64, errors, is, parse_cursor, parse_f64, parse_i64, CmdError, Ctx};
+use crate::glob::glob_match;
 use crate::store::{Db, Hash, Value};
 
 /// A stored field value that HINCRBY cannot read as a 64-bit integer.
@@ -302,4 +303,67 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     drop(shard);
     ctx.out.bulk(text.as_bytes());
     Ok(())
+}
+
+/// HSCAN key cursor [MATCH pattern] [COUNT count]: `[next cursor, [field, value, ...]]`.
+///
+/// As in Redis, a missing key replies an empty batch and a key of another type `WRONGTYPE`
+/// before the options are checked. A step visits one segment of the hash ([`Hash::scan`]);
+/// steps go on until `count` fields were visited (matching or not) or `10 * count` steps
+/// were taken, so a hash of up to about 128 fields comes back whole with cursor 0, as a
+/// small Redis hash does.
+pub fn hscan(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let cursor = parse_cursor(&args[2])?;
+    let (db, now) = (ctx.db(), ctx.now_ms);
+    let out = &mut *ctx.out;
+    with_hash(db, &args[1], now, |fields| {
+        let Some(fields) = fields else {
+            out.array(2);
+            out.bulk(b"0");
+            out.array(0);
+            return Ok(());
+        };
+        let mut pattern: Option<&[u8]> = None;
+        let mut count: usize = 10;
+        let mut i = 3;
+        while i < args.len() {
+            let value = args.get(i + 1).ok_or(errors::SYNTAX)?;
+            if is(&args[i], "COUNT") {
+                count = usize::try_from(arg_i64(value)?)
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or(errors::SYNTAX)?;
+            } else if is(&args[i], "MATCH") {
+                pattern = Some(value).filter(|p| *p != b"*");
+            } else {
+                return Err(errors::SYNTAX);
+            }
+            i += 2;
+        }
+        let mut found: Vec<(&[u8], &[u8])> = Vec::new();
+        let (mut visited, mut steps) = (0usize, 0usize);
+        let max_steps = count.saturating_mul(10);
+        let mut next = cursor;
+        loop {
+            next = fields.scan(next, |field, value| {
+                visited += 1;
+                if pattern.is_none_or(|p| glob_match(p, field)) {
+                    found.push((field, value));
+                }
+            });
+            steps += 1;
+            if next == 0 || visited >= count || steps >= max_steps {
+                break;
+            }
+        }
+        // A cursor holds at most 41 bits (see `SegMap::scan_segment`), so it fits an i64.
+        out.array(2);
+        out.bulk_int(i64::try_from(next).unwrap_or(0));
+        out.array(found.len() * 2);
+        for (field, value) in found {
+            out.bulk(field);
+            out.bulk(value);
+        }
+        Ok(())
+    })?
 }

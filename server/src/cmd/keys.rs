@@ -6,7 +6,7 @@ use std::hash::BuildHasher;
 use bytes::Bytes;
 
 use super::string::propagate_set;
-use super::{arg_i64, errors, is, CmdError, Ctx};
+use super::{arg_i64, errors, is, parse_cursor, CmdError, Ctx};
 use crate::glob::glob_match;
 use crate::store::{Db, Entry, Lookup, MultiLock, SHARDS};
 
@@ -123,10 +123,7 @@ fn is_live(entry: &Entry, now_ms: u64) -> bool {
 /// and inherits Redis's guarantee per table: every key present for the whole iteration is
 /// returned at least once, whatever is added, deleted or resized meanwhile.
 pub fn scan(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    let cursor: u64 = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or(CmdError::new("ERR invalid cursor"))?;
+    let cursor = parse_cursor(&args[1])?;
     let mut pattern: Option<&[u8]> = None;
     let mut count: usize = 10;
     let mut type_filter: Option<&[u8]> = None;

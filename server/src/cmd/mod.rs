@@ -424,6 +424,15 @@ pub fn arg_i64(bytes: &[u8]) -> Result<i64, CmdError> {
     parse_i64(bytes).ok_or(errors::NOT_INTEGER)
 }
 
+/// Parses a SCAN-family cursor: a decimal `u64` (Redis's `strtoul` also takes a sign and
+/// leading spaces; see SPEC.md 7.2).
+pub fn parse_cursor(bytes: &[u8]) -> Result<u64, CmdError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(CmdError::new("ERR invalid cursor"))
+}
+
 /// Parses a float as Redis does for INCRBYFLOAT arguments and stored values: no leading
 /// space, no NaN. Infinity parses (the command rejects an infinite result).
 pub fn parse_f64(bytes: &[u8]) -> Option<f64> {

@@ -80,6 +80,15 @@ impl Hash {
             .map(|(field, value)| (&**field, &**value))
     }
 
+    /// One step of HSCAN: visits the fields of one segment and returns the next cursor (0
+    /// when done). Every field present for the whole walk is visited at least once, however
+    /// the hash grows or shrinks between steps (see `SegMap::scan_segment`); a hash of one
+    /// segment (up to about 128 fields) is visited whole in one step.
+    pub fn scan<'a>(&'a self, cursor: u64, mut visit: impl FnMut(&'a [u8], &'a [u8])) -> u64 {
+        self.fields
+            .scan_segment(cursor, |field, value| visit(field, value))
+    }
+
     /// Segments not shared with a clone: those written since it was cloned.
     #[cfg(test)]
     pub(crate) fn unshared_parts(&self) -> usize {
@@ -150,6 +159,26 @@ mod tests {
         assert_eq!(hash.remove(b"f").as_deref(), Some(&b"2"[..]));
         assert!(hash.is_empty());
         assert_eq!(hash.remove(b"f"), None);
+    }
+
+    #[test]
+    fn a_scan_visits_every_field_once_without_changes() {
+        let hash: Hash = (0..1000)
+            .map(|i| (format!("f{i}").into_bytes(), format!("v{i}").into_bytes()))
+            .collect();
+        let mut seen = BTreeMap::new();
+        let mut cursor = 0;
+        loop {
+            cursor = hash.scan(cursor, |field, value| {
+                assert!(seen.insert(field.to_vec(), value.to_vec()).is_none());
+            });
+            if cursor == 0 {
+                break;
+            }
+        }
+        let all: BTreeMap<Vec<u8>, Vec<u8>> =
+            hash.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+        assert_eq!(seen, all);
     }
 
     #[test]
