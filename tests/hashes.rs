@@ -593,3 +593,143 @@ async fn hscan_returns_every_stable_field_across_growth_and_shrinking() {
         int(3000 + 1000 * 20 - 1000 * (round.min(40) - 20) as i64)
     );
 }
+
+#[tokio::test]
+async fn hrandfield_counts_and_errors() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["HRANDFIELD", "nokey"]).await, nil());
+    assert_eq!(
+        c.cmd(&["HRANDFIELD", "nokey", "5"]).await,
+        Frame::Array(vec![])
+    );
+    assert_eq!(
+        c.cmd(&["HRANDFIELD", "nokey", "-5", "WITHVALUES"]).await,
+        Frame::Array(vec![])
+    );
+    // The count and option are checked before the key, the key's type before anything else.
+    assert_eq!(c.cmd(&["SET", "s", "v"]).await, ok());
+    assert_eq!(c.cmd(&["HRANDFIELD", "s"]).await, err(WRONGTYPE));
+    assert_eq!(c.cmd(&["HRANDFIELD", "s", "1"]).await, err(WRONGTYPE));
+    assert_eq!(c.cmd(&["HRANDFIELD", "s", "x"]).await, err(NOT_INTEGER));
+    assert_eq!(
+        c.cmd(&["HRANDFIELD", "nokey", "1", "foo"]).await,
+        err("ERR syntax error")
+    );
+    assert_eq!(
+        c.cmd(&["HRANDFIELD", "nokey", "1", "WITHVALUES", "x"])
+            .await,
+        err("ERR syntax error")
+    );
+    assert_eq!(
+        c.cmd(&["HRANDFIELD", "nokey", " 1"]).await,
+        err(NOT_INTEGER)
+    );
+    assert_eq!(
+        c.cmd(&["HRANDFIELD", "nokey", "-9223372036854775808"]).await,
+        err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
+    );
+    for count in ["4611686018427387904", "-4611686018427387904"] {
+        assert_eq!(
+            c.cmd(&["HRANDFIELD", "nokey", count, "withvalues"]).await,
+            err("ERR value is out of range")
+        );
+    }
+    // kvstore's own limit on repeated picks (SPEC.md 7.2), even for a missing key.
+    assert_eq!(
+        c.cmd(&["HRANDFIELD", "nokey", "-16777217"]).await,
+        err("ERR value is out of range")
+    );
+
+    assert_eq!(
+        c.cmd(&["HSET", "h", "a", "1", "b", "2", "c", "3"]).await,
+        int(3)
+    );
+    let fields = ["a", "b", "c"];
+    for _ in 0..20 {
+        let one = text_of(&c.cmd(&["HRANDFIELD", "h"]).await);
+        assert!(fields.contains(&one.as_str()), "{one}");
+    }
+    assert_eq!(c.cmd(&["HRANDFIELD", "h", "0"]).await, Frame::Array(vec![]));
+    // A count at least the size: the whole hash.
+    assert_eq!(
+        sorted_bulks(c.cmd(&["HRANDFIELD", "h", "3"]).await),
+        [&b"a"[..], b"b", b"c"]
+    );
+    assert_eq!(
+        sorted_bulks(c.cmd(&["HRANDFIELD", "h", "100"]).await),
+        [&b"a"[..], b"b", b"c"]
+    );
+    assert_eq!(
+        pairs_of(c.cmd(&["HRANDFIELD", "h", "100", "WITHVALUES"]).await),
+        owned_pairs(&[("a", "1"), ("b", "2"), ("c", "3")])
+    );
+    // Fewer: distinct fields.
+    for _ in 0..20 {
+        let two = sorted_bulks(c.cmd(&["HRANDFIELD", "h", "2"]).await);
+        assert_eq!(two.len(), 2);
+        assert_ne!(two[0], two[1]);
+    }
+    // Negative: exactly that many, repeats allowed, each pair consistent.
+    let picks = pairs_of(c.cmd(&["HRANDFIELD", "h", "-50", "WITHVALUES"]).await);
+    assert_eq!(picks.len(), 50);
+    for (field, value) in &picks {
+        let expected = (field.as_bytes()[0] - b'a' + b'1') as char;
+        assert_eq!(value, &expected.to_string());
+    }
+    let distinct: std::collections::HashSet<_> = picks.iter().map(|(f, _)| f).collect();
+    assert!(
+        distinct.len() > 1,
+        "50 picks of 3 fields were all {distinct:?}"
+    );
+    assert_eq!(
+        array_items(c.cmd(&["HRANDFIELD", "h", "-5"]).await).len(),
+        5
+    );
+    // RESP3: WITHVALUES pairs are nested arrays; no count: a bulk or null.
+    c.cmd(&["HELLO", "3"]).await;
+    let nested = array_items(c.cmd(&["HRANDFIELD", "h", "-4", "WITHVALUES"]).await);
+    assert_eq!(nested.len(), 4);
+    for pair in nested {
+        let pair = array_items(pair);
+        assert_eq!(pair.len(), 2);
+        assert_eq!(c.cmd(&["HGET", "h", &text_of(&pair[0])]).await, pair[1]);
+    }
+    let all = array_items(c.cmd(&["HRANDFIELD", "h", "3", "WITHVALUES"]).await);
+    assert_eq!(all.len(), 3);
+    assert_eq!(c.cmd(&["HRANDFIELD", "nokey"]).await, Frame::Null);
+}
+
+/// Every field of a large hash comes up: positive counts give distinct fields, and picks
+/// cover the hash (a broken position lookup would leave some fields out).
+#[tokio::test]
+async fn hrandfield_on_a_large_hash() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    let mut args = vec!["HSET".to_string(), "big".to_string()];
+    for i in 0..2000 {
+        args.push(format!("f{i}"));
+        args.push(format!("v{i}"));
+    }
+    assert_eq!(c.cmd(&args).await, int(2000));
+    for count in ["10", "700", "1500", "1999"] {
+        let picked = pairs_of(c.cmd(&["HRANDFIELD", "big", count, "WITHVALUES"]).await);
+        assert_eq!(picked.len(), count.parse::<usize>().unwrap());
+        let distinct: std::collections::HashSet<_> = picked.iter().map(|(f, _)| f).collect();
+        assert_eq!(distinct.len(), picked.len(), "count {count}");
+        for (field, value) in &picked {
+            assert_eq!(field[1..], value[1..]);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..10 {
+        // Few picks (located per segment) and many (listed) both reach everything.
+        for reply in [
+            c.cmd(&["HRANDFIELD", "big", "-5"]).await,
+            c.cmd(&["HRANDFIELD", "big", "-10000"]).await,
+        ] {
+            seen.extend(sorted_bulks(reply));
+        }
+    }
+    assert_eq!(seen.len(), 2000, "every field is picked at some point");
+}

@@ -160,7 +160,7 @@ mod tests {
         assert_eq!(complete("getr").1, ["getrange"], "prefix match only");
         assert_eq!(complete("nope").1, Vec::<String>::new());
         assert_eq!(complete("hincr").1, ["hincrby", "hincrbyfloat"]);
-        assert_eq!(complete("").1.len(), 93);
+        assert_eq!(complete("").1.len(), 94);
     }
 
     #[test]
@@ -184,7 +184,7 @@ mod tests {
         );
         assert_eq!(complete("help @h"), (5, vec!["@hash".to_owned()]));
         assert_eq!(complete("HELP  GETD"), (6, vec!["GETDEL".to_owned()]));
-        assert_eq!(complete("help ").1.len(), 5 + 93);
+        assert_eq!(complete("help ").1.len(), 5 + 94);
     }
 
     #[test]

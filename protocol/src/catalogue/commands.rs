@@ -137,7 +137,7 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
 
 /// Every command kvstore implements.
 #[rustfmt::skip]
-pub static COMMANDS: [CommandSpec; 75] = [
+pub static COMMANDS: [CommandSpec; 76] = [
     // Connection.
     CommandSpec::new("ping", -1, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
         "Check that the server answers: PONG, or the message back",
@@ -363,6 +363,9 @@ pub static COMMANDS: [CommandSpec; 75] = [
     CommandSpec::new("hincrbyfloat", 4, flags![WRITE, DENYOOM, FAST], COUNTER_KEY, HASH, "2.6.0", "O(1)", REWRITTEN,
         "Add a decimal number to the number in a hash field",
         "key field increment"),
+    CommandSpec::new("hrandfield", -2, flags![READONLY], READ_KEY, HASH, "6.2.0", "O(N) where N is the number of fields returned", NOTHING,
+        "Pick random fields of a hash, optionally with their values",
+        "key [count [WITHVALUES]]"),
     CommandSpec::new("hscan", -3, flags![READONLY], READ_KEY, HASH, "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", NOTHING,
         "Walk the fields of a hash a batch at a time, resuming from a cursor",
         "key cursor [MATCH pattern] [COUNT count]"),
@@ -396,7 +399,7 @@ mod tests {
         let before = names.len();
         names.dedup();
         assert_eq!(before, names.len(), "duplicate names");
-        assert_eq!((COMMANDS.len(), before), (75, 93));
+        assert_eq!((COMMANDS.len(), before), (76, 94));
         // Longer names would not fit the server's lookup buffer.
         assert!(all().all(|spec| spec.name.len() <= 32));
     }

@@ -1,5 +1,5 @@
 //! Hash commands: HSET and HSETNX, HGET and HMGET, HDEL, HLEN, HSTRLEN, HEXISTS, HKEYS,
-//! HVALS, HGETALL, HINCRBY, HINCRBYFLOAT and HSCAN.
+//! HVALS, HGETALL, HINCRBY, HINCRBYFLOAT, HSCAN and HRANDFIELD.
 //!
 //! Reads run under the shard's read lock ([`Db::with_live`]); writes under its write lock,
 //! validating every argument and the key's type before they change anything. A hash is
@@ -7,7 +7,7 @@
 //! Writes are propagated as sent, except HMSET (as the equivalent HSET) and HINCRBYFLOAT
 //! (as `HSET key field result`, so that replay never redoes floating-point arithmetic).
 
-use protocol::{Argv, IntText};
+use protocol::{Argv, IntText, Version};
 
 use super::string::float_result;
 use super::{arg_i64, errors, is, parse_cursor, parse_f64, parse_i64, CmdError, Ctx};
@@ -366,4 +366,129 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         }
         Ok(())
     })?
+}
+
+/// The most fields `HRANDFIELD key -count` returns: Redis has no limit (a huge count makes
+/// it build a reply until memory runs out); kvstore refuses a count whose reply could not be
+/// decoded anyway (the protocol's aggregate limit, SPEC.md 4.1).
+const MAX_REPEATED_PICKS: u64 = 1 << 24;
+
+/// Random positions for HRANDFIELD: a counter hashed with a per-call random seed (foldhash's
+/// per-instance seed, as RANDOMKEY uses), so no global generator state is shared.
+struct Random {
+    seeds: foldhash::fast::RandomState,
+    counter: u64,
+}
+
+impl Random {
+    fn new() -> Self {
+        Random {
+            seeds: foldhash::fast::RandomState::default(),
+            counter: 0,
+        }
+    }
+
+    /// A position below `n` (> 0).
+    fn below(&mut self, n: usize) -> usize {
+        use std::hash::BuildHasher;
+        self.counter += 1;
+        let n = n.max(1) as u64;
+        (self.seeds.hash_one(self.counter) % n) as usize
+    }
+}
+
+/// HRANDFIELD key [count [WITHVALUES]]
+///
+/// Without a count: one random field, or nil. With a count `n > 0`: `min(n, len)` distinct
+/// fields; `n < 0`: `|n|` fields drawn independently (repeats possible); 0: none. The count
+/// and option are checked before the key (as Redis); a missing key gives an empty array.
+/// WITHVALUES replies a flat field/value array in RESP2 and an array of `[field, value]`
+/// pairs in RESP3, as Redis 7.2.
+pub fn hrandfield(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let (db, now) = (ctx.db(), ctx.now_ms);
+    if args.len() == 2 {
+        let out = &mut *ctx.out;
+        return with_hash(db, &args[1], now, |fields| {
+            let picked = fields.and_then(|fields| {
+                let position = Random::new().below(fields.len());
+                fields.sampler(1).get(position)
+            });
+            match picked {
+                Some((field, _)) => out.bulk(field),
+                None => out.null(),
+            }
+        });
+    }
+    let count = parse_i64(&args[2]).ok_or(errors::NOT_INTEGER)?;
+    if count == i64::MIN {
+        return Err(CmdError::new(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    let with_values = match args.len() {
+        3 => false,
+        4 if is(&args[3], "WITHVALUES") => true,
+        _ => return Err(errors::SYNTAX),
+    };
+    let out_of_range = CmdError::new("ERR value is out of range");
+    if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return Err(out_of_range);
+    }
+    if count < 0 && count.unsigned_abs() > MAX_REPEATED_PICKS {
+        return Err(out_of_range);
+    }
+    let pairs_nested = with_values && ctx.out.version == Version::Resp3;
+    let per_pick = if with_values && !pairs_nested { 2 } else { 1 };
+    let out = &mut *ctx.out;
+    with_hash(db, &args[1], now, |fields| {
+        let Some(fields) = fields else {
+            out.array(0);
+            return;
+        };
+        let len = fields.len();
+        // Bounded: |count| <= MAX_REPEATED_PICKS when negative; at most len replied when not.
+        let wanted = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
+        let replied = if count < 0 { wanted } else { wanted.min(len) };
+        out.array(replied * per_pick);
+        let mut emit = |(field, value): (&[u8], &[u8])| {
+            if pairs_nested {
+                out.array(2);
+            }
+            out.bulk(field);
+            if with_values {
+                out.bulk(value);
+            }
+        };
+        let mut random = Random::new();
+        if count < 0 {
+            let sampler = fields.sampler(wanted);
+            for _ in 0..wanted {
+                if let Some(pair) = sampler.get(random.below(len)) {
+                    emit(pair);
+                }
+            }
+        } else if wanted >= len {
+            fields.iter().for_each(emit);
+        } else if wanted.saturating_mul(3) > len {
+            // Most of the hash: a partial shuffle of every field.
+            let mut all: Vec<(&[u8], &[u8])> = fields.iter().collect();
+            for i in 0..wanted {
+                let j = i + random.below(len - i);
+                all.swap(i, j);
+                emit(all[i]);
+            }
+        } else {
+            // A small part: distinct random positions.
+            let sampler = fields.sampler(wanted);
+            let mut chosen = std::collections::HashSet::with_capacity(wanted);
+            while chosen.len() < wanted {
+                let position = random.below(len);
+                if chosen.insert(position) {
+                    if let Some(pair) = sampler.get(position) {
+                        emit(pair);
+                    }
+                }
+            }
+        }
+    })
 }

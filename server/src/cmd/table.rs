@@ -108,7 +108,7 @@ static CONFIG_SUBCOMMANDS: [Command; 5] = [
 ];
 
 /// Every command the server runs, in catalogue order.
-pub static COMMANDS: [Command; 75] = [
+pub static COMMANDS: [Command; 76] = [
     // Connection.
     bind("ping", connection::ping),
     bind("echo", connection::echo),
@@ -188,6 +188,7 @@ pub static COMMANDS: [Command; 75] = [
     bind("hgetall", hash::hgetall),
     bind("hincrby", hash::hincrby),
     bind("hincrbyfloat", hash::hincrbyfloat),
+    bind("hrandfield", hash::hrandfield),
     bind("hscan", hash::hscan),
     bind("shutdown", server::shutdown),
 ];

@@ -89,10 +89,66 @@ impl Hash {
             .scan_segment(cursor, |field, value| visit(field, value))
     }
 
+    /// Random access to the fields by position (0 to `len() - 1`, in [`Hash::iter`]'s
+    /// order), for HRANDFIELD. `picks` is how many positions the caller will ask for: when
+    /// that is more than about one per segment's worth of fields, the fields are listed once
+    /// (O(len) time and memory) and each pick is O(1); otherwise each pick finds its segment
+    /// by binary search and walks it (O(log segments + segment size)).
+    pub fn sampler(&self, picks: usize) -> Sampler<'_> {
+        if picks.saturating_mul(256) > self.len() {
+            Sampler {
+                hash: self,
+                listed: self.iter().collect(),
+                starts: Vec::new(),
+            }
+        } else {
+            let starts = self
+                .fields
+                .segment_lens()
+                .scan(0, |start, len| {
+                    let this = *start;
+                    *start += len;
+                    Some(this)
+                })
+                .collect();
+            Sampler {
+                hash: self,
+                listed: Vec::new(),
+                starts,
+            }
+        }
+    }
+
     /// Segments not shared with a clone: those written since it was cloned.
     #[cfg(test)]
     pub(crate) fn unshared_parts(&self) -> usize {
         self.fields.unshared_parts()
+    }
+}
+
+/// Random access to a hash's fields by position; see [`Hash::sampler`].
+pub struct Sampler<'a> {
+    hash: &'a Hash,
+    /// Every field, when the caller asks for many.
+    listed: Vec<(&'a [u8], &'a [u8])>,
+    /// Otherwise, the position of each segment's first field.
+    starts: Vec<usize>,
+}
+
+impl<'a> Sampler<'a> {
+    /// The field and value at `position`; `None` past the end.
+    pub fn get(&self, position: usize) -> Option<(&'a [u8], &'a [u8])> {
+        if position >= self.hash.len() {
+            return None;
+        }
+        if !self.listed.is_empty() {
+            return self.listed.get(position).copied();
+        }
+        let segment = self.starts.partition_point(|&start| start <= position);
+        let segment = segment.checked_sub(1)?;
+        let start = self.starts.get(segment)?;
+        let (field, value) = self.hash.fields.segment_nth(segment, position - start)?;
+        Some((&**field, &**value))
     }
 }
 
@@ -179,6 +235,23 @@ mod tests {
         let all: BTreeMap<Vec<u8>, Vec<u8>> =
             hash.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
         assert_eq!(seen, all);
+    }
+
+    #[test]
+    fn a_sampler_reaches_every_position_in_iteration_order() {
+        let hash: Hash = (0..5000)
+            .map(|i| (format!("f{i}").into_bytes(), format!("v{i}").into_bytes()))
+            .collect();
+        let in_order: Vec<_> = hash.iter().collect();
+        // Both ways of locating a position: listing everything, and per segment.
+        for picks in [1, 5000] {
+            let sampler = hash.sampler(picks);
+            for (position, pair) in in_order.iter().enumerate() {
+                assert_eq!(sampler.get(position), Some(*pair), "position {position}");
+            }
+            assert_eq!(sampler.get(5000), None);
+        }
+        assert_eq!(Hash::new().sampler(1).get(0), None);
     }
 
     #[test]

@@ -200,6 +200,16 @@ where
             .reverse_bits()
     }
 
+    /// The number of entries of each segment, in segment order (what `iter` walks).
+    pub fn segment_lens(&self) -> impl Iterator<Item = usize> + '_ {
+        self.segments.iter().map(|segment| segment.len())
+    }
+
+    /// The `n`th entry of segment `segment` in its iteration order (O(segment size)).
+    pub fn segment_nth(&self, segment: usize, n: usize) -> Option<(&K, &V)> {
+        self.segments.get(segment)?.iter().nth(n)
+    }
+
     /// Takes segment `index` out for rebuilding: moved if this map owns it alone, else
     /// cloned (a snapshot keeps the original).
     fn take_segment(&mut self, index: usize) -> Segment<K, V> {
