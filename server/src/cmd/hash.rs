@@ -40,7 +40,7 @@ fn set_pairs(ctx: &mut Ctx<'_>, args: Argv<'_>, command: &str) -> Result<usize, 
         Some(entry) => {
             let fields = entry.value.as_hash_mut()?;
             pairs(args)
-                .filter(|&(field, value)| fields.insert(field, value).is_none())
+                .filter(|&(field, value)| fields.set(field, value))
                 .count()
         }
         None => {
@@ -254,7 +254,7 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
                 None => 0,
             };
             let result = current.checked_add(delta).ok_or(errors::OVERFLOW)?;
-            fields.insert(field, IntText::new(result).as_bytes());
+            fields.set(field, IntText::new(result).as_bytes());
             result
         }
         None => {
@@ -288,7 +288,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
                 None => 0.0,
             };
             let text = float_result(current + delta)?;
-            fields.insert(field, text.as_bytes());
+            fields.set(field, text.as_bytes());
             text
         }
         None => {

@@ -68,6 +68,22 @@ impl Hash {
         self.fields.insert(field.into(), value.into())
     }
 
+    /// Sets `field` to `value` (HSET, HINCRBY); returns true if the field is new. Allocates
+    /// only what it stores: an existing field keeps its name's allocation, and a value of
+    /// the same length is overwritten in place.
+    pub fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
+        if let Some(stored) = self.fields.get_mut(field) {
+            if stored.len() == value.len() {
+                stored.copy_from_slice(value);
+            } else {
+                *stored = value.into();
+            }
+            return false;
+        }
+        self.fields.insert(field.into(), value.into());
+        true
+    }
+
     /// Removes `field` (HDEL); returns its value.
     pub fn remove(&mut self, field: &[u8]) -> Option<Box<[u8]>> {
         self.fields.remove(field).map(|(_, value)| value)
@@ -252,6 +268,28 @@ mod tests {
             assert_eq!(sampler.get(5000), None);
         }
         assert_eq!(Hash::new().sampler(1).get(0), None);
+    }
+
+    #[test]
+    fn set_overwrites_in_place_or_replaces() {
+        let mut hash = Hash::new();
+        assert!(hash.set(b"f", b"12"));
+        assert!(!hash.set(b"f", b"34"));
+        assert_eq!(hash.get(b"f"), Some(&b"34"[..]));
+        assert!(!hash.set(b"f", b"longer"));
+        assert_eq!(hash.get(b"f"), Some(&b"longer"[..]));
+        assert!(!hash.set(b"f", b""));
+        assert_eq!(hash.get(b"f"), Some(&b""[..]));
+        assert_eq!(hash.len(), 1);
+        // A clone (a snapshot) keeps its value when the original is overwritten in place.
+        let snapshot = hash.clone();
+        assert!(!hash.set(b"f", b""));
+        assert!(!hash.set(b"f", b"x"));
+        assert_eq!(snapshot.get(b"f"), Some(&b""[..]));
+        let before = hash.clone();
+        assert!(!hash.set(b"f", b"y"));
+        assert_eq!(before.get(b"f"), Some(&b"x"[..]));
+        assert_eq!(hash.get(b"f"), Some(&b"y"[..]));
     }
 
     #[test]
