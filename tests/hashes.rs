@@ -646,10 +646,13 @@ async fn hrandfield_counts_and_errors() {
         int(3)
     );
     let fields = ["a", "b", "c"];
-    for _ in 0..20 {
+    let mut singles = std::collections::HashSet::new();
+    for _ in 0..50 {
         let one = text_of(&c.cmd(&["HRANDFIELD", "h"]).await);
         assert!(fields.contains(&one.as_str()), "{one}");
+        singles.insert(one);
     }
+    assert!(singles.len() > 1, "50 calls all picked {singles:?}");
     assert_eq!(c.cmd(&["HRANDFIELD", "h", "0"]).await, Frame::Array(vec![]));
     // A count at least the size: the whole hash.
     assert_eq!(
