@@ -570,3 +570,168 @@ async fn collections_in_a_snapshot_load_and_answer_wrongtype() {
         stop(server).await;
     }
 }
+
+/// What the hash writes below leave, database by database, as `(key, sorted pairs)`.
+async fn hash_state(c: &mut Raw) -> Vec<(usize, String, Vec<(String, String)>)> {
+    let mut state = Vec::new();
+    for db in 0..3 {
+        assert_eq!(c.cmd(&["SELECT", &db.to_string()]).await, ok());
+        let mut keys: Vec<String> = array_items(c.cmd(&["KEYS", "*"]).await)
+            .iter()
+            .map(text_of)
+            .collect();
+        keys.sort();
+        for key in keys {
+            let items = array_items(c.cmd(&["HGETALL", &key]).await);
+            let mut pairs: Vec<(String, String)> = items
+                .chunks(2)
+                .map(|pair| (text_of(&pair[0]), text_of(&pair[1])))
+                .collect();
+            pairs.sort();
+            state.push((db, key, pairs));
+        }
+    }
+    assert_eq!(c.cmd(&["SELECT", "0"]).await, ok());
+    state
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(f, v)| (f.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Every hash write comes back after a restart that replays the log, and again after a
+/// rewrite (whose base is a snapshot) and a restart, and from a plain snapshot; COPY of a
+/// hash (same database and across databases) replays too.
+#[tokio::test]
+async fn hashes_survive_replay_rewrite_and_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in(dir.path(), true, FsyncPolicy::Always).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(
+        c.cmd(&["HSET", "h", "a", "1", "b", "2", "c", "3"]).await,
+        int(3)
+    );
+    assert_eq!(c.cmd(&["HMSET", "h", "d", "4"]).await, ok());
+    assert_eq!(c.cmd(&["HSETNX", "h", "a", "no"]).await, int(0));
+    assert_eq!(c.cmd(&["HSETNX", "h", "e", "5"]).await, int(1));
+    assert_eq!(c.cmd(&["HDEL", "h", "b", "nope"]).await, int(1));
+    assert_eq!(c.cmd(&["HINCRBY", "h", "n", "40"]).await, int(40));
+    assert_eq!(c.cmd(&["HINCRBY", "h", "n", "2"]).await, int(42));
+    assert_eq!(c.cmd(&["HINCRBYFLOAT", "h", "f", "0.1"]).await, bulk("0.1"));
+    assert_eq!(c.cmd(&["HINCRBYFLOAT", "h", "f", "0.2"]).await, bulk("0.3"));
+    assert_eq!(c.cmd(&["HSET", "gone", "x", "1", "y", "2"]).await, int(2));
+    assert_eq!(c.cmd(&["HDEL", "gone", "x", "y"]).await, int(2));
+    assert_eq!(c.cmd(&["COPY", "h", "copy"]).await, int(1));
+    assert_eq!(c.cmd(&["HSET", "copy", "only-in-copy", "1"]).await, int(1));
+    assert_eq!(c.cmd(&["COPY", "h", "copy1", "DB", "1"]).await, int(1));
+    assert_eq!(c.cmd(&["HSET", "h", "after-copy", "1"]).await, int(1));
+    assert_eq!(c.cmd(&["SELECT", "2"]).await, ok());
+    assert_eq!(c.cmd(&["HSET", "x2", "f", "v"]).await, int(1));
+    assert_eq!(c.cmd(&["COPY", "x2", "x2", "DB", "1"]).await, int(1));
+    assert_eq!(
+        c.cmd(&["COPY", "x2", "x2", "DB", "1", "REPLACE"]).await,
+        int(1)
+    );
+    assert_eq!(c.cmd(&["SELECT", "0"]).await, ok());
+    let h = pairs(&[
+        ("a", "1"),
+        ("after-copy", "1"),
+        ("c", "3"),
+        ("d", "4"),
+        ("e", "5"),
+        ("f", "0.3"),
+        ("n", "42"),
+    ]);
+    let copied = pairs(&[
+        ("a", "1"),
+        ("c", "3"),
+        ("d", "4"),
+        ("e", "5"),
+        ("f", "0.3"),
+        ("n", "42"),
+    ]);
+    let mut copy = copied.clone();
+    copy.push(("only-in-copy".into(), "1".into()));
+    copy.sort();
+    let expected = vec![
+        (0, "copy".to_string(), copy),
+        (0, "h".to_string(), h),
+        (1, "copy1".to_string(), copied),
+        (1, "x2".to_string(), pairs(&[("f", "v")])),
+        (2, "x2".to_string(), pairs(&[("f", "v")])),
+    ];
+    assert_eq!(hash_state(&mut c).await, expected);
+    stop(server).await;
+
+    // Replay of the log.
+    let server = start_in(dir.path(), true, FsyncPolicy::Always).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(hash_state(&mut c).await, expected, "after replay");
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]).await,
+        simple("Background append only file rewriting started")
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while info_field(&info_persistence(&mut c).await, "aof_rewrite_in_progress").as_deref()
+        != Some("0")
+    {
+        assert!(std::time::Instant::now() < deadline, "rewrite finishes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A write after the rewrite lands in the new incremental log.
+    assert_eq!(c.cmd(&["HINCRBY", "h", "n", "1"]).await, int(43));
+    assert_eq!(c.cmd(&["SAVE"]).await, ok());
+    stop(server).await;
+
+    let mut expected = expected;
+    if let Some(n) = expected[1].2.iter_mut().find(|(f, _)| f == "n") {
+        n.1 = "43".into();
+    }
+    // The rewritten base plus its log.
+    let server = start_in(dir.path(), true, FsyncPolicy::Always).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(hash_state(&mut c).await, expected, "after rewrite");
+    stop(server).await;
+    // The snapshot alone.
+    let server = start_in(dir.path(), false, FsyncPolicy::Always).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(hash_state(&mut c).await, expected, "from the snapshot");
+    stop(server).await;
+}
+
+/// Hash writes are logged deterministically: HINCRBYFLOAT as `HSET` of its result, HMSET as
+/// `HSET`, COPY of a hash as sent, and writes that changed nothing not at all.
+#[tokio::test]
+async fn hash_log_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in(dir.path(), true, FsyncPolicy::Always).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["HMSET", "h", "a", "1"]).await, ok());
+    assert_eq!(c.cmd(&["HINCRBYFLOAT", "h", "f", "1.5"]).await, bulk("1.5"));
+    assert_eq!(c.cmd(&["HSETNX", "h", "a", "2"]).await, int(0));
+    assert_eq!(c.cmd(&["HDEL", "h", "nope"]).await, int(0));
+    assert_eq!(c.cmd(&["HDEL", "missing", "a"]).await, int(0));
+    assert_eq!(
+        c.cmd(&["HINCRBY", "h", "a", "x"]).await,
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(c.cmd(&["COPY", "h", "h2", "DB", "1"]).await, int(1));
+    assert_eq!(c.cmd(&["HDEL", "h", "a", "f"]).await, int(2));
+    stop(server).await;
+    let incr = std::fs::read(dir.path().join("appendonlydir/appendonly.aof.1.incr.aof")).unwrap();
+    let text = String::from_utf8_lossy(&incr);
+    let words: Vec<&str> = text
+        .split("\r\n")
+        .filter(|w| !w.starts_with('*') && !w.starts_with('$') && !w.is_empty())
+        .collect();
+    assert_eq!(
+        words,
+        [
+            "SELECT", "0", "HSET", "h", "a", "1", "HSET", "h", "f", "1.5", "COPY", "h", "h2", "DB",
+            "1", "HDEL", "h", "a", "f"
+        ]
+    );
+}

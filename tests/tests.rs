@@ -16,6 +16,7 @@ mod differential;
 mod disk_fault_matrix;
 mod disk_faults;
 mod expiry;
+mod hashes;
 mod keys;
 mod persistence;
 mod process;

@@ -159,7 +159,8 @@ mod tests {
         assert_eq!(complete("Ech"), (0, vec!["ECHO".to_owned()]));
         assert_eq!(complete("getr").1, ["getrange"], "prefix match only");
         assert_eq!(complete("nope").1, Vec::<String>::new());
-        assert_eq!(complete("").1.len(), 78);
+        assert_eq!(complete("hincr").1, ["hincrby", "hincrbyfloat"]);
+        assert_eq!(complete("").1.len(), 94);
     }
 
     #[test]
@@ -181,8 +182,9 @@ mod tests {
             complete("help @s"),
             (5, vec!["@server".to_owned(), "@string".to_owned()])
         );
+        assert_eq!(complete("help @h"), (5, vec!["@hash".to_owned()]));
         assert_eq!(complete("HELP  GETD"), (6, vec!["GETDEL".to_owned()]));
-        assert_eq!(complete("help ").1.len(), 4 + 78);
+        assert_eq!(complete("help ").1.len(), 5 + 94);
     }
 
     #[test]

@@ -25,6 +25,7 @@ const CONNECTION: Group = Group::Connection;
 const SERVER: Group = Group::Server;
 const STRING: Group = Group::String;
 const GENERIC: Group = Group::Generic;
+const HASH: Group = Group::Hash;
 
 const NOTHING: Propagation = Propagation::None;
 const AS_SENT: Propagation = Propagation::AsSent;
@@ -38,6 +39,24 @@ const NO_KEYS: &[KeySpec] = &[];
 const READ_KEY: &[KeySpec] = &[KeySpec::range(READS, 1, 0, 1)];
 /// The key at position 1, written.
 const WRITE_KEY: &[KeySpec] = &[KeySpec::range(UPDATES, 1, 0, 1)];
+/// The key at position 1, written only where absent (HSETNX).
+const INSERT_KEY: &[KeySpec] = &[KeySpec::range(
+    KeyFlags::RW.union(KeyFlags::INSERT),
+    1,
+    0,
+    1,
+)];
+/// The key at position 1, from which parts are removed (HDEL).
+const DELETE_KEY: &[KeySpec] = &[KeySpec::range(
+    KeyFlags::RW.union(KeyFlags::DELETE),
+    1,
+    0,
+    1,
+)];
+/// The key at position 1, read without returning user data (HLEN, HEXISTS).
+const INSPECT_KEY: &[KeySpec] = &[KeySpec::range(KeyFlags::RO, 1, 0, 1)];
+/// The key at position 1, read and then updated (HINCRBY).
+const COUNTER_KEY: &[KeySpec] = &[KeySpec::range(UPDATES.union(KeyFlags::ACCESS), 1, 0, 1)];
 /// Every argument from position 1, read.
 const READ_KEYS: &[KeySpec] = &[KeySpec::range(READS, 1, -1, 1)];
 /// Every argument from position 1, written.
@@ -118,7 +137,7 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
 
 /// Every command kvstore implements.
 #[rustfmt::skip]
-pub static COMMANDS: [CommandSpec; 60] = [
+pub static COMMANDS: [CommandSpec; 76] = [
     // Connection.
     CommandSpec::new("ping", -1, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
         "Check that the server answers: PONG, or the message back",
@@ -301,6 +320,55 @@ pub static COMMANDS: [CommandSpec; 60] = [
     CommandSpec::new("persist", 2, flags![WRITE, FAST], WRITE_KEY, GENERIC, "2.2.0", "O(1)", AS_SENT,
         "Remove a key's expiry so that it lasts until deleted",
         "key"),
+    // Hashes.
+    CommandSpec::new("hset", -4, flags![WRITE, DENYOOM, FAST], WRITE_KEY, HASH, "2.0.0", "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.", AS_SENT,
+        "Set fields of a hash; replies with how many were new",
+        "key field value [field value ...]"),
+    CommandSpec::new("hsetnx", 4, flags![WRITE, DENYOOM, FAST], INSERT_KEY, HASH, "2.0.0", "O(1)", AS_SENT,
+        "Set a hash field only if it does not exist yet",
+        "key field value"),
+    CommandSpec::new("hget", 3, flags![READONLY, FAST], READ_KEY, HASH, "2.0.0", "O(1)", NOTHING,
+        "Read the value of one hash field",
+        "key field"),
+    CommandSpec::new("hmget", -3, flags![READONLY, FAST], READ_KEY, HASH, "2.0.0", "O(N) where N is the number of fields being requested.", NOTHING,
+        "Read the values of several hash fields",
+        "key field [field ...]"),
+    CommandSpec::new("hmset", -4, flags![WRITE, DENYOOM, FAST], WRITE_KEY, HASH, "2.0.0", "O(N) where N is the number of fields being set.", REWRITTEN,
+        "Set fields of a hash, as HSET does, replying OK",
+        "key field value [field value ...]"),
+    CommandSpec::new("hdel", -3, flags![WRITE, FAST], DELETE_KEY, HASH, "2.0.0", "O(N) where N is the number of fields to be removed.", AS_SENT,
+        "Remove fields from a hash; replies with how many existed",
+        "key field [field ...]"),
+    CommandSpec::new("hlen", 2, flags![READONLY, FAST], INSPECT_KEY, HASH, "2.0.0", "O(1)", NOTHING,
+        "Count the fields of a hash",
+        "key"),
+    CommandSpec::new("hstrlen", 3, flags![READONLY, FAST], INSPECT_KEY, HASH, "3.2.0", "O(1)", NOTHING,
+        "Length in bytes of the value of a hash field",
+        "key field"),
+    CommandSpec::new("hexists", 3, flags![READONLY, FAST], INSPECT_KEY, HASH, "2.0.0", "O(1)", NOTHING,
+        "Tell whether a hash has a field",
+        "key field"),
+    CommandSpec::new("hkeys", 2, flags![READONLY], READ_KEY, HASH, "2.0.0", "O(N) where N is the size of the hash.", NOTHING,
+        "List the fields of a hash",
+        "key"),
+    CommandSpec::new("hvals", 2, flags![READONLY], READ_KEY, HASH, "2.0.0", "O(N) where N is the size of the hash.", NOTHING,
+        "List the values of a hash",
+        "key"),
+    CommandSpec::new("hgetall", 2, flags![READONLY], READ_KEY, HASH, "2.0.0", "O(N) where N is the size of the hash.", NOTHING,
+        "Read every field of a hash with its value",
+        "key"),
+    CommandSpec::new("hincrby", 4, flags![WRITE, DENYOOM, FAST], COUNTER_KEY, HASH, "2.0.0", "O(1)", AS_SENT,
+        "Add an integer to the integer in a hash field",
+        "key field increment:integer"),
+    CommandSpec::new("hincrbyfloat", 4, flags![WRITE, DENYOOM, FAST], COUNTER_KEY, HASH, "2.6.0", "O(1)", REWRITTEN,
+        "Add a decimal number to the number in a hash field",
+        "key field increment"),
+    CommandSpec::new("hrandfield", -2, flags![READONLY], READ_KEY, HASH, "6.2.0", "O(N) where N is the number of fields returned", NOTHING,
+        "Pick random fields of a hash, optionally with their values",
+        "key [count [WITHVALUES]]"),
+    CommandSpec::new("hscan", -3, flags![READONLY], READ_KEY, HASH, "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", NOTHING,
+        "Walk the fields of a hash a batch at a time, resuming from a cursor",
+        "key cursor [MATCH pattern] [COUNT count]"),
     // Shutdown last, as in the table it replaces.
     CommandSpec::new("shutdown", -1, flags![ADMIN, NOSCRIPT, LOADING, STALE, NO_MULTI, ALLOW_BUSY], NO_KEYS, SERVER, "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", NOTHING,
         "Stop the server, first saving a snapshot if configured to",
@@ -331,7 +399,7 @@ mod tests {
         let before = names.len();
         names.dedup();
         assert_eq!(before, names.len(), "duplicate names");
-        assert_eq!((COMMANDS.len(), before), (60, 78));
+        assert_eq!((COMMANDS.len(), before), (76, 94));
         // Longer names would not fit the server's lookup buffer.
         assert!(all().all(|spec| spec.name.len() <= 32));
     }

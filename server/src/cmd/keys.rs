@@ -6,7 +6,7 @@ use std::hash::BuildHasher;
 use bytes::Bytes;
 
 use super::string::propagate_set;
-use super::{arg_i64, errors, is, CmdError, Ctx};
+use super::{arg_i64, errors, is, parse_cursor, CmdError, Ctx};
 use crate::glob::glob_match;
 use crate::store::{Db, Entry, Lookup, MultiLock, SHARDS};
 
@@ -123,10 +123,7 @@ fn is_live(entry: &Entry, now_ms: u64) -> bool {
 /// and inherits Redis's guarantee per table: every key present for the whole iteration is
 /// returned at least once, whatever is added, deleted or resized meanwhile.
 pub fn scan(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    let cursor: u64 = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or(CmdError::new("ERR invalid cursor"))?;
+    let cursor = parse_cursor(&args[1])?;
     let mut pattern: Option<&[u8]> = None;
     let mut count: usize = 10;
     let mut type_filter: Option<&[u8]> = None;
@@ -281,7 +278,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     };
     let copied = if target_db == ctx.session.db {
         let mut locked = source_db.lock_keys([src, dst]);
-        copy_between(&mut locked, None, src, dst, replace, now)
+        copy_between(&mut locked, None, src, dst, replace, now, args)
     } else {
         // Lock the databases in index order so two crossing COPYs cannot deadlock.
         let (mut source_lock, mut dest_lock) = if ctx.session.db < target_db {
@@ -298,12 +295,19 @@ pub fn copy(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             dst,
             replace,
             now,
+            args,
         )
     };
     ctx.out.int(i64::from(copied));
     Ok(())
 }
 
+/// Copies `src` to `dst` (in `dest`'s database when given, else in `source`'s), with its
+/// TTL; false if there is no `src`, or `dst` exists and `replace` is not set.
+///
+/// A string is propagated as the resulting SET in the destination's database. Any other
+/// value is propagated as the command as sent (`args`), through the source's database (where
+/// `COPY` names its keys): replaying it finds the same source and copies the same value.
 fn copy_between<'a>(
     source: &mut MultiLock<'a>,
     dest: Option<&mut MultiLock<'a>>,
@@ -311,6 +315,7 @@ fn copy_between<'a>(
     dst: &[u8],
     replace: bool,
     now: u64,
+    args: Argv<'_>,
 ) -> bool {
     let Some((shard, hash)) = source.shard(src) else {
         return false;
@@ -319,23 +324,26 @@ fn copy_between<'a>(
         return false;
     };
     let (value, deadline) = (entry.value.clone(), entry.expires_at());
-    let dest = match dest {
-        Some(dest) => dest,
-        None => source,
-    };
-    let Some((dshard, dhash)) = dest.shard(dst) else {
-        return false;
-    };
-    if !replace && dshard.contains(dhash, dst, now) {
-        return false;
+    let is_string = value.as_string().is_ok();
+    {
+        let dest = match dest {
+            Some(dest) => dest,
+            None => &mut *source,
+        };
+        let Some((dshard, dhash)) = dest.shard(dst) else {
+            return false;
+        };
+        if !replace && dshard.contains(dhash, dst, now) {
+            return false;
+        }
+        if let Ok(bytes) = value.as_string() {
+            propagate_set(dshard, dst, bytes, deadline, now);
+        }
+        dshard.set(dhash, dst, value, deadline, now);
     }
-    // Propagated as the resulting SET in the destination's database. Only a string can be
-    // propagated so. No command creates a collection yet (one can only come from a snapshot
-    // of a later build); the collection commands will give COPY effects that recreate one.
-    if let Ok(bytes) = value.as_string() {
-        propagate_set(dshard, dst, bytes, deadline, now);
+    if !is_string {
+        source.propagate_named(b"COPY", args.slice(1..).iter());
     }
-    dshard.set(dhash, dst, value, deadline, now);
     true
 }
 

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod connection;
 pub mod expire;
+pub mod hash;
 pub mod info;
 pub mod introspect;
 pub mod keys;
@@ -421,6 +422,15 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
 /// [`parse_i64`] with Redis's error for an argument.
 pub fn arg_i64(bytes: &[u8]) -> Result<i64, CmdError> {
     parse_i64(bytes).ok_or(errors::NOT_INTEGER)
+}
+
+/// Parses a SCAN-family cursor: a decimal `u64` (Redis's `strtoul` also takes a sign and
+/// leading spaces; see SPEC.md 7.2).
+pub fn parse_cursor(bytes: &[u8]) -> Result<u64, CmdError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(CmdError::new("ERR invalid cursor"))
 }
 
 /// Parses a float as Redis does for INCRBYFLOAT arguments and stored values: no leading

@@ -626,7 +626,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 }
 
 /// The text INCRBYFLOAT stores and replies, or its error for a non-finite result.
-fn float_result(value: f64) -> Result<String, CmdError> {
+pub(super) fn float_result(value: f64) -> Result<String, CmdError> {
     if value.is_finite() {
         Ok(format_f64(value))
     } else {

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use protocol::catalogue::{self, arity_allows, CommandSpec, Propagation};
 
 use super::{
-    config, connection, expire, info, introspect, keys, persistence, server, string, Handler,
+    config, connection, expire, hash, info, introspect, keys, persistence, server, string, Handler,
 };
 
 /// A catalogue row with its handler: what dispatch looks up and runs.
@@ -108,7 +108,7 @@ static CONFIG_SUBCOMMANDS: [Command; 5] = [
 ];
 
 /// Every command the server runs, in catalogue order.
-pub static COMMANDS: [Command; 60] = [
+pub static COMMANDS: [Command; 76] = [
     // Connection.
     bind("ping", connection::ping),
     bind("echo", connection::echo),
@@ -173,6 +173,23 @@ pub static COMMANDS: [Command; 60] = [
     bind("expiretime", expire::expiretime),
     bind("pexpiretime", expire::pexpiretime),
     bind("persist", expire::persist),
+    // Hashes.
+    bind("hset", hash::hset),
+    bind("hsetnx", hash::hsetnx),
+    bind("hget", hash::hget),
+    bind("hmget", hash::hmget),
+    bind("hmset", hash::hmset),
+    bind("hdel", hash::hdel),
+    bind("hlen", hash::hlen),
+    bind("hstrlen", hash::hstrlen),
+    bind("hexists", hash::hexists),
+    bind("hkeys", hash::hkeys),
+    bind("hvals", hash::hvals),
+    bind("hgetall", hash::hgetall),
+    bind("hincrby", hash::hincrby),
+    bind("hincrbyfloat", hash::hincrbyfloat),
+    bind("hrandfield", hash::hrandfield),
+    bind("hscan", hash::hscan),
     bind("shutdown", server::shutdown),
 ];
 

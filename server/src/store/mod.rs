@@ -45,7 +45,7 @@ pub use key::Key;
 pub use lock::{ReadCounts, ReadGuard, ShardLock, WriteGuard};
 pub use shard::{Entry, Lookup, Shard, ShardStats, SweepResult};
 pub use table::Table;
-pub use value::{Value, ValueRef, WrongType};
+pub use value::{Hash, Value, ValueRef, WrongType};
 
 /// Shards per database. A power of two: the shard is the top `SHARD_BITS` bits of the hash.
 pub const SHARDS: usize = 16;

@@ -87,7 +87,12 @@ where
 
     /// The segment a hash belongs to (linear hashing's address function).
     fn segment_of(&self, hash: u64) -> usize {
-        let bits = hash >> SEGMENT_SHIFT;
+        self.segment_of_bits(hash >> SEGMENT_SHIFT)
+    }
+
+    /// The segment of the entries whose segment-choosing hash bits (the hash shifted right by
+    /// [`SEGMENT_SHIFT`]) are `bits`.
+    fn segment_of_bits(&self, bits: u64) -> usize {
         let low = bits & ((1u64 << self.level) - 1);
         if (low as usize) < self.split {
             (bits & ((1u64 << (self.level + 1)) - 1)) as usize
@@ -162,6 +167,47 @@ where
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
         self.segments.iter().flat_map(|segment| segment.iter())
+    }
+
+    /// One step of a scan: visits every entry of the segment that cursor `cursor` addresses
+    /// and returns the next cursor (0 when the walk is complete; start with 0).
+    ///
+    /// The cursor holds segment-choosing hash bits, incremented in reverse bit order at the
+    /// depth (number of bits) of the segment just visited, as Redis's `dictScan` does for a
+    /// table of that size. A segment of depth `d` holds exactly the entries whose low `d`
+    /// bits equal its index, so a step visits the whole subtree of hash patterns below the
+    /// cursor's low `d` bits, and the patterns walked so far are always those reverse-ordered
+    /// before the cursor, whatever splits and merges happen between steps. So every entry
+    /// present for the whole walk is visited at least once (an entry may be visited twice
+    /// after a merge).
+    pub fn scan_segment<'a>(&'a self, cursor: u64, mut visit: impl FnMut(&'a K, &'a V)) -> u64 {
+        if self.segments.is_empty() {
+            return 0;
+        }
+        let index = self.segment_of_bits(cursor);
+        let Some(segment) = self.segments.get(index) else {
+            return 0;
+        };
+        for (key, value) in segment.iter() {
+            visit(key, value);
+        }
+        let split = index < self.split || index >= 1usize << self.level;
+        let depth = self.level + u32::from(split);
+        let mask = (1u64 << depth) - 1;
+        (cursor | !mask)
+            .reverse_bits()
+            .wrapping_add(1)
+            .reverse_bits()
+    }
+
+    /// The number of entries of each segment, in segment order (what `iter` walks).
+    pub fn segment_lens(&self) -> impl Iterator<Item = usize> + '_ {
+        self.segments.iter().map(|segment| segment.len())
+    }
+
+    /// The `n`th entry of segment `segment` in its iteration order (O(segment size)).
+    pub fn segment_nth(&self, segment: usize, n: usize) -> Option<(&K, &V)> {
+        self.segments.get(segment)?.iter().nth(n)
     }
 
     /// Takes segment `index` out for rebuilding: moved if this map owns it alone, else
@@ -329,7 +375,98 @@ mod tests {
         assert_eq!(snapshot.len(), 100_000);
     }
 
+    /// Scans `map` to the end, calling `between` after each step; returns every key visited.
+    fn scan_all(
+        map: &mut SegMap<Box<[u8]>, usize>,
+        mut between: impl FnMut(&mut SegMap<Box<[u8]>, usize>, usize),
+    ) -> std::collections::HashSet<Box<[u8]>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        for step in 0.. {
+            cursor = map.scan_segment(cursor, |key, _| {
+                seen.insert(key.clone());
+            });
+            if cursor == 0 {
+                break;
+            }
+            assert!(step < 1_000_000, "the scan ends");
+            between(map, step);
+        }
+        seen
+    }
+
+    #[test]
+    fn a_scan_visits_everything_once_when_nothing_changes() {
+        let mut map = SegMap::default();
+        assert!(scan_all(&mut map, |_, _| {}).is_empty());
+        for i in 0..20_000 {
+            map.insert(member(i), i);
+        }
+        let mut visits = 0;
+        let mut cursor = 0;
+        loop {
+            cursor = map.scan_segment(cursor, |_, _| visits += 1);
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(visits, 20_000);
+        // A small map is one segment: one step, cursor 0 (as a Redis listpack).
+        let mut small = SegMap::default();
+        small.insert(member(1), 1);
+        assert_eq!(small.scan_segment(0, |_, _| {}), 0);
+    }
+
     proptest! {
+        /// Every entry present for the whole scan is visited, while other entries are added
+        /// (splitting segments) or removed (merging them) between steps.
+        #[test]
+        fn a_scan_visits_every_stable_entry_across_splits_and_merges(
+            start in 0usize..6000,
+            grow in 0usize..40,
+            shrink in 0usize..40,
+        ) {
+            let mut map = SegMap::default();
+            for i in 0..start {
+                map.insert(member(i), i);
+            }
+            // Stable: the even members below `start`; the odd ones are removed on the way,
+            // and new members are added.
+            let mut next = 1_000_000;
+            let seen = scan_all(&mut map, |map, step| {
+                for _ in 0..grow {
+                    map.insert(member(next), next);
+                    next += 1;
+                }
+                for k in 0..shrink {
+                    let odd = (step * shrink + k) * 2 + 1;
+                    map.remove(&member(odd));
+                }
+            });
+            for i in (0..start).step_by(2) {
+                prop_assert!(seen.contains(&member(i)), "member {} missed", i);
+            }
+        }
+
+        /// Shrinking a large map to a small one during a scan (many merges) loses nothing
+        /// that stays.
+        #[test]
+        fn a_scan_survives_heavy_shrinking(start in 2000usize..20_000, keep_every in 2usize..50) {
+            let mut map = SegMap::default();
+            for i in 0..start {
+                map.insert(member(i), i);
+            }
+            let mut doomed = (0..start).filter(|i| i % keep_every != 0);
+            let seen = scan_all(&mut map, |map, _| {
+                for i in doomed.by_ref().take(500) {
+                    map.remove(&member(i));
+                }
+            });
+            for i in (0..start).step_by(keep_every) {
+                prop_assert!(seen.contains(&member(i)), "member {} missed", i);
+            }
+        }
+
         /// Against a BTreeMap, through splits and merges.
         #[test]
         fn behaves_as_a_map(ops in prop::collection::vec((0u16..3000, any::<bool>()), 0..8000)) {
