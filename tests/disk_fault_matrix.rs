@@ -322,7 +322,15 @@ async fn a_write_that_failed_just_before_a_shutdown_is_not_lost() {
     let disk = FaultyDisk::new();
     let server = start(dir.path(), "everysec", &disk).await;
     let mut client = Raw::connect(server.addr()).await;
+    let writes_before = disk.calls(DiskOp::Write);
     assert_eq!(client.cmd(&["SET", "before", "1"]).await, ok());
+    // Under everysec the reply comes before the write: wait for it, so that the fault below
+    // hits the next write only.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while disk.calls(DiskOp::Write) == writes_before {
+        assert!(Instant::now() < deadline, "the first write never came");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     disk.inject(FaultRule {
         op: DiskOp::Write,
         first: disk.calls(DiskOp::Write) + 1,
