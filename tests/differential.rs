@@ -642,17 +642,19 @@ const SCRIPT: &[&str] = &[
     "GET nokey",
 ];
 
-#[tokio::test]
-async fn same_replies_as_redis() {
-    let Some(redis) = start_redis_server().await else {
-        return;
-    };
-    let server = start_server().await;
-    let mut reference = Raw::connect(redis.addr).await;
-    let mut ours = Raw::connect(server.addr()).await;
+/// Runs `script` (lines as in [`SCRIPT`], plus the directives `~resp3` and
+/// `~long-unknown-command`) on both servers, one connection each, comparing every reply;
+/// returns how many replies were compared.
+async fn compare_script<'a>(
+    redis: SocketAddr,
+    ours: SocketAddr,
+    script: impl IntoIterator<Item = &'a str>,
+) -> usize {
+    let mut reference = Raw::connect(redis).await;
+    let mut ours = Raw::connect(ours).await;
     let mut compared = 0;
-    for line in SCRIPT {
-        let (compare, args) = match *line {
+    for line in script {
+        let (compare, args) = match line {
             "~resp3" => {
                 let hello = ["HELLO", "3"];
                 assert!(matches!(reference.cmd(&hello).await, Frame::Map(_)));
@@ -675,7 +677,54 @@ async fn same_replies_as_redis() {
         assert_eq!(got, expected, "replies differ for `{line}`");
         compared += 1;
     }
+    compared
+}
+
+#[tokio::test]
+async fn same_replies_as_redis() {
+    let Some(redis) = start_redis_server().await else {
+        return;
+    };
+    let server = start_server().await;
+    let compared = compare_script(redis.addr, server.addr(), SCRIPT.iter().copied()).await;
     assert!(compared >= 150, "only {compared} commands compared");
+}
+
+/// The script of one command family, from `tests/differential/<family>.txt`: one command per
+/// line as in [`SCRIPT`]; blank lines and lines starting with `#` are skipped. Each family
+/// starts from an empty keyspace on both servers.
+fn family_script(text: &str) -> impl Iterator<Item = &str> {
+    std::iter::once("FLUSHALL").chain(
+        text.lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#')),
+    )
+}
+
+/// One test per family script: a failure names the family.
+macro_rules! family_tests {
+    ($($test:ident => $file:literal),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $test() {
+            let Some(redis) = start_redis_server().await else {
+                return;
+            };
+            let server = start_server().await;
+            let text = include_str!(concat!("differential/", $file));
+            let commands = family_script(text).filter(|l| !l.starts_with("~")).count();
+            let compared = compare_script(redis.addr, server.addr(), family_script(text)).await;
+            // Every line but FLUSHALL, the directives and the `~ignore`d ones is compared.
+            assert!(compared + 1 >= commands, "only {compared} of {commands} compared");
+        }
+    )*};
+}
+
+family_tests! {
+    same_list_replies_as_redis => "lists.txt",
+    same_set_replies_as_redis => "sets.txt",
+    same_sorted_set_replies_as_redis => "zsets.txt",
+    same_blocking_replies_as_redis => "blocking.txt",
+    same_generic_replies_on_collections_as_redis => "collections.txt",
 }
 
 /// Raw byte streams sent on fresh connections: each ends with a protocol error or QUIT, so

@@ -9,6 +9,7 @@
 //! `util::kvserver_binary`). Run part of it with `cargo test --test tests <filter>`.
 
 mod atomicity;
+mod blocking;
 mod check_aof;
 mod connection;
 mod crash;
@@ -18,9 +19,12 @@ mod disk_faults;
 mod expiry;
 mod hashes;
 mod keys;
+mod lists;
 mod persistence;
 mod process;
 mod protocol_errors;
 mod server_cmds;
+mod sets;
 mod strings;
 mod util;
+mod zsets;

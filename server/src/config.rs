@@ -1,6 +1,7 @@
 //! Command-line configuration. Flags are named after Redis's configuration parameters
 //! (`--port`, `--bind`, `--maxclients`...), so habits carry over from `redis-server`.
 
+use crate::store::Limits;
 use clap::{Parser, ValueEnum};
 
 /// `kvserver` flags.
@@ -94,6 +95,54 @@ pub struct Config {
     /// ...but not before the log reaches this size (bytes, or with a unit: 64mb, 1gb).
     #[arg(long = "auto-aof-rewrite-min-size", default_value = "64mb", value_parser = parse_memory)]
     pub auto_aof_rewrite_min_size: u64,
+
+    /// Most fields of a hash kept in the compact encoding.
+    #[arg(long = "hash-max-listpack-entries", default_value_t = 128)]
+    pub hash_max_listpack_entries: usize,
+
+    /// Longest field or value (bytes) of a hash kept in the compact encoding.
+    #[arg(long = "hash-max-listpack-value", default_value_t = 64)]
+    pub hash_max_listpack_value: usize,
+
+    /// Most members of an all-integer set kept as a sorted integer array.
+    #[arg(long = "set-max-intset-entries", default_value_t = 512)]
+    pub set_max_intset_entries: usize,
+
+    /// Most members of another set kept in the compact encoding.
+    #[arg(long = "set-max-listpack-entries", default_value_t = 128)]
+    pub set_max_listpack_entries: usize,
+
+    /// Longest member (bytes) of a set kept in the compact encoding.
+    #[arg(long = "set-max-listpack-value", default_value_t = 64)]
+    pub set_max_listpack_value: usize,
+
+    /// Most members of a sorted set kept in the compact encoding.
+    #[arg(long = "zset-max-listpack-entries", default_value_t = 128)]
+    pub zset_max_listpack_entries: usize,
+
+    /// Longest member (bytes) of a sorted set kept in the compact encoding.
+    #[arg(long = "zset-max-listpack-value", default_value_t = 64)]
+    pub zset_max_listpack_value: usize,
+
+    /// Size of one list chunk: N > 0 elements, or -1..-5 for 4, 8, 16, 32 or 64 KiB.
+    #[arg(long = "list-max-listpack-size", default_value_t = -2, allow_negative_numbers = true)]
+    pub list_max_listpack_size: i64,
+}
+
+impl Config {
+    /// The compact-encoding thresholds given at start-up.
+    pub fn encoding_limits(&self) -> Limits {
+        Limits {
+            hash_max_listpack_entries: self.hash_max_listpack_entries,
+            hash_max_listpack_value: self.hash_max_listpack_value,
+            set_max_intset_entries: self.set_max_intset_entries,
+            set_max_listpack_entries: self.set_max_listpack_entries,
+            set_max_listpack_value: self.set_max_listpack_value,
+            zset_max_listpack_entries: self.zset_max_listpack_entries,
+            zset_max_listpack_value: self.zset_max_listpack_value,
+            list_max_listpack_size: self.list_max_listpack_size,
+        }
+    }
 }
 
 /// Redis's default snapshot rules.
@@ -233,6 +282,14 @@ impl Default for Config {
             appenddirname: "appendonlydir".to_owned(),
             auto_aof_rewrite_percentage: 100,
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
+            hash_max_listpack_entries: Limits::DEFAULT.hash_max_listpack_entries,
+            hash_max_listpack_value: Limits::DEFAULT.hash_max_listpack_value,
+            set_max_intset_entries: Limits::DEFAULT.set_max_intset_entries,
+            set_max_listpack_entries: Limits::DEFAULT.set_max_listpack_entries,
+            set_max_listpack_value: Limits::DEFAULT.set_max_listpack_value,
+            zset_max_listpack_entries: Limits::DEFAULT.zset_max_listpack_entries,
+            zset_max_listpack_value: Limits::DEFAULT.zset_max_listpack_value,
+            list_max_listpack_size: Limits::DEFAULT.list_max_listpack_size,
         }
     }
 }

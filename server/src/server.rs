@@ -90,7 +90,10 @@ pub async fn start_on_disk(
         .map(TcpListener::local_addr)
         .collect::<Result<Vec<_>, _>>()?;
     let shared = Arc::new(Shared {
-        store: std::sync::Arc::new(Store::new(config.databases as usize)),
+        store: std::sync::Arc::new(Store::with_limits(
+            config.databases as usize,
+            config.encoding_limits(),
+        )),
         persist: std::sync::Arc::new(Persistence::new(&config, disk)),
         maxclients: AtomicUsize::new(config.maxclients),
         loglevel: Mutex::new(config.loglevel),

@@ -40,6 +40,34 @@ const fn settable(name: &'static str, get: fn(&Shared) -> String, set: Validate)
     }
 }
 
+/// A compact-encoding threshold (`store::value::limits`), as Redis's `size_t` parameters:
+/// 0 to `i64::MAX`.
+/// `encoding_limit!(alias => name)` is an older name (Redis's `ziplist` ones) for the same
+/// parameter.
+macro_rules! encoding_limit {
+    ($name:literal) => {
+        encoding_limit!($name => $name)
+    };
+    ($shown:literal => $name:literal) => {
+        settable(
+            $shown,
+            |shared| {
+                let limits = shared.store.limits();
+                limits.usize_parameter($name).unwrap_or(0).to_string()
+            },
+            |value| {
+                let n = integer(value)?;
+                let n = usize::try_from(n)
+                    .map_err(|_| "argument must be between 0 and 9223372036854775807 inclusive")?;
+                Ok(Box::new(move |shared| {
+                    shared.store.limits().set_usize_parameter($name, n);
+                    Ok(())
+                }))
+            },
+        )
+    };
+}
+
 /// Every parameter, in the order CONFIG GET reports them.
 static PARAMETERS: &[Parameter] = &[
     fixed("bind", |shared| shared.config.bind.join(" ")),
@@ -219,6 +247,49 @@ static PARAMETERS: &[Parameter] = &[
                     .persist
                     .auto_rewrite_min_size
                     .store(n, Ordering::Relaxed);
+                Ok(())
+            }))
+        },
+    ),
+    encoding_limit!("hash-max-listpack-entries"),
+    encoding_limit!("hash-max-listpack-value"),
+    encoding_limit!("set-max-intset-entries"),
+    encoding_limit!("set-max-listpack-entries"),
+    encoding_limit!("set-max-listpack-value"),
+    encoding_limit!("zset-max-listpack-entries"),
+    encoding_limit!("zset-max-listpack-value"),
+    encoding_limit!("hash-max-ziplist-entries" => "hash-max-listpack-entries"),
+    encoding_limit!("hash-max-ziplist-value" => "hash-max-listpack-value"),
+    encoding_limit!("zset-max-ziplist-entries" => "zset-max-listpack-entries"),
+    encoding_limit!("zset-max-ziplist-value" => "zset-max-listpack-value"),
+    settable(
+        "list-max-listpack-size",
+        |shared| shared.store.limits().list_max_listpack_size().to_string(),
+        |value| {
+            let n = integer(value)?;
+            let n = i32::try_from(n)
+                .map_err(|_| "argument must be between -2147483648 and 2147483647 inclusive")?;
+            Ok(Box::new(move |shared| {
+                shared
+                    .store
+                    .limits()
+                    .set_list_max_listpack_size(i64::from(n));
+                Ok(())
+            }))
+        },
+    ),
+    settable(
+        "list-max-ziplist-size",
+        |shared| shared.store.limits().list_max_listpack_size().to_string(),
+        |value| {
+            let n = integer(value)?;
+            let n = i32::try_from(n)
+                .map_err(|_| "argument must be between -2147483648 and 2147483647 inclusive")?;
+            Ok(Box::new(move |shared| {
+                shared
+                    .store
+                    .limits()
+                    .set_list_max_listpack_size(i64::from(n));
                 Ok(())
             }))
         },

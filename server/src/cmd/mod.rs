@@ -7,6 +7,7 @@
 //! the store's locks are never held across a suspension point. Handlers validate every
 //! argument before they write anything, so an error reply is never preceded by a partial one.
 
+pub mod blocking;
 pub mod config;
 pub mod connection;
 pub mod expire;
@@ -14,10 +15,13 @@ pub mod hash;
 pub mod info;
 pub mod introspect;
 pub mod keys;
+pub mod list;
 pub mod persistence;
 pub mod server;
+pub mod set;
 pub mod string;
 pub mod table;
+pub mod zset;
 
 use protocol::Argv;
 use std::borrow::Cow;
@@ -383,41 +387,7 @@ pub fn printable(bytes: &[u8], max: usize) -> String {
         .collect()
 }
 
-/// Parses a signed 64-bit integer exactly as Redis's `string2ll`: optional `-`, no `+`, no
-/// spaces, no leading zeros, no overflow.
-pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
-    let (negative, digits) = match bytes {
-        [b'-', rest @ ..] => (true, rest),
-        _ => (false, bytes),
-    };
-    match digits {
-        [] => return None,
-        [b'0'] => return if negative { None } else { Some(0) },
-        [b'0', ..] => return None,
-        _ => {}
-    }
-    if digits.len() > 19 {
-        return None;
-    }
-    let mut magnitude: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        magnitude = magnitude
-            .checked_mul(10)?
-            .checked_add(u64::from(d - b'0'))?;
-    }
-    if negative {
-        if magnitude == 1 << 63 {
-            Some(i64::MIN)
-        } else {
-            i64::try_from(magnitude).ok().map(|m| -m)
-        }
-    } else {
-        i64::try_from(magnitude).ok()
-    }
-}
+pub use crate::store::value::string::parse_i64;
 
 /// [`parse_i64`] with Redis's error for an argument.
 pub fn arg_i64(bytes: &[u8]) -> Result<i64, CmdError> {

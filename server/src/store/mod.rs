@@ -45,7 +45,7 @@ pub use key::Key;
 pub use lock::{ReadCounts, ReadGuard, ShardLock, WriteGuard};
 pub use shard::{Entry, Lookup, Shard, ShardStats, SweepResult};
 pub use table::Table;
-pub use value::{Hash, Value, ValueRef, WrongType};
+pub use value::{EncodingLimits, Hash, Limits, Value, ValueRef, WrongType};
 
 /// Shards per database. A power of two: the shard is the top `SHARD_BITS` bits of the hash.
 pub const SHARDS: usize = 16;
@@ -533,16 +533,32 @@ pub fn attach_stream(shards: &mut [(u32, &mut Shard)], stream: Option<&Arc<Write
 /// All databases of a server.
 pub struct Store {
     dbs: Box<[Db]>,
+    limits: EncodingLimits,
 }
 
 impl Store {
-    /// A store with `databases` empty databases sharing one random hash seed.
+    /// A store with `databases` empty databases sharing one random hash seed, and Redis's
+    /// default encoding thresholds.
     pub fn new(databases: usize) -> Self {
+        Store::with_limits(databases, Limits::DEFAULT)
+    }
+
+    /// A store with `databases` empty databases and the encoding thresholds `limits`.
+    pub fn with_limits(databases: usize, limits: Limits) -> Self {
         let hasher = KeyHasher::new();
         let dbs = (0..databases.max(1))
             .map(|_| Db::new(hasher.clone()))
             .collect();
-        Store { dbs }
+        Store {
+            dbs,
+            limits: EncodingLimits::new(limits),
+        }
+    }
+
+    /// The compact-encoding thresholds (CONFIG SET `hash-max-listpack-entries` and the
+    /// others) that writes to this store's collections follow.
+    pub fn limits(&self) -> &EncodingLimits {
+        &self.limits
     }
 
     /// Number of databases.

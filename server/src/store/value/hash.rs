@@ -29,6 +29,11 @@ pub struct Hash {
 impl Eq for Hash {}
 
 impl Hash {
+    /// The name OBJECT ENCODING reports for this hash's representation.
+    pub fn encoding(&self) -> &'static str {
+        "hashtable"
+    }
+
     /// An empty hash.
     pub fn new() -> Self {
         Hash::default()

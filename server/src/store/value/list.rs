@@ -40,6 +40,11 @@ pub struct List {
 }
 
 impl List {
+    /// The name OBJECT ENCODING reports for this list's representation.
+    pub fn encoding(&self) -> &'static str {
+        "quicklist"
+    }
+
     /// An empty list.
     pub fn new() -> Self {
         List::default()

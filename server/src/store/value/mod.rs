@@ -39,6 +39,7 @@
 
 pub mod codec;
 pub mod hash;
+pub mod limits;
 pub mod list;
 mod segmented;
 pub mod set;
@@ -49,6 +50,7 @@ use std::fmt;
 
 use codec::{PayloadRead, PayloadWrite};
 pub use hash::Hash;
+pub use limits::{EncodingLimits, Limits};
 pub use list::List;
 pub use set::Set;
 pub use zset::{Score, ZSet};
@@ -165,6 +167,18 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+        }
+    }
+
+    /// The name OBJECT ENCODING reports: Redis's name for the representation that plays the
+    /// same part (a client may test it, for example to see that a small hash is compact).
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(bytes) => string::encoding(bytes),
+            Value::List(list) => list.encoding(),
+            Value::Hash(hash) => hash.encoding(),
+            Value::Set(set) => set.encoding(),
+            Value::ZSet(zset) => zset.encoding(),
         }
     }
 

@@ -28,6 +28,11 @@ pub struct Set {
 impl Eq for Set {}
 
 impl Set {
+    /// The name OBJECT ENCODING reports for this set's representation.
+    pub fn encoding(&self) -> &'static str {
+        "hashtable"
+    }
+
     /// An empty set.
     pub fn new() -> Self {
         Set::default()

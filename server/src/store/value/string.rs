@@ -27,3 +27,52 @@ pub fn encode<W: PayloadWrite>(bytes: &[u8], out: &mut W) -> Result<(), W::Error
 pub fn decode<R: PayloadRead>(src: &mut R) -> Result<Vec<u8>, R::Error> {
     src.read_bytes()
 }
+
+/// OBJECT ENCODING's name for a string with these bytes, as Redis would choose it for a
+/// string written whole: `int` for a canonical 64-bit integer, `embstr` up to 44 bytes,
+/// `raw` beyond. (kvstore stores all three alike; the name is for clients that look.)
+pub fn encoding(bytes: &[u8]) -> &'static str {
+    if parse_i64(bytes).is_some() {
+        "int"
+    } else if bytes.len() <= 44 {
+        "embstr"
+    } else {
+        "raw"
+    }
+}
+
+/// Parses a signed 64-bit integer exactly as Redis's `string2ll`: optional `-`, no `+`, no
+/// spaces, no leading zeros, no overflow.
+pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
+    let (negative, digits) = match bytes {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, bytes),
+    };
+    match digits {
+        [] => return None,
+        [b'0'] => return if negative { None } else { Some(0) },
+        [b'0', ..] => return None,
+        _ => {}
+    }
+    if digits.len() > 19 {
+        return None;
+    }
+    let mut magnitude: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        magnitude = magnitude
+            .checked_mul(10)?
+            .checked_add(u64::from(d - b'0'))?;
+    }
+    if negative {
+        if magnitude == 1 << 63 {
+            Some(i64::MIN)
+        } else {
+            i64::try_from(magnitude).ok().map(|m| -m)
+        }
+    } else {
+        i64::try_from(magnitude).ok()
+    }
+}

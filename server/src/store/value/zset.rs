@@ -154,6 +154,11 @@ pub struct ZSet {
 }
 
 impl ZSet {
+    /// The name OBJECT ENCODING reports for this zset's representation.
+    pub fn encoding(&self) -> &'static str {
+        "skiplist"
+    }
+
     /// An empty sorted set.
     pub fn new() -> Self {
         ZSet::default()

@@ -1,0 +1,1 @@
+//! List commands (issue 16): LPUSH, RPUSH, LPOP, RPOP, LRANGE and the rest of the family.

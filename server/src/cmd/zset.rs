@@ -1,0 +1,1 @@
+//! Sorted-set commands (issue 16): ZADD, ZRANGE, ZRANK, ZPOPMIN and the rest of the family.

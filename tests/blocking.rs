@@ -1,0 +1,1 @@
+//! Blocking commands end to end (issue 16).

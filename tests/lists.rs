@@ -1,0 +1,1 @@
+//! Lists end to end (issue 16).

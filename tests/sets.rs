@@ -1,0 +1,1 @@
+//! Sets end to end (issue 16).

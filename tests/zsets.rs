@@ -1,0 +1,1 @@
+//! Sorted sets end to end (issue 16).
