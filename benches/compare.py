@@ -14,6 +14,11 @@ ratio kvserver / redis. Machines are shared and noisy: look at ratios, not absol
   python3 benches/compare.py memory                  # RSS after 1M keys, and after deleting them
   python3 benches/compare.py persistence             # SET -P 16 with AOF off/everysec/always,
                                                      # recovery time, longest stall in BGSAVE
+  python3 benches/compare.py throughput --pinned --tests collections
+                                                     # the list, set, hash and sorted-set tests
+  python3 benches/compare.py collection-memory       # RSS of big and of many small collections
+  python3 benches/compare.py large                   # ZRANGE, ZRANK, LINDEX, SINTER, HGETALL on
+                                                     # large collections
 
 Needs: redis-server, redis-benchmark, redis-cli on PATH; `cargo build --release -p kvserver`
 (or KVSERVER_BIN=<path to a kvserver binary>, to measure another build).
@@ -36,6 +41,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KVSERVER = os.environ.get("KVSERVER_BIN") or os.path.join(ROOT, "target", "release", "kvserver")
 KVBENCH = os.path.join(ROOT, "target", "release", "kvbench")
 TESTS = "ping,set,get,incr,mset"
+# `--tests collections`: redis-benchmark's tests of the collection types (issue 16). Run one at a
+# time in this order, so the pops find what the pushes left (the same on both servers).
+COLLECTION_TESTS = ("lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,"
+                    "lrange_100,lrange_300,lrange_600")
 # kvbench's tests under the row names redis-benchmark reports them as.
 KVBENCH_ROWS = {"ping": "PING_MBULK", "set": "SET", "get": "GET", "incr": "INCR",
                 "mset": "MSET (10 keys)"}
@@ -193,6 +202,8 @@ class Neighbour:
 
 
 def throughput(args) -> None:
+    if args.tests == "collections":
+        args.tests = COLLECTION_TESTS
     pin = "1" if args.pinned else None
     client_pin = "0" if args.pinned else None
     with Servers(pin, kvstore_extra=args.kvstore_args.split()) as servers, \
@@ -282,6 +293,115 @@ def memory(args) -> None:
             print(f"| {name} | {empty / 1e6:.1f} | {loaded / 1e6:.1f} | {deleted / 1e6:.1f} |")
         ratio = rows[1][2] / rows[0][2]
         print(f"\nloaded RSS ratio kvstore / redis: {ratio:.2f}")
+
+
+def command(*args) -> bytes:
+    """One RESP command."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        arg = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+    return b"".join(parts)
+
+
+def batched(name: bytes, key: bytes, items: list, per_command: int = 1000) -> bytes:
+    """`name key item... ` commands of up to `per_command` items (items are lists of args)."""
+    out = []
+    for start in range(0, len(items), per_command):
+        args = [a for item in items[start:start + per_command] for a in item]
+        out.append(command(name, key, *args))
+    return b"".join(out)
+
+
+def collection_payload(kind: str, keys: int, size: int) -> bytes:
+    """`keys` keys each holding a `kind` collection of `size` elements. Elements are
+    non-numeric 16-byte strings (`member:NNNNNNNN`), scores and hash values small integers
+    as text, so both servers store the same bytes."""
+    out = []
+    for k in range(keys):
+        key = b"%s:%08d" % (kind.encode(), k)
+        members = [b"member:%08d" % i for i in range(size)]
+        if kind == "list":
+            out.append(batched(b"RPUSH", key, [[m] for m in members]))
+        elif kind == "set":
+            out.append(batched(b"SADD", key, [[m] for m in members]))
+        elif kind == "hash":
+            out.append(batched(b"HSET", key, [[m, b"%d" % i] for i, m in enumerate(members)]))
+        elif kind == "zset":
+            out.append(batched(b"ZADD", key, [[b"%d" % i, m] for i, m in enumerate(members)]))
+    return b"".join(out)
+
+
+def collection_memory(args) -> None:
+    """RSS growth from loading the same collections into each server, one fresh pair of
+    servers per row: one key holding a 1M-element collection, and 100k keys each holding a
+    10-element one, of each type."""
+    rows = []
+    for keys, size in ((1, args.big), (args.small_keys, args.small_size)):
+        for kind in ("list", "hash", "set", "zset"):
+            payload = collection_payload(kind, keys, size)
+            with Servers(None) as servers:
+                pids = servers.pids()
+                grown = {}
+                for name in ("redis", "kvstore"):
+                    empty = rss_bytes(pids[name])
+                    pipe_load(servers.ports[name], payload)
+                    time.sleep(1)
+                    grown[name] = rss_bytes(pids[name]) - empty
+            rows.append((f"{keys:,} x {kind} of {size:,}", keys * size, grown))
+    print("\n### RSS growth after loading collections (elements `member:NNNNNNNN`)\n")
+    print("| data | redis MB | kvstore MB | ratio | redis B/element | kvstore B/element |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for label, elements, grown in rows:
+        r, k = grown["redis"], grown["kvstore"]
+        print(f"| {label} | {r / 1e6:.1f} | {k / 1e6:.1f} | {k / r:.2f} | "
+              f"{r / elements:.1f} | {k / elements:.1f} |")
+
+
+# Commands on large collections (the issue's list), with how many requests each run makes.
+LARGE_COMMANDS = [
+    (["ZRANGE", "zset:00000000", "500000", "500009"], 100_000),
+    (["ZRANGE", "zset:00000000", "(500000", "500010", "BYSCORE"], 100_000),
+    (["ZRANK", "zset:00000000", "member:00500000"], 100_000),
+    (["LINDEX", "list:00000000", "500000"], 100_000),
+    (["SINTER", "set:00000000", "set:00000001"], 200),
+    (["HGETALL", "hash:00000000"], 20_000),
+]
+
+
+def large(args) -> None:
+    """Throughput of reads on large collections, side by side: a 1M-member sorted set and
+    list, two 100k-member sets sharing half their members, a 1k-field hash."""
+    payload = (collection_payload("zset", 1, 1_000_000) + collection_payload("list", 1, 1_000_000)
+               + collection_payload("hash", 1, 1_000))
+    for k, offset in ((0, 0), (1, 50_000)):
+        members = [[b"member:%08d" % (offset + i)] for i in range(100_000)]
+        payload += batched(b"SADD", b"set:%08d" % k, members)
+    with Servers(None) as servers:
+        for name in ("redis", "kvstore"):
+            pipe_load(servers.ports[name], payload)
+        samples = {}
+        for _ in range(args.rounds):
+            for cmd, requests in LARGE_COMMANDS:
+                for name in ("redis", "kvstore"):
+                    bench = ["redis-benchmark", "-p", str(servers.ports[name]), "-n",
+                             str(requests), "-c", str(args.clients), "-P", "1", "--csv"] + cmd
+                    out = subprocess.run(bench, capture_output=True, text=True,
+                                         timeout=1800).stdout
+                    for row in csv.DictReader(io.StringIO(out)):
+                        samples.setdefault((" ".join(cmd), name), []).append(
+                            (float(row["rps"]), float(row["p99_latency_ms"])))
+    print(f"\n### Large collections, -c {args.clients} -P 1, median of {args.rounds} "
+          "alternating rounds\n")
+    print("| command | redis rps | kvstore rps | ratio | redis p99 ms | kvstore p99 ms |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for cmd, _ in LARGE_COMMANDS:
+        label = " ".join(cmd)
+        med = {name: [statistics.median(v[i] for v in samples.get((label, name), [(0, 0)]))
+                      for i in range(2)] for name in ("redis", "kvstore")}
+        r, k = med["redis"], med["kvstore"]
+        ratio = k[0] / r[0] if r[0] else float("nan")
+        print(f"| `{label}` | {r[0]:,.0f} | {k[0]:,.0f} | {ratio:.2f} | {r[1]:.3f} | {k[1]:.3f} |")
 
 
 def set_payload(keys: int) -> bytes:
@@ -426,7 +546,8 @@ def main() -> None:
     t.add_argument("--clients", type=int, default=50)
     t.add_argument("--rounds", type=int, default=3)
     t.add_argument("--pipelines", type=int, nargs="+", default=[1, 16])
-    t.add_argument("--tests", default=TESTS, help="comma-separated redis-benchmark tests")
+    t.add_argument("--tests", default=TESTS,
+                   help="comma-separated redis-benchmark tests, or `collections`")
     t.add_argument("--client", choices=("redis-benchmark", "kvbench"), default="redis-benchmark",
                    help="load generator (kvbench: `cargo build --release -p kvcli` first)")
     t.add_argument("--kvstore-args", default="",
@@ -437,6 +558,13 @@ def main() -> None:
     m = sub.add_parser("memory")
     m.add_argument("--keys", type=int, default=1_000_000)
     m.add_argument("--settle", type=float, default=3.0, help="seconds to wait after deleting")
+    c = sub.add_parser("collection-memory")
+    c.add_argument("--big", type=int, default=1_000_000, help="elements of the one big key")
+    c.add_argument("--small-keys", type=int, default=100_000)
+    c.add_argument("--small-size", type=int, default=10)
+    lg = sub.add_parser("large")
+    lg.add_argument("--rounds", type=int, default=3)
+    lg.add_argument("--clients", type=int, default=50)
     p = sub.add_parser("persistence")
     p.add_argument("--requests", type=int, default=1_000_000)
     p.add_argument("--rounds", type=int, default=3)
@@ -444,7 +572,9 @@ def main() -> None:
     args = parser.parse_args()
     if getattr(args, "client", None) == "kvbench" and not os.path.exists(KVBENCH):
         sys.exit("build kvbench first: cargo build --release -p kvcli")
-    {"throughput": throughput, "memory": memory, "persistence": persistence}[args.mode](args)
+    modes = {"throughput": throughput, "memory": memory, "persistence": persistence,
+             "collection-memory": collection_memory, "large": large}
+    modes[args.mode](args)
 
 
 if __name__ == "__main__":
