@@ -5,7 +5,8 @@
 //! Every writer owns its keys (`w<w>:...`, writers 0 and 2 in database 0, 1 and 3 in
 //! database 1) and sends one command at a time (SET with and without TTLs, MSET and
 //! multi-key DEL across shards, RENAME, APPEND, SETRANGE, INCR/INCRBY/INCRBYFLOAT,
-//! EXPIRE/PEXPIRE/PERSIST, GETDEL, and SETs with a TTL of a few ms), so its history
+//! EXPIRE/PEXPIRE/PERSIST, GETDEL, SETs with a TTL of a few ms, and writes to its collection
+//! keys, sometimes hundreds of elements at once: see `harness::collections`), so its history
 //! is a sequence of operations of which all but possibly the last (the one in flight when
 //! the server died) were acknowledged. After a restart the writer's keys must look exactly
 //! like its starting state with some prefix of that sequence applied (values and whether a

@@ -21,6 +21,10 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
 use crate::util::*;
+pub use collections::*;
+
+#[path = "collections.rs"]
+mod collections;
 
 /// Concurrent writers, each with its own connection and its own keys.
 pub const WRITERS: usize = 4;
@@ -149,6 +153,8 @@ pub enum Op {
         seconds: bool,
     },
     Persist(String),
+    /// A write to a collection key ([`collections`]).
+    Coll(CollOp),
 }
 
 impl Op {
@@ -203,6 +209,7 @@ impl Op {
             } => vec![s("EXPIRE"), key.clone(), (ms / 1000).to_string()],
             Op::Expire { key, ms, .. } => vec![s("PEXPIRE"), key.clone(), ms.to_string()],
             Op::Persist(key) => vec![s("PERSIST"), key.clone()],
+            Op::Coll(op) => op.args(),
         }
     }
 
@@ -221,6 +228,7 @@ impl Op {
             | Op::Persist(key) => vec![key.as_str()],
             Op::Mset(pairs) => pairs.iter().map(|(k, _)| k.as_str()).collect(),
             Op::Del(keys) => keys.iter().map(String::as_str).collect(),
+            Op::Coll(op) => op.keys(),
         }
     }
 
@@ -317,6 +325,7 @@ impl Op {
                 }
                 _ => int(0),
             },
+            Op::Coll(op) => op.apply(state),
         }
     }
 }
@@ -350,6 +359,7 @@ pub fn universe(w: usize) -> Vec<String> {
         .map(|i| plain_key(w, i))
         .chain((0..COUNTERS).map(|i| counter_key(w, i)))
         .chain(std::iter::once(float_key(w)))
+        .chain(collection_keys(w))
         .collect()
 }
 
@@ -371,6 +381,9 @@ pub fn random_op(rng: &mut Rng, w: usize, tag: &str) -> Op {
         all[rng.index(all.len())].clone()
     };
     let value = format!("v{tag}");
+    if rng.below(4) == 0 {
+        return Op::Coll(random_collection_op(rng, w, tag));
+    }
     match rng.below(100) {
         0..=15 => Op::Set {
             key: plain(rng),
@@ -993,7 +1006,10 @@ pub async fn observe_db(
         .collect();
     let mut pipeline = Vec::new();
     for key in &keys {
-        pipeline.extend(encode(&["GET", key.as_str()]));
+        match Kind::of_key(key) {
+            Some(kind) => pipeline.extend(encode(&kind.read_args(key))),
+            None => pipeline.extend(encode(&["GET", key.as_str()])),
+        }
         pipeline.extend(encode(&["PTTL", key.as_str()]));
     }
     for key in &shorts {
@@ -1005,6 +1021,13 @@ pub async fn observe_db(
         let value = conn.read().await.expect("GET reply");
         let pttl = int_of(&conn.read().await.expect("PTTL reply"));
         let w = owner(key).expect("own key");
+        // A collection reads as its canonical form (see `collections`); empty means absent.
+        let value = match Kind::of_key(key) {
+            Some(kind) => kind
+                .canonical_from_reply(value)
+                .map_or(Frame::Null, |text| Frame::Bulk(text.into())),
+            None => value,
+        };
         match value {
             Frame::Null => assert_eq!(pttl, -2, "{context}: absent {key} has PTTL {pttl}"),
             Frame::Bulk(data) => {
