@@ -585,7 +585,11 @@ mod tests {
             let entry = shard.get_mut(hash, key, NOW).expect("present");
             let value = &mut entry.value;
             // At most 256 elements per part, or 8 KiB of list elements (~550 of these).
-            assert!(value.part_count() >= 100_000 / 1024, "{}", value.type_name());
+            assert!(
+                value.part_count() >= 100_000 / 1024,
+                "{}",
+                value.type_name()
+            );
             assert_eq!(value.unshared_parts(), 0, "the snapshot shares every part");
             let copied_at_most = match value {
                 Value::List(list) => {

@@ -1036,3 +1036,376 @@ pub fn decode<R: PayloadRead>(src: &mut R) -> Result<List, R::Error> {
     }
     Ok(list)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::codec::testing::SliceReader;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn element(i: usize) -> Vec<u8> {
+        format!("element:{i}").into_bytes()
+    }
+
+    /// Small bounds, so that a few elements already split and merge packs.
+    fn tiny(max_bytes: usize, max_count: usize) -> Fill {
+        Fill {
+            max_bytes,
+            max_count,
+        }
+    }
+
+    impl List {
+        /// Checks the representation's invariants under `fill`.
+        fn check(&self, fill: Fill) {
+            let count_entries = |pack: &[u8]| {
+                let mut offset = 0;
+                let mut n = 0;
+                while offset < pack.len() {
+                    offset = entry_at(pack, offset).1;
+                    n += 1;
+                }
+                assert_eq!(offset, pack.len(), "entries end at the pack's end");
+                n
+            };
+            match &self.repr {
+                Repr::Compact { pack, len } => {
+                    assert_eq!(count_entries(pack), *len as usize);
+                    assert!(fill.fits(pack.len(), *len as usize) || *len == 1);
+                }
+                Repr::Chunked(chunked) => {
+                    let mut total = 0;
+                    for slot in &chunked.slots {
+                        assert!(slot.len > 0, "no empty pack");
+                        assert_eq!(count_entries(&slot.pack), slot.count());
+                        assert!(
+                            fill.fits(slot.pack.len(), slot.count()) || slot.len == 1,
+                            "pack of {} bytes, {} elements over {fill:?}",
+                            slot.pack.len(),
+                            slot.len
+                        );
+                        total += slot.count();
+                    }
+                    assert_eq!(total, chunked.len);
+                }
+            }
+        }
+
+        /// Bytes this list holds on the heap, the `Box<List>` a `Value` keeps it in
+        /// included, in jemalloc's size classes.
+        #[allow(unsafe_code)]
+        fn heap_bytes(&self) -> usize {
+            // SAFETY: nallocx only computes the size class of a request; it allocates
+            // nothing and reads no memory of ours.
+            let class = |size: usize| {
+                if size == 0 {
+                    0
+                } else {
+                    unsafe { tikv_jemalloc_sys::nallocx(size, 0) }
+                }
+            };
+            let own = class(std::mem::size_of::<List>());
+            own + match &self.repr {
+                Repr::Compact { pack, .. } => class(pack.capacity()),
+                Repr::Chunked(chunked) => {
+                    class(std::mem::size_of::<Chunked>())
+                        + class(chunked.slots.capacity() * std::mem::size_of::<Slot>())
+                        + chunked
+                            .slots
+                            .iter()
+                            .map(|slot| {
+                                class(std::mem::size_of::<Vec<u8>>() + 16)
+                                    + class(slot.pack.capacity())
+                            })
+                            .sum::<usize>()
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn entries_read_both_ways_at_every_length_class() {
+        for len in [0usize, 1, 127, 128, 200, 16_383, 16_384, 70_000] {
+            let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut pack = Vec::new();
+            append_entry(&mut pack, b"x");
+            append_entry(&mut pack, &data);
+            append_entry(&mut pack, b"yz");
+            assert_eq!(pack.len(), entry_size(1) + entry_size(len) + entry_size(2));
+            let forward: Vec<&[u8]> = PackIter::new(&pack).collect();
+            assert_eq!(forward, [&b"x"[..], &data, b"yz"]);
+            let backward: Vec<&[u8]> = PackIter::new(&pack).rev().collect();
+            assert_eq!(backward, [&b"yz"[..], &data, b"x"]);
+        }
+    }
+
+    #[test]
+    fn pushes_pops_and_indexes_at_both_ends() {
+        let mut list = List::new();
+        let mut model = VecDeque::new();
+        for i in 0..5000 {
+            if i % 3 == 0 {
+                list.push_front(element(i));
+                model.push_front(element(i));
+            } else {
+                list.push_back(element(i));
+                model.push_back(element(i));
+            }
+        }
+        list.check(Fill::DEFAULT);
+        assert_eq!(list.encoding(), "quicklist");
+        assert_eq!(list.len(), 5000);
+        for (i, expected) in model.iter().enumerate() {
+            assert_eq!(list.get(i), Some(&expected[..]), "index {i}");
+        }
+        assert_eq!(list.get(5000), None);
+        assert!(list.iter().eq(model.iter().map(Vec::as_slice)));
+        assert!(list.iter().rev().eq(model.iter().rev().map(Vec::as_slice)));
+        for _ in 0..2000 {
+            assert_eq!(list.pop_front(), model.pop_front());
+            assert_eq!(list.pop_back(), model.pop_back());
+        }
+        list.check(Fill::DEFAULT);
+        assert_eq!(list.len(), 1000);
+        while let Some(e) = list.pop_back() {
+            assert_eq!(Some(e), model.pop_back());
+        }
+        assert!(list.is_empty() && model.is_empty());
+        assert_eq!(list.chunk_count(), 0);
+        assert_eq!(list.encoding(), "listpack");
+        assert_eq!(list.pop_front(), None);
+    }
+
+    /// Small lists are one pack sized to its contents; past 8 KiB a list is chunked, and it
+    /// becomes compact again once it is down to half of that.
+    #[test]
+    fn encodings_follow_the_fill_bounds() {
+        let mut list = List::new();
+        list.push_back(b"a");
+        assert_eq!(list.encoding(), "listpack");
+        // 100-byte elements take 102 bytes: 80 fit in 8 KiB.
+        let big = [b'x'; 100];
+        let mut list = List::new();
+        for _ in 0..80 {
+            list.push_back(big);
+        }
+        assert_eq!(list.encoding(), "listpack");
+        list.push_back(big);
+        assert_eq!(list.encoding(), "quicklist");
+        assert_eq!(list.chunk_count(), 2);
+        // Down to one pack of 59 elements (6018 bytes, over half): still chunked.
+        for _ in 0..21 {
+            list.pop(End::Head, Fill::DEFAULT);
+        }
+        assert_eq!(list.chunk_count(), 2);
+        list.pop(End::Tail, Fill::DEFAULT);
+        assert_eq!((list.encoding(), list.chunk_count()), ("quicklist", 1));
+        for _ in 0..20 {
+            list.pop(End::Head, Fill::DEFAULT);
+        }
+        assert_eq!(list.encoding(), "listpack");
+        list.check(Fill::DEFAULT);
+        // A count bound.
+        let three = tiny(8192, 3);
+        let mut list = List::new();
+        for i in 0..3 {
+            list.push(End::Tail, &element(i), three);
+        }
+        assert_eq!(list.encoding(), "listpack");
+        list.push(End::Tail, b"x", three);
+        assert_eq!((list.encoding(), list.chunk_count()), ("quicklist", 2));
+        // An element over the byte bound gets a pack of its own.
+        let mut list = List::new();
+        list.push_back(vec![b'y'; 10_000]);
+        assert_eq!(list.encoding(), "quicklist");
+        list.push_back(b"a");
+        list.push_front(b"b");
+        assert_eq!(list.chunk_count(), 3);
+        list.check(Fill::DEFAULT);
+    }
+
+    /// A clone shares every pack; a push or pop afterwards copies only the pack it touches,
+    /// and the clone still sees the old contents.
+    #[test]
+    fn a_write_after_a_clone_copies_one_pack() {
+        let mut list: List = (0..100_000).map(element).collect();
+        let packs = list.chunk_count();
+        assert!(packs > 100_000 * 14 / 8192, "{packs}");
+        let snapshot = list.clone();
+        assert_eq!(list.unshared_parts(), 0);
+        list.pop_back();
+        assert_eq!(list.unshared_parts(), 1);
+        list.push_front(b"new");
+        assert!(list.unshared_parts() <= 2);
+        list.set(50_000, b"changed", Fill::DEFAULT);
+        assert!(list.unshared_parts() <= 3);
+        assert_eq!(snapshot.len(), 100_000);
+        assert!(snapshot.iter().eq((0..100_000)
+            .map(element)
+            .collect::<Vec<_>>()
+            .iter()
+            .map(Vec::as_slice)));
+        assert_eq!(list.get(0), Some(&b"new"[..]));
+        assert_eq!(list.get(50_000), Some(&b"changed"[..]));
+    }
+
+    /// What lists cost on the heap (in allocator size classes): a 10-element list of short
+    /// strings, and the bytes per element of a 1M-element list.
+    #[test]
+    fn memory_per_list_and_per_element() {
+        let small: List = (0..10).map(element).collect();
+        assert_eq!(small.encoding(), "listpack");
+        // 10 entries of 11 bytes in a 112-byte class, and the 32-byte List.
+        assert!(small.heap_bytes() <= 150, "{}", small.heap_bytes());
+        let short: List = (0..10).map(|i| format!("v{i}")).collect();
+        assert!(short.heap_bytes() <= 80, "{}", short.heap_bytes());
+        let big: List = (0..1_000_000).map(element).collect();
+        // "element:N" takes 9 to 14 bytes, 16 at most with its lengths.
+        let data: usize = (0..1_000_000).map(|i| entry_size(element(i).len())).sum();
+        let per_element = big.heap_bytes() as f64 / 1e6;
+        let overhead = big.heap_bytes() as f64 / data as f64;
+        assert!(
+            overhead < 1.02,
+            "{per_element:.2} bytes/element, {overhead:.3}x the entries"
+        );
+    }
+
+    /// Operations a property test applies to a list and to its model.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push(bool, Vec<u8>),
+        Pop(bool),
+        Set(usize, Vec<u8>),
+        Insert(usize, Vec<u8>),
+        Remove(Vec<u8>, bool, usize),
+        Trim(usize, usize),
+        Clone,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Few distinct short values (so that removals match), some long ones.
+        let value = prop_oneof![
+            4 => (0u8..6).prop_map(|v| vec![b'a' + v]),
+            1 => prop::collection::vec(any::<u8>(), 0..40),
+            1 => (100usize..300).prop_map(|n| vec![b'z'; n]),
+        ];
+        prop_oneof![
+            6 => (any::<bool>(), value.clone()).prop_map(|(f, v)| Op::Push(f, v)),
+            3 => any::<bool>().prop_map(Op::Pop),
+            2 => (any::<usize>(), value.clone()).prop_map(|(i, v)| Op::Set(i, v)),
+            2 => (any::<usize>(), value.clone()).prop_map(|(i, v)| Op::Insert(i, v)),
+            1 => (value, any::<bool>(), 0usize..4).prop_map(|(v, f, n)| Op::Remove(v, f, n)),
+            1 => (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Op::Trim(a, b)),
+            1 => Just(Op::Clone),
+        ]
+    }
+
+    fn end(front: bool) -> End {
+        if front {
+            End::Head
+        } else {
+            End::Tail
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Every operation agrees with a VecDeque, under bounds that split and merge packs
+        /// often and move lists between the two forms; clones taken along the way keep
+        /// their contents.
+        #[test]
+        fn behaves_like_a_deque(
+            ops in prop::collection::vec(op(), 1..400),
+            max_bytes in 16usize..400,
+            max_count in prop_oneof![Just(usize::MAX), 1usize..8],
+        ) {
+            let fill = tiny(max_bytes, max_count);
+            let mut list = List::new();
+            let mut model: VecDeque<Vec<u8>> = VecDeque::new();
+            let mut clones: Vec<(List, VecDeque<Vec<u8>>)> = Vec::new();
+            for op in ops {
+                let shrank = matches!(op, Op::Pop(_) | Op::Remove(..) | Op::Trim(..));
+                match op {
+                    Op::Push(front, v) => {
+                        list.push(end(front), &v, fill);
+                        if front { model.push_front(v) } else { model.push_back(v) }
+                    }
+                    Op::Pop(front) => {
+                        let expected = if front { model.pop_front() } else { model.pop_back() };
+                        prop_assert_eq!(list.pop(end(front), fill), expected);
+                    }
+                    Op::Set(i, v) => {
+                        if !model.is_empty() {
+                            let i = i % model.len();
+                            list.set(i, &v, fill);
+                            model[i] = v;
+                        }
+                    }
+                    Op::Insert(i, v) => {
+                        let i = i % (model.len() + 1);
+                        list.insert(i, &v, fill);
+                        model.insert(i, v);
+                    }
+                    Op::Remove(v, front, n) => {
+                        let limit = if n == 0 { usize::MAX } else { n };
+                        let removed = list.remove_matching(&v, end(front), limit, fill);
+                        let mut expected = 0;
+                        let mut kept = VecDeque::new();
+                        if front {
+                            for e in model.drain(..) {
+                                if e == v && expected < limit { expected += 1 } else { kept.push_back(e) }
+                            }
+                        } else {
+                            for e in model.drain(..).rev() {
+                                if e == v && expected < limit { expected += 1 } else { kept.push_front(e) }
+                            }
+                        }
+                        model = kept;
+                        prop_assert_eq!(removed, expected);
+                    }
+                    Op::Trim(a, b) => {
+                        if !model.is_empty() {
+                            let (a, b) = (a % model.len(), b % (model.len() + 1));
+                            list.retain_range(a..b, fill);
+                            model = if a < b { model.range(a..b).cloned().collect() } else { VecDeque::new() };
+                        }
+                    }
+                    Op::Clone => clones.push((list.clone(), model.clone())),
+                }
+                list.check(fill);
+                prop_assert_eq!(list.len(), model.len());
+                if shrank && list.chunk_count() == 1 && list.encoding() == "quicklist" {
+                    // Chunked with one pack only while that pack is over half the bounds.
+                    let bytes: usize = model.iter().map(|e| entry_size(e.len())).sum();
+                    prop_assert!(!fill.fits_half(bytes, model.len()));
+                }
+            }
+            prop_assert!(list.iter().eq(model.iter().map(Vec::as_slice)));
+            prop_assert!(list.iter().rev().eq(model.iter().rev().map(Vec::as_slice)));
+            for (i, e) in model.iter().enumerate() {
+                prop_assert_eq!(list.get(i), Some(&e[..]));
+            }
+            for start in 0..=model.len().min(50) {
+                let got: Vec<&[u8]> = list.range(start, start + 7).collect();
+                let want: Vec<&[u8]> = model.iter().skip(start).take(7).map(Vec::as_slice).collect();
+                prop_assert_eq!(got, want);
+            }
+            for (clone, expected) in clones {
+                prop_assert!(clone.iter().eq(expected.iter().map(Vec::as_slice)));
+            }
+        }
+
+        #[test]
+        fn payload_round_trips(elements in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..600)) {
+            let list: List = elements.iter().map(|e| e.as_slice()).collect();
+            let mut bytes = Vec::new();
+            let Ok(()) = encode(&list, &mut bytes);
+            let mut src = SliceReader(&bytes);
+            let decoded = decode(&mut src).unwrap();
+            decoded.check(Fill::DEFAULT);
+            prop_assert_eq!(decoded, list);
+            prop_assert!(src.0.is_empty());
+        }
+    }
+}
