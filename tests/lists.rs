@@ -359,3 +359,230 @@ async fn lpos_ranks_counts_and_maxlen() {
         assert_eq!(c.cmd(&args).await, err(expected), "{tail:?}");
     }
 }
+
+#[tokio::test]
+async fn lindex_and_lset() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["RPUSH", "l", "a", "b", "c"]).await, int(3));
+    for (index, expected) in [
+        ("0", bulk("a")),
+        ("2", bulk("c")),
+        ("-1", bulk("c")),
+        ("-3", bulk("a")),
+        ("3", nil()),
+        ("-4", nil()),
+    ] {
+        assert_eq!(c.cmd(&["LINDEX", "l", index]).await, expected, "{index}");
+    }
+    assert_eq!(c.cmd(&["LINDEX", "l", "x"]).await, err(NOT_INTEGER));
+    // The key is looked up before the index is parsed.
+    assert_eq!(c.cmd(&["LINDEX", "missing", "x"]).await, nil());
+    assert_eq!(c.cmd(&["LSET", "l", "1", "B"]).await, ok());
+    assert_eq!(c.cmd(&["LSET", "l", "-1", "C"]).await, ok());
+    assert_eq!(range(&mut c, "l").await, bulks(&["a", "B", "C"]));
+    assert_eq!(
+        c.cmd(&["LSET", "l", "3", "x"]).await,
+        err("ERR index out of range")
+    );
+    assert_eq!(
+        c.cmd(&["LSET", "l", "-4", "x"]).await,
+        err("ERR index out of range")
+    );
+    assert_eq!(c.cmd(&["LSET", "l", "x", "x"]).await, err(NOT_INTEGER));
+    assert_eq!(
+        c.cmd(&["LSET", "missing", "0", "x"]).await,
+        err("ERR no such key")
+    );
+    assert_eq!(
+        c.cmd(&["LSET", "missing", "x", "x"]).await,
+        err("ERR no such key")
+    );
+    assert_eq!(c.cmd(&["LINDEX", "l", "0", "1"]).await, arity_err("lindex"));
+}
+
+#[tokio::test]
+async fn linsert_lrem_and_ltrim() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["RPUSH", "l", "a", "b", "a", "c"]).await, int(4));
+    assert_eq!(c.cmd(&["LINSERT", "l", "BEFORE", "a", "x"]).await, int(5));
+    assert_eq!(c.cmd(&["LINSERT", "l", "after", "c", "y"]).await, int(6));
+    assert_eq!(c.cmd(&["LINSERT", "l", "AFTER", "b", "z"]).await, int(7));
+    assert_eq!(
+        range(&mut c, "l").await,
+        bulks(&["x", "a", "b", "z", "a", "c", "y"])
+    );
+    assert_eq!(
+        c.cmd(&["LINSERT", "l", "BEFORE", "nope", "q"]).await,
+        int(-1)
+    );
+    assert_eq!(
+        c.cmd(&["LINSERT", "missing", "BEFORE", "a", "q"]).await,
+        int(0)
+    );
+    assert_eq!(c.cmd(&["EXISTS", "missing"]).await, int(0));
+    assert_eq!(
+        c.cmd(&["LINSERT", "l", "MIDDLE", "a", "q"]).await,
+        err(SYNTAX)
+    );
+    assert_eq!(
+        c.cmd(&["LINSERT", "missing", "MIDDLE", "a", "q"]).await,
+        err(SYNTAX)
+    );
+    // LREM: from the head, from the tail, all.
+    assert_eq!(
+        c.cmd(&["RPUSH", "r", "a", "b", "a", "c", "a", "b"]).await,
+        int(6)
+    );
+    assert_eq!(c.cmd(&["LREM", "r", "1", "a"]).await, int(1));
+    assert_eq!(range(&mut c, "r").await, bulks(&["b", "a", "c", "a", "b"]));
+    assert_eq!(c.cmd(&["LREM", "r", "-1", "b"]).await, int(1));
+    assert_eq!(range(&mut c, "r").await, bulks(&["b", "a", "c", "a"]));
+    assert_eq!(c.cmd(&["LREM", "r", "0", "a"]).await, int(2));
+    assert_eq!(c.cmd(&["LREM", "r", "0", "nope"]).await, int(0));
+    assert_eq!(
+        c.cmd(&["LREM", "r", "-9223372036854775808", "b"]).await,
+        int(1)
+    );
+    assert_eq!(c.cmd(&["LREM", "r", "5", "c"]).await, int(1));
+    assert_eq!(c.cmd(&["EXISTS", "r"]).await, int(0));
+    assert_eq!(c.cmd(&["LREM", "r", "x", "c"]).await, err(NOT_INTEGER));
+    assert_eq!(c.cmd(&["LREM", "missing", "1", "c"]).await, int(0));
+    // LTRIM.
+    assert_eq!(
+        c.cmd(&["RPUSH", "t", "0", "1", "2", "3", "4", "5"]).await,
+        int(6)
+    );
+    assert_eq!(c.cmd(&["LTRIM", "t", "1", "-2"]).await, ok());
+    assert_eq!(range(&mut c, "t").await, bulks(&["1", "2", "3", "4"]));
+    assert_eq!(c.cmd(&["LTRIM", "t", "-100", "100"]).await, ok());
+    assert_eq!(c.cmd(&["LLEN", "t"]).await, int(4));
+    assert_eq!(c.cmd(&["LTRIM", "t", "2", "2"]).await, ok());
+    assert_eq!(range(&mut c, "t").await, bulks(&["3"]));
+    assert_eq!(c.cmd(&["LTRIM", "t", "1", "0"]).await, ok());
+    assert_eq!(c.cmd(&["EXISTS", "t"]).await, int(0));
+    assert_eq!(c.cmd(&["LTRIM", "missing", "0", "1"]).await, ok());
+    assert_eq!(
+        c.cmd(&["LTRIM", "missing", "x", "1"]).await,
+        err(NOT_INTEGER)
+    );
+}
+
+/// Middle operations on a list of many packs, checked against a model element by element.
+#[tokio::test]
+async fn a_large_list_stays_consistent() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    let n = 20_000;
+    let mut model: Vec<String> = (0..n).map(|i| format!("element:{i}")).collect();
+    for batch in model.chunks(1000) {
+        let mut args = vec!["RPUSH", "big"];
+        args.extend(batch.iter().map(String::as_str));
+        c.cmd(&args).await;
+    }
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "big"]).await,
+        bulk("quicklist")
+    );
+    assert_eq!(
+        c.cmd(&["LINDEX", "big", "10000"]).await,
+        bulk("element:10000")
+    );
+    assert_eq!(c.cmd(&["LSET", "big", "12345", "changed"]).await, ok());
+    model[12345] = "changed".into();
+    assert_eq!(
+        c.cmd(&["LINSERT", "big", "BEFORE", "element:777", "new"])
+            .await,
+        int(n + 1)
+    );
+    model.insert(777, "new".into());
+    assert_eq!(c.cmd(&["LREM", "big", "0", "element:5000"]).await, int(1));
+    model.retain(|e| e != "element:5000");
+    assert_eq!(c.cmd(&["LTRIM", "big", "100", "-100"]).await, ok());
+    model = model[100..model.len() - 99].to_vec();
+    assert_eq!(
+        c.cmd(&["LRANGE", "big", "9000", "9004"]).await,
+        bulks(&model[9000..9005])
+    );
+    assert_eq!(
+        c.cmd(&["LPOS", "big", "changed"]).await,
+        int(12345 + 1 - 1 - 100)
+    );
+    let all = array_items(range(&mut c, "big").await);
+    assert_eq!(all.len(), model.len());
+    assert!(all.iter().zip(&model).all(|(got, want)| *got == bulk(want)));
+    // Popped down to a few elements, it is compact again.
+    assert_eq!(c.cmd(&["LTRIM", "big", "0", "9"]).await, ok());
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "big"]).await,
+        bulk("listpack")
+    );
+}
+
+/// OBJECT ENCODING follows `list-max-listpack-size` as Redis 7.2 does (Redis 7.0 reports
+/// every list as quicklist).
+#[tokio::test]
+async fn encodings_follow_list_max_listpack_size() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["RPUSH", "l", "a", "b", "c"]).await, int(3));
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "l"]).await, bulk("listpack"));
+    let big = "x".repeat(9000);
+    assert_eq!(c.cmd(&["RPUSH", "l", &big]).await, int(4));
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "l"]).await, bulk("quicklist"));
+    assert_eq!(c.cmd(&["RPOP", "l"]).await, bulk(&big));
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "l"]).await, bulk("listpack"));
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "list-max-listpack-size", "4"])
+            .await,
+        ok()
+    );
+    assert_eq!(c.cmd(&["RPUSH", "l", "d"]).await, int(4));
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "l"]).await, bulk("listpack"));
+    assert_eq!(c.cmd(&["RPUSH", "l", "e"]).await, int(5));
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "l"]).await, bulk("quicklist"));
+    assert_eq!(range(&mut c, "l").await, bulks(&["a", "b", "c", "d", "e"]));
+    // Down to one pack of two elements (half the bound): compact again.
+    assert_eq!(c.cmd(&["RPOP", "l", "3"]).await, bulks(&["e", "d", "c"]));
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "l"]).await, bulk("listpack"));
+}
+
+#[tokio::test]
+async fn generic_commands_on_lists() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["RPUSH", "l", "a", "b"]).await, int(2));
+    assert_eq!(c.cmd(&["COPY", "l", "l2"]).await, int(1));
+    assert_eq!(c.cmd(&["RPUSH", "l", "c"]).await, int(3));
+    assert_eq!(range(&mut c, "l2").await, bulks(&["a", "b"]));
+    assert_eq!(c.cmd(&["RENAME", "l2", "l3"]).await, ok());
+    assert_eq!(c.cmd(&["EXPIRE", "l3", "100"]).await, int(1));
+    // A push keeps the TTL.
+    assert_eq!(c.cmd(&["LPUSH", "l3", "z"]).await, int(3));
+    assert_eq!(c.cmd(&["TTL", "l3"]).await, int(100));
+    let found = array_items(c.cmd(&["SCAN", "0", "TYPE", "list", "COUNT", "100"]).await);
+    assert_eq!(sorted_bulks(found[1].clone()), [&b"l"[..], b"l3"]);
+    assert_eq!(c.cmd(&["UNLINK", "l", "l3"]).await, int(2));
+    assert_eq!(c.cmd(&["DBSIZE"]).await, int(0));
+}
+
+#[tokio::test]
+async fn resp3_replies() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    c.cmd(&["HELLO", "3"]).await;
+    assert_eq!(c.cmd(&["RPUSH", "l", "a", "b"]).await, int(2));
+    raw_reply(
+        &mut c,
+        &["LRANGE", "l", "0", "-1"],
+        b"*2\r\n$1\r\na\r\n$1\r\nb\r\n",
+    )
+    .await;
+    raw_reply(&mut c, &["LINDEX", "l", "5"], b"_\r\n").await;
+    raw_reply(&mut c, &["LPOS", "l", "z"], b"_\r\n").await;
+    raw_reply(&mut c, &["LPOS", "l", "b", "COUNT", "0"], b"*1\r\n:1\r\n").await;
+    raw_reply(&mut c, &["LPOP", "l", "1"], b"*1\r\n$1\r\na\r\n").await;
+    raw_reply(&mut c, &["RPOPLPUSH", "none", "l"], b"_\r\n").await;
+    raw_reply(&mut c, &["LMOVE", "none", "l", "LEFT", "LEFT"], b"_\r\n").await;
+}
