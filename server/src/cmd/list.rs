@@ -13,20 +13,20 @@
 //! BLPOP, BRPOP, BLMOVE, BRPOPLPUSH and BLMPOP do what their non-blocking forms do once a
 //! key is ready, so this module exposes the parts they share:
 //!
-//! - [`End`] (`LEFT`/`RIGHT`, [`End::parse`] with Redis's syntax error) and [`MultiPop`],
-//!   [`parse_multi_pop`]: LMPOP's `numkeys key [key ...] LEFT|RIGHT [COUNT n]` tail, from
+//! - [`End`] (`LEFT`/`RIGHT`, `End::parse` with Redis's syntax error) and `MultiPop`,
+//!   `parse_multi_pop`: LMPOP's `numkeys key [key ...] LEFT|RIGHT [COUNT n]` tail, from
 //!   the position of `numkeys` (2 for BLMPOP, whose timeout comes first).
-//! - [`pop_elements`]: pops up to `count` elements from one end of the list at a key on a
+//! - `pop_elements`: pops up to `count` elements from one end of the list at a key on a
 //!   locked shard, deleting the key when it empties; no propagation (the caller decides
-//!   what to emit, e.g. [`propagate_pop`] for `LPOP key [count]`).
-//! - [`multi_pop`]: LMPOP's whole operation (first non-empty key in argument order,
+//!   what to emit, e.g. `propagate_pop` for `LPOP key [count]`).
+//! - `multi_pop`: LMPOP's whole operation (first non-empty key in argument order,
 //!   `WRONGTYPE` on the first list of another type met before it), propagated as
 //!   `LPOP|RPOP key popped`; `Ok(None)` when every key is missing or empty.
-//! - [`move_element`]: LMOVE's whole operation, propagated as the caller's `propagate_as`
+//! - `move_element`: LMOVE's whole operation, propagated as the caller's `propagate_as`
 //!   (the command as sent for LMOVE/RPOPLPUSH; `LMOVE ...` / `RPOPLPUSH ...` for the
 //!   blocking forms).
-//! - [`reply_multi_pop`]: LMPOP's reply, `[key, [elements]]`.
-//! - [`pushed`]: called after every push onto a key (LPUSH, RPUSH, LPUSHX, RPUSHX, LINSERT,
+//! - `reply_multi_pop`: LMPOP's reply, `[key, [elements]]`.
+//! - `pushed`: called after every push onto a key (LPUSH, RPUSH, LPUSHX, RPUSHX, LINSERT,
 //!   and the destination of a move), with the shard still locked: the hook where clients
 //!   blocked on that key are to be woken.
 

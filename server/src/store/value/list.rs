@@ -10,7 +10,7 @@
 //!
 //! where the header says whether the payload is a string (and its length) or an integer, and
 //! the trailing LEB128 varint has its bytes in reverse order, so that an entry can be read from
-//! its first byte forwards or from its last byte backwards (layout at [`write_entry`]). An
+//! its first byte forwards or from its last byte backwards (layout at `write_entry`). An
 //! element that is the canonical decimal text of an `i64` is stored as that integer in as few
 //! bytes as it needs, and reads back as the same text ([`Element`]). A string of up to 126
 //! bytes costs its length plus two, as in Redis's listpack; both ends of a pack are reached in
@@ -246,7 +246,7 @@ fn put_varint(out: &mut [u8], mut n: usize) -> usize {
 }
 
 /// Writes the entry for `element` into `out` (exactly `entry_size(element)` bytes); see the
-/// layout above [`SMALL_INT`].
+/// layout above `SMALL_INT`.
 fn write_entry(out: &mut [u8], element: Element<'_>) {
     let body = match element {
         Element::Bytes(bytes) if bytes.len() < 128 => {
