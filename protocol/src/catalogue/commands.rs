@@ -26,6 +26,7 @@ const SERVER: Group = Group::Server;
 const STRING: Group = Group::String;
 const GENERIC: Group = Group::Generic;
 const HASH: Group = Group::Hash;
+const SET: Group = Group::Set;
 
 const NOTHING: Propagation = Propagation::None;
 const AS_SENT: Propagation = Propagation::AsSent;
@@ -65,6 +66,39 @@ const WRITE_KEYS: &[KeySpec] = &[KeySpec::range(UPDATES, 1, -1, 1)];
 const WRITE_PAIRS: &[KeySpec] = &[KeySpec::range(UPDATES, 1, -1, 2)];
 /// The keys at positions 1 and 2 (source and destination), written.
 const WRITE_TWO_KEYS: &[KeySpec] = &[KeySpec::range(UPDATES, 1, 1, 1)];
+
+/// The key at position 1, read and then parts of it removed (SPOP).
+const POP_KEY: &[KeySpec] = &[KeySpec::range(
+    KeyFlags::RW.union(KeyFlags::ACCESS).union(KeyFlags::DELETE),
+    1,
+    0,
+    1,
+)];
+/// A source at position 1 that loses a part and a destination at 2 that gains it (SMOVE).
+const MOVE_KEYS: &[KeySpec] = &[
+    KeySpec::range(
+        KeyFlags::RW.union(KeyFlags::ACCESS).union(KeyFlags::DELETE),
+        1,
+        0,
+        1,
+    ),
+    KeySpec::range(KeyFlags::RW.union(KeyFlags::INSERT), 2, 0, 1),
+];
+/// A destination at position 1, overwritten, computed from every key after it (SINTERSTORE).
+const STORE_KEYS: &[KeySpec] = &[
+    KeySpec::range(KeyFlags::OW.union(KeyFlags::UPDATE), 1, 0, 1),
+    KeySpec::range(READS, 2, -1, 1),
+];
+/// `numkeys key [key ...]` from position 1, read (SINTERCARD).
+const READ_NUMKEYS: &[KeySpec] = &[KeySpec {
+    flags: READS,
+    begin_search: super::BeginSearch::Index(1),
+    find_keys: super::FindKeys::KeyNum {
+        key_num_index: 0,
+        first_key: 1,
+        key_step: 1,
+    },
+}];
 
 /// The key at position 2, inspected (OBJECT's subcommands).
 const OBJECT_KEY: &[KeySpec] = &[KeySpec::range(KeyFlags::RO, 2, 0, 1)];
@@ -159,7 +193,7 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
 /// handlers to rows by address at compile time, and a slice static's rows are copied into
 /// const-evaluated tables of other crates, so the addresses would differ.
 #[rustfmt::skip]
-pub static COMMANDS: [CommandSpec; 77] = [
+pub static COMMANDS: [CommandSpec; 94] = [
     // Connection.
     CommandSpec::new("ping", -1, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
         "Check that the server answers: PONG, or the message back",
@@ -397,6 +431,57 @@ pub static COMMANDS: [CommandSpec; 77] = [
     // Lists.
     // (end of lists)
     // Sets.
+    CommandSpec::new("sadd", -3, flags![WRITE, DENYOOM, FAST], INSERT_KEY, SET, "1.0.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", AS_SENT,
+        "Add members to a set; replies with how many were new",
+        "key member [member ...]"),
+    CommandSpec::new("srem", -3, flags![WRITE, FAST], DELETE_KEY, SET, "1.0.0", "O(N) where N is the number of members to be removed.", AS_SENT,
+        "Remove members from a set; replies with how many were there",
+        "key member [member ...]"),
+    CommandSpec::new("scard", 2, flags![READONLY, FAST], INSPECT_KEY, SET, "1.0.0", "O(1)", NOTHING,
+        "Count the members of a set",
+        "key"),
+    CommandSpec::new("sismember", 3, flags![READONLY, FAST], INSPECT_KEY, SET, "1.0.0", "O(1)", NOTHING,
+        "Tell whether a set has a member",
+        "key member"),
+    CommandSpec::new("smismember", -3, flags![READONLY, FAST], INSPECT_KEY, SET, "6.2.0", "O(N) where N is the number of elements being checked for membership", NOTHING,
+        "Tell, for each of several members, whether a set has it",
+        "key member [member ...]"),
+    CommandSpec::new("smembers", 2, flags![READONLY], READ_KEY, SET, "1.0.0", "O(N) where N is the set cardinality.", NOTHING,
+        "List every member of a set",
+        "key"),
+    CommandSpec::new("srandmember", -2, flags![READONLY], READ_KEY, SET, "1.0.0", "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.", NOTHING,
+        "Pick random members of a set without removing them",
+        "key [count]"),
+    CommandSpec::new("spop", -2, flags![WRITE, FAST], POP_KEY, SET, "1.0.0", "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.", REWRITTEN,
+        "Remove and return random members of a set",
+        "key [count]"),
+    CommandSpec::new("smove", 4, flags![WRITE, FAST], MOVE_KEYS, SET, "1.0.0", "O(1)", AS_SENT,
+        "Move a member from one set to another, atomically",
+        "source destination member"),
+    CommandSpec::new("sinter", -2, flags![READONLY], READ_KEYS, SET, "1.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", NOTHING,
+        "The members every one of several sets has",
+        "key [key ...]"),
+    CommandSpec::new("sintercard", -3, flags![READONLY], READ_NUMKEYS, SET, "7.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", NOTHING,
+        "Count the members every one of several sets has, optionally up to a limit",
+        "numkeys key [key ...] [LIMIT limit:integer]"),
+    CommandSpec::new("sinterstore", -3, flags![WRITE, DENYOOM], STORE_KEYS, SET, "1.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", AS_SENT,
+        "Store the intersection of sets at a key; replies with its size",
+        "destination key [key ...]"),
+    CommandSpec::new("sunion", -2, flags![READONLY], READ_KEYS, SET, "1.0.0", "O(N) where N is the total number of elements in all given sets.", NOTHING,
+        "The members any of several sets has",
+        "key [key ...]"),
+    CommandSpec::new("sunionstore", -3, flags![WRITE, DENYOOM], STORE_KEYS, SET, "1.0.0", "O(N) where N is the total number of elements in all given sets.", AS_SENT,
+        "Store the union of sets at a key; replies with its size",
+        "destination key [key ...]"),
+    CommandSpec::new("sdiff", -2, flags![READONLY], READ_KEYS, SET, "1.0.0", "O(N) where N is the total number of elements in all given sets.", NOTHING,
+        "The members of the first set that none of the others has",
+        "key [key ...]"),
+    CommandSpec::new("sdiffstore", -3, flags![WRITE, DENYOOM], STORE_KEYS, SET, "1.0.0", "O(N) where N is the total number of elements in all given sets.", AS_SENT,
+        "Store the difference of sets at a key; replies with its size",
+        "destination key [key ...]"),
+    CommandSpec::new("sscan", -3, flags![READONLY], READ_KEY, SET, "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", NOTHING,
+        "Walk the members of a set a batch at a time, resuming from a cursor",
+        "key cursor [MATCH pattern] [COUNT count]"),
     // (end of sets)
     // Sorted sets.
     // (end of sorted sets)

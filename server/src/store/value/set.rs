@@ -145,6 +145,12 @@ impl Ord for Member<'_> {
     }
 }
 
+impl std::hash::Hash for Member<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
 impl fmt::Debug for Member<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Shown(self).fmt(f)
@@ -599,7 +605,10 @@ impl IntSet {
 
     /// Length of the longest member's decimal text (that of the lowest or the highest).
     fn widest_text(&self) -> usize {
-        let ends = [self.get(0), self.len().checked_sub(1).and_then(|i| self.get(i))];
+        let ends = [
+            self.get(0),
+            self.len().checked_sub(1).and_then(|i| self.get(i)),
+        ];
         ends.into_iter()
             .flatten()
             .map(|value| protocol::IntText::new(value).as_bytes().len())
@@ -883,7 +892,10 @@ mod tests {
             for picks in [1, count] {
                 let sampler = set.sampler(picks);
                 for (position, member) in in_order.iter().enumerate() {
-                    assert_eq!(sampler.get(position).map(|m| m.to_vec()).as_ref(), Some(member));
+                    assert_eq!(
+                        sampler.get(position).map(|m| m.to_vec()).as_ref(),
+                        Some(member)
+                    );
                 }
                 assert!(sampler.get(count).is_none());
             }
@@ -948,7 +960,10 @@ mod tests {
     #[test]
     fn a_loaded_set_takes_the_encoding_its_members_fit() {
         for (members, encoding) in [
-            ((0..512).map(|i| i.to_string()).collect::<Vec<_>>(), "intset"),
+            (
+                (0..512).map(|i| i.to_string()).collect::<Vec<_>>(),
+                "intset",
+            ),
             ((0..513).map(|i| i.to_string()).collect(), "hashtable"),
             ((0..128).map(|i| format!("m{i}")).collect(), "listpack"),
             ((0..129).map(|i| format!("m{i}")).collect(), "hashtable"),
