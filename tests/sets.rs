@@ -783,3 +783,178 @@ async fn operations_on_large_sets() {
         int(9_999)
     );
 }
+
+mod persistence {
+    //! Set writes through the append-only file (replay, rewrite) and the snapshot; SPOP's
+    //! rewrite as SREM or DEL.
+
+    use std::path::Path;
+    use std::time::Duration;
+
+    use kvserver::config::FsyncPolicy;
+    use kvserver::ServerHandle;
+
+    use super::{encoding, members_of, sadd};
+    use crate::util::*;
+
+    async fn start_in(dir: &Path, appendonly: bool) -> ServerHandle {
+        let dir = dir.to_path_buf();
+        start_server_with(move |config| {
+            config.dir = dir;
+            config.appendonly = appendonly;
+            config.appendfsync = FsyncPolicy::Always;
+        })
+        .await
+    }
+
+    async fn stop(server: ServerHandle) {
+        server.shutdown();
+        tokio::time::timeout(Duration::from_secs(10), server.stopped())
+            .await
+            .expect("server stops");
+    }
+
+    /// Every set, database by database: `(db, key, sorted members, encoding)`.
+    async fn set_state(c: &mut Raw) -> Vec<(usize, String, Vec<String>, String)> {
+        let mut state = Vec::new();
+        for db in 0..2 {
+            assert_eq!(c.cmd(&["SELECT", &db.to_string()]).await, ok());
+            let mut keys: Vec<String> = array_items(c.cmd(&["KEYS", "*"]).await)
+                .iter()
+                .map(text_of)
+                .collect();
+            keys.sort();
+            for key in keys {
+                let members = members_of(c.cmd(&["SMEMBERS", &key]).await);
+                let encoding = text_of(&encoding(c, &key).await);
+                state.push((db, key, members, encoding));
+            }
+        }
+        assert_eq!(c.cmd(&["SELECT", "0"]).await, ok());
+        state
+    }
+
+    /// Every set write comes back after a restart that replays the log, after a rewrite
+    /// and a restart, and from the snapshot alone; random pops replay as what they took.
+    #[tokio::test]
+    async fn sets_survive_replay_rewrite_and_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_in(dir.path(), true).await;
+        let mut c = Raw::connect(server.addr()).await;
+        assert_eq!(
+            c.cmd(&["SADD", "ints", "1", "2", "3", "-70000"]).await,
+            int(4)
+        );
+        assert_eq!(c.cmd(&["SADD", "strs", "a", "b", "c", "d"]).await, int(4));
+        assert_eq!(c.cmd(&["SREM", "strs", "a", "z"]).await, int(1));
+        assert_eq!(
+            sadd(&mut c, "big", (0..2000).map(|i| format!("m{i}"))).await,
+            int(2000)
+        );
+        // Random pops: one, a few, and one that takes everything.
+        c.cmd(&["SPOP", "big"]).await;
+        assert_eq!(members_of(c.cmd(&["SPOP", "big", "700"]).await).len(), 700);
+        c.cmd(&["SPOP", "ints"]).await;
+        assert_eq!(c.cmd(&["SADD", "gone", "x", "y"]).await, int(2));
+        assert_eq!(members_of(c.cmd(&["SPOP", "gone", "5"]).await).len(), 2);
+        assert_eq!(c.cmd(&["SMOVE", "strs", "moved", "b"]).await, int(1));
+        assert_eq!(
+            c.cmd(&["SINTERSTORE", "inter", "strs", "big"]).await,
+            int(0)
+        );
+        assert_eq!(
+            c.cmd(&["SUNIONSTORE", "union", "strs", "ints", "moved"])
+                .await,
+            int(6)
+        );
+        assert_eq!(
+            c.cmd(&["SDIFFSTORE", "diff", "big", "strs"]).await,
+            int(1299)
+        );
+        assert_eq!(c.cmd(&["COPY", "union", "union", "DB", "1"]).await, int(1));
+        assert_eq!(c.cmd(&["SELECT", "1"]).await, ok());
+        assert_eq!(c.cmd(&["SADD", "union", "only-in-1"]).await, int(1));
+        assert_eq!(c.cmd(&["SELECT", "0"]).await, ok());
+        let expected = set_state(&mut c).await;
+        assert_eq!(expected.len(), 7, "{expected:?}");
+        stop(server).await;
+
+        let server = start_in(dir.path(), true).await;
+        let mut c = Raw::connect(server.addr()).await;
+        assert_eq!(set_state(&mut c).await, expected, "after replay");
+        assert_eq!(
+            c.cmd(&["BGREWRITEAOF"]).await,
+            simple("Background append only file rewriting started")
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let info = text_of(&c.cmd(&["INFO", "persistence"]).await);
+            if info_field(&info, "aof_rewrite_in_progress").as_deref() == Some("0") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "rewrite finishes");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let popped = text_of(&c.cmd(&["SPOP", "diff"]).await);
+        assert_eq!(c.cmd(&["SAVE"]).await, ok());
+        stop(server).await;
+
+        let mut expected = expected;
+        for (_, key, members, _) in &mut expected {
+            if key == "diff" {
+                members.retain(|m| *m != popped);
+            }
+        }
+        let server = start_in(dir.path(), true).await;
+        let mut c = Raw::connect(server.addr()).await;
+        assert_eq!(set_state(&mut c).await, expected, "after rewrite");
+        stop(server).await;
+        let server = start_in(dir.path(), false).await;
+        let mut c = Raw::connect(server.addr()).await;
+        assert_eq!(set_state(&mut c).await, expected, "from the snapshot");
+        stop(server).await;
+    }
+
+    /// The log holds deterministic records: SPOP as SREM of what it took (DEL when it took
+    /// everything), the rest as sent, and nothing for writes that changed nothing.
+    #[tokio::test]
+    async fn set_log_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_in(dir.path(), true).await;
+        let mut c = Raw::connect(server.addr()).await;
+        assert_eq!(c.cmd(&["SADD", "s", "a"]).await, int(1));
+        assert_eq!(c.cmd(&["SADD", "s", "a"]).await, int(0));
+        assert_eq!(c.cmd(&["SREM", "s", "nope"]).await, int(0));
+        assert_eq!(c.cmd(&["SPOP", "s"]).await, bulk("a"));
+        assert_eq!(c.cmd(&["SADD", "t", "x", "y"]).await, int(2));
+        assert_eq!(members_of(c.cmd(&["SPOP", "t", "2"]).await), ["x", "y"]);
+        assert_eq!(c.cmd(&["SADD", "u", "1", "2", "3"]).await, int(3));
+        let two = members_of(c.cmd(&["SPOP", "u", "2"]).await);
+        assert_eq!(c.cmd(&["SPOP", "u", "0"]).await, Frame::Array(vec![]));
+        assert_eq!(c.cmd(&["SMOVE", "u", "v", "nope"]).await, int(0));
+        assert_eq!(c.cmd(&["SMOVE", "u", "u", "nope"]).await, int(0));
+        assert_eq!(c.cmd(&["SINTERSTORE", "w", "u", "nokey"]).await, int(0));
+        assert_eq!(c.cmd(&["SUNIONSTORE", "w", "u"]).await, int(1));
+        assert_eq!(c.cmd(&["SDIFFSTORE", "w", "u", "u"]).await, int(0));
+        stop(server).await;
+        let incr =
+            std::fs::read(dir.path().join("appendonlydir/appendonly.aof.1.incr.aof")).unwrap();
+        let text = String::from_utf8_lossy(&incr);
+        let words: Vec<&str> = text
+            .split("\r\n")
+            .filter(|w| !w.starts_with('*') && !w.starts_with('$') && !w.is_empty())
+            .collect();
+        let mut expected = vec![
+            "SELECT", "0", "SADD", "s", "a", "SREM", "s", "a", "SADD", "t", "x", "y", "DEL", "t",
+            "SADD", "u", "1", "2", "3", "SREM", "u",
+        ];
+        // The popped members in the order taken (the reply's order is the same).
+        let popped: Vec<&str> = words[expected.len()..expected.len() + 2].to_vec();
+        let mut sorted = popped.clone();
+        sorted.sort();
+        assert_eq!(sorted, two);
+        expected.extend(popped);
+        expected.extend(["SUNIONSTORE", "w", "u", "SDIFFSTORE", "w", "u", "u"]);
+        assert_eq!(words, expected);
+    }
+}
