@@ -432,8 +432,9 @@ fn intersect_each<'a>(sets: &[Option<&'a Set>], mut visit: impl FnMut(Member<'a>
     }
 }
 
-/// Members of the intersection of `sets`.
-fn intersection<'a>(sets: &[Option<&'a Set>]) -> Vec<Member<'a>> {
+/// Members of the intersection of `sets` (a missing key is an empty set), in the smallest
+/// set's order: what SINTER replies and SINTERSTORE stores.
+pub fn intersection<'a>(sets: &[Option<&'a Set>]) -> Vec<Member<'a>> {
     let mut found = Vec::new();
     intersect_each(sets, |member| {
         found.push(member);
@@ -442,8 +443,8 @@ fn intersection<'a>(sets: &[Option<&'a Set>]) -> Vec<Member<'a>> {
     found
 }
 
-/// Members of the union of `sets`, each once, in the order first met.
-fn union<'a>(sets: &[Option<&'a Set>]) -> Vec<Member<'a>> {
+/// Members of the union of `sets`, each once, in the order first met: what SUNION replies.
+pub fn union<'a>(sets: &[Option<&'a Set>]) -> Vec<Member<'a>> {
     let total: usize = sets.iter().flatten().map(|set| set.len()).sum();
     let mut seen: HashSet<Member<'a>, foldhash::fast::RandomState> =
         HashSet::with_capacity_and_hasher(total, foldhash::fast::RandomState::default());
@@ -456,12 +457,13 @@ fn union<'a>(sets: &[Option<&'a Set>]) -> Vec<Member<'a>> {
     found
 }
 
-/// Members of the first of `sets` in none of the others, in the first set's order.
+/// Members of the first of `sets` in none of the others, in the first set's order: what
+/// SDIFF replies.
 ///
 /// As Redis, picks the cheaper of two ways: probing every other set for each member of the
 /// first (about `len(first) * others / 2` probes), or collecting the first set and striking
 /// out every member of the others (about the sum of their sizes).
-fn difference<'a>(sets: &[Option<&'a Set>]) -> Vec<Member<'a>> {
+pub fn difference<'a>(sets: &[Option<&'a Set>]) -> Vec<Member<'a>> {
     let Some((Some(first), rest)) = sets.split_first() else {
         return Vec::new();
     };
