@@ -27,6 +27,7 @@ const STRING: Group = Group::String;
 const GENERIC: Group = Group::Generic;
 const HASH: Group = Group::Hash;
 const LIST: Group = Group::List;
+const SET: Group = Group::Set;
 
 const NOTHING: Propagation = Propagation::None;
 const AS_SENT: Propagation = Propagation::AsSent;
@@ -67,15 +68,15 @@ const WRITE_PAIRS: &[KeySpec] = &[KeySpec::range(UPDATES, 1, -1, 2)];
 /// The keys at positions 1 and 2 (source and destination), written.
 const WRITE_TWO_KEYS: &[KeySpec] = &[KeySpec::range(UPDATES, 1, 1, 1)];
 
-/// The key at position 1, whose elements are returned and removed (LPOP, RPOP).
+/// The key at position 1, whose elements are returned and removed (LPOP, RPOP, SPOP).
 const POP_KEY: &[KeySpec] = &[KeySpec::range(
     KeyFlags::RW.union(KeyFlags::ACCESS).union(KeyFlags::DELETE),
     1,
     0,
     1,
 )];
-/// A source list at position 1 popped from, and a destination at position 2 pushed to
-/// (LMOVE, RPOPLPUSH).
+/// A source at position 1 that loses an element and a destination at position 2 that
+/// gains it (LMOVE, RPOPLPUSH, SMOVE).
 const MOVE_KEYS: &[KeySpec] = &[
     KeySpec::range(
         KeyFlags::RW.union(KeyFlags::ACCESS).union(KeyFlags::DELETE),
@@ -90,6 +91,21 @@ const POP_NUMKEYS: &[KeySpec] = &[KeySpec {
     flags: KeyFlags::RW.union(KeyFlags::ACCESS).union(KeyFlags::DELETE),
     begin_search: BeginSearch::Index(1),
     find_keys: FindKeys::KeyNum {
+        key_num_index: 0,
+        first_key: 1,
+        key_step: 1,
+    },
+}];
+/// A destination at position 1, overwritten, computed from every key after it (SINTERSTORE).
+const STORE_KEYS: &[KeySpec] = &[
+    KeySpec::range(KeyFlags::OW.union(KeyFlags::UPDATE), 1, 0, 1),
+    KeySpec::range(READS, 2, -1, 1),
+];
+/// `numkeys key [key ...]` from position 1, read (SINTERCARD).
+const READ_NUMKEYS: &[KeySpec] = &[KeySpec {
+    flags: READS,
+    begin_search: super::BeginSearch::Index(1),
+    find_keys: super::FindKeys::KeyNum {
         key_num_index: 0,
         first_key: 1,
         key_step: 1,
@@ -189,7 +205,7 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
 /// handlers to rows by address at compile time, and a slice static's rows are copied into
 /// const-evaluated tables of other crates, so the addresses would differ.
 #[rustfmt::skip]
-pub static COMMANDS: [CommandSpec; 94] = [
+pub static COMMANDS: [CommandSpec; 111] = [
     // Connection.
     CommandSpec::new("ping", -1, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
         "Check that the server answers: PONG, or the message back",
@@ -478,6 +494,57 @@ pub static COMMANDS: [CommandSpec; 94] = [
         "numkeys key [key ...] <LEFT | RIGHT> [COUNT count]"),
     // (end of lists)
     // Sets.
+    CommandSpec::new("sadd", -3, flags![WRITE, DENYOOM, FAST], INSERT_KEY, SET, "1.0.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", AS_SENT,
+        "Add members to a set; replies with how many were new",
+        "key member [member ...]"),
+    CommandSpec::new("srem", -3, flags![WRITE, FAST], DELETE_KEY, SET, "1.0.0", "O(N) where N is the number of members to be removed.", AS_SENT,
+        "Remove members from a set; replies with how many were there",
+        "key member [member ...]"),
+    CommandSpec::new("scard", 2, flags![READONLY, FAST], INSPECT_KEY, SET, "1.0.0", "O(1)", NOTHING,
+        "Count the members of a set",
+        "key"),
+    CommandSpec::new("sismember", 3, flags![READONLY, FAST], INSPECT_KEY, SET, "1.0.0", "O(1)", NOTHING,
+        "Tell whether a set has a member",
+        "key member"),
+    CommandSpec::new("smismember", -3, flags![READONLY, FAST], INSPECT_KEY, SET, "6.2.0", "O(N) where N is the number of elements being checked for membership", NOTHING,
+        "Tell, for each of several members, whether a set has it",
+        "key member [member ...]"),
+    CommandSpec::new("smembers", 2, flags![READONLY], READ_KEY, SET, "1.0.0", "O(N) where N is the set cardinality.", NOTHING,
+        "List every member of a set",
+        "key"),
+    CommandSpec::new("srandmember", -2, flags![READONLY], READ_KEY, SET, "1.0.0", "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.", NOTHING,
+        "Pick random members of a set without removing them",
+        "key [count]"),
+    CommandSpec::new("spop", -2, flags![WRITE, FAST], POP_KEY, SET, "1.0.0", "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.", REWRITTEN,
+        "Remove and return random members of a set",
+        "key [count]"),
+    CommandSpec::new("smove", 4, flags![WRITE, FAST], MOVE_KEYS, SET, "1.0.0", "O(1)", AS_SENT,
+        "Move a member from one set to another, atomically",
+        "source destination member"),
+    CommandSpec::new("sinter", -2, flags![READONLY], READ_KEYS, SET, "1.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", NOTHING,
+        "The members every one of several sets has",
+        "key [key ...]"),
+    CommandSpec::new("sintercard", -3, flags![READONLY], READ_NUMKEYS, SET, "7.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", NOTHING,
+        "Count the members every one of several sets has, optionally up to a limit",
+        "numkeys key [key ...] [LIMIT limit:integer]"),
+    CommandSpec::new("sinterstore", -3, flags![WRITE, DENYOOM], STORE_KEYS, SET, "1.0.0", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", AS_SENT,
+        "Store the intersection of sets at a key; replies with its size",
+        "destination key [key ...]"),
+    CommandSpec::new("sunion", -2, flags![READONLY], READ_KEYS, SET, "1.0.0", "O(N) where N is the total number of elements in all given sets.", NOTHING,
+        "The members any of several sets has",
+        "key [key ...]"),
+    CommandSpec::new("sunionstore", -3, flags![WRITE, DENYOOM], STORE_KEYS, SET, "1.0.0", "O(N) where N is the total number of elements in all given sets.", AS_SENT,
+        "Store the union of sets at a key; replies with its size",
+        "destination key [key ...]"),
+    CommandSpec::new("sdiff", -2, flags![READONLY], READ_KEYS, SET, "1.0.0", "O(N) where N is the total number of elements in all given sets.", NOTHING,
+        "The members of the first set that none of the others has",
+        "key [key ...]"),
+    CommandSpec::new("sdiffstore", -3, flags![WRITE, DENYOOM], STORE_KEYS, SET, "1.0.0", "O(N) where N is the total number of elements in all given sets.", AS_SENT,
+        "Store the difference of sets at a key; replies with its size",
+        "destination key [key ...]"),
+    CommandSpec::new("sscan", -3, flags![READONLY], READ_KEY, SET, "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", NOTHING,
+        "Walk the members of a set a batch at a time, resuming from a cursor",
+        "key cursor [MATCH pattern] [COUNT count]"),
     // (end of sets)
     // Sorted sets.
     // (end of sorted sets)
@@ -543,13 +610,31 @@ mod tests {
                 "{}: derived",
                 spec.name
             );
-            for key_spec in spec.key_specs {
-                let writes = key_spec.flags.contains(KeyFlags::RW);
-                assert_eq!(writes, spec.is_write(), "{}: key access", spec.name);
+            // A write command writes some of its keys (it may only read others, as
+            // SINTERSTORE its sources); a read-only one writes none.
+            let writes: Vec<bool> = spec
+                .key_specs
+                .iter()
+                .map(|key_spec| {
+                    [KeyFlags::RW, KeyFlags::OW, KeyFlags::RM]
+                        .into_iter()
+                        .any(|flag| key_spec.flags.contains(flag))
+                })
+                .collect();
+            if spec.is_write() {
+                assert!(
+                    writes.is_empty() || writes.contains(&true),
+                    "{}: key access",
+                    spec.name
+                );
+            } else {
+                assert!(!writes.contains(&true), "{}: key access", spec.name);
             }
-            let range = spec.legacy_range();
+            // Keys found by a count (SINTERCARD's numkeys) have no legacy range: 0 0 0 and
+            // movablekeys, as in Redis.
+            let legacy = spec.legacy_range();
             assert_eq!(
-                range.first != 0 || range.movable,
+                legacy.first != 0 || legacy.movable,
                 !spec.key_specs.is_empty(),
                 "{}",
                 spec.name

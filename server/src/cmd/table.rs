@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 use protocol::catalogue::{self, arity_allows, CommandSpec, Propagation};
 
 use super::{
-    config, connection, expire, hash, info, introspect, keys, list, persistence, server, string,
-    Handler,
+    config, connection, expire, hash, info, introspect, keys, list, persistence, server, set,
+    string, Handler,
 };
 
 /// A catalogue row with its handler: what dispatch looks up and runs.
@@ -219,6 +219,23 @@ pub static COMMANDS: &[Command] = &[
     bind("lmpop", list::lmpop),
     // (end of lists)
     // Sets.
+    bind("sadd", set::sadd),
+    bind("srem", set::srem),
+    bind("scard", set::scard),
+    bind("sismember", set::sismember),
+    bind("smismember", set::smismember),
+    bind("smembers", set::smembers),
+    bind("srandmember", set::srandmember),
+    bind("spop", set::spop),
+    bind("smove", set::smove),
+    bind("sinter", set::sinter),
+    bind("sintercard", set::sintercard),
+    bind("sinterstore", set::sinterstore),
+    bind("sunion", set::sunion),
+    bind("sunionstore", set::sunionstore),
+    bind("sdiff", set::sdiff),
+    bind("sdiffstore", set::sdiffstore),
+    bind("sscan", set::sscan),
     // (end of sets)
     // Sorted sets.
     // (end of sorted sets)

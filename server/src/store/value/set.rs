@@ -1,8 +1,24 @@
-//! Sets: distinct byte-string members, in hash-chosen segments.
+//! Sets: distinct byte-string members, in one of three encodings chosen by size and content,
+//! as Redis 7.2 chooses them (OBJECT ENCODING reports the same names).
 //!
-//! Stored as a segmented map without values (`store::value::segmented`): a write during a
-//! snapshot copies one segment of about 128 members, and a snapshot clones one pointer per
-//! segment. Membership is one hash and one probe of a small table.
+//! - **intset**: while every member is a canonical 64-bit integer (the text `parse_i64`
+//!   accepts and formats back identically) and there are at most `set-max-intset-entries`
+//!   (512) of them: a sorted array of little-endian integers, all 2, 4 or 8 bytes wide (the
+//!   smallest width that holds every member), found by binary search.
+//! - **listpack**: at most `set-max-listpack-entries` (128) members of at most
+//!   `set-max-listpack-value` (64) bytes each: one contiguous buffer of `varint(len) bytes`
+//!   entries, searched linearly (a few cache lines).
+//! - **hashtable**: anything larger, a segmented hash map without values
+//!   (`store::value::segmented`): a write during a snapshot copies one segment of about 128
+//!   members, a snapshot's clone copies one pointer per segment, membership is one hash and
+//!   one probe of a small table, and SSCAN's cursor keeps Redis's guarantee across growth
+//!   and shrinking.
+//!
+//! A set moves up (intset to listpack or hashtable, listpack to hashtable) when a write
+//! passes a threshold, and never back down (removals leave the encoding as it is), as in
+//! Redis. The compact buffers are sized exactly (grown and shrunk by reallocation, which the
+//! allocator mostly does in place), so a small set costs its members' bytes plus a few
+//! bytes each; they are cloned whole by a snapshot, which is cheap at their size.
 //!
 //! # Snapshot payload (type tag `0x03`)
 //!
@@ -11,74 +27,437 @@
 //! member  := varint(len) bytes
 //! ```
 //!
-//! A member may appear only once; a payload that repeats one is rejected as corrupt.
+//! The same whatever the encoding (an intset's members are written as their decimal text);
+//! the loader picks the encoding from the members, under the default thresholds. A member may
+//! appear only once; a payload that repeats one is rejected as corrupt.
 
 use std::fmt;
+use std::ops::{Deref, Range};
 
 use super::codec::{PayloadRead, PayloadWrite};
+use super::limits::Limits;
 use super::segmented::SegMap;
+use super::string::parse_i64;
 use super::Shown;
 
 /// A set value; see the module documentation.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone)]
 pub struct Set {
-    members: SegMap<Box<[u8]>, ()>,
+    repr: Repr,
 }
 
-impl Eq for Set {}
+/// The three encodings.
+#[derive(Clone)]
+enum Repr {
+    /// Sorted integers of one width.
+    Ints(IntSet),
+    /// Length-prefixed members, one after the other.
+    Packed(Packed),
+    /// The segmented hash map (boxed: a small set does not pay for its header).
+    Table(Box<SegMap<Box<[u8]>, ()>>),
+}
 
-impl Set {
-    /// The name OBJECT ENCODING reports for this set's representation.
-    pub fn encoding(&self) -> &'static str {
-        "hashtable"
+/// A small set is its 24-byte header (in the value's box) plus its buffer.
+const _: () = assert!(std::mem::size_of::<Set>() == 24);
+
+/// Widest decimal text of an `i64` (`-9223372036854775808`).
+const MAX_INT_TEXT: usize = 20;
+
+/// A member as iteration hands it out: the stored bytes, or an intset's integer formatted on
+/// the stack. Dereferences to the member's bytes.
+#[derive(Clone, Copy)]
+pub struct Member<'a> {
+    repr: MemberRepr<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum MemberRepr<'a> {
+    Bytes(&'a [u8]),
+    Int {
+        value: i64,
+        text: [u8; MAX_INT_TEXT],
+        start: u8,
+    },
+}
+
+impl<'a> Member<'a> {
+    /// A member held as bytes.
+    fn bytes(bytes: &'a [u8]) -> Self {
+        Member {
+            repr: MemberRepr::Bytes(bytes),
+        }
     }
 
-    /// An empty set.
+    /// An integer member, formatted.
+    fn int(value: i64) -> Self {
+        let mut text = [0u8; MAX_INT_TEXT];
+        let formatted = protocol::IntText::new(value);
+        let digits = formatted.as_bytes();
+        let start = MAX_INT_TEXT - digits.len();
+        text[start..].copy_from_slice(digits);
+        Member {
+            repr: MemberRepr::Int {
+                value,
+                text,
+                start: start as u8,
+            },
+        }
+    }
+
+    /// The integer, when the member came from an intset (no parsing needed to probe
+    /// another intset).
+    fn as_int(&self) -> Option<i64> {
+        match self.repr {
+            MemberRepr::Int { value, .. } => Some(value),
+            MemberRepr::Bytes(_) => None,
+        }
+    }
+}
+
+impl Deref for Member<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &self.repr {
+            MemberRepr::Bytes(bytes) => bytes,
+            MemberRepr::Int { text, start, .. } => &text[usize::from(*start)..],
+        }
+    }
+}
+
+impl PartialEq for Member<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Member<'_> {}
+
+impl PartialOrd for Member<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Member<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl std::hash::Hash for Member<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
+impl fmt::Debug for Member<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Shown(self).fmt(f)
+    }
+}
+
+impl Default for Set {
+    fn default() -> Self {
+        Set::new()
+    }
+}
+
+impl Set {
+    /// An empty set (an empty intset, as Redis starts a computed set).
     pub fn new() -> Self {
-        Set::default()
+        Set {
+            repr: Repr::Ints(IntSet::default()),
+        }
+    }
+
+    /// An empty set in the encoding Redis creates for a key whose first member is `first`
+    /// and that is about to receive `hint` members: an intset if `first` is an integer and
+    /// `hint` fits one, else a listpack if `hint` fits one, else a hashtable.
+    pub fn for_members(first: &[u8], hint: usize, limits: &Limits) -> Self {
+        if parse_i64(first).is_some() && hint <= limits.set_max_intset_entries {
+            Set::new()
+        } else if hint <= limits.set_max_listpack_entries {
+            Set {
+                repr: Repr::Packed(Packed::default()),
+            }
+        } else {
+            Set {
+                repr: Repr::Table(Box::default()),
+            }
+        }
+    }
+
+    /// Moves a compact set to a hashtable if `hint` more members (a command's argument
+    /// count, duplicates included, as Redis counts them) would not fit its encoding.
+    pub fn prepare_for(&mut self, hint: usize, limits: &Limits) {
+        let too_many = match &self.repr {
+            Repr::Ints(_) => hint > limits.set_max_intset_entries,
+            Repr::Packed(_) => hint > limits.set_max_listpack_entries,
+            Repr::Table(_) => false,
+        };
+        if too_many {
+            self.convert_to_table();
+        }
+    }
+
+    /// The name OBJECT ENCODING reports for this set's representation.
+    pub fn encoding(&self) -> &'static str {
+        match self.repr {
+            Repr::Ints(_) => "intset",
+            Repr::Packed(_) => "listpack",
+            Repr::Table(_) => "hashtable",
+        }
     }
 
     /// Number of members (SCARD).
     pub fn len(&self) -> usize {
-        self.members.len()
+        match &self.repr {
+            Repr::Ints(ints) => ints.len(),
+            Repr::Packed(packed) => packed.len(),
+            Repr::Table(table) => table.len(),
+        }
     }
 
     /// True when the set has no member.
     pub fn is_empty(&self) -> bool {
-        self.members.len() == 0
+        self.len() == 0
     }
 
-    /// Number of segments: what cloning the set copies (one pointer each).
+    /// Number of `Arc`'d segments: what cloning the set copies (one pointer each). 0 for a
+    /// compact set, which a clone copies whole (it is small).
     pub fn segment_count(&self) -> usize {
-        self.members.segment_count()
+        match &self.repr {
+            Repr::Table(table) => table.segment_count(),
+            Repr::Ints(_) | Repr::Packed(_) => 0,
+        }
     }
 
     /// True if `member` is in the set (SISMEMBER).
     pub fn contains(&self, member: &[u8]) -> bool {
-        self.members.get(member).is_some()
+        match &self.repr {
+            Repr::Ints(ints) => parse_i64(member).is_some_and(|value| ints.contains(value)),
+            Repr::Packed(packed) => packed.find(member).is_some(),
+            Repr::Table(table) => table.get(member).is_some(),
+        }
     }
 
-    /// Adds `member` (SADD); false if it was already there.
+    /// [`Set::contains`] for a member of another set: an intset's member probes an intset
+    /// without being parsed.
+    pub fn contains_member(&self, member: &Member<'_>) -> bool {
+        match (&self.repr, member.as_int()) {
+            (Repr::Ints(ints), Some(value)) => ints.contains(value),
+            _ => self.contains(member),
+        }
+    }
+
+    /// Adds `member` (SADD) under the thresholds `limits`, converting the encoding first if
+    /// it would no longer fit; false if it was already there. An owned member (`Vec`, `Box`)
+    /// is moved into a hashtable without a copy.
+    pub fn add<M>(&mut self, member: M, limits: &Limits) -> bool
+    where
+        M: AsRef<[u8]> + Into<Box<[u8]>>,
+    {
+        let bytes = member.as_ref();
+        match &mut self.repr {
+            Repr::Ints(ints) => {
+                if let Some(value) = parse_i64(bytes) {
+                    if ints.contains(value) {
+                        return false;
+                    }
+                    if ints.len() < limits.set_max_intset_entries {
+                        return ints.insert(value);
+                    }
+                    // One more would pass the intset's limit: Redis goes to a hashtable.
+                    self.convert_to_table();
+                } else {
+                    let fits_packed = ints.len() < limits.set_max_listpack_entries
+                        && ints.len() < u32::MAX as usize
+                        && bytes.len() <= limits.set_max_listpack_value
+                        && ints.widest_text() <= limits.set_max_listpack_value;
+                    if fits_packed {
+                        self.convert_to_packed();
+                    } else {
+                        self.convert_to_table();
+                    }
+                }
+            }
+            Repr::Packed(packed) => {
+                if packed.find(bytes).is_some() {
+                    return false;
+                }
+                if packed.len() >= limits.set_max_listpack_entries
+                    || packed.len() >= u32::MAX as usize
+                    || bytes.len() > limits.set_max_listpack_value
+                {
+                    self.convert_to_table();
+                }
+            }
+            Repr::Table(_) => {}
+        }
+        match &mut self.repr {
+            // Absent: checked above, or the set was an intset and this is no integer.
+            Repr::Packed(packed) => {
+                packed.push(member.as_ref());
+                true
+            }
+            Repr::Table(table) => table.insert(member.into(), ()).is_none(),
+            // Unreachable: an intset either took the member above or was converted.
+            Repr::Ints(ints) => parse_i64(member.as_ref()).is_some_and(|v| ints.insert(v)),
+        }
+    }
+
+    /// Adds `member` under the default thresholds (loading, tests); false if it was there.
     pub fn insert(&mut self, member: impl Into<Box<[u8]>>) -> bool {
-        self.members.insert(member.into(), ()).is_none()
+        let member: Box<[u8]> = member.into();
+        self.add(member, &Limits::DEFAULT)
     }
 
-    /// Removes `member` (SREM); false if it was not there.
+    /// Removes `member` (SREM); false if it was not there. The encoding stays as it is.
     pub fn remove(&mut self, member: &[u8]) -> bool {
-        self.members.remove(member).is_some()
+        match &mut self.repr {
+            Repr::Ints(ints) => parse_i64(member).is_some_and(|value| ints.remove(value)),
+            Repr::Packed(packed) => match packed.find(member) {
+                Some(range) => {
+                    packed.cut(range);
+                    true
+                }
+                None => false,
+            },
+            Repr::Table(table) => table.remove(member).is_some(),
+        }
     }
 
-    /// Every member, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.members.iter().map(|(member, ())| &**member)
+    /// Every member, in no particular order (an intset's in ascending order).
+    pub fn iter(&self) -> impl Iterator<Item = Member<'_>> + '_ {
+        let (ints, packed, table) = match &self.repr {
+            Repr::Ints(ints) => (Some(ints.iter()), None, None),
+            Repr::Packed(packed) => (None, Some(packed.iter().map(Member::bytes)), None),
+            Repr::Table(table) => (
+                None,
+                None,
+                Some(table.iter().map(|(member, ())| Member::bytes(member))),
+            ),
+        };
+        ints.into_iter()
+            .flatten()
+            .chain(packed.into_iter().flatten())
+            .chain(table.into_iter().flatten())
+    }
+
+    /// One step of SSCAN: visits some members and returns the next cursor (0 when done;
+    /// start with 0). A compact set is visited whole in one step whatever the cursor, as
+    /// Redis does for an intset or listpack; a hashtable one segment per step, so that every
+    /// member present for the whole walk is visited at least once however the set grows or
+    /// shrinks between steps (see `SegMap::scan_segment`).
+    pub fn scan<'a>(&'a self, cursor: u64, mut visit: impl FnMut(Member<'a>)) -> u64 {
+        match &self.repr {
+            Repr::Table(table) => {
+                table.scan_segment(cursor, |member, ()| visit(Member::bytes(member)))
+            }
+            Repr::Ints(_) | Repr::Packed(_) => {
+                self.iter().for_each(visit);
+                0
+            }
+        }
+    }
+
+    /// Random access to the members by position (0 to `len() - 1`), for SRANDMEMBER and
+    /// SPOP. `picks` is how many positions the caller will ask for: a hashtable asked for
+    /// more than about one per segment lists its members once (O(len)) and answers each
+    /// pick in O(1); otherwise each pick finds its segment by binary search and walks it.
+    /// An intset answers in O(1), a listpack after listing its entries' offsets once.
+    pub fn sampler(&self, picks: usize) -> Sampler<'_> {
+        let index = match &self.repr {
+            Repr::Ints(_) => SampleIndex::Direct,
+            Repr::Packed(packed) => SampleIndex::Listed(packed.iter().collect()),
+            Repr::Table(table) => {
+                if picks.saturating_mul(256) > table.len() {
+                    SampleIndex::Listed(table.iter().map(|(member, ())| &**member).collect())
+                } else {
+                    let starts = table
+                        .segment_lens()
+                        .scan(0, |start, len| {
+                            let this = *start;
+                            *start += len;
+                            Some(this)
+                        })
+                        .collect();
+                    SampleIndex::Starts(starts)
+                }
+            }
+        };
+        Sampler { set: self, index }
+    }
+
+    /// Rebuilds the set as a listpack (from an intset).
+    fn convert_to_packed(&mut self) {
+        self.repr = Repr::Packed(Packed::of(self.iter()));
+    }
+
+    /// Rebuilds the set as a hashtable.
+    fn convert_to_table(&mut self) {
+        let mut table: SegMap<Box<[u8]>, ()> = SegMap::default();
+        for member in self.iter() {
+            table.insert(Box::from(&*member), ());
+        }
+        self.repr = Repr::Table(Box::new(table));
     }
 
     /// Segments not shared with a clone: those written since it was cloned.
     #[cfg(test)]
     pub(crate) fn unshared_parts(&self) -> usize {
-        self.members.unshared_parts()
+        match &self.repr {
+            Repr::Table(table) => table.unshared_parts(),
+            Repr::Ints(_) | Repr::Packed(_) => 0,
+        }
     }
 }
+
+/// Random access to a set's members by position; see [`Set::sampler`].
+pub struct Sampler<'a> {
+    set: &'a Set,
+    index: SampleIndex<'a>,
+}
+
+enum SampleIndex<'a> {
+    /// An intset: the position is the index.
+    Direct,
+    /// Every member, listed once.
+    Listed(Vec<&'a [u8]>),
+    /// A hashtable's segments: the position of each one's first member.
+    Starts(Vec<usize>),
+}
+
+impl<'a> Sampler<'a> {
+    /// The member at `position`; `None` past the end.
+    pub fn get(&self, position: usize) -> Option<Member<'a>> {
+        if position >= self.set.len() {
+            return None;
+        }
+        match (&self.index, &self.set.repr) {
+            (SampleIndex::Direct, Repr::Ints(ints)) => Some(Member::int(ints.get(position)?)),
+            (SampleIndex::Listed(members), _) => members.get(position).copied().map(Member::bytes),
+            (SampleIndex::Starts(starts), Repr::Table(table)) => {
+                let segment = starts.partition_point(|&start| start <= position);
+                let segment = segment.checked_sub(1)?;
+                let start = starts.get(segment)?;
+                let (member, ()) = table.segment_nth(segment, position - start)?;
+                Some(Member::bytes(member))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl PartialEq for Set {
+    /// Same members, whatever the encodings.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|member| other.contains_member(&member))
+    }
+}
+
+impl Eq for Set {}
 
 impl<M: Into<Box<[u8]>>> FromIterator<M> for Set {
     fn from_iter<I: IntoIterator<Item = M>>(members: I) -> Self {
@@ -92,7 +471,274 @@ impl<M: Into<Box<[u8]>>> FromIterator<M> for Set {
 
 impl fmt::Debug for Set {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.iter().map(Shown)).finish()
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// The byte width an intset needs for `value`.
+fn width_of(value: i64) -> u8 {
+    if i16::try_from(value).is_ok() {
+        2
+    } else if i32::try_from(value).is_ok() {
+        4
+    } else {
+        8
+    }
+}
+
+/// Inserts `bytes` at `at` in an exactly-sized buffer (one reallocation).
+fn splice_in(data: &mut Box<[u8]>, at: usize, bytes: &[u8]) {
+    let mut grown = std::mem::take(data).into_vec();
+    grown.reserve_exact(bytes.len());
+    grown.splice(at..at, bytes.iter().copied());
+    *data = grown.into_boxed_slice();
+}
+
+/// Removes `range` from an exactly-sized buffer (one reallocation, usually in place).
+fn cut_out(data: &mut Box<[u8]>, range: Range<usize>) {
+    let mut shrunk = std::mem::take(data).into_vec();
+    shrunk.drain(range);
+    *data = shrunk.into_boxed_slice();
+}
+
+/// Sorted integers, all `width` bytes wide, little-endian, after a one-byte header holding
+/// the width (an empty buffer is an empty set of width 2, and allocates nothing).
+#[derive(Clone, Default)]
+struct IntSet {
+    data: Box<[u8]>,
+}
+
+impl IntSet {
+    fn width(&self) -> u8 {
+        self.data.first().copied().unwrap_or(2)
+    }
+
+    fn len(&self) -> usize {
+        self.data.len().saturating_sub(1) / usize::from(self.width())
+    }
+
+    /// The integer at `index` (ascending order).
+    fn get(&self, index: usize) -> Option<i64> {
+        let width = usize::from(self.width());
+        let bytes = self.data.get(1 + index * width..1 + (index + 1) * width)?;
+        Some(match *bytes {
+            [a, b] => i64::from(i16::from_le_bytes([a, b])),
+            [a, b, c, d] => i64::from(i32::from_le_bytes([a, b, c, d])),
+            [a, b, c, d, e, f, g, h] => i64::from_le_bytes([a, b, c, d, e, f, g, h]),
+            _ => return None,
+        })
+    }
+
+    /// Binary search: `Ok(index)` of `value`, or `Err(index)` where it would go.
+    fn search(&self, value: i64) -> Result<usize, usize> {
+        let (mut low, mut high) = (0, self.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            match self.get(middle) {
+                Some(found) if found < value => low = middle + 1,
+                Some(found) if found > value => high = middle,
+                Some(_) => return Ok(middle),
+                None => break,
+            }
+        }
+        Err(low)
+    }
+
+    fn contains(&self, value: i64) -> bool {
+        width_of(value) <= self.width() && self.search(value).is_ok()
+    }
+
+    /// `value`'s bytes at `width`.
+    fn encode(value: i64, width: u8) -> ([u8; 8], usize) {
+        let mut bytes = [0u8; 8];
+        let width = usize::from(width);
+        bytes[..width].copy_from_slice(&value.to_le_bytes()[..width]);
+        (bytes, width)
+    }
+
+    /// Adds `value`; false if it was there. Widens every member first if `value` needs it.
+    fn insert(&mut self, value: i64) -> bool {
+        let needed = width_of(value);
+        if needed > self.width() || self.data.is_empty() {
+            // A value too wide for the others is below or above all of them.
+            let count = self.len();
+            let width = needed.max(self.width());
+            let mut widened = Vec::with_capacity(1 + (count + 1) * usize::from(width));
+            widened.push(width);
+            let (bytes, size) = Self::encode(value, width);
+            if value < 0 {
+                widened.extend_from_slice(&bytes[..size]);
+            }
+            for index in 0..count {
+                let (old, size) = Self::encode(self.get(index).unwrap_or(0), width);
+                widened.extend_from_slice(&old[..size]);
+            }
+            if value >= 0 {
+                widened.extend_from_slice(&bytes[..size]);
+            }
+            self.data = widened.into_boxed_slice();
+            return true;
+        }
+        match self.search(value) {
+            Ok(_) => false,
+            Err(index) => {
+                let (bytes, width) = Self::encode(value, self.width());
+                splice_in(&mut self.data, 1 + index * width, &bytes[..width]);
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, value: i64) -> bool {
+        if width_of(value) > self.width() {
+            return false;
+        }
+        match self.search(value) {
+            Ok(index) => {
+                let width = usize::from(self.width());
+                cut_out(&mut self.data, 1 + index * width..1 + (index + 1) * width);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Length of the longest member's decimal text (that of the lowest or the highest).
+    fn widest_text(&self) -> usize {
+        let ends = [
+            self.get(0),
+            self.len().checked_sub(1).and_then(|i| self.get(i)),
+        ];
+        ends.into_iter()
+            .flatten()
+            .map(|value| protocol::IntText::new(value).as_bytes().len())
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn iter<'a>(&'a self) -> impl Iterator<Item = Member<'a>> + 'a {
+        (0..self.len()).filter_map(|index| self.get(index).map(Member::int))
+    }
+}
+
+/// Members one after the other, each as `varint(len) bytes`, in insertion order (a removal
+/// closes the gap), after a 4-byte little-endian count (an empty buffer is an empty set).
+#[derive(Clone, Default)]
+struct Packed {
+    data: Box<[u8]>,
+}
+
+/// Bytes of a listpack's count header.
+const COUNT_BYTES: usize = 4;
+
+/// Appends one `varint(len) bytes` entry.
+fn push_entry(out: &mut Vec<u8>, member: &[u8]) {
+    let mut len = member.len() as u64;
+    while len >= 0x80 {
+        out.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    out.push(len as u8);
+    out.extend_from_slice(member);
+}
+
+impl Packed {
+    /// A listpack of `members` (distinct).
+    fn of<'m>(members: impl Iterator<Item = Member<'m>>) -> Self {
+        let mut data = vec![0; COUNT_BYTES];
+        let mut count = 0u32;
+        for member in members {
+            push_entry(&mut data, &member);
+            count += 1;
+        }
+        data[..COUNT_BYTES].copy_from_slice(&count.to_le_bytes());
+        Packed {
+            data: data.into_boxed_slice(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self.data.get(..COUNT_BYTES) {
+            Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]) as usize,
+            _ => 0,
+        }
+    }
+
+    fn set_len(&mut self, count: usize) {
+        if let Some(header) = self.data.get_mut(..COUNT_BYTES) {
+            header.copy_from_slice(&(count as u32).to_le_bytes());
+        }
+    }
+
+    /// Every entry's byte range (header included) and member.
+    fn entries(&self) -> PackedEntries<'_> {
+        PackedEntries {
+            data: &self.data,
+            at: COUNT_BYTES,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.entries().map(|(_, member)| member)
+    }
+
+    /// The byte range of `member`'s entry.
+    fn find(&self, member: &[u8]) -> Option<Range<usize>> {
+        self.entries()
+            .find(|(_, stored)| *stored == member)
+            .map(|(range, _)| range)
+    }
+
+    /// Appends `member` (the caller checked it is absent, and that the count stays below
+    /// `u32::MAX`).
+    fn push(&mut self, member: &[u8]) {
+        let count = self.len();
+        let mut entry = Vec::with_capacity(member.len() + 10);
+        if self.data.is_empty() {
+            entry.extend_from_slice(&[0; COUNT_BYTES]);
+        }
+        push_entry(&mut entry, member);
+        let end = self.data.len();
+        splice_in(&mut self.data, end, &entry);
+        self.set_len(count + 1);
+    }
+
+    /// Removes the entry at `range`.
+    fn cut(&mut self, range: Range<usize>) {
+        let count = self.len();
+        cut_out(&mut self.data, range);
+        self.set_len(count - 1);
+    }
+}
+
+/// The iterator of [`Packed::entries`]. The buffer is only ever written by [`push_entry`];
+/// a malformed one (impossible) ends the walk rather than panicking.
+struct PackedEntries<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Iterator for PackedEntries<'a> {
+    type Item = (Range<usize>, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let start = self.at;
+        let mut len = 0usize;
+        let mut shift = 0u32;
+        let mut at = start;
+        loop {
+            let byte = *self.data.get(at)?;
+            at += 1;
+            len |= usize::from(byte & 0x7F).checked_shl(shift)?;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        let end = at.checked_add(len)?;
+        let member = self.data.get(at..end)?;
+        self.at = end;
+        Some((start..end, member))
     }
 }
 
@@ -100,17 +746,20 @@ impl fmt::Debug for Set {
 pub fn encode<W: PayloadWrite>(set: &Set, out: &mut W) -> Result<(), W::Error> {
     out.put_count(set.len())?;
     for member in set.iter() {
-        out.put_bytes(member)?;
+        out.put_bytes(&member)?;
     }
     Ok(())
 }
 
-/// Reads a set's payload; a repeated member is an error.
+/// Reads a set's payload; a repeated member is an error. The count only picks the
+/// encoding (more than an intset holds starts a hashtable); nothing is reserved from it.
 pub fn decode<R: PayloadRead>(src: &mut R) -> Result<Set, R::Error> {
     let count = src.read_count()?;
+    let limits = Limits::DEFAULT;
     let mut set = Set::new();
+    set.prepare_for(usize::try_from(count).unwrap_or(usize::MAX), &limits);
     for _ in 0..count {
-        if !set.insert(src.read_bytes()?) {
+        if !set.add(src.read_bytes()?, &limits) {
             return Err(src.invalid("a set member appears twice"));
         }
     }
@@ -124,6 +773,10 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeSet;
 
+    fn members(set: &Set) -> BTreeSet<Vec<u8>> {
+        set.iter().map(|member| member.to_vec()).collect()
+    }
+
     #[test]
     fn members_are_added_tested_and_removed() {
         let mut set = Set::new();
@@ -136,28 +789,278 @@ mod tests {
     }
 
     #[test]
+    fn integers_stay_an_intset_of_the_narrowest_width() {
+        let limits = Limits::DEFAULT;
+        let mut set = Set::new();
+        for value in [5, -3, 300, 0] {
+            assert!(set.add(value.to_string().into_bytes(), &limits));
+        }
+        assert_eq!(set.encoding(), "intset");
+        let Repr::Ints(ints) = &set.repr else {
+            unreachable!()
+        };
+        assert_eq!(ints.width(), 2);
+        let listed: Vec<Vec<u8>> = set.iter().map(|m| m.to_vec()).collect();
+        assert_eq!(listed, [&b"-3"[..], b"0", b"5", b"300"]);
+        // Widening, at both ends.
+        assert!(set.add(&b"70000"[..], &limits));
+        assert!(set.add(&b"-9223372036854775808"[..], &limits));
+        let Repr::Ints(ints) = &set.repr else {
+            unreachable!()
+        };
+        assert_eq!(ints.width(), 8);
+        assert!(set.contains(b"-9223372036854775808") && set.contains(b"70000"));
+        assert!(set.contains(b"-3") && !set.contains(b"-03") && !set.contains(b"4"));
+        // A non-canonical integer is a string: the set becomes a listpack.
+        assert!(set.add(&b"007"[..], &limits));
+        assert_eq!(set.encoding(), "listpack");
+        assert!(set.contains(b"007") && set.contains(b"300") && !set.contains(b"7"));
+        assert_eq!(set.len(), 7);
+    }
+
+    #[test]
+    fn thresholds_pick_the_encoding_and_it_never_goes_back() {
+        let limits = Limits {
+            set_max_intset_entries: 4,
+            set_max_listpack_entries: 3,
+            set_max_listpack_value: 5,
+            ..Limits::DEFAULT
+        };
+        let mut set = Set::new();
+        for value in 0..4 {
+            set.add(value.to_string().into_bytes(), &limits);
+        }
+        assert_eq!(set.encoding(), "intset");
+        // A fifth integer passes the intset limit: hashtable.
+        set.add(&b"4"[..], &limits);
+        assert_eq!(set.encoding(), "hashtable");
+        for value in 0..5 {
+            set.remove(value.to_string().as_bytes());
+        }
+        assert!(set.is_empty());
+        assert_eq!(set.encoding(), "hashtable");
+
+        // An intset too large for a listpack goes straight to a hashtable for a string.
+        let mut set: Set = Set::new();
+        for value in 0..3 {
+            set.add(value.to_string().into_bytes(), &limits);
+        }
+        set.add(&b"x"[..], &limits);
+        assert_eq!(set.encoding(), "hashtable");
+        // ... and so does one whose integers are too long for the listpack.
+        let mut set = Set::new();
+        set.add(&b"123456"[..], &limits);
+        set.add(&b"x"[..], &limits);
+        assert_eq!(set.encoding(), "hashtable");
+        // A listpack passes to a hashtable with a fourth member or a long one.
+        let mut set = Set::for_members(b"a", 1, &limits);
+        assert_eq!(set.encoding(), "listpack");
+        for member in ["a", "b", "c"] {
+            set.add(member.as_bytes(), &limits);
+        }
+        assert_eq!(set.encoding(), "listpack");
+        assert!(!set.add(&b"c"[..], &limits));
+        assert_eq!(set.encoding(), "listpack");
+        set.add(&b"d"[..], &limits);
+        assert_eq!(set.encoding(), "hashtable");
+        let mut set = Set::for_members(b"a", 1, &limits);
+        set.add(&b"toolong"[..], &limits);
+        assert_eq!(set.encoding(), "hashtable");
+        // Hints, as SADD gives them.
+        assert_eq!(Set::for_members(b"1", 4, &limits).encoding(), "intset");
+        assert_eq!(Set::for_members(b"1", 5, &limits).encoding(), "hashtable");
+        assert_eq!(Set::for_members(b"a", 4, &limits).encoding(), "hashtable");
+        let mut set = Set::for_members(b"1", 1, &limits);
+        set.prepare_for(5, &limits);
+        assert_eq!(set.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn samplers_reach_every_position_in_every_encoding() {
+        let limits = Limits::DEFAULT;
+        for (count, integers) in [(300, true), (100, false), (5000, false)] {
+            let mut set = Set::new();
+            for i in 0..count {
+                let member = if integers {
+                    i.to_string()
+                } else {
+                    format!("m{i}")
+                };
+                set.add(member.into_bytes(), &limits);
+            }
+            let in_order: Vec<Vec<u8>> = set.iter().map(|m| m.to_vec()).collect();
+            for picks in [1, count] {
+                let sampler = set.sampler(picks);
+                for (position, member) in in_order.iter().enumerate() {
+                    assert_eq!(
+                        sampler.get(position).map(|m| m.to_vec()).as_ref(),
+                        Some(member)
+                    );
+                }
+                assert!(sampler.get(count).is_none());
+            }
+        }
+        assert!(Set::new().sampler(1).get(0).is_none());
+    }
+
+    #[test]
+    fn a_compact_set_is_scanned_whole_and_a_table_by_segments() {
+        let limits = Limits::DEFAULT;
+        let small: Set = ["1", "2", "x"].into_iter().map(str::as_bytes).collect();
+        let mut seen = Vec::new();
+        assert_eq!(small.scan(12345, |m| seen.push(m.to_vec())), 0);
+        assert_eq!(seen.len(), 3);
+        let mut big = Set::new();
+        for i in 0..5000 {
+            big.add(format!("m{i}").into_bytes(), &limits);
+        }
+        let mut seen = BTreeSet::new();
+        let mut cursor = 0;
+        let mut steps = 0;
+        loop {
+            cursor = big.scan(cursor, |m| {
+                seen.insert(m.to_vec());
+            });
+            steps += 1;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert!(steps > 1);
+        assert_eq!(seen, members(&big));
+    }
+
+    #[test]
+    fn equality_ignores_the_encoding() {
+        let limits = Limits::DEFAULT;
+        let mut ints = Set::new();
+        let mut table = Set::for_members(b"1", 1000, &limits);
+        for value in [3, 1, 2] {
+            ints.add(value.to_string().into_bytes(), &limits);
+            table.add(value.to_string().into_bytes(), &limits);
+        }
+        assert_eq!(ints.encoding(), "intset");
+        assert_eq!(table.encoding(), "hashtable");
+        assert_eq!(ints, table);
+        table.add(&b"4"[..], &limits);
+        assert_ne!(ints, table);
+    }
+
+    #[test]
     fn a_repeated_member_is_rejected() {
-        let mut bytes = Vec::new();
-        let Ok(()) = bytes.put_count(2);
-        let Ok(()) = bytes.put_bytes(b"m");
-        let Ok(()) = bytes.put_bytes(b"m");
-        assert!(decode(&mut SliceReader(&bytes)).is_err());
+        for member in [&b"m"[..], b"7"] {
+            let mut bytes = Vec::new();
+            let Ok(()) = bytes.put_count(2);
+            let Ok(()) = bytes.put_bytes(member);
+            let Ok(()) = bytes.put_bytes(member);
+            assert!(decode(&mut SliceReader(&bytes)).is_err());
+        }
+    }
+
+    #[test]
+    fn a_loaded_set_takes_the_encoding_its_members_fit() {
+        for (members, encoding) in [
+            (
+                (0..512).map(|i| i.to_string()).collect::<Vec<_>>(),
+                "intset",
+            ),
+            ((0..513).map(|i| i.to_string()).collect(), "hashtable"),
+            ((0..128).map(|i| format!("m{i}")).collect(), "listpack"),
+            ((0..129).map(|i| format!("m{i}")).collect(), "hashtable"),
+        ] {
+            let set: Set = members.iter().map(String::as_bytes).collect();
+            let mut bytes = Vec::new();
+            let Ok(()) = encode(&set, &mut bytes);
+            let decoded = decode(&mut SliceReader(&bytes)).unwrap();
+            assert_eq!(decoded.encoding(), encoding);
+            assert_eq!(decoded, set);
+        }
+    }
+
+    /// A member for the property tests: small integers (intset), other integers (widths),
+    /// short strings (listpack), non-canonical integers and long strings (hashtable).
+    fn member() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            (-40i64..40).prop_map(|v| v.to_string().into_bytes()),
+            any::<i64>().prop_map(|v| v.to_string().into_bytes()),
+            prop::sample::select(vec!["007", "-0", "+1", "1.0", ""]).prop_map(|s| s.into()),
+            "[a-e]{1,3}".prop_map(String::into_bytes),
+            prop::collection::vec(any::<u8>(), 60..70),
+        ]
     }
 
     proptest! {
+        /// Against a BTreeSet, through every conversion, under small and default limits.
         #[test]
-        fn payload_round_trips(members in prop::collection::btree_set(
+        fn behaves_as_a_set(
+            ops in prop::collection::vec((member(), 0u8..4), 0..700),
+            small in any::<bool>(),
+        ) {
+            let limits = if small {
+                Limits {
+                    set_max_intset_entries: 20,
+                    set_max_listpack_entries: 10,
+                    set_max_listpack_value: 8,
+                    ..Limits::DEFAULT
+                }
+            } else {
+                Limits::DEFAULT
+            };
+            let mut set = Set::new();
+            let mut model = BTreeSet::new();
+            let mut ranks = Vec::new();
+            for (member, op) in ops {
+                if op == 0 {
+                    prop_assert_eq!(set.remove(&member), model.remove(&member));
+                } else {
+                    prop_assert_eq!(set.add(member.as_slice(), &limits), model.insert(member.clone()));
+                }
+                prop_assert_eq!(set.contains(&member), model.contains(&member));
+                prop_assert_eq!(set.len(), model.len());
+                let rank = match set.encoding() {
+                    "intset" => 0,
+                    "listpack" => 1,
+                    _ => 2,
+                };
+                ranks.push(rank);
+                // The encoding's limits hold.
+                match set.encoding() {
+                    "intset" => {
+                        prop_assert!(set.len() <= limits.set_max_intset_entries);
+                        prop_assert!(model.iter().all(|m| parse_i64(m).is_some()));
+                    }
+                    "listpack" => {
+                        prop_assert!(set.len() <= limits.set_max_listpack_entries);
+                        prop_assert!(model.iter().all(|m| m.len() <= limits.set_max_listpack_value));
+                    }
+                    _ => {}
+                }
+            }
+            // Never back down.
+            prop_assert!(ranks.windows(2).all(|pair| pair[0] <= pair[1]));
+            prop_assert_eq!(members(&set), model.clone());
+            let listed: Vec<Vec<u8>> = set.iter().map(|m| m.to_vec()).collect();
+            prop_assert_eq!(listed.len(), model.len());
+            // A clone is equal, and the payload round-trips.
+            prop_assert_eq!(&set.clone(), &set);
+            let mut bytes = Vec::new();
+            let Ok(()) = encode(&set, &mut bytes);
+            let decoded = decode(&mut SliceReader(&bytes)).unwrap();
+            prop_assert_eq!(members(&decoded), model);
+        }
+
+        #[test]
+        fn payload_round_trips(members_in in prop::collection::btree_set(
             prop::collection::vec(any::<u8>(), 0..12),
             0..600,
         )) {
-            let set: Set = members.iter().map(Vec::as_slice).collect();
+            let set: Set = members_in.iter().map(Vec::as_slice).collect();
             let mut bytes = Vec::new();
             let Ok(()) = encode(&set, &mut bytes);
             let mut src = SliceReader(&bytes);
             let decoded = decode(&mut src).unwrap();
             prop_assert!(src.0.is_empty());
-            let read: BTreeSet<Vec<u8>> = decoded.iter().map(<[u8]>::to_vec).collect();
-            prop_assert_eq!(read, members);
+            prop_assert_eq!(members(&decoded), members_in);
             prop_assert_eq!(decoded, set);
         }
     }
