@@ -35,17 +35,20 @@ fn set_pairs(ctx: &mut Ctx<'_>, args: Argv<'_>, command: &str) -> Result<usize, 
         )));
     }
     let (key, now) = (&args[1], ctx.now_ms);
+    let limits = ctx.shared.store.limits().get();
     let (mut shard, hash) = ctx.db().lock(key);
     let added = match shard.get_mut(hash, key, now) {
         Some(entry) => {
             let fields = entry.value.as_hash_mut()?;
             pairs(args)
-                .filter(|&(field, value)| fields.set(field, value))
+                .filter(|&(field, value)| fields.set(field, value, &limits))
                 .count()
         }
         None => {
-            let fields: Hash = pairs(args).collect();
-            let added = fields.len();
+            let mut fields = Hash::new();
+            let added = pairs(args)
+                .filter(|&(field, value)| fields.set(field, value, &limits))
+                .count();
             shard.set(hash, key, Value::hash(fields), None, now);
             added
         }
@@ -72,18 +75,20 @@ pub fn hmset(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 pub fn hsetnx(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let (key, field, value) = (&args[1], &args[2], &args[3]);
     let now = ctx.now_ms;
+    let limits = ctx.shared.store.limits().get();
     let (mut shard, hash) = ctx.db().lock(key);
     let created = match shard.get_mut(hash, key, now) {
         Some(entry) => {
             let fields = entry.value.as_hash_mut()?;
             let absent = !fields.contains(field);
             if absent {
-                fields.insert(field, value);
+                fields.set(field, value, &limits);
             }
             absent
         }
         None => {
-            let fields: Hash = [(field, value)].into_iter().collect();
+            let mut fields = Hash::new();
+            fields.set(field, value, &limits);
             shard.set(hash, key, Value::hash(fields), None, now);
             true
         }
@@ -151,7 +156,7 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let fields = entry.value.as_hash_mut()?;
     let mut removed = 0usize;
     for field in args.slice(2..).iter() {
-        removed += usize::from(fields.remove(field).is_some());
+        removed += usize::from(fields.remove(field));
         if fields.is_empty() {
             break;
         }
@@ -245,6 +250,7 @@ pub fn hgetall(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 pub fn hincrby(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let delta = arg_i64(&args[3])?;
     let (key, field, now) = (&args[1], &args[2], ctx.now_ms);
+    let limits = ctx.shared.store.limits().get();
     let (mut shard, hash) = ctx.db().lock(key);
     let result = match shard.get_mut(hash, key, now) {
         Some(entry) => {
@@ -254,13 +260,12 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
                 None => 0,
             };
             let result = current.checked_add(delta).ok_or(errors::OVERFLOW)?;
-            fields.set(field, IntText::new(result).as_bytes());
+            fields.set(field, IntText::new(result).as_bytes(), &limits);
             result
         }
         None => {
-            let fields: Hash = [(field, IntText::new(delta).as_bytes())]
-                .into_iter()
-                .collect();
+            let mut fields = Hash::new();
+            fields.set(field, IntText::new(delta).as_bytes(), &limits);
             shard.set(hash, key, Value::hash(fields), None, now);
             delta
         }
@@ -279,6 +284,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         return Err(CmdError::new("ERR value is NaN or Infinity"));
     }
     let (key, field, now) = (&args[1], &args[2], ctx.now_ms);
+    let limits = ctx.shared.store.limits().get();
     let (mut shard, hash) = ctx.db().lock(key);
     let text = match shard.get_mut(hash, key, now) {
         Some(entry) => {
@@ -288,12 +294,13 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
                 None => 0.0,
             };
             let text = float_result(current + delta)?;
-            fields.set(field, text.as_bytes());
+            fields.set(field, text.as_bytes(), &limits);
             text
         }
         None => {
             let text = float_result(delta)?;
-            let fields: Hash = [(field, text.as_bytes())].into_iter().collect();
+            let mut fields = Hash::new();
+            fields.set(field, text.as_bytes(), &limits);
             shard.set(hash, key, Value::hash(fields), None, now);
             text
         }

@@ -4,7 +4,9 @@
 //! - [`string`]: a `Vec<u8>` held directly in [`Value::Str`] (the hot path: GET and SET reach
 //!   it through one match, nothing else).
 //! - [`list`], [`hash`], [`set`], [`zset`]: collections, each behind one `Box` so that the enum,
-//!   and with it every key's table node, stays the size a string key needs (asserted below).
+//!   and with it every key's table node, stays the size a string key needs (asserted below);
+//!   a [`Hash`] is itself two words (a compact buffer or a boxed table), so it is held
+//!   directly and a small hash costs its node and one buffer.
 //!
 //! Handlers never match on variants: they call a typed accessor ([`Value::as_string`],
 //! [`Value::as_list_mut`], ...), which fails with [`WrongType`] (Redis's `WRONGTYPE` reply)
@@ -79,8 +81,8 @@ pub enum Value {
     Str(Vec<u8>),
     /// A list ([`list`]).
     List(Box<List>),
-    /// A hash ([`hash`]).
-    Hash(Box<Hash>),
+    /// A hash ([`hash`]): two words, held directly (a small hash is one buffer).
+    Hash(Hash),
     /// A set ([`set`]).
     Set(Box<Set>),
     /// A sorted set ([`zset`]).
@@ -146,7 +148,7 @@ impl Value {
 
     /// A hash value.
     pub fn hash(hash: Hash) -> Self {
-        Value::Hash(Box::new(hash))
+        Value::Hash(hash)
     }
 
     /// A set value.
