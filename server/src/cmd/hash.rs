@@ -163,7 +163,7 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     }
     let emptied = fields.is_empty();
     if emptied {
-        shard.remove(hash, key, now);
+        shard.delete(hash, key, now);
     }
     if removed > 0 {
         shard.propagate_named(b"HDEL", args.slice(1..).iter());

@@ -131,13 +131,32 @@ macro_rules! collection_accessors {
 }
 
 impl Value {
-    /// Replaces this value with `new`, freeing the old one. A string (the common case,
-    /// SET over SET) is freed inline; collections go through their out-of-line drop glue.
+    /// Replaces this value with `new`. A string (the common case, SET over SET) is freed
+    /// inline; a collection is handed back, for the caller to free where it chooses (the
+    /// shard frees large ones off its lock: `store::lazyfree`).
     #[inline]
-    pub fn replace(&mut self, new: Value) {
+    #[must_use = "a replaced collection is handed back to be freed"]
+    pub fn replace(&mut self, new: Value) -> Option<Value> {
         match std::mem::replace(self, new) {
-            Value::Str(bytes) => drop(bytes),
-            other => drop_collection(other),
+            Value::Str(bytes) => {
+                drop(bytes);
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    /// About how many allocations dropping this value frees (Redis's "free effort"): 1 for
+    /// a string or a compact collection (one buffer), the number of elements otherwise.
+    /// What decides whether a removed value is freed off the shard lock.
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::Hash(hash) => hash.free_effort(),
+            other if matches!(other.encoding(), "listpack" | "intset") => 1,
+            Value::List(list) => list.len(),
+            Value::Set(set) => set.len(),
+            Value::ZSet(zset) => zset.len(),
         }
     }
 
@@ -318,14 +337,6 @@ impl fmt::Debug for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "\"{}\"", self.0.escape_ascii())
     }
-}
-
-/// Frees a collection value: kept out of line so that [`Value::replace`]'s string path stays
-/// small enough to inline.
-#[cold]
-#[inline(never)]
-fn drop_collection(value: Value) {
-    drop(value);
 }
 
 #[cfg(test)]
