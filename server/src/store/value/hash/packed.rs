@@ -132,7 +132,9 @@ impl Packed {
             let Some((_, end)) = entry_at(bytes, value_at) else {
                 break;
             };
-            if name == field {
+            // Names often share a prefix (`field:1`, `field:2`): the last byte rejects most
+            // mismatches of equal length without a full comparison.
+            if name.len() == field.len() && name.last() == field.last() && name == field {
                 let found = Found {
                     pair: at,
                     value: value_at,
