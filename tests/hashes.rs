@@ -945,6 +945,39 @@ async fn encodings_and_order_survive_a_restart() {
     assert_eq!(encoding(&mut c, "big").await, bulk("hashtable"));
     assert_eq!(c.cmd(&["HLEN", "big"]).await, int(200));
     assert_eq!(encoding(&mut c, "long").await, bulk("hashtable"));
+    server.shutdown();
+    server.stopped().await;
+
+    // A server started with other thresholds loads each hash in the form they call for.
+    let path = dir.path().to_path_buf();
+    let server = start_server_with(move |config| {
+        config.dir = path;
+        config.hash_max_listpack_entries = 512;
+        config.hash_max_listpack_value = 2;
+    })
+    .await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(encoding(&mut c, "small").await, bulk("listpack"));
+    assert_eq!(
+        encoding(&mut c, "big").await,
+        bulk("hashtable"),
+        "`f100` is 4 bytes"
+    );
+    assert_eq!(encoding(&mut c, "long").await, bulk("hashtable"));
+    assert_eq!(c.cmd(&["HGET", "big", "f199"]).await, bulk("v"));
+    server.shutdown();
+    server.stopped().await;
+    let path = dir.path().to_path_buf();
+    let server = start_server_with(move |config| {
+        config.dir = path;
+        config.hash_max_listpack_entries = 512;
+        config.hash_max_listpack_value = 100;
+    })
+    .await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(encoding(&mut c, "big").await, bulk("listpack"));
+    assert_eq!(encoding(&mut c, "long").await, bulk("listpack"));
+    assert_eq!(c.cmd(&["HLEN", "big"]).await, int(200));
 }
 
 // ----- lazy freeing ----------------------------------------------------------------------------

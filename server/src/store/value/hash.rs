@@ -393,6 +393,30 @@ impl Hash {
     fn convert_empty(&mut self) {
         self.repr = Repr::Table(Box::default());
     }
+
+    /// Puts a loaded hash in the form `limits` call for, both ways (a snapshot is decoded
+    /// under the default thresholds; the server's may differ): compact if its pairs fit,
+    /// a table if not. Only loading does this; writes never turn a table back.
+    pub fn fit(&mut self, limits: &Limits) {
+        let entries = limits.hash_max_listpack_entries;
+        let all_fit = |hash: &Hash| hash.iter().all(|(field, value)| fits(field, value, limits));
+        match &self.repr {
+            Repr::Packed(packed) => {
+                if packed.len_exceeds(entries) || !all_fit(self) {
+                    self.convert();
+                }
+            }
+            Repr::Table(fields) => {
+                if fields.len() <= entries && all_fit(self) {
+                    let mut packed = Packed::default();
+                    for (field, value) in self.iter() {
+                        packed.push(field, value);
+                    }
+                    self.repr = Repr::Packed(packed);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -614,6 +638,20 @@ mod tests {
             assert_eq!(decoded.encoding(), encoding);
             assert_eq!(decoded, hash);
         }
+        // A server with other thresholds refits what the default ones built.
+        let mut loaded = decode(&mut SliceReader(&bytes)).unwrap();
+        loaded.fit(&limits(2, 64));
+        assert_eq!(loaded.encoding(), "hashtable");
+        loaded.fit(&limits(3, 1));
+        assert_eq!(loaded.encoding(), "listpack");
+        assert!(loaded.iter().eq(compact.iter()), "the order is kept");
+        loaded.fit(&limits(3, 0));
+        assert_eq!(loaded.encoding(), "hashtable");
+        let mut big = table_of(200);
+        big.fit(&limits(512, 64));
+        assert_eq!((big.encoding(), big.len()), ("listpack", 200));
+        big.fit(&limits(100, 64));
+        assert_eq!((big.encoding(), big.len()), ("hashtable", 200));
         let long: Hash = [("f", "x".repeat(65))].into_iter().collect();
         let mut bytes = Vec::new();
         let Ok(()) = encode(&long, &mut bytes);

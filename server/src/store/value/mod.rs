@@ -146,6 +146,14 @@ impl Value {
         }
     }
 
+    /// Puts a value just loaded from a snapshot (decoded under the default thresholds) in
+    /// the representation the server's thresholds call for.
+    pub fn fit_limits(&mut self, limits: &Limits) {
+        if let Value::Hash(hash) = self {
+            hash.fit(limits);
+        }
+    }
+
     /// About how many allocations dropping this value frees (Redis's "free effort"): 1 for
     /// a string or a compact collection (one buffer), the number of elements otherwise.
     /// What decides whether a removed value is freed off the shard lock.
