@@ -245,6 +245,50 @@ impl<'a> Iterator for Pairs<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Against a Vec of pairs in insertion order, with strings long enough for one-,
+        /// two- and three-byte length prefixes, so that in-place overwrites and resizes of
+        /// every kind happen.
+        #[test]
+        fn behaves_as_an_ordered_list_of_pairs(ops in prop::collection::vec(
+            (0u8..12, prop_oneof![Just(0usize), 1usize..130, 16_380usize..16_390], any::<bool>()),
+            0..120,
+        )) {
+            let mut packed = Packed::default();
+            let mut model: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            for (i, (f, len, set)) in ops.into_iter().enumerate() {
+                let field = vec![b'f'; usize::from(f)];
+                if set {
+                    let value = vec![i as u8; len];
+                    let new = match model.iter_mut().find(|(name, _)| *name == field) {
+                        Some(pair) => {
+                            pair.1 = value.clone();
+                            false
+                        }
+                        None => {
+                            model.push((field.clone(), value.clone()));
+                            true
+                        }
+                    };
+                    prop_assert_eq!(packed.set(&field, &value), new.then_some(model.len()));
+                } else {
+                    let existed = model.iter().any(|(name, _)| *name == field);
+                    model.retain(|(name, _)| *name != field);
+                    prop_assert_eq!(packed.remove(&field), existed);
+                }
+                let listed: Vec<(Vec<u8>, Vec<u8>)> =
+                    packed.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+                prop_assert_eq!(&listed, &model);
+                let size: usize = model
+                    .iter()
+                    .map(|(f, v)| prefix_len(f.len()) + f.len() + prefix_len(v.len()) + v.len())
+                    .sum();
+                prop_assert_eq!(packed.byte_len(), size, "the buffer is exact");
+            }
+        }
+    }
 
     #[test]
     fn long_strings_take_longer_prefixes() {
