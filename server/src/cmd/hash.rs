@@ -6,6 +6,12 @@
 //! created by the first field written to it and deleted with its last field, as in Redis.
 //! Writes are propagated as sent, except HMSET (as the equivalent HSET) and HINCRBYFLOAT
 //! (as `HSET key field result`, so that replay never redoes floating-point arithmetic).
+//!
+//! Every write that stores a field or value reads the encoding thresholds once, before
+//! locking (`hash-max-listpack-*`, [`crate::store::Limits`]), and passes them to
+//! [`Hash::set`], which turns a compact hash into a table when the write would cross them.
+//! Emptied hashes are deleted with [`crate::store::Shard::delete`], which frees large values
+//! off the lock.
 
 use protocol::{Argv, IntText, Version};
 
@@ -315,10 +321,10 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 /// HSCAN key cursor [MATCH pattern] [COUNT count]: `[next cursor, [field, value, ...]]`.
 ///
 /// As in Redis, a missing key replies an empty batch and a key of another type `WRONGTYPE`
-/// before the options are checked. A step visits one segment of the hash ([`Hash::scan`]);
-/// steps go on until `count` fields were visited (matching or not) or `10 * count` steps
-/// were taken, so a hash of up to about 128 fields comes back whole with cursor 0, as a
-/// small Redis hash does.
+/// before the options are checked. A compact hash comes back whole with cursor 0, whatever
+/// the cursor, as a Redis listpack does. For a table, a step visits one segment
+/// ([`Hash::scan`]); steps go on until `count` fields were visited (matching or not) or
+/// `10 * count` steps were taken.
 pub fn hscan(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let cursor = parse_cursor(&args[2])?;
     let (db, now) = (ctx.db(), ctx.now_ms);

@@ -2,7 +2,7 @@
 //!
 //! Two representations, as in Redis:
 //!
-//! - **compact** ([`packed`], OBJECT ENCODING `listpack`): every pair in one exact-size byte
+//! - **compact** (module `packed`, OBJECT ENCODING `listpack`): every pair in one exact-size byte
 //!   buffer, in insertion order, while the hash has at most `hash-max-listpack-entries`
 //!   fields and no field or value longer than `hash-max-listpack-value` bytes. A small hash
 //!   is one allocation; HGETALL lists it in the order its fields were first set, and HSCAN
