@@ -5,7 +5,7 @@
 //!   it through one match, nothing else).
 //! - [`list`], [`hash`], [`set`], [`zset`]: collections, each behind one `Box` so that the enum,
 //!   and with it every key's table node, stays the size a string key needs (asserted below);
-//!   a [`Hash`](hash::Hash) is itself two words (a compact buffer or a boxed table), so it is held
+//!   a hash is itself two words (a compact buffer or a boxed table), so it is held
 //!   directly and a small hash costs its node and one buffer.
 //!
 //! Handlers never match on variants: they call a typed accessor ([`Value::as_string`],
