@@ -317,6 +317,33 @@ mod tests {
         assert_eq!((inline.pending(), inline.freed()), (0, 0));
     }
 
+    /// `drain` returns only once everything queued before it is freed.
+    #[test]
+    fn drain_waits_for_what_is_queued() {
+        let lazyfree = LazyFree::new();
+        let (release, starts) = hold_frees(&lazyfree);
+        for _ in 0..3 {
+            lazyfree.dispose(hash_of(500));
+        }
+        starts
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the first free starts");
+        let (done, finished) = channel();
+        let draining = lazyfree.clone();
+        let drainer = std::thread::spawn(move || {
+            draining.drain();
+            let _ = done.send(draining.freed());
+        });
+        // Held inside the first free: the drain cannot have finished.
+        assert!(finished.try_recv().is_err());
+        drop(release);
+        let freed = finished
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the drain ends once the frees are released");
+        assert_eq!(freed, 3, "everything queued before the drain was freed");
+        drainer.join().expect("the drainer ends");
+    }
+
     /// With the thread stuck, the queue fills up and further values are freed inline: what
     /// waits is bounded.
     #[test]
