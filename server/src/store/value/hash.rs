@@ -644,7 +644,13 @@ mod tests {
         assert_eq!(loaded.encoding(), "hashtable");
         loaded.fit(&limits(3, 1));
         assert_eq!(loaded.encoding(), "listpack");
-        assert!(loaded.iter().eq(compact.iter()), "the order is kept");
+        assert_eq!(loaded, compact);
+        let mut refitted = decode(&mut SliceReader(&bytes)).unwrap();
+        refitted.fit(&limits(3, 1));
+        assert!(
+            refitted.iter().eq(compact.iter()),
+            "a compact hash kept compact keeps its order"
+        );
         loaded.fit(&limits(3, 0));
         assert_eq!(loaded.encoding(), "hashtable");
         let mut big = table_of(200);
