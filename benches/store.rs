@@ -462,8 +462,7 @@ fn store_del(db: &Db) -> impl Op + '_ {
         let mut locked = db.lock_keys(std::iter::once(key));
         let removed = locked
             .shard(key)
-            .and_then(|(shard, hash)| shard.remove(hash, key, now))
-            .is_some();
+            .is_some_and(|(shard, hash)| shard.delete(hash, key, now));
         drop(locked);
         black_box(removed)
     }

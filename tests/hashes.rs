@@ -736,3 +736,376 @@ async fn hrandfield_on_a_large_hash() {
     }
     assert_eq!(seen.len(), 2000, "every field is picked at some point");
 }
+
+// ----- compact encoding ------------------------------------------------------------------------
+
+async fn encoding(c: &mut Raw, key: &str) -> Frame {
+    c.cmd(&["OBJECT", "ENCODING", key]).await
+}
+
+/// `HSET key f0 v f1 v ...` with fields `from..to`.
+async fn fill(c: &mut Raw, key: &str, from: usize, to: usize) {
+    let mut args = vec!["HSET".to_string(), key.to_string()];
+    for i in from..to {
+        args.push(format!("f{i}"));
+        args.push("v".to_string());
+    }
+    assert_eq!(c.cmd(&args).await, int((to - from) as i64));
+}
+
+/// A small hash is compact and lists its fields in the order they were first set (an
+/// update keeps a field's place, a field deleted and set again goes last), as Redis's
+/// listpack; HSCAN returns it whole with cursor 0 whatever the cursor.
+#[tokio::test]
+async fn a_small_hash_is_compact_and_keeps_insertion_order() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(
+        c.cmd(&["HSET", "h", "b", "1", "a", "2", "c", "3"]).await,
+        int(3)
+    );
+    assert_eq!(c.cmd(&["HSET", "h", "a", "twenty", "d", "4"]).await, int(1));
+    assert_eq!(c.cmd(&["HDEL", "h", "b"]).await, int(1));
+    assert_eq!(c.cmd(&["HSET", "h", "b", "5"]).await, int(1));
+    assert_eq!(encoding(&mut c, "h").await, bulk("listpack"));
+    let fields = ["a", "c", "d", "b"];
+    let values = ["twenty", "3", "4", "5"];
+    assert_eq!(c.cmd(&["HKEYS", "h"]).await, bulks(&fields));
+    assert_eq!(c.cmd(&["HVALS", "h"]).await, bulks(&values));
+    let pairs: Vec<&str> = fields
+        .iter()
+        .zip(values)
+        .flat_map(|(f, v)| [*f, v])
+        .collect();
+    assert_eq!(c.cmd(&["HGETALL", "h"]).await, bulks(&pairs));
+    for cursor in ["0", "12345"] {
+        assert_eq!(
+            c.cmd(&["HSCAN", "h", cursor, "COUNT", "1"]).await,
+            Frame::Array(vec![bulk("0"), bulks(&pairs)])
+        );
+    }
+    assert_eq!(
+        c.cmd(&["HRANDFIELD", "h", "10"]).await,
+        bulks(&fields),
+        "a count past the size lists the hash in its order"
+    );
+    // RESP3: the same order in a map.
+    c.cmd(&["HELLO", "3"]).await;
+    let Frame::Map(map) = c.cmd(&["HGETALL", "h"]).await else {
+        panic!("a map");
+    };
+    let listed: Vec<String> = map.iter().map(|(f, _)| text_of(f)).collect();
+    assert_eq!(listed, fields);
+}
+
+/// Past `hash-max-listpack-entries` fields (128), or with a field or value longer than
+/// `hash-max-listpack-value` bytes (64), a hash becomes a table, and stays one.
+#[tokio::test]
+async fn a_hash_converts_past_either_threshold_and_never_back() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    fill(&mut c, "big", 0, 128).await;
+    assert_eq!(encoding(&mut c, "big").await, bulk("listpack"));
+    fill(&mut c, "big", 128, 129).await;
+    assert_eq!(encoding(&mut c, "big").await, bulk("hashtable"));
+    let all: Vec<String> = (1..129).map(|i| format!("f{i}")).collect();
+    let mut hdel = vec!["HDEL".to_string(), "big".to_string()];
+    hdel.extend(all);
+    assert_eq!(c.cmd(&hdel).await, int(128));
+    assert_eq!(c.cmd(&["HLEN", "big"]).await, int(1));
+    assert_eq!(
+        encoding(&mut c, "big").await,
+        bulk("hashtable"),
+        "never back"
+    );
+
+    let v64 = "x".repeat(64);
+    let v65 = "x".repeat(65);
+    assert_eq!(c.cmd(&["HSET", "v", "f", &v64, &v64, "1"]).await, int(2));
+    assert_eq!(encoding(&mut c, "v").await, bulk("listpack"));
+    assert_eq!(c.cmd(&["HSET", "v", "f", &v65]).await, int(0));
+    assert_eq!(encoding(&mut c, "v").await, bulk("hashtable"));
+    assert_eq!(c.cmd(&["HSET", "longfield", &v65, "1"]).await, int(1));
+    assert_eq!(encoding(&mut c, "longfield").await, bulk("hashtable"));
+    // HSETNX converts only if it sets.
+    assert_eq!(c.cmd(&["HSET", "nx", "f", "1"]).await, int(1));
+    assert_eq!(c.cmd(&["HSETNX", "nx", "f", &v65]).await, int(0));
+    assert_eq!(encoding(&mut c, "nx").await, bulk("listpack"));
+    assert_eq!(c.cmd(&["HSETNX", "nx", "g", &v65]).await, int(1));
+    assert_eq!(encoding(&mut c, "nx").await, bulk("hashtable"));
+    // HINCRBYFLOAT can write a long value: 1e100 prints as 101 digits.
+    let Frame::Bulk(result) = c.cmd(&["HINCRBYFLOAT", "fl", "f", "1e100"]).await else {
+        panic!("a bulk reply");
+    };
+    assert!(result.len() > 64);
+    assert_eq!(encoding(&mut c, "fl").await, bulk("hashtable"));
+    // Every field and value reads back after the conversion.
+    assert_eq!(c.cmd(&["HGET", "v", &v64]).await, bulk("1"));
+    assert_eq!(c.cmd(&["HGET", "v", "f"]).await, bulk(&v65));
+    assert_eq!(c.cmd(&["HGET", "big", "f0"]).await, bulk("v"));
+}
+
+/// CONFIG SET changes the thresholds for later writes: an existing compact hash converts
+/// when a write finds it past them (even an update, as Redis), not before.
+#[tokio::test]
+async fn config_set_thresholds_apply_to_later_writes() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(
+        c.cmd(&["HSET", "old", "a", "1", "b", "2", "c", "3"]).await,
+        int(3)
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "hash-max-listpack-entries", "2"])
+            .await,
+        ok()
+    );
+    assert_eq!(encoding(&mut c, "old").await, bulk("listpack"));
+    assert_eq!(c.cmd(&["HGET", "old", "a"]).await, bulk("1"));
+    assert_eq!(
+        encoding(&mut c, "old").await,
+        bulk("listpack"),
+        "reads convert nothing"
+    );
+    assert_eq!(c.cmd(&["HSET", "old", "a", "9"]).await, int(0));
+    assert_eq!(encoding(&mut c, "old").await, bulk("hashtable"));
+    assert_eq!(c.cmd(&["HSET", "two", "a", "1", "b", "2"]).await, int(2));
+    assert_eq!(encoding(&mut c, "two").await, bulk("listpack"));
+    assert_eq!(c.cmd(&["HINCRBY", "two", "c", "1"]).await, int(1));
+    assert_eq!(encoding(&mut c, "two").await, bulk("hashtable"));
+
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "hash-max-listpack-entries",
+            "128",
+            "hash-max-listpack-value",
+            "1"
+        ])
+        .await,
+        ok()
+    );
+    assert_eq!(c.cmd(&["HSET", "n", "a", "9"]).await, int(1));
+    assert_eq!(encoding(&mut c, "n").await, bulk("listpack"));
+    assert_eq!(c.cmd(&["HINCRBY", "n", "a", "1"]).await, int(10));
+    assert_eq!(
+        encoding(&mut c, "n").await,
+        bulk("hashtable"),
+        "\"10\" is two bytes"
+    );
+    // The old names are aliases.
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "hash-max-ziplist-value",
+            "64",
+            "hash-max-ziplist-entries",
+            "0"
+        ])
+        .await,
+        ok()
+    );
+    assert_eq!(c.cmd(&["HSET", "z", "a", "1"]).await, int(1));
+    assert_eq!(encoding(&mut c, "z").await, bulk("hashtable"));
+}
+
+/// A snapshot keeps a compact hash's order; loading rebuilds each hash in the form it fits.
+#[tokio::test]
+async fn encodings_and_order_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let dir = dir.path().to_path_buf();
+        start_server_with(move |config| config.dir = dir)
+    };
+    let server = start().await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(
+        c.cmd(&["HSET", "small", "z", "1", "a", "2", "m", "3"])
+            .await,
+        int(3)
+    );
+    fill(&mut c, "big", 0, 200).await;
+    assert_eq!(
+        c.cmd(&["HSET", "long", "f", &"x".repeat(100)]).await,
+        int(1)
+    );
+    assert_eq!(c.cmd(&["SAVE"]).await, ok());
+    server.shutdown();
+    server.stopped().await;
+
+    let server = start().await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(encoding(&mut c, "small").await, bulk("listpack"));
+    assert_eq!(
+        c.cmd(&["HGETALL", "small"]).await,
+        bulks(&["z", "1", "a", "2", "m", "3"])
+    );
+    assert_eq!(encoding(&mut c, "big").await, bulk("hashtable"));
+    assert_eq!(c.cmd(&["HLEN", "big"]).await, int(200));
+    assert_eq!(encoding(&mut c, "long").await, bulk("hashtable"));
+    server.shutdown();
+    server.stopped().await;
+
+    // A server started with other thresholds loads each hash in the form they call for.
+    let path = dir.path().to_path_buf();
+    let server = start_server_with(move |config| {
+        config.dir = path;
+        config.hash_max_listpack_entries = 512;
+        config.hash_max_listpack_value = 2;
+    })
+    .await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(encoding(&mut c, "small").await, bulk("listpack"));
+    assert_eq!(
+        encoding(&mut c, "big").await,
+        bulk("hashtable"),
+        "`f100` is 4 bytes"
+    );
+    assert_eq!(encoding(&mut c, "long").await, bulk("hashtable"));
+    assert_eq!(c.cmd(&["HGET", "big", "f199"]).await, bulk("v"));
+    server.shutdown();
+    server.stopped().await;
+    let path = dir.path().to_path_buf();
+    let server = start_server_with(move |config| {
+        config.dir = path;
+        config.hash_max_listpack_entries = 512;
+        config.hash_max_listpack_value = 100;
+    })
+    .await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(encoding(&mut c, "big").await, bulk("listpack"));
+    assert_eq!(encoding(&mut c, "long").await, bulk("listpack"));
+    assert_eq!(c.cmd(&["HLEN", "big"]).await, int(200));
+}
+
+// ----- lazy freeing ----------------------------------------------------------------------------
+
+async fn lazyfree_counts(c: &mut Raw) -> (u64, u64) {
+    let info = text_of(&c.cmd(&["INFO", "memory"]).await);
+    let field = |name| {
+        info_field(&info, name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("INFO memory has {name}"))
+    };
+    (
+        field("lazyfree_pending_objects"),
+        field("lazyfreed_objects"),
+    )
+}
+
+/// Polls INFO until `lazyfreed_objects` is `freed` and nothing is pending.
+async fn wait_freed(c: &mut Raw, freed: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let counts = lazyfree_counts(c).await;
+        if counts == (0, freed) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lazyfree counts {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Large hashes removed by DEL, UNLINK, an overwrite, RENAME over them, expiry or FLUSHALL
+/// ASYNC are freed by the lazy-free thread (counted in INFO); small ones inline.
+#[tokio::test]
+async fn large_values_are_freed_by_the_lazyfree_thread() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(lazyfree_counts(&mut c).await, (0, 0));
+    fill(&mut c, "small", 0, 100).await;
+    assert_eq!(c.cmd(&["DEL", "small"]).await, int(1));
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "hash-max-listpack-entries", "0"])
+            .await,
+        ok()
+    );
+    fill(&mut c, "table", 0, 64).await;
+    assert_eq!(encoding(&mut c, "table").await, bulk("hashtable"));
+    assert_eq!(c.cmd(&["UNLINK", "table"]).await, int(1));
+    server.shared().store.lazyfree().drain();
+    assert_eq!(
+        lazyfree_counts(&mut c).await,
+        (0, 0),
+        "small values are freed inline"
+    );
+    // One more field than Redis's threshold of 64 allocations.
+    fill(&mut c, "table", 0, 65).await;
+    assert_eq!(c.cmd(&["DEL", "table"]).await, int(1));
+    wait_freed(&mut c, 1).await;
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "hash-max-listpack-entries", "128"])
+            .await,
+        ok()
+    );
+
+    fill(&mut c, "big", 0, 1000).await;
+    assert_eq!(c.cmd(&["DEL", "big"]).await, int(1));
+    wait_freed(&mut c, 2).await;
+    fill(&mut c, "big", 0, 1000).await;
+    assert_eq!(c.cmd(&["UNLINK", "big", "nokey"]).await, int(1));
+    wait_freed(&mut c, 3).await;
+    fill(&mut c, "big", 0, 1000).await;
+    assert_eq!(c.cmd(&["SET", "big", "string"]).await, ok());
+    wait_freed(&mut c, 4).await;
+    assert_eq!(c.cmd(&["DEL", "big"]).await, int(1));
+    fill(&mut c, "big", 0, 1000).await;
+    assert_eq!(c.cmd(&["SET", "src", "v"]).await, ok());
+    assert_eq!(c.cmd(&["RENAME", "src", "big"]).await, ok());
+    wait_freed(&mut c, 5).await;
+    assert_eq!(c.cmd(&["DEL", "big"]).await, int(1));
+    fill(&mut c, "big", 0, 1000).await;
+    assert_eq!(c.cmd(&["PEXPIRE", "big", "1"]).await, int(1));
+    poll_until_reply(&mut c, &["EXISTS", "big"], int(0), Duration::from_secs(10)).await;
+    wait_freed(&mut c, 6).await;
+    assert_eq!(c.cmd(&["MSET", "a", "1", "b", "2"]).await, ok());
+    assert_eq!(c.cmd(&["FLUSHALL", "ASYNC"]).await, ok());
+    wait_freed(&mut c, 8).await;
+    assert_eq!(c.cmd(&["DBSIZE"]).await, int(0));
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]).await, ok());
+    assert_eq!(lazyfree_counts(&mut c).await, (0, 0));
+}
+
+/// While the lazy-free thread is stuck inside freeing a huge hash (a test hook holds it),
+/// the DEL that removed it has replied and another client reads and writes a key of the
+/// same shard: the free holds no shard lock.
+#[tokio::test]
+async fn a_slow_free_does_not_hold_the_shard() {
+    let server = start_server().await;
+    let lazyfree = server.shared().store.lazyfree();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (started, starts) = std::sync::mpsc::channel::<()>();
+    let released = std::sync::Mutex::new(released);
+    lazyfree.set_before_free(move || {
+        let _ = started.send(());
+        let _ = released.lock().map(|r| r.recv());
+    });
+    let db = server.shared().store.db(0).expect("db 0");
+    let shard = kvserver::store::shard_of(db.hash(b"big"));
+    let neighbour = (0..)
+        .map(|i| format!("neighbour:{i}"))
+        .find(|key| kvserver::store::shard_of(db.hash(key.as_bytes())) == shard)
+        .expect("a key in the same shard");
+    let mut a = Raw::connect(server.addr()).await;
+    let mut b = Raw::connect(server.addr()).await;
+    assert_eq!(b.cmd(&["SET", &neighbour, "here"]).await, ok());
+    fill(&mut a, "big", 0, 20_000).await;
+    assert_eq!(a.cmd(&["DEL", "big"]).await, int(1));
+    starts
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the free starts on the lazy-free thread");
+    // The free is in progress (held by the hook); the shard serves everyone.
+    assert_eq!(b.cmd(&["GET", &neighbour]).await, bulk("here"));
+    assert_eq!(b.cmd(&["SET", &neighbour, "again"]).await, ok());
+    fill(&mut a, "big", 0, 20_000).await;
+    assert_eq!(a.cmd(&["UNLINK", "big"]).await, int(1));
+    assert_eq!(b.cmd(&["GET", &neighbour]).await, bulk("again"));
+    assert_eq!(lazyfree_counts(&mut b).await, (2, 0));
+    drop(release);
+    wait_freed(&mut b, 2).await;
+}

@@ -191,8 +191,13 @@ async fn serve(listeners: Vec<TcpListener>, shared: Arc<Shared>) {
         }
     }
     let finishing = Arc::clone(&shared);
-    let finished =
-        tokio::task::spawn_blocking(move || finishing.persist.shutdown(&finishing.store)).await;
+    let finished = tokio::task::spawn_blocking(move || {
+        let persisted = finishing.persist.shutdown(&finishing.store);
+        // Values queued for freeing go before the server reports it has stopped.
+        finishing.store.lazyfree().drain();
+        persisted
+    })
+    .await;
     match finished {
         Ok(Ok(())) => {}
         Ok(Err(err)) => error!("persistence at shutdown failed: {err}"),

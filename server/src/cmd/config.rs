@@ -395,6 +395,7 @@ pub fn config_resetstat(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdErr
     for db in ctx.shared.store.dbs() {
         db.reset_stats();
     }
+    ctx.shared.store.lazyfree().reset_stats();
     ctx.out.ok();
     Ok(())
 }

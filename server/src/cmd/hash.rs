@@ -6,6 +6,12 @@
 //! created by the first field written to it and deleted with its last field, as in Redis.
 //! Writes are propagated as sent, except HMSET (as the equivalent HSET) and HINCRBYFLOAT
 //! (as `HSET key field result`, so that replay never redoes floating-point arithmetic).
+//!
+//! Every write that stores a field or value reads the encoding thresholds once, before
+//! locking (`hash-max-listpack-*`, [`crate::store::Limits`]), and passes them to
+//! [`Hash::set`], which turns a compact hash into a table when the write would cross them.
+//! Emptied hashes are deleted with [`crate::store::Shard::delete`], which frees large values
+//! off the lock.
 
 use protocol::{Argv, IntText, Version};
 
@@ -35,17 +41,20 @@ fn set_pairs(ctx: &mut Ctx<'_>, args: Argv<'_>, command: &str) -> Result<usize, 
         )));
     }
     let (key, now) = (&args[1], ctx.now_ms);
+    let limits = ctx.shared.store.limits().get();
     let (mut shard, hash) = ctx.db().lock(key);
     let added = match shard.get_mut(hash, key, now) {
         Some(entry) => {
             let fields = entry.value.as_hash_mut()?;
             pairs(args)
-                .filter(|&(field, value)| fields.set(field, value))
+                .filter(|&(field, value)| fields.set(field, value, &limits))
                 .count()
         }
         None => {
-            let fields: Hash = pairs(args).collect();
-            let added = fields.len();
+            let mut fields = Hash::new();
+            let added = pairs(args)
+                .filter(|&(field, value)| fields.set(field, value, &limits))
+                .count();
             shard.set(hash, key, Value::hash(fields), None, now);
             added
         }
@@ -72,18 +81,20 @@ pub fn hmset(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 pub fn hsetnx(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let (key, field, value) = (&args[1], &args[2], &args[3]);
     let now = ctx.now_ms;
+    let limits = ctx.shared.store.limits().get();
     let (mut shard, hash) = ctx.db().lock(key);
     let created = match shard.get_mut(hash, key, now) {
         Some(entry) => {
             let fields = entry.value.as_hash_mut()?;
             let absent = !fields.contains(field);
             if absent {
-                fields.insert(field, value);
+                fields.set(field, value, &limits);
             }
             absent
         }
         None => {
-            let fields: Hash = [(field, value)].into_iter().collect();
+            let mut fields = Hash::new();
+            fields.set(field, value, &limits);
             shard.set(hash, key, Value::hash(fields), None, now);
             true
         }
@@ -151,14 +162,14 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let fields = entry.value.as_hash_mut()?;
     let mut removed = 0usize;
     for field in args.slice(2..).iter() {
-        removed += usize::from(fields.remove(field).is_some());
+        removed += usize::from(fields.remove(field));
         if fields.is_empty() {
             break;
         }
     }
     let emptied = fields.is_empty();
     if emptied {
-        shard.remove(hash, key, now);
+        shard.delete(hash, key, now);
     }
     if removed > 0 {
         shard.propagate_named(b"HDEL", args.slice(1..).iter());
@@ -245,6 +256,7 @@ pub fn hgetall(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 pub fn hincrby(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let delta = arg_i64(&args[3])?;
     let (key, field, now) = (&args[1], &args[2], ctx.now_ms);
+    let limits = ctx.shared.store.limits().get();
     let (mut shard, hash) = ctx.db().lock(key);
     let result = match shard.get_mut(hash, key, now) {
         Some(entry) => {
@@ -254,13 +266,12 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
                 None => 0,
             };
             let result = current.checked_add(delta).ok_or(errors::OVERFLOW)?;
-            fields.set(field, IntText::new(result).as_bytes());
+            fields.set(field, IntText::new(result).as_bytes(), &limits);
             result
         }
         None => {
-            let fields: Hash = [(field, IntText::new(delta).as_bytes())]
-                .into_iter()
-                .collect();
+            let mut fields = Hash::new();
+            fields.set(field, IntText::new(delta).as_bytes(), &limits);
             shard.set(hash, key, Value::hash(fields), None, now);
             delta
         }
@@ -279,6 +290,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         return Err(CmdError::new("ERR value is NaN or Infinity"));
     }
     let (key, field, now) = (&args[1], &args[2], ctx.now_ms);
+    let limits = ctx.shared.store.limits().get();
     let (mut shard, hash) = ctx.db().lock(key);
     let text = match shard.get_mut(hash, key, now) {
         Some(entry) => {
@@ -288,12 +300,13 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
                 None => 0.0,
             };
             let text = float_result(current + delta)?;
-            fields.set(field, text.as_bytes());
+            fields.set(field, text.as_bytes(), &limits);
             text
         }
         None => {
             let text = float_result(delta)?;
-            let fields: Hash = [(field, text.as_bytes())].into_iter().collect();
+            let mut fields = Hash::new();
+            fields.set(field, text.as_bytes(), &limits);
             shard.set(hash, key, Value::hash(fields), None, now);
             text
         }
@@ -308,10 +321,10 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 /// HSCAN key cursor [MATCH pattern] [COUNT count]: `[next cursor, [field, value, ...]]`.
 ///
 /// As in Redis, a missing key replies an empty batch and a key of another type `WRONGTYPE`
-/// before the options are checked. A step visits one segment of the hash ([`Hash::scan`]);
-/// steps go on until `count` fields were visited (matching or not) or `10 * count` steps
-/// were taken, so a hash of up to about 128 fields comes back whole with cursor 0, as a
-/// small Redis hash does.
+/// before the options are checked. A compact hash comes back whole with cursor 0, whatever
+/// the cursor, as a Redis listpack does. For a table, a step visits one segment
+/// ([`Hash::scan`]); steps go on until `count` fields were visited (matching or not) or
+/// `10 * count` steps were taken.
 pub fn hscan(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let cursor = parse_cursor(&args[2])?;
     let (db, now) = (ctx.db(), ctx.now_ms);

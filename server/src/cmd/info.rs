@@ -112,9 +112,12 @@ fn write_info_section(ctx: &Ctx<'_>, section: &str, text: &mut String) {
                 "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\n\
                  used_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:0\r\n\
                  maxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n\
-                 mem_fragmentation_ratio:{ratio:.2}\r\nmem_allocator:{allocator}\r\n",
+                 mem_fragmentation_ratio:{ratio:.2}\r\nmem_allocator:{allocator}\r\n\
+                 lazyfree_pending_objects:{}\r\nlazyfreed_objects:{}\r\n",
                 human_bytes(used),
                 human_bytes(rss),
+                shared.store.lazyfree().pending(),
+                shared.store.lazyfree().freed(),
                 allocator = crate::memory::ALLOCATOR_NAME,
             );
         }

@@ -14,7 +14,8 @@ fn keys_of(args: Argv<'_>) -> impl Iterator<Item = &[u8]> + Clone {
     args.slice(1..).iter()
 }
 
-/// DEL key [key ...]: atomic across shards; returns how many keys existed.
+/// DEL key [key ...]: atomic across shards; returns how many keys existed. A large value is
+/// freed off the shard lock, by the store's lazy-free thread (`store::lazyfree`).
 pub fn del(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let mut locked = ctx.db().lock_keys(keys_of(args));
@@ -25,8 +26,7 @@ pub fn del(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         .filter(|key| {
             locked
                 .shard(key)
-                .and_then(|(shard, hash)| shard.remove(hash, key, now))
-                .is_some()
+                .is_some_and(|(shard, hash)| shard.delete(hash, key, now))
         })
         .count();
     if removed > 0 {
@@ -37,7 +37,8 @@ pub fn del(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// UNLINK key [key ...]: as DEL (values are freed where they are dropped; strings are cheap).
+/// UNLINK key [key ...]: DEL, which already frees large values off the lock and small ones
+/// inline (where that is cheaper than a hand-over), so the two are the same command.
 pub fn unlink(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     del(ctx, args)
 }

@@ -165,7 +165,7 @@ pub(crate) fn pop_elements(
         }
     }
     if list.is_empty() {
-        shard.remove(hash, key, now_ms);
+        shard.delete(hash, key, now_ms);
     }
     Ok(popped)
 }
@@ -407,7 +407,7 @@ pub fn lrem(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let end = if count < 0 { End::Tail } else { End::Head };
     let removed = list.remove_matching(element, end, limit, fill);
     if list.is_empty() {
-        shard.remove(hash, key, now);
+        shard.delete(hash, key, now);
     }
     if removed > 0 {
         shard.propagate_named(b"LREM", args.slice(1..).iter());
@@ -437,7 +437,7 @@ pub fn ltrim(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             list.len() != len
         }
         None => {
-            shard.remove(hash, key, now);
+            shard.delete(hash, key, now);
             true
         }
     };

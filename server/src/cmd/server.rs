@@ -3,7 +3,7 @@
 use protocol::Argv;
 
 use super::{errors, is, CmdError, Ctx};
-use crate::store::Db;
+use crate::store::{Db, LazyFree};
 
 /// DBSIZE
 pub fn dbsize(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
@@ -22,26 +22,24 @@ fn flush_mode(args: Argv<'_>) -> Result<bool, CmdError> {
     }
 }
 
-/// Empties `dbs`; with `asynchronous` the memory is freed on a background thread.
-fn flush_dbs<'a>(dbs: impl Iterator<Item = &'a Db>, asynchronous: bool) {
+/// Empties `dbs`. The old tables are freed after the locks are released: with
+/// `asynchronous` by the store's lazy-free thread (the client gets its reply at once), else
+/// here before the reply, as Redis's SYNC.
+fn flush_dbs<'a>(dbs: impl Iterator<Item = &'a Db>, lazyfree: &LazyFree, asynchronous: bool) {
     let tables: Vec<_> = dbs.flat_map(Db::take_all).collect();
     if asynchronous {
-        let spawned = std::thread::Builder::new()
-            .name("kv-lazyfree".to_owned())
-            .spawn(move || {
-                drop(tables);
-                crate::memory::release_free_memory();
-            });
-        if let Err(err) = spawned {
-            tracing::warn!("could not start the lazy-free thread ({err}); freeing inline");
-        }
+        lazyfree.dispose_tables(tables);
     }
 }
 
 /// FLUSHDB [ASYNC | SYNC]
 pub fn flushdb(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let asynchronous = flush_mode(args)?;
-    flush_dbs(std::iter::once(ctx.db()), asynchronous);
+    flush_dbs(
+        std::iter::once(ctx.db()),
+        ctx.shared.store.lazyfree(),
+        asynchronous,
+    );
     ctx.out.ok();
     Ok(())
 }
@@ -49,7 +47,8 @@ pub fn flushdb(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 /// FLUSHALL [ASYNC | SYNC]
 pub fn flushall(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let asynchronous = flush_mode(args)?;
-    flush_dbs(ctx.shared.store.dbs().iter(), asynchronous);
+    let store = &ctx.shared.store;
+    flush_dbs(store.dbs().iter(), store.lazyfree(), asynchronous);
     ctx.out.ok();
     Ok(())
 }

@@ -93,7 +93,7 @@ pub fn srem(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         }
     }
     if set.is_empty() {
-        shard.remove(hash, key, now);
+        shard.delete(hash, key, now);
     }
     if removed > 0 {
         shard.propagate_named(b"SREM", args.slice(1..).iter());
@@ -314,7 +314,7 @@ pub fn spop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         };
         set.remove(&member);
         if set.is_empty() {
-            shard.remove(hash, key, now);
+            shard.delete(hash, key, now);
         }
         shard.propagate(&[b"SREM", key, &member]);
         drop(shard);
@@ -394,7 +394,7 @@ pub fn smove(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         let set = entry.value.as_set_mut()?;
         set.remove(member);
         if set.is_empty() {
-            shard.remove(hash, src, now);
+            shard.delete(hash, src, now);
         }
     }
     let (dshard, dhash) = locked.shard(dst).ok_or(NOT_LOCKED)?;
@@ -638,7 +638,7 @@ fn store(
     let size = result.len();
     let (shard, hash) = locked.shard(dst).ok_or(NOT_LOCKED)?;
     let changed = if size == 0 {
-        shard.remove(hash, dst, now).is_some()
+        shard.delete(hash, dst, now)
     } else {
         shard.set(hash, dst, Value::set(result), None, now);
         true

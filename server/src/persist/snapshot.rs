@@ -127,6 +127,9 @@ pub fn load(store: &Store, path: &Path, now_ms: Option<u64>) -> Result<SnapshotS
     let mut reader = SnapshotReader::new(BufReader::with_capacity(1 << 20, file))
         .map_err(|err| format!("{}: {err}", path.display()))?;
     let mut db = store.db(0);
+    // Values are decoded under the default encoding thresholds; the store's may differ.
+    let limits = store.limits().get();
+    let refit = limits != crate::store::Limits::DEFAULT;
     let mut stats = SnapshotStats::default();
     let mut expired = 0u64;
     let mut next_progress = PROGRESS_EVERY;
@@ -150,9 +153,12 @@ pub fn load(store: &Store, path: &Path, now_ms: Option<u64>) -> Result<SnapshotS
             Some(Item::SizeHint { .. }) => {}
             Some(Item::Entry {
                 key,
-                value,
+                mut value,
                 expires_at_ms,
             }) => {
+                if refit {
+                    value.fit_limits(&limits);
+                }
                 if expires_at_ms.is_some_and(|at| at <= drop_before) {
                     expired += 1;
                     continue;

@@ -26,6 +26,7 @@
 mod capture;
 mod hint;
 mod key;
+pub mod lazyfree;
 mod lock;
 mod nodes;
 mod shard;
@@ -42,6 +43,7 @@ use crate::sync::Arc;
 
 pub use capture::{CapturedEntry, SnapshotBatch};
 pub use key::Key;
+pub use lazyfree::LazyFree;
 pub use lock::{ReadCounts, ReadGuard, ShardLock, WriteGuard};
 pub use shard::{Entry, Lookup, Shard, ShardStats, SweepResult};
 pub use table::Table;
@@ -145,9 +147,21 @@ pub struct Db {
 }
 
 impl Db {
-    /// An empty database hashing keys with `hasher`.
+    /// An empty database hashing keys with `hasher`, freeing removed values inline.
     pub fn new(hasher: KeyHasher) -> Self {
-        let shards = (0..SHARDS).map(|_| Padded::default()).collect();
+        Db::with_lazyfree(hasher, &LazyFree::default())
+    }
+
+    /// An empty database hashing keys with `hasher`, whose shards free large removed values
+    /// through `lazyfree` (off their locks).
+    pub fn with_lazyfree(hasher: KeyHasher, lazyfree: &LazyFree) -> Self {
+        let shards = (0..SHARDS)
+            .map(|_| {
+                let mut shard = Shard::default();
+                shard.set_lazyfree(lazyfree.clone());
+                Padded(ShardLock::new(shard))
+            })
+            .collect();
         Db {
             shards,
             hasher,
@@ -534,6 +548,7 @@ pub fn attach_stream(shards: &mut [(u32, &mut Shard)], stream: Option<&Arc<Write
 pub struct Store {
     dbs: Box<[Db]>,
     limits: EncodingLimits,
+    lazyfree: LazyFree,
 }
 
 impl Store {
@@ -546,13 +561,21 @@ impl Store {
     /// A store with `databases` empty databases and the encoding thresholds `limits`.
     pub fn with_limits(databases: usize, limits: Limits) -> Self {
         let hasher = KeyHasher::new();
+        let lazyfree = LazyFree::new();
         let dbs = (0..databases.max(1))
-            .map(|_| Db::new(hasher.clone()))
+            .map(|_| Db::with_lazyfree(hasher.clone(), &lazyfree))
             .collect();
         Store {
             dbs,
             limits: EncodingLimits::new(limits),
+            lazyfree,
         }
+    }
+
+    /// The queue that frees this store's large removed values off the shard locks
+    /// (DEL, UNLINK, overwrites, expiry, FLUSHDB/FLUSHALL ASYNC).
+    pub fn lazyfree(&self) -> &LazyFree {
+        &self.lazyfree
     }
 
     /// The compact-encoding thresholds (CONFIG SET `hash-max-listpack-entries` and the

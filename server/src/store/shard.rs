@@ -14,6 +14,7 @@ use std::collections::BinaryHeap;
 use bytes::Bytes;
 
 use super::capture::SnapshotBatch;
+use super::lazyfree::LazyFree;
 use super::table::Table;
 use super::value::Value;
 use crate::propagate::{debug, Feed};
@@ -138,6 +139,8 @@ pub struct Shard {
     mark: bool,
     /// The snapshot in progress, if any.
     snapshot: Option<Box<SnapshotWalk>>,
+    /// Where removed values go to be freed: large ones off this shard's lock.
+    lazyfree: LazyFree,
     /// Entries handed out by [`Shard::get_mut`] under the current lock, with a fingerprint
     /// of their value then, for the debug check that changes propagate (settled when the
     /// lock is released: [`Shard::settle_changes`]).
@@ -277,7 +280,7 @@ impl Shard {
         let expired = entry.is_expired(now_ms);
         if expired {
             self.propagate_key_deleted(index);
-            self.remove_at(index);
+            self.delete_at(index);
             self.stats.expired += 1;
             return None;
         }
@@ -313,7 +316,9 @@ impl Shard {
                 if self.snapshot.is_some() {
                     self.replace_during_snapshot(index, value);
                 } else if let Some(entry) = self.table.get_at_mut(index) {
-                    entry.value.replace(value);
+                    if let Some(old) = entry.value.replace(value) {
+                        self.lazyfree.dispose(old);
+                    }
                 }
                 index
             }
@@ -377,10 +382,38 @@ impl Shard {
         }
     }
 
-    /// Removes a live key and returns its entry; an expired key counts as absent.
+    /// Removes a live key and returns its entry; an expired key counts as absent. For a
+    /// caller that keeps the value (RENAME, GETDEL); one that drops it calls
+    /// [`Shard::delete`].
     pub fn remove(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<Entry> {
         let index = self.live_index(hash, key, now_ms)?;
         self.remove_at(index)
+    }
+
+    /// Deletes a live key (DEL, UNLINK, a collection emptied or overwritten by an empty
+    /// result); false if there was none. A large value is freed off the lock
+    /// (`store::lazyfree`), a small one here.
+    pub fn delete(&mut self, hash: u64, key: &[u8], now_ms: u64) -> bool {
+        match self.live_index(hash, key, now_ms) {
+            Some(index) => self.delete_at(index),
+            None => false,
+        }
+    }
+
+    /// Sets where this shard's removed values are freed (the store's queue).
+    pub fn set_lazyfree(&mut self, lazyfree: LazyFree) {
+        self.lazyfree = lazyfree;
+    }
+
+    /// Removes the entry at `index` and frees its value (large ones off the lock).
+    fn delete_at(&mut self, index: u32) -> bool {
+        match self.remove_at(index) {
+            Some(entry) => {
+                self.lazyfree.dispose(entry.value);
+                true
+            }
+            None => false,
+        }
     }
 
     fn remove_at(&mut self, index: u32) -> Option<Entry> {
@@ -425,7 +458,7 @@ impl Shard {
             match current {
                 Some(at) if at <= now_ms => {
                     self.propagate_key_deleted(due.index);
-                    self.remove_at(due.index);
+                    self.delete_at(due.index);
                     self.stats.expired += 1;
                     result.expired += 1;
                 }
@@ -632,7 +665,9 @@ impl Shard {
         };
         if let Some((key, entry)) = self.table.get_at_key_mut(index) {
             if entry.mark() == mark {
-                entry.value.replace(value);
+                if let Some(old) = entry.value.replace(value) {
+                    self.lazyfree.dispose(old);
+                }
             } else {
                 let old = std::mem::replace(&mut entry.value, value);
                 walk.preimages.hold(key, old, entry.expires_at());

@@ -4,7 +4,9 @@
 //! - [`string`]: a `Vec<u8>` held directly in [`Value::Str`] (the hot path: GET and SET reach
 //!   it through one match, nothing else).
 //! - [`list`], [`hash`], [`set`], [`zset`]: collections, each behind one `Box` so that the enum,
-//!   and with it every key's table node, stays the size a string key needs (asserted below).
+//!   and with it every key's table node, stays the size a string key needs (asserted below);
+//!   a hash is itself two words (a compact buffer or a boxed table), so it is held
+//!   directly and a small hash costs its node and one buffer.
 //!
 //! Handlers never match on variants: they call a typed accessor ([`Value::as_string`],
 //! [`Value::as_list_mut`], ...), which fails with [`WrongType`] (Redis's `WRONGTYPE` reply)
@@ -79,8 +81,8 @@ pub enum Value {
     Str(Vec<u8>),
     /// A list ([`list`]).
     List(Box<List>),
-    /// A hash ([`hash`]).
-    Hash(Box<Hash>),
+    /// A hash ([`hash`]): two words, held directly (a small hash is one buffer).
+    Hash(Hash),
     /// A set ([`set`]).
     Set(Box<Set>),
     /// A sorted set ([`zset`]).
@@ -129,13 +131,41 @@ macro_rules! collection_accessors {
 }
 
 impl Value {
-    /// Replaces this value with `new`, freeing the old one. A string (the common case,
-    /// SET over SET) is freed inline; collections go through their out-of-line drop glue.
+    /// Replaces this value with `new`. A string (the common case, SET over SET) is freed
+    /// inline; a collection is handed back, for the caller to free where it chooses (the
+    /// shard frees large ones off its lock: `store::lazyfree`).
     #[inline]
-    pub fn replace(&mut self, new: Value) {
+    #[must_use = "a replaced collection is handed back to be freed"]
+    pub fn replace(&mut self, new: Value) -> Option<Value> {
         match std::mem::replace(self, new) {
-            Value::Str(bytes) => drop(bytes),
-            other => drop_collection(other),
+            Value::Str(bytes) => {
+                drop(bytes);
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    /// Puts a value just loaded from a snapshot (decoded under the default thresholds) in
+    /// the representation the server's thresholds call for.
+    pub fn fit_limits(&mut self, limits: &Limits) {
+        if let Value::Hash(hash) = self {
+            hash.fit(limits);
+        }
+    }
+
+    /// About how many allocations dropping this value frees (Redis's "free effort"): 1 for
+    /// a string or a compact collection (one buffer), the number of packed chunks of a
+    /// chunked list (as Redis counts quicklist nodes), the number of elements otherwise.
+    /// What decides whether a removed value is freed off the shard lock.
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::Hash(hash) => hash.free_effort(),
+            other if matches!(other.encoding(), "listpack" | "intset") => 1,
+            Value::List(list) => list.chunk_count(),
+            Value::Set(set) => set.len(),
+            Value::ZSet(zset) => zset.len(),
         }
     }
 
@@ -146,7 +176,7 @@ impl Value {
 
     /// A hash value.
     pub fn hash(hash: Hash) -> Self {
-        Value::Hash(Box::new(hash))
+        Value::Hash(hash)
     }
 
     /// A set value.
@@ -316,14 +346,6 @@ impl fmt::Debug for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "\"{}\"", self.0.escape_ascii())
     }
-}
-
-/// Frees a collection value: kept out of line so that [`Value::replace`]'s string path stays
-/// small enough to inline.
-#[cold]
-#[inline(never)]
-fn drop_collection(value: Value) {
-    drop(value);
 }
 
 #[cfg(test)]
