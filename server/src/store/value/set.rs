@@ -12,7 +12,9 @@
 //!   (`store::value::segmented`): a write during a snapshot copies one segment of about 128
 //!   members, a snapshot's clone copies one pointer per segment, membership is one hash and
 //!   one probe of a small table, and SSCAN's cursor keeps Redis's guarantee across growth
-//!   and shrinking.
+//!   and shrinking. Members of up to 22 bytes sit in the table's slots themselves (no
+//!   allocation each, and no pointer to follow to compare one); longer ones in one
+//!   exact-size allocation.
 //!
 //! A set moves up (intset to listpack or hashtable, listpack to hashtable) when a write
 //! passes a threshold, and never back down (removals leave the encoding as it is), as in
@@ -62,7 +64,7 @@ enum Repr {
     /// A compact set in a buffer of exactly its size.
     Buffer { kind: Kind, bytes: Box<[u8]> },
     /// The segmented hash map (boxed: a small set does not pay for its header).
-    Table(Box<SegMap<Box<[u8]>, ()>>),
+    Table(Box<SegMap<Stored, ()>>),
 }
 
 /// Which compact encoding a set's bytes are in.
@@ -80,6 +82,92 @@ const INLINE: usize = 29;
 
 /// A set is 32 bytes: with its box, one 32-byte allocation for a small compact set.
 const _: () = assert!(std::mem::size_of::<Set>() == 32);
+
+/// A hashtable's member: up to [`INLINE_MEMBER`] bytes in place (no allocation of its own,
+/// and no pointer to follow when a probe compares it), longer ones in one exact-size
+/// allocation. Hashes and compares as its bytes, so the table is probed with a `&[u8]`.
+#[derive(Clone)]
+enum Stored {
+    Inline { len: u8, bytes: [u8; INLINE_MEMBER] },
+    Heap(Box<[u8]>),
+}
+
+/// Longest member a hashtable keeps in place: the enum stays 24 bytes.
+const INLINE_MEMBER: usize = 22;
+
+const _: () = assert!(std::mem::size_of::<Stored>() == 24);
+
+impl Stored {
+    /// A copy of `member`.
+    fn new(member: &[u8]) -> Self {
+        if member.len() <= INLINE_MEMBER {
+            let mut bytes = [0; INLINE_MEMBER];
+            bytes[..member.len()].copy_from_slice(member);
+            Stored::Inline {
+                len: member.len() as u8,
+                bytes,
+            }
+        } else {
+            Stored::Heap(member.into())
+        }
+    }
+
+    /// `member`, moved when it is an owned long one.
+    fn from_member<M: AsRef<[u8]> + Into<Box<[u8]>>>(member: M) -> Self {
+        if member.as_ref().len() <= INLINE_MEMBER {
+            Stored::new(member.as_ref())
+        } else {
+            Stored::Heap(member.into())
+        }
+    }
+
+    #[inline]
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Stored::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Stored::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl Deref for Stored {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl fmt::Debug for Stored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Shown(self).fmt(f)
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Stored {
+    #[inline]
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl PartialEq for Stored {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Stored {}
+
+impl std::hash::Hash for Stored {
+    /// As the bytes hash, as `Borrow<[u8]>` requires.
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
 
 /// Widest decimal text of an `i64` (`-9223372036854775808`).
 const MAX_INT_TEXT: usize = 20;
@@ -412,7 +500,7 @@ impl Set {
             None => {}
         }
         match &mut self.repr {
-            Repr::Table(table) => table.insert(member.into(), ()).is_none(),
+            Repr::Table(table) => table.insert(Stored::from_member(member), ()).is_none(),
             // A listpack without the member: checked above, or it was an intset and this
             // is no integer (an intset either took an integer above or was converted).
             Repr::Inline { .. } | Repr::Buffer { .. } => {
@@ -584,9 +672,9 @@ impl Set {
 
     /// Rebuilds the set as a hashtable.
     fn convert_to_table(&mut self) {
-        let mut table: SegMap<Box<[u8]>, ()> = SegMap::default();
+        let mut table: SegMap<Stored, ()> = SegMap::default();
         for member in self.iter() {
-            table.insert(Box::from(&*member), ());
+            table.insert(Stored::new(&member), ());
         }
         self.repr = Repr::Table(Box::new(table));
     }
@@ -958,6 +1046,23 @@ mod tests {
         listed.sort();
         let expected: Vec<Vec<u8>> = (1..10).map(|i| format!("m{i}").into_bytes()).collect();
         assert_eq!(listed, expected);
+    }
+
+    #[test]
+    fn table_members_are_inline_up_to_22_bytes_and_hash_as_bytes() {
+        use std::hash::BuildHasher;
+        let state = foldhash::fast::RandomState::default();
+        for len in [0, 1, 21, 22, 23, 100] {
+            let raw: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let stored = Stored::new(&raw);
+            assert_eq!(&*stored, &raw[..]);
+            assert_eq!(
+                matches!(stored, Stored::Inline { .. }),
+                len <= INLINE_MEMBER
+            );
+            assert_eq!(Stored::from_member(raw.clone()), stored);
+            assert_eq!(state.hash_one(&stored), state.hash_one(&raw[..]));
+        }
     }
 
     #[test]
