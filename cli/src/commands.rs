@@ -76,7 +76,7 @@ mod tests {
         );
         assert_eq!(
             table.groups(),
-            ["connection", "generic", "hash", "server", "string"]
+            ["connection", "generic", "hash", "server", "set", "string"]
         );
     }
 }
