@@ -12,13 +12,18 @@
 //!   (`store::value::segmented`): a write during a snapshot copies one segment of about 128
 //!   members, a snapshot's clone copies one pointer per segment, membership is one hash and
 //!   one probe of a small table, and SSCAN's cursor keeps Redis's guarantee across growth
-//!   and shrinking.
+//!   and shrinking. Members of up to 14 bytes sit in the table's 16-byte slots themselves
+//!   (no allocation each, and no pointer to follow to compare one); longer ones behind a
+//!   thin pointer to one allocation holding their length and bytes.
 //!
 //! A set moves up (intset to listpack or hashtable, listpack to hashtable) when a write
 //! passes a threshold, and never back down (removals leave the encoding as it is), as in
-//! Redis. The compact buffers are sized exactly (grown and shrunk by reallocation, which the
-//! allocator mostly does in place), so a small set costs its members' bytes plus a few
-//! bytes each; they are cloned whole by a snapshot, which is cheap at their size.
+//! Redis. A compact set's bytes live inside its 32-byte header while they fit (29 bytes:
+//! fourteen small integers, or a few short strings), so such a set is one allocation, the
+//! box its value holds, and costs less than Redis's object header and intset together;
+//! beyond that they are in one buffer sized exactly (grown and shrunk by reallocation, which
+//! the allocator mostly does in place). Compact sets are cloned whole by a snapshot, which is
+//! cheap at their size.
 //!
 //! # Snapshot payload (type tag `0x03`)
 //!
@@ -46,19 +51,253 @@ pub struct Set {
     repr: Repr,
 }
 
-/// The three encodings.
+/// The three encodings. The two compact ones share a byte layout (see [`Ints`] and
+/// [`Packed`]) held inline while it fits, else in a buffer of its own.
 #[derive(Clone)]
 enum Repr {
-    /// Sorted integers of one width.
-    Ints(IntSet),
-    /// Length-prefixed members, one after the other.
-    Packed(Packed),
+    /// A compact set whose bytes fit in the header.
+    Inline {
+        kind: Kind,
+        len: u8,
+        bytes: [u8; INLINE],
+    },
+    /// A compact set in a buffer of exactly its size.
+    Buffer { kind: Kind, bytes: Box<[u8]> },
     /// The segmented hash map (boxed: a small set does not pay for its header).
-    Table(Box<SegMap<Box<[u8]>, ()>>),
+    Table(Box<SegMap<Stored, ()>>),
 }
 
-/// A small set is its 24-byte header (in the value's box) plus its buffer.
-const _: () = assert!(std::mem::size_of::<Set>() == 24);
+/// Which compact encoding a set's bytes are in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    /// Sorted integers ([`Ints`]).
+    Ints,
+    /// Length-prefixed members ([`Packed`]).
+    Packed,
+}
+
+/// Compact bytes kept in the set's header (what is left of 32 bytes after the tag, the kind
+/// and the length).
+const INLINE: usize = 29;
+
+/// A set is 32 bytes: with its box, one 32-byte allocation for a small compact set.
+const _: () = assert!(std::mem::size_of::<Set>() == 32);
+
+/// A hashtable's member, 16 bytes in the table's slot: up to [`INLINE_MEMBER`] bytes in
+/// place (no allocation of its own, and no pointer to follow when a probe compares it),
+/// longer ones behind one thin pointer ([`thin::ThinBytes`]: the length and the bytes in one
+/// allocation). Hashes and compares as its bytes, so the table is probed with a `&[u8]`.
+///
+/// Why 16 bytes: a hashtable's slots are about half full on average (segments grow by
+/// doubling), so each byte of a slot costs about two per member; a `Box<[u8]>` would make
+/// slots 24 bytes and add an allocation even for short members.
+#[derive(Clone)]
+enum Stored {
+    Inline { len: u8, bytes: [u8; INLINE_MEMBER] },
+    Heap(thin::ThinBytes),
+}
+
+/// Longest member a hashtable keeps in place: the enum stays 16 bytes.
+const INLINE_MEMBER: usize = 14;
+
+const _: () = assert!(std::mem::size_of::<Stored>() == 16);
+
+impl Stored {
+    /// A copy of `member`.
+    fn new(member: &[u8]) -> Self {
+        if member.len() <= INLINE_MEMBER {
+            let mut bytes = [0; INLINE_MEMBER];
+            bytes[..member.len()].copy_from_slice(member);
+            Stored::Inline {
+                len: member.len() as u8,
+                bytes,
+            }
+        } else {
+            Stored::Heap(thin::ThinBytes::new(member))
+        }
+    }
+
+    /// A copy of `member` (an owned one is copied too: the thin form is its own allocation).
+    fn from_member<M: AsRef<[u8]>>(member: M) -> Self {
+        Stored::new(member.as_ref())
+    }
+
+    #[inline]
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Stored::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Stored::Heap(bytes) => bytes.as_bytes(),
+        }
+    }
+}
+
+mod thin {
+    //! A byte string behind a thin pointer: its length (LEB128) and its bytes in one
+    //! allocation, so that the owner is 8 bytes where a `Box<[u8]>` is 16. The only unsafe
+    //! code of the value types; every access goes through [`ThinBytes::as_bytes`], which
+    //! reads back exactly the header and bytes [`ThinBytes::new`] wrote.
+    #![allow(unsafe_code)]
+
+    use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+    use std::ptr::NonNull;
+
+    /// An owned byte string behind one thin pointer; see the module documentation.
+    pub(super) struct ThinBytes(NonNull<u8>);
+
+    // SAFETY: `ThinBytes` owns its allocation exclusively and never mutates it after
+    // construction, as a `Box<[u8]>` would; sharing or sending it is as safe as for one.
+    unsafe impl Send for ThinBytes {}
+    // SAFETY: as above: `&ThinBytes` only reads.
+    unsafe impl Sync for ThinBytes {}
+
+    /// Bytes of the LEB128 encoding of `len`.
+    fn header_size(len: usize) -> usize {
+        let mut size = 1;
+        let mut rest = len >> 7;
+        while rest > 0 {
+            size += 1;
+            rest >>= 7;
+        }
+        size
+    }
+
+    /// The layout of an allocation of `size` bytes (at least 1: the header).
+    fn layout(size: usize) -> Layout {
+        // A size that does not fit a layout (over isize::MAX) cannot come from a slice that
+        // exists; treat it as the allocation failure it would be.
+        Layout::array::<u8>(size).unwrap_or_else(|_| handle_alloc_error(Layout::new::<u8>()))
+    }
+
+    impl ThinBytes {
+        /// A copy of `bytes`.
+        pub(super) fn new(bytes: &[u8]) -> Self {
+            let header = header_size(bytes.len());
+            let layout = layout(header + bytes.len());
+            // SAFETY: the layout's size is at least 1 (the header is at least one byte).
+            let raw = unsafe { alloc(layout) };
+            let Some(start) = NonNull::new(raw) else {
+                handle_alloc_error(layout)
+            };
+            let mut len = bytes.len();
+            for at in 0..header {
+                let mut byte = (len & 0x7F) as u8;
+                len >>= 7;
+                if at + 1 < header {
+                    byte |= 0x80;
+                }
+                // SAFETY: `at < header <= layout.size()`: inside the allocation.
+                unsafe { start.as_ptr().add(at).write(byte) };
+            }
+            // SAFETY: the allocation has `bytes.len()` bytes after the header, and a fresh
+            // allocation cannot overlap `bytes`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    bytes.as_ptr(),
+                    start.as_ptr().add(header),
+                    bytes.len(),
+                );
+            }
+            ThinBytes(start)
+        }
+
+        /// The length written by `new`, and the header's size.
+        fn header(&self) -> (usize, usize) {
+            let mut len = 0usize;
+            let mut at = 0;
+            loop {
+                // SAFETY: `new` wrote a complete LEB128 header from the start of the
+                // allocation; this reads it back byte by byte and stops at its last byte.
+                let byte = unsafe { self.0.as_ptr().add(at).read() };
+                len |= usize::from(byte & 0x7F) << (7 * at);
+                at += 1;
+                if byte & 0x80 == 0 {
+                    return (len, at);
+                }
+            }
+        }
+
+        /// The bytes.
+        #[inline]
+        pub(super) fn as_bytes(&self) -> &[u8] {
+            let (len, header) = self.header();
+            // SAFETY: `new` copied exactly `len` bytes right after the header, in the same
+            // allocation, which lives as long as `self` and is never written again.
+            unsafe { std::slice::from_raw_parts(self.0.as_ptr().add(header), len) }
+        }
+    }
+
+    impl Clone for ThinBytes {
+        fn clone(&self) -> Self {
+            ThinBytes::new(self.as_bytes())
+        }
+    }
+
+    impl Drop for ThinBytes {
+        fn drop(&mut self) {
+            let (len, header) = self.header();
+            // SAFETY: allocated by `new` with exactly this layout (the same header and
+            // length), and not freed before: `ThinBytes` owns it.
+            unsafe { dealloc(self.0.as_ptr(), layout(header + len)) };
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn round_trips_every_header_size() {
+            for len in [0, 1, 15, 127, 128, 300, 16_383, 16_384, 70_000] {
+                let raw: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+                let thin = ThinBytes::new(&raw);
+                assert_eq!(thin.as_bytes(), &raw[..]);
+                let copy = thin.clone();
+                drop(thin);
+                assert_eq!(copy.as_bytes(), &raw[..]);
+            }
+            assert_eq!(std::mem::size_of::<ThinBytes>(), 8);
+        }
+    }
+}
+
+impl Deref for Stored {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl fmt::Debug for Stored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Shown(self).fmt(f)
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Stored {
+    #[inline]
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl PartialEq for Stored {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Stored {}
+
+impl std::hash::Hash for Stored {
+    /// As the bytes hash, as `Borrow<[u8]>` requires.
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
 
 /// Widest decimal text of an `i64` (`-9223372036854775808`).
 const MAX_INT_TEXT: usize = 20;
@@ -166,8 +405,17 @@ impl Default for Set {
 impl Set {
     /// An empty set (an empty intset, as Redis starts a computed set).
     pub fn new() -> Self {
+        Set::compact(Kind::Ints)
+    }
+
+    /// An empty compact set of `kind`.
+    fn compact(kind: Kind) -> Self {
         Set {
-            repr: Repr::Ints(IntSet::default()),
+            repr: Repr::Inline {
+                kind,
+                len: 0,
+                bytes: [0; INLINE],
+            },
         }
     }
 
@@ -178,9 +426,7 @@ impl Set {
         if parse_i64(first).is_some() && hint <= limits.set_max_intset_entries {
             Set::new()
         } else if hint <= limits.set_max_listpack_entries {
-            Set {
-                repr: Repr::Packed(Packed::default()),
-            }
+            Set::compact(Kind::Packed)
         } else {
             Set {
                 repr: Repr::Table(Box::default()),
@@ -191,31 +437,113 @@ impl Set {
     /// Moves a compact set to a hashtable if `hint` more members (a command's argument
     /// count, duplicates included, as Redis counts them) would not fit its encoding.
     pub fn prepare_for(&mut self, hint: usize, limits: &Limits) {
-        let too_many = match &self.repr {
-            Repr::Ints(_) => hint > limits.set_max_intset_entries,
-            Repr::Packed(_) => hint > limits.set_max_listpack_entries,
-            Repr::Table(_) => false,
+        let too_many = match self.compact_bytes() {
+            Some((Kind::Ints, _)) => hint > limits.set_max_intset_entries,
+            Some((Kind::Packed, _)) => hint > limits.set_max_listpack_entries,
+            None => false,
         };
         if too_many {
             self.convert_to_table();
         }
     }
 
+    /// The kind and bytes of a compact set.
+    fn compact_bytes(&self) -> Option<(Kind, &[u8])> {
+        match &self.repr {
+            Repr::Inline { kind, len, bytes } => Some((*kind, &bytes[..usize::from(*len)])),
+            Repr::Buffer { kind, bytes } => Some((*kind, bytes)),
+            Repr::Table(_) => None,
+        }
+    }
+
+    /// A compact set's bytes, mutably (for rewriting a count in place).
+    fn compact_bytes_mut(&mut self) -> &mut [u8] {
+        match &mut self.repr {
+            Repr::Inline { len, bytes, .. } => &mut bytes[..usize::from(*len)],
+            Repr::Buffer { bytes, .. } => bytes,
+            Repr::Table(_) => &mut [],
+        }
+    }
+
+    /// Makes `bytes` this set's compact bytes, of `kind`: inline if they fit.
+    fn set_compact(&mut self, kind: Kind, new: Vec<u8>) {
+        self.repr = if new.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..new.len()].copy_from_slice(&new);
+            Repr::Inline {
+                kind,
+                len: new.len() as u8,
+                bytes,
+            }
+        } else {
+            Repr::Buffer {
+                kind,
+                bytes: new.into_boxed_slice(),
+            }
+        };
+    }
+
+    /// Inserts `insert` at byte `at` of a compact set (inline while it fits; else one
+    /// reallocation of an exactly-sized buffer).
+    fn splice_in(&mut self, at: usize, insert: &[u8]) {
+        match &mut self.repr {
+            Repr::Inline { len, bytes, .. } if usize::from(*len) + insert.len() <= INLINE => {
+                let end = usize::from(*len);
+                bytes.copy_within(at..end, at + insert.len());
+                bytes[at..at + insert.len()].copy_from_slice(insert);
+                *len += insert.len() as u8;
+            }
+            Repr::Inline { kind, len, bytes } => {
+                let mut grown = Vec::with_capacity(usize::from(*len) + insert.len());
+                grown.extend_from_slice(&bytes[..usize::from(*len)]);
+                grown.splice(at..at, insert.iter().copied());
+                let kind = *kind;
+                self.set_compact(kind, grown);
+            }
+            Repr::Buffer { bytes, .. } => {
+                let mut grown = std::mem::take(bytes).into_vec();
+                grown.reserve_exact(insert.len());
+                grown.splice(at..at, insert.iter().copied());
+                *bytes = grown.into_boxed_slice();
+            }
+            Repr::Table(_) => {}
+        }
+    }
+
+    /// Removes the bytes at `range` from a compact set (back inline once they fit).
+    fn cut_out(&mut self, range: Range<usize>) {
+        match &mut self.repr {
+            Repr::Inline { len, bytes, .. } => {
+                let end = usize::from(*len);
+                bytes.copy_within(range.end..end, range.start);
+                *len -= range.len() as u8;
+            }
+            Repr::Buffer { kind, bytes } => {
+                let mut shrunk = std::mem::take(bytes).into_vec();
+                shrunk.drain(range);
+                let kind = *kind;
+                self.set_compact(kind, shrunk);
+            }
+            Repr::Table(_) => {}
+        }
+    }
+
     /// The name OBJECT ENCODING reports for this set's representation.
     pub fn encoding(&self) -> &'static str {
-        match self.repr {
-            Repr::Ints(_) => "intset",
-            Repr::Packed(_) => "listpack",
-            Repr::Table(_) => "hashtable",
+        match self.compact_bytes() {
+            Some((Kind::Ints, _)) => "intset",
+            Some((Kind::Packed, _)) => "listpack",
+            None => "hashtable",
         }
     }
 
     /// Number of members (SCARD).
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::Ints(ints) => ints.len(),
-            Repr::Packed(packed) => packed.len(),
-            Repr::Table(table) => table.len(),
+        match (self.compact_bytes(), &self.repr) {
+            (Some((Kind::Ints, bytes)), _) => Ints(bytes).len(),
+            (Some((Kind::Packed, bytes)), _) => Packed(bytes).len(),
+            (None, Repr::Table(table)) => table.len(),
+            (None, _) => 0,
         }
     }
 
@@ -229,24 +557,27 @@ impl Set {
     pub fn segment_count(&self) -> usize {
         match &self.repr {
             Repr::Table(table) => table.segment_count(),
-            Repr::Ints(_) | Repr::Packed(_) => 0,
+            Repr::Inline { .. } | Repr::Buffer { .. } => 0,
         }
     }
 
     /// True if `member` is in the set (SISMEMBER).
     pub fn contains(&self, member: &[u8]) -> bool {
-        match &self.repr {
-            Repr::Ints(ints) => parse_i64(member).is_some_and(|value| ints.contains(value)),
-            Repr::Packed(packed) => packed.find(member).is_some(),
-            Repr::Table(table) => table.get(member).is_some(),
+        match (self.compact_bytes(), &self.repr) {
+            (Some((Kind::Ints, bytes)), _) => {
+                parse_i64(member).is_some_and(|value| Ints(bytes).contains(value))
+            }
+            (Some((Kind::Packed, bytes)), _) => Packed(bytes).find(member).is_some(),
+            (None, Repr::Table(table)) => table.get(member).is_some(),
+            (None, _) => false,
         }
     }
 
     /// [`Set::contains`] for a member of another set: an intset's member probes an intset
     /// without being parsed.
     pub fn contains_member(&self, member: &Member<'_>) -> bool {
-        match (&self.repr, member.as_int()) {
-            (Repr::Ints(ints), Some(value)) => ints.contains(value),
+        match (self.compact_bytes(), member.as_int()) {
+            (Some((Kind::Ints, bytes)), Some(value)) => Ints(bytes).contains(value),
             _ => self.contains(member),
         }
     }
@@ -259,20 +590,22 @@ impl Set {
         M: AsRef<[u8]> + Into<Box<[u8]>>,
     {
         let bytes = member.as_ref();
-        match &mut self.repr {
-            Repr::Ints(ints) => {
+        match self.compact_bytes() {
+            Some((Kind::Ints, data)) => {
+                let ints = Ints(data);
                 if let Some(value) = parse_i64(bytes) {
                     if ints.contains(value) {
                         return false;
                     }
                     if ints.len() < limits.set_max_intset_entries {
-                        return ints.insert(value);
+                        self.insert_int(value);
+                        return true;
                     }
                     // One more would pass the intset's limit: Redis goes to a hashtable.
                     self.convert_to_table();
                 } else {
                     let fits_packed = ints.len() < limits.set_max_listpack_entries
-                        && ints.len() < u32::MAX as usize
+                        && ints.len() < MAX_PACKED
                         && bytes.len() <= limits.set_max_listpack_value
                         && ints.widest_text() <= limits.set_max_listpack_value;
                     if fits_packed {
@@ -282,29 +615,78 @@ impl Set {
                     }
                 }
             }
-            Repr::Packed(packed) => {
+            Some((Kind::Packed, data)) => {
+                let packed = Packed(data);
                 if packed.find(bytes).is_some() {
                     return false;
                 }
                 if packed.len() >= limits.set_max_listpack_entries
-                    || packed.len() >= u32::MAX as usize
+                    || packed.len() >= MAX_PACKED
                     || bytes.len() > limits.set_max_listpack_value
                 {
                     self.convert_to_table();
                 }
             }
-            Repr::Table(_) => {}
+            None => {}
         }
         match &mut self.repr {
-            // Absent: checked above, or the set was an intset and this is no integer.
-            Repr::Packed(packed) => {
-                packed.push(member.as_ref());
+            Repr::Table(table) => table.insert(Stored::from_member(member), ()).is_none(),
+            // A listpack without the member: checked above, or it was an intset and this
+            // is no integer (an intset either took an integer above or was converted).
+            Repr::Inline { .. } | Repr::Buffer { .. } => {
+                self.push_packed(member.as_ref());
                 true
             }
-            Repr::Table(table) => table.insert(member.into(), ()).is_none(),
-            // Unreachable: an intset either took the member above or was converted.
-            Repr::Ints(ints) => parse_i64(member.as_ref()).is_some_and(|v| ints.insert(v)),
         }
+    }
+
+    /// Adds `value` to an intset that does not hold it, widening every member first if
+    /// `value` needs more bytes than they have.
+    fn insert_int(&mut self, value: i64) {
+        let Some((_, data)) = self.compact_bytes() else {
+            return;
+        };
+        let ints = Ints(data);
+        let needed = width_of(value);
+        if needed > ints.width() || data.is_empty() {
+            // A value too wide for the others is below or above all of them.
+            let count = ints.len();
+            let width = needed.max(ints.width());
+            let mut widened = Vec::with_capacity(1 + (count + 1) * usize::from(width));
+            widened.push(width);
+            let (bytes, size) = Ints::encode(value, width);
+            if value < 0 {
+                widened.extend_from_slice(&bytes[..size]);
+            }
+            for index in 0..count {
+                let (old, size) = Ints::encode(ints.get(index).unwrap_or(0), width);
+                widened.extend_from_slice(&old[..size]);
+            }
+            if value >= 0 {
+                widened.extend_from_slice(&bytes[..size]);
+            }
+            self.set_compact(Kind::Ints, widened);
+        } else if let Err(index) = ints.search(value) {
+            let (bytes, width) = Ints::encode(value, ints.width());
+            self.splice_in(1 + index * width, &bytes[..width]);
+        }
+    }
+
+    /// Appends `member` to a listpack that does not hold it.
+    fn push_packed(&mut self, member: &[u8]) {
+        let Some((_, data)) = self.compact_bytes() else {
+            return;
+        };
+        let count = Packed(data).len();
+        let end = data.len();
+        let mut entry = Vec::with_capacity(member.len() + 10);
+        if data.is_empty() {
+            entry.extend_from_slice(&[0; COUNT_BYTES]);
+        }
+        push_entry(&mut entry, member);
+        let at = if data.is_empty() { 0 } else { end };
+        self.splice_in(at, &entry);
+        Packed::set_len(self.compact_bytes_mut(), count + 1);
     }
 
     /// Adds `member` under the default thresholds (loading, tests); false if it was there.
@@ -315,29 +697,50 @@ impl Set {
 
     /// Removes `member` (SREM); false if it was not there. The encoding stays as it is.
     pub fn remove(&mut self, member: &[u8]) -> bool {
-        match &mut self.repr {
-            Repr::Ints(ints) => parse_i64(member).is_some_and(|value| ints.remove(value)),
-            Repr::Packed(packed) => match packed.find(member) {
-                Some(range) => {
-                    packed.cut(range);
-                    true
-                }
-                None => false,
-            },
-            Repr::Table(table) => table.remove(member).is_some(),
+        if let Repr::Table(table) = &mut self.repr {
+            return table.remove(member).is_some();
         }
+        let Some((kind, data)) = self.compact_bytes() else {
+            return false;
+        };
+        match kind {
+            Kind::Ints => {
+                let ints = Ints(data);
+                let found = parse_i64(member)
+                    .filter(|&value| width_of(value) <= ints.width())
+                    .and_then(|value| ints.search(value).ok());
+                let Some(index) = found else {
+                    return false;
+                };
+                let width = usize::from(ints.width());
+                self.cut_out(1 + index * width..1 + (index + 1) * width);
+            }
+            Kind::Packed => {
+                let packed = Packed(data);
+                let Some(range) = packed.find(member) else {
+                    return false;
+                };
+                let count = packed.len();
+                self.cut_out(range);
+                Packed::set_len(self.compact_bytes_mut(), count - 1);
+            }
+        }
+        true
     }
 
     /// Every member, in no particular order (an intset's in ascending order).
     pub fn iter(&self) -> impl Iterator<Item = Member<'_>> + '_ {
-        let (ints, packed, table) = match &self.repr {
-            Repr::Ints(ints) => (Some(ints.iter()), None, None),
-            Repr::Packed(packed) => (None, Some(packed.iter().map(Member::bytes)), None),
-            Repr::Table(table) => (
+        let (ints, packed, table) = match (self.compact_bytes(), &self.repr) {
+            (Some((Kind::Ints, data)), _) => (Some(Ints(data).iter()), None, None),
+            (Some((Kind::Packed, data)), _) => {
+                (None, Some(Packed(data).iter().map(Member::bytes)), None)
+            }
+            (None, Repr::Table(table)) => (
                 None,
                 None,
                 Some(table.iter().map(|(member, ())| Member::bytes(member))),
             ),
+            (None, _) => (None, None, None),
         };
         ints.into_iter()
             .flatten()
@@ -355,7 +758,7 @@ impl Set {
             Repr::Table(table) => {
                 table.scan_segment(cursor, |member, ()| visit(Member::bytes(member)))
             }
-            Repr::Ints(_) | Repr::Packed(_) => {
+            Repr::Inline { .. } | Repr::Buffer { .. } => {
                 self.iter().for_each(visit);
                 0
             }
@@ -366,12 +769,12 @@ impl Set {
     /// SPOP. `picks` is how many positions the caller will ask for: a hashtable asked for
     /// more than about one per segment lists its members once (O(len)) and answers each
     /// pick in O(1); otherwise each pick finds its segment by binary search and walks it.
-    /// An intset answers in O(1), a listpack after listing its entries' offsets once.
+    /// An intset answers in O(1), a listpack after listing its entries once.
     pub fn sampler(&self, picks: usize) -> Sampler<'_> {
-        let index = match &self.repr {
-            Repr::Ints(_) => SampleIndex::Direct,
-            Repr::Packed(packed) => SampleIndex::Listed(packed.iter().collect()),
-            Repr::Table(table) => {
+        let index = match (self.compact_bytes(), &self.repr) {
+            (Some((Kind::Ints, _)), _) => SampleIndex::Direct,
+            (Some((Kind::Packed, data)), _) => SampleIndex::Listed(Packed(data).iter().collect()),
+            (None, Repr::Table(table)) => {
                 if picks.saturating_mul(256) > table.len() {
                     SampleIndex::Listed(table.iter().map(|(member, ())| &**member).collect())
                 } else {
@@ -386,20 +789,22 @@ impl Set {
                     SampleIndex::Starts(starts)
                 }
             }
+            (None, _) => SampleIndex::Listed(Vec::new()),
         };
         Sampler { set: self, index }
     }
 
     /// Rebuilds the set as a listpack (from an intset).
     fn convert_to_packed(&mut self) {
-        self.repr = Repr::Packed(Packed::of(self.iter()));
+        let bytes = Packed::of(self.iter());
+        self.set_compact(Kind::Packed, bytes);
     }
 
     /// Rebuilds the set as a hashtable.
     fn convert_to_table(&mut self) {
-        let mut table: SegMap<Box<[u8]>, ()> = SegMap::default();
+        let mut table: SegMap<Stored, ()> = SegMap::default();
         for member in self.iter() {
-            table.insert(Box::from(&*member), ());
+            table.insert(Stored::new(&member), ());
         }
         self.repr = Repr::Table(Box::new(table));
     }
@@ -409,7 +814,7 @@ impl Set {
     pub(crate) fn unshared_parts(&self) -> usize {
         match &self.repr {
             Repr::Table(table) => table.unshared_parts(),
-            Repr::Ints(_) | Repr::Packed(_) => 0,
+            Repr::Inline { .. } | Repr::Buffer { .. } => 0,
         }
     }
 }
@@ -436,7 +841,10 @@ impl<'a> Sampler<'a> {
             return None;
         }
         match (&self.index, &self.set.repr) {
-            (SampleIndex::Direct, Repr::Ints(ints)) => Some(Member::int(ints.get(position)?)),
+            (SampleIndex::Direct, _) => {
+                let (_, data) = self.set.compact_bytes()?;
+                Some(Member::int(Ints(data).get(position)?))
+            }
             (SampleIndex::Listed(members), _) => members.get(position).copied().map(Member::bytes),
             (SampleIndex::Starts(starts), Repr::Table(table)) => {
                 let segment = starts.partition_point(|&start| start <= position);
@@ -486,41 +894,25 @@ fn width_of(value: i64) -> u8 {
     }
 }
 
-/// Inserts `bytes` at `at` in an exactly-sized buffer (one reallocation).
-fn splice_in(data: &mut Box<[u8]>, at: usize, bytes: &[u8]) {
-    let mut grown = std::mem::take(data).into_vec();
-    grown.reserve_exact(bytes.len());
-    grown.splice(at..at, bytes.iter().copied());
-    *data = grown.into_boxed_slice();
-}
+/// A view of an intset's bytes: a one-byte header holding the width (2, 4 or 8), then the
+/// members in ascending order, each that many bytes, little-endian. No bytes: an empty set
+/// of width 2.
+#[derive(Clone, Copy)]
+struct Ints<'a>(&'a [u8]);
 
-/// Removes `range` from an exactly-sized buffer (one reallocation, usually in place).
-fn cut_out(data: &mut Box<[u8]>, range: Range<usize>) {
-    let mut shrunk = std::mem::take(data).into_vec();
-    shrunk.drain(range);
-    *data = shrunk.into_boxed_slice();
-}
-
-/// Sorted integers, all `width` bytes wide, little-endian, after a one-byte header holding
-/// the width (an empty buffer is an empty set of width 2, and allocates nothing).
-#[derive(Clone, Default)]
-struct IntSet {
-    data: Box<[u8]>,
-}
-
-impl IntSet {
-    fn width(&self) -> u8 {
-        self.data.first().copied().unwrap_or(2)
+impl<'a> Ints<'a> {
+    fn width(self) -> u8 {
+        self.0.first().copied().unwrap_or(2)
     }
 
-    fn len(&self) -> usize {
-        self.data.len().saturating_sub(1) / usize::from(self.width())
+    fn len(self) -> usize {
+        self.0.len().saturating_sub(1) / usize::from(self.width())
     }
 
     /// The integer at `index` (ascending order).
-    fn get(&self, index: usize) -> Option<i64> {
+    fn get(self, index: usize) -> Option<i64> {
         let width = usize::from(self.width());
-        let bytes = self.data.get(1 + index * width..1 + (index + 1) * width)?;
+        let bytes = self.0.get(1 + index * width..1 + (index + 1) * width)?;
         Some(match *bytes {
             [a, b] => i64::from(i16::from_le_bytes([a, b])),
             [a, b, c, d] => i64::from(i32::from_le_bytes([a, b, c, d])),
@@ -530,7 +922,7 @@ impl IntSet {
     }
 
     /// Binary search: `Ok(index)` of `value`, or `Err(index)` where it would go.
-    fn search(&self, value: i64) -> Result<usize, usize> {
+    fn search(self, value: i64) -> Result<usize, usize> {
         let (mut low, mut high) = (0, self.len());
         while low < high {
             let middle = low + (high - low) / 2;
@@ -544,7 +936,7 @@ impl IntSet {
         Err(low)
     }
 
-    fn contains(&self, value: i64) -> bool {
+    fn contains(self, value: i64) -> bool {
         width_of(value) <= self.width() && self.search(value).is_ok()
     }
 
@@ -556,55 +948,8 @@ impl IntSet {
         (bytes, width)
     }
 
-    /// Adds `value`; false if it was there. Widens every member first if `value` needs it.
-    fn insert(&mut self, value: i64) -> bool {
-        let needed = width_of(value);
-        if needed > self.width() || self.data.is_empty() {
-            // A value too wide for the others is below or above all of them.
-            let count = self.len();
-            let width = needed.max(self.width());
-            let mut widened = Vec::with_capacity(1 + (count + 1) * usize::from(width));
-            widened.push(width);
-            let (bytes, size) = Self::encode(value, width);
-            if value < 0 {
-                widened.extend_from_slice(&bytes[..size]);
-            }
-            for index in 0..count {
-                let (old, size) = Self::encode(self.get(index).unwrap_or(0), width);
-                widened.extend_from_slice(&old[..size]);
-            }
-            if value >= 0 {
-                widened.extend_from_slice(&bytes[..size]);
-            }
-            self.data = widened.into_boxed_slice();
-            return true;
-        }
-        match self.search(value) {
-            Ok(_) => false,
-            Err(index) => {
-                let (bytes, width) = Self::encode(value, self.width());
-                splice_in(&mut self.data, 1 + index * width, &bytes[..width]);
-                true
-            }
-        }
-    }
-
-    fn remove(&mut self, value: i64) -> bool {
-        if width_of(value) > self.width() {
-            return false;
-        }
-        match self.search(value) {
-            Ok(index) => {
-                let width = usize::from(self.width());
-                cut_out(&mut self.data, 1 + index * width..1 + (index + 1) * width);
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
     /// Length of the longest member's decimal text (that of the lowest or the highest).
-    fn widest_text(&self) -> usize {
+    fn widest_text(self) -> usize {
         let ends = [
             self.get(0),
             self.len().checked_sub(1).and_then(|i| self.get(i)),
@@ -616,20 +961,22 @@ impl IntSet {
             .unwrap_or(0)
     }
 
-    fn iter<'a>(&'a self) -> impl Iterator<Item = Member<'a>> + 'a {
-        (0..self.len()).filter_map(|index| self.get(index).map(Member::int))
+    fn iter(self) -> impl Iterator<Item = Member<'a>> + 'a {
+        (0..self.len()).filter_map(move |index| self.get(index).map(Member::int))
     }
 }
 
-/// Members one after the other, each as `varint(len) bytes`, in insertion order (a removal
-/// closes the gap), after a 4-byte little-endian count (an empty buffer is an empty set).
-#[derive(Clone, Default)]
-struct Packed {
-    data: Box<[u8]>,
-}
+/// A view of a listpack's bytes: a 2-byte little-endian count, then the members one after
+/// the other, each as `varint(len) bytes`, in insertion order (a removal closes the gap).
+/// No bytes: an empty set.
+#[derive(Clone, Copy)]
+struct Packed<'a>(&'a [u8]);
 
-/// Bytes of a listpack's count header.
-const COUNT_BYTES: usize = 4;
+/// Bytes of a listpack's count.
+const COUNT_BYTES: usize = 2;
+/// Most members of a listpack (what its count holds); more go to a hashtable whatever
+/// `set-max-listpack-entries` says.
+const MAX_PACKED: usize = u16::MAX as usize;
 
 /// Appends one `varint(len) bytes` entry.
 fn push_entry(out: &mut Vec<u8>, member: &[u8]) {
@@ -642,72 +989,50 @@ fn push_entry(out: &mut Vec<u8>, member: &[u8]) {
     out.extend_from_slice(member);
 }
 
-impl Packed {
-    /// A listpack of `members` (distinct).
-    fn of<'m>(members: impl Iterator<Item = Member<'m>>) -> Self {
+impl<'a> Packed<'a> {
+    /// The bytes of a listpack of `members` (distinct, at most [`MAX_PACKED`]).
+    fn of<'m>(members: impl Iterator<Item = Member<'m>>) -> Vec<u8> {
         let mut data = vec![0; COUNT_BYTES];
-        let mut count = 0u32;
+        let mut count = 0usize;
         for member in members {
             push_entry(&mut data, &member);
             count += 1;
         }
-        data[..COUNT_BYTES].copy_from_slice(&count.to_le_bytes());
-        Packed {
-            data: data.into_boxed_slice(),
-        }
+        Packed::set_len(&mut data, count);
+        data
     }
 
-    fn len(&self) -> usize {
-        match self.data.get(..COUNT_BYTES) {
-            Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]) as usize,
+    fn len(self) -> usize {
+        match self.0.get(..COUNT_BYTES) {
+            Some(&[a, b]) => usize::from(u16::from_le_bytes([a, b])),
             _ => 0,
         }
     }
 
-    fn set_len(&mut self, count: usize) {
-        if let Some(header) = self.data.get_mut(..COUNT_BYTES) {
-            header.copy_from_slice(&(count as u32).to_le_bytes());
+    /// Rewrites the count of the listpack `bytes`.
+    fn set_len(bytes: &mut [u8], count: usize) {
+        if let Some(header) = bytes.get_mut(..COUNT_BYTES) {
+            header.copy_from_slice(&(count.min(MAX_PACKED) as u16).to_le_bytes());
         }
     }
 
     /// Every entry's byte range (header included) and member.
-    fn entries(&self) -> PackedEntries<'_> {
+    fn entries(self) -> PackedEntries<'a> {
         PackedEntries {
-            data: &self.data,
+            data: self.0,
             at: COUNT_BYTES,
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+    fn iter(self) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.entries().map(|(_, member)| member)
     }
 
     /// The byte range of `member`'s entry.
-    fn find(&self, member: &[u8]) -> Option<Range<usize>> {
+    fn find(self, member: &[u8]) -> Option<Range<usize>> {
         self.entries()
             .find(|(_, stored)| *stored == member)
             .map(|(range, _)| range)
-    }
-
-    /// Appends `member` (the caller checked it is absent, and that the count stays below
-    /// `u32::MAX`).
-    fn push(&mut self, member: &[u8]) {
-        let count = self.len();
-        let mut entry = Vec::with_capacity(member.len() + 10);
-        if self.data.is_empty() {
-            entry.extend_from_slice(&[0; COUNT_BYTES]);
-        }
-        push_entry(&mut entry, member);
-        let end = self.data.len();
-        splice_in(&mut self.data, end, &entry);
-        self.set_len(count + 1);
-    }
-
-    /// Removes the entry at `range`.
-    fn cut(&mut self, range: Range<usize>) {
-        let count = self.len();
-        cut_out(&mut self.data, range);
-        self.set_len(count - 1);
     }
 }
 
@@ -773,6 +1098,14 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeSet;
 
+    /// The width of an intset's members.
+    fn int_width(set: &Set) -> Option<u8> {
+        match set.compact_bytes() {
+            Some((Kind::Ints, bytes)) => Some(Ints(bytes).width()),
+            _ => None,
+        }
+    }
+
     fn members(set: &Set) -> BTreeSet<Vec<u8>> {
         set.iter().map(|member| member.to_vec()).collect()
     }
@@ -796,19 +1129,13 @@ mod tests {
             assert!(set.add(value.to_string().into_bytes(), &limits));
         }
         assert_eq!(set.encoding(), "intset");
-        let Repr::Ints(ints) = &set.repr else {
-            unreachable!()
-        };
-        assert_eq!(ints.width(), 2);
+        assert_eq!(int_width(&set), Some(2));
         let listed: Vec<Vec<u8>> = set.iter().map(|m| m.to_vec()).collect();
         assert_eq!(listed, [&b"-3"[..], b"0", b"5", b"300"]);
         // Widening, at both ends.
         assert!(set.add(&b"70000"[..], &limits));
         assert!(set.add(&b"-9223372036854775808"[..], &limits));
-        let Repr::Ints(ints) = &set.repr else {
-            unreachable!()
-        };
-        assert_eq!(ints.width(), 8);
+        assert_eq!(int_width(&set), Some(8));
         assert!(set.contains(b"-9223372036854775808") && set.contains(b"70000"));
         assert!(set.contains(b"-3") && !set.contains(b"-03") && !set.contains(b"4"));
         // A non-canonical integer is a string: the set becomes a listpack.
@@ -816,6 +1143,56 @@ mod tests {
         assert_eq!(set.encoding(), "listpack");
         assert!(set.contains(b"007") && set.contains(b"300") && !set.contains(b"7"));
         assert_eq!(set.len(), 7);
+    }
+
+    #[test]
+    fn small_compact_sets_live_inline_and_move_out_and_back() {
+        let limits = Limits::DEFAULT;
+        let inline = |set: &Set| matches!(set.repr, Repr::Inline { .. });
+        let mut set = Set::new();
+        for value in 0..14 {
+            assert!(set.add(value.to_string().into_bytes(), &limits));
+            assert!(inline(&set), "{value}");
+        }
+        // 1 + 15 * 2 bytes: no longer inline.
+        assert!(set.add(&b"14"[..], &limits));
+        assert!(!inline(&set));
+        assert!(set.remove(b"3"));
+        assert!(inline(&set));
+        assert_eq!(set.len(), 14);
+        assert!(set.contains(b"14") && !set.contains(b"3"));
+        // A listpack likewise: 2 + 9 * 3 bytes inline, one more in a buffer.
+        let mut set = Set::for_members(b"a", 1, &limits);
+        for i in 0..9 {
+            assert!(set.add(format!("m{i}").into_bytes(), &limits));
+        }
+        assert!(inline(&set));
+        assert!(set.add(&b"m9"[..], &limits));
+        assert!(!inline(&set));
+        assert_eq!(set.encoding(), "listpack");
+        assert!(set.remove(b"m0"));
+        assert!(inline(&set));
+        let mut listed: Vec<Vec<u8>> = set.iter().map(|m| m.to_vec()).collect();
+        listed.sort();
+        let expected: Vec<Vec<u8>> = (1..10).map(|i| format!("m{i}").into_bytes()).collect();
+        assert_eq!(listed, expected);
+    }
+
+    #[test]
+    fn table_members_are_inline_up_to_14_bytes_and_hash_as_bytes() {
+        use std::hash::BuildHasher;
+        let state = foldhash::fast::RandomState::default();
+        for len in [0, 1, 13, 14, 15, 22, 23, 100, 200] {
+            let raw: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let stored = Stored::new(&raw);
+            assert_eq!(&*stored, &raw[..]);
+            assert_eq!(
+                matches!(stored, Stored::Inline { .. }),
+                len <= INLINE_MEMBER
+            );
+            assert_eq!(Stored::from_member(raw.clone()), stored);
+            assert_eq!(state.hash_one(&stored), state.hash_one(&raw[..]));
+        }
     }
 
     #[test]
