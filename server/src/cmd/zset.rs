@@ -534,7 +534,7 @@ fn zadd_generic(
             "ERR XX and NX options at the same time are not compatible",
         ));
     }
-    if (flags.gt && flags.nx) || (flags.lt && flags.nx) || (flags.gt && flags.lt) {
+    if (flags.gt || flags.lt) && flags.nx || (flags.gt && flags.lt) {
         return Err(CmdError::new(
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));
@@ -1055,6 +1055,9 @@ pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError>
 // ---------------------------------------------------------------------------------------
 // Pops (shared with the blocking commands: see the module documentation).
 
+/// Members popped, with their scores, in pop order.
+pub type Popped = Vec<(Vec<u8>, f64)>;
+
 /// Which end of a sorted set a pop takes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -1095,7 +1098,7 @@ pub fn pop_locked(
     side: Side,
     count: usize,
     now_ms: u64,
-) -> Result<Option<Vec<(Vec<u8>, f64)>>, CmdError> {
+) -> Result<Option<Popped>, CmdError> {
     let Some(entry) = shard.get_mut(hash, key, now_ms) else {
         return Ok(None);
     };
