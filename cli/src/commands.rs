@@ -76,7 +76,14 @@ mod tests {
         );
         assert_eq!(
             table.groups(),
-            ["connection", "generic", "hash", "server", "string"]
+            [
+                "connection",
+                "generic",
+                "hash",
+                "server",
+                "sorted-set",
+                "string"
+            ]
         );
     }
 }
