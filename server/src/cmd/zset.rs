@@ -243,14 +243,25 @@ fn trim_zeros(digits: &[u8]) -> &[u8] {
     &digits[..end]
 }
 
-/// Writes a score: a bulk string in RESP2, a double in RESP3.
-pub(crate) fn write_score(out: &mut Reply, value: f64) {
-    let text = format_score(value);
+/// Writes a score: a bulk string in RESP2, a double in RESP3. An integral score below 10^17
+/// (what `%.17g` prints as plain digits) is formatted without allocating.
+pub fn write_score(out: &mut Reply, value: f64) {
+    let integral =
+        value.fract() == 0.0 && value.abs() < 1e17 && !(value == 0.0 && value.is_sign_negative());
+    let owned;
+    let int_text;
+    let text: &[u8] = if integral {
+        int_text = protocol::IntText::new(value as i64);
+        int_text.as_bytes()
+    } else {
+        owned = format_score(value);
+        owned.as_bytes()
+    };
     match out.version {
-        Version::Resp2 => out.bulk(text.as_bytes()),
+        Version::Resp2 => out.bulk(text),
         Version::Resp3 => {
             out.buf.extend_from_slice(b",");
-            out.buf.extend_from_slice(text.as_bytes());
+            out.buf.extend_from_slice(text);
             out.buf.extend_from_slice(b"\r\n");
         }
     }

@@ -136,14 +136,6 @@ fn order(score: f64, member: &[u8], other: &Ranked) -> Ordering {
 /// Largest magnitude of a score kept as an integer in the packed encoding (exact in f64).
 const PACKED_INT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
 /// Reads a varint at `*at` (the buffer is our own, so it is well formed; a short buffer
 /// reads as 0 rather than panicking).
 fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
@@ -163,17 +155,29 @@ fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
     value
 }
 
-/// Appends one packed entry.
-fn put_packed(out: &mut Vec<u8>, member: &[u8], score: f64) {
-    put_varint(out, member.len() as u64);
-    out.extend_from_slice(member);
+/// Writes a varint into `out` (10 bytes hold any u64); returns its length.
+fn put_varint_into(out: &mut [u8; 10], mut value: u64) -> usize {
+    let mut len = 0;
+    while value >= 0x80 {
+        out[len] = (value as u8) | 0x80;
+        value >>= 7;
+        len += 1;
+    }
+    out[len] = value as u8;
+    len + 1
+}
+
+/// Writes a packed score into `out`; returns its length: an integer below 2^53 as one
+/// varint (zigzag, shifted left, low bit 0), anything else as `1` and 8 IEEE-754 bytes.
+fn put_score_into(out: &mut [u8; 10], score: f64) -> usize {
     if score.fract() == 0.0 && score.abs() < PACKED_INT_LIMIT {
         let int = score as i64;
         let zigzag = ((int << 1) ^ (int >> 63)) as u64;
-        put_varint(out, zigzag << 1);
+        put_varint_into(out, zigzag << 1)
     } else {
-        out.push(1);
-        out.extend_from_slice(&score.to_le_bytes());
+        out[0] = 1;
+        out[1..9].copy_from_slice(&score.to_le_bytes());
+        9
     }
 }
 
@@ -262,9 +266,17 @@ impl Packed {
                 break;
             }
         }
-        let mut entry = Vec::with_capacity(member.len() + 12);
-        put_packed(&mut entry, member, score);
-        self.bytes.reserve_exact(entry.len());
+        // Length and score encoded on the stack; one memmove makes room for the entry.
+        let mut head = [0u8; 10];
+        let head_len = put_varint_into(&mut head, member.len() as u64);
+        let mut tail = [0u8; 10];
+        let tail_len = put_score_into(&mut tail, score);
+        self.bytes.reserve_exact(head_len + member.len() + tail_len);
+        let entry = head[..head_len]
+            .iter()
+            .chain(member)
+            .chain(&tail[..tail_len])
+            .copied();
         self.bytes.splice(at..at, entry);
         self.len += 1;
     }
