@@ -501,6 +501,30 @@ impl Big {
         self.order.remove(score, &stored);
         Some(score)
     }
+
+    /// Removes ranks `start..end` (within bounds); returns how many.
+    fn remove_ranks(&mut self, start: usize, end: usize) -> usize {
+        let Some((mut chunk, mut offset)) = self.order.locate(start) else {
+            return 0;
+        };
+        let mut left = end - start;
+        while left > 0 {
+            let Some(shared) = self.order.chunks.get_mut(chunk) else {
+                break;
+            };
+            let entries = Arc::make_mut(shared);
+            let take = left.min(entries.len() - offset);
+            for (_, member) in entries.drain(offset..offset + take) {
+                self.scores.remove(&member);
+            }
+            left -= take;
+            chunk += 1;
+            offset = 0;
+        }
+        self.order.chunks.retain(|c| !c.is_empty());
+        self.order.rebuild();
+        end - start - left
+    }
 }
 
 /// The two encodings.
@@ -727,17 +751,28 @@ impl ZSet {
         Some((member, score))
     }
 
-    /// Removes the members of ascending ranks `start..end` (clamped); returns how many.
+    /// Removes the members of ascending ranks `start..end` (clamped); returns how many. On
+    /// the big encoding the chunks are drained in place (O(log n + m)), each member leaving
+    /// the index by one hash removal.
     pub fn remove_range(&mut self, start: usize, end: usize) -> usize {
-        let doomed: Vec<Vec<u8>> = self
-            .range(start, end)
-            .into_iter()
-            .map(|(member, _)| member.to_vec())
-            .collect();
-        for member in &doomed {
-            self.remove(member);
+        let end = end.min(self.len());
+        if start >= end {
+            return 0;
         }
-        doomed.len()
+        match &mut self.repr {
+            Repr::Packed(_) => {
+                let doomed: Vec<Vec<u8>> = self
+                    .range(start, end)
+                    .into_iter()
+                    .map(|(member, _)| member.to_vec())
+                    .collect();
+                for member in &doomed {
+                    self.remove(member);
+                }
+                doomed.len()
+            }
+            Repr::Big(big) => big.remove_ranks(start, end),
+        }
     }
 
     /// One step of ZSCAN: visits members and returns the next cursor (0 when done). A packed
@@ -1073,7 +1108,7 @@ mod tests {
                 prop_assert_eq!(zset.rank(member), Some((rank, *value)));
                 prop_assert_eq!(zset.get_by_rank(rank), Some((&member[..], *value)));
             }
-            for (start, bound, lex) in probes {
+            for &(start, bound, lex) in &probes {
                 let end = start + 37;
                 let range: Vec<_> = zset.range(start, end).into_iter().map(|(m, s)| (m.to_vec(), s)).collect();
                 let model_range: Vec<_> = expected.iter().skip(start).take(37).cloned().collect();
@@ -1088,6 +1123,20 @@ mod tests {
                     prop_assert_eq!(lex_below, expected.iter().filter(|(m, _)| m < &lex).count());
                 }
             }
+            // A rank range removed in bulk.
+            let mut trimmed = zset.clone();
+            let (cut_start, cut_end) = (probes[0].0 % (expected.len() + 1), probes[0].0 % (expected.len() + 1) + usize::from(probes[1].2));
+            let removed = trimmed.remove_range(cut_start, cut_end);
+            let mut left = expected.clone();
+            let cut_end = cut_end.min(left.len());
+            left.drain(cut_start.min(cut_end)..cut_end);
+            prop_assert_eq!(removed, expected.len() - left.len());
+            prop_assert_eq!(contents(&trimmed), left.clone());
+            assert_consistent(&trimmed);
+            for (member, _) in &left {
+                prop_assert!(trimmed.score(member).is_some());
+            }
+            prop_assert_eq!(trimmed.len(), left.len());
             let mut popped = Vec::new();
             while let Some(entry) = zset.pop(popped.len() % 2 == 1) {
                 popped.push(entry);
