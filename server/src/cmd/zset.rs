@@ -555,9 +555,10 @@ fn zadd_generic(
             "ERR INCR option supports a single increment-element pair",
         ));
     }
-    let mut scores = Vec::with_capacity(pairs);
+    // Every score is checked before anything changes (parsed again as it is applied, which
+    // costs less than collecting them).
     for i in 0..pairs {
-        scores.push(parse_score(&args[scores_at + 2 * i]).ok_or(errors::NOT_FLOAT)?);
+        parse_score(&args[scores_at + 2 * i]).ok_or(errors::NOT_FLOAT)?;
     }
     let limits = limits(ctx);
     let (key, now) = (&args[1], ctx.now_ms);
@@ -572,7 +573,8 @@ fn zadd_generic(
             None => Some(created.insert(ZSet::new())),
         };
         if let Some(zset) = zset {
-            for (i, &score) in scores.iter().enumerate() {
+            for i in 0..pairs {
+                let score = parse_score(&args[scores_at + 2 * i]).unwrap_or(0.0);
                 let member = &args[scores_at + 2 * i + 1];
                 match add_one(zset, member, score, flags, &limits) {
                     Ok((outcome, score)) => {
