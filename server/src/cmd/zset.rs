@@ -192,47 +192,105 @@ pub(crate) fn parse_score(arg: &[u8]) -> Option<f64> {
     }
 }
 
-/// Formats a score as Redis 7.0 does (`%.17g`; `inf`, `-inf`).
-pub(crate) fn format_score(value: f64) -> String {
+/// A formatted score, on the stack (`%.17g` needs at most 24 bytes).
+pub(crate) struct ScoreText {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl ScoreText {
+    fn new() -> ScoreText {
+        ScoreText {
+            buf: [0; 40],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, byte: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = byte;
+            self.len += 1;
+        }
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|&b| self.push(b));
+    }
+
+    /// The text.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::fmt::Write for ScoreText {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.extend(text.as_bytes());
+        Ok(())
+    }
+}
+
+/// Formats a score as Redis 7.0 does (`%.17g`; `inf`, `-inf`), without allocating.
+pub(crate) fn format_score(value: f64) -> ScoreText {
+    use std::fmt::Write;
+    let mut out = ScoreText::new();
     if value.is_infinite() {
-        return if value > 0.0 { "inf" } else { "-inf" }.to_owned();
+        out.extend(if value > 0.0 { b"inf" } else { b"-inf" });
+        return out;
     }
     if value == 0.0 {
-        return if value.is_sign_negative() { "-0" } else { "0" }.to_owned();
+        out.extend(if value.is_sign_negative() {
+            b"-0"
+        } else {
+            b"0"
+        });
+        return out;
     }
     // 17 significant digits, correctly rounded, as d.dddddddddddddddde<exp>.
-    let scientific = format!("{:.16e}", value.abs());
-    let (digits, exp) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: Vec<u8> = digits.bytes().filter(u8::is_ascii_digit).collect();
-    let mut out = String::with_capacity(24);
+    let mut scientific = ScoreText::new();
+    let _ = write!(scientific, "{:.16e}", value.abs());
+    let text = scientific.as_bytes();
+    let e_at = text.iter().position(|&b| b == b'e').unwrap_or(text.len());
+    let exp: i32 = std::str::from_utf8(text.get(e_at + 1..).unwrap_or(b"0"))
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    let mut digits = [b'0'; 17];
+    let mut count = 0;
+    for &b in &text[..e_at] {
+        if b.is_ascii_digit() && count < digits.len() {
+            digits[count] = b;
+            count += 1;
+        }
+    }
+    let digits = &digits[..count.max(1)];
     if value < 0.0 {
-        out.push('-');
+        out.push(b'-');
     }
     if !(-4..17).contains(&exp) {
-        let significant = trim_zeros(&digits);
-        out.push(char::from(significant[0]));
+        let significant = trim_zeros(digits);
+        out.push(significant.first().copied().unwrap_or(b'0'));
         if significant.len() > 1 {
-            out.push('.');
-            out.extend(significant[1..].iter().map(|&d| char::from(d)));
+            out.push(b'.');
+            out.extend(&significant[1..]);
         }
-        out.push('e');
-        out.push(if exp < 0 { '-' } else { '+' });
-        out.push_str(&format!("{:02}", exp.unsigned_abs()));
+        out.push(b'e');
+        out.push(if exp < 0 { b'-' } else { b'+' });
+        let _ = write!(out, "{:02}", exp.unsigned_abs());
     } else if exp >= 0 {
-        let point = exp as usize + 1;
-        out.extend(digits[..point].iter().map(|&d| char::from(d)));
+        let point = (exp as usize + 1).min(digits.len());
+        out.extend(&digits[..point]);
         let fraction = trim_zeros(&digits[point..]);
         if !fraction.is_empty() {
-            out.push('.');
-            out.extend(fraction.iter().map(|&d| char::from(d)));
+            out.push(b'.');
+            out.extend(fraction);
         }
     } else {
-        out.push_str("0.");
+        out.extend(b"0.");
         for _ in 0..(-exp - 1) {
-            out.push('0');
+            out.push(b'0');
         }
-        out.extend(trim_zeros(&digits).iter().map(|&d| char::from(d)));
+        out.extend(trim_zeros(digits));
     }
     out
 }
@@ -248,14 +306,14 @@ fn trim_zeros(digits: &[u8]) -> &[u8] {
 pub fn write_score(out: &mut Reply, value: f64) {
     let integral =
         value.fract() == 0.0 && value.abs() < 1e17 && !(value == 0.0 && value.is_sign_negative());
-    let owned;
+    let formatted;
     let int_text;
     let text: &[u8] = if integral {
         int_text = protocol::IntText::new(value as i64);
         int_text.as_bytes()
     } else {
-        owned = format_score(value);
-        owned.as_bytes()
+        formatted = format_score(value);
+        formatted.as_bytes()
     };
     match out.version {
         Version::Resp2 => out.bulk(text),
@@ -1861,10 +1919,13 @@ mod tests {
             (-0.0, "-0"),
         ];
         for (value, text) in cases {
-            assert_eq!(format_score(value), text, "{value:e}");
+            assert_eq!(format_score(value).as_bytes(), text.as_bytes(), "{value:e}");
         }
-        assert_eq!(format_score(5e-324), "4.9406564584124654e-324");
-        assert_eq!(format_score(f64::MAX), "1.7976931348623157e+308");
+        assert_eq!(format_score(5e-324).as_bytes(), b"4.9406564584124654e-324");
+        assert_eq!(
+            format_score(f64::MAX).as_bytes(),
+            b"1.7976931348623157e+308"
+        );
     }
 
     #[test]
@@ -1901,6 +1962,25 @@ mod tests {
         assert!(ScoreBound::parse(b"1x").is_err());
         assert!(LexBound::parse(b"x").is_err());
         assert!(LexBound::parse(b"++").is_err());
+    }
+
+    proptest::proptest! {
+        /// 17 significant digits always read back to the same double, and the text has the
+        /// shape `%.17g` gives (no trailing zeros in a fraction, a two-digit exponent or more).
+        #[test]
+        fn formatted_scores_round_trip(value in proptest::num::f64::ANY) {
+            proptest::prop_assume!(!value.is_nan());
+            let text = format_score(value);
+            let text = std::str::from_utf8(text.as_bytes()).unwrap();
+            let parsed = parse_score(text.as_bytes()).or_else(|| ScoreBound::parse(text.as_bytes()).ok().map(|b| b.value));
+            proptest::prop_assert_eq!(parsed.map(f64::to_bits), Some(value.to_bits()), "{}", text);
+            if let Some((mantissa, exponent)) = text.split_once('e') {
+                proptest::prop_assert!(exponent.len() >= 3, "{}", text);
+                proptest::prop_assert!(!mantissa.ends_with('0') || !mantissa.contains('.'), "{}", text);
+            } else if text.contains('.') {
+                proptest::prop_assert!(!text.ends_with('0'), "{}", text);
+            }
+        }
     }
 
     /// Sets are inputs too, every member scoring 1 (weights apply).
