@@ -790,27 +790,6 @@ impl ZSet {
                 .scan_segment(cursor, |member, score| visit(member, *score)),
         }
     }
-
-    /// Approximate heap bytes held (for the structure benchmark and memory tests).
-    pub fn heap_bytes(&self) -> usize {
-        match &self.repr {
-            Repr::Packed(packed) => packed.bytes.capacity(),
-            Repr::Big(big) => {
-                let members: usize = big.order.iter().map(|(_, m)| 16 + m.len()).sum();
-                let entry = std::mem::size_of::<(Member, f64)>() + 1;
-                let chunks: usize = big
-                    .order
-                    .chunks
-                    .iter()
-                    .map(|c| 16 + 24 + c.capacity() * std::mem::size_of::<Ranked>())
-                    .sum();
-                members
-                    + chunks
-                    + big.order.counts.capacity() * 8
-                    + big.scores.len() * entry * 8 / 7
-            }
-        }
-    }
 }
 
 impl<M: AsRef<[u8]>> FromIterator<(M, Score)> for ZSet {
