@@ -1174,13 +1174,21 @@ pub fn pop_locked(
         return Ok(None);
     };
     let zset = entry.value.as_zset_mut()?;
-    let mut popped = Vec::with_capacity(count.min(zset.len()));
-    while popped.len() < count {
-        match zset.pop(side == Side::Max) {
-            Some(pair) => popped.push(pair),
-            None => break,
-        }
+    let len = zset.len();
+    let taken = count.min(len);
+    let (start, end) = match side {
+        Side::Min => (0, taken),
+        Side::Max => (len - taken, len),
+    };
+    let mut popped: Popped = zset
+        .range(start, end)
+        .into_iter()
+        .map(|(member, score)| (member.to_vec(), score))
+        .collect();
+    if side == Side::Max {
+        popped.reverse();
     }
+    zset.remove_range(start, end);
     if zset.is_empty() {
         shard.remove(hash, key, now_ms);
     }

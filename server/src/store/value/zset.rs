@@ -760,16 +760,25 @@ impl ZSet {
             return 0;
         }
         match &mut self.repr {
-            Repr::Packed(_) => {
-                let doomed: Vec<Vec<u8>> = self
-                    .range(start, end)
-                    .into_iter()
-                    .map(|(member, _)| member.to_vec())
-                    .collect();
-                for member in &doomed {
-                    self.remove(member);
+            Repr::Packed(packed) => {
+                // Ranks are contiguous entries: one drain of their bytes.
+                let mut walk = packed.iter();
+                let (mut from, mut to) = (packed.bytes.len(), packed.bytes.len());
+                for rank in 0..=end {
+                    if rank == start {
+                        from = walk.at;
+                    }
+                    if rank == end {
+                        to = walk.at;
+                        break;
+                    }
+                    if walk.next_entry().is_none() {
+                        break;
+                    }
                 }
-                doomed.len()
+                packed.bytes.drain(from..to);
+                packed.len -= end - start;
+                end - start
             }
             Repr::Big(big) => big.remove_ranks(start, end),
         }
