@@ -674,7 +674,7 @@ fn zadd_generic(
     Ok(())
 }
 
-/// ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]
+/// `ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]`
 pub fn zadd(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     zadd_generic(ctx, args, AddFlags::default(), 2)
 }
@@ -710,7 +710,7 @@ pub fn zscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// ZMSCORE key member [member ...]: a double or nil per member.
+/// `ZMSCORE key member [member ...]`: a double or nil per member.
 pub fn zmscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let (db, now) = (ctx.db(), ctx.now_ms);
     let out = &mut *ctx.out;
@@ -726,7 +726,7 @@ pub fn zmscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     })
 }
 
-/// ZRANK and ZREVRANK key member [WITHSCORE]
+/// `ZRANK and ZREVRANK key member [WITHSCORE]`
 fn rank_generic(ctx: &mut Ctx<'_>, args: Argv<'_>, reverse: bool) -> Result<(), CmdError> {
     if args.len() > 4 {
         return Err(CmdError::owned(format!(
@@ -758,12 +758,12 @@ fn rank_generic(ctx: &mut Ctx<'_>, args: Argv<'_>, reverse: bool) -> Result<(), 
     Ok(())
 }
 
-/// ZRANK key member [WITHSCORE]
+/// `ZRANK key member [WITHSCORE]`
 pub fn zrank(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     rank_generic(ctx, args, false)
 }
 
-/// ZREVRANK key member [WITHSCORE]
+/// `ZREVRANK key member [WITHSCORE]`
 pub fn zrevrank(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     rank_generic(ctx, args, true)
 }
@@ -955,32 +955,32 @@ fn range_reply(
     })
 }
 
-/// ZRANGE key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]
+/// `ZRANGE key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`
 pub fn zrange(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     range_reply(ctx, args, None, None)
 }
 
-/// ZREVRANGE key start stop [WITHSCORES]
+/// `ZREVRANGE key start stop [WITHSCORES]`
 pub fn zrevrange(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     range_reply(ctx, args, Some(RangeKind::Rank), Some(true))
 }
 
-/// ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]
+/// `ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]`
 pub fn zrangebyscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     range_reply(ctx, args, Some(RangeKind::Score), Some(false))
 }
 
-/// ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]
+/// `ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]`
 pub fn zrevrangebyscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     range_reply(ctx, args, Some(RangeKind::Score), Some(true))
 }
 
-/// ZRANGEBYLEX key min max [LIMIT offset count]
+/// `ZRANGEBYLEX key min max [LIMIT offset count]`
 pub fn zrangebylex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     range_reply(ctx, args, Some(RangeKind::Lex), Some(false))
 }
 
-/// ZREVRANGEBYLEX key max min [LIMIT offset count]
+/// `ZREVRANGEBYLEX key max min [LIMIT offset count]`
 pub fn zrevrangebylex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     range_reply(ctx, args, Some(RangeKind::Lex), Some(true))
 }
@@ -1009,7 +1009,7 @@ fn store_result(
     true
 }
 
-/// ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]
+/// `ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]`
 pub fn zrangestore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let request = RangeRequest::parse(args, 2, true, None, None)?;
     let limits = limits(ctx);
@@ -1042,7 +1042,7 @@ pub fn zrangestore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 // ---------------------------------------------------------------------------------------
 // Removal.
 
-/// ZREM key member [member ...]
+/// `ZREM key member [member ...]`
 pub fn zrem(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let (key, now) = (&args[1], ctx.now_ms);
     let (mut shard, hash) = ctx.db().lock(key);
@@ -1237,7 +1237,7 @@ pub fn write_key_member_score(out: &mut Reply, key: &[u8], member: &[u8], score:
     write_score(out, score);
 }
 
-/// ZPOPMIN/ZPOPMAX key [count]
+/// `ZPOPMIN/ZPOPMAX key [count]`
 fn pop_generic(ctx: &mut Ctx<'_>, args: Argv<'_>, side: Side) -> Result<(), CmdError> {
     if args.len() > 3 {
         return Err(errors::SYNTAX);
@@ -1266,12 +1266,12 @@ fn pop_generic(ctx: &mut Ctx<'_>, args: Argv<'_>, side: Side) -> Result<(), CmdE
     Ok(())
 }
 
-/// ZPOPMIN key [count]
+/// `ZPOPMIN key [count]`
 pub fn zpopmin(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     pop_generic(ctx, args, Side::Min)
 }
 
-/// ZPOPMAX key [count]
+/// `ZPOPMAX key [count]`
 pub fn zpopmax(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     pop_generic(ctx, args, Side::Max)
 }
@@ -1331,7 +1331,7 @@ impl MpopArgs {
     }
 }
 
-/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: pops from the first non-empty key.
+/// `ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]`: pops from the first non-empty key.
 pub fn zmpop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let parsed = MpopArgs::parse(args, 1)?;
     let now = ctx.now_ms;
@@ -1381,7 +1381,7 @@ impl Random {
     }
 }
 
-/// ZRANDMEMBER key [count [WITHSCORES]]
+/// `ZRANDMEMBER key [count [WITHSCORES]]`
 ///
 /// Without a count: one random member, or nil. With a count `n > 0`: `min(n, len)` distinct
 /// members; `n < 0`: `|n|` members drawn independently; 0: none. The count and option are
@@ -1463,7 +1463,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     })
 }
 
-/// ZSCAN key cursor [MATCH pattern] [COUNT count]: `[next cursor, [member, score, ...]]`,
+/// `ZSCAN key cursor [MATCH pattern] [COUNT count]`: `[next cursor, [member, score, ...]]`,
 /// scores as bulk strings in both protocols (as Redis). A compact sorted set comes back
 /// whole with cursor 0; a larger one a segment of its member index per step, with HSCAN's
 /// guarantee (every member present for the whole walk is returned).
@@ -1869,37 +1869,37 @@ fn set_op_store(ctx: &mut Ctx<'_>, args: Argv<'_>, op: SetOp) -> Result<(), CmdE
     Ok(())
 }
 
-/// ZUNION numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
+/// `ZUNION numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`
 pub fn zunion(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_op_read(ctx, args, SetOp::Union, false)
 }
 
-/// ZINTER numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
+/// `ZINTER numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`
 pub fn zinter(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_op_read(ctx, args, SetOp::Inter, false)
 }
 
-/// ZDIFF numkeys key [key ...] [WITHSCORES]
+/// `ZDIFF numkeys key [key ...] [WITHSCORES]`
 pub fn zdiff(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_op_read(ctx, args, SetOp::Diff, false)
 }
 
-/// ZINTERCARD numkeys key [key ...] [LIMIT limit]
+/// `ZINTERCARD numkeys key [key ...] [LIMIT limit]`
 pub fn zintercard(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_op_read(ctx, args, SetOp::Inter, true)
 }
 
-/// ZUNIONSTORE destination numkeys key [key ...] [WEIGHTS ...] [AGGREGATE ...]
+/// `ZUNIONSTORE destination numkeys key [key ...] [WEIGHTS ...] [AGGREGATE ...]`
 pub fn zunionstore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_op_store(ctx, args, SetOp::Union)
 }
 
-/// ZINTERSTORE destination numkeys key [key ...] [WEIGHTS ...] [AGGREGATE ...]
+/// `ZINTERSTORE destination numkeys key [key ...] [WEIGHTS ...] [AGGREGATE ...]`
 pub fn zinterstore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_op_store(ctx, args, SetOp::Inter)
 }
 
-/// ZDIFFSTORE destination numkeys key [key ...]
+/// `ZDIFFSTORE destination numkeys key [key ...]`
 pub fn zdiffstore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_op_store(ctx, args, SetOp::Diff)
 }
