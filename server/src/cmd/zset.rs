@@ -726,7 +726,7 @@ pub fn zmscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     })
 }
 
-/// `ZRANK and ZREVRANK key member [WITHSCORE]`
+/// ZRANK and ZREVRANK: `key member [WITHSCORE]`.
 fn rank_generic(ctx: &mut Ctx<'_>, args: Argv<'_>, reverse: bool) -> Result<(), CmdError> {
     if args.len() > 4 {
         return Err(CmdError::owned(format!(
