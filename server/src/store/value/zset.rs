@@ -641,14 +641,14 @@ impl ZSet {
         let score = score.get();
         if let Repr::Packed(packed) = &mut self.repr {
             let old = packed.remove(member);
-            let fits = member.len() <= limits.zset_max_listpack_value
-                && packed.len < limits.zset_max_listpack_entries;
+            // As in Redis, only a new member is measured against the thresholds (an update
+            // stays packed even if the thresholds were lowered since).
+            let fits = old.is_some()
+                || (member.len() <= limits.zset_max_listpack_value
+                    && packed.len < limits.zset_max_listpack_entries);
             if fits {
                 packed.insert_new(member, score);
                 return old;
-            }
-            if let Some(old) = old {
-                packed.insert_new(member, old);
             }
             self.convert_to_big();
         }
