@@ -13,8 +13,9 @@
 //! `ERANGE` rejected for arguments, NaN never) and written as Redis 7.0 writes them
 //! (`%.17g`, `inf`, `-inf`): a bulk string in RESP2, a double (`,`) in RESP3 where Redis 7
 //! uses one. Writes propagate as sent (float arithmetic is IEEE-754 and deterministic, so
-//! ZINCRBY replays to the same bits), except ZMPOP, which propagates as the
-//! `ZPOPMIN|ZPOPMAX key count` it performed, as Redis does.
+//! ZINCRBY replays to the same bits), and only when they changed something; the pops (ZPOPMIN,
+//! ZPOPMAX, ZMPOP) propagate as the `ZPOPMIN|ZPOPMAX key count` they performed (Redis logs
+//! ZMPOP that way and ZPOPMIN as sent, which replays the same).
 //!
 //! # Pop API (for the blocking commands)
 //!
