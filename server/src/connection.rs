@@ -16,7 +16,7 @@ use tracing::debug;
 
 use crate::clients::Registry;
 use crate::clock::unix_ms;
-use crate::cmd::{dispatch, Ctx, Reply, Session};
+use crate::cmd::{blocking, dispatch, Ctx, Reply, Session};
 use crate::config::FsyncPolicy;
 use crate::persist::aof::{Aof, NotDurable};
 use crate::shared::Shared;
@@ -83,6 +83,27 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
                     let args = codec.argv(&request, &input);
                     commands += u64::from(dispatch(&mut ctx, args));
                     input.advance(request.consumed());
+                    if let Some(blocked) = session.blocked.take() {
+                        // The replies before it go out now; the blocked command's comes when
+                        // it is served, times out or is unblocked.
+                        settle_writes(&mut session, &mut aof, &mut reply, shared).await;
+                        if !flush(&mut stream, &mut reply, shared).await {
+                            return;
+                        }
+                        let keep = blocking::wait(
+                            blocked,
+                            &mut session,
+                            &mut reply,
+                            &mut stream,
+                            &mut input,
+                            shared,
+                        )
+                        .await;
+                        if !keep {
+                            return;
+                        }
+                        now_ms = unix_ms();
+                    }
                     if session.closing {
                         break;
                     }

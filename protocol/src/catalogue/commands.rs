@@ -12,6 +12,7 @@
 //! SPEC.md (see its section "Adding a command or a command family").
 
 use super::bits::{CommandFlags, KeyFlags};
+use super::keys::{BeginSearch, FindKeys};
 use super::{CommandSpec, Group, KeySpec, Propagation};
 
 /// A [`CommandFlags`] set from flag names: `flags![WRITE, DENYOOM]`.
@@ -66,6 +67,26 @@ const WRITE_PAIRS: &[KeySpec] = &[KeySpec::range(UPDATES, 1, -1, 2)];
 /// The keys at positions 1 and 2 (source and destination), written.
 const WRITE_TWO_KEYS: &[KeySpec] = &[KeySpec::range(UPDATES, 1, 1, 1)];
 
+/// What a blocking pop does to the keys it pops from.
+const POPPED: KeyFlags = KeyFlags::RW.union(KeyFlags::ACCESS).union(KeyFlags::DELETE);
+/// BLPOP, BZPOPMIN...: every argument from position 1 but the last (the timeout), popped.
+const BLOCKING_POP_KEYS: &[KeySpec] = &[KeySpec::range(POPPED, 1, -2, 1)];
+/// BLMOVE, BRPOPLPUSH: the source popped, the destination pushed to.
+const BLOCKING_MOVE_KEYS: &[KeySpec] = &[
+    KeySpec::range(POPPED, 1, 0, 1),
+    KeySpec::range(KeyFlags::RW.union(KeyFlags::INSERT), 2, 0, 1),
+];
+/// BLMPOP, BZMPOP: `numkeys` at position 2, the keys after it, popped.
+const BLOCKING_MPOP_KEYS: &[KeySpec] = &[KeySpec {
+    flags: POPPED,
+    begin_search: BeginSearch::Index(2),
+    find_keys: FindKeys::KeyNum {
+        key_num_index: 0,
+        first_key: 1,
+        key_step: 1,
+    },
+}];
+
 /// The key at position 2, inspected (OBJECT's subcommands).
 const OBJECT_KEY: &[KeySpec] = &[KeySpec::range(KeyFlags::RO, 2, 0, 1)];
 
@@ -88,7 +109,7 @@ static OBJECT_SUBCOMMANDS: [CommandSpec; 4] = [
 
 /// Subcommands of CLIENT.
 #[rustfmt::skip]
-static CLIENT_SUBCOMMANDS: [CommandSpec; 7] = [
+static CLIENT_SUBCOMMANDS: [CommandSpec; 9] = [
     CommandSpec::new("client|id", 2, flags![NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "5.0.0", "O(1)", NOTHING,
         "Show this connection's numeric id",
         ""),
@@ -110,6 +131,12 @@ static CLIENT_SUBCOMMANDS: [CommandSpec; 7] = [
     CommandSpec::new("client|help", 2, flags![LOADING, STALE], NO_KEYS, CONNECTION, "5.0.0", "O(1)", NOTHING,
         "List the CLIENT subcommands",
         ""),
+    CommandSpec::new("client|kill", -3, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "2.4.0", "O(N) where N is the number of client connections", NOTHING,
+        "Disconnect the clients that match a filter (or one address)",
+        "ip:port | <[ID client-id] | [TYPE NORMAL | MASTER | SLAVE | REPLICA | PUBSUB] | [USER username] | [ADDR ip:port] | [LADDR ip:port] | [SKIPME YES | NO] | [MAXAGE maxage] [[ID client-id] | [TYPE NORMAL | MASTER | SLAVE | REPLICA | PUBSUB] | [USER username] | [ADDR ip:port] | [LADDR ip:port] | [SKIPME YES | NO] | [MAXAGE maxage] ...]>"),
+    CommandSpec::new("client|unblock", -3, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "5.0.0", "O(log N) where N is the number of client connections", NOTHING,
+        "End another client's blocking command, as a timeout or with an error",
+        "client-id [TIMEOUT | ERROR]"),
 ];
 
 /// Subcommands of COMMAND.
@@ -159,7 +186,7 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
 /// handlers to rows by address at compile time, and a slice static's rows are copied into
 /// const-evaluated tables of other crates, so the addresses would differ.
 #[rustfmt::skip]
-pub static COMMANDS: [CommandSpec; 77] = [
+pub static COMMANDS: [CommandSpec; 85] = [
     // Connection.
     CommandSpec::new("ping", -1, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
         "Check that the server answers: PONG, or the message back",
@@ -401,6 +428,30 @@ pub static COMMANDS: [CommandSpec; 77] = [
     // Sorted sets.
     // (end of sorted sets)
     // Blocking commands.
+    CommandSpec::new("blpop", -3, flags![WRITE, NOSCRIPT, BLOCKING], BLOCKING_POP_KEYS, Group::List, "2.0.0", "O(N) where N is the number of provided keys.", REWRITTEN,
+        "Pop the first element of the first non-empty list, waiting until one has elements",
+        "key [key ...] timeout"),
+    CommandSpec::new("brpop", -3, flags![WRITE, NOSCRIPT, BLOCKING], BLOCKING_POP_KEYS, Group::List, "2.0.0", "O(N) where N is the number of provided keys.", REWRITTEN,
+        "Pop the last element of the first non-empty list, waiting until one has elements",
+        "key [key ...] timeout"),
+    CommandSpec::new("brpoplpush", 4, flags![WRITE, DENYOOM, NOSCRIPT, BLOCKING], BLOCKING_MOVE_KEYS, Group::List, "2.2.0", "O(1)", REWRITTEN,
+        "Move the last element of a list to the head of another, waiting for one (deprecated: BLMOVE)",
+        "source destination timeout"),
+    CommandSpec::new("blmove", 6, flags![WRITE, DENYOOM, NOSCRIPT, BLOCKING], BLOCKING_MOVE_KEYS, Group::List, "6.2.0", "O(1)", REWRITTEN,
+        "Move an element from one end of a list to an end of another, waiting for one",
+        "source destination LEFT | RIGHT LEFT | RIGHT timeout"),
+    CommandSpec::new("blmpop", -5, flags![WRITE, BLOCKING], BLOCKING_MPOP_KEYS, Group::List, "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", REWRITTEN,
+        "Pop elements from the first non-empty list, waiting until one has elements",
+        "timeout numkeys key [key ...] LEFT | RIGHT [COUNT count]"),
+    CommandSpec::new("bzpopmin", -3, flags![WRITE, NOSCRIPT, FAST, BLOCKING], BLOCKING_POP_KEYS, Group::SortedSet, "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", REWRITTEN,
+        "Pop the lowest-scored member of the first non-empty sorted set, waiting for one",
+        "key [key ...] timeout"),
+    CommandSpec::new("bzpopmax", -3, flags![WRITE, NOSCRIPT, FAST, BLOCKING], BLOCKING_POP_KEYS, Group::SortedSet, "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", REWRITTEN,
+        "Pop the highest-scored member of the first non-empty sorted set, waiting for one",
+        "key [key ...] timeout"),
+    CommandSpec::new("bzmpop", -5, flags![WRITE, BLOCKING], BLOCKING_MPOP_KEYS, Group::SortedSet, "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", REWRITTEN,
+        "Pop members from the first non-empty sorted set, lowest or highest scores first, waiting for one",
+        "timeout numkeys key [key ...] MIN | MAX [COUNT count]"),
     // (end of blocking commands)
     // Shutdown last, as in the table it replaces.
     CommandSpec::new("shutdown", -1, flags![ADMIN, NOSCRIPT, LOADING, STALE, NO_MULTI, ALLOW_BUSY], NO_KEYS, SERVER, "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", NOTHING,

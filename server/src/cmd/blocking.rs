@@ -1,2 +1,525 @@
 //! Blocking commands (issue 16): BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN,
-//! BZPOPMAX and BZMPOP, and the registry of clients blocked on keys.
+//! BZPOPMAX and BZMPOP, and the connection's side of a blocked client.
+//!
+//! A handler validates its arguments, then locks the shards of all its keys (and of BLMOVE's
+//! destination) at once and looks at the keys in argument order: the first that holds
+//! elements is popped right away, exactly as the non-blocking command would (and propagated
+//! as Redis does: BLPOP as `LPOP key`, BLMOVE as `LMOVE`...); a key of another type is
+//! `WRONGTYPE`. If every key is empty, it registers a [`Waiter`] on each of them under the
+//! same locks (no push can slip between the check and the registration) and leaves the
+//! waiter in [`Session::blocked`](super::Session::blocked). The connection then flushes the
+//! replies before it and runs [`wait`]: it sleeps until the waiter is served, its timeout
+//! passes, CLIENT UNBLOCK interrupts it or its socket closes, and writes the reply. Serving,
+//! registration and the no-lost-wake-up argument are in `store::waiters`.
+//!
+//! Inside MULTI (issue 17, not implemented yet) these commands must not block: they will
+//! answer as if their timeout had passed at once, as Redis does.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use protocol::Argv;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+use super::{errors, is, CmdError, Ctx, Reply, Session};
+use crate::clients::ClientInfo;
+use crate::shared::Shared;
+use crate::store::waiters::{
+    self, BlockOp, End, Outcome, Waiter, CANCELLED, SERVED, TIMED_OUT, UNBLOCKED_ERROR,
+    UNBLOCKED_TIMEOUT, WAITING,
+};
+use crate::sync::{Arc, Ordering};
+
+/// The reply CLIENT UNBLOCK ... ERROR gives the blocked client.
+pub const UNBLOCKED: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
+
+/// How a served command's reply looks (one per command family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// BLPOP, BRPOP: `[key, element]`.
+    KeyElement,
+    /// BLMOVE, BRPOPLPUSH: the element.
+    Element,
+    /// BLMPOP: `[key, [element ...]]`.
+    KeyElements,
+    /// BZPOPMIN, BZPOPMAX: `[key, member, score]`.
+    KeyMemberScore,
+    /// BZMPOP: `[key, [[member, score] ...]]`.
+    KeyPairs,
+}
+
+/// A command that blocked: what the connection waits for.
+#[derive(Debug)]
+pub struct Blocked {
+    /// The waiter registered on the command's keys.
+    pub waiter: Arc<Waiter>,
+    /// How to reply once it is served.
+    pub shape: Shape,
+    /// Milliseconds to wait; 0 waits forever.
+    pub timeout_ms: u64,
+}
+
+/// Parses a blocking timeout as Redis 7.2 does: decimal seconds (a long double there, an f64
+/// here), rounded up to whole milliseconds; 0 waits forever.
+pub fn parse_timeout(arg: &[u8], now_ms: u64) -> Result<u64, CmdError> {
+    let not_float = CmdError::new("ERR timeout is not a float or out of range");
+    let text = std::str::from_utf8(arg).map_err(|_| not_float.clone())?;
+    if text.is_empty() || text.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return Err(not_float);
+    }
+    let seconds: f64 = text.parse().map_err(|_| not_float.clone())?;
+    if seconds.is_nan() {
+        return Err(not_float);
+    }
+    let ms = seconds * 1000.0;
+    if ms > i64::MAX as f64 {
+        return Err(CmdError::new("ERR timeout is out of range"));
+    }
+    if ms < 0.0 {
+        return Err(CmdError::new("ERR timeout is negative"));
+    }
+    let ms = ms.ceil() as u64;
+    if ms > 0 && ms > i64::MAX as u64 - now_ms {
+        return Err(CmdError::new("ERR timeout is out of range"));
+    }
+    Ok(ms)
+}
+
+/// LEFT or RIGHT (any case), else `ERR syntax error`.
+fn parse_end(arg: &[u8]) -> Result<End, CmdError> {
+    if is(arg, "LEFT") {
+        Ok(End::Left)
+    } else if is(arg, "RIGHT") {
+        Ok(End::Right)
+    } else {
+        Err(errors::SYNTAX)
+    }
+}
+
+/// Pops from the first of `keys` that has elements, or blocks on all of them.
+fn pop_or_block(
+    ctx: &mut Ctx<'_>,
+    keys: Argv<'_>,
+    op: BlockOp,
+    shape: Shape,
+    timeout_ms: u64,
+) -> Result<(), CmdError> {
+    let now = ctx.now_ms;
+    let db = ctx.db();
+    let dst: Option<&[u8]> = match &op {
+        BlockOp::ListMove { dst, .. } => Some(dst),
+        _ => None,
+    };
+    let mut locked = db.lock_keys(keys.iter().chain(dst));
+    for key in keys.iter() {
+        let Some((shard, hash)) = locked.shard(key) else {
+            continue;
+        };
+        let Some(entry) = shard.get_mut(hash, key, now) else {
+            continue;
+        };
+        if !op.served_by(&entry.value) {
+            return Err(errors::WRONGTYPE);
+        }
+        // Collections are deleted when emptied, so a live key has elements.
+        if let Some(dst) = dst {
+            if dst != key {
+                let wrong = locked.shard(dst).is_some_and(|(shard, hash)| {
+                    shard
+                        .get_mut(hash, dst, now)
+                        .is_some_and(|entry| entry.value.as_list().is_err())
+                });
+                if wrong {
+                    return Err(errors::WRONGTYPE);
+                }
+            }
+        }
+        let outcome = waiters::pop_now(&mut locked, key, &op, now);
+        drop(locked);
+        write_outcome(ctx.out, shape, outcome);
+        return Ok(());
+    }
+    let waiter = Arc::new(Waiter::new(
+        u32::try_from(ctx.session.db).unwrap_or(u32::MAX),
+        keys.iter(),
+        op,
+    ));
+    let blocking = ctx.shared.store.blocking();
+    for key in &waiter.keys {
+        if let Some((shard, _)) = locked.shard(key) {
+            shard.add_waiter(key, &waiter, blocking);
+        }
+    }
+    drop(locked);
+    blocking.blocked();
+    ctx.session.client.set_blocked(Some(Arc::clone(&waiter)));
+    ctx.session.blocked = Some(Box::new(Blocked {
+        waiter,
+        shape,
+        timeout_ms,
+    }));
+    Ok(())
+}
+
+/// BLPOP key [key ...] timeout / BRPOP: `[key, element]`, or a null array on timeout.
+fn bpop(ctx: &mut Ctx<'_>, args: Argv<'_>, end: End) -> Result<(), CmdError> {
+    let timeout = parse_timeout(&args[args.len() - 1], ctx.now_ms)?;
+    let keys = args.slice(1..args.len() - 1);
+    let op = BlockOp::ListPop { end, count: None };
+    pop_or_block(ctx, keys, op, Shape::KeyElement, timeout)
+}
+
+/// BLPOP key [key ...] timeout
+pub fn blpop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    bpop(ctx, args, End::Left)
+}
+
+/// BRPOP key [key ...] timeout
+pub fn brpop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    bpop(ctx, args, End::Right)
+}
+
+/// Pops from `src` onto `dst`, blocking while `src` is empty.
+fn bmove(
+    ctx: &mut Ctx<'_>,
+    args: Argv<'_>,
+    from: End,
+    to: End,
+    timeout: u64,
+    rpoplpush: bool,
+) -> Result<(), CmdError> {
+    let op = BlockOp::ListMove {
+        from,
+        to,
+        dst: args[2].into(),
+        rpoplpush,
+    };
+    pop_or_block(ctx, args.slice(1..2), op, Shape::Element, timeout)
+}
+
+/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
+pub fn blmove(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let from = parse_end(&args[3])?;
+    let to = parse_end(&args[4])?;
+    let timeout = parse_timeout(&args[5], ctx.now_ms)?;
+    bmove(ctx, args, from, to, timeout, false)
+}
+
+/// BRPOPLPUSH source destination timeout
+pub fn brpoplpush(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let timeout = parse_timeout(&args[3], ctx.now_ms)?;
+    bmove(ctx, args, End::Right, End::Left, timeout, true)
+}
+
+/// The `numkeys key [key ...] <where> [COUNT count]` tail of BLMPOP and BZMPOP (from
+/// `args[first]`): the keys, the position of `<where>`, and the count. Errors as Redis, in
+/// its order: numkeys, then where (by `parse_where`), then COUNT.
+fn parse_mpop<'a>(
+    args: Argv<'a>,
+    first: usize,
+) -> Result<(Argv<'a>, usize, Option<usize>), CmdError> {
+    let numkeys = super::parse_i64(&args[first])
+        .filter(|&n| n > 0)
+        .ok_or(CmdError::new("ERR numkeys should be greater than 0"))?;
+    let keys_at = first + 1;
+    let available = args.len().saturating_sub(keys_at + 1);
+    let numkeys = usize::try_from(numkeys)
+        .ok()
+        .filter(|&n| n <= available)
+        .ok_or(errors::SYNTAX)?;
+    let where_at = keys_at + numkeys;
+    let mut count = None;
+    let mut i = where_at + 1;
+    // `<where>` is checked by the caller before COUNT, as Redis does.
+    while i < args.len() {
+        if is(&args[i], "COUNT") && count.is_none() && i + 1 < args.len() {
+            let n = super::parse_i64(&args[i + 1])
+                .filter(|&n| n > 0)
+                .ok_or(CmdError::new("ERR count should be greater than 0"))?;
+            count = Some(usize::try_from(n).unwrap_or(usize::MAX));
+            i += 2;
+        } else {
+            return Err(errors::SYNTAX);
+        }
+    }
+    Ok((args.slice(keys_at..where_at), where_at, count))
+}
+
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
+pub fn blmpop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let (keys, where_at, count) = parse_mpop_checked(args, |arg| parse_end(arg).map(|_| ()))?;
+    let end = parse_end(&args[where_at])?;
+    let timeout = parse_timeout(&args[1], ctx.now_ms)?;
+    let op = BlockOp::ListPop {
+        end,
+        count: Some(count.unwrap_or(1)),
+    };
+    pop_or_block(ctx, keys, op, Shape::KeyElements, timeout)
+}
+
+/// [`parse_mpop`] with `<where>` validated before COUNT.
+fn parse_mpop_checked<'a>(
+    args: Argv<'a>,
+    check_where: impl Fn(&[u8]) -> Result<(), CmdError>,
+) -> Result<(Argv<'a>, usize, Option<usize>), CmdError> {
+    let numkeys = super::parse_i64(&args[2])
+        .filter(|&n| n > 0)
+        .ok_or(CmdError::new("ERR numkeys should be greater than 0"))?;
+    let where_at = usize::try_from(numkeys)
+        .ok()
+        .and_then(|n| n.checked_add(3))
+        .filter(|&at| at < args.len())
+        .ok_or(errors::SYNTAX)?;
+    check_where(&args[where_at])?;
+    parse_mpop(args, 2)
+}
+
+/// MIN or MAX (any case): true for MAX; else `ERR syntax error`.
+fn parse_min_max(arg: &[u8]) -> Result<bool, CmdError> {
+    if is(arg, "MIN") {
+        Ok(false)
+    } else if is(arg, "MAX") {
+        Ok(true)
+    } else {
+        Err(errors::SYNTAX)
+    }
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
+pub fn bzmpop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let (keys, where_at, count) = parse_mpop_checked(args, |arg| parse_min_max(arg).map(|_| ()))?;
+    let max = parse_min_max(&args[where_at])?;
+    let timeout = parse_timeout(&args[1], ctx.now_ms)?;
+    let op = BlockOp::ZPop {
+        max,
+        count: Some(count.unwrap_or(1)),
+    };
+    pop_or_block(ctx, keys, op, Shape::KeyPairs, timeout)
+}
+
+/// BZPOPMIN / BZPOPMAX key [key ...] timeout
+fn bzpop(ctx: &mut Ctx<'_>, args: Argv<'_>, max: bool) -> Result<(), CmdError> {
+    let timeout = parse_timeout(&args[args.len() - 1], ctx.now_ms)?;
+    let keys = args.slice(1..args.len() - 1);
+    let op = BlockOp::ZPop { max, count: None };
+    pop_or_block(ctx, keys, op, Shape::KeyMemberScore, timeout)
+}
+
+/// BZPOPMIN key [key ...] timeout
+pub fn bzpopmin(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    bzpop(ctx, args, false)
+}
+
+/// BZPOPMAX key [key ...] timeout
+pub fn bzpopmax(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    bzpop(ctx, args, true)
+}
+
+/// Writes the reply of a served (or immediately answered) blocking command.
+fn write_outcome(out: &mut Reply, shape: Shape, outcome: Outcome) {
+    match outcome {
+        Outcome::Failed(text) => out.error(text),
+        Outcome::Popped { key, items } => match shape {
+            Shape::Element => match items.first() {
+                Some(item) => out.bulk(item),
+                None => out.null_array(),
+            },
+            Shape::KeyElements => {
+                out.array(2);
+                out.bulk(&key);
+                out.array(items.len());
+                for item in &items {
+                    out.bulk(item);
+                }
+            }
+            _ => {
+                out.array(2);
+                out.bulk(&key);
+                match items.first() {
+                    Some(item) => out.bulk(item),
+                    None => out.null(),
+                }
+            }
+        },
+        Outcome::ZPopped { key, items } => match shape {
+            Shape::KeyPairs => {
+                out.array(2);
+                out.bulk(&key);
+                out.array(items.len());
+                for (member, score) in &items {
+                    out.array(2);
+                    out.bulk(member);
+                    out.double(*score);
+                }
+            }
+            _ => {
+                out.array(3);
+                out.bulk(&key);
+                match items.first() {
+                    Some((member, score)) => {
+                        out.bulk(member);
+                        out.double(*score);
+                    }
+                    None => {
+                        out.null();
+                        out.null();
+                    }
+                }
+            }
+        },
+    }
+}
+
+/// Ends a wait however it ends (reply, timeout, disconnect, or the connection's task being
+/// dropped at shutdown): the waiter is marked ended if nobody served it, its registrations
+/// are removed, and it stops counting as blocked.
+struct Registration<'a> {
+    waiter: Arc<Waiter>,
+    shared: &'a Shared,
+    client: Arc<ClientInfo>,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.waiter.end(CANCELLED);
+        let store = &self.shared.store;
+        if let Some(db) = store.db(self.waiter.db as usize) {
+            waiters::unregister(db, &self.waiter);
+        }
+        store.blocking().unblocked();
+        self.client.set_blocked(None);
+    }
+}
+
+/// Waits for a blocked command's outcome and writes its reply into `reply`: served, timed
+/// out (a null array: `*-1` in RESP2, `_` in RESP3), or unblocked by CLIENT UNBLOCK. Reads
+/// the socket meanwhile, only to notice a disconnect (what it reads is kept in `input` for
+/// after the wait, not run). Returns false if the connection must close (the client left,
+/// or the server is shutting down).
+pub async fn wait(
+    blocked: Box<Blocked>,
+    session: &mut Session,
+    reply: &mut Reply,
+    stream: &mut TcpStream,
+    input: &mut BytesMut,
+    shared: &Shared,
+) -> bool {
+    let Blocked {
+        waiter,
+        shape,
+        timeout_ms,
+    } = *blocked;
+    let registration = Registration {
+        waiter,
+        shared,
+        client: session.client.shared_info(),
+    };
+    let waiter = &registration.waiter;
+    let deadline =
+        (timeout_ms > 0).then(|| tokio::time::Instant::now() + Duration::from_millis(timeout_ms));
+    let sleep = tokio::time::sleep_until(
+        deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400)),
+    );
+    tokio::pin!(sleep);
+    let ended = loop {
+        let state = waiter.state();
+        if state != WAITING {
+            break state;
+        }
+        tokio::select! {
+            () = waiter.signal.notified() => {}
+            () = &mut sleep, if deadline.is_some() => {
+                if waiter.end(TIMED_OUT) {
+                    break TIMED_OUT;
+                }
+            }
+            read = stream.read_buf(input) => match read {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => {
+                    shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            },
+            () = shared.shutdown.started() => return false,
+        }
+    };
+    let start = reply.buf.len();
+    match ended {
+        SERVED => {
+            // The server claims the waiter, then pops and hands the outcome over under the
+            // same locks: wait for the hand-over if the claim was seen first.
+            let outcome = loop {
+                if let Some(outcome) = waiter.take_outcome() {
+                    break outcome;
+                }
+                waiter.signal.notified().await;
+            };
+            write_outcome(reply, shape, outcome);
+            drop(registration);
+            // The pop it answers is a write: count it, and under appendfsync always let the
+            // reply wait for the log as any write's does.
+            session.writes += 1;
+            if session.track_write_replies {
+                session.write_replies.push(start..reply.buf.len());
+            }
+            return true;
+        }
+        TIMED_OUT | UNBLOCKED_TIMEOUT => reply.null_array(),
+        UNBLOCKED_ERROR => reply.error(UNBLOCKED),
+        _ => return false,
+    }
+    true
+}
+
+/// CLIENT UNBLOCK client-id [TIMEOUT | ERROR]: 1 if that client was blocked and now is not.
+pub fn client_unblock(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let reason = match args.get(3) {
+        None => UNBLOCKED_TIMEOUT,
+        Some(arg) if is(arg, "TIMEOUT") => UNBLOCKED_TIMEOUT,
+        Some(arg) if is(arg, "ERROR") => UNBLOCKED_ERROR,
+        Some(_) => {
+            return Err(CmdError::new(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+    };
+    let id = super::arg_i64(&args[2])?;
+    let waiter = u64::try_from(id)
+        .ok()
+        .and_then(|id| ctx.session.client.registry().blocked_waiter(id));
+    let unblocked = waiter.is_some_and(|waiter| waiter.interrupt(reason));
+    ctx.out.int(i64::from(unblocked));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_parse_as_redis_7_2() {
+        let now = 1_700_000_000_000;
+        assert_eq!(parse_timeout(b"0", now), Ok(0));
+        assert_eq!(parse_timeout(b"1", now), Ok(1000));
+        assert_eq!(parse_timeout(b"0.1", now), Ok(100));
+        assert_eq!(parse_timeout(b"1.5e-3", now), Ok(2), "rounded up");
+        assert_eq!(parse_timeout(b".5", now), Ok(500));
+        assert_eq!(parse_timeout(b"-0", now), Ok(0));
+        let negative = Err(CmdError::new("ERR timeout is negative"));
+        assert_eq!(parse_timeout(b"-1", now), negative);
+        assert_eq!(parse_timeout(b"-inf", now), negative);
+        let not_float = Err(CmdError::new("ERR timeout is not a float or out of range"));
+        for bad in [&b"abc"[..], b"", b" 1", b"1 ", b"nan", b"1x"] {
+            assert_eq!(parse_timeout(bad, now), not_float, "{bad:?}");
+        }
+        let range = Err(CmdError::new("ERR timeout is out of range"));
+        assert_eq!(parse_timeout(b"inf", now), range);
+        assert_eq!(parse_timeout(b"1e400", now), range);
+        assert_eq!(parse_timeout(b"99999999999999999", now), range);
+        assert_eq!(
+            parse_timeout(b"9223372036854775", now),
+            range,
+            "now + timeout"
+        );
+    }
+}

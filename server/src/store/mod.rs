@@ -31,6 +31,7 @@ mod nodes;
 mod shard;
 mod table;
 pub mod value;
+pub mod waiters;
 
 use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
@@ -534,6 +535,7 @@ pub fn attach_stream(shards: &mut [(u32, &mut Shard)], stream: Option<&Arc<Write
 pub struct Store {
     dbs: Box<[Db]>,
     limits: EncodingLimits,
+    blocking: Arc<waiters::Blocking>,
 }
 
 impl Store {
@@ -552,7 +554,14 @@ impl Store {
         Store {
             dbs,
             limits: EncodingLimits::new(limits),
+            blocking: Arc::new(waiters::Blocking::default()),
         }
+    }
+
+    /// Clients blocked on keys of this store and keys made ready for them
+    /// (see [`waiters`]).
+    pub fn blocking(&self) -> &Arc<waiters::Blocking> {
+        &self.blocking
     }
 
     /// The compact-encoding thresholds (CONFIG SET `hash-max-listpack-entries` and the
