@@ -12,8 +12,7 @@
 //! SPEC.md (see its section "Adding a command or a command family").
 
 use super::bits::{CommandFlags, KeyFlags};
-use super::keys::{BeginSearch, FindKeys};
-use super::{CommandSpec, Group, KeySpec, Propagation};
+use super::{BeginSearch, CommandSpec, FindKeys, Group, KeySpec, Propagation};
 
 /// A [`CommandFlags`] set from flag names: `flags![WRITE, DENYOOM]`.
 macro_rules! flags {
@@ -27,6 +26,7 @@ const SERVER: Group = Group::Server;
 const STRING: Group = Group::String;
 const GENERIC: Group = Group::Generic;
 const HASH: Group = Group::Hash;
+const LIST: Group = Group::List;
 
 const NOTHING: Propagation = Propagation::None;
 const AS_SENT: Propagation = Propagation::AsSent;
@@ -71,15 +71,38 @@ const WRITE_TWO_KEYS: &[KeySpec] = &[KeySpec::range(UPDATES, 1, 1, 1)];
 const POPPED: KeyFlags = KeyFlags::RW.union(KeyFlags::ACCESS).union(KeyFlags::DELETE);
 /// BLPOP, BZPOPMIN...: every argument from position 1 but the last (the timeout), popped.
 const BLOCKING_POP_KEYS: &[KeySpec] = &[KeySpec::range(POPPED, 1, -2, 1)];
-/// BLMOVE, BRPOPLPUSH: the source popped, the destination pushed to.
-const BLOCKING_MOVE_KEYS: &[KeySpec] = &[
-    KeySpec::range(POPPED, 1, 0, 1),
-    KeySpec::range(KeyFlags::RW.union(KeyFlags::INSERT), 2, 0, 1),
-];
 /// BLMPOP, BZMPOP: `numkeys` at position 2, the keys after it, popped.
 const BLOCKING_MPOP_KEYS: &[KeySpec] = &[KeySpec {
     flags: POPPED,
     begin_search: BeginSearch::Index(2),
+    find_keys: FindKeys::KeyNum {
+        key_num_index: 0,
+        first_key: 1,
+        key_step: 1,
+    },
+}];
+/// The key at position 1, whose elements are returned and removed (LPOP, RPOP).
+const POP_KEY: &[KeySpec] = &[KeySpec::range(
+    KeyFlags::RW.union(KeyFlags::ACCESS).union(KeyFlags::DELETE),
+    1,
+    0,
+    1,
+)];
+/// A source list at position 1 popped from, and a destination at position 2 pushed to
+/// (LMOVE, RPOPLPUSH).
+const MOVE_KEYS: &[KeySpec] = &[
+    KeySpec::range(
+        KeyFlags::RW.union(KeyFlags::ACCESS).union(KeyFlags::DELETE),
+        1,
+        0,
+        1,
+    ),
+    KeySpec::range(KeyFlags::RW.union(KeyFlags::INSERT), 2, 0, 1),
+];
+/// `numkeys key [key ...]` from position 1, popped from (LMPOP).
+const POP_NUMKEYS: &[KeySpec] = &[KeySpec {
+    flags: KeyFlags::RW.union(KeyFlags::ACCESS).union(KeyFlags::DELETE),
+    begin_search: BeginSearch::Index(1),
     find_keys: FindKeys::KeyNum {
         key_num_index: 0,
         first_key: 1,
@@ -186,7 +209,7 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
 /// handlers to rows by address at compile time, and a slice static's rows are copied into
 /// const-evaluated tables of other crates, so the addresses would differ.
 #[rustfmt::skip]
-pub static COMMANDS: [CommandSpec; 85] = [
+pub static COMMANDS: [CommandSpec; 102] = [
     // Connection.
     CommandSpec::new("ping", -1, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
         "Check that the server answers: PONG, or the message back",
@@ -422,6 +445,57 @@ pub static COMMANDS: [CommandSpec; 85] = [
         "Walk the fields of a hash a batch at a time, resuming from a cursor",
         "key cursor [MATCH pattern] [COUNT count]"),
     // Lists.
+    CommandSpec::new("lpush", -3, flags![WRITE, DENYOOM, FAST], INSERT_KEY, LIST, "1.0.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", AS_SENT,
+        "Insert elements at the head of a list; replies with its new length",
+        "key element [element ...]"),
+    CommandSpec::new("rpush", -3, flags![WRITE, DENYOOM, FAST], INSERT_KEY, LIST, "1.0.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", AS_SENT,
+        "Append elements at the tail of a list; replies with its new length",
+        "key element [element ...]"),
+    CommandSpec::new("lpushx", -3, flags![WRITE, DENYOOM, FAST], INSERT_KEY, LIST, "2.2.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", AS_SENT,
+        "LPUSH only onto a list that already exists",
+        "key element [element ...]"),
+    CommandSpec::new("rpushx", -3, flags![WRITE, DENYOOM, FAST], INSERT_KEY, LIST, "2.2.0", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", AS_SENT,
+        "RPUSH only onto a list that already exists",
+        "key element [element ...]"),
+    CommandSpec::new("lpop", -2, flags![WRITE, FAST], POP_KEY, LIST, "1.0.0", "O(N) where N is the number of elements returned", AS_SENT,
+        "Remove and return elements from the head of a list",
+        "key [count]"),
+    CommandSpec::new("rpop", -2, flags![WRITE, FAST], POP_KEY, LIST, "1.0.0", "O(N) where N is the number of elements returned", AS_SENT,
+        "Remove and return elements from the tail of a list",
+        "key [count]"),
+    CommandSpec::new("llen", 2, flags![READONLY, FAST], INSPECT_KEY, LIST, "1.0.0", "O(1)", NOTHING,
+        "Count the elements of a list",
+        "key"),
+    CommandSpec::new("lrange", 4, flags![READONLY], READ_KEY, LIST, "1.0.0", "O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.", NOTHING,
+        "Read the elements of a list between two indexes",
+        "key start:integer stop:integer"),
+    CommandSpec::new("lindex", 3, flags![READONLY], READ_KEY, LIST, "1.0.0", "O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).", NOTHING,
+        "Read the element of a list at an index",
+        "key index:integer"),
+    CommandSpec::new("lset", 4, flags![WRITE, DENYOOM], WRITE_KEY, LIST, "1.0.0", "O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).", AS_SENT,
+        "Replace the element of a list at an index",
+        "key index:integer element"),
+    CommandSpec::new("linsert", 5, flags![WRITE, DENYOOM], INSERT_KEY, LIST, "2.2.0", "O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).", AS_SENT,
+        "Insert an element before or after the first occurrence of a pivot",
+        "key where pivot element"),
+    CommandSpec::new("lrem", 4, flags![WRITE], DELETE_KEY, LIST, "1.0.0", "O(N+M) where N is the length of the list and M is the number of elements removed.", AS_SENT,
+        "Remove occurrences of an element from a list; replies with how many",
+        "key count:integer element"),
+    CommandSpec::new("ltrim", 4, flags![WRITE], DELETE_KEY, LIST, "1.0.0", "O(N) where N is the number of elements to be removed by the operation.", AS_SENT,
+        "Keep only the elements of a list between two indexes",
+        "key start:integer stop:integer"),
+    CommandSpec::new("lpos", -3, flags![READONLY], READ_KEY, LIST, "6.0.6", "O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.", NOTHING,
+        "Find the indexes of an element in a list",
+        "key element [RANK rank:integer] [COUNT num-matches:integer] [MAXLEN len:integer]"),
+    CommandSpec::new("lmove", 5, flags![WRITE, DENYOOM], MOVE_KEYS, LIST, "6.2.0", "O(1)", AS_SENT,
+        "Pop an element from one end of a list and push it onto an end of another",
+        "source destination wherefrom whereto"),
+    CommandSpec::new("rpoplpush", 3, flags![WRITE, DENYOOM], MOVE_KEYS, LIST, "1.2.0", "O(1)", AS_SENT,
+        "Pop the tail of a list and push it onto the head of another (LMOVE RIGHT LEFT)",
+        "source destination"),
+    CommandSpec::new("lmpop", -4, flags![WRITE], POP_NUMKEYS, LIST, "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", REWRITTEN,
+        "Pop elements from the first non-empty list among several keys",
+        "numkeys key [key ...] where [COUNT count]"),
     // (end of lists)
     // Sets.
     // (end of sets)
@@ -434,10 +508,10 @@ pub static COMMANDS: [CommandSpec; 85] = [
     CommandSpec::new("brpop", -3, flags![WRITE, NOSCRIPT, BLOCKING], BLOCKING_POP_KEYS, Group::List, "2.0.0", "O(N) where N is the number of provided keys.", REWRITTEN,
         "Pop the last element of the first non-empty list, waiting until one has elements",
         "key [key ...] timeout"),
-    CommandSpec::new("brpoplpush", 4, flags![WRITE, DENYOOM, NOSCRIPT, BLOCKING], BLOCKING_MOVE_KEYS, Group::List, "2.2.0", "O(1)", REWRITTEN,
+    CommandSpec::new("brpoplpush", 4, flags![WRITE, DENYOOM, NOSCRIPT, BLOCKING], MOVE_KEYS, Group::List, "2.2.0", "O(1)", REWRITTEN,
         "Move the last element of a list to the head of another, waiting for one (deprecated: BLMOVE)",
         "source destination timeout"),
-    CommandSpec::new("blmove", 6, flags![WRITE, DENYOOM, NOSCRIPT, BLOCKING], BLOCKING_MOVE_KEYS, Group::List, "6.2.0", "O(1)", REWRITTEN,
+    CommandSpec::new("blmove", 6, flags![WRITE, DENYOOM, NOSCRIPT, BLOCKING], MOVE_KEYS, Group::List, "6.2.0", "O(1)", REWRITTEN,
         "Move an element from one end of a list to an end of another, waiting for one",
         "source destination LEFT | RIGHT LEFT | RIGHT timeout"),
     CommandSpec::new("blmpop", -5, flags![WRITE, BLOCKING], BLOCKING_MPOP_KEYS, Group::List, "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", REWRITTEN,
@@ -517,8 +591,9 @@ mod tests {
                 let writes = key_spec.flags.contains(KeyFlags::RW);
                 assert_eq!(writes, spec.is_write(), "{}: key access", spec.name);
             }
+            let range = spec.legacy_range();
             assert_eq!(
-                spec.legacy_range().first != 0,
+                range.first != 0 || range.movable,
                 !spec.key_specs.is_empty(),
                 "{}",
                 spec.name

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use protocol::catalogue::{self, arity_allows, CommandSpec, Propagation};
 
 use super::{
-    blocking, config, connection, expire, hash, info, introspect, keys, persistence, server,
+    blocking, config, connection, expire, hash, info, introspect, keys, list, persistence, server,
     string, Handler,
 };
 
@@ -202,6 +202,23 @@ pub static COMMANDS: &[Command] = &[
     bind("hrandfield", hash::hrandfield),
     bind("hscan", hash::hscan),
     // Lists.
+    bind("lpush", list::lpush),
+    bind("rpush", list::rpush),
+    bind("lpushx", list::lpushx),
+    bind("rpushx", list::rpushx),
+    bind("lpop", list::lpop),
+    bind("rpop", list::rpop),
+    bind("llen", list::llen),
+    bind("lrange", list::lrange),
+    bind("lindex", list::lindex),
+    bind("lset", list::lset),
+    bind("linsert", list::linsert),
+    bind("lrem", list::lrem),
+    bind("ltrim", list::ltrim),
+    bind("lpos", list::lpos),
+    bind("lmove", list::lmove),
+    bind("rpoplpush", list::rpoplpush),
+    bind("lmpop", list::lmpop),
     // (end of lists)
     // Sets.
     // (end of sets)

@@ -896,7 +896,8 @@ mod tests {
         let hasher = KeyHasher::new();
         let mut shard = Shard::default();
         // Each list alone is under a step's part budget, two together are over it.
-        let elements = (STEP_PARTS / 2 + 10) * crate::store::value::list::CHUNK;
+        // An 8-byte element takes 10 bytes of a pack, so 819 fill a default 8 KiB pack.
+        let elements = (STEP_PARTS / 2 + 10) * (8192 / 10);
         for name in [&b"list:a"[..], b"list:b", b"list:c"] {
             let list: List = (0..elements).map(|i| vec![i as u8; 8]).collect();
             shard.set(hasher.hash(name), name, Value::list(list), None, 0);
