@@ -27,6 +27,7 @@ const STRING: Group = Group::String;
 const GENERIC: Group = Group::Generic;
 const HASH: Group = Group::Hash;
 const LIST: Group = Group::List;
+const SORTED_SET: Group = Group::SortedSet;
 
 const NOTHING: Propagation = Propagation::None;
 const AS_SENT: Propagation = Propagation::AsSent;
@@ -101,6 +102,52 @@ const MOVE_KEYS: &[KeySpec] = &[
 ];
 /// `numkeys key [key ...]` from position 1, popped from (LMPOP).
 const POP_NUMKEYS: &[KeySpec] = &[KeySpec {
+    flags: KeyFlags::RW.union(KeyFlags::ACCESS).union(KeyFlags::DELETE),
+    begin_search: BeginSearch::Index(1),
+    find_keys: FindKeys::KeyNum {
+        key_num_index: 0,
+        first_key: 1,
+        key_step: 1,
+    },
+}];
+/// The key at position 1, read and written (ZPOPMIN, ZREMRANGEBYRANK).
+const ACCESS_DELETE_KEY: &[KeySpec] = &[KeySpec::range(
+    KeyFlags::RW.union(KeyFlags::ACCESS).union(KeyFlags::DELETE),
+    1,
+    0,
+    1,
+)];
+/// ZUNION, ZINTER, ZDIFF, ZINTERCARD: `numkeys` at position 1, then the keys, read.
+const NUMKEYS_READ: &[KeySpec] = &[KeySpec {
+    flags: KeyFlags::RO.union(KeyFlags::ACCESS),
+    begin_search: BeginSearch::Index(1),
+    find_keys: FindKeys::KeyNum {
+        key_num_index: 0,
+        first_key: 1,
+        key_step: 1,
+    },
+}];
+/// ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE: the destination at 1, `numkeys` at 2, then the
+/// keys, read.
+const STORE_NUMKEYS: &[KeySpec] = &[
+    KeySpec::range(KeyFlags::OW.union(KeyFlags::UPDATE), 1, 0, 1),
+    KeySpec {
+        flags: KeyFlags::RO.union(KeyFlags::ACCESS),
+        begin_search: BeginSearch::Index(2),
+        find_keys: FindKeys::KeyNum {
+            key_num_index: 0,
+            first_key: 1,
+            key_step: 1,
+        },
+    },
+];
+/// ZRANGESTORE: the destination at 1, the source at 2.
+const STORE_FROM_KEY: &[KeySpec] = &[
+    KeySpec::range(KeyFlags::OW.union(KeyFlags::UPDATE), 1, 0, 1),
+    KeySpec::range(KeyFlags::RO.union(KeyFlags::ACCESS), 2, 0, 1),
+];
+/// ZMPOP: `numkeys` at position 1, then the keys, popped from.
+const NUMKEYS_POP: &[KeySpec] = &[KeySpec {
     flags: KeyFlags::RW.union(KeyFlags::ACCESS).union(KeyFlags::DELETE),
     begin_search: BeginSearch::Index(1),
     find_keys: FindKeys::KeyNum {
@@ -209,7 +256,7 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
 /// handlers to rows by address at compile time, and a slice static's rows are copied into
 /// const-evaluated tables of other crates, so the addresses would differ.
 #[rustfmt::skip]
-pub static COMMANDS: [CommandSpec; 102] = [
+pub static COMMANDS: [CommandSpec; 125] = [
     // Connection.
     CommandSpec::new("ping", -1, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
         "Check that the server answers: PONG, or the message back",
@@ -500,30 +547,99 @@ pub static COMMANDS: [CommandSpec; 102] = [
     // Sets.
     // (end of sets)
     // Sorted sets.
+    CommandSpec::new("zadd", -4, flags![WRITE, DENYOOM, FAST], WRITE_KEY, SORTED_SET, "1.2.0", "O(log(N)) for each item added, where N is the number of elements in the sorted set.", AS_SENT,
+        "Add members to a sorted set or change their scores",
+        "key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]"),
+    CommandSpec::new("zincrby", 4, flags![WRITE, DENYOOM, FAST], COUNTER_KEY, SORTED_SET, "1.2.0", "O(log(N)) where N is the number of elements in the sorted set.", AS_SENT,
+        "Add to the score of a sorted-set member; replies with the new score",
+        "key increment member"),
+    CommandSpec::new("zrem", -3, flags![WRITE, FAST], DELETE_KEY, SORTED_SET, "1.2.0", "O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.", AS_SENT,
+        "Remove members from a sorted set; replies with how many existed",
+        "key member [member ...]"),
+    CommandSpec::new("zcard", 2, flags![READONLY, FAST], INSPECT_KEY, SORTED_SET, "1.2.0", "O(1)", NOTHING,
+        "Count the members of a sorted set",
+        "key"),
+    CommandSpec::new("zcount", 4, flags![READONLY, FAST], INSPECT_KEY, SORTED_SET, "2.0.0", "O(log(N)) with N being the number of elements in the sorted set.", NOTHING,
+        "Count the members of a sorted set within a score range",
+        "key min max"),
+    CommandSpec::new("zlexcount", 4, flags![READONLY, FAST], INSPECT_KEY, SORTED_SET, "2.8.9", "O(log(N)) with N being the number of elements in the sorted set.", NOTHING,
+        "Count the members of a sorted set within a lexicographic range",
+        "key min max"),
+    CommandSpec::new("zscore", 3, flags![READONLY, FAST], READ_KEY, SORTED_SET, "1.2.0", "O(1)", NOTHING,
+        "Read the score of a sorted-set member",
+        "key member"),
+    CommandSpec::new("zmscore", -3, flags![READONLY, FAST], READ_KEY, SORTED_SET, "6.2.0", "O(N) where N is the number of members being requested.", NOTHING,
+        "Read the scores of several sorted-set members",
+        "key member [member ...]"),
+    CommandSpec::new("zrank", -3, flags![READONLY, FAST], READ_KEY, SORTED_SET, "2.0.0", "O(log(N))", NOTHING,
+        "Position of a member in a sorted set, lowest score first",
+        "key member [WITHSCORE]"),
+    CommandSpec::new("zrevrank", -3, flags![READONLY, FAST], READ_KEY, SORTED_SET, "2.0.0", "O(log(N))", NOTHING,
+        "Position of a member in a sorted set, highest score first",
+        "key member [WITHSCORE]"),
+    CommandSpec::new("zrange", -4, flags![READONLY], READ_KEY, SORTED_SET, "1.2.0", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.", NOTHING,
+        "Read members of a sorted set by rank, score or lexicographic range",
+        "key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]"),
+    CommandSpec::new("zrangestore", -5, flags![WRITE, DENYOOM], STORE_FROM_KEY, SORTED_SET, "6.2.0", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements stored into the destination key.", AS_SENT,
+        "Store a range of a sorted set as another sorted set",
+        "dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]"),
+    CommandSpec::new("zrevrange", -4, flags![READONLY], READ_KEY, SORTED_SET, "1.2.0", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.", NOTHING,
+        "Read members of a sorted set by rank, highest score first",
+        "key start stop [WITHSCORES]"),
+    CommandSpec::new("zrangebyscore", -4, flags![READONLY], READ_KEY, SORTED_SET, "1.0.5", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).", NOTHING,
+        "Read members of a sorted set within a score range",
+        "key min max [WITHSCORES] [LIMIT offset count]"),
+    CommandSpec::new("zrevrangebyscore", -4, flags![READONLY], READ_KEY, SORTED_SET, "2.2.0", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).", NOTHING,
+        "Read members of a sorted set within a score range, highest first",
+        "key max min [WITHSCORES] [LIMIT offset count]"),
+    CommandSpec::new("zrangebylex", -4, flags![READONLY], READ_KEY, SORTED_SET, "2.8.9", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).", NOTHING,
+        "Read members of a sorted set within a lexicographic range",
+        "key min max [LIMIT offset count]"),
+    CommandSpec::new("zrevrangebylex", -4, flags![READONLY], READ_KEY, SORTED_SET, "2.8.9", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).", NOTHING,
+        "Read members of a sorted set within a lexicographic range, highest first",
+        "key max min [LIMIT offset count]"),
+    CommandSpec::new("zremrangebyrank", 4, flags![WRITE], DELETE_KEY, SORTED_SET, "2.0.0", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.", AS_SENT,
+        "Remove the members of a sorted set within a rank range",
+        "key start stop"),
+    CommandSpec::new("zremrangebyscore", 4, flags![WRITE], DELETE_KEY, SORTED_SET, "1.2.0", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.", AS_SENT,
+        "Remove the members of a sorted set within a score range",
+        "key min max"),
+    CommandSpec::new("zremrangebylex", 4, flags![WRITE], DELETE_KEY, SORTED_SET, "2.8.9", "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.", AS_SENT,
+        "Remove the members of a sorted set within a lexicographic range",
+        "key min max"),
+    CommandSpec::new("zpopmin", -2, flags![WRITE, FAST], ACCESS_DELETE_KEY, SORTED_SET, "5.0.0", "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.", REWRITTEN,
+        "Remove and return the members with the lowest scores",
+        "key [count]"),
+    CommandSpec::new("zpopmax", -2, flags![WRITE, FAST], ACCESS_DELETE_KEY, SORTED_SET, "5.0.0", "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.", REWRITTEN,
+        "Remove and return the members with the highest scores",
+        "key [count]"),
+    CommandSpec::new("zmpop", -4, flags![WRITE], NUMKEYS_POP, SORTED_SET, "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", REWRITTEN,
+        "Pop members from the first non-empty sorted set of several",
+        "numkeys key [key ...] MIN | MAX [COUNT count]"),
     // (end of sorted sets)
     // Blocking commands.
-    CommandSpec::new("blpop", -3, flags![WRITE, NOSCRIPT, BLOCKING], BLOCKING_POP_KEYS, Group::List, "2.0.0", "O(N) where N is the number of provided keys.", REWRITTEN,
+    CommandSpec::new("blpop", -3, flags![WRITE, NOSCRIPT, BLOCKING], BLOCKING_POP_KEYS, LIST, "2.0.0", "O(N) where N is the number of provided keys.", REWRITTEN,
         "Pop the first element of the first non-empty list, waiting until one has elements",
         "key [key ...] timeout"),
-    CommandSpec::new("brpop", -3, flags![WRITE, NOSCRIPT, BLOCKING], BLOCKING_POP_KEYS, Group::List, "2.0.0", "O(N) where N is the number of provided keys.", REWRITTEN,
+    CommandSpec::new("brpop", -3, flags![WRITE, NOSCRIPT, BLOCKING], BLOCKING_POP_KEYS, LIST, "2.0.0", "O(N) where N is the number of provided keys.", REWRITTEN,
         "Pop the last element of the first non-empty list, waiting until one has elements",
         "key [key ...] timeout"),
-    CommandSpec::new("brpoplpush", 4, flags![WRITE, DENYOOM, NOSCRIPT, BLOCKING], MOVE_KEYS, Group::List, "2.2.0", "O(1)", REWRITTEN,
+    CommandSpec::new("brpoplpush", 4, flags![WRITE, DENYOOM, NOSCRIPT, BLOCKING], MOVE_KEYS, LIST, "2.2.0", "O(1)", REWRITTEN,
         "Move the last element of a list to the head of another, waiting for one (deprecated: BLMOVE)",
         "source destination timeout"),
-    CommandSpec::new("blmove", 6, flags![WRITE, DENYOOM, NOSCRIPT, BLOCKING], MOVE_KEYS, Group::List, "6.2.0", "O(1)", REWRITTEN,
+    CommandSpec::new("blmove", 6, flags![WRITE, DENYOOM, NOSCRIPT, BLOCKING], MOVE_KEYS, LIST, "6.2.0", "O(1)", REWRITTEN,
         "Move an element from one end of a list to an end of another, waiting for one",
         "source destination LEFT | RIGHT LEFT | RIGHT timeout"),
-    CommandSpec::new("blmpop", -5, flags![WRITE, BLOCKING], BLOCKING_MPOP_KEYS, Group::List, "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", REWRITTEN,
+    CommandSpec::new("blmpop", -5, flags![WRITE, BLOCKING], BLOCKING_MPOP_KEYS, LIST, "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", REWRITTEN,
         "Pop elements from the first non-empty list, waiting until one has elements",
         "timeout numkeys key [key ...] LEFT | RIGHT [COUNT count]"),
-    CommandSpec::new("bzpopmin", -3, flags![WRITE, NOSCRIPT, FAST, BLOCKING], BLOCKING_POP_KEYS, Group::SortedSet, "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", REWRITTEN,
+    CommandSpec::new("bzpopmin", -3, flags![WRITE, NOSCRIPT, FAST, BLOCKING], BLOCKING_POP_KEYS, SORTED_SET, "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", REWRITTEN,
         "Pop the lowest-scored member of the first non-empty sorted set, waiting for one",
         "key [key ...] timeout"),
-    CommandSpec::new("bzpopmax", -3, flags![WRITE, NOSCRIPT, FAST, BLOCKING], BLOCKING_POP_KEYS, Group::SortedSet, "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", REWRITTEN,
+    CommandSpec::new("bzpopmax", -3, flags![WRITE, NOSCRIPT, FAST, BLOCKING], BLOCKING_POP_KEYS, SORTED_SET, "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", REWRITTEN,
         "Pop the highest-scored member of the first non-empty sorted set, waiting for one",
         "key [key ...] timeout"),
-    CommandSpec::new("bzmpop", -5, flags![WRITE, BLOCKING], BLOCKING_MPOP_KEYS, Group::SortedSet, "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", REWRITTEN,
+    CommandSpec::new("bzmpop", -5, flags![WRITE, BLOCKING], BLOCKING_MPOP_KEYS, SORTED_SET, "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", REWRITTEN,
         "Pop members from the first non-empty sorted set, lowest or highest scores first, waiting for one",
         "timeout numkeys key [key ...] MIN | MAX [COUNT count]"),
     // (end of blocking commands)

@@ -22,11 +22,14 @@ use protocol::Argv;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
+use super::list::parse_multi_pop;
+use super::zset::{write_key_member_score, write_mpop_reply, MpopArgs, Side};
 use super::{errors, is, CmdError, Ctx, Reply, Session};
 use crate::clients::ClientInfo;
 use crate::shared::Shared;
+use crate::store::value::list::{End, Fill};
 use crate::store::waiters::{
-    self, BlockOp, End, Outcome, Waiter, CANCELLED, SERVED, TIMED_OUT, UNBLOCKED_ERROR,
+    self, BlockOp, Outcome, Waiter, CANCELLED, SERVED, TIMED_OUT, UNBLOCKED_ERROR,
     UNBLOCKED_TIMEOUT, WAITING,
 };
 use crate::sync::{Arc, Ordering};
@@ -86,17 +89,6 @@ pub fn parse_timeout(arg: &[u8], now_ms: u64) -> Result<u64, CmdError> {
     Ok(ms)
 }
 
-/// LEFT or RIGHT (any case), else `ERR syntax error`.
-fn parse_end(arg: &[u8]) -> Result<End, CmdError> {
-    if is(arg, "LEFT") {
-        Ok(End::Left)
-    } else if is(arg, "RIGHT") {
-        Ok(End::Right)
-    } else {
-        Err(errors::SYNTAX)
-    }
-}
-
 /// Pops from the first of `keys` that has elements, or blocks on all of them.
 fn pop_or_block(
     ctx: &mut Ctx<'_>,
@@ -135,7 +127,8 @@ fn pop_or_block(
                 }
             }
         }
-        let outcome = waiters::pop_now(&mut locked, key, &op, now);
+        let fill = Fill::from_limits(&ctx.shared.store.limits().get());
+        let outcome = waiters::pop_now(&mut locked, key, &op, fill, now);
         drop(locked);
         write_outcome(ctx.out, shape, outcome);
         return Ok(());
@@ -172,12 +165,12 @@ fn bpop(ctx: &mut Ctx<'_>, args: Argv<'_>, end: End) -> Result<(), CmdError> {
 
 /// BLPOP key [key ...] timeout
 pub fn blpop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    bpop(ctx, args, End::Left)
+    bpop(ctx, args, End::Head)
 }
 
 /// BRPOP key [key ...] timeout
 pub fn brpop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    bpop(ctx, args, End::Right)
+    bpop(ctx, args, End::Tail)
 }
 
 /// Pops from `src` onto `dst`, blocking while `src` is empty.
@@ -200,8 +193,8 @@ fn bmove(
 
 /// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
 pub fn blmove(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    let from = parse_end(&args[3])?;
-    let to = parse_end(&args[4])?;
+    let from = End::parse(&args[3])?;
+    let to = End::parse(&args[4])?;
     let timeout = parse_timeout(&args[5], ctx.now_ms)?;
     bmove(ctx, args, from, to, timeout, false)
 }
@@ -209,92 +202,29 @@ pub fn blmove(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 /// BRPOPLPUSH source destination timeout
 pub fn brpoplpush(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let timeout = parse_timeout(&args[3], ctx.now_ms)?;
-    bmove(ctx, args, End::Right, End::Left, timeout, true)
-}
-
-/// The `numkeys key [key ...] <where> [COUNT count]` tail of BLMPOP and BZMPOP (from
-/// `args[first]`): the keys, the position of `<where>`, and the count. Errors as Redis, in
-/// its order: numkeys, then where (by `parse_where`), then COUNT.
-fn parse_mpop<'a>(
-    args: Argv<'a>,
-    first: usize,
-) -> Result<(Argv<'a>, usize, Option<usize>), CmdError> {
-    let numkeys = super::parse_i64(&args[first])
-        .filter(|&n| n > 0)
-        .ok_or(CmdError::new("ERR numkeys should be greater than 0"))?;
-    let keys_at = first + 1;
-    let available = args.len().saturating_sub(keys_at + 1);
-    let numkeys = usize::try_from(numkeys)
-        .ok()
-        .filter(|&n| n <= available)
-        .ok_or(errors::SYNTAX)?;
-    let where_at = keys_at + numkeys;
-    let mut count = None;
-    let mut i = where_at + 1;
-    // `<where>` is checked by the caller before COUNT, as Redis does.
-    while i < args.len() {
-        if is(&args[i], "COUNT") && count.is_none() && i + 1 < args.len() {
-            let n = super::parse_i64(&args[i + 1])
-                .filter(|&n| n > 0)
-                .ok_or(CmdError::new("ERR count should be greater than 0"))?;
-            count = Some(usize::try_from(n).unwrap_or(usize::MAX));
-            i += 2;
-        } else {
-            return Err(errors::SYNTAX);
-        }
-    }
-    Ok((args.slice(keys_at..where_at), where_at, count))
+    bmove(ctx, args, End::Tail, End::Head, timeout, true)
 }
 
 /// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
 pub fn blmpop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    let (keys, where_at, count) = parse_mpop_checked(args, |arg| parse_end(arg).map(|_| ()))?;
-    let end = parse_end(&args[where_at])?;
+    let pop = parse_multi_pop(args, 2)?;
     let timeout = parse_timeout(&args[1], ctx.now_ms)?;
     let op = BlockOp::ListPop {
-        end,
-        count: Some(count.unwrap_or(1)),
+        end: pop.end,
+        count: Some(pop.count),
     };
-    pop_or_block(ctx, keys, op, Shape::KeyElements, timeout)
-}
-
-/// [`parse_mpop`] with `<where>` validated before COUNT.
-fn parse_mpop_checked<'a>(
-    args: Argv<'a>,
-    check_where: impl Fn(&[u8]) -> Result<(), CmdError>,
-) -> Result<(Argv<'a>, usize, Option<usize>), CmdError> {
-    let numkeys = super::parse_i64(&args[2])
-        .filter(|&n| n > 0)
-        .ok_or(CmdError::new("ERR numkeys should be greater than 0"))?;
-    let where_at = usize::try_from(numkeys)
-        .ok()
-        .and_then(|n| n.checked_add(3))
-        .filter(|&at| at < args.len())
-        .ok_or(errors::SYNTAX)?;
-    check_where(&args[where_at])?;
-    parse_mpop(args, 2)
-}
-
-/// MIN or MAX (any case): true for MAX; else `ERR syntax error`.
-fn parse_min_max(arg: &[u8]) -> Result<bool, CmdError> {
-    if is(arg, "MIN") {
-        Ok(false)
-    } else if is(arg, "MAX") {
-        Ok(true)
-    } else {
-        Err(errors::SYNTAX)
-    }
+    pop_or_block(ctx, pop.keys, op, Shape::KeyElements, timeout)
 }
 
 /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
 pub fn bzmpop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    let (keys, where_at, count) = parse_mpop_checked(args, |arg| parse_min_max(arg).map(|_| ()))?;
-    let max = parse_min_max(&args[where_at])?;
+    let parsed = MpopArgs::parse(args, 2)?;
     let timeout = parse_timeout(&args[1], ctx.now_ms)?;
     let op = BlockOp::ZPop {
-        max,
-        count: Some(count.unwrap_or(1)),
+        max: parsed.side == Side::Max,
+        count: Some(parsed.count),
     };
+    let keys = args.slice(parsed.first_key..parsed.first_key + parsed.numkeys);
     pop_or_block(ctx, keys, op, Shape::KeyPairs, timeout)
 }
 
@@ -343,30 +273,11 @@ fn write_outcome(out: &mut Reply, shape: Shape, outcome: Outcome) {
             }
         },
         Outcome::ZPopped { key, items } => match shape {
-            Shape::KeyPairs => {
-                out.array(2);
-                out.bulk(&key);
-                out.array(items.len());
-                for (member, score) in &items {
-                    out.array(2);
-                    out.bulk(member);
-                    out.double(*score);
-                }
-            }
-            _ => {
-                out.array(3);
-                out.bulk(&key);
-                match items.first() {
-                    Some((member, score)) => {
-                        out.bulk(member);
-                        out.double(*score);
-                    }
-                    None => {
-                        out.null();
-                        out.null();
-                    }
-                }
-            }
+            Shape::KeyPairs => write_mpop_reply(out, &key, &items),
+            _ => match items.first() {
+                Some((member, score)) => write_key_member_score(out, &key, member, *score),
+                None => out.null_array(),
+            },
         },
     }
 }

@@ -13,7 +13,7 @@ use protocol::catalogue::{self, arity_allows, CommandSpec, Propagation};
 
 use super::{
     blocking, config, connection, expire, hash, info, introspect, keys, list, persistence, server,
-    string, Handler,
+    string, zset, Handler,
 };
 
 /// A catalogue row with its handler: what dispatch looks up and runs.
@@ -223,6 +223,29 @@ pub static COMMANDS: &[Command] = &[
     // Sets.
     // (end of sets)
     // Sorted sets.
+    bind("zadd", zset::zadd),
+    bind("zincrby", zset::zincrby),
+    bind("zrem", zset::zrem),
+    bind("zcard", zset::zcard),
+    bind("zcount", zset::zcount),
+    bind("zlexcount", zset::zlexcount),
+    bind("zscore", zset::zscore),
+    bind("zmscore", zset::zmscore),
+    bind("zrank", zset::zrank),
+    bind("zrevrank", zset::zrevrank),
+    bind("zrange", zset::zrange),
+    bind("zrangestore", zset::zrangestore),
+    bind("zrevrange", zset::zrevrange),
+    bind("zrangebyscore", zset::zrangebyscore),
+    bind("zrevrangebyscore", zset::zrevrangebyscore),
+    bind("zrangebylex", zset::zrangebylex),
+    bind("zrevrangebylex", zset::zrevrangebylex),
+    bind("zremrangebyrank", zset::zremrangebyrank),
+    bind("zremrangebyscore", zset::zremrangebyscore),
+    bind("zremrangebylex", zset::zremrangebylex),
+    bind("zpopmin", zset::zpopmin),
+    bind("zpopmax", zset::zpopmax),
+    bind("zmpop", zset::zmpop),
     // (end of sorted sets)
     // Blocking commands.
     bind("blpop", blocking::blpop),

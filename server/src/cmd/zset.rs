@@ -1,1 +1,1265 @@
-//! Sorted-set commands (issue 16): ZADD, ZRANGE, ZRANK, ZPOPMIN and the rest of the family.
+//! Sorted-set commands: ZADD, ZINCRBY, ZREM, ZCARD, ZCOUNT, ZLEXCOUNT, ZSCORE, ZMSCORE,
+//! ZRANK, ZREVRANK, the ZRANGE family (ZRANGE, ZRANGESTORE, ZREVRANGE, ZRANGEBYSCORE,
+//! ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX), ZREMRANGEBYRANK/SCORE/LEX, ZPOPMIN,
+//! ZPOPMAX, ZMPOP, ZRANDMEMBER, ZUNION, ZINTER, ZDIFF (and their STORE forms), ZINTERCARD and
+//! ZSCAN.
+//!
+//! As for hashes, reads run under the shard's read lock and writes under its write lock,
+//! every argument and the key's type checked before anything changes; a sorted set emptied
+//! by a command is deleted. Multi-key commands lock every shard involved at once
+//! ([`Db::lock_keys`] / [`Db::read_keys`]), so they are atomic across shards.
+//!
+//! Scores are parsed as Redis parses them (`strtod`: decimal, hexadecimal, `inf`, with
+//! `ERANGE` rejected for arguments, NaN never) and written as Redis 7.0 writes them
+//! (`%.17g`, `inf`, `-inf`): a bulk string in RESP2, a double (`,`) in RESP3 where Redis 7
+//! uses one. Writes propagate as sent (float arithmetic is IEEE-754 and deterministic, so
+//! ZINCRBY replays to the same bits), except ZMPOP, which propagates as the
+//! `ZPOPMIN|ZPOPMAX key count` it performed, as Redis does.
+//!
+//! # Pop API (for the blocking commands)
+//!
+//! BZPOPMIN, BZPOPMAX and BZMPOP reuse what ZPOPMIN and ZMPOP do, under the caller's lock:
+//! - [`Side`]: which end to pop (`MIN` or `MAX`, parsed by [`Side::parse`]).
+//! - [`pop_locked`]`(shard, hash, key, side, count, now_ms)`: pops up to `count` members from
+//!   the sorted set at `key` (shard already write-locked by the caller), deletes the key if
+//!   emptied, propagates `ZPOPMIN|ZPOPMAX key count` when it popped something, and returns
+//!   the popped `(member, score)` pairs (`Ok(None)`: no such key; `Err`: WRONGTYPE).
+//! - [`MpopArgs::parse`]`(args, numkeys_at)`: the `numkeys key... MIN|MAX [COUNT n]` tail
+//!   of ZMPOP (`numkeys_at` 1) and BZMPOP (`numkeys_at` 2, after the timeout), with Redis's
+//!   errors; [`MpopArgs::keys`] lists the keys in argument order.
+//! - [`write_popped`] (ZPOPMIN's reply shape), [`write_mpop_reply`] (ZMPOP's
+//!   `[key, [[member, score], ...]]`), [`write_key_member_score`] (BZPOPMIN's
+//!   `[key, member, score]`) and [`write_score`] (a score as RESP2 bulk / RESP3 double).
+
+use std::collections::HashMap;
+
+use protocol::{Argv, Version};
+
+use super::{arg_i64, errors, is, parse_cursor, parse_i64, CmdError, Ctx, Reply};
+use crate::glob::glob_match;
+use crate::store::value::zset::Score;
+use crate::store::value::Set;
+use crate::store::value::ZSet;
+use crate::store::{Db, Limits, Lookup, Shard, Value};
+
+/// ZADD's or ZINCRBY's NaN result (`inf + -inf`).
+const NAN_RESULT: CmdError = CmdError::new("ERR resulting score is not a number (NaN)");
+/// A score range bound that does not parse.
+const BAD_SCORE_RANGE: CmdError = CmdError::new("ERR min or max is not a float");
+/// A lex range bound that does not parse.
+const BAD_LEX_RANGE: CmdError = CmdError::new("ERR min or max not valid string range item");
+/// ZPOPMIN's count below 0 (or not a number).
+const NOT_POSITIVE: CmdError = CmdError::new("ERR value is out of range, must be positive");
+
+// ---------------------------------------------------------------------------------------
+// Numbers: strtod-compatible parsing and %.17g formatting.
+
+/// Parses `text` as C's `strtod` would, requiring the whole text to be consumed. Returns the
+/// value and whether `strtod` would have set `ERANGE` with an infinite or zero result
+/// (overflow, or underflow to zero). NaN is refused.
+fn strtod_whole(text: &[u8], skip_space: bool) -> Option<(f64, bool)> {
+    let mut s = text;
+    if skip_space {
+        while let [first, rest @ ..] = s {
+            if matches!(first, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+                s = rest;
+            } else {
+                break;
+            }
+        }
+    }
+    let negative = s.first() == Some(&b'-');
+    if matches!(s.first(), Some(b'-' | b'+')) {
+        s = &s[1..];
+    }
+    let sign = if negative { -1.0 } else { 1.0 };
+    if s.eq_ignore_ascii_case(b"inf") || s.eq_ignore_ascii_case(b"infinity") {
+        return Some((sign * f64::INFINITY, false));
+    }
+    if s.len() >= 2 && s[0] == b'0' && (s[1] | 0x20) == b'x' {
+        return parse_hex_float(&s[2..]).map(|(value, range)| (sign * value, range));
+    }
+    // Decimal: digits [. digits] [e [sign] digits], at least one mantissa digit.
+    let mut i = 0;
+    let mut mantissa_digits = 0;
+    let mut nonzero = false;
+    while i < s.len() && s[i].is_ascii_digit() {
+        nonzero |= s[i] != b'0';
+        i += 1;
+        mantissa_digits += 1;
+    }
+    if i < s.len() && s[i] == b'.' {
+        i += 1;
+        while i < s.len() && s[i].is_ascii_digit() {
+            nonzero |= s[i] != b'0';
+            i += 1;
+            mantissa_digits += 1;
+        }
+    }
+    if mantissa_digits == 0 {
+        return None;
+    }
+    if i < s.len() && (s[i] | 0x20) == b'e' {
+        let mut j = i + 1;
+        if j < s.len() && matches!(s[j], b'+' | b'-') {
+            j += 1;
+        }
+        let digits_start = j;
+        while j < s.len() && s[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j == digits_start {
+            return None;
+        }
+        i = j;
+    }
+    if i != s.len() {
+        return None;
+    }
+    let value: f64 = std::str::from_utf8(s).ok()?.parse().ok()?;
+    let range_error = value.is_infinite() || (value == 0.0 && nonzero);
+    Some((sign * value, range_error))
+}
+
+/// The part of a hexadecimal float after `0x`: hex digits with an optional point and an
+/// optional binary exponent (`p[+-]digits`).
+fn parse_hex_float(s: &[u8]) -> Option<(f64, bool)> {
+    let mut mantissa: u64 = 0;
+    let mut exponent: i64 = 0;
+    let mut digits = 0;
+    let mut nonzero = false;
+    let mut i = 0;
+    let mut seen_point = false;
+    while i < s.len() {
+        let c = s[i];
+        if c == b'.' && !seen_point {
+            seen_point = true;
+            i += 1;
+            continue;
+        }
+        let Some(value) = (c as char).to_digit(16) else {
+            break;
+        };
+        digits += 1;
+        nonzero |= value != 0;
+        if mantissa >> 60 == 0 {
+            mantissa = mantissa * 16 + u64::from(value);
+            if seen_point {
+                exponent -= 4;
+            }
+        } else if !seen_point {
+            exponent += 4;
+        }
+        i += 1;
+    }
+    if digits == 0 {
+        return None;
+    }
+    if i < s.len() && (s[i] | 0x20) == b'p' {
+        let mut j = i + 1;
+        let negative = j < s.len() && s[j] == b'-';
+        if j < s.len() && matches!(s[j], b'+' | b'-') {
+            j += 1;
+        }
+        let start = j;
+        let mut power: i64 = 0;
+        while j < s.len() && s[j].is_ascii_digit() {
+            power = (power * 10 + i64::from(s[j] - b'0')).min(1 << 20);
+            j += 1;
+        }
+        if j == start {
+            return None;
+        }
+        exponent += if negative { -power } else { power };
+        i = j;
+    }
+    if i != s.len() {
+        return None;
+    }
+    let exponent = i32::try_from(exponent.clamp(-4000, 4000)).unwrap_or(0);
+    // Split the scaling so that neither step overflows or flushes to zero early.
+    let value = (mantissa as f64) * 2f64.powi(exponent / 2) * 2f64.powi(exponent - exponent / 2);
+    let range_error = value.is_infinite() || (value == 0.0 && nonzero);
+    Some((value, range_error))
+}
+
+/// A score argument (ZADD, ZINCRBY, WEIGHTS), parsed as Redis's `getDoubleFromObject`: no
+/// leading space, nothing left over, no overflow or underflow to zero, no NaN.
+pub(crate) fn parse_score(arg: &[u8]) -> Option<f64> {
+    match strtod_whole(arg, false) {
+        Some((value, false)) if !arg.is_empty() => Some(value),
+        _ => None,
+    }
+}
+
+/// Formats a score as Redis 7.0 does (`%.17g`; `inf`, `-inf`).
+pub(crate) fn format_score(value: f64) -> String {
+    if value.is_infinite() {
+        return if value > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    if value == 0.0 {
+        return if value.is_sign_negative() { "-0" } else { "0" }.to_owned();
+    }
+    // 17 significant digits, correctly rounded, as d.dddddddddddddddde<exp>.
+    let scientific = format!("{:.16e}", value.abs());
+    let (digits, exp) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: Vec<u8> = digits.bytes().filter(u8::is_ascii_digit).collect();
+    let mut out = String::with_capacity(24);
+    if value < 0.0 {
+        out.push('-');
+    }
+    if !(-4..17).contains(&exp) {
+        let significant = trim_zeros(&digits);
+        out.push(char::from(significant[0]));
+        if significant.len() > 1 {
+            out.push('.');
+            out.extend(significant[1..].iter().map(|&d| char::from(d)));
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        out.push_str(&format!("{:02}", exp.unsigned_abs()));
+    } else if exp >= 0 {
+        let point = exp as usize + 1;
+        out.extend(digits[..point].iter().map(|&d| char::from(d)));
+        let fraction = trim_zeros(&digits[point..]);
+        if !fraction.is_empty() {
+            out.push('.');
+            out.extend(fraction.iter().map(|&d| char::from(d)));
+        }
+    } else {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.extend(trim_zeros(&digits).iter().map(|&d| char::from(d)));
+    }
+    out
+}
+
+/// `digits` without its trailing zeros.
+fn trim_zeros(digits: &[u8]) -> &[u8] {
+    let end = digits.iter().rposition(|&d| d != b'0').map_or(0, |p| p + 1);
+    &digits[..end]
+}
+
+/// Writes a score: a bulk string in RESP2, a double in RESP3.
+pub(crate) fn write_score(out: &mut Reply, value: f64) {
+    let text = format_score(value);
+    match out.version {
+        Version::Resp2 => out.bulk(text.as_bytes()),
+        Version::Resp3 => {
+            out.buf.extend_from_slice(b",");
+            out.buf.extend_from_slice(text.as_bytes());
+            out.buf.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Ranges.
+
+/// One end of a score range: `1.5` (inclusive) or `(1.5` (exclusive).
+#[derive(Clone, Copy, Debug)]
+struct ScoreBound {
+    value: f64,
+    exclusive: bool,
+}
+
+impl ScoreBound {
+    /// Parses a bound as Redis's `zslParseRange`: `strtod` on the text after an optional
+    /// `(`, leading space allowed and no range check, nothing left over, not NaN.
+    fn parse(arg: &[u8]) -> Result<ScoreBound, CmdError> {
+        let (exclusive, text) = match arg.split_first() {
+            Some((b'(', rest)) => (true, rest),
+            _ => (false, arg),
+        };
+        // An empty text is 0 to `strtod` (nothing consumed, nothing left over).
+        let value = if text.is_empty() {
+            Some(0.0)
+        } else if text
+            .iter()
+            .all(|c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+        {
+            None
+        } else {
+            strtod_whole(text, true).map(|(value, _)| value)
+        };
+        value
+            .map(|value| ScoreBound { value, exclusive })
+            .ok_or(BAD_SCORE_RANGE)
+    }
+
+    /// True if `score` lies below this bound taken as a minimum.
+    fn below_min(self, score: f64) -> bool {
+        if self.exclusive {
+            score <= self.value
+        } else {
+            score < self.value
+        }
+    }
+
+    /// True if `score` is within this bound taken as a maximum.
+    fn within_max(self, score: f64) -> bool {
+        if self.exclusive {
+            score < self.value
+        } else {
+            score <= self.value
+        }
+    }
+}
+
+/// One end of a lex range.
+#[derive(Clone, Copy, Debug)]
+enum LexBound<'a> {
+    /// `-`: below every member.
+    Lowest,
+    /// `+`: above every member.
+    Highest,
+    /// `[member`
+    Inclusive(&'a [u8]),
+    /// `(member`
+    Exclusive(&'a [u8]),
+}
+
+impl<'a> LexBound<'a> {
+    fn parse(arg: &'a [u8]) -> Result<LexBound<'a>, CmdError> {
+        match arg {
+            b"-" => Ok(LexBound::Lowest),
+            b"+" => Ok(LexBound::Highest),
+            [b'[', rest @ ..] => Ok(LexBound::Inclusive(rest)),
+            [b'(', rest @ ..] => Ok(LexBound::Exclusive(rest)),
+            _ => Err(BAD_LEX_RANGE),
+        }
+    }
+
+    /// True if `member` lies below this bound taken as a minimum.
+    fn below_min(self, member: &[u8]) -> bool {
+        match self {
+            LexBound::Lowest => false,
+            LexBound::Highest => true,
+            LexBound::Inclusive(min) => member < min,
+            LexBound::Exclusive(min) => member <= min,
+        }
+    }
+
+    /// True if `member` is within this bound taken as a maximum.
+    fn within_max(self, member: &[u8]) -> bool {
+        match self {
+            LexBound::Lowest => false,
+            LexBound::Highest => true,
+            LexBound::Inclusive(max) => member <= max,
+            LexBound::Exclusive(max) => member < max,
+        }
+    }
+}
+
+/// The ascending ranks `lo..hi` of the members within a score range.
+fn score_span(zset: &ZSet, min: ScoreBound, max: ScoreBound) -> (usize, usize) {
+    let lo = zset.count_leading(|_, score| min.below_min(score));
+    let hi = zset.count_leading(|_, score| max.within_max(score));
+    (lo, hi.max(lo))
+}
+
+/// The ascending ranks `lo..hi` of the members within a lex range.
+fn lex_span(zset: &ZSet, min: LexBound<'_>, max: LexBound<'_>) -> (usize, usize) {
+    let lo = zset.count_leading(|member, _| min.below_min(member));
+    let hi = zset.count_leading(|member, _| max.within_max(member));
+    (lo, hi.max(lo))
+}
+
+/// Redis's rank range: negative indexes count from the end; `None` if empty.
+fn rank_span(len: usize, start: i64, end: i64) -> Option<(usize, usize)> {
+    let len = i64::try_from(len).unwrap_or(i64::MAX);
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let end = if end < 0 { len + end } else { end };
+    if start > end || start >= len {
+        return None;
+    }
+    let end = end.min(len - 1);
+    Some((start as usize, end as usize + 1))
+}
+
+// ---------------------------------------------------------------------------------------
+// Access helpers.
+
+/// Runs `read` on the sorted set at `key` (`None` if absent) under a read lock; another
+/// type is WRONGTYPE.
+fn with_zset<R>(
+    db: &Db,
+    key: &[u8],
+    now_ms: u64,
+    read: impl FnOnce(Option<&ZSet>) -> R,
+) -> Result<R, CmdError> {
+    db.with_live(key, now_ms, |entry| match entry {
+        Some(entry) => Ok(read(Some(entry.value.as_zset()?))),
+        None => Ok(read(None)),
+    })
+}
+
+/// The encoding thresholds in force.
+fn limits(ctx: &Ctx<'_>) -> Limits {
+    ctx.shared.store.limits().get()
+}
+
+/// Writes `[member, score]` entries: a flat array in RESP2 (with scores) or an array of
+/// pairs in RESP3; without scores an array of members.
+fn write_entries<'a>(
+    out: &mut Reply,
+    len: usize,
+    entries: impl Iterator<Item = (&'a [u8], f64)>,
+    with_scores: bool,
+) {
+    let nested = with_scores && out.version == Version::Resp3;
+    out.array(if with_scores && !nested { len * 2 } else { len });
+    for (member, score) in entries {
+        if nested {
+            out.array(2);
+        }
+        out.bulk(member);
+        if with_scores {
+            write_score(out, score);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ZADD, ZINCRBY.
+
+/// What ZADD did to one member.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AddOutcome {
+    /// A new member.
+    Added,
+    /// An existing member got another score.
+    Updated,
+    /// Processed, score unchanged.
+    Same,
+    /// Skipped by NX, XX, GT or LT.
+    Skipped,
+}
+
+/// ZADD's options.
+#[derive(Clone, Copy, Default)]
+struct AddFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    incr: bool,
+    ch: bool,
+}
+
+/// Adds or updates one member as Redis's `zsetAdd`; returns what happened and the member's
+/// score afterwards.
+fn add_one(
+    zset: &mut ZSet,
+    member: &[u8],
+    score: f64,
+    flags: AddFlags,
+    limits: &Limits,
+) -> Result<(AddOutcome, f64), CmdError> {
+    match zset.score(member) {
+        Some(current) => {
+            if flags.nx {
+                return Ok((AddOutcome::Skipped, current));
+            }
+            let mut new = score;
+            if flags.incr {
+                new += current;
+                if new.is_nan() {
+                    return Err(NAN_RESULT);
+                }
+            }
+            if (flags.gt && new <= current) || (flags.lt && new >= current) {
+                return Ok((AddOutcome::Skipped, current));
+            }
+            if new == current {
+                return Ok((AddOutcome::Same, current));
+            }
+            let score = Score::new(new).ok_or(NAN_RESULT)?;
+            zset.add(member, score, limits);
+            Ok((AddOutcome::Updated, new))
+        }
+        None => {
+            if flags.xx {
+                return Ok((AddOutcome::Skipped, score));
+            }
+            let valid = Score::new(score).ok_or(NAN_RESULT)?;
+            zset.add(member, valid, limits);
+            Ok((AddOutcome::Added, score))
+        }
+    }
+}
+
+/// ZADD and ZINCRBY: `scores_at` is where the score/member pairs start.
+fn zadd_generic(
+    ctx: &mut Ctx<'_>,
+    args: Argv<'_>,
+    mut flags: AddFlags,
+    mut scores_at: usize,
+) -> Result<(), CmdError> {
+    if !flags.incr {
+        while scores_at < args.len() {
+            let option = &args[scores_at];
+            if is(option, "NX") {
+                flags.nx = true;
+            } else if is(option, "XX") {
+                flags.xx = true;
+            } else if is(option, "CH") {
+                flags.ch = true;
+            } else if is(option, "INCR") {
+                flags.incr = true;
+            } else if is(option, "GT") {
+                flags.gt = true;
+            } else if is(option, "LT") {
+                flags.lt = true;
+            } else {
+                break;
+            }
+            scores_at += 1;
+        }
+    }
+    let elements = args.len() - scores_at;
+    if elements % 2 == 1 || elements == 0 {
+        return Err(errors::SYNTAX);
+    }
+    let pairs = elements / 2;
+    if flags.nx && flags.xx {
+        return Err(CmdError::new(
+            "ERR XX and NX options at the same time are not compatible",
+        ));
+    }
+    if (flags.gt && flags.nx) || (flags.lt && flags.nx) || (flags.gt && flags.lt) {
+        return Err(CmdError::new(
+            "ERR GT, LT, and/or NX options at the same time are not compatible",
+        ));
+    }
+    if flags.incr && pairs > 1 {
+        return Err(CmdError::new(
+            "ERR INCR option supports a single increment-element pair",
+        ));
+    }
+    let mut scores = Vec::with_capacity(pairs);
+    for i in 0..pairs {
+        scores.push(parse_score(&args[scores_at + 2 * i]).ok_or(errors::NOT_FLOAT)?);
+    }
+    let limits = limits(ctx);
+    let (key, now) = (&args[1], ctx.now_ms);
+    let (mut shard, hash) = ctx.db().lock(key);
+    let (mut added, mut updated, mut processed, mut last) = (0usize, 0usize, 0usize, 0.0);
+    let mut failure = None;
+    {
+        let mut created = None;
+        let zset = match shard.get_mut(hash, key, now) {
+            Some(entry) => Some(entry.value.as_zset_mut()?),
+            None if flags.xx => None,
+            None => Some(created.insert(ZSet::new())),
+        };
+        if let Some(zset) = zset {
+            for (i, &score) in scores.iter().enumerate() {
+                let member = &args[scores_at + 2 * i + 1];
+                match add_one(zset, member, score, flags, &limits) {
+                    Ok((outcome, score)) => {
+                        added += usize::from(outcome == AddOutcome::Added);
+                        updated += usize::from(outcome == AddOutcome::Updated);
+                        processed += usize::from(outcome != AddOutcome::Skipped);
+                        last = score;
+                    }
+                    Err(err) => {
+                        failure = Some(err);
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(zset) = created {
+            if !zset.is_empty() {
+                shard.set(hash, key, Value::zset(zset), None, now);
+            }
+        }
+    }
+    if added + updated > 0 {
+        shard.propagate_named(&args[0], args.slice(1..).iter());
+    }
+    drop(shard);
+    if let Some(err) = failure {
+        return Err(err);
+    }
+    if flags.incr {
+        if processed > 0 {
+            write_score(ctx.out, last);
+        } else {
+            ctx.out.null();
+        }
+    } else {
+        ctx.out
+            .count(if flags.ch { added + updated } else { added });
+    }
+    Ok(())
+}
+
+/// ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]
+pub fn zadd(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    zadd_generic(ctx, args, AddFlags::default(), 2)
+}
+
+/// ZINCRBY key increment member: ZADD INCR; replies with the new score.
+pub fn zincrby(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let flags = AddFlags {
+        incr: true,
+        ..AddFlags::default()
+    };
+    zadd_generic(ctx, args, flags, 2)
+}
+
+// ---------------------------------------------------------------------------------------
+// Simple reads.
+
+/// ZCARD key
+pub fn zcard(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let len = with_zset(ctx.db(), &args[1], ctx.now_ms, |z| z.map_or(0, ZSet::len))?;
+    ctx.out.count(len);
+    Ok(())
+}
+
+/// ZSCORE key member: a double, or nil.
+pub fn zscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let score = with_zset(ctx.db(), &args[1], ctx.now_ms, |z| {
+        z.and_then(|z| z.score(&args[2]))
+    })?;
+    match score {
+        Some(score) => write_score(ctx.out, score),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// ZMSCORE key member [member ...]: a double or nil per member.
+pub fn zmscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let (db, now) = (ctx.db(), ctx.now_ms);
+    let out = &mut *ctx.out;
+    with_zset(db, &args[1], now, |zset| {
+        let members = args.slice(2..);
+        out.array(members.len());
+        for member in members.iter() {
+            match zset.and_then(|z| z.score(member)) {
+                Some(score) => write_score(out, score),
+                None => out.null(),
+            }
+        }
+    })
+}
+
+/// ZRANK and ZREVRANK key member [WITHSCORE]
+fn rank_generic(ctx: &mut Ctx<'_>, args: Argv<'_>, reverse: bool) -> Result<(), CmdError> {
+    if args.len() > 4 {
+        return Err(CmdError::owned(format!(
+            "ERR wrong number of arguments for '{}' command",
+            if reverse { "zrevrank" } else { "zrank" }
+        )));
+    }
+    let with_score = match args.get(3) {
+        None => false,
+        Some(option) if is(option, "WITHSCORE") => true,
+        Some(_) => return Err(errors::SYNTAX),
+    };
+    let found = with_zset(ctx.db(), &args[1], ctx.now_ms, |zset| {
+        zset.and_then(|z| {
+            let (rank, score) = z.rank(&args[2])?;
+            Some((if reverse { z.len() - 1 - rank } else { rank }, score))
+        })
+    })?;
+    match (found, with_score) {
+        (Some((rank, _)), false) => ctx.out.count(rank),
+        (Some((rank, score)), true) => {
+            ctx.out.array(2);
+            ctx.out.count(rank);
+            write_score(ctx.out, score);
+        }
+        (None, false) => ctx.out.null(),
+        (None, true) => ctx.out.null_array(),
+    }
+    Ok(())
+}
+
+/// ZRANK key member [WITHSCORE]
+pub fn zrank(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    rank_generic(ctx, args, false)
+}
+
+/// ZREVRANK key member [WITHSCORE]
+pub fn zrevrank(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    rank_generic(ctx, args, true)
+}
+
+/// ZCOUNT key min max: members with a score in the range.
+pub fn zcount(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let min = ScoreBound::parse(&args[2])?;
+    let max = ScoreBound::parse(&args[3])?;
+    let count = with_zset(ctx.db(), &args[1], ctx.now_ms, |zset| {
+        zset.map_or(0, |z| {
+            let (lo, hi) = score_span(z, min, max);
+            hi - lo
+        })
+    })?;
+    ctx.out.count(count);
+    Ok(())
+}
+
+/// ZLEXCOUNT key min max: members in the lex range.
+pub fn zlexcount(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let min = LexBound::parse(&args[2])?;
+    let max = LexBound::parse(&args[3])?;
+    let count = with_zset(ctx.db(), &args[1], ctx.now_ms, |zset| {
+        zset.map_or(0, |z| {
+            let (lo, hi) = lex_span(z, min, max);
+            hi - lo
+        })
+    })?;
+    ctx.out.count(count);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// The ZRANGE family.
+
+/// How a range is given.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RangeKind {
+    Rank,
+    Score,
+    Lex,
+}
+
+/// A parsed range request.
+enum Range<'a> {
+    Rank(i64, i64),
+    Score(ScoreBound, ScoreBound),
+    Lex(LexBound<'a>, LexBound<'a>),
+}
+
+/// A ZRANGE-family request, parsed and validated.
+struct RangeRequest<'a> {
+    range: Range<'a>,
+    reverse: bool,
+    with_scores: bool,
+    /// LIMIT offset count (count < 0: all).
+    offset: i64,
+    count: i64,
+}
+
+impl<'a> RangeRequest<'a> {
+    /// Parses `key min max [options]` starting at `key_at`, as Redis's
+    /// `zrangeGenericCommand`: options first, then the conflicts, then the range.
+    fn parse(
+        args: Argv<'a>,
+        key_at: usize,
+        store: bool,
+        kind: Option<RangeKind>,
+        reverse: Option<bool>,
+    ) -> Result<RangeRequest<'a>, CmdError> {
+        let (mut kind, mut reverse) = (kind, reverse);
+        let fixed_kind = kind.is_some();
+        let fixed_direction = reverse.is_some();
+        let mut with_scores = false;
+        let (mut offset, mut count) = (0i64, -1i64);
+        let mut i = key_at + 3;
+        while i < args.len() {
+            let option = &args[i];
+            let left = args.len() - i - 1;
+            if !store && is(option, "WITHSCORES") {
+                with_scores = true;
+            } else if is(option, "LIMIT") && left >= 2 {
+                offset = arg_i64(&args[i + 1])?;
+                count = arg_i64(&args[i + 2])?;
+                i += 2;
+            } else if !fixed_direction && is(option, "REV") {
+                reverse = Some(true);
+            } else if !fixed_kind && kind.is_none() && is(option, "BYLEX") {
+                kind = Some(RangeKind::Lex);
+            } else if !fixed_kind && kind.is_none() && is(option, "BYSCORE") {
+                kind = Some(RangeKind::Score);
+            } else {
+                return Err(errors::SYNTAX);
+            }
+            i += 1;
+        }
+        let reverse = reverse.unwrap_or(false);
+        let kind = kind.unwrap_or(RangeKind::Rank);
+        if count != -1 && kind == RangeKind::Rank {
+            return Err(CmdError::new(
+                "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+            ));
+        }
+        if with_scores && kind == RangeKind::Lex {
+            return Err(CmdError::new(
+                "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
+            ));
+        }
+        let (mut min_at, mut max_at) = (key_at + 1, key_at + 2);
+        if reverse && kind != RangeKind::Rank {
+            std::mem::swap(&mut min_at, &mut max_at);
+        }
+        let range = match kind {
+            RangeKind::Rank => Range::Rank(arg_i64(&args[min_at])?, arg_i64(&args[max_at])?),
+            RangeKind::Score => Range::Score(
+                ScoreBound::parse(&args[min_at])?,
+                ScoreBound::parse(&args[max_at])?,
+            ),
+            RangeKind::Lex => Range::Lex(
+                LexBound::parse(args.arg(min_at))?,
+                LexBound::parse(args.arg(max_at))?,
+            ),
+        };
+        Ok(RangeRequest {
+            range,
+            reverse,
+            with_scores,
+            offset,
+            count,
+        })
+    }
+
+    /// The selected members in reply order.
+    fn select<'z>(&self, zset: &'z ZSet) -> Vec<(&'z [u8], f64)> {
+        let (lo, hi) = match self.range {
+            Range::Rank(start, end) => {
+                let Some((lo, hi)) = rank_span(zset.len(), start, end) else {
+                    return Vec::new();
+                };
+                if self.reverse {
+                    let len = zset.len();
+                    let (lo, hi) = (len - hi, len - lo);
+                    return zset.range(lo, hi).rev().collect();
+                }
+                return zset.range(lo, hi).collect();
+            }
+            Range::Score(min, max) => score_span(zset, min, max),
+            Range::Lex(min, max) => lex_span(zset, min, max),
+        };
+        if self.offset < 0 || lo >= hi {
+            return Vec::new();
+        }
+        let skip = usize::try_from(self.offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(self.count).unwrap_or(usize::MAX);
+        let span = hi - lo;
+        if skip >= span {
+            return Vec::new();
+        }
+        let take = take.min(span - skip);
+        if self.reverse {
+            zset.range(hi - skip - take, hi - skip).rev().collect()
+        } else {
+            zset.range(lo + skip, lo + skip + take).collect()
+        }
+    }
+}
+
+/// ZRANGE and its older forms: replies with the selected members.
+fn range_reply(
+    ctx: &mut Ctx<'_>,
+    args: Argv<'_>,
+    kind: Option<RangeKind>,
+    reverse: Option<bool>,
+) -> Result<(), CmdError> {
+    let request = RangeRequest::parse(args, 1, false, kind, reverse)?;
+    let (db, now) = (ctx.db(), ctx.now_ms);
+    let out = &mut *ctx.out;
+    with_zset(db, &args[1], now, |zset| {
+        let selected = zset.map(|z| request.select(z)).unwrap_or_default();
+        write_entries(
+            out,
+            selected.len(),
+            selected.into_iter(),
+            request.with_scores,
+        );
+    })
+}
+
+/// ZRANGE key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]
+pub fn zrange(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    range_reply(ctx, args, None, None)
+}
+
+/// ZREVRANGE key start stop [WITHSCORES]
+pub fn zrevrange(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    range_reply(ctx, args, Some(RangeKind::Rank), Some(true))
+}
+
+/// ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]
+pub fn zrangebyscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    range_reply(ctx, args, Some(RangeKind::Score), Some(false))
+}
+
+/// ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]
+pub fn zrevrangebyscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    range_reply(ctx, args, Some(RangeKind::Score), Some(true))
+}
+
+/// ZRANGEBYLEX key min max [LIMIT offset count]
+pub fn zrangebylex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    range_reply(ctx, args, Some(RangeKind::Lex), Some(false))
+}
+
+/// ZREVRANGEBYLEX key max min [LIMIT offset count]
+pub fn zrevrangebylex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    range_reply(ctx, args, Some(RangeKind::Lex), Some(true))
+}
+
+/// Stores `entries` at `dst` (replacing whatever is there), or deletes `dst` when there is
+/// none; the result takes the compact encoding when it fits, as Redis's store commands do.
+fn store_result(
+    shard: &mut Shard,
+    hash: u64,
+    dst: &[u8],
+    entries: Vec<(Vec<u8>, f64)>,
+    limits: &Limits,
+    now: u64,
+) {
+    if entries.is_empty() {
+        shard.remove(hash, dst, now);
+        return;
+    }
+    let mut zset = ZSet::new();
+    for (member, score) in entries {
+        if let Some(score) = Score::new(score) {
+            zset.add(&member, score, limits);
+        }
+    }
+    shard.set(hash, dst, Value::zset(zset), None, now);
+}
+
+/// ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]
+pub fn zrangestore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let request = RangeRequest::parse(args, 2, true, None, None)?;
+    let limits = limits(ctx);
+    let (dst, src, now) = (&args[1], &args[2], ctx.now_ms);
+    let mut locked = ctx.db().lock_keys([dst, src]);
+    let selected: Vec<(Vec<u8>, f64)> = {
+        let (shard, hash) = locked.shard(src).ok_or(errors::SYNTAX)?;
+        match shard.get_read(hash, src, now) {
+            Some(entry) => {
+                let zset = entry.value.as_zset()?;
+                request
+                    .select(zset)
+                    .into_iter()
+                    .map(|(m, s)| (m.to_vec(), s))
+                    .collect()
+            }
+            None => Vec::new(),
+        }
+    };
+    let stored = selected.len();
+    let (shard, hash) = locked.shard(dst).ok_or(errors::SYNTAX)?;
+    store_result(shard, hash, dst, selected, &limits, now);
+    locked.propagate_named(b"ZRANGESTORE", args.slice(1..).iter());
+    drop(locked);
+    ctx.out.count(stored);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Removal.
+
+/// ZREM key member [member ...]
+pub fn zrem(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let (key, now) = (&args[1], ctx.now_ms);
+    let (mut shard, hash) = ctx.db().lock(key);
+    let Some(entry) = shard.get_mut(hash, key, now) else {
+        drop(shard);
+        ctx.out.int(0);
+        return Ok(());
+    };
+    let zset = entry.value.as_zset_mut()?;
+    let mut removed = 0usize;
+    for member in args.slice(2..).iter() {
+        removed += usize::from(zset.remove(member).is_some());
+        if zset.is_empty() {
+            break;
+        }
+    }
+    if zset.is_empty() {
+        shard.remove(hash, key, now);
+    }
+    if removed > 0 {
+        shard.propagate_named(b"ZREM", args.slice(1..).iter());
+    }
+    drop(shard);
+    ctx.out.count(removed);
+    Ok(())
+}
+
+/// ZREMRANGEBYRANK, ZREMRANGEBYSCORE and ZREMRANGEBYLEX: removes the members of a range.
+fn remove_range(ctx: &mut Ctx<'_>, args: Argv<'_>, kind: RangeKind) -> Result<(), CmdError> {
+    let range = match kind {
+        RangeKind::Rank => Range::Rank(arg_i64(&args[2])?, arg_i64(&args[3])?),
+        RangeKind::Score => {
+            Range::Score(ScoreBound::parse(&args[2])?, ScoreBound::parse(&args[3])?)
+        }
+        RangeKind::Lex => Range::Lex(LexBound::parse(args.arg(2))?, LexBound::parse(args.arg(3))?),
+    };
+    let (key, now) = (&args[1], ctx.now_ms);
+    let (mut shard, hash) = ctx.db().lock(key);
+    let Some(entry) = shard.get_mut(hash, key, now) else {
+        drop(shard);
+        ctx.out.int(0);
+        return Ok(());
+    };
+    let zset = entry.value.as_zset_mut()?;
+    let (lo, hi) = match range {
+        Range::Rank(start, end) => rank_span(zset.len(), start, end).unwrap_or((0, 0)),
+        Range::Score(min, max) => score_span(zset, min, max),
+        Range::Lex(min, max) => lex_span(zset, min, max),
+    };
+    let removed = if lo < hi {
+        zset.remove_range(lo, hi)
+    } else {
+        0
+    };
+    if zset.is_empty() {
+        shard.remove(hash, key, now);
+    }
+    if removed > 0 {
+        shard.propagate_named(&args[0], args.slice(1..).iter());
+    }
+    drop(shard);
+    ctx.out.count(removed);
+    Ok(())
+}
+
+/// ZREMRANGEBYRANK key start stop
+pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    remove_range(ctx, args, RangeKind::Rank)
+}
+
+/// ZREMRANGEBYSCORE key min max
+pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    remove_range(ctx, args, RangeKind::Score)
+}
+
+/// ZREMRANGEBYLEX key min max
+pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    remove_range(ctx, args, RangeKind::Lex)
+}
+
+// ---------------------------------------------------------------------------------------
+// Pops (shared with the blocking commands: see the module documentation).
+
+/// Which end of a sorted set a pop takes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The lowest scores (ZPOPMIN).
+    Min,
+    /// The highest scores (ZPOPMAX).
+    Max,
+}
+
+impl Side {
+    /// `MIN` or `MAX`, any case.
+    pub fn parse(arg: &[u8]) -> Option<Side> {
+        if is(arg, "MIN") {
+            Some(Side::Min)
+        } else if is(arg, "MAX") {
+            Some(Side::Max)
+        } else {
+            None
+        }
+    }
+
+    /// The pop command this side propagates as.
+    pub fn command(self) -> &'static [u8] {
+        match self {
+            Side::Min => b"ZPOPMIN",
+            Side::Max => b"ZPOPMAX",
+        }
+    }
+}
+
+/// Pops up to `count` members from the sorted set at `key` in `shard` (write-locked by the
+/// caller), deleting the key if emptied, and propagates `ZPOPMIN|ZPOPMAX key count` when
+/// something was popped. `Ok(None)`: no such key; `Err`: the key holds another type.
+pub fn pop_locked(
+    shard: &mut Shard,
+    hash: u64,
+    key: &[u8],
+    side: Side,
+    count: usize,
+    now_ms: u64,
+) -> Result<Option<Vec<(Vec<u8>, f64)>>, CmdError> {
+    let Some(entry) = shard.get_mut(hash, key, now_ms) else {
+        return Ok(None);
+    };
+    let zset = entry.value.as_zset_mut()?;
+    let mut popped = Vec::with_capacity(count.min(zset.len()));
+    while popped.len() < count {
+        match zset.pop(side == Side::Max) {
+            Some(pair) => popped.push(pair),
+            None => break,
+        }
+    }
+    if zset.is_empty() {
+        shard.remove(hash, key, now_ms);
+    }
+    if !popped.is_empty() {
+        let count = protocol::IntText::new(i64::try_from(count).unwrap_or(i64::MAX));
+        shard.propagate(&[side.command(), key, count.as_bytes()]);
+    }
+    Ok(Some(popped))
+}
+
+/// ZPOPMIN/ZPOPMAX's reply: with a count, a flat `member score ...` array in RESP2 and an
+/// array of `[member, score]` pairs in RESP3; without one, a flat array in both.
+pub fn write_popped(out: &mut Reply, popped: &[(Vec<u8>, f64)], counted: bool) {
+    let nested = counted && out.version == Version::Resp3;
+    out.array(if nested {
+        popped.len()
+    } else {
+        popped.len() * 2
+    });
+    for (member, score) in popped {
+        if nested {
+            out.array(2);
+        }
+        out.bulk(member);
+        write_score(out, *score);
+    }
+}
+
+/// ZMPOP's (and BZMPOP's) reply: `[key, [[member, score], ...]]`.
+pub fn write_mpop_reply(out: &mut Reply, key: &[u8], popped: &[(Vec<u8>, f64)]) {
+    out.array(2);
+    out.bulk(key);
+    out.array(popped.len());
+    for (member, score) in popped {
+        out.array(2);
+        out.bulk(member);
+        write_score(out, *score);
+    }
+}
+
+/// BZPOPMIN/BZPOPMAX's reply: `[key, member, score]`.
+pub fn write_key_member_score(out: &mut Reply, key: &[u8], member: &[u8], score: f64) {
+    out.array(3);
+    out.bulk(key);
+    out.bulk(member);
+    write_score(out, score);
+}
+
+/// ZPOPMIN/ZPOPMAX key [count]
+fn pop_generic(ctx: &mut Ctx<'_>, args: Argv<'_>, side: Side) -> Result<(), CmdError> {
+    if args.len() > 3 {
+        return Err(errors::SYNTAX);
+    }
+    let counted = args.len() == 3;
+    let count = match args.get(2) {
+        Some(arg) => {
+            let n = parse_i64(arg).ok_or(NOT_POSITIVE)?;
+            usize::try_from(n).map_err(|_| NOT_POSITIVE)?
+        }
+        None => 1,
+    };
+    let (key, now) = (&args[1], ctx.now_ms);
+    let (mut shard, hash) = ctx.db().lock(key);
+    // A count of 0 pops nothing and propagates nothing (the type is still checked).
+    let popped = if count == 0 {
+        if let Some(entry) = shard.get_mut(hash, key, now) {
+            entry.value.as_zset()?;
+        }
+        Vec::new()
+    } else {
+        pop_locked(&mut shard, hash, key, side, count, now)?.unwrap_or_default()
+    };
+    drop(shard);
+    write_popped(ctx.out, &popped, counted);
+    Ok(())
+}
+
+/// ZPOPMIN key [count]
+pub fn zpopmin(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    pop_generic(ctx, args, Side::Min)
+}
+
+/// ZPOPMAX key [count]
+pub fn zpopmax(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    pop_generic(ctx, args, Side::Max)
+}
+
+/// The `numkeys key [key ...] MIN|MAX [COUNT count]` arguments of ZMPOP and BZMPOP.
+#[derive(Clone, Copy, Debug)]
+pub struct MpopArgs {
+    /// Index of the first key in the argument vector.
+    pub first_key: usize,
+    /// Number of keys.
+    pub numkeys: usize,
+    /// Which end to pop.
+    pub side: Side,
+    /// How many members to pop at most (1 without COUNT).
+    pub count: usize,
+}
+
+impl MpopArgs {
+    /// Parses the tail starting with `numkeys` at `numkeys_at`, with Redis's errors.
+    pub fn parse(args: Argv<'_>, numkeys_at: usize) -> Result<MpopArgs, CmdError> {
+        let numkeys = parse_i64(&args[numkeys_at])
+            .filter(|&n| n > 0)
+            .ok_or(CmdError::new("ERR numkeys should be greater than 0"))?;
+        let first_key = numkeys_at + 1;
+        let numkeys = usize::try_from(numkeys).unwrap_or(usize::MAX);
+        // Keys, then the side.
+        let side_at = first_key
+            .checked_add(numkeys)
+            .filter(|&at| at < args.len())
+            .ok_or(errors::SYNTAX)?;
+        let side = Side::parse(&args[side_at]).ok_or(errors::SYNTAX)?;
+        let mut count = None;
+        let mut i = side_at + 1;
+        while i < args.len() {
+            if count.is_none() && is(&args[i], "COUNT") && i + 1 < args.len() {
+                let n = parse_i64(&args[i + 1])
+                    .filter(|&n| n > 0)
+                    .ok_or(CmdError::new("ERR count should be greater than 0"))?;
+                count = Some(usize::try_from(n).unwrap_or(usize::MAX));
+                i += 2;
+            } else {
+                return Err(errors::SYNTAX);
+            }
+        }
+        Ok(MpopArgs {
+            first_key,
+            numkeys,
+            side,
+            count: count.unwrap_or(1),
+        })
+    }
+
+    /// The keys, in argument order.
+    pub fn keys<'a>(&self, args: Argv<'a>) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
+        let range = self.first_key..self.first_key + self.numkeys;
+        range.map(move |i| args.arg(i))
+    }
+}
+
+/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: pops from the first non-empty key.
+pub fn zmpop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let parsed = MpopArgs::parse(args, 1)?;
+    let now = ctx.now_ms;
+    let mut locked = ctx.db().lock_keys(parsed.keys(args));
+    for key in parsed.keys(args) {
+        let (shard, hash) = locked.shard(key).ok_or(errors::SYNTAX)?;
+        if let Some(popped) = pop_locked(shard, hash, key, parsed.side, parsed.count, now)? {
+            if !popped.is_empty() {
+                drop(locked);
+                write_mpop_reply(ctx.out, key, &popped);
+                return Ok(());
+            }
+        }
+    }
+    drop(locked);
+    ctx.out.null_array();
+    Ok(())
+}

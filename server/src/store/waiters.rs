@@ -40,17 +40,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::value::list::{End, Fill};
 use super::{Db, MultiLock, Shard, Store, Value};
 use crate::sync::{Arc, AtomicBool, AtomicU32, AtomicUsize, Mutex, Ordering};
-
-/// Which end of a list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
-    /// The head (LPOP, LEFT).
-    Left,
-    /// The tail (RPOP, RIGHT).
-    Right,
-}
 
 /// What a blocked command does once one of its keys is ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,14 +116,14 @@ pub enum Outcome {
         /// The key served from.
         key: Box<[u8]>,
         /// The elements, in pop order.
-        items: Vec<Box<[u8]>>,
+        items: Vec<Vec<u8>>,
     },
     /// Members and scores popped from the sorted set at `key`.
     ZPopped {
         /// The key served from.
         key: Box<[u8]>,
         /// The members and their scores, in pop order.
-        items: Vec<(Box<[u8]>, f64)>,
+        items: Vec<(Vec<u8>, f64)>,
     },
     /// The command failed when served (a BLMOVE whose destination now holds another type):
     /// the error line.
@@ -402,11 +394,12 @@ impl Shard {
 /// served. Call with no shard lock held.
 pub fn serve_ready(store: &Store, now_ms: u64) -> usize {
     let blocking = store.blocking();
+    let fill = Fill::from_limits(&store.limits().get());
     let mut served = 0;
     while blocking.pending() {
         for (db_index, key) in blocking.take_ready() {
             if let Some(db) = store.db(db_index as usize) {
-                served += serve_key(db, &key, now_ms);
+                served += serve_key(db, &key, fill, now_ms);
             }
         }
     }
@@ -425,7 +418,7 @@ enum Step {
 }
 
 /// Serves the waiters of `key` in FIFO order while it has elements; returns how many.
-fn serve_key(db: &Db, key: &[u8], now_ms: u64) -> usize {
+fn serve_key(db: &Db, key: &[u8], fill: Fill, now_ms: u64) -> usize {
     let mut served = 0;
     loop {
         let waiter = {
@@ -444,11 +437,11 @@ fn serve_key(db: &Db, key: &[u8], now_ms: u64) -> usize {
         let step = match &waiter.op {
             BlockOp::ListMove { dst, .. } => {
                 let mut locked = db.lock_keys([key, &**dst]);
-                serve_one(&mut locked, key, &waiter, now_ms)
+                serve_one(&mut locked, key, &waiter, fill, now_ms)
             }
             _ => {
                 let mut locked = db.lock_keys([key]);
-                serve_one(&mut locked, key, &waiter, now_ms)
+                serve_one(&mut locked, key, &waiter, fill, now_ms)
             }
         };
         match step {
@@ -461,7 +454,13 @@ fn serve_key(db: &Db, key: &[u8], now_ms: u64) -> usize {
 
 /// Serves `waiter` from `key` under `locked` (the shards of the key and, for a move, of its
 /// destination): claims it, pops, propagates, pushes, delivers.
-fn serve_one(locked: &mut MultiLock<'_>, key: &[u8], waiter: &Arc<Waiter>, now_ms: u64) -> Step {
+fn serve_one(
+    locked: &mut MultiLock<'_>,
+    key: &[u8],
+    waiter: &Arc<Waiter>,
+    fill: Fill,
+    now_ms: u64,
+) -> Step {
     // Between the two locks the key may have been emptied or retyped, and the waiter may
     // have ended: check both again.
     {
@@ -502,7 +501,7 @@ fn serve_one(locked: &mut MultiLock<'_>, key: &[u8], waiter: &Arc<Waiter>, now_m
         return Step::Retry;
     }
     forget(locked, key, waiter);
-    let outcome = pop_for(locked, key, &waiter.op, now_ms);
+    let outcome = pop_for(locked, key, &waiter.op, fill, now_ms);
     waiter.deliver(outcome);
     Step::Served
 }
@@ -510,8 +509,14 @@ fn serve_one(locked: &mut MultiLock<'_>, key: &[u8], waiter: &Arc<Waiter>, now_m
 /// Pops for a command that found `key` non-empty when it ran (the non-blocking path of a
 /// blocking command, `locked` holding the shards of the key and of a move's destination,
 /// whose type the caller checked): pops, pushes, and propagates as a served waiter would.
-pub fn pop_now(locked: &mut MultiLock<'_>, key: &[u8], op: &BlockOp, now_ms: u64) -> Outcome {
-    pop_for(locked, key, op, now_ms)
+pub fn pop_now(
+    locked: &mut MultiLock<'_>,
+    key: &[u8],
+    op: &BlockOp,
+    fill: Fill,
+    now_ms: u64,
+) -> Outcome {
+    pop_for(locked, key, op, fill, now_ms)
 }
 
 /// Drops a served waiter's registration on the key it was served from (its other keys'
@@ -525,7 +530,13 @@ fn forget(locked: &mut MultiLock<'_>, key: &[u8], waiter: &Arc<Waiter>) {
 /// Performs `op` on the (non-empty, right-typed) value at `key`, deletes the key if that
 /// emptied it, pushes to a move's destination, and propagates what Redis propagates for a
 /// served blocking command.
-fn pop_for(locked: &mut MultiLock<'_>, key: &[u8], op: &BlockOp, now_ms: u64) -> Outcome {
+fn pop_for(
+    locked: &mut MultiLock<'_>,
+    key: &[u8],
+    op: &BlockOp,
+    fill: Fill,
+    now_ms: u64,
+) -> Outcome {
     let Some((shard, hash)) = locked.shard(key) else {
         return Outcome::Failed("ERR internal error: key not locked");
     };
@@ -537,11 +548,7 @@ fn pop_for(locked: &mut MultiLock<'_>, key: &[u8], op: &BlockOp, now_ms: u64) ->
             let wanted = count.unwrap_or(1).max(1);
             let mut items = Vec::with_capacity(wanted.min(list.len()));
             while items.len() < wanted {
-                let item = match end {
-                    End::Left => list.pop_front(),
-                    End::Right => list.pop_back(),
-                };
-                match item {
+                match list.pop(*end, fill) {
                     Some(item) => items.push(item),
                     None => break,
                 }
@@ -552,18 +559,11 @@ fn pop_for(locked: &mut MultiLock<'_>, key: &[u8], op: &BlockOp, now_ms: u64) ->
             }
         }
         (BlockOp::ListMove { from, to, dst, .. }, Value::List(list)) => {
-            let item = match from {
-                End::Left => list.pop_front(),
-                End::Right => list.pop_back(),
-            };
-            let Some(item) = item else {
+            let Some(item) = list.pop(*from, fill) else {
                 return Outcome::Failed("ERR internal error: empty list");
             };
             if &**dst == key {
-                match to {
-                    End::Left => list.push_front(item.clone()),
-                    End::Right => list.push_back(item.clone()),
-                }
+                list.push(*to, &item, fill);
             }
             Outcome::Popped {
                 key: key.into(),
@@ -574,15 +574,10 @@ fn pop_for(locked: &mut MultiLock<'_>, key: &[u8], op: &BlockOp, now_ms: u64) ->
             let wanted = count.unwrap_or(1).max(1);
             let mut items = Vec::with_capacity(wanted.min(zset.len()));
             while items.len() < wanted {
-                let next = if *max {
-                    zset.iter().next_back()
-                } else {
-                    zset.iter().next()
-                };
-                let Some((member, score)) = next else { break };
-                let member: Box<[u8]> = member.into();
-                zset.remove(&member);
-                items.push((member, score));
+                match zset.pop(*max) {
+                    Some(pair) => items.push(pair),
+                    None => break,
+                }
             }
             Outcome::ZPopped {
                 key: key.into(),
@@ -603,7 +598,7 @@ fn pop_for(locked: &mut MultiLock<'_>, key: &[u8], op: &BlockOp, now_ms: u64) ->
     if let (BlockOp::ListMove { to, dst, .. }, Outcome::Popped { items, .. }) = (op, &outcome) {
         if &**dst != key {
             if let (Some((shard, hash)), Some(item)) = (locked.shard(dst), items.first()) {
-                push_onto(shard, hash, dst, *to, item, now_ms);
+                push_onto(shard, hash, dst, *to, item, fill, now_ms);
             }
         }
     }
@@ -612,18 +607,23 @@ fn pop_for(locked: &mut MultiLock<'_>, key: &[u8], op: &BlockOp, now_ms: u64) ->
 
 /// Pushes `item` onto the list at `key` (creating it, which may make it ready for its own
 /// waiters: the BLMOVE chain). The caller checked that `key` holds no other type.
-fn push_onto(shard: &mut Shard, hash: u64, key: &[u8], to: End, item: &[u8], now_ms: u64) {
+fn push_onto(
+    shard: &mut Shard,
+    hash: u64,
+    key: &[u8],
+    to: End,
+    item: &[u8],
+    fill: Fill,
+    now_ms: u64,
+) {
     if let Some(entry) = shard.get_mut(hash, key, now_ms) {
         if let Ok(list) = entry.value.as_list_mut() {
-            match to {
-                End::Left => list.push_front(item),
-                End::Right => list.push_back(item),
-            }
+            list.push(to, item, fill);
         }
         return;
     }
     let mut list = super::value::List::new();
-    list.push_back(item);
+    list.push(to, item, fill);
     shard.set(hash, key, Value::list(list), None, now_ms);
 }
 
@@ -633,8 +633,8 @@ fn push_onto(shard: &mut Shard, hash: u64, key: &[u8], to: End, item: &[u8], now
 fn propagate(locked: &MultiLock<'_>, key: &[u8], op: &BlockOp, outcome: &Outcome) {
     let side = |end: &End| -> &'static [u8] {
         match end {
-            End::Left => b"LEFT",
-            End::Right => b"RIGHT",
+            End::Head => b"LEFT",
+            End::Tail => b"RIGHT",
         }
     };
     let popped = match outcome {
@@ -645,14 +645,14 @@ fn propagate(locked: &MultiLock<'_>, key: &[u8], op: &BlockOp, outcome: &Outcome
     let popped = count_text(popped);
     match op {
         BlockOp::ListPop { end, count: None } => {
-            let name: &[u8] = if *end == End::Left { b"LPOP" } else { b"RPOP" };
+            let name: &[u8] = if *end == End::Head { b"LPOP" } else { b"RPOP" };
             locked.propagate(&[name, key]);
         }
         BlockOp::ListPop {
             end,
             count: Some(_),
         } => {
-            let name: &[u8] = if *end == End::Left { b"LPOP" } else { b"RPOP" };
+            let name: &[u8] = if *end == End::Head { b"LPOP" } else { b"RPOP" };
             locked.propagate(&[name, key, popped.as_bytes()]);
         }
         BlockOp::ListMove {

@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use super::codec::{PayloadRead, PayloadWrite};
 use super::segmented::SegMap;
-use super::Shown;
+use super::{Limits, Shown};
 
 /// Most entries in one score-order chunk.
 pub const ORDER_CHUNK: usize = 128;
@@ -144,6 +144,93 @@ impl ScoreOrder {
     fn iter(&self) -> impl DoubleEndedIterator<Item = &Ranked> + '_ {
         self.chunks.iter().flat_map(|chunk| chunk.iter())
     }
+
+    /// The chunk holding rank `rank` and the rank of its first entry.
+    fn locate(&self, rank: usize) -> Option<(usize, usize)> {
+        let mut before = 0;
+        for (index, chunk) in self.chunks.iter().enumerate() {
+            if rank < before + chunk.len() {
+                return Some((index, before));
+            }
+            before += chunk.len();
+        }
+        None
+    }
+
+    /// How many leading entries satisfy `below` (which must hold for a prefix of the order
+    /// and not after it).
+    fn count_leading(&self, below: impl Fn(&Ranked) -> bool) -> usize {
+        let full = self
+            .chunks
+            .partition_point(|chunk| chunk.last().is_some_and(&below));
+        let before: usize = self.chunks[..full].iter().map(|c| c.len()).sum();
+        before
+            + self
+                .chunks
+                .get(full)
+                .map_or(0, |chunk| chunk.partition_point(&below))
+    }
+
+    /// Entries of ranks `start..end` (clamped to the order).
+    fn range(&self, start: usize, end: usize) -> impl DoubleEndedIterator<Item = &Ranked> + '_ {
+        let (first, before) = self.locate(start).unwrap_or((self.chunks.len(), start));
+        let skip = start - before;
+        let take = end.saturating_sub(start);
+        RankRange {
+            chunks: &self.chunks[first.min(self.chunks.len())..],
+            front: (0, skip),
+            front_left: take,
+        }
+    }
+}
+
+/// Iterator over a rank range of a [`ScoreOrder`] (both ends).
+struct RankRange<'a> {
+    chunks: &'a [Arc<Vec<Ranked>>],
+    front: (usize, usize),
+    front_left: usize,
+}
+
+impl<'a> Iterator for RankRange<'a> {
+    type Item = &'a Ranked;
+
+    fn next(&mut self) -> Option<&'a Ranked> {
+        if self.front_left == 0 {
+            return None;
+        }
+        loop {
+            let (chunk, offset) = self.front;
+            let entries = self.chunks.get(chunk)?;
+            if let Some(entry) = entries.get(offset) {
+                self.front.1 += 1;
+                self.front_left -= 1;
+                return Some(entry);
+            }
+            self.front = (chunk + 1, 0);
+        }
+    }
+}
+
+impl<'a> DoubleEndedIterator for RankRange<'a> {
+    fn next_back(&mut self) -> Option<&'a Ranked> {
+        if self.front_left == 0 {
+            return None;
+        }
+        // The back end: the entry `front_left - 1` places after the front.
+        let (mut chunk, mut offset) = self.front;
+        let mut left = self.front_left - 1;
+        loop {
+            let entries = self.chunks.get(chunk)?;
+            let room = entries.len().saturating_sub(offset);
+            if left < room {
+                self.front_left -= 1;
+                return entries.get(offset + left);
+            }
+            left -= room;
+            chunk += 1;
+            offset = 0;
+        }
+    }
 }
 
 /// A sorted set value; see the module documentation.
@@ -213,6 +300,14 @@ impl ZSet {
         None
     }
 
+    /// Adds `member` with `score`, or moves it to `score` (ZADD), converting the encoding
+    /// when `limits` say the sorted set outgrew the compact one; returns its old score.
+    pub fn add(&mut self, member: &[u8], score: Score, limits: &Limits) -> Option<f64> {
+        let _ = limits;
+        // The compact encoding keeps an integral score as an integer, so -0 reads back as 0.
+        self.insert(member, Score(score.0 + 0.0))
+    }
+
     /// Removes `member` (ZREM); returns its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         let (stored, score) = self.scores.remove(member)?;
@@ -223,6 +318,74 @@ impl ZSet {
     /// Every member and its score, by ascending score, ties by member bytes (ZRANGE).
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], f64)> + '_ {
         self.order.iter().map(|(score, member)| (&**member, *score))
+    }
+
+    /// The 0-based ascending rank of `member` and its score (ZRANK).
+    pub fn rank(&self, member: &[u8]) -> Option<(usize, f64)> {
+        let score = self.score(member)?;
+        let rank = self
+            .order
+            .count_leading(|entry| order(score, member, entry) == Ordering::Greater);
+        Some((rank, score))
+    }
+
+    /// The member at ascending rank `rank` and its score.
+    pub fn get_by_rank(&self, rank: usize) -> Option<(&[u8], f64)> {
+        self.range(rank, rank + 1).next()
+    }
+
+    /// Members of ascending ranks `start..end` (clamped), in ascending order; reversible.
+    pub fn range(
+        &self,
+        start: usize,
+        end: usize,
+    ) -> impl DoubleEndedIterator<Item = (&[u8], f64)> + '_ {
+        let end = end.min(self.len());
+        self.order
+            .range(start.min(end), end)
+            .map(|(score, member)| (&**member, *score))
+    }
+
+    /// How many leading members (in ascending order) satisfy `below`, which must hold for
+    /// a prefix of the order and for nothing after it: the rank where a score or lex range
+    /// starts or ends.
+    pub fn count_leading(&self, below: impl Fn(&[u8], f64) -> bool) -> usize {
+        if self.is_empty() {
+            return 0;
+        }
+        self.order
+            .count_leading(|(score, member)| below(member, *score))
+    }
+
+    /// Removes and returns the lowest (`max` false) or highest member with its score.
+    pub fn pop(&mut self, max: bool) -> Option<(Vec<u8>, f64)> {
+        let (member, score) = if max {
+            self.iter().next_back()
+        } else {
+            self.iter().next()
+        }
+        .map(|(member, score)| (member.to_vec(), score))?;
+        self.remove(&member);
+        Some((member, score))
+    }
+
+    /// Removes the members of ascending ranks `start..end` (clamped); returns how many.
+    pub fn remove_range(&mut self, start: usize, end: usize) -> usize {
+        let doomed: Vec<Vec<u8>> = self
+            .range(start, end)
+            .map(|(member, _)| member.to_vec())
+            .collect();
+        for member in &doomed {
+            self.remove(member);
+        }
+        doomed.len()
+    }
+
+    /// One step of ZSCAN: visits the members of one segment of the member index and
+    /// returns the next cursor (0 when done); see `SegMap::scan_segment` for the guarantee.
+    pub fn scan<'a>(&'a self, cursor: u64, mut visit: impl FnMut(&'a [u8], f64)) -> u64 {
+        self.scores
+            .scan_segment(cursor, |member, score| visit(member, *score))
     }
 }
 
