@@ -289,10 +289,15 @@ struct Registration<'a> {
     waiter: Arc<Waiter>,
     shared: &'a Shared,
     client: Arc<ClientInfo>,
+    /// The task that ends the wait when the timeout passes.
+    timer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.abort();
+        }
         self.waiter.end(CANCELLED);
         let store = &self.shared.store;
         if let Some(db) = store.db(self.waiter.db as usize) {
@@ -321,18 +326,22 @@ pub async fn wait(
         shape,
         timeout_ms,
     } = *blocked;
+    // The connection threads run no timer (see `server::Workers`): the timeout sleeps on the
+    // server's main runtime, and ends the wait as CLIENT UNBLOCK would.
+    let timer = (timeout_ms > 0).then(|| {
+        let waiter = Arc::clone(&waiter);
+        shared.timers.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(timeout_ms)).await;
+            waiter.interrupt(TIMED_OUT);
+        })
+    });
     let registration = Registration {
         waiter,
         shared,
         client: session.client.shared_info(),
+        timer,
     };
     let waiter = &registration.waiter;
-    let deadline =
-        (timeout_ms > 0).then(|| tokio::time::Instant::now() + Duration::from_millis(timeout_ms));
-    let sleep = tokio::time::sleep_until(
-        deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400)),
-    );
-    tokio::pin!(sleep);
     let ended = loop {
         let state = waiter.state();
         if state != WAITING {
@@ -340,11 +349,6 @@ pub async fn wait(
         }
         tokio::select! {
             () = waiter.signal.notified() => {}
-            () = &mut sleep, if deadline.is_some() => {
-                if waiter.end(TIMED_OUT) {
-                    break TIMED_OUT;
-                }
-            }
             read = stream.read_buf(input) => match read {
                 Ok(0) | Err(_) => return false,
                 Ok(n) => {
