@@ -170,6 +170,12 @@ impl Signal {
         self.condvar.notify_all();
     }
 
+    /// The server's await point, for the code to compile under loom (the models call
+    /// [`Signal::wait`] from their threads instead).
+    pub async fn notified(&self) {
+        self.wait();
+    }
+
     /// Sleeps until the signal is raised, and lowers it.
     pub fn wait(&self) {
         let mut woken = self.woken.lock();
