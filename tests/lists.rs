@@ -3,6 +3,11 @@
 //! shapes, WRONGTYPE, the deletion of an emptied list, the encodings, and the generic
 //! commands on a list. Expected replies were checked against Redis 7 (7.2 where noted).
 
+use std::path::Path;
+use std::time::Duration;
+
+use kvserver::config::FsyncPolicy;
+use kvserver::ServerHandle;
 use protocol::Frame;
 use redis::AsyncCommands;
 
@@ -358,4 +363,390 @@ async fn lpos_ranks_counts_and_maxlen() {
         args[1] = "missing";
         assert_eq!(c.cmd(&args).await, err(expected), "{tail:?}");
     }
+}
+
+#[tokio::test]
+async fn lindex_and_lset() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["RPUSH", "l", "a", "b", "c"]).await, int(3));
+    for (index, expected) in [
+        ("0", bulk("a")),
+        ("2", bulk("c")),
+        ("-1", bulk("c")),
+        ("-3", bulk("a")),
+        ("3", nil()),
+        ("-4", nil()),
+    ] {
+        assert_eq!(c.cmd(&["LINDEX", "l", index]).await, expected, "{index}");
+    }
+    assert_eq!(c.cmd(&["LINDEX", "l", "x"]).await, err(NOT_INTEGER));
+    // The key is looked up before the index is parsed.
+    assert_eq!(c.cmd(&["LINDEX", "missing", "x"]).await, nil());
+    assert_eq!(c.cmd(&["LSET", "l", "1", "B"]).await, ok());
+    assert_eq!(c.cmd(&["LSET", "l", "-1", "C"]).await, ok());
+    assert_eq!(range(&mut c, "l").await, bulks(&["a", "B", "C"]));
+    assert_eq!(
+        c.cmd(&["LSET", "l", "3", "x"]).await,
+        err("ERR index out of range")
+    );
+    assert_eq!(
+        c.cmd(&["LSET", "l", "-4", "x"]).await,
+        err("ERR index out of range")
+    );
+    assert_eq!(c.cmd(&["LSET", "l", "x", "x"]).await, err(NOT_INTEGER));
+    assert_eq!(
+        c.cmd(&["LSET", "missing", "0", "x"]).await,
+        err("ERR no such key")
+    );
+    assert_eq!(
+        c.cmd(&["LSET", "missing", "x", "x"]).await,
+        err("ERR no such key")
+    );
+    assert_eq!(c.cmd(&["LINDEX", "l", "0", "1"]).await, arity_err("lindex"));
+}
+
+#[tokio::test]
+async fn linsert_lrem_and_ltrim() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["RPUSH", "l", "a", "b", "a", "c"]).await, int(4));
+    assert_eq!(c.cmd(&["LINSERT", "l", "BEFORE", "a", "x"]).await, int(5));
+    assert_eq!(c.cmd(&["LINSERT", "l", "after", "c", "y"]).await, int(6));
+    assert_eq!(c.cmd(&["LINSERT", "l", "AFTER", "b", "z"]).await, int(7));
+    assert_eq!(
+        range(&mut c, "l").await,
+        bulks(&["x", "a", "b", "z", "a", "c", "y"])
+    );
+    assert_eq!(
+        c.cmd(&["LINSERT", "l", "BEFORE", "nope", "q"]).await,
+        int(-1)
+    );
+    assert_eq!(
+        c.cmd(&["LINSERT", "missing", "BEFORE", "a", "q"]).await,
+        int(0)
+    );
+    assert_eq!(c.cmd(&["EXISTS", "missing"]).await, int(0));
+    assert_eq!(
+        c.cmd(&["LINSERT", "l", "MIDDLE", "a", "q"]).await,
+        err(SYNTAX)
+    );
+    assert_eq!(
+        c.cmd(&["LINSERT", "missing", "MIDDLE", "a", "q"]).await,
+        err(SYNTAX)
+    );
+    // LREM: from the head, from the tail, all.
+    assert_eq!(
+        c.cmd(&["RPUSH", "r", "a", "b", "a", "c", "a", "b"]).await,
+        int(6)
+    );
+    assert_eq!(c.cmd(&["LREM", "r", "1", "a"]).await, int(1));
+    assert_eq!(range(&mut c, "r").await, bulks(&["b", "a", "c", "a", "b"]));
+    assert_eq!(c.cmd(&["LREM", "r", "-1", "b"]).await, int(1));
+    assert_eq!(range(&mut c, "r").await, bulks(&["b", "a", "c", "a"]));
+    assert_eq!(c.cmd(&["LREM", "r", "0", "a"]).await, int(2));
+    assert_eq!(c.cmd(&["LREM", "r", "0", "nope"]).await, int(0));
+    assert_eq!(
+        c.cmd(&["LREM", "r", "-9223372036854775808", "b"]).await,
+        int(1)
+    );
+    assert_eq!(c.cmd(&["LREM", "r", "5", "c"]).await, int(1));
+    assert_eq!(c.cmd(&["EXISTS", "r"]).await, int(0));
+    assert_eq!(c.cmd(&["LREM", "r", "x", "c"]).await, err(NOT_INTEGER));
+    assert_eq!(c.cmd(&["LREM", "missing", "1", "c"]).await, int(0));
+    // LTRIM.
+    assert_eq!(
+        c.cmd(&["RPUSH", "t", "0", "1", "2", "3", "4", "5"]).await,
+        int(6)
+    );
+    assert_eq!(c.cmd(&["LTRIM", "t", "1", "-2"]).await, ok());
+    assert_eq!(range(&mut c, "t").await, bulks(&["1", "2", "3", "4"]));
+    assert_eq!(c.cmd(&["LTRIM", "t", "-100", "100"]).await, ok());
+    assert_eq!(c.cmd(&["LLEN", "t"]).await, int(4));
+    assert_eq!(c.cmd(&["LTRIM", "t", "2", "2"]).await, ok());
+    assert_eq!(range(&mut c, "t").await, bulks(&["3"]));
+    assert_eq!(c.cmd(&["LTRIM", "t", "1", "0"]).await, ok());
+    assert_eq!(c.cmd(&["EXISTS", "t"]).await, int(0));
+    assert_eq!(c.cmd(&["LTRIM", "missing", "0", "1"]).await, ok());
+    assert_eq!(
+        c.cmd(&["LTRIM", "missing", "x", "1"]).await,
+        err(NOT_INTEGER)
+    );
+}
+
+/// Middle operations on a list of many packs, checked against a model element by element.
+#[tokio::test]
+async fn a_large_list_stays_consistent() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    let n = 20_000;
+    let mut model: Vec<String> = (0..n).map(|i| format!("element:{i}")).collect();
+    for batch in model.chunks(1000) {
+        let mut args = vec!["RPUSH", "big"];
+        args.extend(batch.iter().map(String::as_str));
+        c.cmd(&args).await;
+    }
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "big"]).await,
+        bulk("quicklist")
+    );
+    assert_eq!(
+        c.cmd(&["LINDEX", "big", "10000"]).await,
+        bulk("element:10000")
+    );
+    assert_eq!(c.cmd(&["LSET", "big", "12345", "changed"]).await, ok());
+    model[12345] = "changed".into();
+    assert_eq!(
+        c.cmd(&["LINSERT", "big", "BEFORE", "element:777", "new"])
+            .await,
+        int(n + 1)
+    );
+    model.insert(777, "new".into());
+    assert_eq!(c.cmd(&["LREM", "big", "0", "element:5000"]).await, int(1));
+    model.retain(|e| e != "element:5000");
+    assert_eq!(c.cmd(&["LTRIM", "big", "100", "-100"]).await, ok());
+    model = model[100..model.len() - 99].to_vec();
+    assert_eq!(
+        c.cmd(&["LRANGE", "big", "9000", "9004"]).await,
+        bulks(&model[9000..9005])
+    );
+    assert_eq!(
+        c.cmd(&["LPOS", "big", "changed"]).await,
+        int(12345 + 1 - 1 - 100)
+    );
+    let all = array_items(range(&mut c, "big").await);
+    assert_eq!(all.len(), model.len());
+    assert!(all.iter().zip(&model).all(|(got, want)| *got == bulk(want)));
+    // Popped down to a few elements, it is compact again.
+    assert_eq!(c.cmd(&["LTRIM", "big", "0", "9"]).await, ok());
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "big"]).await,
+        bulk("listpack")
+    );
+}
+
+/// OBJECT ENCODING follows `list-max-listpack-size` as Redis 7.2 does (Redis 7.0 reports
+/// every list as quicklist).
+#[tokio::test]
+async fn encodings_follow_list_max_listpack_size() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["RPUSH", "l", "a", "b", "c"]).await, int(3));
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "l"]).await, bulk("listpack"));
+    let big = "x".repeat(9000);
+    assert_eq!(c.cmd(&["RPUSH", "l", &big]).await, int(4));
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "l"]).await, bulk("quicklist"));
+    assert_eq!(c.cmd(&["RPOP", "l"]).await, bulk(&big));
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "l"]).await, bulk("listpack"));
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "list-max-listpack-size", "4"])
+            .await,
+        ok()
+    );
+    assert_eq!(c.cmd(&["RPUSH", "l", "d"]).await, int(4));
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "l"]).await, bulk("listpack"));
+    assert_eq!(c.cmd(&["RPUSH", "l", "e"]).await, int(5));
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "l"]).await, bulk("quicklist"));
+    assert_eq!(range(&mut c, "l").await, bulks(&["a", "b", "c", "d", "e"]));
+    // Down to one pack of two elements (half the bound): compact again.
+    assert_eq!(c.cmd(&["RPOP", "l", "3"]).await, bulks(&["e", "d", "c"]));
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "l"]).await, bulk("listpack"));
+}
+
+#[tokio::test]
+async fn generic_commands_on_lists() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(c.cmd(&["RPUSH", "l", "a", "b"]).await, int(2));
+    assert_eq!(c.cmd(&["COPY", "l", "l2"]).await, int(1));
+    assert_eq!(c.cmd(&["RPUSH", "l", "c"]).await, int(3));
+    assert_eq!(range(&mut c, "l2").await, bulks(&["a", "b"]));
+    assert_eq!(c.cmd(&["RENAME", "l2", "l3"]).await, ok());
+    assert_eq!(c.cmd(&["EXPIRE", "l3", "100"]).await, int(1));
+    // A push keeps the TTL.
+    assert_eq!(c.cmd(&["LPUSH", "l3", "z"]).await, int(3));
+    assert_eq!(c.cmd(&["TTL", "l3"]).await, int(100));
+    let found = array_items(c.cmd(&["SCAN", "0", "TYPE", "list", "COUNT", "100"]).await);
+    assert_eq!(sorted_bulks(found[1].clone()), [&b"l"[..], b"l3"]);
+    assert_eq!(c.cmd(&["UNLINK", "l", "l3"]).await, int(2));
+    assert_eq!(c.cmd(&["DBSIZE"]).await, int(0));
+}
+
+#[tokio::test]
+async fn resp3_replies() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    c.cmd(&["HELLO", "3"]).await;
+    assert_eq!(c.cmd(&["RPUSH", "l", "a", "b"]).await, int(2));
+    raw_reply(
+        &mut c,
+        &["LRANGE", "l", "0", "-1"],
+        b"*2\r\n$1\r\na\r\n$1\r\nb\r\n",
+    )
+    .await;
+    raw_reply(&mut c, &["LINDEX", "l", "5"], b"_\r\n").await;
+    raw_reply(&mut c, &["LPOS", "l", "z"], b"_\r\n").await;
+    raw_reply(&mut c, &["LPOS", "l", "b", "COUNT", "0"], b"*1\r\n:1\r\n").await;
+    raw_reply(&mut c, &["LPOP", "l", "1"], b"*1\r\n$1\r\na\r\n").await;
+    raw_reply(&mut c, &["RPOPLPUSH", "none", "l"], b"_\r\n").await;
+    raw_reply(&mut c, &["LMOVE", "none", "l", "LEFT", "LEFT"], b"_\r\n").await;
+}
+
+async fn start_in(dir: &Path, appendonly: bool) -> ServerHandle {
+    let dir = dir.to_path_buf();
+    start_server_with(move |config| {
+        config.dir = dir;
+        config.appendonly = appendonly;
+        config.appendfsync = FsyncPolicy::Always;
+    })
+    .await
+}
+
+async fn stop(server: ServerHandle) {
+    server.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), server.stopped())
+        .await
+        .expect("server stops");
+}
+
+/// Every list, database by database, as `(db, key, elements)`.
+async fn list_state(c: &mut Raw) -> Vec<(usize, String, Vec<Frame>)> {
+    let mut state = Vec::new();
+    for db in 0..2 {
+        assert_eq!(c.cmd(&["SELECT", &db.to_string()]).await, ok());
+        let mut keys: Vec<String> = array_items(c.cmd(&["KEYS", "*"]).await)
+            .iter()
+            .map(text_of)
+            .collect();
+        keys.sort();
+        for key in keys {
+            state.push((db, key.clone(), array_items(range(c, &key).await)));
+        }
+    }
+    assert_eq!(c.cmd(&["SELECT", "0"]).await, ok());
+    state
+}
+
+/// Every list write comes back after a restart that replays the log, after a rewrite and a
+/// restart, and from a plain snapshot; a list of many packs included.
+#[tokio::test]
+async fn lists_survive_replay_rewrite_and_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in(dir.path(), true).await;
+    let mut c = Raw::connect(server.addr()).await;
+    let writes: &[&[&str]] = &[
+        &["RPUSH", "l", "a", "b", "c", "d", "e", "f"],
+        &["LPUSH", "l", "z"],
+        &["LPUSHX", "l", "y"],
+        &["RPUSHX", "l", "g"],
+        &["LPOP", "l"],
+        &["RPOP", "l", "2"],
+        &["LSET", "l", "1", "A"],
+        &["LINSERT", "l", "AFTER", "b", "b2"],
+        &["LREM", "l", "1", "c"],
+        &["LTRIM", "l", "0", "-2"],
+        &["RPUSH", "src", "1", "2", "3", "4"],
+        &["LMOVE", "src", "dst", "LEFT", "RIGHT"],
+        &["RPOPLPUSH", "src", "dst"],
+        &["LMPOP", "2", "nokey", "src", "RIGHT", "COUNT", "5"],
+        &["RPUSH", "gone", "x"],
+        &["LPOP", "gone", "3"],
+        &["COPY", "l", "l1", "DB", "1"],
+    ];
+    for args in writes {
+        let reply = c.cmd(args).await;
+        assert!(!matches!(reply, Frame::Error(_)), "{args:?}: {reply:?}");
+    }
+    let big: Vec<String> = (0..5000).map(|i| format!("element:{i}")).collect();
+    for batch in big.chunks(500) {
+        let mut args = vec!["RPUSH", "big"];
+        args.extend(batch.iter().map(String::as_str));
+        c.cmd(&args).await;
+    }
+    assert_eq!(c.cmd(&["LSET", "big", "2500", "middle"]).await, ok());
+    assert_eq!(
+        c.cmd(&["LMPOP", "1", "big", "LEFT", "COUNT", "7"]).await,
+        Frame::Array(vec![bulk("big"), bulks(&big[..7])])
+    );
+    let expected = list_state(&mut c).await;
+    assert_eq!(expected.len(), 4, "{expected:?}");
+    stop(server).await;
+
+    let server = start_in(dir.path(), true).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(list_state(&mut c).await, expected, "after replay");
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]).await,
+        simple("Background append only file rewriting started")
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = text_of(&c.cmd(&["INFO", "persistence"]).await);
+        if info_field(&info, "aof_rewrite_in_progress").as_deref() == Some("0") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "rewrite finishes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A write after the rewrite lands in the new incremental log.
+    assert_eq!(c.cmd(&["RPOP", "big"]).await, bulk("element:4999"));
+    assert_eq!(c.cmd(&["SAVE"]).await, ok());
+    stop(server).await;
+    let mut expected = expected;
+    if let Some((_, _, big)) = expected.iter_mut().find(|(_, key, _)| key == "big") {
+        big.pop();
+    }
+    let server = start_in(dir.path(), true).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(list_state(&mut c).await, expected, "after rewrite");
+    stop(server).await;
+    let server = start_in(dir.path(), false).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(list_state(&mut c).await, expected, "from the snapshot");
+    stop(server).await;
+}
+
+/// List writes are logged as Redis 7 logs them: LMPOP as `LPOP|RPOP key popped`, the others
+/// as sent, and writes that changed nothing not at all.
+#[tokio::test]
+async fn list_log_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in(dir.path(), true).await;
+    let mut c = Raw::connect(server.addr()).await;
+    let commands: &[&[&str]] = &[
+        &["RPUSH", "l", "a", "b", "c"],
+        // No change: not logged.
+        &["LPUSHX", "none", "a"],
+        &["LPOP", "l", "0"],
+        &["LPOP", "none", "2"],
+        &["LREM", "l", "0", "nope"],
+        &["LTRIM", "l", "0", "-1"],
+        &["LINSERT", "l", "BEFORE", "nope", "x"],
+        &["LMOVE", "none", "l", "LEFT", "LEFT"],
+        &["LMPOP", "1", "none", "LEFT"],
+        &["LSET", "l", "9", "x"],
+        // Changes.
+        &["lpop", "l", "5"],
+        &["RPUSH", "l", "a", "b", "c"],
+        &["LMPOP", "2", "none", "l", "RIGHT", "COUNT", "10"],
+        &["RPUSH", "l", "a", "b"],
+        &["LMPOP", "1", "l", "LEFT"],
+        &["RPOPLPUSH", "l", "l"],
+        &["LMOVE", "l", "m", "LEFT", "RIGHT"],
+    ];
+    for args in commands {
+        c.cmd(args).await;
+    }
+    stop(server).await;
+    let incr = std::fs::read(dir.path().join("appendonlydir/appendonly.aof.1.incr.aof")).unwrap();
+    let text = String::from_utf8_lossy(&incr);
+    let words: Vec<&str> = text
+        .split("\r\n")
+        .filter(|w| !w.starts_with('*') && !w.starts_with('$') && !w.is_empty())
+        .collect();
+    assert_eq!(
+        words.join(" "),
+        "SELECT 0 RPUSH l a b c lpop l 5 RPUSH l a b c RPOP l 3 RPUSH l a b LPOP l 1 \
+         RPOPLPUSH l l LMOVE l m LEFT RIGHT"
+    );
 }

@@ -74,9 +74,14 @@ mod tests {
             syntax_of(&["hset"]).as_deref(),
             Some("key field value [field value ...]")
         );
+        // A required choice, as redis-cli shows it.
+        assert_eq!(
+            syntax_of(&["LMOVE"]).as_deref(),
+            Some("source destination LEFT|RIGHT LEFT|RIGHT")
+        );
         assert_eq!(
             table.groups(),
-            ["connection", "generic", "hash", "server", "string"]
+            ["connection", "generic", "hash", "list", "server", "string"]
         );
     }
 }

@@ -31,11 +31,11 @@ fn formatted_output_on_request() {
     let server = TestServer::start();
     let run = server.kvcli(
         &["--no-raw"],
-        b"rpush l a\nmset k v\nmget k nope\nexists k\n",
+        b"nosuch l a\nmset k v\nmget k nope\nexists k\n",
     );
     assert_eq!(
         run.out(),
-        "(error) ERR unknown command 'rpush', with args beginning with: 'l' 'a' \nOK\n1) \"v\"\n2) (nil)\n(integer) 1\n"
+        "(error) ERR unknown command 'nosuch', with args beginning with: 'l' 'a' \nOK\n1) \"v\"\n2) (nil)\n(integer) 1\n"
     );
 }
 

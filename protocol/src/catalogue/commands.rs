@@ -524,7 +524,7 @@ pub static COMMANDS: [CommandSpec; 125] = [
         "key index:integer element"),
     CommandSpec::new("linsert", 5, flags![WRITE, DENYOOM], INSERT_KEY, LIST, "2.2.0", "O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).", AS_SENT,
         "Insert an element before or after the first occurrence of a pivot",
-        "key where pivot element"),
+        "key <BEFORE | AFTER> pivot element"),
     CommandSpec::new("lrem", 4, flags![WRITE], DELETE_KEY, LIST, "1.0.0", "O(N+M) where N is the length of the list and M is the number of elements removed.", AS_SENT,
         "Remove occurrences of an element from a list; replies with how many",
         "key count:integer element"),
@@ -536,13 +536,13 @@ pub static COMMANDS: [CommandSpec; 125] = [
         "key element [RANK rank:integer] [COUNT num-matches:integer] [MAXLEN len:integer]"),
     CommandSpec::new("lmove", 5, flags![WRITE, DENYOOM], MOVE_KEYS, LIST, "6.2.0", "O(1)", AS_SENT,
         "Pop an element from one end of a list and push it onto an end of another",
-        "source destination wherefrom whereto"),
+        "source destination <LEFT | RIGHT> <LEFT | RIGHT>"),
     CommandSpec::new("rpoplpush", 3, flags![WRITE, DENYOOM], MOVE_KEYS, LIST, "1.2.0", "O(1)", AS_SENT,
         "Pop the tail of a list and push it onto the head of another (LMOVE RIGHT LEFT)",
         "source destination"),
     CommandSpec::new("lmpop", -4, flags![WRITE], POP_NUMKEYS, LIST, "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", REWRITTEN,
         "Pop elements from the first non-empty list among several keys",
-        "numkeys key [key ...] where [COUNT count]"),
+        "numkeys key [key ...] <LEFT | RIGHT> [COUNT count]"),
     // (end of lists)
     // Sets.
     // (end of sets)

@@ -178,7 +178,7 @@ pub fn plain(syntax: &str) -> Cow<'_, str> {
     for c in syntax.chars() {
         match c {
             ':' => in_annotation = true,
-            c if c.is_whitespace() || matches!(c, '[' | ']' | '|') => {
+            c if c.is_whitespace() || matches!(c, '[' | ']' | '<' | '>' | '|') => {
                 in_annotation = false;
                 out.push(c);
             }
@@ -195,6 +195,8 @@ enum Item {
     Word(String),
     /// `[...]`: its `|`-separated alternatives.
     Group(Vec<Vec<Item>>),
+    /// `<...>`: a required choice among its `|`-separated alternatives (`<LEFT | RIGHT>`).
+    Required(Vec<Vec<Item>>),
     /// `...` after an element.
     Ellipsis,
 }
@@ -203,6 +205,8 @@ fn tokenize(syntax: &str) -> Vec<String> {
     syntax
         .replace('[', " [ ")
         .replace(']', " ] ")
+        .replace('<', " < ")
+        .replace('>', " > ")
         .replace('|', " | ")
         .replace("...", " ... ")
         .split_whitespace()
@@ -216,12 +220,13 @@ fn parse_alternatives(tokens: &[String], pos: &mut usize) -> Vec<Vec<Item>> {
     while let Some(token) = tokens.get(*pos) {
         *pos += 1;
         let item = match token.as_str() {
-            "]" => break,
+            "]" | ">" => break,
             "|" => {
                 alternatives.push(Vec::new());
                 continue;
             }
             "[" => Item::Group(parse_alternatives(tokens, pos)),
+            "<" => Item::Required(parse_alternatives(tokens, pos)),
             "..." => Item::Ellipsis,
             word => Item::Word(word.to_owned()),
         };
@@ -296,6 +301,11 @@ fn convert_sequence(items: &[Item]) -> Vec<ArgSpec> {
                 if !absorb_repetition(&mut args, &group) {
                     args.push(group);
                 }
+            }
+            Item::Required(alternatives) => {
+                let mut choice = convert_group(alternatives);
+                choice.optional = false;
+                args.push(choice);
             }
         }
         i += 1;
@@ -411,6 +421,19 @@ mod tests {
             ]
         );
         assert_eq!(expiry[0].token.as_deref(), Some("EX"));
+    }
+
+    #[test]
+    fn angle_brackets_are_a_required_choice() {
+        let lmove = parse_syntax("source destination <LEFT | RIGHT> <LEFT | RIGHT> [COUNT count]");
+        assert_eq!(lmove.len(), 5);
+        assert_eq!((lmove[2].kind, lmove[2].optional), (ArgKind::OneOf, false));
+        assert_eq!(lmove[2].children[1].token.as_deref(), Some("RIGHT"));
+        assert!(lmove[4].optional);
+        assert_eq!(
+            plain("key <BEFORE | AFTER> pivot:string"),
+            "key <BEFORE | AFTER> pivot"
+        );
     }
 
     #[test]
