@@ -256,7 +256,7 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
 /// handlers to rows by address at compile time, and a slice static's rows are copied into
 /// const-evaluated tables of other crates, so the addresses would differ.
 #[rustfmt::skip]
-pub static COMMANDS: [CommandSpec; 125] = [
+pub static COMMANDS: [CommandSpec; 134] = [
     // Connection.
     CommandSpec::new("ping", -1, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
         "Check that the server answers: PONG, or the message back",
@@ -616,6 +616,33 @@ pub static COMMANDS: [CommandSpec; 125] = [
     CommandSpec::new("zmpop", -4, flags![WRITE], NUMKEYS_POP, SORTED_SET, "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", REWRITTEN,
         "Pop members from the first non-empty sorted set of several",
         "numkeys key [key ...] MIN | MAX [COUNT count]"),
+    CommandSpec::new("zrandmember", -2, flags![READONLY], READ_KEY, SORTED_SET, "6.2.0", "O(N) where N is the number of members returned", NOTHING,
+        "Pick random members of a sorted set, optionally with their scores",
+        "key [count [WITHSCORES]]"),
+    CommandSpec::new("zunion", -3, flags![READONLY], NUMKEYS_READ, SORTED_SET, "6.2.0", "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.", NOTHING,
+        "Union of sorted sets, with weights and an aggregate",
+        "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX] [WITHSCORES]"),
+    CommandSpec::new("zinter", -3, flags![READONLY], NUMKEYS_READ, SORTED_SET, "6.2.0", "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.", NOTHING,
+        "Intersection of sorted sets, with weights and an aggregate",
+        "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX] [WITHSCORES]"),
+    CommandSpec::new("zdiff", -3, flags![READONLY], NUMKEYS_READ, SORTED_SET, "6.2.0", "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.", NOTHING,
+        "Members of the first sorted set that are in none of the others",
+        "numkeys key [key ...] [WITHSCORES]"),
+    CommandSpec::new("zunionstore", -4, flags![WRITE, DENYOOM], STORE_NUMKEYS, SORTED_SET, "2.0.0", "O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.", AS_SENT,
+        "Store the union of sorted sets",
+        "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX]"),
+    CommandSpec::new("zinterstore", -4, flags![WRITE, DENYOOM], STORE_NUMKEYS, SORTED_SET, "2.0.0", "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.", AS_SENT,
+        "Store the intersection of sorted sets",
+        "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX]"),
+    CommandSpec::new("zdiffstore", -4, flags![WRITE, DENYOOM], STORE_NUMKEYS, SORTED_SET, "6.2.0", "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.", AS_SENT,
+        "Store the members of the first sorted set that are in none of the others",
+        "destination numkeys key [key ...]"),
+    CommandSpec::new("zintercard", -3, flags![READONLY], NUMKEYS_READ, SORTED_SET, "7.0.0", "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.", NOTHING,
+        "Count the intersection of sorted sets, optionally up to a limit",
+        "numkeys key [key ...] [LIMIT limit]"),
+    CommandSpec::new("zscan", -3, flags![READONLY], READ_KEY, SORTED_SET, "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", NOTHING,
+        "Walk the members of a sorted set a batch at a time, resuming from a cursor",
+        "key cursor [MATCH pattern] [COUNT count]"),
     // (end of sorted sets)
     // Blocking commands.
     CommandSpec::new("blpop", -3, flags![WRITE, NOSCRIPT, BLOCKING], BLOCKING_POP_KEYS, LIST, "2.0.0", "O(N) where N is the number of provided keys.", REWRITTEN,

@@ -246,6 +246,15 @@ pub static COMMANDS: &[Command] = &[
     bind("zpopmin", zset::zpopmin),
     bind("zpopmax", zset::zpopmax),
     bind("zmpop", zset::zmpop),
+    bind("zrandmember", zset::zrandmember),
+    bind("zunion", zset::zunion),
+    bind("zinter", zset::zinter),
+    bind("zdiff", zset::zdiff),
+    bind("zunionstore", zset::zunionstore),
+    bind("zinterstore", zset::zinterstore),
+    bind("zdiffstore", zset::zdiffstore),
+    bind("zintercard", zset::zintercard),
+    bind("zscan", zset::zscan),
     // (end of sorted sets)
     // Blocking commands.
     bind("blpop", blocking::blpop),

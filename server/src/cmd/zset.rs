@@ -835,9 +835,9 @@ impl<'a> RangeRequest<'a> {
                 if self.reverse {
                     let len = zset.len();
                     let (lo, hi) = (len - hi, len - lo);
-                    return zset.range(lo, hi).rev().collect();
+                    return zset.range(lo, hi).into_iter().rev().collect();
                 }
-                return zset.range(lo, hi).collect();
+                return zset.range(lo, hi);
             }
             Range::Score(min, max) => score_span(zset, min, max),
             Range::Lex(min, max) => lex_span(zset, min, max),
@@ -853,9 +853,12 @@ impl<'a> RangeRequest<'a> {
         }
         let take = take.min(span - skip);
         if self.reverse {
-            zset.range(hi - skip - take, hi - skip).rev().collect()
+            zset.range(hi - skip - take, hi - skip)
+                .into_iter()
+                .rev()
+                .collect()
         } else {
-            zset.range(lo + skip, lo + skip + take).collect()
+            zset.range(lo + skip, lo + skip + take)
         }
     }
 }
@@ -913,6 +916,7 @@ pub fn zrevrangebylex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError>
 
 /// Stores `entries` at `dst` (replacing whatever is there), or deletes `dst` when there is
 /// none; the result takes the compact encoding when it fits, as Redis's store commands do.
+/// Returns true if the keyspace changed (something stored, or `dst` deleted).
 fn store_result(
     shard: &mut Shard,
     hash: u64,
@@ -920,10 +924,9 @@ fn store_result(
     entries: Vec<(Vec<u8>, f64)>,
     limits: &Limits,
     now: u64,
-) {
+) -> bool {
     if entries.is_empty() {
-        shard.remove(hash, dst, now);
-        return;
+        return shard.remove(hash, dst, now).is_some();
     }
     let mut zset = ZSet::new();
     for (member, score) in entries {
@@ -932,6 +935,7 @@ fn store_result(
         }
     }
     shard.set(hash, dst, Value::zset(zset), None, now);
+    true
 }
 
 /// ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]
@@ -956,8 +960,9 @@ pub fn zrangestore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     };
     let stored = selected.len();
     let (shard, hash) = locked.shard(dst).ok_or(errors::SYNTAX)?;
-    store_result(shard, hash, dst, selected, &limits, now);
-    locked.propagate_named(b"ZRANGESTORE", args.slice(1..).iter());
+    if store_result(shard, hash, dst, selected, &limits, now) {
+        locked.propagate_named(b"ZRANGESTORE", args.slice(1..).iter());
+    }
     drop(locked);
     ctx.out.count(stored);
     Ok(())
@@ -1262,4 +1267,557 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     drop(locked);
     ctx.out.null_array();
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// ZRANDMEMBER and ZSCAN.
+
+/// The most members `ZRANDMEMBER key -count` returns (as HRANDFIELD: a reply larger than
+/// the protocol's aggregate limit could not be decoded anyway).
+const MAX_REPEATED_PICKS: u64 = 1 << 24;
+
+/// Random positions: a counter hashed with a per-call random seed.
+struct Random {
+    seeds: foldhash::fast::RandomState,
+    counter: u64,
+}
+
+impl Random {
+    fn new() -> Self {
+        Random {
+            seeds: foldhash::fast::RandomState::default(),
+            counter: 0,
+        }
+    }
+
+    /// A position below `n` (> 0).
+    fn below(&mut self, n: usize) -> usize {
+        use std::hash::BuildHasher;
+        self.counter += 1;
+        let n = n.max(1) as u64;
+        (self.seeds.hash_one(self.counter) % n) as usize
+    }
+}
+
+/// ZRANDMEMBER key [count [WITHSCORES]]
+///
+/// Without a count: one random member, or nil. With a count `n > 0`: `min(n, len)` distinct
+/// members; `n < 0`: `|n|` members drawn independently; 0: none. The count and option are
+/// checked before the key. WITHSCORES replies a flat array in RESP2 and `[member, score]`
+/// pairs in RESP3.
+pub fn zrandmember(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let (db, now) = (ctx.db(), ctx.now_ms);
+    if args.len() == 2 {
+        let out = &mut *ctx.out;
+        return with_zset(db, &args[1], now, |zset| {
+            let picked = zset.and_then(|z| z.get_by_rank(Random::new().below(z.len())));
+            match picked {
+                Some((member, _)) => out.bulk(member),
+                None => out.null(),
+            }
+        });
+    }
+    let count = parse_i64(&args[2]).ok_or(errors::NOT_INTEGER)?;
+    if count == i64::MIN {
+        return Err(CmdError::new(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    let with_scores = match args.len() {
+        3 => false,
+        4 if is(&args[3], "WITHSCORES") => true,
+        _ => return Err(errors::SYNTAX),
+    };
+    let out_of_range = CmdError::new("ERR value is out of range");
+    if with_scores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return Err(out_of_range);
+    }
+    if count < 0 && count.unsigned_abs() > MAX_REPEATED_PICKS {
+        return Err(out_of_range);
+    }
+    let out = &mut *ctx.out;
+    with_zset(db, &args[1], now, |zset| {
+        let Some(zset) = zset else {
+            out.array(0);
+            return;
+        };
+        let len = zset.len();
+        let wanted = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
+        let mut random = Random::new();
+        let picks: Vec<(&[u8], f64)> = if count < 0 {
+            (0..wanted)
+                .filter_map(|_| zset.get_by_rank(random.below(len)))
+                .collect()
+        } else if wanted >= len {
+            zset.iter().collect()
+        } else {
+            // Distinct random ranks: a partial shuffle of the ranks.
+            let mut ranks: Vec<usize> = if wanted.saturating_mul(3) > len {
+                (0..len).collect()
+            } else {
+                Vec::new()
+            };
+            if ranks.is_empty() {
+                let mut chosen = std::collections::HashSet::with_capacity(wanted);
+                while chosen.len() < wanted {
+                    let rank = random.below(len);
+                    if chosen.insert(rank) {
+                        ranks.push(rank);
+                    }
+                }
+            } else {
+                for i in 0..wanted {
+                    let j = i + random.below(len - i);
+                    ranks.swap(i, j);
+                }
+                ranks.truncate(wanted);
+            }
+            ranks
+                .into_iter()
+                .filter_map(|rank| zset.get_by_rank(rank))
+                .collect()
+        };
+        write_entries(out, picks.len(), picks.into_iter(), with_scores);
+    })
+}
+
+/// ZSCAN key cursor [MATCH pattern] [COUNT count]: `[next cursor, [member, score, ...]]`,
+/// scores as bulk strings in both protocols (as Redis). A compact sorted set comes back
+/// whole with cursor 0; a larger one a segment of its member index per step, with HSCAN's
+/// guarantee (every member present for the whole walk is returned).
+pub fn zscan(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let cursor = parse_cursor(&args[2])?;
+    let (db, now) = (ctx.db(), ctx.now_ms);
+    let out = &mut *ctx.out;
+    with_zset(db, &args[1], now, |zset| {
+        let Some(zset) = zset else {
+            out.array(2);
+            out.bulk(b"0");
+            out.array(0);
+            return Ok(());
+        };
+        let mut pattern: Option<&[u8]> = None;
+        let mut count: usize = 10;
+        let mut i = 3;
+        while i < args.len() {
+            let value = args.get(i + 1).ok_or(errors::SYNTAX)?;
+            if is(&args[i], "COUNT") {
+                count = usize::try_from(arg_i64(value)?)
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or(errors::SYNTAX)?;
+            } else if is(&args[i], "MATCH") {
+                pattern = Some(value).filter(|p| *p != b"*");
+            } else {
+                return Err(errors::SYNTAX);
+            }
+            i += 2;
+        }
+        let mut found: Vec<(&[u8], f64)> = Vec::new();
+        let (mut visited, mut steps) = (0usize, 0usize);
+        let max_steps = count.saturating_mul(10);
+        let mut next = cursor;
+        loop {
+            next = zset.scan(next, |member, score| {
+                visited += 1;
+                if pattern.is_none_or(|p| glob_match(p, member)) {
+                    found.push((member, score));
+                }
+            });
+            steps += 1;
+            if next == 0 || visited >= count || steps >= max_steps {
+                break;
+            }
+        }
+        out.array(2);
+        out.bulk_int(i64::try_from(next).unwrap_or(0));
+        out.array(found.len() * 2);
+        for (member, score) in found {
+            out.bulk(member);
+            out.bulk(format_score(score).as_bytes());
+        }
+        Ok(())
+    })?
+}
+
+// ---------------------------------------------------------------------------------------
+// ZUNION, ZINTER, ZDIFF, their STORE forms, ZINTERCARD.
+
+/// The operation of a multi-key command.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SetOp {
+    Union,
+    Inter,
+    Diff,
+}
+
+/// How scores of a member found in several inputs combine.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Aggregate {
+    Sum,
+    Min,
+    Max,
+}
+
+impl Aggregate {
+    /// Redis's `zunionInterAggregate`: a NaN sum (`inf + -inf`) becomes 0.
+    fn apply(self, target: &mut f64, value: f64) {
+        match self {
+            Aggregate::Sum => {
+                *target += value;
+                if target.is_nan() {
+                    *target = 0.0;
+                }
+            }
+            Aggregate::Min => {
+                if value < *target {
+                    *target = value;
+                }
+            }
+            Aggregate::Max => {
+                if value > *target {
+                    *target = value;
+                }
+            }
+        }
+    }
+}
+
+/// An input of a multi-key command: a sorted set, or a set (every member scoring 1).
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Sorted(&'a ZSet),
+    Plain(&'a Set),
+}
+
+/// An input owned (a clone of the value: one pointer per part), for the STORE forms, which
+/// hold the shards mutably.
+enum OwnedSource {
+    Sorted(ZSet),
+    Plain(Set),
+}
+
+impl OwnedSource {
+    fn from_value(value: &Value) -> Result<OwnedSource, CmdError> {
+        match value {
+            Value::ZSet(zset) => Ok(OwnedSource::Sorted((**zset).clone())),
+            Value::Set(set) => Ok(OwnedSource::Plain((**set).clone())),
+            _ => Err(errors::WRONGTYPE),
+        }
+    }
+
+    fn as_source(&self) -> Source<'_> {
+        match self {
+            OwnedSource::Sorted(zset) => Source::Sorted(zset),
+            OwnedSource::Plain(set) => Source::Plain(set),
+        }
+    }
+}
+
+impl<'a> Source<'a> {
+    fn from_value(value: &'a Value) -> Result<Source<'a>, CmdError> {
+        match value {
+            Value::ZSet(zset) => Ok(Source::Sorted(zset)),
+            Value::Set(set) => Ok(Source::Plain(set)),
+            _ => Err(errors::WRONGTYPE),
+        }
+    }
+
+    fn len(self) -> usize {
+        match self {
+            Source::Sorted(zset) => zset.len(),
+            Source::Plain(set) => set.len(),
+        }
+    }
+
+    fn score(self, member: &[u8]) -> Option<f64> {
+        match self {
+            Source::Sorted(zset) => zset.score(member),
+            Source::Plain(set) => set.contains(member).then_some(1.0),
+        }
+    }
+
+    fn for_each(self, mut visit: impl FnMut(&'a [u8], f64)) {
+        match self {
+            Source::Sorted(zset) => zset.iter().for_each(|(m, s)| visit(m, s)),
+            Source::Plain(set) => set.iter().for_each(|m| visit(m, 1.0)),
+        }
+    }
+}
+
+/// The options after the keys.
+struct SetOpOptions {
+    weights: Vec<f64>,
+    aggregate: Aggregate,
+    with_scores: bool,
+    /// ZINTERCARD's LIMIT (0: none).
+    limit: usize,
+}
+
+/// Where the keys are: `numkeys` at `numkeys_at`, keys after it. Checks as Redis does,
+/// before any key is read.
+fn set_op_keys(args: Argv<'_>, numkeys_at: usize) -> Result<(usize, usize), CmdError> {
+    let numkeys = arg_i64(&args[numkeys_at])?;
+    if numkeys < 1 {
+        return Err(CmdError::owned(format!(
+            "ERR at least 1 input key is needed for '{}' command",
+            String::from_utf8_lossy(&args[0]).to_ascii_lowercase()
+        )));
+    }
+    let available = args.len() - numkeys_at - 1;
+    let numkeys = usize::try_from(numkeys).unwrap_or(usize::MAX);
+    if numkeys > available {
+        return Err(errors::SYNTAX);
+    }
+    Ok((numkeys_at + 1, numkeys))
+}
+
+/// Parses the options after the keys (read after the keys' types were checked, as Redis).
+fn set_op_options(
+    args: Argv<'_>,
+    mut i: usize,
+    numkeys: usize,
+    op: SetOp,
+    store: bool,
+    card: bool,
+) -> Result<SetOpOptions, CmdError> {
+    let mut options = SetOpOptions {
+        weights: vec![1.0; numkeys],
+        aggregate: Aggregate::Sum,
+        with_scores: false,
+        limit: 0,
+    };
+    while i < args.len() {
+        let remaining = args.len() - i;
+        let option = &args[i];
+        if op != SetOp::Diff && !card && remaining > numkeys && is(option, "WEIGHTS") {
+            for k in 0..numkeys {
+                options.weights[k] = parse_score(&args[i + 1 + k])
+                    .ok_or(CmdError::new("ERR weight value is not a float"))?;
+            }
+            i += 1 + numkeys;
+        } else if op != SetOp::Diff && !card && remaining >= 2 && is(option, "AGGREGATE") {
+            let name = &args[i + 1];
+            options.aggregate = if is(name, "SUM") {
+                Aggregate::Sum
+            } else if is(name, "MIN") {
+                Aggregate::Min
+            } else if is(name, "MAX") {
+                Aggregate::Max
+            } else {
+                return Err(errors::SYNTAX);
+            };
+            i += 2;
+        } else if !store && !card && is(option, "WITHSCORES") {
+            options.with_scores = true;
+            i += 1;
+        } else if card && remaining >= 2 && is(option, "LIMIT") {
+            let limit_error = CmdError::new("ERR LIMIT can't be negative");
+            let limit = parse_i64(&args[i + 1]).ok_or(limit_error.clone())?;
+            options.limit = usize::try_from(limit).map_err(|_| limit_error)?;
+            i += 2;
+        } else {
+            return Err(errors::SYNTAX);
+        }
+    }
+    Ok(options)
+}
+
+/// A weighted score: a NaN product (`inf * 0`) counts as 0, as in Redis.
+fn weighted(weight: f64, score: f64) -> f64 {
+    let value = weight * score;
+    if value.is_nan() {
+        0.0
+    } else {
+        value
+    }
+}
+
+/// Computes the result of `op` over `sources` (`None`: a missing key), sorted by score
+/// then member; ZINTERCARD stops counting at `limit` (0: no limit).
+fn compute<'a>(
+    op: SetOp,
+    sources: &[Option<Source<'a>>],
+    options: &SetOpOptions,
+) -> Vec<(&'a [u8], f64)> {
+    let mut result: Vec<(&'a [u8], f64)> = Vec::new();
+    match op {
+        SetOp::Union => {
+            let mut order: Vec<usize> = (0..sources.len()).collect();
+            order.sort_by_key(|&i| sources[i].map_or(0, Source::len));
+            let mut scores: HashMap<&'a [u8], f64> = HashMap::new();
+            let mut first_seen: Vec<&'a [u8]> = Vec::new();
+            for i in order {
+                let Some(source) = sources[i] else { continue };
+                let weight = options.weights[i];
+                source.for_each(|member, score| {
+                    let value = weighted(weight, score);
+                    match scores.get_mut(member) {
+                        Some(target) => options.aggregate.apply(target, value),
+                        None => {
+                            scores.insert(member, value);
+                            first_seen.push(member);
+                        }
+                    }
+                });
+            }
+            result = first_seen
+                .into_iter()
+                .map(|member| (member, scores[member]))
+                .collect();
+        }
+        SetOp::Inter => {
+            if sources.iter().any(Option::is_none) {
+                return result;
+            }
+            let mut order: Vec<usize> = (0..sources.len()).collect();
+            order.sort_by_key(|&i| sources[i].map_or(0, Source::len));
+            let Some(first) = sources[order[0]] else {
+                return result;
+            };
+            let first_weight = options.weights[order[0]];
+            first.for_each(|member, score| {
+                if options.limit > 0 && result.len() >= options.limit {
+                    return;
+                }
+                let mut total = weighted(first_weight, score);
+                for &j in &order[1..] {
+                    let Some(found) = sources[j].and_then(|s| s.score(member)) else {
+                        return;
+                    };
+                    options
+                        .aggregate
+                        .apply(&mut total, found * options.weights[j]);
+                }
+                result.push((member, total));
+            });
+        }
+        SetOp::Diff => {
+            let Some(Some(first)) = sources.first() else {
+                return result;
+            };
+            first.for_each(|member, score| {
+                let elsewhere = sources[1..]
+                    .iter()
+                    .any(|s| s.is_some_and(|s| s.score(member).is_some()));
+                if !elsewhere {
+                    result.push((member, score));
+                }
+            });
+        }
+    }
+    result.sort_by(|a, b| {
+        a.1.partial_cmp(&b.1)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| a.0.cmp(b.0))
+    });
+    result
+}
+
+/// ZUNION, ZINTER, ZDIFF (`numkeys` at 1) and ZINTERCARD: read-only forms.
+fn set_op_read(ctx: &mut Ctx<'_>, args: Argv<'_>, op: SetOp, card: bool) -> Result<(), CmdError> {
+    let (first, numkeys) = set_op_keys(args, 1)?;
+    let keys = args.slice(first..first + numkeys);
+    let now = ctx.now_ms;
+    let db = ctx.db();
+    let read = db.read_keys(keys.iter());
+    let mut expired = Vec::new();
+    let mut sources = Vec::with_capacity(numkeys);
+    for (key, found) in keys.iter().zip(read.lookups(keys.iter(), now)) {
+        match found {
+            Lookup::Live(entry) => sources.push(Some(Source::from_value(&entry.value)?)),
+            Lookup::Expired => {
+                expired.push(key);
+                sources.push(None);
+            }
+            Lookup::Absent => sources.push(None),
+        }
+    }
+    let options = set_op_options(args, first + numkeys, numkeys, op, false, card)?;
+    let result = compute(op, &sources, &options);
+    if card {
+        ctx.out.count(result.len());
+    } else {
+        write_entries(
+            ctx.out,
+            result.len(),
+            result.into_iter(),
+            options.with_scores,
+        );
+    }
+    drop(read);
+    db.expire_if_due(expired, now);
+    Ok(())
+}
+
+/// ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE: `dst numkeys key...`, replying with the size of
+/// the stored result; an empty result deletes `dst`.
+fn set_op_store(ctx: &mut Ctx<'_>, args: Argv<'_>, op: SetOp) -> Result<(), CmdError> {
+    let (first, numkeys) = set_op_keys(args, 2)?;
+    let limits = limits(ctx);
+    let (dst, now) = (&args[1], ctx.now_ms);
+    let keys = args.slice(first..first + numkeys);
+    let mut locked = ctx.db().lock_keys(std::iter::once(dst).chain(keys.iter()));
+    let mut owned = Vec::with_capacity(numkeys);
+    for key in keys.iter() {
+        let (shard, hash) = locked.shard(key).ok_or(errors::SYNTAX)?;
+        match shard.get_read(hash, key, now) {
+            Some(entry) => owned.push(Some(OwnedSource::from_value(&entry.value)?)),
+            None => owned.push(None),
+        }
+    }
+    let options = set_op_options(args, first + numkeys, numkeys, op, true, false)?;
+    let sources: Vec<Option<Source<'_>>> = owned
+        .iter()
+        .map(|s| s.as_ref().map(OwnedSource::as_source))
+        .collect();
+    let result: Vec<(Vec<u8>, f64)> = compute(op, &sources, &options)
+        .into_iter()
+        .map(|(m, s)| (m.to_vec(), s))
+        .collect();
+    let stored = result.len();
+    let (shard, hash) = locked.shard(dst).ok_or(errors::SYNTAX)?;
+    let changed = store_result(shard, hash, dst, result, &limits, now);
+    if changed {
+        locked.propagate_named(&args[0], args.slice(1..).iter());
+    }
+    drop(locked);
+    drop(owned);
+    ctx.out.count(stored);
+    Ok(())
+}
+
+/// ZUNION numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
+pub fn zunion(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    set_op_read(ctx, args, SetOp::Union, false)
+}
+
+/// ZINTER numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
+pub fn zinter(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    set_op_read(ctx, args, SetOp::Inter, false)
+}
+
+/// ZDIFF numkeys key [key ...] [WITHSCORES]
+pub fn zdiff(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    set_op_read(ctx, args, SetOp::Diff, false)
+}
+
+/// ZINTERCARD numkeys key [key ...] [LIMIT limit]
+pub fn zintercard(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    set_op_read(ctx, args, SetOp::Inter, true)
+}
+
+/// ZUNIONSTORE destination numkeys key [key ...] [WEIGHTS ...] [AGGREGATE ...]
+pub fn zunionstore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    set_op_store(ctx, args, SetOp::Union)
+}
+
+/// ZINTERSTORE destination numkeys key [key ...] [WEIGHTS ...] [AGGREGATE ...]
+pub fn zinterstore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    set_op_store(ctx, args, SetOp::Inter)
+}
+
+/// ZDIFFSTORE destination numkeys key [key ...]
+pub fn zdiffstore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    set_op_store(ctx, args, SetOp::Diff)
 }

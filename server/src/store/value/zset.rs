@@ -1,19 +1,32 @@
-//! Sorted sets: distinct byte-string members, each with a score, ordered by score.
+//! Sorted sets: distinct byte-string members, each with a score, ordered by score (ties by
+//! member bytes, as Redis orders them).
 //!
-//! Two structures share each member (one `Arc<[u8]>` allocation, as Redis shares one string
-//! between its dict and its skiplist):
-//! - member to score, a segmented map (`store::value::segmented`): ZSCORE, and finding a
-//!   member's place to move or remove it;
-//! - score order, a sequence of sorted chunks of at most [`ORDER_CHUNK`] entries, ordered by
-//!   (score, member bytes) as Redis orders ties. A member's chunk is found by binary search
-//!   over the chunks' last entries, its place by binary search inside the chunk; a full chunk
-//!   splits in two, a chunk below a quarter full merges with its successor when they fit.
+//! Two encodings, as in Redis (OBJECT ENCODING names them `listpack` and `skiplist`):
 //!
-//! Both are made of `Arc`'d parts, so cloning a sorted set (what a snapshot does under the
-//! shard lock) copies one pointer per segment and per chunk, and a write after that copies the
-//! segment and the chunk it changes: pointers and scores, never member bytes. Ranks (ZRANK,
-//! ZRANGE by index) walk chunk lengths, O(n / ORDER_CHUNK); a per-chunk count index can make
-//! them logarithmic when those commands arrive.
+//! - **Packed** (`listpack`), for at most `zset-max-listpack-entries` members of at most
+//!   `zset-max-listpack-value` bytes each: one byte buffer of `(member, score)` entries in
+//!   order, `varint(len) member score`, where a score that is an integer of magnitude below
+//!   2^53 takes one varint (zigzag, shifted left, low bit 0: most scores fit one or two bytes)
+//!   and any other a marker byte `1` and its 8 IEEE-754 bytes. Every operation is a linear
+//!   walk of at most a few kilobytes. An integral score is stored as an integer, so `-0` reads
+//!   back as `0`, as from Redis's listpack.
+//! - **Big** (`skiplist`), past either threshold (a one-way conversion, as in Redis):
+//!   - member to score, a segmented map (`store::value::segmented`), for ZSCORE and to find a
+//!     member's place;
+//!   - the score order, sorted chunks of at most [`ORDER_CHUNK`] entries behind `Arc`s, with
+//!     a Fenwick tree over the chunk lengths: finding a member's chunk is a binary search over
+//!     the chunks' last entries, its rank a prefix sum, and the member at a rank a descent of
+//!     the tree, so ZRANK, ZRANGE by rank and score/lex range bounds are O(log n). A full chunk
+//!     splits in two and a chunk under a quarter full merges with its successor; either
+//!     rebuilds the tree (O(n / ORDER_CHUNK), once per ~64 insertions at worst).
+//!
+//!   Both halves share each member (one `Arc<[u8]>`), as Redis shares one string between
+//!   its dict and its skiplist. The structure was measured against crossbeam-skiplist
+//!   (benches/zsets.rs; numbers in SPEC.md 6.9).
+//!
+//! Cloning a big sorted set (what a snapshot does under the shard lock) copies one pointer
+//! per segment and per chunk plus the Fenwick tree (one word per chunk); a write afterwards
+//! copies the segment and the chunk it changes. A packed one is small and cloned whole.
 //!
 //! # Snapshot payload (type tag `0x04`)
 //!
@@ -25,7 +38,8 @@
 //!
 //! A member may appear only once and no score may be NaN; a payload that breaks either is
 //! rejected as corrupt. Entries out of order are accepted (each is inserted in its place); in
-//! order, as written, each goes at the end at no search cost.
+//! order, as written, each goes at the end at no search cost. A loaded sorted set takes the
+//! packed encoding when it fits the default thresholds.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -54,28 +68,233 @@ impl Score {
     }
 }
 
-/// A member as both structures hold it.
+/// A member as both big structures hold it.
 type Member = Arc<[u8]>;
 
 /// One entry of the score order.
 type Ranked = (f64, Member);
 
-/// Redis's order: by score, ties by member bytes. Scores are never NaN, so the comparison of
-/// doubles is total here (and -0 equals 0, as in Redis).
-fn order(score: f64, member: &[u8], other: &Ranked) -> Ordering {
+/// Redis's order of (score, member) against (other score, other member). Scores are never
+/// NaN, so the comparison of doubles is total here (and -0 equals 0, as in Redis).
+fn cmp_entries(score: f64, member: &[u8], other_score: f64, other_member: &[u8]) -> Ordering {
     score
-        .partial_cmp(&other.0)
+        .partial_cmp(&other_score)
         .unwrap_or(Ordering::Equal)
-        .then_with(|| member.cmp(&other.1))
+        .then_with(|| member.cmp(other_member))
 }
 
-/// The score order: sorted, non-empty chunks, each behind an `Arc`.
+/// [`cmp_entries`] against a stored entry.
+fn order(score: f64, member: &[u8], other: &Ranked) -> Ordering {
+    cmp_entries(score, member, other.0, &other.1)
+}
+
+// ---------------------------------------------------------------------------------------
+// The packed encoding.
+
+/// Largest magnitude of a score kept as an integer in the packed encoding (exact in f64).
+const PACKED_INT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Reads a varint at `*at` (the buffer is our own, so it is well formed; a short buffer
+/// reads as 0 rather than panicking).
+fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
+    let mut value = 0u64;
+    let mut shift = 0;
+    while let Some(&byte) = bytes.get(*at) {
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 63 {
+            break;
+        }
+    }
+    value
+}
+
+/// Appends one packed entry.
+fn put_packed(out: &mut Vec<u8>, member: &[u8], score: f64) {
+    put_varint(out, member.len() as u64);
+    out.extend_from_slice(member);
+    if score.fract() == 0.0 && score.abs() < PACKED_INT_LIMIT {
+        let int = score as i64;
+        let zigzag = ((int << 1) ^ (int >> 63)) as u64;
+        put_varint(out, zigzag << 1);
+    } else {
+        out.push(1);
+        out.extend_from_slice(&score.to_le_bytes());
+    }
+}
+
+/// Walks a packed buffer: yields each member, its score and the entry's byte range start.
+#[derive(Clone)]
+struct PackedIter<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> PackedIter<'a> {
+    /// The next entry and the offset where it starts.
+    fn next_entry(&mut self) -> Option<(usize, &'a [u8], f64)> {
+        if self.at >= self.bytes.len() {
+            return None;
+        }
+        let start = self.at;
+        let len = usize::try_from(get_varint(self.bytes, &mut self.at)).unwrap_or(0);
+        let member_end = (self.at + len).min(self.bytes.len());
+        let member = &self.bytes[self.at..member_end];
+        self.at = member_end;
+        let tag = get_varint(self.bytes, &mut self.at);
+        let score = if tag & 1 == 1 {
+            let end = (self.at + 8).min(self.bytes.len());
+            let mut raw = [0u8; 8];
+            raw[..end - self.at].copy_from_slice(&self.bytes[self.at..end]);
+            self.at = end;
+            f64::from_le_bytes(raw)
+        } else {
+            let zigzag = tag >> 1;
+            let int = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+            int as f64
+        };
+        Some((start, member, score))
+    }
+}
+
+impl<'a> Iterator for PackedIter<'a> {
+    type Item = (&'a [u8], f64);
+
+    fn next(&mut self) -> Option<(&'a [u8], f64)> {
+        self.next_entry().map(|(_, member, score)| (member, score))
+    }
+}
+
+/// The packed encoding: entries in order, and their count.
+#[derive(Clone, Default)]
+struct Packed {
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl Packed {
+    fn iter(&self) -> PackedIter<'_> {
+        PackedIter {
+            bytes: &self.bytes,
+            at: 0,
+        }
+    }
+
+    /// The byte range of `member`'s entry and its score.
+    fn find(&self, member: &[u8]) -> Option<(std::ops::Range<usize>, f64)> {
+        let mut walk = self.iter();
+        while let Some((start, found, score)) = walk.next_entry() {
+            if found == member {
+                return Some((start..walk.at, score));
+            }
+        }
+        None
+    }
+
+    fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        let (range, score) = self.find(member)?;
+        self.bytes.drain(range);
+        self.len -= 1;
+        Some(score)
+    }
+
+    /// Inserts a member known to be absent, in its place.
+    fn insert_new(&mut self, member: &[u8], score: f64) {
+        let mut walk = self.iter();
+        let mut at = self.bytes.len();
+        while let Some((start, found, found_score)) = walk.next_entry() {
+            if cmp_entries(score, member, found_score, found) == Ordering::Less {
+                at = start;
+                break;
+            }
+        }
+        let mut entry = Vec::with_capacity(member.len() + 12);
+        put_packed(&mut entry, member, score);
+        self.bytes.reserve_exact(entry.len());
+        self.bytes.splice(at..at, entry);
+        self.len += 1;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The big encoding.
+
+/// The score order: sorted, non-empty chunks behind `Arc`s, and a Fenwick tree of their
+/// lengths.
 #[derive(Clone, Default)]
 struct ScoreOrder {
     chunks: Vec<Arc<Vec<Ranked>>>,
+    /// Fenwick tree (1-based, stored from index 0) over `chunks[i].len()`.
+    counts: Vec<usize>,
 }
 
 impl ScoreOrder {
+    /// Rebuilds the Fenwick tree after chunks were added or removed (O(chunks)).
+    fn rebuild(&mut self) {
+        let n = self.chunks.len();
+        self.counts.clear();
+        self.counts.extend(self.chunks.iter().map(|c| c.len()));
+        for i in 0..n {
+            let parent = i | (i + 1);
+            if parent < n {
+                self.counts[parent] += self.counts[i];
+            }
+        }
+    }
+
+    /// Adds `delta` (±1) to chunk `index`'s count.
+    fn bump(&mut self, mut index: usize, grow: bool) {
+        while index < self.counts.len() {
+            if grow {
+                self.counts[index] += 1;
+            } else {
+                self.counts[index] -= 1;
+            }
+            index |= index + 1;
+        }
+    }
+
+    /// Entries in chunks `0..index`.
+    fn before(&self, index: usize) -> usize {
+        let mut sum = 0;
+        let mut i = index;
+        while i > 0 {
+            sum += self.counts[i - 1];
+            i &= i - 1;
+        }
+        sum
+    }
+
+    /// The chunk holding rank `rank` and the offset in it.
+    fn locate(&self, rank: usize) -> Option<(usize, usize)> {
+        let n = self.counts.len();
+        let mut position = 0;
+        let mut left = rank;
+        let mut step = n.checked_next_power_of_two()?;
+        while step > 0 {
+            let next = position + step;
+            if next <= n && self.counts[next - 1] <= left {
+                position = next;
+                left -= self.counts[next - 1];
+            }
+            step >>= 1;
+        }
+        let chunk = self.chunks.get(position)?;
+        (left < chunk.len()).then_some((position, left))
+    }
+
     /// The first chunk whose last entry is not below (score, member); the last chunk if all
     /// are below. Only for a non-empty order.
     fn chunk_for(&self, score: f64, member: &[u8]) -> usize {
@@ -90,6 +309,7 @@ impl ScoreOrder {
     fn insert(&mut self, score: f64, member: Member) {
         if self.chunks.is_empty() {
             self.chunks.push(Arc::new(vec![(score, member)]));
+            self.rebuild();
             return;
         }
         let index = self.chunk_for(score, &member);
@@ -100,6 +320,7 @@ impl ScoreOrder {
             // Appending past a full last chunk (a load in order): start a new one, so that
             // chunks built in order are full.
             self.chunks.push(Arc::new(vec![(score, member)]));
+            self.rebuild();
             return;
         }
         let chunk = Arc::make_mut(chunk);
@@ -107,6 +328,9 @@ impl ScoreOrder {
         if chunk.len() > ORDER_CHUNK {
             let upper = chunk.split_off(chunk.len() / 2);
             self.chunks.insert(index + 1, Arc::new(upper));
+            self.rebuild();
+        } else {
+            self.bump(index, true);
         }
     }
 
@@ -128,6 +352,7 @@ impl ScoreOrder {
         let len = chunk.len();
         if len == 0 {
             self.chunks.remove(index);
+            self.rebuild();
         } else if len < ORDER_CHUNK / 4
             && self
                 .chunks
@@ -137,6 +362,9 @@ impl ScoreOrder {
             let next = self.chunks.remove(index + 1);
             let next = Arc::try_unwrap(next).unwrap_or_else(|shared| (*shared).clone());
             Arc::make_mut(&mut self.chunks[index]).extend(next);
+            self.rebuild();
+        } else {
+            self.bump(index, false);
         }
         true
     }
@@ -145,144 +373,43 @@ impl ScoreOrder {
         self.chunks.iter().flat_map(|chunk| chunk.iter())
     }
 
-    /// The chunk holding rank `rank` and the rank of its first entry.
-    fn locate(&self, rank: usize) -> Option<(usize, usize)> {
-        let mut before = 0;
-        for (index, chunk) in self.chunks.iter().enumerate() {
-            if rank < before + chunk.len() {
-                return Some((index, before));
-            }
-            before += chunk.len();
-        }
-        None
+    /// The rank of (score, member), present or not: how many entries are below it.
+    fn rank_of(&self, score: f64, member: &[u8]) -> usize {
+        self.count_leading(|entry| order(score, member, entry) == Ordering::Greater)
     }
 
-    /// How many leading entries satisfy `below` (which must hold for a prefix of the order
-    /// and not after it).
+    /// How many leading entries satisfy `below` (true for a prefix of the order only).
     fn count_leading(&self, below: impl Fn(&Ranked) -> bool) -> usize {
         let full = self
             .chunks
             .partition_point(|chunk| chunk.last().is_some_and(&below));
-        let before: usize = self.chunks[..full].iter().map(|c| c.len()).sum();
-        before
+        self.before(full)
             + self
                 .chunks
                 .get(full)
                 .map_or(0, |chunk| chunk.partition_point(&below))
     }
 
-    /// Entries of ranks `start..end` (clamped to the order).
-    fn range(&self, start: usize, end: usize) -> impl DoubleEndedIterator<Item = &Ranked> + '_ {
-        let (first, before) = self.locate(start).unwrap_or((self.chunks.len(), start));
-        let skip = start - before;
-        let take = end.saturating_sub(start);
-        RankRange {
-            chunks: &self.chunks[first.min(self.chunks.len())..],
-            front: (0, skip),
-            front_left: take,
-        }
+    /// Entries of ranks `start..end`, in order.
+    fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &Ranked> + '_ {
+        let (chunk, offset) = self.locate(start).unwrap_or((self.chunks.len(), 0));
+        self.chunks[chunk.min(self.chunks.len())..]
+            .iter()
+            .flat_map(|chunk| chunk.iter())
+            .skip(offset)
+            .take(end.saturating_sub(start))
     }
 }
 
-/// Iterator over a rank range of a [`ScoreOrder`] (both ends).
-struct RankRange<'a> {
-    chunks: &'a [Arc<Vec<Ranked>>],
-    front: (usize, usize),
-    front_left: usize,
-}
-
-impl<'a> Iterator for RankRange<'a> {
-    type Item = &'a Ranked;
-
-    fn next(&mut self) -> Option<&'a Ranked> {
-        if self.front_left == 0 {
-            return None;
-        }
-        loop {
-            let (chunk, offset) = self.front;
-            let entries = self.chunks.get(chunk)?;
-            if let Some(entry) = entries.get(offset) {
-                self.front.1 += 1;
-                self.front_left -= 1;
-                return Some(entry);
-            }
-            self.front = (chunk + 1, 0);
-        }
-    }
-}
-
-impl<'a> DoubleEndedIterator for RankRange<'a> {
-    fn next_back(&mut self) -> Option<&'a Ranked> {
-        if self.front_left == 0 {
-            return None;
-        }
-        // The back end: the entry `front_left - 1` places after the front.
-        let (mut chunk, mut offset) = self.front;
-        let mut left = self.front_left - 1;
-        loop {
-            let entries = self.chunks.get(chunk)?;
-            let room = entries.len().saturating_sub(offset);
-            if left < room {
-                self.front_left -= 1;
-                return entries.get(offset + left);
-            }
-            left -= room;
-            chunk += 1;
-            offset = 0;
-        }
-    }
-}
-
-/// A sorted set value; see the module documentation.
+/// The big encoding; see the module documentation.
 #[derive(Clone, Default)]
-pub struct ZSet {
+struct Big {
     scores: SegMap<Member, f64>,
     order: ScoreOrder,
 }
 
-impl ZSet {
-    /// The name OBJECT ENCODING reports for this zset's representation.
-    pub fn encoding(&self) -> &'static str {
-        "skiplist"
-    }
-
-    /// An empty sorted set.
-    pub fn new() -> Self {
-        ZSet::default()
-    }
-
-    /// Number of members (ZCARD).
-    pub fn len(&self) -> usize {
-        self.scores.len()
-    }
-
-    /// True when the sorted set has no member.
-    pub fn is_empty(&self) -> bool {
-        self.scores.len() == 0
-    }
-
-    /// Number of `Arc`'d parts (segments and order chunks): what cloning copies, one
-    /// pointer each.
-    pub fn part_count(&self) -> usize {
-        self.scores.segment_count() + self.order.chunks.len()
-    }
-
-    /// Parts (segments and order chunks) not shared with a clone: those written since it was
-    /// cloned.
-    #[cfg(test)]
-    pub(crate) fn unshared_parts(&self) -> usize {
-        let chunks = self.order.chunks.iter();
-        self.scores.unshared_parts() + chunks.filter(|c| Arc::strong_count(c) == 1).count()
-    }
-
-    /// The score of `member` (ZSCORE).
-    pub fn score(&self, member: &[u8]) -> Option<f64> {
-        self.scores.get(member).copied()
-    }
-
-    /// Adds `member` with `score`, or moves it to `score` (ZADD); returns its old score.
-    pub fn insert(&mut self, member: &[u8], score: Score) -> Option<f64> {
-        let score = score.get();
+impl Big {
+    fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
         if let Some((stored, &old)) = self.scores.get_key_value(member) {
             if old != score {
                 let stored = Arc::clone(stored);
@@ -300,71 +427,233 @@ impl ZSet {
         None
     }
 
-    /// Adds `member` with `score`, or moves it to `score` (ZADD), converting the encoding
-    /// when `limits` say the sorted set outgrew the compact one; returns its old score.
-    pub fn add(&mut self, member: &[u8], score: Score, limits: &Limits) -> Option<f64> {
-        let _ = limits;
-        // The compact encoding keeps an integral score as an integer, so -0 reads back as 0.
-        self.insert(member, Score(score.0 + 0.0))
-    }
-
-    /// Removes `member` (ZREM); returns its score.
-    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+    fn remove(&mut self, member: &[u8]) -> Option<f64> {
         let (stored, score) = self.scores.remove(member)?;
         self.order.remove(score, &stored);
         Some(score)
     }
+}
+
+/// The two encodings.
+#[derive(Clone)]
+enum Repr {
+    Packed(Packed),
+    Big(Box<Big>),
+}
+
+/// A sorted set value; see the module documentation.
+#[derive(Clone)]
+pub struct ZSet {
+    repr: Repr,
+}
+
+impl Default for ZSet {
+    fn default() -> Self {
+        ZSet {
+            repr: Repr::Packed(Packed::default()),
+        }
+    }
+}
+
+/// Iterator over a sorted set in ascending order.
+pub struct Iter<'a>(IterRepr<'a>);
+
+enum IterRepr<'a> {
+    Packed(PackedIter<'a>),
+    Big(Box<dyn Iterator<Item = &'a Ranked> + 'a>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a [u8], f64);
+
+    fn next(&mut self) -> Option<(&'a [u8], f64)> {
+        match &mut self.0 {
+            IterRepr::Packed(walk) => walk.next(),
+            IterRepr::Big(walk) => walk.next().map(|(score, member)| (&**member, *score)),
+        }
+    }
+}
+
+impl ZSet {
+    /// The name OBJECT ENCODING reports for this zset's representation.
+    pub fn encoding(&self) -> &'static str {
+        match self.repr {
+            Repr::Packed(_) => "listpack",
+            Repr::Big(_) => "skiplist",
+        }
+    }
+
+    /// An empty sorted set (packed).
+    pub fn new() -> Self {
+        ZSet::default()
+    }
+
+    /// Number of members (ZCARD).
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Packed(packed) => packed.len,
+            Repr::Big(big) => big.scores.len(),
+        }
+    }
+
+    /// True when the sorted set has no member.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of `Arc`'d parts (segments and order chunks): what cloning copies, one
+    /// pointer each (0 for a packed one, cloned whole).
+    pub fn part_count(&self) -> usize {
+        match &self.repr {
+            Repr::Packed(_) => 0,
+            Repr::Big(big) => big.scores.segment_count() + big.order.chunks.len(),
+        }
+    }
+
+    /// Parts (segments and order chunks) not shared with a clone: those written since it was
+    /// cloned.
+    #[cfg(test)]
+    pub(crate) fn unshared_parts(&self) -> usize {
+        match &self.repr {
+            Repr::Packed(_) => 0,
+            Repr::Big(big) => {
+                let chunks = big.order.chunks.iter();
+                big.scores.unshared_parts() + chunks.filter(|c| Arc::strong_count(c) == 1).count()
+            }
+        }
+    }
+
+    /// The score of `member` (ZSCORE).
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match &self.repr {
+            Repr::Packed(packed) => packed.find(member).map(|(_, score)| score),
+            Repr::Big(big) => big.scores.get(member).copied(),
+        }
+    }
+
+    /// Converts to the big encoding (one way).
+    fn convert_to_big(&mut self) {
+        if let Repr::Packed(packed) = &self.repr {
+            let mut big = Big::default();
+            for (member, score) in packed.iter() {
+                big.insert(member, score);
+            }
+            self.repr = Repr::Big(Box::new(big));
+        }
+    }
+
+    /// Adds `member` with `score`, or moves it to `score` (ZADD), converting to the big
+    /// encoding when the sorted set outgrows `limits`; returns its old score.
+    pub fn add(&mut self, member: &[u8], score: Score, limits: &Limits) -> Option<f64> {
+        let score = score.get();
+        if let Repr::Packed(packed) = &mut self.repr {
+            let old = packed.remove(member);
+            let fits = member.len() <= limits.zset_max_listpack_value
+                && packed.len < limits.zset_max_listpack_entries;
+            if fits {
+                packed.insert_new(member, score);
+                return old;
+            }
+            if let Some(old) = old {
+                packed.insert_new(member, old);
+            }
+            self.convert_to_big();
+        }
+        match &mut self.repr {
+            Repr::Big(big) => big.insert(member, score),
+            Repr::Packed(_) => None,
+        }
+    }
+
+    /// Adds or moves `member` under the default thresholds (snapshot loading, tests).
+    pub fn insert(&mut self, member: &[u8], score: Score) -> Option<f64> {
+        self.add(member, score, &Limits::DEFAULT)
+    }
+
+    /// Removes `member` (ZREM); returns its score. The encoding stays (as in Redis).
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        match &mut self.repr {
+            Repr::Packed(packed) => packed.remove(member),
+            Repr::Big(big) => big.remove(member),
+        }
+    }
 
     /// Every member and its score, by ascending score, ties by member bytes (ZRANGE).
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], f64)> + '_ {
-        self.order.iter().map(|(score, member)| (&**member, *score))
+    pub fn iter(&self) -> Iter<'_> {
+        match &self.repr {
+            Repr::Packed(packed) => Iter(IterRepr::Packed(packed.iter())),
+            Repr::Big(big) => Iter(IterRepr::Big(Box::new(big.order.iter()))),
+        }
     }
 
-    /// The 0-based ascending rank of `member` and its score (ZRANK).
+    /// The 0-based ascending rank of `member` and its score (ZRANK): O(log n) when big.
     pub fn rank(&self, member: &[u8]) -> Option<(usize, f64)> {
-        let score = self.score(member)?;
-        let rank = self
-            .order
-            .count_leading(|entry| order(score, member, entry) == Ordering::Greater);
-        Some((rank, score))
+        match &self.repr {
+            Repr::Packed(packed) => packed
+                .iter()
+                .enumerate()
+                .find(|(_, (found, _))| *found == member)
+                .map(|(rank, (_, score))| (rank, score)),
+            Repr::Big(big) => {
+                let score = *big.scores.get(member)?;
+                Some((big.order.rank_of(score, member), score))
+            }
+        }
     }
 
-    /// The member at ascending rank `rank` and its score.
+    /// The member at ascending rank `rank` and its score: O(log n) when big.
     pub fn get_by_rank(&self, rank: usize) -> Option<(&[u8], f64)> {
-        self.range(rank, rank + 1).next()
+        match &self.repr {
+            Repr::Packed(packed) => packed.iter().nth(rank),
+            Repr::Big(big) => {
+                let (chunk, offset) = big.order.locate(rank)?;
+                big.order.chunks[chunk]
+                    .get(offset)
+                    .map(|(score, member)| (&**member, *score))
+            }
+        }
     }
 
-    /// Members of ascending ranks `start..end` (clamped), in ascending order; reversible.
-    pub fn range(
-        &self,
-        start: usize,
-        end: usize,
-    ) -> impl DoubleEndedIterator<Item = (&[u8], f64)> + '_ {
+    /// Members of ascending ranks `start..end` (clamped), in ascending order: O(log n + m)
+    /// when big.
+    pub fn range(&self, start: usize, end: usize) -> Vec<(&[u8], f64)> {
         let end = end.min(self.len());
-        self.order
-            .range(start.min(end), end)
-            .map(|(score, member)| (&**member, *score))
+        if start >= end {
+            return Vec::new();
+        }
+        match &self.repr {
+            Repr::Packed(packed) => packed.iter().skip(start).take(end - start).collect(),
+            Repr::Big(big) => big
+                .order
+                .range(start, end)
+                .map(|(score, member)| (&**member, *score))
+                .collect(),
+        }
     }
 
     /// How many leading members (in ascending order) satisfy `below`, which must hold for
     /// a prefix of the order and for nothing after it: the rank where a score or lex range
-    /// starts or ends.
+    /// starts or ends. O(log n) when big.
     pub fn count_leading(&self, below: impl Fn(&[u8], f64) -> bool) -> usize {
-        if self.is_empty() {
-            return 0;
+        match &self.repr {
+            Repr::Packed(packed) => packed.iter().take_while(|(m, s)| below(m, *s)).count(),
+            Repr::Big(big) => {
+                if big.order.chunks.is_empty() {
+                    return 0;
+                }
+                big.order
+                    .count_leading(|(score, member)| below(member, *score))
+            }
         }
-        self.order
-            .count_leading(|(score, member)| below(member, *score))
     }
 
     /// Removes and returns the lowest (`max` false) or highest member with its score.
     pub fn pop(&mut self, max: bool) -> Option<(Vec<u8>, f64)> {
-        let (member, score) = if max {
-            self.iter().next_back()
-        } else {
-            self.iter().next()
-        }
-        .map(|(member, score)| (member.to_vec(), score))?;
+        let len = self.len();
+        let rank = if max { len.checked_sub(1)? } else { 0 };
+        let (member, score) = self
+            .get_by_rank(rank)
+            .map(|(member, score)| (member.to_vec(), score))?;
         self.remove(&member);
         Some((member, score))
     }
@@ -373,6 +662,7 @@ impl ZSet {
     pub fn remove_range(&mut self, start: usize, end: usize) -> usize {
         let doomed: Vec<Vec<u8>> = self
             .range(start, end)
+            .into_iter()
             .map(|(member, _)| member.to_vec())
             .collect();
         for member in &doomed {
@@ -381,11 +671,37 @@ impl ZSet {
         doomed.len()
     }
 
-    /// One step of ZSCAN: visits the members of one segment of the member index and
-    /// returns the next cursor (0 when done); see `SegMap::scan_segment` for the guarantee.
+    /// One step of ZSCAN: visits members and returns the next cursor (0 when done). A packed
+    /// sorted set is visited whole, in order; a big one a segment of its member index per
+    /// step, every member present for the whole walk visited at least once however the set
+    /// grows or shrinks between steps (see `SegMap::scan_segment`).
     pub fn scan<'a>(&'a self, cursor: u64, mut visit: impl FnMut(&'a [u8], f64)) -> u64 {
-        self.scores
-            .scan_segment(cursor, |member, score| visit(member, *score))
+        match &self.repr {
+            Repr::Packed(packed) => {
+                packed.iter().for_each(|(m, s)| visit(m, s));
+                0
+            }
+            Repr::Big(big) => big
+                .scores
+                .scan_segment(cursor, |member, score| visit(member, *score)),
+        }
+    }
+
+    /// Approximate heap bytes held (for the structure benchmark and memory tests).
+    pub fn heap_bytes(&self) -> usize {
+        match &self.repr {
+            Repr::Packed(packed) => packed.bytes.capacity(),
+            Repr::Big(big) => {
+                let members: usize = big.order.iter().map(|(_, m)| 16 + m.len()).sum();
+                let chunks: usize = big
+                    .order
+                    .chunks
+                    .iter()
+                    .map(|c| 16 + 24 + c.capacity() * std::mem::size_of::<Ranked>())
+                    .sum();
+                members + chunks + big.order.counts.capacity() * 8 + big.scores.len() * 25 * 8 / 7
+            }
+        }
     }
 }
 
@@ -399,7 +715,8 @@ impl<M: AsRef<[u8]>> FromIterator<(M, Score)> for ZSet {
     }
 }
 
-/// Same members with the same scores (compared as doubles: -0 equals 0).
+/// Same members with the same scores (compared as doubles: -0 equals 0), whatever the
+/// encodings.
 impl PartialEq for ZSet {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len()
@@ -467,40 +784,129 @@ mod tests {
         zset.iter().map(|(m, s)| (m.to_vec(), s)).collect()
     }
 
-    /// Checks that chunks are sorted across their boundaries, non-empty and not over size.
-    fn assert_ordered(zset: &ZSet) {
-        let entries: Vec<_> = zset.order.iter().collect();
+    fn big(zset: &ZSet) -> &Big {
+        match &zset.repr {
+            Repr::Big(big) => big,
+            Repr::Packed(_) => panic!("expected the big encoding"),
+        }
+    }
+
+    /// Checks that a big set's chunks are sorted across their boundaries, non-empty, not over
+    /// size, and that the Fenwick tree agrees with them.
+    fn assert_consistent(zset: &ZSet) {
+        let Repr::Big(big) = &zset.repr else {
+            return;
+        };
+        let entries: Vec<_> = big.order.iter().collect();
         assert!(entries
             .windows(2)
             .all(|w| order(w[0].0, &w[0].1, w[1]) == Ordering::Less));
-        assert!(zset
+        assert!(big
             .order
             .chunks
             .iter()
             .all(|c| !c.is_empty() && c.len() <= ORDER_CHUNK));
         assert_eq!(entries.len(), zset.len());
+        let mut sum = 0;
+        for (i, chunk) in big.order.chunks.iter().enumerate() {
+            assert_eq!(big.order.before(i), sum);
+            sum += chunk.len();
+        }
     }
 
     #[test]
     fn ties_order_by_member_and_scores_move() {
-        let mut zset = ZSet::new();
-        assert_eq!(zset.insert(b"b", score(1.0)), None);
-        assert_eq!(zset.insert(b"a", score(1.0)), None);
-        assert_eq!(zset.insert(b"c", score(-0.0)), None);
-        assert_eq!(zset.insert(b"0", score(0.0)), None);
-        assert_eq!(zset.insert(b"z", score(f64::NEG_INFINITY)), None);
-        let members: Vec<&[u8]> = zset.iter().map(|(m, _)| m).collect();
-        assert_eq!(members, [&b"z"[..], b"0", b"c", b"a", b"b"]);
-        assert_eq!(
-            zset.insert(b"z", score(f64::INFINITY)),
-            Some(f64::NEG_INFINITY)
-        );
-        assert_eq!(zset.iter().last(), Some((&b"z"[..], f64::INFINITY)));
-        assert_eq!(zset.score(b"a"), Some(1.0));
-        assert_eq!(zset.remove(b"a"), Some(1.0));
-        assert_eq!(zset.remove(b"a"), None);
-        assert_eq!(zset.len(), 4);
+        for limits in [
+            Limits::DEFAULT,
+            Limits {
+                zset_max_listpack_entries: 0,
+                ..Limits::DEFAULT
+            },
+        ] {
+            let mut zset = ZSet::new();
+            assert_eq!(zset.add(b"b", score(1.0), &limits), None);
+            assert_eq!(zset.add(b"a", score(1.0), &limits), None);
+            assert_eq!(zset.add(b"c", score(-0.5), &limits), None);
+            assert_eq!(zset.add(b"0", score(0.0), &limits), None);
+            assert_eq!(zset.add(b"z", score(f64::NEG_INFINITY), &limits), None);
+            let members: Vec<&[u8]> = zset.iter().map(|(m, _)| m).collect();
+            assert_eq!(members, [&b"z"[..], b"c", b"0", b"a", b"b"]);
+            assert_eq!(
+                zset.add(b"z", score(f64::INFINITY), &limits),
+                Some(f64::NEG_INFINITY)
+            );
+            assert_eq!(zset.iter().last(), Some((&b"z"[..], f64::INFINITY)));
+            assert_eq!(zset.score(b"a"), Some(1.0));
+            assert_eq!(zset.rank(b"a"), Some((2, 1.0)));
+            assert_eq!(zset.get_by_rank(4), Some((&b"z"[..], f64::INFINITY)));
+            assert_eq!(zset.remove(b"a"), Some(1.0));
+            assert_eq!(zset.remove(b"a"), None);
+            assert_eq!(zset.len(), 4);
+            assert_eq!(zset.pop(true), Some((b"z".to_vec(), f64::INFINITY)));
+            assert_eq!(zset.pop(false), Some((b"c".to_vec(), -0.5)));
+        }
         assert!(Score::new(f64::NAN).is_none());
+    }
+
+    #[test]
+    fn packed_scores_round_trip_exactly() {
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            1e20,
+            -1e20,
+            2.5e-310,
+            9_007_199_254_740_991.0,
+            9_007_199_254_740_992.0,
+            -9_007_199_254_740_993.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            123_456.789,
+        ];
+        for value in values {
+            let mut zset = ZSet::new();
+            zset.insert(b"m", score(value));
+            assert_eq!(zset.encoding(), "listpack");
+            let stored = zset.score(b"m").unwrap();
+            // -0 is kept as the integer 0, as Redis's listpack does.
+            let expected = if value == 0.0 { 0.0 } else { value };
+            assert_eq!(stored.to_bits(), expected.to_bits(), "{value}");
+        }
+    }
+
+    #[test]
+    fn the_encoding_converts_past_either_threshold() {
+        let limits = Limits {
+            zset_max_listpack_entries: 4,
+            zset_max_listpack_value: 8,
+            ..Limits::DEFAULT
+        };
+        let mut zset = ZSet::new();
+        for i in 0..4 {
+            zset.add(format!("m{i}").as_bytes(), score(f64::from(i)), &limits);
+        }
+        assert_eq!(zset.encoding(), "listpack");
+        // Updating a member of a full packed set keeps it packed.
+        zset.add(b"m0", score(10.0), &limits);
+        assert_eq!(zset.encoding(), "listpack");
+        zset.add(b"m4", score(4.0), &limits);
+        assert_eq!(zset.encoding(), "skiplist");
+        // No way back on removal.
+        for i in 0..5 {
+            zset.remove(format!("m{i}").as_bytes());
+        }
+        assert_eq!(zset.encoding(), "skiplist");
+        let mut long = ZSet::new();
+        long.add(b"12345678", score(1.0), &limits);
+        assert_eq!(long.encoding(), "listpack");
+        long.add(b"123456789", score(1.0), &limits);
+        assert_eq!(long.encoding(), "skiplist");
+        assert_eq!(long.len(), 2);
     }
 
     /// A clone shares every segment and chunk; changing one member's score afterwards copies
@@ -510,21 +916,22 @@ mod tests {
         let mut zset: ZSet = (0..100_000)
             .map(|i| (format!("m{i}"), score(f64::from(i))))
             .collect();
-        assert_ordered(&zset);
+        assert_consistent(&zset);
         let snapshot = zset.clone();
         let shared = |zset: &ZSet| {
-            let segments = zset
+            let (now, then) = (big(zset), big(&snapshot));
+            let segments = now
                 .scores
                 .segments()
                 .iter()
-                .zip(snapshot.scores.segments())
+                .zip(then.scores.segments())
                 .filter(|(a, b)| Arc::ptr_eq(a, b))
                 .count();
-            let chunks = zset
+            let chunks = now
                 .order
                 .chunks
                 .iter()
-                .filter(|c| snapshot.order.chunks.iter().any(|s| Arc::ptr_eq(c, s)))
+                .filter(|c| then.order.chunks.iter().any(|s| Arc::ptr_eq(c, s)))
                 .count();
             segments + chunks
         };
@@ -533,8 +940,9 @@ mod tests {
         zset.insert(b"m500", score(99_999.5));
         assert!(shared(&zset) >= parts - 3, "{} of {parts}", shared(&zset));
         assert_eq!(snapshot.score(b"m500"), Some(500.0));
-        assert_eq!(zset.iter().next_back(), Some((&b"m500"[..], 99_999.5)));
-        assert_ordered(&zset);
+        assert_eq!(zset.get_by_rank(99_999), Some((&b"m500"[..], 99_999.5)));
+        assert_eq!(zset.rank(b"m501"), Some((500, 501.0)));
+        assert_consistent(&zset);
     }
 
     #[test]
@@ -554,26 +962,65 @@ mod tests {
     }
 
     proptest! {
-        /// Against a model, through chunk splits and merges.
+        /// Against a model, through conversions, chunk splits and merges: contents, ranks,
+        /// rank ranges, score and lex range bounds, pops.
         #[test]
-        fn behaves_as_a_sorted_map(ops in prop::collection::vec(
-            (0u16..800, prop_oneof![Just(None), (-50i32..50).prop_map(|s| Some(f64::from(s) / 4.0))]),
-            0..3000,
-        )) {
+        fn behaves_as_a_sorted_map(
+            ops in prop::collection::vec(
+                (0u16..800, prop_oneof![
+                    2 => Just(None),
+                    5 => (-50i32..50).prop_map(|s| Some(f64::from(s) / 4.0)),
+                ]),
+                0..2500,
+            ),
+            max_entries in prop_oneof![Just(0usize), Just(16), Just(128), Just(10_000)],
+            probes in prop::collection::vec((0usize..900, -60i32..60, 0u16..800), 8),
+        ) {
+            let limits = Limits { zset_max_listpack_entries: max_entries, ..Limits::DEFAULT };
             let mut zset = ZSet::new();
             let mut model = BTreeMap::new();
             for (member, change) in ops {
                 let member = format!("member:{member}").into_bytes();
                 match change {
                     Some(value) => prop_assert_eq!(
-                        zset.insert(&member, score(value)),
+                        zset.add(&member, score(value), &limits),
                         model.insert(member, value)
                     ),
                     None => prop_assert_eq!(zset.remove(&member), model.remove(&member)),
                 }
             }
-            assert_ordered(&zset);
-            prop_assert_eq!(contents(&zset), sorted(&model));
+            assert_consistent(&zset);
+            let expected = sorted(&model);
+            prop_assert_eq!(contents(&zset), expected.clone());
+            prop_assert_eq!(zset.len(), expected.len());
+            if model.len() > max_entries {
+                prop_assert_eq!(zset.encoding(), "skiplist");
+            }
+            for (rank, (member, value)) in expected.iter().enumerate() {
+                prop_assert_eq!(zset.rank(member), Some((rank, *value)));
+                prop_assert_eq!(zset.get_by_rank(rank), Some((&member[..], *value)));
+            }
+            for (start, bound, lex) in probes {
+                let end = start + 37;
+                let range: Vec<_> = zset.range(start, end).into_iter().map(|(m, s)| (m.to_vec(), s)).collect();
+                let model_range: Vec<_> = expected.iter().skip(start).take(37).cloned().collect();
+                prop_assert_eq!(range, model_range);
+                let bound = f64::from(bound) / 4.0;
+                let below = zset.count_leading(|_, s| s < bound);
+                prop_assert_eq!(below, expected.iter().filter(|(_, s)| *s < bound).count());
+                let lex = format!("member:{lex}").into_bytes();
+                let same_score: Vec<_> = expected.iter().filter(|(_, s)| *s == expected.first().map_or(0.0, |e| e.1)).collect();
+                if same_score.len() == expected.len() {
+                    let lex_below = zset.count_leading(|m, _| m < &lex[..]);
+                    prop_assert_eq!(lex_below, expected.iter().filter(|(m, _)| m < &lex).count());
+                }
+            }
+            let mut popped = Vec::new();
+            while let Some(entry) = zset.pop(popped.len() % 2 == 1) {
+                popped.push(entry);
+            }
+            prop_assert_eq!(popped.len(), expected.len());
+            prop_assert!(zset.is_empty());
         }
 
         #[test]
@@ -582,14 +1029,18 @@ mod tests {
             any::<f64>().prop_filter("not NaN", |s| !s.is_nan()),
             0..600,
         )) {
-            let zset: ZSet = entries.iter().map(|(m, s)| (m, score(*s))).collect();
+            let limits = Limits { zset_max_listpack_entries: 0, ..Limits::DEFAULT };
+            let mut zset = ZSet::new();
+            for (m, s) in &entries {
+                zset.add(m, score(*s), &limits);
+            }
             let mut bytes = Vec::new();
             let Ok(()) = encode(&zset, &mut bytes);
             let mut src = SliceReader(&bytes);
             let decoded = decode(&mut src).unwrap();
             prop_assert!(src.0.is_empty());
-            // Exact bits, -0 included.
-            let bits = |z: &ZSet| z.iter().map(|(m, s)| (m.to_vec(), s.to_bits())).collect::<Vec<_>>();
+            // Exact bits, except that a packed result keeps -0 as 0.
+            let bits = |z: &ZSet| z.iter().map(|(m, s)| (m.to_vec(), (s + 0.0).to_bits())).collect::<Vec<_>>();
             prop_assert_eq!(bits(&decoded), bits(&zset));
             prop_assert_eq!(contents(&decoded), sorted(&entries));
         }
