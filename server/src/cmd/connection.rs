@@ -352,7 +352,7 @@ pub fn client_kill(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     if args.len() == 3 {
         let wanted = &args[2];
         let killed = registry.kill(me, |client| {
-            let hit = client.addr().to_string().as_bytes() == &wanted[..];
+            let hit = client.addr().to_string().as_bytes() == wanted;
             killed_me |= hit && client.id == me;
             hit
         });
