@@ -79,14 +79,30 @@ pub fn parse_timeout(arg: &[u8], now_ms: u64) -> Result<u64, CmdError> {
     if ms > i64::MAX as f64 {
         return Err(CmdError::new("ERR timeout is out of range"));
     }
-    if ms < 0.0 {
+    // Rounded up first, as Redis does, so -0.0001 (-0.1 ms) is 0: wait for ever.
+    let mut ms = ms.ceil();
+    if ms == 0.0 && !text.starts_with('-') && underflowed(text) {
+        // A positive value too small for a double (1e-400) is one a long double still holds,
+        // and Redis rounds it up to 1 ms.
+        ms = 1.0;
+    }
+    // `as` saturates: -inf becomes i64::MIN, which is negative.
+    let ms = ms as i64;
+    if ms < 0 {
         return Err(CmdError::new("ERR timeout is negative"));
     }
-    let ms = ms.ceil() as u64;
+    let ms = ms as u64;
     if ms > 0 && ms > i64::MAX as u64 - now_ms {
         return Err(CmdError::new("ERR timeout is out of range"));
     }
     Ok(ms)
+}
+
+/// True if the number `text` (which parsed as 0) has a non-zero digit in its mantissa.
+fn underflowed(text: &str) -> bool {
+    text.split(['e', 'E'])
+        .next()
+        .is_some_and(|mantissa| mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b)))
 }
 
 /// Pops from the first of `keys` that has elements, or blocks on all of them.
@@ -420,6 +436,13 @@ mod tests {
         assert_eq!(parse_timeout(b"1.5e-3", now), Ok(2), "rounded up");
         assert_eq!(parse_timeout(b".5", now), Ok(500));
         assert_eq!(parse_timeout(b"-0", now), Ok(0));
+        assert_eq!(
+            parse_timeout(b"-0.0001", now),
+            Ok(0),
+            "rounds up to 0: for ever"
+        );
+        assert_eq!(parse_timeout(b"1e-400", now), Ok(1), "a long double's 1 ms");
+        assert_eq!(parse_timeout(b"-1e-400", now), Ok(0));
         let negative = Err(CmdError::new("ERR timeout is negative"));
         assert_eq!(parse_timeout(b"-1", now), negative);
         assert_eq!(parse_timeout(b"-inf", now), negative);
