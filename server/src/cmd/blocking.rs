@@ -324,6 +324,17 @@ impl Drop for Registration<'_> {
     }
 }
 
+/// Releases a blocked command whose connection closes before it could wait (its earlier
+/// replies could not be written): as a disconnect during the wait.
+pub fn abandon(blocked: Box<Blocked>, session: &Session, shared: &Shared) {
+    drop(Registration {
+        waiter: blocked.waiter,
+        shared,
+        client: session.client.shared_info(),
+        timer: None,
+    });
+}
+
 /// Waits for a blocked command's outcome and writes its reply into `reply`: served, timed
 /// out (a null array: `*-1` in RESP2, `_` in RESP3), or unblocked by CLIENT UNBLOCK. Reads
 /// the socket meanwhile, only to notice a disconnect (what it reads is kept in `input` for
