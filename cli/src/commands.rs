@@ -81,7 +81,15 @@ mod tests {
         );
         assert_eq!(
             table.groups(),
-            ["connection", "generic", "hash", "list", "server", "string"]
+            [
+                "connection",
+                "generic",
+                "hash",
+                "list",
+                "server",
+                "sorted-set",
+                "string"
+            ]
         );
     }
 }
