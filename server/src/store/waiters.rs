@@ -16,16 +16,19 @@
 //! - **Serving happens after the command, by the writer.** Once a write command has returned
 //!   (no lock held), the dispatcher tests the ready flag (one relaxed load of a line that is
 //!   written only when keys become ready) and calls [`serve_ready`]. For each ready key it
-//!   locks the key's shard (and the destination's for BLMOVE, in the global order), takes
-//!   the waiters in FIFO order, *claims* each (`WAITING -> SERVED`, a compare-and-swap that
-//!   fails for a waiter that timed out, was unblocked or disconnected: it is dropped from the
-//!   queue and the element stays), pops for it, propagates the pop as Redis does (BLPOP as
-//!   `LPOP key`, BLMOVE as `LMOVE`...), and hands the result to the waiter, which encodes its
-//!   own reply (it knows its protocol version). A BLMOVE's push may make its destination
-//!   ready: it is appended to the ready list and served in the same loop (the chain Redis
-//!   has). Serving stops when the key is empty or has no waiter of its type left.
+//!   takes the waiters in FIFO order; for each it locks the shards of all the waiter's keys
+//!   (and of BLMOVE's destination, in the global order) and *claims* it (`WAITING -> SERVED`,
+//!   a compare-and-swap that fails for a waiter that timed out, was unblocked or
+//!   disconnected: it is dropped from the queue and the element stays). Then it pops from
+//!   the first of the waiter's keys that has elements (what Redis 7.2's re-run of the
+//!   command does), propagates the pop as Redis does (BLPOP as `LPOP key`, BLMOVE as
+//!   `LMOVE`...), and hands the result to the waiter, which encodes its own reply (it knows
+//!   its protocol version). A BLMOVE's push may make its destination ready: it is appended
+//!   to the ready list and served in the same loop (the chain Redis has). Serving stops when
+//!   the key is empty or has no waiter of its type left.
 //! - **The waiter never polls.** Its connection awaits a [`Signal`] (a `tokio::sync::Notify`,
-//!   which keeps a wake-up that arrives before the wait), its deadline, and its socket. A
+//!   which keeps a wake-up that arrives before the wait) and its socket; its deadline is a
+//!   timer task on the server's main runtime (connection threads have no timer driver). A
 //!   timeout, disconnect or CLIENT UNBLOCK ends the wait with the reverse compare-and-swap
 //!   (`WAITING -> TIMED_OUT`...); if that fails the waiter was served, and it takes the result
 //!   (waiting for it if the server is between its claim and its hand-over). Then it removes
@@ -440,16 +443,16 @@ fn serve_key(db: &Db, key: &[u8], fill: Fill, now_ms: u64) -> usize {
                 None => return served,
             }
         };
-        let step = match &waiter.op {
-            BlockOp::ListMove { dst, .. } => {
-                let mut locked = db.lock_keys([key, &**dst]);
-                serve_one(&mut locked, key, &waiter, fill, now_ms)
-            }
-            _ => {
-                let mut locked = db.lock_keys([key]);
-                serve_one(&mut locked, key, &waiter, fill, now_ms)
-            }
+        // All of the waiter's keys (and a move's destination) are locked: it is served from
+        // the first of its keys that has elements, in argument order, as Redis 7.2's re-run
+        // of the command would be, not necessarily from the key that became ready.
+        let dst = match &waiter.op {
+            BlockOp::ListMove { dst, .. } => Some(&**dst),
+            _ => None,
         };
+        let mut locked = db.lock_keys(waiter.keys.iter().map(|k| &**k).chain(dst));
+        let step = serve_one(&mut locked, key, &waiter, fill, now_ms);
+        drop(locked);
         match step {
             Step::Served => served += 1,
             Step::Retry => {}
@@ -458,28 +461,43 @@ fn serve_key(db: &Db, key: &[u8], fill: Fill, now_ms: u64) -> usize {
     }
 }
 
-/// Serves `waiter` from `key` under `locked` (the shards of the key and, for a move, of its
-/// destination): claims it, pops, propagates, pushes, delivers.
+/// Serves `waiter`, found on the queue of the `ready` key, under `locked` (the shards of all
+/// its keys and, for a move, of its destination): claims it, pops, propagates, pushes,
+/// delivers.
 fn serve_one(
     locked: &mut MultiLock<'_>,
-    key: &[u8],
+    ready: &[u8],
     waiter: &Arc<Waiter>,
     fill: Fill,
     now_ms: u64,
 ) -> Step {
-    // Between the two locks the key may have been emptied or retyped, and the waiter may
-    // have ended: check both again.
+    // Between the two locks the ready key may have been emptied or retyped, and the waiter
+    // may have ended: check both again.
     {
-        let Some((shard, hash)) = locked.shard(key) else {
+        let Some((shard, hash)) = locked.shard(ready) else {
             return Step::Done;
         };
-        match shard.get_mut(hash, key, now_ms) {
+        match shard.get_mut(hash, ready, now_ms) {
             Some(entry) if waiter.op.served_by(&entry.value) => {}
             _ => return Step::Done,
         }
     }
     if waiter.state() != WAITING {
         return Step::Retry;
+    }
+    // The first of its keys with elements of its type (the ready key at the latest).
+    let mut key = ready;
+    for candidate in &waiter.keys {
+        let Some((shard, hash)) = locked.shard(candidate) else {
+            continue;
+        };
+        let found = shard
+            .get_mut(hash, candidate, now_ms)
+            .is_some_and(|entry| waiter.op.served_by(&entry.value));
+        if found {
+            key = candidate;
+            break;
+        }
     }
     // A BLMOVE whose destination now holds another type fails with WRONGTYPE and takes
     // nothing, as Redis's re-run of the command does.
@@ -690,5 +708,107 @@ pub fn unregister(db: &Db, waiter: &Arc<Waiter>) {
     for key in &waiter.keys {
         let (mut shard, _) = db.lock(key);
         shard.remove_waiter(key, waiter);
+    }
+}
+
+#[cfg(all(test, not(kv_loom)))]
+mod tests {
+    use super::*;
+    use crate::store::value::List;
+
+    const NOW: u64 = 1_000;
+
+    fn list_of(items: &[&str]) -> Value {
+        let mut list = List::new();
+        for item in items {
+            list.push(End::Tail, item.as_bytes(), Fill::DEFAULT);
+        }
+        Value::list(list)
+    }
+
+    fn register(store: &Store, keys: &[&str], op: BlockOp) -> Arc<Waiter> {
+        let db = store.db(0).expect("db 0");
+        let waiter = Arc::new(Waiter::new(0, keys.iter().map(|k| k.as_bytes()), op));
+        let mut locked = db.lock_keys(waiter.keys.iter().map(|k| &**k));
+        for key in &waiter.keys {
+            let (shard, _) = locked.shard(key).expect("locked");
+            shard.add_waiter(key, &waiter, store.blocking());
+        }
+        waiter
+    }
+
+    fn store_value(store: &Store, key: &str, value: Value) {
+        let (mut shard, hash) = store.db(0).expect("db 0").lock(key.as_bytes());
+        shard.set(hash, key.as_bytes(), value, None, NOW);
+    }
+
+    fn popped(waiter: &Waiter) -> Option<(String, Vec<String>)> {
+        match waiter.take_outcome()? {
+            Outcome::Popped { key, items } => Some((
+                String::from_utf8_lossy(&key).into_owned(),
+                items
+                    .iter()
+                    .map(|i| String::from_utf8_lossy(i).into_owned())
+                    .collect(),
+            )),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const BLPOP: BlockOp = BlockOp::ListPop {
+        end: End::Head,
+        count: None,
+    };
+
+    /// Two of a waiter's keys ready at once: it takes the first in argument order, whichever
+    /// became ready first; the other key stays for the next waiter.
+    #[test]
+    fn a_waiter_is_served_from_its_first_key_with_elements() {
+        let store = Store::new(1);
+        let first = register(&store, &["a", "b"], BLPOP);
+        let second = register(&store, &["b"], BLPOP);
+        store_value(&store, "b", list_of(&["from-b"]));
+        store_value(&store, "a", list_of(&["from-a"]));
+        assert!(store.blocking().pending());
+        assert_eq!(serve_ready(&store, NOW), 2);
+        assert_eq!(popped(&first), Some(("a".into(), vec!["from-a".into()])));
+        assert_eq!(popped(&second), Some(("b".into(), vec!["from-b".into()])));
+        assert!(!store.blocking().pending());
+        unregister(store.db(0).expect("db 0"), &first);
+        let (shard, _) = store.db(0).expect("db 0").lock(b"a");
+        assert_eq!(shard.waiter_count(b"a"), 0);
+    }
+
+    /// Ended waiters are skipped, waiters of another type stay queued, a string stored under
+    /// a key makes nothing ready, and serving stops when the list is empty.
+    #[test]
+    fn serving_skips_ended_and_other_type_waiters() {
+        let store = Store::new(1);
+        let zpop = register(
+            &store,
+            &["k"],
+            BlockOp::ZPop {
+                max: false,
+                count: None,
+            },
+        );
+        let timed_out = register(&store, &["k"], BLPOP);
+        let live = register(&store, &["k"], BLPOP);
+        let later = register(&store, &["k"], BLPOP);
+        assert!(timed_out.end(TIMED_OUT));
+        store_value(&store, "k", Value::Str(b"string".to_vec()));
+        assert!(!store.blocking().pending(), "a string serves nobody");
+        store_value(&store, "k", list_of(&["x"]));
+        assert_eq!(serve_ready(&store, NOW), 1);
+        assert_eq!(popped(&live), Some(("k".into(), vec!["x".into()])));
+        assert_eq!(popped(&timed_out), None);
+        assert_eq!(later.state(), WAITING);
+        assert_eq!(zpop.state(), WAITING);
+        let (shard, _) = store.db(0).expect("db 0").lock(b"k");
+        assert_eq!(
+            shard.waiter_count(b"k"),
+            2,
+            "the sorted-set waiter and the last one"
+        );
     }
 }
