@@ -54,9 +54,14 @@ fn pop_or_register(store: &Store) -> Result<Vec<u8>, Arc<Waiter>> {
 
 /// What RPUSH does, then what the dispatcher does after a write: serve the ready keys.
 fn push_and_serve(store: &Store, element: &[u8]) {
+    push_to_and_serve(store, KEY, element);
+}
+
+/// [`push_and_serve`] onto `key`.
+fn push_to_and_serve(store: &Store, key: &[u8], element: &[u8]) {
     {
-        let (mut shard, hash) = db(store).lock(KEY);
-        match shard.get_mut(hash, KEY, NOW) {
+        let (mut shard, hash) = db(store).lock(key);
+        match shard.get_mut(hash, key, NOW) {
             Some(entry) => {
                 entry
                     .value
@@ -67,7 +72,7 @@ fn push_and_serve(store: &Store, element: &[u8]) {
             None => {
                 let mut list = List::new();
                 list.push(End::Tail, element, Fill::DEFAULT);
-                shard.set(hash, KEY, Value::list(list), None, NOW);
+                shard.set(hash, key, Value::list(list), None, NOW);
             }
         }
     }
@@ -78,8 +83,13 @@ fn push_and_serve(store: &Store, element: &[u8]) {
 
 /// The elements left in the list.
 fn remaining(store: &Store) -> Vec<Vec<u8>> {
-    let (mut shard, hash) = db(store).lock(KEY);
-    match shard.get_mut(hash, KEY, NOW) {
+    remaining_in(store, KEY)
+}
+
+/// The elements left in the list at `key`.
+fn remaining_in(store: &Store, key: &[u8]) -> Vec<Vec<u8>> {
+    let (mut shard, hash) = db(store).lock(key);
+    match shard.get_mut(hash, key, NOW) {
         Some(entry) => entry
             .value
             .as_list()
@@ -206,4 +216,56 @@ fn a_cancelled_waiter_loses_no_element() {
         assert!(remaining(&store).is_empty());
         waiters::unregister(db(&store), &second);
     });
+}
+
+/// A client blocked on two keys of different shards while both get an element from two
+/// threads: serving locks both shards (no deadlock between the two servers), the client gets
+/// exactly one element, and the other stays in its list.
+#[test]
+fn a_client_blocked_on_two_shards_gets_one_element() {
+    model(|| {
+        let store = Arc::new(Store::new(1));
+        let (a, b) = keys_in_two_shards(db(&store));
+        let waiter = {
+            let mut locked = db(&store).lock_keys([&a[..], &b[..]]);
+            let waiter = Arc::new(Waiter::new(0, [&a[..], &b[..]], POP));
+            for key in [&a, &b] {
+                let (shard, _) = locked.shard(key).expect("locked");
+                shard.add_waiter(key, &waiter, store.blocking());
+            }
+            waiter
+        };
+        let pushers: Vec<_> = [a.clone(), b.clone()]
+            .into_iter()
+            .map(|key| {
+                let store = Arc::clone(&store);
+                thread::spawn(move || push_to_and_serve(&store, &key, b"e"))
+            })
+            .collect();
+        for pusher in pushers {
+            pusher.join().expect("pusher finished");
+        }
+        assert_eq!(waiter.state(), SERVED);
+        let got = match waiter.take_outcome() {
+            Some(Outcome::Popped { key, items }) => (key.to_vec(), items),
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(got.1, [b"e".to_vec()]);
+        let left = remaining_in(&store, &a).len() + remaining_in(&store, &b).len();
+        assert_eq!(left, 1, "one element served, one left");
+        let other = if got.0 == a { &b } else { &a };
+        assert_eq!(remaining_in(&store, other), [b"e".to_vec()]);
+        waiters::unregister(db(&store), &waiter);
+    });
+}
+
+/// Two keys owned by different shards of `db`.
+fn keys_in_two_shards(db: &Db) -> (Vec<u8>, Vec<u8>) {
+    let first = b"key:0".to_vec();
+    let first_shard = kvserver::store::shard_of(db.hash(&first));
+    let second = (1..)
+        .map(|i| format!("key:{i}").into_bytes())
+        .find(|k| kvserver::store::shard_of(db.hash(k)) != first_shard)
+        .expect("some key lands in another shard");
+    (first, second)
 }
