@@ -750,3 +750,39 @@ async fn list_log_records() {
          RPOPLPUSH l l LMOVE l m LEFT RIGHT"
     );
 }
+
+/// Elements that are integers read back as the text that was sent; texts that only look like
+/// integers (leading zeros, `-0`, out of range) stay texts, and searches tell them apart.
+#[tokio::test]
+async fn integer_elements_read_back_as_sent() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    let elements = [
+        "0",
+        "-1",
+        "007",
+        "-0",
+        "63",
+        "64",
+        "-129",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "1.5",
+        "7",
+    ];
+    let mut args = vec!["RPUSH", "n"];
+    args.extend_from_slice(&elements);
+    assert_eq!(c.cmd(&args).await, int(elements.len() as i64));
+    assert_eq!(range(&mut c, "n").await, bulks(&elements));
+    assert_eq!(c.cmd(&["LPOS", "n", "7"]).await, int(11));
+    assert_eq!(c.cmd(&["LPOS", "n", "007"]).await, int(2));
+    assert_eq!(c.cmd(&["LPOS", "n", "-0"]).await, int(3));
+    assert_eq!(c.cmd(&["LREM", "n", "0", "0"]).await, int(1));
+    assert_eq!(
+        c.cmd(&["LINDEX", "n", "-3"]).await,
+        bulk("9223372036854775808")
+    );
+    assert_eq!(c.cmd(&["RPOP", "n"]).await, bulk("7"));
+    assert_eq!(c.cmd(&["LPOP", "n"]).await, bulk("-1"));
+}

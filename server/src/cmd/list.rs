@@ -13,27 +13,28 @@
 //! BLPOP, BRPOP, BLMOVE, BRPOPLPUSH and BLMPOP do what their non-blocking forms do once a
 //! key is ready, so this module exposes the parts they share:
 //!
-//! - [`End`] (`LEFT`/`RIGHT`, [`End::parse`] with Redis's syntax error) and [`MultiPop`],
-//!   [`parse_multi_pop`]: LMPOP's `numkeys key [key ...] LEFT|RIGHT [COUNT n]` tail, from
+//! - [`End`] (`LEFT`/`RIGHT`, `End::parse` with Redis's syntax error) and `MultiPop`,
+//!   `parse_multi_pop`: LMPOP's `numkeys key [key ...] LEFT|RIGHT [COUNT n]` tail, from
 //!   the position of `numkeys` (2 for BLMPOP, whose timeout comes first).
-//! - [`pop_elements`]: pops up to `count` elements from one end of the list at a key on a
+//! - `pop_elements`: pops up to `count` elements from one end of the list at a key on a
 //!   locked shard, deleting the key when it empties; no propagation (the caller decides
-//!   what to emit, e.g. [`propagate_pop`] for `LPOP key [count]`).
-//! - [`multi_pop`]: LMPOP's whole operation (first non-empty key in argument order,
+//!   what to emit, e.g. `propagate_pop` for `LPOP key [count]`).
+//! - `multi_pop`: LMPOP's whole operation (first non-empty key in argument order,
 //!   `WRONGTYPE` on the first list of another type met before it), propagated as
 //!   `LPOP|RPOP key popped`; `Ok(None)` when every key is missing or empty.
-//! - [`move_element`]: LMOVE's whole operation, propagated as the caller's `propagate_as`
+//! - `move_element`: LMOVE's whole operation, propagated as the caller's `propagate_as`
 //!   (the command as sent for LMOVE/RPOPLPUSH; `LMOVE ...` / `RPOPLPUSH ...` for the
 //!   blocking forms).
-//! - [`reply_multi_pop`]: LMPOP's reply, `[key, [elements]]`.
-//! - [`pushed`]: called after every push onto a key (LPUSH, RPUSH, LPUSHX, RPUSHX, LINSERT,
+//! - `reply_multi_pop`: LMPOP's reply, `[key, [elements]]`.
+//! - `pushed`: called after every push onto a key (LPUSH, RPUSH, LPUSHX, RPUSHX, LINSERT,
 //!   and the destination of a move), with the shard still locked: the hook where clients
 //!   blocked on that key are to be woken.
 
 use protocol::Argv;
 
+use super::Reply;
 use super::{arg_i64, errors, is, CmdError, Ctx};
-use crate::store::value::list::{End, Fill};
+use crate::store::value::list::{Element, End, Fill, Needle};
 use crate::store::value::List;
 use crate::store::{Db, Shard, Value};
 
@@ -60,6 +61,15 @@ impl End {
             End::Head => b"LPOP",
             End::Tail => b"RPOP",
         }
+    }
+}
+
+/// Writes one element as a bulk string (an integer element in its decimal form).
+#[inline]
+fn reply_element(out: &mut Reply, element: Element<'_>) {
+    match element {
+        Element::Bytes(bytes) => out.bulk(bytes),
+        Element::Int(n) => out.bulk_int(n),
     }
 }
 
@@ -293,7 +303,7 @@ pub fn lrange(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         };
         out.array(last - first + 1);
         for element in list.range(first, last + 1) {
-            out.bulk(element);
+            reply_element(out, element);
         }
     })
 }
@@ -322,7 +332,7 @@ pub fn lindex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         };
         let index = arg_i64(&args[2])?;
         match resolve_index(index, list.len()).and_then(|i| list.get(i)) {
-            Some(element) => out.bulk(element),
+            Some(element) => reply_element(out, element),
             None => out.null(),
         }
         Ok(())
@@ -478,7 +488,7 @@ pub fn lpos(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     }
     let (db, now) = (ctx.db(), ctx.now_ms);
     let out = &mut *ctx.out;
-    let element = &args[2];
+    let needle = Needle::new(&args[2]);
     with_list(db, &args[1], now, |list| {
         let Some(list) = list else {
             match count {
@@ -499,7 +509,7 @@ pub fn lpos(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             list.iter()
                 .take(scanned)
                 .enumerate()
-                .filter(|(_, e)| *e == element)
+                .filter(|(_, e)| e.matches(&needle))
                 .map(|(i, _)| i)
                 .skip(skip)
                 .take(wanted)
@@ -509,7 +519,7 @@ pub fn lpos(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
                 .rev()
                 .take(scanned)
                 .enumerate()
-                .filter(|(_, e)| *e == element)
+                .filter(|(_, e)| e.matches(&needle))
                 .map(|(i, _)| len - 1 - i)
                 .skip(skip)
                 .take(wanted)

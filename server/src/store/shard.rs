@@ -899,7 +899,10 @@ mod tests {
         // An 8-byte element takes 10 bytes of a pack, so 819 fill a default 8 KiB pack.
         let elements = (STEP_PARTS / 2 + 10) * (8192 / 10);
         for name in [&b"list:a"[..], b"list:b", b"list:c"] {
-            let list: List = (0..elements).map(|i| vec![i as u8; 8]).collect();
+            // Not digits: stored as strings, not integers.
+            let list: List = (0..elements)
+                .map(|i| [b'x', i as u8, 0, 0, 0, 0, 0, 0])
+                .collect();
             shard.set(hasher.hash(name), name, Value::list(list), None, 0);
         }
         shard.snapshot_begin();

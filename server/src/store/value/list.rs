@@ -5,13 +5,16 @@
 //! Elements are stored back to back in a *pack* (`Vec<u8>`), each as
 //!
 //! ```text
-//! entry := varint(len) bytes reversed-varint(len)
+//! entry := header payload reversed-varint(len(header payload))
 //! ```
 //!
-//! where `varint` is LEB128 and the trailing copy has its bytes in reverse order, so that an
-//! entry can be read from its first byte forwards or from its last byte backwards. A short
-//! element costs its length plus two bytes, as in Redis's listpack; both ends of a pack are
-//! reached in O(1) and an index in it by walking from the nearer end.
+//! where the header says whether the payload is a string (and its length) or an integer, and
+//! the trailing LEB128 varint has its bytes in reverse order, so that an entry can be read from
+//! its first byte forwards or from its last byte backwards (layout at `write_entry`). An
+//! element that is the canonical decimal text of an `i64` is stored as that integer in as few
+//! bytes as it needs, and reads back as the same text ([`Element`]). A string of up to 126
+//! bytes costs its length plus two, as in Redis's listpack; both ends of a pack are reached in
+//! O(1) and an index in it by walking from the nearer end.
 //!
 //! # Two forms
 //!
@@ -44,8 +47,11 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
+use protocol::IntText;
+
 use super::codec::{PayloadRead, PayloadWrite};
 use super::limits::Limits;
+use super::string::parse_i64;
 use super::Shown;
 
 /// One end of a list.
@@ -112,80 +118,238 @@ impl Default for Fill {
 // ---------------------------------------------------------------------------------------
 // Pack encoding.
 
+/// One element as a pack holds it: bytes, or an integer kept in binary (an element that is
+/// the canonical decimal text of an `i64`, which it reads back as).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Element<'a> {
+    /// A string element.
+    Bytes(&'a [u8]),
+    /// An element whose text is this integer's decimal form.
+    Int(i64),
+}
+
+impl<'a> Element<'a> {
+    /// How `bytes` is stored: as an integer when it is one in canonical form (Redis's
+    /// `string2ll` rules: no sign but `-`, no leading zero, no spaces), else as bytes.
+    pub fn classify(bytes: &'a [u8]) -> Element<'a> {
+        match bytes.first() {
+            Some(b'-' | b'0'..=b'9') if bytes.len() <= 20 => {
+                parse_i64(bytes).map_or(Element::Bytes(bytes), Element::Int)
+            }
+            _ => Element::Bytes(bytes),
+        }
+    }
+
+    /// Runs `f` on the element's bytes (an integer formatted on the stack).
+    #[inline]
+    pub fn with_bytes<R>(self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            Element::Bytes(bytes) => f(bytes),
+            Element::Int(n) => f(IntText::new(n).as_bytes()),
+        }
+    }
+
+    /// The element's bytes, copied.
+    pub fn to_vec(self) -> Vec<u8> {
+        self.with_bytes(<[u8]>::to_vec)
+    }
+
+    /// True if the element equals `needle`.
+    #[inline]
+    pub fn matches(self, needle: &Needle<'_>) -> bool {
+        match self {
+            Element::Bytes(bytes) => needle.int.is_none() && bytes == needle.bytes,
+            Element::Int(n) => needle.int == Some(n),
+        }
+    }
+}
+
+/// A value searched for in a list (LPOS, LREM, LINSERT's pivot), classified once so that
+/// each comparison is a plain comparison.
+#[derive(Debug, Clone, Copy)]
+pub struct Needle<'a> {
+    bytes: &'a [u8],
+    int: Option<i64>,
+}
+
+impl<'a> Needle<'a> {
+    /// The needle for `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Needle<'a> {
+        let int = match Element::classify(bytes) {
+            Element::Int(n) => Some(n),
+            Element::Bytes(_) => None,
+        };
+        Needle { bytes, int }
+    }
+}
+
+// Entry layout: `header payload backlen`. The first header byte says what follows:
+//
+//   0xxxxxxx            a string of 0..=127 bytes (x), then the bytes
+//   10xxxxxx            an integer 0..=63 (x), no payload
+//   11000nnn            an integer in n + 1 bytes, little-endian two's complement
+//   11100000 varint     a string of the varint's length, then the bytes
+//
+// and `backlen` is the length of `header payload` as a LEB128 varint with its bytes reversed,
+// so that the entry can be found from its end. A string of up to 126 bytes costs 2 bytes
+// more than itself; an integer 2 to 10 bytes in all.
+
+const SMALL_INT: u8 = 0x80;
+const WIDE_INT: u8 = 0xC0;
+const LONG_STRING: u8 = 0xE0;
+
 /// Bytes LEB128 takes for `n`.
 fn varint_len(n: usize) -> usize {
     let bits = usize::BITS - (n | 1).leading_zeros();
     bits.div_ceil(7) as usize
 }
 
-/// Bytes an entry for an element of `len` bytes takes.
-fn entry_size(len: usize) -> usize {
-    len + 2 * varint_len(len)
+/// Bytes of the smallest two's complement form of `n`.
+fn int_width(n: i64) -> usize {
+    let significant = if n < 0 {
+        64 - n.leading_ones()
+    } else {
+        64 - n.leading_zeros()
+    };
+    (significant as usize + 1).div_ceil(8).clamp(1, 8)
 }
 
-/// Writes the entry for `element` into `out` (exactly `entry_size(element.len())` bytes).
-fn write_entry(out: &mut [u8], element: &[u8]) {
-    let n = varint_len(element.len());
-    let mut len = element.len();
-    for i in 0..n {
-        let more = if i + 1 < n { 0x80 } else { 0 };
-        let byte = (len & 0x7f) as u8 | more;
-        out[i] = byte;
-        // The trailing copy, reversed: its last byte is the first varint byte.
-        out[n + element.len() + (n - 1 - i)] = byte;
-        len >>= 7;
+/// Length of an entry's header and payload.
+fn body_len(element: Element<'_>) -> usize {
+    match element {
+        Element::Bytes(bytes) if bytes.len() < 128 => 1 + bytes.len(),
+        Element::Bytes(bytes) => 1 + varint_len(bytes.len()) + bytes.len(),
+        Element::Int(n) if (0..64).contains(&n) => 1,
+        Element::Int(n) => 1 + int_width(n),
     }
-    out[n..n + element.len()].copy_from_slice(element);
+}
+
+/// Bytes the entry for `element` takes.
+fn entry_size(element: Element<'_>) -> usize {
+    let body = body_len(element);
+    body + varint_len(body)
+}
+
+/// Writes `n` as LEB128 into `out`, returning the bytes written.
+fn put_varint(out: &mut [u8], mut n: usize) -> usize {
+    let mut i = 0;
+    loop {
+        let low = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out[i] = low;
+            return i + 1;
+        }
+        out[i] = low | 0x80;
+        i += 1;
+    }
+}
+
+/// Writes the entry for `element` into `out` (exactly `entry_size(element)` bytes); see the
+/// layout above `SMALL_INT`.
+fn write_entry(out: &mut [u8], element: Element<'_>) {
+    let body = match element {
+        Element::Bytes(bytes) if bytes.len() < 128 => {
+            out[0] = bytes.len() as u8;
+            out[1..=bytes.len()].copy_from_slice(bytes);
+            1 + bytes.len()
+        }
+        Element::Bytes(bytes) => {
+            out[0] = LONG_STRING;
+            let at = 1 + put_varint(&mut out[1..], bytes.len());
+            out[at..at + bytes.len()].copy_from_slice(bytes);
+            at + bytes.len()
+        }
+        Element::Int(n) if (0..64).contains(&n) => {
+            out[0] = SMALL_INT | n as u8;
+            1
+        }
+        Element::Int(n) => {
+            let width = int_width(n);
+            out[0] = WIDE_INT | (width - 1) as u8;
+            out[1..=width].copy_from_slice(&n.to_le_bytes()[..width]);
+            1 + width
+        }
+    };
+    let tail = &mut out[body..];
+    let n = put_varint(tail, body);
+    tail[..n].reverse();
 }
 
 /// Appends the entry for `element` to `pack`.
-fn append_entry(pack: &mut Vec<u8>, element: &[u8]) {
+fn append_entry(pack: &mut Vec<u8>, element: Element<'_>) {
     let at = pack.len();
-    pack.resize(at + entry_size(element.len()), 0);
+    pack.resize(at + entry_size(element), 0);
     write_entry(&mut pack[at..], element);
 }
 
 /// Inserts the entry for `element` at byte `offset` of `pack`.
-fn insert_entry(pack: &mut Vec<u8>, offset: usize, element: &[u8]) {
-    let size = entry_size(element.len());
+fn insert_entry(pack: &mut Vec<u8>, offset: usize, element: Element<'_>) {
+    let size = entry_size(element);
     let old = pack.len();
     pack.resize(old + size, 0);
     pack.copy_within(offset..old, offset + size);
     write_entry(&mut pack[offset..offset + size], element);
 }
 
-/// The element data of the entry starting at `offset`, and the offset of the next entry.
-fn entry_at(pack: &[u8], offset: usize) -> (Range<usize>, usize) {
-    let (mut len, mut shift, mut at) = (0usize, 0u32, offset);
-    loop {
-        let byte = pack[at];
-        at += 1;
-        len |= usize::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            break;
+/// The element of the entry starting at `offset`, and the offset of the next entry.
+#[inline]
+fn entry_at(pack: &[u8], offset: usize) -> (Element<'_>, usize) {
+    let first = pack[offset];
+    let (element, body) = match first {
+        0..=0x7f => {
+            let len = usize::from(first);
+            let start = offset + 1;
+            (Element::Bytes(&pack[start..start + len]), 1 + len)
         }
-        shift += 7;
-    }
-    let start = at;
-    (start..start + len, start + len + (start - offset))
+        0x80..=0xbf => (Element::Int(i64::from(first & 0x3f)), 1),
+        0xc0..=0xc7 => {
+            let width = usize::from(first & 0x07) + 1;
+            let mut bytes = [0u8; 8];
+            bytes[..width].copy_from_slice(&pack[offset + 1..offset + 1 + width]);
+            // Sign-extend from the top byte written.
+            let shift = 64 - 8 * width as u32;
+            let n = (i64::from_le_bytes(bytes) << shift) >> shift;
+            (Element::Int(n), 1 + width)
+        }
+        _ => {
+            let (mut len, mut shift, mut at) = (0usize, 0u32, offset + 1);
+            loop {
+                let byte = pack[at];
+                at += 1;
+                len |= usize::from(byte & 0x7f) << shift;
+                if byte & 0x80 == 0 {
+                    break;
+                }
+                shift += 7;
+            }
+            (Element::Bytes(&pack[at..at + len]), at + len - offset)
+        }
+    };
+    (element, offset + body + varint_len(body))
 }
 
-/// The element data of the entry ending at `end`, and the offset where that entry starts.
-fn entry_before(pack: &[u8], end: usize) -> (Range<usize>, usize) {
-    let (mut len, mut shift, mut at) = (0usize, 0u32, end);
+/// The offset where the entry ending at `end` starts.
+#[inline]
+fn entry_start_before(pack: &[u8], end: usize) -> usize {
+    let (mut body, mut shift, mut at) = (0usize, 0u32, end);
     loop {
         at -= 1;
         let byte = pack[at];
-        len |= usize::from(byte & 0x7f) << shift;
+        body |= usize::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
             break;
         }
         shift += 7;
     }
-    let tail = end - at;
-    let data_end = at;
-    let data_start = data_end - len;
-    (data_start..data_end, data_start - tail)
+    at - body
+}
+
+/// The element of the entry ending at `end`, and the offset where that entry starts.
+#[inline]
+fn entry_before(pack: &[u8], end: usize) -> (Element<'_>, usize) {
+    let start = entry_start_before(pack, end);
+    (entry_at(pack, start).0, start)
 }
 
 /// Byte offset of entry `index` in a pack of `count` entries (`index == count`: the end),
@@ -200,7 +364,7 @@ fn offset_of(pack: &[u8], count: usize, index: usize) -> usize {
     } else {
         let mut offset = pack.len();
         for _ in index..count {
-            offset = entry_before(pack, offset).1;
+            offset = entry_start_before(pack, offset);
         }
         offset
     }
@@ -208,18 +372,25 @@ fn offset_of(pack: &[u8], count: usize, index: usize) -> usize {
 
 /// Removes the entry at byte `offset` and returns its element.
 fn remove_entry(pack: &mut Vec<u8>, offset: usize) -> Vec<u8> {
-    let (data, next) = entry_at(pack, offset);
-    let element = pack[data].to_vec();
+    let (element, next) = entry_at(pack, offset);
+    let element = element.to_vec();
     pack.drain(offset..next);
     element
 }
 
+/// Removes the last entry and returns its element.
+fn remove_last_entry(pack: &mut Vec<u8>) -> Vec<u8> {
+    let (element, start) = entry_before(pack, pack.len());
+    let element = element.to_vec();
+    pack.truncate(start);
+    element
+}
+
 /// Replaces the entry at byte `offset` by one for `element`.
-fn replace_entry(pack: &mut Vec<u8>, offset: usize, element: &[u8]) {
+fn replace_entry(pack: &mut Vec<u8>, offset: usize, element: Element<'_>) {
     let (_, next) = entry_at(pack, offset);
-    let size = entry_size(element.len());
-    let old_size = next - offset;
-    if size == old_size {
+    let size = entry_size(element);
+    if size == next - offset {
         write_entry(&mut pack[offset..next], element);
         return;
     }
@@ -254,28 +425,28 @@ impl<'a> PackIter<'a> {
 }
 
 impl<'a> Iterator for PackIter<'a> {
-    type Item = &'a [u8];
+    type Item = Element<'a>;
 
     #[inline]
-    fn next(&mut self) -> Option<&'a [u8]> {
+    fn next(&mut self) -> Option<Element<'a>> {
         if self.front >= self.back {
             return None;
         }
-        let (data, next) = entry_at(self.pack, self.front);
+        let (element, next) = entry_at(self.pack, self.front);
         self.front = next;
-        Some(&self.pack[data])
+        Some(element)
     }
 }
 
 impl<'a> DoubleEndedIterator for PackIter<'a> {
     #[inline]
-    fn next_back(&mut self) -> Option<&'a [u8]> {
+    fn next_back(&mut self) -> Option<Element<'a>> {
         if self.front >= self.back {
             return None;
         }
-        let (data, start) = entry_before(self.pack, self.back);
+        let (element, start) = entry_before(self.pack, self.back);
         self.back = start;
-        Some(&self.pack[data])
+        Some(element)
     }
 }
 
@@ -340,8 +511,8 @@ impl Chunked {
         (0, 0)
     }
 
-    fn push(&mut self, end: End, element: &[u8], fill: Fill) {
-        let size = entry_size(element.len());
+    fn push(&mut self, end: End, element: Element<'_>, fill: Fill) {
+        let size = entry_size(element);
         let slot = match end {
             End::Head => self.slots.front_mut(),
             End::Tail => self.slots.back_mut(),
@@ -374,16 +545,7 @@ impl Chunked {
             End::Tail => self.slots.back_mut()?,
         };
         let element = if slot.len == 1 {
-            // The last element: take the pack out instead of copying it.
-            let element = match Arc::get_mut(&mut slot.pack) {
-                Some(pack) => {
-                    let (data, _) = entry_at(pack, 0);
-                    pack.drain(..data.start);
-                    pack.truncate(data.len());
-                    std::mem::take(pack)
-                }
-                None => slot.pack[entry_at(&slot.pack, 0).0].to_vec(),
-            };
+            let element = entry_at(&slot.pack, 0).0.to_vec();
             match end {
                 End::Head => self.slots.pop_front(),
                 End::Tail => self.slots.pop_back(),
@@ -394,12 +556,7 @@ impl Chunked {
             slot.len -= 1;
             match end {
                 End::Head => remove_entry(pack, 0),
-                End::Tail => {
-                    let (data, start) = entry_before(pack, pack.len());
-                    let element = pack[data].to_vec();
-                    pack.truncate(start);
-                    element
-                }
+                End::Tail => remove_last_entry(pack),
             }
         };
         self.len -= 1;
@@ -451,7 +608,7 @@ impl Chunked {
         true
     }
 
-    fn set(&mut self, index: usize, element: &[u8], fill: Fill) {
+    fn set(&mut self, index: usize, element: Element<'_>, fill: Fill) {
         let (i, local) = self.locate(index);
         let slot = &mut self.slots[i];
         let offset = offset_of(&slot.pack, slot.count(), local);
@@ -460,7 +617,7 @@ impl Chunked {
     }
 
     /// Inserts before element `index` (< len).
-    fn insert(&mut self, index: usize, element: &[u8], fill: Fill) {
+    fn insert(&mut self, index: usize, element: Element<'_>, fill: Fill) {
         let (i, local) = self.locate(index);
         let slot = &mut self.slots[i];
         let offset = offset_of(&slot.pack, slot.count(), local);
@@ -470,7 +627,13 @@ impl Chunked {
         self.settle(i, fill);
     }
 
-    fn remove_matching(&mut self, element: &[u8], from: End, limit: usize, fill: Fill) -> usize {
+    fn remove_matching(
+        &mut self,
+        element: &Needle<'_>,
+        from: End,
+        limit: usize,
+        fill: Fill,
+    ) -> usize {
         let mut removed = 0;
         let order: Vec<usize> = match from {
             End::Head => (0..self.slots.len()).collect(),
@@ -567,7 +730,7 @@ fn split(pack: &[u8], fill: Fill) -> Vec<(Vec<u8>, usize)> {
 /// how many that removed; `None` if it holds none (so an untouched pack is not copied).
 fn without_matches(
     pack: &[u8],
-    element: &[u8],
+    element: &Needle<'_>,
     from: End,
     limit: usize,
 ) -> Option<(Vec<u8>, usize)> {
@@ -577,8 +740,8 @@ fn without_matches(
         End::Head => {
             let mut offset = 0;
             while offset < pack.len() && matches.len() < limit {
-                let (data, next) = entry_at(pack, offset);
-                if &pack[data] == element {
+                let (found, next) = entry_at(pack, offset);
+                if found.matches(element) {
                     matches.push(offset..next);
                 }
                 offset = next;
@@ -587,8 +750,8 @@ fn without_matches(
         End::Tail => {
             let mut end = pack.len();
             while end > 0 && matches.len() < limit {
-                let (data, start) = entry_before(pack, end);
-                if &pack[data] == element {
+                let (found, start) = entry_before(pack, end);
+                if found.matches(element) {
                     matches.push(start..end);
                 }
                 end = start;
@@ -646,17 +809,17 @@ type IterInner<'a> = std::iter::Chain<
 >;
 
 impl<'a> Iterator for Iter<'a> {
-    type Item = &'a [u8];
+    type Item = Element<'a>;
 
     #[inline]
-    fn next(&mut self) -> Option<&'a [u8]> {
+    fn next(&mut self) -> Option<Element<'a>> {
         self.0.next()
     }
 }
 
 impl<'a> DoubleEndedIterator for Iter<'a> {
     #[inline]
-    fn next_back(&mut self) -> Option<&'a [u8]> {
+    fn next_back(&mut self) -> Option<Element<'a>> {
         self.0.next_back()
     }
 }
@@ -776,9 +939,10 @@ impl List {
 
     /// Pushes `element` at `end` (LPUSH, RPUSH), within the pack bounds `fill`.
     pub fn push(&mut self, end: End, element: &[u8], fill: Fill) {
+        let element = Element::classify(element);
         match &mut self.repr {
             Repr::Compact { pack, len } => {
-                let size = entry_size(element.len());
+                let size = entry_size(element);
                 if fill.fits(pack.len() + size, *len as usize + 1) {
                     // Sized to the contents: growth within an allocator size class is
                     // in place, and the classes grow geometrically.
@@ -817,12 +981,7 @@ impl List {
                 *len -= 1;
                 Some(match end {
                     End::Head => remove_entry(pack, 0),
-                    End::Tail => {
-                        let (data, start) = entry_before(pack, pack.len());
-                        let element = pack[data].to_vec();
-                        pack.truncate(start);
-                        element
-                    }
+                    End::Tail => remove_last_entry(pack),
                 })
             }
             Repr::Chunked(chunked) => {
@@ -846,7 +1005,7 @@ impl List {
     }
 
     /// The element at `index` from the head (LINDEX).
-    pub fn get(&self, index: usize) -> Option<&[u8]> {
+    pub fn get(&self, index: usize) -> Option<Element<'_>> {
         if index >= self.len() {
             return None;
         }
@@ -859,7 +1018,7 @@ impl List {
             }
         };
         let offset = offset_of(pack, count, local);
-        Some(&pack[entry_at(pack, offset).0])
+        Some(entry_at(pack, offset).0)
     }
 
     /// Replaces the element at `index` (< len; LSET).
@@ -867,6 +1026,7 @@ impl List {
         if index >= self.len() {
             return;
         }
+        let element = Element::classify(element);
         match &mut self.repr {
             Repr::Compact { pack, len } => {
                 let offset = offset_of(pack, *len as usize, index);
@@ -888,6 +1048,7 @@ impl List {
             self.push(End::Head, element, fill);
             return;
         }
+        let element = Element::classify(element);
         match &mut self.repr {
             Repr::Compact { pack, len } => {
                 let offset = offset_of(pack, *len as usize, index);
@@ -901,7 +1062,8 @@ impl List {
 
     /// The position of the first element equal to `element`, from the head.
     pub fn position(&self, element: &[u8]) -> Option<usize> {
-        self.iter().position(|e| e == element)
+        let needle = Needle::new(element);
+        self.iter().position(|e| e.matches(&needle))
     }
 
     /// Removes up to `limit` elements equal to `element`, counting `from` one end (LREM);
@@ -916,6 +1078,8 @@ impl List {
         if limit == 0 {
             return 0;
         }
+        let needle = Needle::new(element);
+        let element = &needle;
         let removed = match &mut self.repr {
             Repr::Compact { pack, len } => match without_matches(pack, element, from, limit) {
                 Some((mut kept, removed)) => {
@@ -968,7 +1132,7 @@ impl List {
 
     /// The elements at positions `start..end` (clamped to the list), found by walking from
     /// the nearer end to `start` (LRANGE).
-    pub fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &[u8]> + '_ {
+    pub fn range(&self, start: usize, end: usize) -> impl Iterator<Item = Element<'_>> + '_ {
         let end = end.min(self.len());
         let start = start.min(end);
         let slot_iter: fn(&Slot) -> PackIter<'_> = slot_iter;
@@ -1013,7 +1177,18 @@ impl Eq for List {}
 
 impl fmt::Debug for List {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter().map(Shown)).finish()
+        f.debug_list()
+            .entries(self.iter().map(ShownElement))
+            .finish()
+    }
+}
+
+/// An element shown as [`Shown`] shows bytes.
+struct ShownElement<'a>(Element<'a>);
+
+impl fmt::Debug for ShownElement<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.with_bytes(|bytes| fmt::Debug::fmt(&Shown(bytes), f))
     }
 }
 
@@ -1021,7 +1196,7 @@ impl fmt::Debug for List {
 pub fn encode<W: PayloadWrite>(list: &List, out: &mut W) -> Result<(), W::Error> {
     out.put_count(list.len())?;
     for element in list.iter() {
-        out.put_bytes(element)?;
+        element.with_bytes(|bytes| out.put_bytes(bytes))?;
     }
     Ok(())
 }
@@ -1125,18 +1300,86 @@ mod tests {
 
     #[test]
     fn entries_read_both_ways_at_every_length_class() {
-        for len in [0usize, 1, 127, 128, 200, 16_383, 16_384, 70_000] {
-            let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
-            let mut pack = Vec::new();
-            append_entry(&mut pack, b"x");
-            append_entry(&mut pack, &data);
-            append_entry(&mut pack, b"yz");
-            assert_eq!(pack.len(), entry_size(1) + entry_size(len) + entry_size(2));
-            let forward: Vec<&[u8]> = PackIter::new(&pack).collect();
-            assert_eq!(forward, [&b"x"[..], &data, b"yz"]);
-            let backward: Vec<&[u8]> = PackIter::new(&pack).rev().collect();
-            assert_eq!(backward, [&b"yz"[..], &data, b"x"]);
+        let long: Vec<Vec<u8>> = [
+            0usize, 1, 63, 64, 125, 126, 127, 128, 200, 16_383, 16_384, 70_000,
+        ]
+        .iter()
+        .map(|&len| (0..len).map(|i| b'a' + (i % 26) as u8).collect())
+        .collect();
+        let ints = [
+            0,
+            1,
+            63,
+            64,
+            127,
+            128,
+            255,
+            -1,
+            -64,
+            -128,
+            -129,
+            32_767,
+            -32_768,
+            1 << 40,
+            -(1 << 40),
+            i64::MAX,
+            i64::MIN,
+        ];
+        let mut elements: Vec<Element<'_>> = long.iter().map(|e| Element::Bytes(e)).collect();
+        elements.extend(ints.iter().map(|&n| Element::Int(n)));
+        let mut pack = Vec::new();
+        for &element in &elements {
+            append_entry(&mut pack, element);
         }
+        let total: usize = elements.iter().map(|&e| entry_size(e)).sum();
+        assert_eq!(pack.len(), total);
+        assert!(PackIter::new(&pack).eq(elements.iter().copied()));
+        assert!(PackIter::new(&pack)
+            .rev()
+            .eq(elements.iter().rev().copied()));
+        // Sizes: a short string costs 2 bytes more, small integers 2 or 3 bytes in all.
+        assert_eq!(entry_size(Element::Bytes(b"abc")), 5);
+        assert_eq!(entry_size(Element::Int(5)), 2);
+        assert_eq!(entry_size(Element::Int(100)), 3);
+        assert_eq!(entry_size(Element::Int(123_456)), 5);
+        assert_eq!(entry_size(Element::Int(i64::MIN)), 10);
+    }
+
+    #[test]
+    fn only_canonical_integers_are_stored_as_integers() {
+        for text in [
+            "0",
+            "-1",
+            "123",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ] {
+            let element = Element::classify(text.as_bytes());
+            assert!(matches!(element, Element::Int(_)), "{text}");
+            assert_eq!(element.to_vec(), text.as_bytes());
+        }
+        for text in [
+            "",
+            "-0",
+            "007",
+            "+1",
+            " 1",
+            "1 ",
+            "1.0",
+            "9223372036854775808",
+            "abc",
+            "-",
+        ] {
+            assert_eq!(
+                Element::classify(text.as_bytes()),
+                Element::Bytes(text.as_bytes())
+            );
+        }
+        let needle = Needle::new(b"12");
+        assert!(Element::Int(12).matches(&needle));
+        assert!(!Element::Bytes(b"12").matches(&Needle::new(b"012")));
+        assert!(Element::Bytes(b"012").matches(&Needle::new(b"012")));
+        assert!(!Element::Int(12).matches(&Needle::new(b"012")));
     }
 
     #[test]
@@ -1156,11 +1399,19 @@ mod tests {
         assert_eq!(list.encoding(), "quicklist");
         assert_eq!(list.len(), 5000);
         for (i, expected) in model.iter().enumerate() {
-            assert_eq!(list.get(i), Some(&expected[..]), "index {i}");
+            assert_eq!(
+                list.get(i).map(Element::to_vec).as_ref(),
+                Some(expected),
+                "index {i}"
+            );
         }
         assert_eq!(list.get(5000), None);
-        assert!(list.iter().eq(model.iter().map(Vec::as_slice)));
-        assert!(list.iter().rev().eq(model.iter().rev().map(Vec::as_slice)));
+        assert!(list.iter().map(Element::to_vec).eq(model.iter().cloned()));
+        assert!(list
+            .iter()
+            .rev()
+            .map(Element::to_vec)
+            .eq(model.iter().rev().cloned()));
         for _ in 0..2000 {
             assert_eq!(list.pop_front(), model.pop_front());
             assert_eq!(list.pop_back(), model.pop_back());
@@ -1240,13 +1491,12 @@ mod tests {
         list.set(50_000, b"changed", Fill::DEFAULT);
         assert!(list.unshared_parts() <= 3);
         assert_eq!(snapshot.len(), 100_000);
-        assert!(snapshot.iter().eq((0..100_000)
-            .map(element)
-            .collect::<Vec<_>>()
+        assert!(snapshot
             .iter()
-            .map(Vec::as_slice)));
-        assert_eq!(list.get(0), Some(&b"new"[..]));
-        assert_eq!(list.get(50_000), Some(&b"changed"[..]));
+            .map(Element::to_vec)
+            .eq((0..100_000).map(element)));
+        assert_eq!(list.get(0), Some(Element::Bytes(b"new")));
+        assert_eq!(list.get(50_000), Some(Element::Bytes(b"changed")));
     }
 
     /// What lists cost on the heap (in allocator size classes): a 10-element list of short
@@ -1261,7 +1511,9 @@ mod tests {
         assert!(short.heap_bytes() <= 80, "{}", short.heap_bytes());
         let big: List = (0..1_000_000).map(element).collect();
         // "element:N" takes 9 to 14 bytes, 16 at most with its lengths.
-        let data: usize = (0..1_000_000).map(|i| entry_size(element(i).len())).sum();
+        let data: usize = (0..1_000_000)
+            .map(|i| entry_size(Element::classify(&element(i))))
+            .sum();
         let per_element = big.heap_bytes() as f64 / 1e6;
         let overhead = big.heap_bytes() as f64 / data as f64;
         assert!(
@@ -1286,6 +1538,10 @@ mod tests {
         // Few distinct short values (so that removals match), some long ones.
         let value = prop_oneof![
             4 => (0u8..6).prop_map(|v| vec![b'a' + v]),
+            2 => prop_oneof![Just(0i64), Just(-1), Just(64), Just(i64::MIN), any::<i64>()]
+                .prop_map(|n| n.to_string().into_bytes()),
+            1 => prop_oneof![Just("-0"), Just("07"), Just("9223372036854775808")]
+                .prop_map(|text| text.as_bytes().to_vec()),
             1 => prop::collection::vec(any::<u8>(), 0..40),
             1 => (100usize..300).prop_map(|n| vec![b'z'; n]),
         ];
@@ -1377,22 +1633,27 @@ mod tests {
                 prop_assert_eq!(list.len(), model.len());
                 if shrank && list.chunk_count() == 1 && list.encoding() == "quicklist" {
                     // Chunked with one pack only while that pack is over half the bounds.
-                    let bytes: usize = model.iter().map(|e| entry_size(e.len())).sum();
+                    let bytes: usize = model.iter().map(|e| entry_size(Element::classify(e))).sum();
                     prop_assert!(!fill.fits_half(bytes, model.len()));
                 }
             }
-            prop_assert!(list.iter().eq(model.iter().map(Vec::as_slice)));
-            prop_assert!(list.iter().rev().eq(model.iter().rev().map(Vec::as_slice)));
+            prop_assert!(list.iter().map(Element::to_vec).eq(model.iter().cloned()));
+            prop_assert!(list.iter().rev().map(Element::to_vec).eq(model.iter().rev().cloned()));
             for (i, e) in model.iter().enumerate() {
-                prop_assert_eq!(list.get(i), Some(&e[..]));
+                prop_assert_eq!(list.get(i).map(Element::to_vec), Some(e.clone()));
             }
             for start in 0..=model.len().min(50) {
-                let got: Vec<&[u8]> = list.range(start, start + 7).collect();
-                let want: Vec<&[u8]> = model.iter().skip(start).take(7).map(Vec::as_slice).collect();
+                let got: Vec<Vec<u8>> = list.range(start, start + 7).map(Element::to_vec).collect();
+                let want: Vec<Vec<u8>> = model.iter().skip(start).take(7).cloned().collect();
                 prop_assert_eq!(got, want);
             }
             for (clone, expected) in clones {
-                prop_assert!(clone.iter().eq(expected.iter().map(Vec::as_slice)));
+                prop_assert!(clone.iter().map(Element::to_vec).eq(expected.iter().cloned()));
+            }
+            // Searches find integers by their text.
+            for probe in [&b"a"[..], b"0", b"-1", b"07"] {
+                let expected = model.iter().position(|e| e.as_slice() == probe);
+                prop_assert_eq!(list.position(probe), expected);
             }
         }
 
