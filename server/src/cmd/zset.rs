@@ -534,7 +534,7 @@ fn zadd_generic(
             "ERR XX and NX options at the same time are not compatible",
         ));
     }
-    if (flags.gt && flags.nx) || (flags.lt && flags.nx) || (flags.gt && flags.lt) {
+    if (flags.gt || flags.lt) && flags.nx || (flags.gt && flags.lt) {
         return Err(CmdError::new(
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));
@@ -1055,6 +1055,9 @@ pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError>
 // ---------------------------------------------------------------------------------------
 // Pops (shared with the blocking commands: see the module documentation).
 
+/// Members popped, with their scores, in pop order.
+pub type Popped = Vec<(Vec<u8>, f64)>;
+
 /// Which end of a sorted set a pop takes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -1095,7 +1098,7 @@ pub fn pop_locked(
     side: Side,
     count: usize,
     now_ms: u64,
-) -> Result<Option<Vec<(Vec<u8>, f64)>>, CmdError> {
+) -> Result<Option<Popped>, CmdError> {
     let Some(entry) = shard.get_mut(hash, key, now_ms) else {
         return Ok(None);
     };
@@ -1820,4 +1823,99 @@ pub fn zinterstore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 /// ZDIFFSTORE destination numkeys key [key ...]
 pub fn zdiffstore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_op_store(ctx, args, SetOp::Diff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_format_as_redis_7_0() {
+        let cases: [(f64, &str); 14] = [
+            (0.1, "0.10000000000000001"),
+            (1e20, "1e+20"),
+            (1.5e-7, "1.4999999999999999e-07"),
+            (3.0, "3"),
+            (-1.5, "-1.5"),
+            (1e15, "1000000000000000"),
+            (1e16, "10000000000000000"),
+            (1e17, "1e+17"),
+            (0.0001, "0.0001"),
+            (0.00001, "1.0000000000000001e-05"),
+            (123_456_789.123_456_79, "123456789.12345679"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (-0.0, "-0"),
+        ];
+        for (value, text) in cases {
+            assert_eq!(format_score(value), text, "{value:e}");
+        }
+        assert_eq!(format_score(5e-324), "4.9406564584124654e-324");
+        assert_eq!(format_score(f64::MAX), "1.7976931348623157e+308");
+    }
+
+    #[test]
+    fn scores_parse_as_strtod() {
+        for (text, value) in [
+            ("1", 1.0),
+            ("-2.5", -2.5),
+            (".5", 0.5),
+            ("5.", 5.0),
+            ("1e3", 1000.0),
+            ("+inf", f64::INFINITY),
+            ("-Infinity", f64::NEG_INFINITY),
+            ("0x10", 16.0),
+            ("0x1p-2", 0.25),
+            ("-0X1.8P1", -3.0),
+            ("2.5e-310", 2.5e-310),
+        ] {
+            assert_eq!(parse_score(text.as_bytes()), Some(value), "{text}");
+        }
+        for text in [
+            "", " 1", "1 ", "nan", "NaN", "1e400", "1e-400", "0x", "1e", "--1", "inf1", "abc",
+        ] {
+            assert_eq!(parse_score(text.as_bytes()), None, "{text}");
+        }
+        // Range bounds: leading space, overflow and an empty text are accepted.
+        assert_eq!(ScoreBound::parse(b" 1").map(|b| b.value), Ok(1.0));
+        assert_eq!(
+            ScoreBound::parse(b"(1e400").map(|b| (b.value, b.exclusive)),
+            Ok((f64::INFINITY, true))
+        );
+        assert_eq!(ScoreBound::parse(b"").map(|b| b.value), Ok(0.0));
+        assert_eq!(ScoreBound::parse(b"(").map(|b| b.value), Ok(0.0));
+        assert!(ScoreBound::parse(b"nan").is_err());
+        assert!(ScoreBound::parse(b"1x").is_err());
+        assert!(LexBound::parse(b"x").is_err());
+        assert!(LexBound::parse(b"++").is_err());
+    }
+
+    /// Sets are inputs too, every member scoring 1 (weights apply).
+    #[test]
+    fn set_operations_take_sets() {
+        let zset: ZSet = [(&b"a"[..], 2.0), (b"b", 3.0)]
+            .into_iter()
+            .map(|(m, s)| (m, Score::new(s).unwrap()))
+            .collect();
+        let set: Set = [&b"b"[..], b"c"].into_iter().collect();
+        let sources = [Some(Source::Sorted(&zset)), Some(Source::Plain(&set))];
+        let options = SetOpOptions {
+            weights: vec![1.0, 10.0],
+            aggregate: Aggregate::Sum,
+            with_scores: true,
+            limit: 0,
+        };
+        let union = compute(SetOp::Union, &sources, &options);
+        assert_eq!(union, vec![(&b"a"[..], 2.0), (b"c", 10.0), (b"b", 13.0)]);
+        let inter = compute(SetOp::Inter, &sources, &options);
+        assert_eq!(inter, vec![(&b"b"[..], 13.0)]);
+        let diff = compute(SetOp::Diff, &sources, &options);
+        assert_eq!(diff, vec![(&b"a"[..], 2.0)]);
+        let reversed = [sources[1], sources[0]];
+        assert_eq!(
+            compute(SetOp::Diff, &reversed, &options),
+            vec![(&b"c"[..], 1.0)]
+        );
+        assert!(compute(SetOp::Inter, &[sources[0], None], &options).is_empty());
+    }
 }
