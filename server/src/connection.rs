@@ -88,7 +88,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
                         // it is served, times out or is unblocked.
                         settle_writes(&mut session, &mut aof, &mut reply, shared).await;
                         if !flush(&mut stream, &mut reply, shared).await {
-                            blocking::abandon(blocked, &session, shared);
+                            blocking::abandon(*blocked, &session, shared);
                             return;
                         }
                         let keep = blocking::wait(

@@ -326,7 +326,7 @@ impl Drop for Registration<'_> {
 
 /// Releases a blocked command whose connection closes before it could wait (its earlier
 /// replies could not be written): as a disconnect during the wait.
-pub fn abandon(blocked: Box<Blocked>, session: &Session, shared: &Shared) {
+pub fn abandon(blocked: Blocked, session: &Session, shared: &Shared) {
     drop(Registration {
         waiter: blocked.waiter,
         shared,
