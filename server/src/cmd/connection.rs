@@ -341,7 +341,7 @@ fn parse_kill_filter(args: Argv<'_>) -> Result<KillFilter<'_>, CmdError> {
     Ok(filter)
 }
 
-/// CLIENT KILL ip:port | CLIENT KILL <filter> <value> ...: disconnects clients. The old form
+/// `CLIENT KILL ip:port` | `CLIENT KILL <filter> <value> ...`: disconnects clients. The old form
 /// replies OK (or `ERR No such client`), the new one the number of clients killed. A client
 /// that kills itself (old form, or SKIPME NO) gets its reply and then is closed.
 pub fn client_kill(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {

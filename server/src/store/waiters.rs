@@ -34,6 +34,12 @@
 //!   (waiting for it if the server is between its claim and its hand-over). Then it removes
 //!   its registrations from every key it blocked on.
 //!
+//! Every way a key gets a list or sorted set (LPUSH, ZADD, LMOVE's destination, RENAME, COPY,
+//! MOVE, a BLMOVE served here...) stores it through `Shard::set`, which is why the list
+//! commands' `pushed` hook (`cmd::list::pushed`) has nothing to do: a push onto a list that
+//! already exists cannot concern a waiter (a client blocks only while all its keys are
+//! empty, and a key with waiters that got elements is already on the ready list).
+//!
 //! Any thread may serve any ready key (the flag is store-wide), so a key made ready by one
 //! thread's write is never left for a thread that does not come back; the writer itself
 //! always looks after its own command.
