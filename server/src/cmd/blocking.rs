@@ -415,6 +415,12 @@ pub async fn wait(
 
 /// CLIENT UNBLOCK client-id [TIMEOUT | ERROR]: 1 if that client was blocked and now is not.
 pub fn client_unblock(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    if args.len() > 4 {
+        return Err(CmdError::owned(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            super::printable(&args[1], 128)
+        )));
+    }
     let reason = match args.get(3) {
         None => UNBLOCKED_TIMEOUT,
         Some(arg) if is(arg, "TIMEOUT") => UNBLOCKED_TIMEOUT,
