@@ -44,6 +44,8 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
     }
     let local = stream.local_addr().unwrap_or(peer);
     let fd = raw_fd(&stream);
+    // The registration (in `session`) is dropped before `stream`, a parameter, closes the
+    // socket: CLIENT KILL relies on it (see `Registry::kill`).
     let client = Registry::register(&shared.clients, peer, local, fd, unix_ms());
     let mut session = Session::new(client);
     let mut aof = CachedAof::default();
