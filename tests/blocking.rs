@@ -635,3 +635,14 @@ async fn served_pops_are_logged_as_redis_logs_them_and_replay() {
     assert_eq!(state(&mut c).await, expected, "after replay");
     stop(server).await;
 }
+
+#[tokio::test]
+async fn a_shutdown_releases_blocked_clients() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    let mut forever = blocked(&server, &mut c, &["BLPOP", "q", "0"], 1).await;
+    let mut timed = blocked(&server, &mut c, &["BZPOPMIN", "z", "3600"], 2).await;
+    stop(server).await;
+    forever.expect_closed().await;
+    timed.expect_closed().await;
+}
