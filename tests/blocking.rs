@@ -646,3 +646,23 @@ async fn a_shutdown_releases_blocked_clients() {
     forever.expect_closed().await;
     timed.expect_closed().await;
 }
+
+#[tokio::test]
+async fn waiters_belong_to_their_database() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    let mut waiter = Raw::connect(server.addr()).await;
+    assert_eq!(waiter.cmd(&["SELECT", "1"]).await, ok());
+    waiter.send(&encode(&["BLPOP", "q", "0"])).await;
+    wait_blocked(&mut c, 1).await;
+    // The same key in database 0 serves nobody.
+    assert_eq!(c.cmd(&["RPUSH", "q", "db0"]).await, int(1));
+    wait_blocked(&mut c, 1).await;
+    assert_eq!(c.cmd(&["LLEN", "q"]).await, int(1));
+    // COPY into database 1 creates the key there: the waiter is served.
+    assert_eq!(c.cmd(&["COPY", "q", "q", "DB", "1"]).await, int(1));
+    assert_eq!(waiter.read().await, pair("q", "db0"));
+    assert_eq!(c.cmd(&["LLEN", "q"]).await, int(1), "the source stays");
+    assert_eq!(c.cmd(&["SELECT", "1"]).await, ok());
+    assert_eq!(c.cmd(&["EXISTS", "q"]).await, int(0), "the copy was popped");
+}
