@@ -1,8 +1,8 @@
 //! Criterion benchmarks of the list structure (`store::value::list`), in process, without
 //! the protocol or locking:
 //!
-//! - `lists/push_pop/{head,tail}`: one push and one pop at the same end of a 100,000-element
-//!   list (chunked), the steady state of a queue or stack (LPUSH+LPOP, RPUSH+RPOP);
+//! - `lists/queue/{lpush_rpop,rpush_lpop}`: one push at one end and one pop at the other of a
+//!   100,000-element list (chunked), the steady state of a queue;
 //! - `lists/push_pop/compact`: the same on a 10-element list (one compact pack);
 //! - `lists/range100`: reading the first 100 elements (LRANGE 0 99) of that list;
 //! - `lists/index_middle_1m`: the element in the middle of a 1,000,000-element list
@@ -66,11 +66,15 @@ fn bench_lists(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     let fill = Fill::DEFAULT;
     let mut list: List = (0..100_000).map(element).collect();
-    for (name, end) in [("head", End::Head), ("tail", End::Tail)] {
-        group.bench_function(format!("push_pop/{name}"), |b| {
+    // A queue either way: packs fill at one end and drain at the other.
+    for (name, push, pop) in [
+        ("lpush_rpop", End::Head, End::Tail),
+        ("rpush_lpop", End::Tail, End::Head),
+    ] {
+        group.bench_function(format!("queue/{name}"), |b| {
             b.iter(|| {
-                list.push(end, black_box(b"value:12345"), fill);
-                black_box(list.pop(end, fill))
+                list.push(push, black_box(b"value:12345"), fill);
+                black_box(list.pop(pop, fill))
             })
         });
     }

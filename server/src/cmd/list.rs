@@ -16,9 +16,11 @@
 //! - [`End`] (`LEFT`/`RIGHT`, `End::parse` with Redis's syntax error) and `MultiPop`,
 //!   `parse_multi_pop`: LMPOP's `numkeys key [key ...] LEFT|RIGHT [COUNT n]` tail, from
 //!   the position of `numkeys` (2 for BLMPOP, whose timeout comes first).
-//! - `pop_elements`: pops up to `count` elements from one end of the list at a key on a
-//!   locked shard, deleting the key when it empties; no propagation (the caller decides
-//!   what to emit, e.g. `propagate_pop` for `LPOP key [count]`).
+//! - `pop_elements(shard, hash, key, now, end, count, fill)`: pops up to `count` elements
+//!   from one end of the list at a key on a locked shard (`WRONGTYPE` for another type, no
+//!   element for a missing key), deleting the key when it empties; no propagation (the
+//!   caller decides what to emit, e.g. `propagate_pop(shard, key, end, None)` for BLPOP's
+//!   `LPOP key`). `fill(ctx)` gives the current `list-max-listpack-size` bounds.
 //! - `multi_pop`: LMPOP's whole operation (first non-empty key in argument order,
 //!   `WRONGTYPE` on the first list of another type met before it), propagated as
 //!   `LPOP|RPOP key popped`; `Ok(None)` when every key is missing or empty.
@@ -32,8 +34,7 @@
 
 use protocol::Argv;
 
-use super::Reply;
-use super::{arg_i64, errors, is, CmdError, Ctx};
+use super::{arg_i64, errors, is, CmdError, Ctx, Reply};
 use crate::store::value::list::{Element, End, Fill, Needle};
 use crate::store::value::List;
 use crate::store::{Db, Shard, Value};
@@ -74,7 +75,7 @@ fn reply_element(out: &mut Reply, element: Element<'_>) {
 }
 
 /// The chunk bounds a write follows: `list-max-listpack-size`, read for each command.
-fn fill(ctx: &Ctx<'_>) -> Fill {
+pub(crate) fn fill(ctx: &Ctx<'_>) -> Fill {
     Fill::from_limits(&ctx.shared.store.limits().get())
 }
 

@@ -896,8 +896,9 @@ mod tests {
         let hasher = KeyHasher::new();
         let mut shard = Shard::default();
         // Each list alone is under a step's part budget, two together are over it.
-        // An 8-byte element takes 10 bytes of a pack, so 819 fill a default 8 KiB pack.
-        let elements = (STEP_PARTS / 2 + 10) * (8192 / 10);
+        // An 8-byte string takes 9 bytes of a pack (and a pack 1 more), so 910 fill a default
+        // 8 KiB pack.
+        let elements = (STEP_PARTS / 2 + 10) * 910;
         for name in [&b"list:a"[..], b"list:b", b"list:c"] {
             // Not digits: stored as strings, not integers.
             let list: List = (0..elements)
