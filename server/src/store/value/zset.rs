@@ -20,8 +20,8 @@
 //!     splits in two and a chunk under a quarter full merges with its successor; either
 //!     rebuilds the tree (O(n / ORDER_CHUNK), once per ~64 insertions at worst).
 //!
-//!   Both halves share each member (one `Arc<[u8]>`), as Redis shares one string between
-//!   its dict and its skiplist. The structure was measured against crossbeam-skiplist
+//!   Both halves share each member (one reference-counted allocation behind a thin pointer,
+//!   8 bytes in each), as Redis shares one string between its dict and its skiplist. The structure was measured against crossbeam-skiplist
 //!   (benches/zsets.rs; numbers in SPEC.md 6.9).
 //!
 //! Cloning a big sorted set (what a snapshot does under the shard lock) copies one pointer
@@ -41,9 +41,13 @@
 //! order, as written, each goes at the end at no search cost. A loaded sorted set takes the
 //! packed encoding when it fits the default thresholds.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+
+use triomphe::ThinArc;
 
 use super::codec::{PayloadRead, PayloadWrite};
 use super::segmented::SegMap;
@@ -68,8 +72,46 @@ impl Score {
     }
 }
 
-/// A member as both big structures hold it.
-type Member = Arc<[u8]>;
+/// A member as both big structures hold it: one allocation (reference count, length and
+/// bytes, as `Arc<[u8]>` would take) behind a thin pointer, so that the member index and the
+/// score order each spend 8 bytes per member on it rather than 16.
+#[derive(Clone)]
+struct Member(ThinArc<(), u8>);
+
+impl Member {
+    fn new(bytes: &[u8]) -> Member {
+        Member(ThinArc::from_header_and_slice((), bytes))
+    }
+}
+
+impl std::ops::Deref for Member {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0.slice
+    }
+}
+
+impl Borrow<[u8]> for Member {
+    fn borrow(&self) -> &[u8] {
+        self
+    }
+}
+
+/// Hashes as the bytes do, so that lookups by `&[u8]` find it.
+impl Hash for Member {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
+impl PartialEq for Member {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Member {}
 
 /// One entry of the score order.
 type Ranked = (f64, Member);
@@ -324,14 +366,27 @@ impl ScoreOrder {
             return;
         }
         let chunk = Arc::make_mut(chunk);
-        chunk.insert(at, (score, member));
-        if chunk.len() > ORDER_CHUNK {
-            let upper = chunk.split_off(chunk.len() / 2);
+        if chunk.len() >= ORDER_CHUNK {
+            // Split first, so that no chunk's buffer ever grows past ORDER_CHUNK entries.
+            let half = chunk.len() / 2;
+            let mut upper = chunk.split_off(half);
+            chunk.shrink_to_fit();
+            if at > half {
+                upper.insert(at - half, (score, member));
+            } else {
+                chunk.insert(at, (score, member));
+            }
             self.chunks.insert(index + 1, Arc::new(upper));
             self.rebuild();
-        } else {
-            self.bump(index, true);
+            return;
         }
+        if chunk.len() == chunk.capacity() {
+            // Grow by doubling, but never past one chunk's worth.
+            let target = (chunk.len().max(4) * 2).min(ORDER_CHUNK);
+            chunk.reserve_exact(target - chunk.len());
+        }
+        chunk.insert(at, (score, member));
+        self.bump(index, true);
     }
 
     /// Removes the entry (score, member); false if there is none.
@@ -361,7 +416,9 @@ impl ScoreOrder {
         {
             let next = self.chunks.remove(index + 1);
             let next = Arc::try_unwrap(next).unwrap_or_else(|shared| (*shared).clone());
-            Arc::make_mut(&mut self.chunks[index]).extend(next);
+            let merged = Arc::make_mut(&mut self.chunks[index]);
+            merged.reserve_exact(next.len());
+            merged.extend(next);
             self.rebuild();
         } else {
             self.bump(index, false);
@@ -412,7 +469,7 @@ impl Big {
     fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
         if let Some((stored, &old)) = self.scores.get_key_value(member) {
             if old != score {
-                let stored = Arc::clone(stored);
+                let stored = stored.clone();
                 self.order.remove(old, &stored);
                 self.order.insert(score, stored);
                 if let Some(slot) = self.scores.get_mut(member) {
@@ -421,8 +478,8 @@ impl Big {
             }
             return Some(old);
         }
-        let member: Member = Arc::from(member);
-        self.scores.insert(Arc::clone(&member), score);
+        let member = Member::new(member);
+        self.scores.insert(member.clone(), score);
         self.order.insert(score, member);
         None
     }
@@ -693,13 +750,17 @@ impl ZSet {
             Repr::Packed(packed) => packed.bytes.capacity(),
             Repr::Big(big) => {
                 let members: usize = big.order.iter().map(|(_, m)| 16 + m.len()).sum();
+                let entry = std::mem::size_of::<(Member, f64)>() + 1;
                 let chunks: usize = big
                     .order
                     .chunks
                     .iter()
                     .map(|c| 16 + 24 + c.capacity() * std::mem::size_of::<Ranked>())
                     .sum();
-                members + chunks + big.order.counts.capacity() * 8 + big.scores.len() * 25 * 8 / 7
+                members
+                    + chunks
+                    + big.order.counts.capacity() * 8
+                    + big.scores.len() * entry * 8 / 7
             }
         }
     }
