@@ -95,7 +95,7 @@ fn remaining_in(store: &Store, key: &[u8]) -> Vec<Vec<u8>> {
             .as_list()
             .expect("a list")
             .iter()
-            .map(<[u8]>::to_vec)
+            .map(|element| element.to_vec())
             .collect(),
         None => Vec::new(),
     }
