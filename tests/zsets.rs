@@ -315,3 +315,79 @@ async fn redis_client_round_trip() {
     let count: i64 = con.zcount("board", 15, "+inf").await.unwrap();
     assert_eq!(count, 3);
 }
+
+/// ZSCAN over a large sorted set returns every member present for the whole walk, while
+/// members are added and removed between calls; scores come as bulk strings.
+#[tokio::test]
+async fn zscan_returns_every_stable_member_across_changes() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    let mut cmd = vec!["ZADD".to_string(), "z".to_string()];
+    for i in 0..2000 {
+        cmd.push(format!("{i}.5"));
+        cmd.push(format!("stable:{i}"));
+    }
+    assert_eq!(c.cmd(&cmd).await, int(2000));
+    let mut seen = std::collections::HashMap::new();
+    let mut cursor = "0".to_string();
+    let mut step = 0;
+    loop {
+        let reply = array_items(c.cmd(&["ZSCAN", "z", &cursor, "COUNT", "50"]).await);
+        cursor = text_of(&reply[0]);
+        let items = array_items(reply[1].clone());
+        for pair in items.chunks(2) {
+            seen.insert(text_of(&pair[0]), text_of(&pair[1]));
+        }
+        // Grow and shrink between calls.
+        let grow: Vec<String> = (0..40)
+            .flat_map(|i| ["1".to_string(), format!("extra:{step}:{i}")])
+            .collect();
+        let mut add = vec!["ZADD".to_string(), "z".to_string()];
+        add.extend(grow);
+        c.cmd(&add).await;
+        if step % 3 == 2 {
+            c.cmd(&["ZREMRANGEBYSCORE", "z", "1", "1"]).await;
+        }
+        step += 1;
+        if cursor == "0" {
+            break;
+        }
+        assert!(step < 10_000, "the walk ends");
+    }
+    for i in 0..2000 {
+        assert_eq!(
+            seen.get(&format!("stable:{i}")).map(String::as_str),
+            Some(format!("{i}.5").as_str()),
+            "stable:{i}"
+        );
+    }
+}
+
+/// Every command that removes members deletes the key with its last one.
+#[tokio::test]
+async fn emptied_sorted_sets_are_deleted() {
+    let server = start_server().await;
+    let mut c = Raw::connect(server.addr()).await;
+    let removals: [&[&str]; 7] = [
+        &["ZREM", "z", "a", "b"],
+        &["ZPOPMIN", "z", "5"],
+        &["ZPOPMAX", "z", "2"],
+        &["ZMPOP", "1", "z", "MIN", "COUNT", "9"],
+        &["ZREMRANGEBYRANK", "z", "0", "-1"],
+        &["ZREMRANGEBYSCORE", "z", "-inf", "+inf"],
+        &["ZREMRANGEBYLEX", "z", "-", "+"],
+    ];
+    for removal in removals {
+        // Equal scores, so that the lex range covers both.
+        assert_eq!(c.cmd(&["ZADD", "z", "1", "a", "1", "b"]).await, int(2));
+        c.cmd(removal).await;
+        assert_eq!(c.cmd(&["EXISTS", "z"]).await, int(0), "{removal:?}");
+    }
+    // A TTL survives writes to the set; a store command replaces it.
+    assert_eq!(c.cmd(&["ZADD", "z", "1", "a"]).await, int(1));
+    assert_eq!(c.cmd(&["EXPIRE", "z", "100"]).await, int(1));
+    assert_eq!(c.cmd(&["ZADD", "z", "2", "b"]).await, int(1));
+    assert!(int_of(&c.cmd(&["TTL", "z"]).await) > 0);
+    assert_eq!(c.cmd(&["ZUNIONSTORE", "z", "1", "z"]).await, int(2));
+    assert_eq!(c.cmd(&["TTL", "z"]).await, int(-1));
+}

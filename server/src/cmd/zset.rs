@@ -192,47 +192,105 @@ pub(crate) fn parse_score(arg: &[u8]) -> Option<f64> {
     }
 }
 
-/// Formats a score as Redis 7.0 does (`%.17g`; `inf`, `-inf`).
-pub(crate) fn format_score(value: f64) -> String {
+/// A formatted score, on the stack (`%.17g` needs at most 24 bytes).
+pub(crate) struct ScoreText {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl ScoreText {
+    fn new() -> ScoreText {
+        ScoreText {
+            buf: [0; 40],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, byte: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = byte;
+            self.len += 1;
+        }
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|&b| self.push(b));
+    }
+
+    /// The text.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::fmt::Write for ScoreText {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.extend(text.as_bytes());
+        Ok(())
+    }
+}
+
+/// Formats a score as Redis 7.0 does (`%.17g`; `inf`, `-inf`), without allocating.
+pub(crate) fn format_score(value: f64) -> ScoreText {
+    use std::fmt::Write;
+    let mut out = ScoreText::new();
     if value.is_infinite() {
-        return if value > 0.0 { "inf" } else { "-inf" }.to_owned();
+        out.extend(if value > 0.0 { b"inf" } else { b"-inf" });
+        return out;
     }
     if value == 0.0 {
-        return if value.is_sign_negative() { "-0" } else { "0" }.to_owned();
+        out.extend(if value.is_sign_negative() {
+            b"-0"
+        } else {
+            b"0"
+        });
+        return out;
     }
     // 17 significant digits, correctly rounded, as d.dddddddddddddddde<exp>.
-    let scientific = format!("{:.16e}", value.abs());
-    let (digits, exp) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: Vec<u8> = digits.bytes().filter(u8::is_ascii_digit).collect();
-    let mut out = String::with_capacity(24);
+    let mut scientific = ScoreText::new();
+    let _ = write!(scientific, "{:.16e}", value.abs());
+    let text = scientific.as_bytes();
+    let e_at = text.iter().position(|&b| b == b'e').unwrap_or(text.len());
+    let exp: i32 = std::str::from_utf8(text.get(e_at + 1..).unwrap_or(b"0"))
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    let mut digits = [b'0'; 17];
+    let mut count = 0;
+    for &b in &text[..e_at] {
+        if b.is_ascii_digit() && count < digits.len() {
+            digits[count] = b;
+            count += 1;
+        }
+    }
+    let digits = &digits[..count.max(1)];
     if value < 0.0 {
-        out.push('-');
+        out.push(b'-');
     }
     if !(-4..17).contains(&exp) {
-        let significant = trim_zeros(&digits);
-        out.push(char::from(significant[0]));
+        let significant = trim_zeros(digits);
+        out.push(significant.first().copied().unwrap_or(b'0'));
         if significant.len() > 1 {
-            out.push('.');
-            out.extend(significant[1..].iter().map(|&d| char::from(d)));
+            out.push(b'.');
+            out.extend(&significant[1..]);
         }
-        out.push('e');
-        out.push(if exp < 0 { '-' } else { '+' });
-        out.push_str(&format!("{:02}", exp.unsigned_abs()));
+        out.push(b'e');
+        out.push(if exp < 0 { b'-' } else { b'+' });
+        let _ = write!(out, "{:02}", exp.unsigned_abs());
     } else if exp >= 0 {
-        let point = exp as usize + 1;
-        out.extend(digits[..point].iter().map(|&d| char::from(d)));
+        let point = (exp as usize + 1).min(digits.len());
+        out.extend(&digits[..point]);
         let fraction = trim_zeros(&digits[point..]);
         if !fraction.is_empty() {
-            out.push('.');
-            out.extend(fraction.iter().map(|&d| char::from(d)));
+            out.push(b'.');
+            out.extend(fraction);
         }
     } else {
-        out.push_str("0.");
+        out.extend(b"0.");
         for _ in 0..(-exp - 1) {
-            out.push('0');
+            out.push(b'0');
         }
-        out.extend(trim_zeros(&digits).iter().map(|&d| char::from(d)));
+        out.extend(trim_zeros(digits));
     }
     out
 }
@@ -243,14 +301,25 @@ fn trim_zeros(digits: &[u8]) -> &[u8] {
     &digits[..end]
 }
 
-/// Writes a score: a bulk string in RESP2, a double in RESP3.
-pub(crate) fn write_score(out: &mut Reply, value: f64) {
-    let text = format_score(value);
+/// Writes a score: a bulk string in RESP2, a double in RESP3. An integral score below 10^17
+/// (what `%.17g` prints as plain digits) is formatted without allocating.
+pub fn write_score(out: &mut Reply, value: f64) {
+    let integral =
+        value.fract() == 0.0 && value.abs() < 1e17 && !(value == 0.0 && value.is_sign_negative());
+    let formatted;
+    let int_text;
+    let text: &[u8] = if integral {
+        int_text = protocol::IntText::new(value as i64);
+        int_text.as_bytes()
+    } else {
+        formatted = format_score(value);
+        formatted.as_bytes()
+    };
     match out.version {
-        Version::Resp2 => out.bulk(text.as_bytes()),
+        Version::Resp2 => out.bulk(text),
         Version::Resp3 => {
             out.buf.extend_from_slice(b",");
-            out.buf.extend_from_slice(text.as_bytes());
+            out.buf.extend_from_slice(text);
             out.buf.extend_from_slice(b"\r\n");
         }
     }
@@ -544,9 +613,10 @@ fn zadd_generic(
             "ERR INCR option supports a single increment-element pair",
         ));
     }
-    let mut scores = Vec::with_capacity(pairs);
+    // Every score is checked before anything changes (parsed again as it is applied, which
+    // costs less than collecting them).
     for i in 0..pairs {
-        scores.push(parse_score(&args[scores_at + 2 * i]).ok_or(errors::NOT_FLOAT)?);
+        parse_score(&args[scores_at + 2 * i]).ok_or(errors::NOT_FLOAT)?;
     }
     let limits = limits(ctx);
     let (key, now) = (&args[1], ctx.now_ms);
@@ -561,7 +631,8 @@ fn zadd_generic(
             None => Some(created.insert(ZSet::new())),
         };
         if let Some(zset) = zset {
-            for (i, &score) in scores.iter().enumerate() {
+            for i in 0..pairs {
+                let score = parse_score(&args[scores_at + 2 * i]).unwrap_or(0.0);
                 let member = &args[scores_at + 2 * i + 1];
                 match add_one(zset, member, score, flags, &limits) {
                     Ok((outcome, score)) => {
@@ -603,7 +674,7 @@ fn zadd_generic(
     Ok(())
 }
 
-/// ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]
+/// `ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]`
 pub fn zadd(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     zadd_generic(ctx, args, AddFlags::default(), 2)
 }
@@ -639,7 +710,7 @@ pub fn zscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// ZMSCORE key member [member ...]: a double or nil per member.
+/// `ZMSCORE key member [member ...]`: a double or nil per member.
 pub fn zmscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let (db, now) = (ctx.db(), ctx.now_ms);
     let out = &mut *ctx.out;
@@ -655,7 +726,7 @@ pub fn zmscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     })
 }
 
-/// ZRANK and ZREVRANK key member [WITHSCORE]
+/// ZRANK and ZREVRANK: `key member [WITHSCORE]`.
 fn rank_generic(ctx: &mut Ctx<'_>, args: Argv<'_>, reverse: bool) -> Result<(), CmdError> {
     if args.len() > 4 {
         return Err(CmdError::owned(format!(
@@ -687,12 +758,12 @@ fn rank_generic(ctx: &mut Ctx<'_>, args: Argv<'_>, reverse: bool) -> Result<(), 
     Ok(())
 }
 
-/// ZRANK key member [WITHSCORE]
+/// `ZRANK key member [WITHSCORE]`
 pub fn zrank(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     rank_generic(ctx, args, false)
 }
 
-/// ZREVRANK key member [WITHSCORE]
+/// `ZREVRANK key member [WITHSCORE]`
 pub fn zrevrank(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     rank_generic(ctx, args, true)
 }
@@ -884,32 +955,32 @@ fn range_reply(
     })
 }
 
-/// ZRANGE key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]
+/// `ZRANGE key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`
 pub fn zrange(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     range_reply(ctx, args, None, None)
 }
 
-/// ZREVRANGE key start stop [WITHSCORES]
+/// `ZREVRANGE key start stop [WITHSCORES]`
 pub fn zrevrange(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     range_reply(ctx, args, Some(RangeKind::Rank), Some(true))
 }
 
-/// ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]
+/// `ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]`
 pub fn zrangebyscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     range_reply(ctx, args, Some(RangeKind::Score), Some(false))
 }
 
-/// ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]
+/// `ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]`
 pub fn zrevrangebyscore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     range_reply(ctx, args, Some(RangeKind::Score), Some(true))
 }
 
-/// ZRANGEBYLEX key min max [LIMIT offset count]
+/// `ZRANGEBYLEX key min max [LIMIT offset count]`
 pub fn zrangebylex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     range_reply(ctx, args, Some(RangeKind::Lex), Some(false))
 }
 
-/// ZREVRANGEBYLEX key max min [LIMIT offset count]
+/// `ZREVRANGEBYLEX key max min [LIMIT offset count]`
 pub fn zrevrangebylex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     range_reply(ctx, args, Some(RangeKind::Lex), Some(true))
 }
@@ -938,7 +1009,7 @@ fn store_result(
     true
 }
 
-/// ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]
+/// `ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]`
 pub fn zrangestore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let request = RangeRequest::parse(args, 2, true, None, None)?;
     let limits = limits(ctx);
@@ -971,7 +1042,7 @@ pub fn zrangestore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 // ---------------------------------------------------------------------------------------
 // Removal.
 
-/// ZREM key member [member ...]
+/// `ZREM key member [member ...]`
 pub fn zrem(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let (key, now) = (&args[1], ctx.now_ms);
     let (mut shard, hash) = ctx.db().lock(key);
@@ -1103,13 +1174,21 @@ pub fn pop_locked(
         return Ok(None);
     };
     let zset = entry.value.as_zset_mut()?;
-    let mut popped = Vec::with_capacity(count.min(zset.len()));
-    while popped.len() < count {
-        match zset.pop(side == Side::Max) {
-            Some(pair) => popped.push(pair),
-            None => break,
-        }
+    let len = zset.len();
+    let taken = count.min(len);
+    let (start, end) = match side {
+        Side::Min => (0, taken),
+        Side::Max => (len - taken, len),
+    };
+    let mut popped: Popped = zset
+        .range(start, end)
+        .into_iter()
+        .map(|(member, score)| (member.to_vec(), score))
+        .collect();
+    if side == Side::Max {
+        popped.reverse();
     }
+    zset.remove_range(start, end);
     if zset.is_empty() {
         shard.remove(hash, key, now_ms);
     }
@@ -1158,7 +1237,7 @@ pub fn write_key_member_score(out: &mut Reply, key: &[u8], member: &[u8], score:
     write_score(out, score);
 }
 
-/// ZPOPMIN/ZPOPMAX key [count]
+/// `ZPOPMIN/ZPOPMAX key [count]`
 fn pop_generic(ctx: &mut Ctx<'_>, args: Argv<'_>, side: Side) -> Result<(), CmdError> {
     if args.len() > 3 {
         return Err(errors::SYNTAX);
@@ -1187,12 +1266,12 @@ fn pop_generic(ctx: &mut Ctx<'_>, args: Argv<'_>, side: Side) -> Result<(), CmdE
     Ok(())
 }
 
-/// ZPOPMIN key [count]
+/// `ZPOPMIN key [count]`
 pub fn zpopmin(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     pop_generic(ctx, args, Side::Min)
 }
 
-/// ZPOPMAX key [count]
+/// `ZPOPMAX key [count]`
 pub fn zpopmax(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     pop_generic(ctx, args, Side::Max)
 }
@@ -1252,7 +1331,7 @@ impl MpopArgs {
     }
 }
 
-/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: pops from the first non-empty key.
+/// `ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]`: pops from the first non-empty key.
 pub fn zmpop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let parsed = MpopArgs::parse(args, 1)?;
     let now = ctx.now_ms;
@@ -1302,7 +1381,7 @@ impl Random {
     }
 }
 
-/// ZRANDMEMBER key [count [WITHSCORES]]
+/// `ZRANDMEMBER key [count [WITHSCORES]]`
 ///
 /// Without a count: one random member, or nil. With a count `n > 0`: `min(n, len)` distinct
 /// members; `n < 0`: `|n|` members drawn independently; 0: none. The count and option are
@@ -1384,7 +1463,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     })
 }
 
-/// ZSCAN key cursor [MATCH pattern] [COUNT count]: `[next cursor, [member, score, ...]]`,
+/// `ZSCAN key cursor [MATCH pattern] [COUNT count]`: `[next cursor, [member, score, ...]]`,
 /// scores as bulk strings in both protocols (as Redis). A compact sorted set comes back
 /// whole with cursor 0; a larger one a segment of its member index per step, with HSCAN's
 /// guarantee (every member present for the whole walk is returned).
@@ -1790,37 +1869,37 @@ fn set_op_store(ctx: &mut Ctx<'_>, args: Argv<'_>, op: SetOp) -> Result<(), CmdE
     Ok(())
 }
 
-/// ZUNION numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
+/// `ZUNION numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`
 pub fn zunion(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_op_read(ctx, args, SetOp::Union, false)
 }
 
-/// ZINTER numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
+/// `ZINTER numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`
 pub fn zinter(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_op_read(ctx, args, SetOp::Inter, false)
 }
 
-/// ZDIFF numkeys key [key ...] [WITHSCORES]
+/// `ZDIFF numkeys key [key ...] [WITHSCORES]`
 pub fn zdiff(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_op_read(ctx, args, SetOp::Diff, false)
 }
 
-/// ZINTERCARD numkeys key [key ...] [LIMIT limit]
+/// `ZINTERCARD numkeys key [key ...] [LIMIT limit]`
 pub fn zintercard(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_op_read(ctx, args, SetOp::Inter, true)
 }
 
-/// ZUNIONSTORE destination numkeys key [key ...] [WEIGHTS ...] [AGGREGATE ...]
+/// `ZUNIONSTORE destination numkeys key [key ...] [WEIGHTS ...] [AGGREGATE ...]`
 pub fn zunionstore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_op_store(ctx, args, SetOp::Union)
 }
 
-/// ZINTERSTORE destination numkeys key [key ...] [WEIGHTS ...] [AGGREGATE ...]
+/// `ZINTERSTORE destination numkeys key [key ...] [WEIGHTS ...] [AGGREGATE ...]`
 pub fn zinterstore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_op_store(ctx, args, SetOp::Inter)
 }
 
-/// ZDIFFSTORE destination numkeys key [key ...]
+/// `ZDIFFSTORE destination numkeys key [key ...]`
 pub fn zdiffstore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     set_op_store(ctx, args, SetOp::Diff)
 }
@@ -1848,10 +1927,13 @@ mod tests {
             (-0.0, "-0"),
         ];
         for (value, text) in cases {
-            assert_eq!(format_score(value), text, "{value:e}");
+            assert_eq!(format_score(value).as_bytes(), text.as_bytes(), "{value:e}");
         }
-        assert_eq!(format_score(5e-324), "4.9406564584124654e-324");
-        assert_eq!(format_score(f64::MAX), "1.7976931348623157e+308");
+        assert_eq!(format_score(5e-324).as_bytes(), b"4.9406564584124654e-324");
+        assert_eq!(
+            format_score(f64::MAX).as_bytes(),
+            b"1.7976931348623157e+308"
+        );
     }
 
     #[test]
@@ -1888,6 +1970,25 @@ mod tests {
         assert!(ScoreBound::parse(b"1x").is_err());
         assert!(LexBound::parse(b"x").is_err());
         assert!(LexBound::parse(b"++").is_err());
+    }
+
+    proptest::proptest! {
+        /// 17 significant digits always read back to the same double, and the text has the
+        /// shape `%.17g` gives (no trailing zeros in a fraction, a two-digit exponent or more).
+        #[test]
+        fn formatted_scores_round_trip(value in proptest::num::f64::ANY) {
+            proptest::prop_assume!(!value.is_nan());
+            let text = format_score(value);
+            let text = std::str::from_utf8(text.as_bytes()).unwrap();
+            let parsed = parse_score(text.as_bytes()).or_else(|| ScoreBound::parse(text.as_bytes()).ok().map(|b| b.value));
+            proptest::prop_assert_eq!(parsed.map(f64::to_bits), Some(value.to_bits()), "{}", text);
+            if let Some((mantissa, exponent)) = text.split_once('e') {
+                proptest::prop_assert!(exponent.len() >= 3, "{}", text);
+                proptest::prop_assert!(!mantissa.ends_with('0') || !mantissa.contains('.'), "{}", text);
+            } else if text.contains('.') {
+                proptest::prop_assert!(!text.ends_with('0'), "{}", text);
+            }
+        }
     }
 
     /// Sets are inputs too, every member scoring 1 (weights apply).

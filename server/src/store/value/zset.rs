@@ -136,14 +136,6 @@ fn order(score: f64, member: &[u8], other: &Ranked) -> Ordering {
 /// Largest magnitude of a score kept as an integer in the packed encoding (exact in f64).
 const PACKED_INT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
 /// Reads a varint at `*at` (the buffer is our own, so it is well formed; a short buffer
 /// reads as 0 rather than panicking).
 fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
@@ -163,17 +155,29 @@ fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
     value
 }
 
-/// Appends one packed entry.
-fn put_packed(out: &mut Vec<u8>, member: &[u8], score: f64) {
-    put_varint(out, member.len() as u64);
-    out.extend_from_slice(member);
+/// Writes a varint into `out` (10 bytes hold any u64); returns its length.
+fn put_varint_into(out: &mut [u8; 10], mut value: u64) -> usize {
+    let mut len = 0;
+    while value >= 0x80 {
+        out[len] = (value as u8) | 0x80;
+        value >>= 7;
+        len += 1;
+    }
+    out[len] = value as u8;
+    len + 1
+}
+
+/// Writes a packed score into `out`; returns its length: an integer below 2^53 as one
+/// varint (zigzag, shifted left, low bit 0), anything else as `1` and 8 IEEE-754 bytes.
+fn put_score_into(out: &mut [u8; 10], score: f64) -> usize {
     if score.fract() == 0.0 && score.abs() < PACKED_INT_LIMIT {
         let int = score as i64;
         let zigzag = ((int << 1) ^ (int >> 63)) as u64;
-        put_varint(out, zigzag << 1);
+        put_varint_into(out, zigzag << 1)
     } else {
-        out.push(1);
-        out.extend_from_slice(&score.to_le_bytes());
+        out[0] = 1;
+        out[1..9].copy_from_slice(&score.to_le_bytes());
+        9
     }
 }
 
@@ -262,9 +266,17 @@ impl Packed {
                 break;
             }
         }
-        let mut entry = Vec::with_capacity(member.len() + 12);
-        put_packed(&mut entry, member, score);
-        self.bytes.reserve_exact(entry.len());
+        // Length and score encoded on the stack; one memmove makes room for the entry.
+        let mut head = [0u8; 10];
+        let head_len = put_varint_into(&mut head, member.len() as u64);
+        let mut tail = [0u8; 10];
+        let tail_len = put_score_into(&mut tail, score);
+        self.bytes.reserve_exact(head_len + member.len() + tail_len);
+        let entry = head[..head_len]
+            .iter()
+            .chain(member)
+            .chain(&tail[..tail_len])
+            .copied();
         self.bytes.splice(at..at, entry);
         self.len += 1;
     }
@@ -489,6 +501,30 @@ impl Big {
         self.order.remove(score, &stored);
         Some(score)
     }
+
+    /// Removes ranks `start..end` (within bounds); returns how many.
+    fn remove_ranks(&mut self, start: usize, end: usize) -> usize {
+        let Some((mut chunk, mut offset)) = self.order.locate(start) else {
+            return 0;
+        };
+        let mut left = end - start;
+        while left > 0 {
+            let Some(shared) = self.order.chunks.get_mut(chunk) else {
+                break;
+            };
+            let entries = Arc::make_mut(shared);
+            let take = left.min(entries.len() - offset);
+            for (_, member) in entries.drain(offset..offset + take) {
+                self.scores.remove(&member);
+            }
+            left -= take;
+            chunk += 1;
+            offset = 0;
+        }
+        self.order.chunks.retain(|c| !c.is_empty());
+        self.order.rebuild();
+        end - start - left
+    }
 }
 
 /// The two encodings.
@@ -605,14 +641,14 @@ impl ZSet {
         let score = score.get();
         if let Repr::Packed(packed) = &mut self.repr {
             let old = packed.remove(member);
-            let fits = member.len() <= limits.zset_max_listpack_value
-                && packed.len < limits.zset_max_listpack_entries;
+            // As in Redis, only a new member is measured against the thresholds (an update
+            // stays packed even if the thresholds were lowered since).
+            let fits = old.is_some()
+                || (member.len() <= limits.zset_max_listpack_value
+                    && packed.len < limits.zset_max_listpack_entries);
             if fits {
                 packed.insert_new(member, score);
                 return old;
-            }
-            if let Some(old) = old {
-                packed.insert_new(member, old);
             }
             self.convert_to_big();
         }
@@ -715,17 +751,37 @@ impl ZSet {
         Some((member, score))
     }
 
-    /// Removes the members of ascending ranks `start..end` (clamped); returns how many.
+    /// Removes the members of ascending ranks `start..end` (clamped); returns how many. On
+    /// the big encoding the chunks are drained in place (O(log n + m)), each member leaving
+    /// the index by one hash removal.
     pub fn remove_range(&mut self, start: usize, end: usize) -> usize {
-        let doomed: Vec<Vec<u8>> = self
-            .range(start, end)
-            .into_iter()
-            .map(|(member, _)| member.to_vec())
-            .collect();
-        for member in &doomed {
-            self.remove(member);
+        let end = end.min(self.len());
+        if start >= end {
+            return 0;
         }
-        doomed.len()
+        match &mut self.repr {
+            Repr::Packed(packed) => {
+                // Ranks are contiguous entries: one drain of their bytes.
+                let mut walk = packed.iter();
+                let (mut from, mut to) = (packed.bytes.len(), packed.bytes.len());
+                for rank in 0..=end {
+                    if rank == start {
+                        from = walk.at;
+                    }
+                    if rank == end {
+                        to = walk.at;
+                        break;
+                    }
+                    if walk.next_entry().is_none() {
+                        break;
+                    }
+                }
+                packed.bytes.drain(from..to);
+                packed.len -= end - start;
+                end - start
+            }
+            Repr::Big(big) => big.remove_ranks(start, end),
+        }
     }
 
     /// One step of ZSCAN: visits members and returns the next cursor (0 when done). A packed
@@ -741,27 +797,6 @@ impl ZSet {
             Repr::Big(big) => big
                 .scores
                 .scan_segment(cursor, |member, score| visit(member, *score)),
-        }
-    }
-
-    /// Approximate heap bytes held (for the structure benchmark and memory tests).
-    pub fn heap_bytes(&self) -> usize {
-        match &self.repr {
-            Repr::Packed(packed) => packed.bytes.capacity(),
-            Repr::Big(big) => {
-                let members: usize = big.order.iter().map(|(_, m)| 16 + m.len()).sum();
-                let entry = std::mem::size_of::<(Member, f64)>() + 1;
-                let chunks: usize = big
-                    .order
-                    .chunks
-                    .iter()
-                    .map(|c| 16 + 24 + c.capacity() * std::mem::size_of::<Ranked>())
-                    .sum();
-                members
-                    + chunks
-                    + big.order.counts.capacity() * 8
-                    + big.scores.len() * entry * 8 / 7
-            }
         }
     }
 }
@@ -1061,7 +1096,7 @@ mod tests {
                 prop_assert_eq!(zset.rank(member), Some((rank, *value)));
                 prop_assert_eq!(zset.get_by_rank(rank), Some((&member[..], *value)));
             }
-            for (start, bound, lex) in probes {
+            for &(start, bound, lex) in &probes {
                 let end = start + 37;
                 let range: Vec<_> = zset.range(start, end).into_iter().map(|(m, s)| (m.to_vec(), s)).collect();
                 let model_range: Vec<_> = expected.iter().skip(start).take(37).cloned().collect();
@@ -1076,6 +1111,20 @@ mod tests {
                     prop_assert_eq!(lex_below, expected.iter().filter(|(m, _)| m < &lex).count());
                 }
             }
+            // A rank range removed in bulk.
+            let mut trimmed = zset.clone();
+            let (cut_start, cut_end) = (probes[0].0 % (expected.len() + 1), probes[0].0 % (expected.len() + 1) + usize::from(probes[1].2));
+            let removed = trimmed.remove_range(cut_start, cut_end);
+            let mut left = expected.clone();
+            let cut_end = cut_end.min(left.len());
+            left.drain(cut_start.min(cut_end)..cut_end);
+            prop_assert_eq!(removed, expected.len() - left.len());
+            prop_assert_eq!(contents(&trimmed), left.clone());
+            assert_consistent(&trimmed);
+            for (member, _) in &left {
+                prop_assert!(trimmed.score(member).is_some());
+            }
+            prop_assert_eq!(trimmed.len(), left.len());
             let mut popped = Vec::new();
             while let Some(entry) = zset.pop(popped.len() % 2 == 1) {
                 popped.push(entry);
