@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
+use crate::store::waiters::Waiter;
 use crate::sync::{Arc, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
 use protocol::catalogue::{self, CommandSpec};
 
@@ -36,6 +37,8 @@ pub struct ClientInfo {
     db: AtomicUsize,
     resp: AtomicU32,
     names: Mutex<Names>,
+    /// The command this client is blocked in (BLPOP...), for CLIENT UNBLOCK and the `b` flag.
+    blocked: Mutex<Option<Arc<Waiter>>>,
 }
 
 /// All connected clients.
@@ -75,6 +78,7 @@ impl Registry {
             db: AtomicUsize::new(0),
             resp: AtomicU32::new(2),
             names: Mutex::new(Names::default()),
+            blocked: Mutex::new(None),
         });
         registry.clients.lock().insert(id, Arc::clone(&info));
         ClientHandle {
@@ -104,6 +108,32 @@ impl Registry {
         text
     }
 
+    /// The blocking command client `id` waits in, if it is connected and blocked.
+    pub fn blocked_waiter(&self, id: u64) -> Option<Arc<Waiter>> {
+        let client = self.clients.lock().get(&id).cloned()?;
+        let waiter = client.blocked.lock().clone();
+        waiter
+    }
+
+    /// CLIENT KILL: disconnects every client `matches` accepts, except `me` (the caller,
+    /// which closes itself after its reply); returns how many matched, `me` included.
+    ///
+    /// A client is disconnected by shutting its socket down, which its connection sees as
+    /// the peer leaving (a read of 0 bytes, also while it is blocked). This is done under
+    /// the registry's lock: a connection unregisters (dropping its handle) before its socket
+    /// is closed, so a descriptor found here is still that client's.
+    pub fn kill(&self, me: u64, mut matches: impl FnMut(&ClientInfo) -> bool) -> usize {
+        let clients = self.clients.lock();
+        let mut killed = 0;
+        for client in clients.values().filter(|c| matches(c)) {
+            killed += 1;
+            if client.id != me && client.fd >= 0 {
+                shutdown_socket(client.fd);
+            }
+        }
+        killed
+    }
+
     /// The CLIENT LIST line of one client (no trailing newline).
     pub fn describe(&self, client: &ClientInfo, now_ms: u64, out: &mut String) {
         let names = client.names.lock().clone();
@@ -118,7 +148,7 @@ impl Registry {
         let idle = now_ms.saturating_sub(client.last_command_at_ms.load(Ordering::Relaxed)) / 1000;
         let _ = write!(
             out,
-            "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags=N db={} \
+            "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={} db={} \
              sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 \
              rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user=default \
              redir=-1 resp={} lib-name={} lib-ver={}",
@@ -127,6 +157,7 @@ impl Registry {
             client.local_addr,
             client.fd,
             show(&names.name),
+            if client.is_blocked() { "b" } else { "N" },
             client.db.load(Ordering::Relaxed),
             client.resp.load(Ordering::Relaxed),
             show(&names.lib_name),
@@ -160,6 +191,16 @@ impl ClientHandle {
         info.last_command
             .store(address_of(command), Ordering::Relaxed);
         info.last_command_at_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// This client's shared entry, to keep beyond a borrow of the handle.
+    pub fn shared_info(&self) -> Arc<ClientInfo> {
+        Arc::clone(&self.info)
+    }
+
+    /// Records the blocking command the client waits in (`None`: it no longer waits).
+    pub fn set_blocked(&self, waiter: Option<Arc<Waiter>>) {
+        self.info.set_blocked(waiter);
     }
 
     /// Records the selected database.
@@ -205,7 +246,46 @@ impl ClientInfo {
     pub fn kind(&self) -> &'static str {
         "normal"
     }
+
+    /// True while the client waits in a blocking command.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.lock().is_some()
+    }
+
+    /// Records the blocking command the client waits in (`None`: it no longer waits).
+    pub fn set_blocked(&self, waiter: Option<Arc<Waiter>>) {
+        *self.blocked.lock() = waiter;
+    }
+
+    /// The peer address (`ip:port`), as CLIENT LIST shows it.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The local address the client connected to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Seconds since the client connected.
+    pub fn age_secs(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.connected_at_ms) / 1000
+    }
 }
+
+/// Shuts both directions of the socket `fd` down (its owner then reads end-of-file).
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn shutdown_socket(fd: i32) {
+    // SAFETY: `shutdown` only changes the state of the socket behind `fd`, which the caller
+    // guarantees is still open; a failure (already shut) is harmless.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RDWR);
+    }
+}
+
+#[cfg(not(unix))]
+fn shutdown_socket(_fd: i32) {}
 
 /// The address that identifies a catalogue row in [`ClientHandle::note_command`]: one store
 /// of a word per command, resolved to a name only when CLIENT LIST asks.

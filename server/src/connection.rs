@@ -16,7 +16,7 @@ use tracing::debug;
 
 use crate::clients::Registry;
 use crate::clock::unix_ms;
-use crate::cmd::{dispatch, Ctx, Reply, Session};
+use crate::cmd::{blocking, dispatch, Ctx, Reply, Session};
 use crate::config::FsyncPolicy;
 use crate::persist::aof::{Aof, NotDurable};
 use crate::shared::Shared;
@@ -44,6 +44,8 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
     }
     let local = stream.local_addr().unwrap_or(peer);
     let fd = raw_fd(&stream);
+    // The registration (in `session`) is dropped before `stream`, a parameter, closes the
+    // socket: CLIENT KILL relies on it (see `Registry::kill`).
     let client = Registry::register(&shared.clients, peer, local, fd, unix_ms());
     let mut session = Session::new(client);
     let mut aof = CachedAof::default();
@@ -83,6 +85,28 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
                     let args = codec.argv(&request, &input);
                     commands += u64::from(dispatch(&mut ctx, args));
                     input.advance(request.consumed());
+                    if let Some(blocked) = session.blocked.take() {
+                        // The replies before it go out now; the blocked command's comes when
+                        // it is served, times out or is unblocked.
+                        settle_writes(&mut session, &mut aof, &mut reply, shared).await;
+                        if !flush(&mut stream, &mut reply, shared).await {
+                            blocking::abandon(*blocked, &session, shared);
+                            return;
+                        }
+                        let keep = blocking::wait(
+                            blocked,
+                            &mut session,
+                            &mut reply,
+                            &mut stream,
+                            &mut input,
+                            shared,
+                        )
+                        .await;
+                        if !keep {
+                            return;
+                        }
+                        now_ms = unix_ms();
+                    }
                     if session.closing {
                         break;
                     }

@@ -104,6 +104,7 @@ pub async fn start_on_disk(
         port,
         started: Instant::now(),
         shutdown: ShutdownSignal::default(),
+        timers: tokio::runtime::Handle::current(),
         log_control,
         config,
     });

@@ -60,6 +60,9 @@ pub struct Shared {
     pub started: Instant,
     /// Set to shut the server down (signal or SHUTDOWN).
     pub shutdown: ShutdownSignal,
+    /// The runtime the server was started on, which has a timer driver (the connection
+    /// threads' runtimes have none): blocking commands' timeouts sleep there.
+    pub timers: tokio::runtime::Handle,
     pub(crate) log_control: Option<LogControl>,
 }
 

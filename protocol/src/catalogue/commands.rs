@@ -69,6 +69,20 @@ const WRITE_PAIRS: &[KeySpec] = &[KeySpec::range(UPDATES, 1, -1, 2)];
 /// The keys at positions 1 and 2 (source and destination), written.
 const WRITE_TWO_KEYS: &[KeySpec] = &[KeySpec::range(UPDATES, 1, 1, 1)];
 
+/// What a blocking pop does to the keys it pops from.
+const POPPED: KeyFlags = KeyFlags::RW.union(KeyFlags::ACCESS).union(KeyFlags::DELETE);
+/// BLPOP, BZPOPMIN...: every argument from position 1 but the last (the timeout), popped.
+const BLOCKING_POP_KEYS: &[KeySpec] = &[KeySpec::range(POPPED, 1, -2, 1)];
+/// BLMPOP, BZMPOP: `numkeys` at position 2, the keys after it, popped.
+const BLOCKING_MPOP_KEYS: &[KeySpec] = &[KeySpec {
+    flags: POPPED,
+    begin_search: BeginSearch::Index(2),
+    find_keys: FindKeys::KeyNum {
+        key_num_index: 0,
+        first_key: 1,
+        key_step: 1,
+    },
+}];
 /// The key at position 1, whose elements are returned and removed (LPOP, RPOP, SPOP, ZPOPMIN,
 /// ZREMRANGEBYRANK).
 const POP_KEY: &[KeySpec] = &[KeySpec::range(
@@ -156,7 +170,7 @@ static OBJECT_SUBCOMMANDS: [CommandSpec; 4] = [
 
 /// Subcommands of CLIENT.
 #[rustfmt::skip]
-static CLIENT_SUBCOMMANDS: [CommandSpec; 7] = [
+static CLIENT_SUBCOMMANDS: [CommandSpec; 9] = [
     CommandSpec::new("client|id", 2, flags![NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "5.0.0", "O(1)", NOTHING,
         "Show this connection's numeric id",
         ""),
@@ -178,6 +192,12 @@ static CLIENT_SUBCOMMANDS: [CommandSpec; 7] = [
     CommandSpec::new("client|help", 2, flags![LOADING, STALE], NO_KEYS, CONNECTION, "5.0.0", "O(1)", NOTHING,
         "List the CLIENT subcommands",
         ""),
+    CommandSpec::new("client|kill", -3, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "2.4.0", "O(N) where N is the number of client connections", NOTHING,
+        "Disconnect the clients that match a filter (or one address)",
+        "addr | [ID client-id] [TYPE NORMAL | MASTER | SLAVE | REPLICA | PUBSUB] [USER username] [ADDR addr] [LADDR laddr] [SKIPME YES | NO] [MAXAGE maxage]"),
+    CommandSpec::new("client|unblock", -3, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "5.0.0", "O(log N) where N is the number of client connections", NOTHING,
+        "End another client's blocking command, as a timeout or with an error",
+        "client-id [TIMEOUT | ERROR]"),
 ];
 
 /// Subcommands of COMMAND.
@@ -227,7 +247,7 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
 /// handlers to rows by address at compile time, and a slice static's rows are copied into
 /// const-evaluated tables of other crates, so the addresses would differ.
 #[rustfmt::skip]
-pub static COMMANDS: [CommandSpec; 143] = [
+pub static COMMANDS: [CommandSpec; 151] = [
     // Connection.
     CommandSpec::new("ping", -1, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
         "Check that the server answers: PONG, or the message back",
@@ -667,6 +687,30 @@ pub static COMMANDS: [CommandSpec; 143] = [
         "key cursor [MATCH pattern] [COUNT count]"),
     // (end of sorted sets)
     // Blocking commands.
+    CommandSpec::new("blpop", -3, flags![WRITE, NOSCRIPT, BLOCKING], BLOCKING_POP_KEYS, LIST, "2.0.0", "O(N) where N is the number of provided keys.", REWRITTEN,
+        "Pop the head of the first non-empty list, or wait for one",
+        "key [key ...] timeout"),
+    CommandSpec::new("brpop", -3, flags![WRITE, NOSCRIPT, BLOCKING], BLOCKING_POP_KEYS, LIST, "2.0.0", "O(N) where N is the number of provided keys.", REWRITTEN,
+        "Pop the tail of the first non-empty list, or wait for one",
+        "key [key ...] timeout"),
+    CommandSpec::new("brpoplpush", 4, flags![WRITE, DENYOOM, NOSCRIPT, BLOCKING], MOVE_KEYS, LIST, "2.2.0", "O(1)", REWRITTEN,
+        "Move a list's tail to another's head, or wait for one (deprecated: BLMOVE)",
+        "source destination timeout"),
+    CommandSpec::new("blmove", 6, flags![WRITE, DENYOOM, NOSCRIPT, BLOCKING], MOVE_KEYS, LIST, "6.2.0", "O(1)", REWRITTEN,
+        "Move an element between the ends of two lists, or wait for one",
+        "source destination <LEFT | RIGHT> <LEFT | RIGHT> timeout"),
+    CommandSpec::new("blmpop", -5, flags![WRITE, BLOCKING], BLOCKING_MPOP_KEYS, LIST, "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", REWRITTEN,
+        "Pop elements from the first non-empty list, or wait for one",
+        "timeout numkeys key [key ...] <LEFT | RIGHT> [COUNT count]"),
+    CommandSpec::new("bzpopmin", -3, flags![WRITE, NOSCRIPT, FAST, BLOCKING], BLOCKING_POP_KEYS, SORTED_SET, "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", REWRITTEN,
+        "Pop the lowest-scored member of the first non-empty sorted set, or wait",
+        "key [key ...] timeout"),
+    CommandSpec::new("bzpopmax", -3, flags![WRITE, NOSCRIPT, FAST, BLOCKING], BLOCKING_POP_KEYS, SORTED_SET, "5.0.0", "O(log(N)) with N being the number of elements in the sorted set.", REWRITTEN,
+        "Pop the highest-scored member of the first non-empty sorted set, or wait",
+        "key [key ...] timeout"),
+    CommandSpec::new("bzmpop", -5, flags![WRITE, BLOCKING], BLOCKING_MPOP_KEYS, SORTED_SET, "7.0.0", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", REWRITTEN,
+        "Pop members from the first non-empty sorted set, or wait for one",
+        "timeout numkeys key [key ...] <MIN | MAX> [COUNT count]"),
     // (end of blocking commands)
     // Shutdown last, as in the table it replaces.
     CommandSpec::new("shutdown", -1, flags![ADMIN, NOSCRIPT, LOADING, STALE, NO_MULTI, ALLOW_BUSY], NO_KEYS, SERVER, "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", NOTHING,

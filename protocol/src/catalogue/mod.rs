@@ -287,6 +287,9 @@ pub const fn derived_acl_categories(group: Group, flags: CommandFlags) -> AclCat
             .union(AclCategories::ADMIN)
             .union(AclCategories::DANGEROUS);
     }
+    if flags.contains(CommandFlags::BLOCKING) {
+        categories = categories.union(AclCategories::BLOCKING);
+    }
     if flags.contains(CommandFlags::FAST) {
         categories.union(AclCategories::FAST)
     } else {

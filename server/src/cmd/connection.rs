@@ -267,6 +267,123 @@ pub fn client_setinfo(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError>
     Ok(())
 }
 
+/// The filters of the new form of CLIENT KILL (every one given must match).
+#[derive(Default)]
+struct KillFilter<'a> {
+    id: Option<u64>,
+    kind: Option<&'static str>,
+    addr: Option<&'a [u8]>,
+    laddr: Option<&'a [u8]>,
+    skip_me: bool,
+    max_age: Option<u64>,
+}
+
+/// Parses `<option> <value> ...` of CLIENT KILL (from `args[2]`), with Redis's errors.
+fn parse_kill_filter(args: Argv<'_>) -> Result<KillFilter<'_>, CmdError> {
+    let mut filter = KillFilter {
+        skip_me: true,
+        ..KillFilter::default()
+    };
+    let mut i = 2;
+    while i < args.len() {
+        let (option, Some(value)) = (&args[i], args.get(i + 1)) else {
+            return Err(errors::SYNTAX);
+        };
+        if is(option, "ID") {
+            let id = super::parse_i64(value)
+                .filter(|&n| n > 0)
+                .ok_or(CmdError::new("ERR client-id should be greater than 0"))?;
+            filter.id = u64::try_from(id).ok();
+        } else if is(option, "TYPE") {
+            let kind = ["normal", "master", "replica", "slave", "pubsub"]
+                .into_iter()
+                .find(|k| is(value, k))
+                .ok_or_else(|| {
+                    CmdError::owned(format!(
+                        "ERR Unknown client type '{}'",
+                        super::printable(value, 64)
+                    ))
+                })?;
+            filter.kind = Some(if kind == "slave" { "replica" } else { kind });
+        } else if is(option, "ADDR") {
+            filter.addr = Some(value);
+        } else if is(option, "LADDR") {
+            filter.laddr = Some(value);
+        } else if is(option, "USER") {
+            // Only the default user exists, and every client is logged in as it.
+            if value != b"default" {
+                return Err(CmdError::owned(format!(
+                    "ERR No such user '{}'",
+                    super::printable(value, 64)
+                )));
+            }
+        } else if is(option, "SKIPME") {
+            filter.skip_me = if is(value, "YES") {
+                true
+            } else if is(value, "NO") {
+                false
+            } else {
+                return Err(errors::SYNTAX);
+            };
+        } else if is(option, "MAXAGE") {
+            let age = super::parse_i64(value).ok_or(CmdError::new(
+                "ERR maxage is not an integer or out of range",
+            ))?;
+            if age <= 0 {
+                return Err(CmdError::new("ERR maxage should be greater than 0"));
+            }
+            filter.max_age = u64::try_from(age).ok();
+        } else {
+            return Err(errors::SYNTAX);
+        }
+        i += 2;
+    }
+    Ok(filter)
+}
+
+/// `CLIENT KILL ip:port` | `CLIENT KILL <filter> <value> ...`: disconnects clients. The old form
+/// replies OK (or `ERR No such client`), the new one the number of clients killed. A client
+/// that kills itself (old form, or SKIPME NO) gets its reply and then is closed.
+pub fn client_kill(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let me = ctx.session.client.info().id;
+    let registry = ctx.session.client.registry();
+    let now = ctx.now_ms;
+    let mut killed_me = false;
+    if args.len() == 3 {
+        let wanted = &args[2];
+        let killed = registry.kill(me, |client| {
+            let hit = client.addr().to_string().as_bytes() == wanted;
+            killed_me |= hit && client.id == me;
+            hit
+        });
+        if killed == 0 {
+            return Err(CmdError::new("ERR No such client"));
+        }
+        ctx.out.ok();
+    } else {
+        let filter = parse_kill_filter(args)?;
+        let killed = registry.kill(me, |client| {
+            let hit = filter.id.is_none_or(|id| id == client.id)
+                && filter.kind.is_none_or(|kind| kind == client.kind())
+                && filter
+                    .addr
+                    .is_none_or(|addr| client.addr().to_string().as_bytes() == addr)
+                && filter
+                    .laddr
+                    .is_none_or(|addr| client.local_addr().to_string().as_bytes() == addr)
+                && filter.max_age.is_none_or(|age| client.age_secs(now) > age)
+                && !(filter.skip_me && client.id == me);
+            killed_me |= hit && client.id == me;
+            hit
+        });
+        ctx.out.count(killed);
+    }
+    if killed_me {
+        ctx.session.closing = true;
+    }
+    Ok(())
+}
+
 /// CLIENT HELP
 pub fn client_help(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     super::reply_help(
@@ -279,6 +396,24 @@ pub fn client_help(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
             "    Return the ID of the current connection.",
             "INFO",
             "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * ID <client-id>",
+            "      Kill connections by client id.",
+            "    * MAXAGE <maxage>",
+            "      Kill connections older than the specified age.",
             "LIST [options ...]",
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
@@ -291,6 +426,8 @@ pub fn client_help(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
             "    Set client meta attr. Options are:",
             "    * LIB-NAME: the client lib name.",
             "    * LIB-VER: the client lib version.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
         ],
     );
     Ok(())

@@ -93,10 +93,11 @@ fn write_info_section(ctx: &Ctx<'_>, section: &str, text: &mut String) {
         "clients" => {
             let _ = write!(
                 text,
-                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n\
+                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n\
                  tracking_clients:0\r\n",
                 shared.clients.len(),
                 shared.maxclients.load(Ordering::Relaxed),
+                shared.store.blocking().blocked_clients(),
             );
         }
         "memory" => {

@@ -203,6 +203,9 @@ pub struct Session {
     pub track_write_replies: bool,
     /// Byte ranges of the replies of the writes run since the connection last settled them.
     pub write_replies: Vec<std::ops::Range<usize>>,
+    /// Set by a blocking command that found nothing to pop: the connection waits for it
+    /// (see [`blocking::wait`]) before it runs the next command.
+    pub blocked: Option<Box<blocking::Blocked>>,
 }
 
 impl Session {
@@ -216,6 +219,7 @@ impl Session {
             last_command: None,
             track_write_replies: false,
             write_replies: Vec::new(),
+            blocked: None,
         }
     }
 
@@ -317,6 +321,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
     );
     if let Err(err) = result {
         ctx.out.error(err.text());
+    }
+    // Keys this write made ready for blocked clients are served now, after the command (as
+    // Redis serves them), by the writer, with no lock held.
+    if command.is_write() && ctx.shared.store.blocking().pending() {
+        crate::store::waiters::serve_ready(&ctx.shared.store, ctx.now_ms);
     }
     if ctx.session.track_write_replies && command.is_write() {
         ctx.session

@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 use protocol::catalogue::{self, arity_allows, CommandSpec, Propagation};
 
 use super::{
-    config, connection, expire, hash, info, introspect, keys, list, persistence, server, set,
-    string, zset, Handler,
+    blocking, config, connection, expire, hash, info, introspect, keys, list, persistence, server,
+    set, string, zset, Handler,
 };
 
 /// A catalogue row with its handler: what dispatch looks up and runs.
@@ -88,7 +88,7 @@ static OBJECT_SUBCOMMANDS: [Command; 4] = [
     bind("object|help", keys::object_help),
 ];
 
-static CLIENT_SUBCOMMANDS: [Command; 7] = [
+static CLIENT_SUBCOMMANDS: [Command; 9] = [
     bind("client|id", connection::client_id),
     bind("client|setname", connection::client_setname),
     bind("client|getname", connection::client_getname),
@@ -96,6 +96,8 @@ static CLIENT_SUBCOMMANDS: [Command; 7] = [
     bind("client|info", connection::client_info),
     bind("client|setinfo", connection::client_setinfo),
     bind("client|help", connection::client_help),
+    bind("client|kill", connection::client_kill),
+    bind("client|unblock", blocking::client_unblock),
 ];
 
 static COMMAND_SUBCOMMANDS: [Command; 6] = [
@@ -272,6 +274,14 @@ pub static COMMANDS: &[Command] = &[
     bind("zscan", zset::zscan),
     // (end of sorted sets)
     // Blocking commands.
+    bind("blpop", blocking::blpop),
+    bind("brpop", blocking::brpop),
+    bind("brpoplpush", blocking::brpoplpush),
+    bind("blmove", blocking::blmove),
+    bind("blmpop", blocking::blmpop),
+    bind("bzpopmin", blocking::bzpopmin),
+    bind("bzpopmax", blocking::bzpopmax),
+    bind("bzmpop", blocking::bzmpop),
     // (end of blocking commands)
     bind("shutdown", server::shutdown),
 ];

@@ -32,6 +32,7 @@ mod nodes;
 mod shard;
 mod table;
 pub mod value;
+pub mod waiters;
 
 use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
@@ -549,6 +550,7 @@ pub struct Store {
     dbs: Box<[Db]>,
     limits: EncodingLimits,
     lazyfree: LazyFree,
+    blocking: Arc<waiters::Blocking>,
 }
 
 impl Store {
@@ -569,6 +571,7 @@ impl Store {
             dbs,
             limits: EncodingLimits::new(limits),
             lazyfree,
+            blocking: Arc::new(waiters::Blocking::default()),
         }
     }
 
@@ -576,6 +579,12 @@ impl Store {
     /// (DEL, UNLINK, overwrites, expiry, FLUSHDB/FLUSHALL ASYNC).
     pub fn lazyfree(&self) -> &LazyFree {
         &self.lazyfree
+    }
+
+    /// Clients blocked on keys of this store and keys made ready for them
+    /// (see [`waiters`]).
+    pub fn blocking(&self) -> &Arc<waiters::Blocking> {
+        &self.blocking
     }
 
     /// The compact-encoding thresholds (CONFIG SET `hash-max-listpack-entries` and the

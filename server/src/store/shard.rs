@@ -17,6 +17,7 @@ use super::capture::SnapshotBatch;
 use super::lazyfree::LazyFree;
 use super::table::Table;
 use super::value::Value;
+use super::waiters::ShardWaiters;
 use crate::propagate::{debug, Feed};
 
 /// A stored value and its absolute expiry time.
@@ -141,6 +142,9 @@ pub struct Shard {
     snapshot: Option<Box<SnapshotWalk>>,
     /// Where removed values go to be freed: large ones off this shard's lock.
     lazyfree: LazyFree,
+    /// Clients blocked on keys of this shard (BLPOP...): `None` unless some are, so that
+    /// storing a value tests one word when nobody is blocked (see `store::waiters`).
+    pub(super) waiters: Option<Box<ShardWaiters>>,
     /// Entries handed out by [`Shard::get_mut`] under the current lock, with a fingerprint
     /// of their value then, for the debug check that changes propagate (settled when the
     /// lock is released: [`Shard::settle_changes`]).
@@ -311,6 +315,8 @@ impl Shard {
             self.remove(hash, key, now_ms);
             return;
         }
+        // A list or sorted set stored under a key clients are blocked on makes it ready.
+        let servable = self.waiters.is_some() && matches!(value, Value::List(_) | Value::ZSet(_));
         let index = match self.table.find(hash, key) {
             Some(index) => {
                 if self.snapshot.is_some() {
@@ -330,6 +336,11 @@ impl Shard {
         };
         debug::note_change();
         self.set_deadline_at(index, expires_at);
+        if servable {
+            if let Some(waiters) = self.waiters.as_deref() {
+                waiters.value_stored(key);
+            }
+        }
     }
 
     /// Changes the deadline of a live key (`None` = PERSIST). A deadline at or before `now_ms`
