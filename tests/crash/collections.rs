@@ -28,7 +28,7 @@ pub enum Kind {
 }
 
 /// The collection types the writers exercise.
-pub const KINDS: &[Kind] = &[Kind::Hash, Kind::List, Kind::Set];
+pub const KINDS: &[Kind] = &[Kind::Hash, Kind::List, Kind::Set, Kind::ZSet];
 
 impl Kind {
     fn letter(self) -> char {
