@@ -58,7 +58,41 @@ def check(protocol: int, port: int) -> None:
     replies = pipe.execute()
     assert replies[:100] == [True] * 100
     assert replies[100:] == [str(i) for i in range(100)]
+    check_collections(r)
     r.close()
+
+
+def check_collections(r: "redis.Redis") -> None:
+    """Lists, hashes, sets and sorted sets through redis-py's own reply parsing (maps, sets
+    and doubles in RESP3)."""
+    assert r.rpush("py:l", "a", "b", "c") == 3
+    assert r.lrange("py:l", 0, -1) == ["a", "b", "c"]
+    assert r.lpop("py:l", 2) == ["a", "b"]
+    popped = r.blpop(["py:none", "py:l"], timeout=1)
+    assert popped is not None and tuple(popped) == ("py:l", "c"), popped
+    assert r.blpop(["py:none"], timeout=0.05) is None
+    assert r.hset("py:h", mapping={"f": "1", "g": "2"}) == 2
+    assert r.hgetall("py:h") == {"f": "1", "g": "2"}
+    assert r.hincrby("py:h", "f", 5) == 6
+    assert r.sadd("py:s", "x", "y", "1") == 3
+    assert r.smembers("py:s") == {"x", "y", "1"}
+    assert r.sismember("py:s", "x") in (True, 1)
+    assert r.zadd("py:z", {"m1": 1.5, "m2": 2.5}) == 2
+    assert r.zscore("py:z", "m1") == 1.5
+    ranged = r.zrange("py:z", 0, -1, withscores=True)
+    assert [tuple(pair) for pair in ranged] == [("m1", 1.5), ("m2", 2.5)], ranged
+    assert r.zincrby("py:z", 1, "m1") == 2.5
+    # RESP2: [(member, score)]; RESP3 without a count: the flat pair, as Redis 7 replies.
+    popped = r.zpopmin("py:z")
+    flat = list(popped[0]) if isinstance(popped[0], (list, tuple)) else list(popped)
+    assert flat == ["m1", 2.5], popped
+    assert r.object("encoding", "py:h") == "listpack"
+    try:
+        r.lpush("py:h", "x")
+        raise AssertionError("LPUSH on a hash accepted")
+    except redis.ResponseError as err:
+        assert str(err).startswith("WRONGTYPE"), err
+    assert r.delete("py:l", "py:h", "py:s", "py:z") == 3
 
 
 def main() -> None:
