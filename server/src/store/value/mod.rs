@@ -46,6 +46,7 @@ pub mod list;
 mod segmented;
 pub mod set;
 pub mod string;
+mod thin;
 pub mod zset;
 
 use std::fmt;

@@ -144,6 +144,27 @@ where
         old
     }
 
+    /// Puts `key` in place of the stored key equal to it, keeping its value, and returns
+    /// the key it replaced; gives `key` back as `Err` (and stores nothing) if no key equals
+    /// it. For keys that carry more than what they compare by (a hash's field with its
+    /// value); copies the key's segment if a clone shares it, but only when the key is
+    /// there, and never splits or merges.
+    pub fn replace_key(&mut self, key: K) -> Result<K, K> {
+        let index = self.segment_of(self.hash_of(key.borrow()));
+        let Some(segment) = self.segments.get_mut(index) else {
+            return Err(key);
+        };
+        if !segment.contains_key(key.borrow()) {
+            return Err(key);
+        }
+        let segment = Arc::make_mut(segment);
+        let Some((old, value)) = segment.remove_entry(key.borrow()) else {
+            return Err(key);
+        };
+        segment.insert(key, value);
+        Ok(old)
+    }
+
     /// Removes `key`; returns the stored key and its value.
     pub fn remove(&mut self, key: &[u8]) -> Option<(K, V)> {
         let index = self.segment_of(self.hash_of(key));
@@ -373,6 +394,70 @@ mod tests {
         assert_eq!(shared_with(&map, &snapshot), segments - 1);
         assert_eq!(snapshot.get(&member(5)), Some(&5));
         assert_eq!(snapshot.len(), 100_000);
+    }
+
+    /// A key that compares by its first byte only, carrying the rest.
+    #[derive(Clone, Debug)]
+    struct Tagged(Box<[u8]>);
+
+    impl Borrow<[u8]> for Tagged {
+        fn borrow(&self) -> &[u8] {
+            &self.0[..1]
+        }
+    }
+
+    impl PartialEq for Tagged {
+        fn eq(&self, other: &Self) -> bool {
+            self.0[..1] == other.0[..1]
+        }
+    }
+
+    impl Eq for Tagged {}
+
+    impl Hash for Tagged {
+        fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+            self.0[..1].hash(state);
+        }
+    }
+
+    /// `replace_key` swaps the stored key of an equal one and keeps the value; an absent key
+    /// comes back untouched, copying nothing a clone shares; a present one copies its segment
+    /// only.
+    #[test]
+    fn replace_key_swaps_the_stored_key() {
+        let mut map: SegMap<Tagged, usize> = SegMap::default();
+        let key = |first: u8, rest: &[u8]| Tagged([&[first][..], rest].concat().into());
+        assert!(map.replace_key(key(0, b"x")).is_err());
+        for first in 0..=255u8 {
+            map.insert(key(first, b"old"), first.into());
+        }
+        let segments = map.segment_count();
+        assert!(segments > 1);
+        let snapshot = map.clone();
+        let absent = SegMap::<Tagged, usize>::default().replace_key(key(7, b"new"));
+        assert_eq!(absent.map_err(|k| k.0), Err(key(7, b"new").0));
+        let old = map.replace_key(key(7, b"new")).map(|k| k.0);
+        assert_eq!(old, Ok(key(7, b"old").0));
+        assert_eq!(
+            map.get_key_value(&[7]).map(|(k, v)| (&*k.0, *v)),
+            Some((&b"\x07new"[..], 7))
+        );
+        assert_eq!(map.len(), 256);
+        assert_eq!(map.segment_count(), segments);
+        assert_eq!(map.unshared_parts(), 1);
+        assert_eq!(
+            snapshot.get_key_value(&[7]).map(|(k, _)| &*k.0),
+            Some(&b"\x07old"[..])
+        );
+        let mut other = map.clone();
+        other.remove(&[9]);
+        let before = other.unshared_parts();
+        assert!(other.replace_key(key(9, b"gone")).is_err());
+        assert_eq!(
+            other.unshared_parts(),
+            before,
+            "an absent key copies nothing"
+        );
     }
 
     /// Scans `map` to the end, calling `between` after each step; returns every key visited.

@@ -43,6 +43,7 @@ use super::codec::{PayloadRead, PayloadWrite};
 use super::limits::Limits;
 use super::segmented::SegMap;
 use super::string::parse_i64;
+use super::thin;
 use super::Shown;
 
 /// A set value; see the module documentation.
@@ -127,135 +128,6 @@ impl Stored {
         match self {
             Stored::Inline { len, bytes } => &bytes[..usize::from(*len)],
             Stored::Heap(bytes) => bytes.as_bytes(),
-        }
-    }
-}
-
-mod thin {
-    //! A byte string behind a thin pointer: its length (LEB128) and its bytes in one
-    //! allocation, so that the owner is 8 bytes where a `Box<[u8]>` is 16. The only unsafe
-    //! code of the value types; every access goes through [`ThinBytes::as_bytes`], which
-    //! reads back exactly the header and bytes [`ThinBytes::new`] wrote.
-    #![allow(unsafe_code)]
-
-    use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
-    use std::ptr::NonNull;
-
-    /// An owned byte string behind one thin pointer; see the module documentation.
-    pub(super) struct ThinBytes(NonNull<u8>);
-
-    // SAFETY: `ThinBytes` owns its allocation exclusively and never mutates it after
-    // construction, as a `Box<[u8]>` would; sharing or sending it is as safe as for one.
-    unsafe impl Send for ThinBytes {}
-    // SAFETY: as above: `&ThinBytes` only reads.
-    unsafe impl Sync for ThinBytes {}
-
-    /// Bytes of the LEB128 encoding of `len`.
-    fn header_size(len: usize) -> usize {
-        let mut size = 1;
-        let mut rest = len >> 7;
-        while rest > 0 {
-            size += 1;
-            rest >>= 7;
-        }
-        size
-    }
-
-    /// The layout of an allocation of `size` bytes (at least 1: the header).
-    fn layout(size: usize) -> Layout {
-        // A size that does not fit a layout (over isize::MAX) cannot come from a slice that
-        // exists; treat it as the allocation failure it would be.
-        Layout::array::<u8>(size).unwrap_or_else(|_| handle_alloc_error(Layout::new::<u8>()))
-    }
-
-    impl ThinBytes {
-        /// A copy of `bytes`.
-        pub(super) fn new(bytes: &[u8]) -> Self {
-            let header = header_size(bytes.len());
-            let layout = layout(header + bytes.len());
-            // SAFETY: the layout's size is at least 1 (the header is at least one byte).
-            let raw = unsafe { alloc(layout) };
-            let Some(start) = NonNull::new(raw) else {
-                handle_alloc_error(layout)
-            };
-            let mut len = bytes.len();
-            for at in 0..header {
-                let mut byte = (len & 0x7F) as u8;
-                len >>= 7;
-                if at + 1 < header {
-                    byte |= 0x80;
-                }
-                // SAFETY: `at < header <= layout.size()`: inside the allocation.
-                unsafe { start.as_ptr().add(at).write(byte) };
-            }
-            // SAFETY: the allocation has `bytes.len()` bytes after the header, and a fresh
-            // allocation cannot overlap `bytes`.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    bytes.as_ptr(),
-                    start.as_ptr().add(header),
-                    bytes.len(),
-                );
-            }
-            ThinBytes(start)
-        }
-
-        /// The length written by `new`, and the header's size.
-        fn header(&self) -> (usize, usize) {
-            let mut len = 0usize;
-            let mut at = 0;
-            loop {
-                // SAFETY: `new` wrote a complete LEB128 header from the start of the
-                // allocation; this reads it back byte by byte and stops at its last byte.
-                let byte = unsafe { self.0.as_ptr().add(at).read() };
-                len |= usize::from(byte & 0x7F) << (7 * at);
-                at += 1;
-                if byte & 0x80 == 0 {
-                    return (len, at);
-                }
-            }
-        }
-
-        /// The bytes.
-        #[inline]
-        pub(super) fn as_bytes(&self) -> &[u8] {
-            let (len, header) = self.header();
-            // SAFETY: `new` copied exactly `len` bytes right after the header, in the same
-            // allocation, which lives as long as `self` and is never written again.
-            unsafe { std::slice::from_raw_parts(self.0.as_ptr().add(header), len) }
-        }
-    }
-
-    impl Clone for ThinBytes {
-        fn clone(&self) -> Self {
-            ThinBytes::new(self.as_bytes())
-        }
-    }
-
-    impl Drop for ThinBytes {
-        fn drop(&mut self) {
-            let (len, header) = self.header();
-            // SAFETY: allocated by `new` with exactly this layout (the same header and
-            // length), and not freed before: `ThinBytes` owns it.
-            unsafe { dealloc(self.0.as_ptr(), layout(header + len)) };
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn round_trips_every_header_size() {
-            for len in [0, 1, 15, 127, 128, 300, 16_383, 16_384, 70_000] {
-                let raw: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-                let thin = ThinBytes::new(&raw);
-                assert_eq!(thin.as_bytes(), &raw[..]);
-                let copy = thin.clone();
-                drop(thin);
-                assert_eq!(copy.as_bytes(), &raw[..]);
-            }
-            assert_eq!(std::mem::size_of::<ThinBytes>(), 8);
         }
     }
 }
