@@ -1584,7 +1584,7 @@ enum OwnedSource {
 impl OwnedSource {
     fn from_value(value: &Value) -> Result<OwnedSource, CmdError> {
         match value {
-            Value::ZSet(zset) => Ok(OwnedSource::Sorted((**zset).clone())),
+            Value::ZSet(zset) => Ok(OwnedSource::Sorted(zset.clone())),
             Value::Set(set) => Ok(OwnedSource::Plain((**set).clone())),
             _ => Err(errors::WRONGTYPE),
         }

@@ -86,8 +86,8 @@ pub enum Value {
     Hash(Hash),
     /// A set ([`set`]).
     Set(Box<Set>),
-    /// A sorted set ([`zset`]).
-    ZSet(Box<ZSet>),
+    /// A sorted set ([`zset`]): two words, held directly (a small one is one buffer).
+    ZSet(ZSet),
 }
 
 /// A string's `Vec` is all a string key's node has room for: the collections' boxes fit
@@ -187,7 +187,7 @@ impl Value {
 
     /// A sorted set value.
     pub fn zset(zset: ZSet) -> Self {
-        Value::ZSet(Box::new(zset))
+        Value::ZSet(zset)
     }
 
     /// The name TYPE reports and SCAN ... TYPE filters on.

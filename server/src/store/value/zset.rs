@@ -223,14 +223,31 @@ impl<'a> Iterator for PackedIter<'a> {
     }
 }
 
-/// The packed encoding: entries in order, and their count.
+/// The packed encoding: entries in order, in one exactly sized buffer (a boxed slice, so
+/// that [`ZSet`] is two words and held in the value without a box of its own).
 #[derive(Clone, Default)]
 struct Packed {
-    bytes: Vec<u8>,
-    len: usize,
+    bytes: Box<[u8]>,
 }
 
 impl Packed {
+    /// Number of entries: a walk of at most `zset-max-listpack-entries` of them.
+    fn len(&self) -> usize {
+        let mut walk = self.iter();
+        let mut count = 0;
+        while walk.next_entry().is_some() {
+            count += 1;
+        }
+        count
+    }
+
+    /// Runs `change` on the buffer as a `Vec` and stores it back exactly sized.
+    fn edit(&mut self, change: impl FnOnce(&mut Vec<u8>)) {
+        let mut bytes = std::mem::take(&mut self.bytes).into_vec();
+        change(&mut bytes);
+        self.bytes = bytes.into_boxed_slice();
+    }
+
     fn iter(&self) -> PackedIter<'_> {
         PackedIter {
             bytes: &self.bytes,
@@ -251,8 +268,9 @@ impl Packed {
 
     fn remove(&mut self, member: &[u8]) -> Option<f64> {
         let (range, score) = self.find(member)?;
-        self.bytes.drain(range);
-        self.len -= 1;
+        self.edit(|bytes| {
+            bytes.drain(range);
+        });
         Some(score)
     }
 
@@ -271,14 +289,15 @@ impl Packed {
         let head_len = put_varint_into(&mut head, member.len() as u64);
         let mut tail = [0u8; 10];
         let tail_len = put_score_into(&mut tail, score);
-        self.bytes.reserve_exact(head_len + member.len() + tail_len);
         let entry = head[..head_len]
             .iter()
             .chain(member)
             .chain(&tail[..tail_len])
             .copied();
-        self.bytes.splice(at..at, entry);
-        self.len += 1;
+        self.edit(|bytes| {
+            bytes.reserve_exact(head_len + member.len() + tail_len);
+            bytes.splice(at..at, entry);
+        });
     }
 }
 
@@ -540,6 +559,10 @@ pub struct ZSet {
     repr: Repr,
 }
 
+/// Two words (the packed buffer's pointer and length, or a null pointer beside the big
+/// encoding's box): held in the value directly, a small sorted set is one allocation.
+const _: () = assert!(std::mem::size_of::<ZSet>() == 16);
+
 impl Default for ZSet {
     fn default() -> Self {
         ZSet {
@@ -584,7 +607,7 @@ impl ZSet {
     /// Number of members (ZCARD).
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Packed(packed) => packed.len,
+            Repr::Packed(packed) => packed.len(),
             Repr::Big(big) => big.scores.len(),
         }
     }
@@ -645,7 +668,7 @@ impl ZSet {
             // stays packed even if the thresholds were lowered since).
             let fits = old.is_some()
                 || (member.len() <= limits.zset_max_listpack_value
-                    && packed.len < limits.zset_max_listpack_entries);
+                    && packed.len() < limits.zset_max_listpack_entries);
             if fits {
                 packed.insert_new(member, score);
                 return old;
@@ -776,8 +799,9 @@ impl ZSet {
                         break;
                     }
                 }
-                packed.bytes.drain(from..to);
-                packed.len -= end - start;
+                packed.edit(|bytes| {
+                    bytes.drain(from..to);
+                });
                 end - start
             }
             Repr::Big(big) => big.remove_ranks(start, end),
