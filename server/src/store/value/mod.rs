@@ -3,10 +3,11 @@
 //!
 //! - [`string`]: a `Vec<u8>` held directly in [`Value::Str`] (the hot path: GET and SET reach
 //!   it through one match, nothing else).
-//! - [`list`], [`hash`], [`set`], [`zset`]: collections, each behind one `Box` so that the enum,
-//!   and with it every key's table node, stays the size a string key needs (asserted below);
-//!   a hash is itself two words (a compact buffer or a boxed table), so it is held
-//!   directly and a small hash costs its node and one buffer.
+//! - [`list`], [`hash`], [`set`], [`zset`]: collections, each small enough that the enum, and
+//!   with it every key's table node, stays the size a string key needs (asserted below): a
+//!   list and a set behind one `Box`; a hash and a sorted set are themselves two words (a
+//!   compact buffer, or a boxed table), held directly, so a small one costs its node and one
+//!   buffer.
 //!
 //! Handlers never match on variants: they call a typed accessor ([`Value::as_string`],
 //! [`Value::as_list_mut`], ...), which fails with [`WrongType`] (Redis's `WRONGTYPE` reply)
