@@ -276,7 +276,7 @@ async fn torn_tail_is_truncated_with_a_warning() {
         );
 
         let (mut server, mut conn) = h.start().await;
-        let output = server.output();
+        let output = server.output_containing(&["torn record", &incr]).await;
         assert!(
             output.contains("torn record") && output.contains(&incr),
             "no warning naming {incr} about the torn tail:\n{output}"

@@ -282,10 +282,10 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_loses_no_acknowledged_write(
             tokio::time::sleep(Duration::from_millis(2500)).await;
         }
         server.kill();
+        let output = server.output_containing(&["accepting writes again"]).await;
         assert!(
-            server.output().contains("accepting writes again"),
-            "{policy}: the recovery is logged:\n{}",
-            server.output()
+            output.contains("accepting writes again"),
+            "{policy}: the recovery is logged:\n{output}"
         );
         verify_after_restart(dir.data(), &args, &outcomes).await;
     }

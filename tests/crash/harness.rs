@@ -767,6 +767,20 @@ impl Server {
     pub fn output(&self) -> String {
         output_text(&self.output)
     }
+
+    /// The output once it contains every one of `needles`, or as it is after 20 s: the
+    /// server's output is read by threads of their own, which may lag behind a reply on a
+    /// loaded machine.
+    pub async fn output_containing(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let output = self.output();
+            if needles.iter().all(|needle| output.contains(needle)) || Instant::now() >= deadline {
+                return output;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
 
 /// Starts the binary on `dir` expecting start-up to fail: returns its exit status and output.
