@@ -15,6 +15,7 @@
 
 use protocol::{Argv, IntText, Version};
 
+use super::collection::{reply_empty_scan, Random, ScanOptions, MAX_REPEATED_PICKS};
 use super::string::float_result;
 use super::{arg_i64, errors, is, parse_cursor, parse_f64, parse_i64, CmdError, Ctx};
 use crate::glob::glob_match;
@@ -331,28 +332,10 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let out = &mut *ctx.out;
     with_hash(db, &args[1], now, |fields| {
         let Some(fields) = fields else {
-            out.array(2);
-            out.bulk(b"0");
-            out.array(0);
+            reply_empty_scan(out);
             return Ok(());
         };
-        let mut pattern: Option<&[u8]> = None;
-        let mut count: usize = 10;
-        let mut i = 3;
-        while i < args.len() {
-            let value = args.get(i + 1).ok_or(errors::SYNTAX)?;
-            if is(&args[i], "COUNT") {
-                count = usize::try_from(arg_i64(value)?)
-                    .ok()
-                    .filter(|&n| n >= 1)
-                    .ok_or(errors::SYNTAX)?;
-            } else if is(&args[i], "MATCH") {
-                pattern = Some(value).filter(|p| *p != b"*");
-            } else {
-                return Err(errors::SYNTAX);
-            }
-            i += 2;
-        }
+        let ScanOptions { pattern, count } = ScanOptions::parse(args)?;
         let mut found: Vec<(&[u8], &[u8])> = Vec::new();
         let (mut visited, mut steps) = (0usize, 0usize);
         let max_steps = count.saturating_mul(10);
@@ -379,35 +362,6 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         }
         Ok(())
     })?
-}
-
-/// The most fields `HRANDFIELD key -count` returns: Redis has no limit (a huge count makes
-/// it build a reply until memory runs out); kvstore refuses a count whose reply could not be
-/// decoded anyway (the protocol's aggregate limit, SPEC.md 4.1).
-const MAX_REPEATED_PICKS: u64 = 1 << 24;
-
-/// Random positions for HRANDFIELD: a counter hashed with a per-call random seed (foldhash's
-/// per-instance seed, as RANDOMKEY uses), so no global generator state is shared.
-struct Random {
-    seeds: foldhash::fast::RandomState,
-    counter: u64,
-}
-
-impl Random {
-    fn new() -> Self {
-        Random {
-            seeds: foldhash::fast::RandomState::default(),
-            counter: 0,
-        }
-    }
-
-    /// A position below `n` (> 0).
-    fn below(&mut self, n: usize) -> usize {
-        use std::hash::BuildHasher;
-        self.counter += 1;
-        let n = n.max(1) as u64;
-        (self.seeds.hash_one(self.counter) % n) as usize
-    }
 }
 
 /// HRANDFIELD key [count [WITHVALUES]]

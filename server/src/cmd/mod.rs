@@ -8,6 +8,7 @@
 //! argument before they write anything, so an error reply is never preceded by a partial one.
 
 pub mod blocking;
+pub mod collection;
 pub mod config;
 pub mod connection;
 pub mod expire;

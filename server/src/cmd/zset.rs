@@ -37,6 +37,7 @@ use std::collections::HashMap;
 
 use protocol::{Argv, Version};
 
+use super::collection::{reply_empty_scan, Random, ScanOptions, MAX_REPEATED_PICKS};
 use super::{arg_i64, errors, is, parse_cursor, parse_i64, CmdError, Ctx, Reply};
 use crate::glob::glob_match;
 use crate::store::value::zset::Score;
@@ -1356,33 +1357,6 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 // ---------------------------------------------------------------------------------------
 // ZRANDMEMBER and ZSCAN.
 
-/// The most members `ZRANDMEMBER key -count` returns (as HRANDFIELD: a reply larger than
-/// the protocol's aggregate limit could not be decoded anyway).
-const MAX_REPEATED_PICKS: u64 = 1 << 24;
-
-/// Random positions: a counter hashed with a per-call random seed.
-struct Random {
-    seeds: foldhash::fast::RandomState,
-    counter: u64,
-}
-
-impl Random {
-    fn new() -> Self {
-        Random {
-            seeds: foldhash::fast::RandomState::default(),
-            counter: 0,
-        }
-    }
-
-    /// A position below `n` (> 0).
-    fn below(&mut self, n: usize) -> usize {
-        use std::hash::BuildHasher;
-        self.counter += 1;
-        let n = n.max(1) as u64;
-        (self.seeds.hash_one(self.counter) % n) as usize
-    }
-}
-
 /// `ZRANDMEMBER key [count [WITHSCORES]]`
 ///
 /// Without a count: one random member, or nil. With a count `n > 0`: `min(n, len)` distinct
@@ -1475,28 +1449,10 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let out = &mut *ctx.out;
     with_zset(db, &args[1], now, |zset| {
         let Some(zset) = zset else {
-            out.array(2);
-            out.bulk(b"0");
-            out.array(0);
+            reply_empty_scan(out);
             return Ok(());
         };
-        let mut pattern: Option<&[u8]> = None;
-        let mut count: usize = 10;
-        let mut i = 3;
-        while i < args.len() {
-            let value = args.get(i + 1).ok_or(errors::SYNTAX)?;
-            if is(&args[i], "COUNT") {
-                count = usize::try_from(arg_i64(value)?)
-                    .ok()
-                    .filter(|&n| n >= 1)
-                    .ok_or(errors::SYNTAX)?;
-            } else if is(&args[i], "MATCH") {
-                pattern = Some(value).filter(|p| *p != b"*");
-            } else {
-                return Err(errors::SYNTAX);
-            }
-            i += 2;
-        }
+        let ScanOptions { pattern, count } = ScanOptions::parse(args)?;
         let mut found: Vec<(&[u8], f64)> = Vec::new();
         let (mut visited, mut steps) = (0usize, 0usize);
         let max_steps = count.saturating_mul(10);
