@@ -430,24 +430,8 @@ async fn redis_client_hash_round_trip() {
 
 /// Runs HSCAN to the end with `options`; returns the pairs seen and the number of calls.
 async fn full_hscan(c: &mut Raw, key: &str, options: &[&str]) -> (Vec<(String, String)>, usize) {
-    let mut cursor = "0".to_string();
-    let mut seen = Vec::new();
-    let mut calls = 0;
-    loop {
-        let mut args = vec!["HSCAN", key, &cursor];
-        args.extend_from_slice(options);
-        let reply = array_items(c.cmd(&args).await);
-        calls += 1;
-        assert_eq!(reply.len(), 2);
-        seen.extend(pairs_of(reply[1].clone()));
-        cursor = text_of(&reply[0]);
-        if cursor == "0" {
-            break;
-        }
-        assert!(calls < 100_000, "the scan ends");
-    }
-    seen.sort();
-    (seen, calls)
+    let (elements, calls) = scan_to_end(c, &["HSCAN", key], options).await;
+    (pairs_of(Frame::Array(elements)), calls)
 }
 
 #[tokio::test]

@@ -96,24 +96,8 @@ async fn keys_glob_patterns() {
 /// Runs a full SCAN iteration with `options`, returning every key seen (with repeats) and
 /// the number of calls.
 async fn full_scan(c: &mut Raw, options: &[&str]) -> (Vec<String>, usize) {
-    let mut cursor = "0".to_owned();
-    let mut keys = Vec::new();
-    let mut calls = 0;
-    loop {
-        let mut args = vec!["SCAN", cursor.as_str()];
-        args.extend_from_slice(options);
-        let mut reply = array_items(c.cmd(&args).await).into_iter();
-        let (Some(next), Some(batch), None) = (reply.next(), reply.next(), reply.next()) else {
-            panic!("SCAN reply is not [cursor, keys]");
-        };
-        keys.extend(array_items(batch).iter().map(text_of));
-        calls += 1;
-        cursor = text_of(&next);
-        if cursor == "0" {
-            return (keys, calls);
-        }
-        assert!(calls < 100_000, "SCAN does not terminate");
-    }
+    let (keys, calls) = scan_to_end(c, &["SCAN"], options).await;
+    (keys.iter().map(text_of).collect(), calls)
 }
 
 #[tokio::test]

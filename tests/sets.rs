@@ -630,24 +630,8 @@ async fn redis_client_set_round_trip() {
 
 /// Runs SSCAN to the end with `options`; returns the members seen and the number of calls.
 async fn full_sscan(c: &mut Raw, key: &str, options: &[&str]) -> (Vec<String>, usize) {
-    let mut cursor = "0".to_string();
-    let mut seen = Vec::new();
-    let mut calls = 0;
-    loop {
-        let mut args = vec!["SSCAN", key, &cursor];
-        args.extend_from_slice(options);
-        let reply = array_items(c.cmd(&args).await);
-        calls += 1;
-        assert_eq!(reply.len(), 2);
-        seen.extend(members_of(reply[1].clone()));
-        cursor = text_of(&reply[0]);
-        if cursor == "0" {
-            break;
-        }
-        assert!(calls < 100_000, "the scan ends");
-    }
-    seen.sort();
-    (seen, calls)
+    let (elements, calls) = scan_to_end(c, &["SSCAN", key], options).await;
+    (members_of(Frame::Array(elements)), calls)
 }
 
 #[tokio::test]

@@ -394,3 +394,28 @@ pub async fn connect_with_retry(port: u16, limit: Duration) -> Option<TcpStream>
 pub fn kvserver_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kvserver"))
 }
+
+/// Runs a SCAN-family iteration to its end: `head` is the command and its key (`["SCAN"]`,
+/// `["HSCAN", key]`), `options` what follows the cursor. Returns every element of every
+/// batch, in order (repeats included), and the number of calls.
+pub async fn scan_to_end(c: &mut Raw, head: &[&str], options: &[&str]) -> (Vec<Frame>, usize) {
+    let mut cursor = "0".to_owned();
+    let mut elements = Vec::new();
+    let mut calls = 0;
+    loop {
+        let mut args: Vec<&str> = head.to_vec();
+        args.push(&cursor);
+        args.extend_from_slice(options);
+        let mut reply = array_items(c.cmd(&args).await).into_iter();
+        let (Some(next), Some(batch), None) = (reply.next(), reply.next(), reply.next()) else {
+            panic!("{head:?} reply is not [cursor, elements]");
+        };
+        elements.extend(array_items(batch));
+        calls += 1;
+        cursor = text_of(&next);
+        if cursor == "0" {
+            return (elements, calls);
+        }
+        assert!(calls < 100_000, "{head:?} does not terminate");
+    }
+}
