@@ -614,7 +614,11 @@ impl ZSet {
 
     /// True when the sorted set has no member.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match &self.repr {
+            // No walk of the entries: an empty packed set has no bytes.
+            Repr::Packed(packed) => packed.bytes.is_empty(),
+            Repr::Big(_) => self.len() == 0,
+        }
     }
 
     /// Number of `Arc`'d parts (segments and order chunks): what cloning copies, one
