@@ -1,0 +1,1 @@
+//! The Lua engine (placeholder: being written).

@@ -1,0 +1,1 @@
+//! The libraries Redis makes available to scripts (placeholder: being written).

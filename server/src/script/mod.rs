@@ -1,0 +1,10 @@
+//! Lua scripting: the engine behind EVAL, EVALSHA, SCRIPT and FUNCTION.
+//!
+//! [`engine`] owns a Lua 5.1 state with Redis's sandbox and `redis.*` API and converts values
+//! between Lua and RESP; [`libs`] adds the libraries Redis scripts may use (`cjson`,
+//! `cmsgpack`, `bit`, `struct`). How a script's commands run, and how a script stays atomic
+//! across shards, is the server's business (`cmd::scripting`), reached through
+//! [`engine::Host`].
+
+pub mod engine;
+pub mod libs;
