@@ -26,5 +26,6 @@ mod protocol_errors;
 mod server_cmds;
 mod sets;
 mod strings;
+mod transactions;
 mod util;
 mod zsets;

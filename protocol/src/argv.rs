@@ -199,6 +199,19 @@ impl OwnedArgv {
         owned
     }
 
+    /// Copies the arguments of a view (a request kept beyond its read buffer: MULTI's
+    /// queue, a transaction read back from the log).
+    pub fn from_argv(args: Argv<'_>) -> Self {
+        let mut owned = OwnedArgv {
+            bytes: Vec::with_capacity(args.iter().map(<[u8]>::len).sum()),
+            ranges: Vec::with_capacity(args.len()),
+        };
+        for arg in args {
+            owned.push(arg);
+        }
+        owned
+    }
+
     /// Appends one argument.
     pub fn push(&mut self, arg: &[u8]) {
         let start = self.bytes.len();

@@ -155,6 +155,9 @@ pub enum Op {
     Persist(String),
     /// A write to a collection key ([`collections`]).
     Coll(CollOp),
+    /// Several operations sent as `MULTI` ... `EXEC`: after a crash either all of them are
+    /// there or none (the transaction is one operation of the writer's history).
+    Multi(Vec<Op>),
 }
 
 impl Op {
@@ -210,6 +213,18 @@ impl Op {
             Op::Expire { key, ms, .. } => vec![s("PEXPIRE"), key.clone(), ms.to_string()],
             Op::Persist(key) => vec![s("PERSIST"), key.clone()],
             Op::Coll(op) => op.args(),
+            Op::Multi(_) => vec![s("EXEC")],
+        }
+    }
+
+    /// The commands to send: the operation's own, or `MULTI`, each queued one and `EXEC`.
+    pub fn commands(&self) -> Vec<Vec<String>> {
+        match self {
+            Op::Multi(ops) => std::iter::once(vec!["MULTI".to_owned()])
+                .chain(ops.iter().map(Op::args))
+                .chain(std::iter::once(vec!["EXEC".to_owned()]))
+                .collect(),
+            op => vec![op.args()],
         }
     }
 
@@ -229,6 +244,7 @@ impl Op {
             Op::Mset(pairs) => pairs.iter().map(|(k, _)| k.as_str()).collect(),
             Op::Del(keys) => keys.iter().map(String::as_str).collect(),
             Op::Coll(op) => op.keys(),
+            Op::Multi(ops) => ops.iter().flat_map(Op::keys).collect(),
         }
     }
 
@@ -326,6 +342,7 @@ impl Op {
                 _ => int(0),
             },
             Op::Coll(op) => op.apply(state),
+            Op::Multi(ops) => Frame::Array(ops.iter().map(|op| op.apply(state)).collect()),
         }
     }
 }
@@ -375,6 +392,19 @@ pub fn owner(key: &str) -> Option<usize> {
 
 /// A random operation of writer `w`; `tag` makes the values it writes unique.
 pub fn random_op(rng: &mut Rng, w: usize, tag: &str) -> Op {
+    if rng.below(10) == 0 {
+        let count = rng.between(2, 5);
+        return Op::Multi(
+            (0..count)
+                .map(|i| random_single_op(rng, w, &format!("{tag}m{i}")))
+                .collect(),
+        );
+    }
+    random_single_op(rng, w, tag)
+}
+
+/// One operation that is not a transaction.
+fn random_single_op(rng: &mut Rng, w: usize, tag: &str) -> Op {
     let plain = |rng: &mut Rng| plain_key(w, rng.index(PLAIN_KEYS));
     let any = |rng: &mut Rng| {
         let all = universe(w);
@@ -622,6 +652,31 @@ impl Conn {
     pub async fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> io::Result<Frame> {
         self.send_raw(&encode(args)).await?;
         self.read().await
+    }
+
+    /// Sends an operation's commands in one write and returns the last reply (EXEC's for a
+    /// transaction, after checking the `+OK` and `+QUEUED` before it).
+    pub async fn send_op(&mut self, op: &Op) -> io::Result<Frame> {
+        let commands = op.commands();
+        let mut bytes = Vec::new();
+        for command in &commands {
+            bytes.extend_from_slice(&encode(command));
+        }
+        self.send_raw(&bytes).await?;
+        for (i, command) in commands.iter().enumerate() {
+            let reply = self.read().await?;
+            if i + 1 == commands.len() {
+                return Ok(reply);
+            }
+            let expected = if i == 0 { ok() } else { simple("QUEUED") };
+            if reply != expected {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{command:?} replied {reply:?}"),
+                ));
+            }
+        }
+        Err(io::ErrorKind::InvalidInput.into())
     }
 
     /// A command that must succeed (the server is alive).
@@ -1370,7 +1425,7 @@ pub async fn writer(
     while !stop.load(Ordering::SeqCst) {
         let op = random_op(&mut rng, w, &format!("{tag}{}", log.ops.len()));
         log.ops.push(op.clone());
-        let reply = conn.cmd(&op.args()).await;
+        let reply = conn.send_op(&op).await;
         match reply {
             Ok(reply) => {
                 let expected = op.apply(&mut state);
@@ -1384,6 +1439,9 @@ pub async fn writer(
             }
             Err(err) if err.kind() == io::ErrorKind::TimedOut => {
                 return Err(format!("writer {w}: {:?}: no reply: {err}", op.args()));
+            }
+            Err(err) if err.kind() == io::ErrorKind::InvalidData => {
+                return Err(format!("writer {w}: {:?}: {err}", op.commands()));
             }
             // The server died: this op is in flight.
             Err(_) => break,

@@ -29,6 +29,7 @@ const HASH: Group = Group::Hash;
 const LIST: Group = Group::List;
 const SET: Group = Group::Set;
 const SORTED_SET: Group = Group::SortedSet;
+const TRANSACTIONS: Group = Group::Transactions;
 
 const NOTHING: Propagation = Propagation::None;
 const AS_SENT: Propagation = Propagation::AsSent;
@@ -56,6 +57,8 @@ const DELETE_KEY: &[KeySpec] = &[KeySpec::range(
     0,
     1,
 )];
+/// Every argument is a key, only looked at (WATCH).
+const WATCH_KEYS: &[KeySpec] = &[KeySpec::range(KeyFlags::RO, 1, -1, 1)];
 /// The key at position 1, read without returning user data (HLEN, HEXISTS).
 const INSPECT_KEY: &[KeySpec] = &[KeySpec::range(KeyFlags::RO, 1, 0, 1)];
 /// The key at position 1, read and then updated (HINCRBY).
@@ -247,7 +250,7 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
 /// handlers to rows by address at compile time, and a slice static's rows are copied into
 /// const-evaluated tables of other crates, so the addresses would differ.
 #[rustfmt::skip]
-pub static COMMANDS: [CommandSpec; 151] = [
+pub static COMMANDS: [CommandSpec; 156] = [
     // Connection.
     CommandSpec::new("ping", -1, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
         "Check that the server answers: PONG, or the message back",
@@ -712,6 +715,23 @@ pub static COMMANDS: [CommandSpec; 151] = [
         "Pop members from the first non-empty sorted set, or wait for one",
         "timeout numkeys key [key ...] <MIN | MAX> [COUNT count]"),
     // (end of blocking commands)
+    CommandSpec::new("multi", 1, flags![NOSCRIPT, LOADING, STALE, FAST, ALLOW_BUSY], NO_KEYS, TRANSACTIONS, "1.2.0", "O(1)", NOTHING,
+        "Start queuing commands to run as one transaction",
+        ""),
+    CommandSpec::new("exec", 1, flags![NOSCRIPT, LOADING, STALE, SKIP_SLOWLOG], NO_KEYS, TRANSACTIONS, "1.2.0", "Depends on commands in the transaction", NOTHING,
+        "Run the queued commands as one unit, unless a watched key changed",
+        ""),
+    CommandSpec::new("discard", 1, flags![NOSCRIPT, LOADING, STALE, FAST, ALLOW_BUSY], NO_KEYS, TRANSACTIONS, "2.0.0", "O(N), when N is the number of queued commands", NOTHING,
+        "Drop the queued commands and leave the transaction",
+        ""),
+    CommandSpec::new("watch", -2, flags![NOSCRIPT, LOADING, STALE, FAST, ALLOW_BUSY], WATCH_KEYS, TRANSACTIONS, "2.2.0", "O(1) for every key.", NOTHING,
+        "Make the next EXEC fail if any of these keys changes first",
+        "key [key ...]"),
+    CommandSpec::new("unwatch", 1, flags![NOSCRIPT, LOADING, STALE, FAST, ALLOW_BUSY], NO_KEYS, TRANSACTIONS, "2.2.0", "O(1)", NOTHING,
+        "Stop watching every key",
+        ""),
+    // (end of transactions)
+    // (end of scripting)
     // Shutdown last, as in the table it replaces.
     CommandSpec::new("shutdown", -1, flags![ADMIN, NOSCRIPT, LOADING, STALE, NO_MULTI, ALLOW_BUSY], NO_KEYS, SERVER, "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", NOTHING,
         "Stop the server, first saving a snapshot if configured to",

@@ -149,6 +149,12 @@ fn pop_or_block(
         write_outcome(ctx.out, shape, outcome);
         return Ok(());
     }
+    if ctx.session.deny_blocking {
+        // Inside EXEC or a script nothing may wait: reply as a timeout would, as Redis does.
+        drop(locked);
+        ctx.out.null_array();
+        return Ok(());
+    }
     let waiter = Arc::new(Waiter::new(
         u32::try_from(ctx.session.db).unwrap_or(u32::MAX),
         keys.iter(),

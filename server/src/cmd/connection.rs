@@ -37,6 +37,8 @@ pub fn quit(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
 /// RESET: back to RESP2, database 0, no name.
 pub fn reset(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     ctx.out.version = Version::Resp2;
+    ctx.session.multi = None;
+    ctx.session.watching = None;
     ctx.session.db = 0;
     ctx.session.client.set_db(0);
     ctx.session.client.set_resp(2);

@@ -22,6 +22,7 @@ pub mod server;
 pub mod set;
 pub mod string;
 pub mod table;
+pub mod transaction;
 pub mod zset;
 
 use protocol::Argv;
@@ -207,6 +208,13 @@ pub struct Session {
     /// Set by a blocking command that found nothing to pop: the connection waits for it
     /// (see [`blocking::wait`]) before it runs the next command.
     pub blocked: Option<Box<blocking::Blocked>>,
+    /// Between MULTI and EXEC: the queued commands.
+    pub multi: Option<Box<transaction::Multi>>,
+    /// The keys this client WATCHes (unregistered when dropped).
+    pub watching: Option<Box<transaction::Watching>>,
+    /// Set while EXEC or a script runs commands: blocking commands then reply as if they
+    /// timed out instead of waiting.
+    pub deny_blocking: bool,
 }
 
 impl Session {
@@ -221,6 +229,9 @@ impl Session {
             track_write_replies: false,
             write_replies: Vec::new(),
             blocked: None,
+            multi: None,
+            watching: None,
+            deny_blocking: false,
         }
     }
 
@@ -278,18 +289,21 @@ pub fn reply_help(ctx: &mut Ctx<'_>, command: &str, lines: &[&str]) {
 /// Runs one command and writes its reply (or error) into `ctx.out`. Returns true if a
 /// command ran (its own errors included), false if it was rejected before running (unknown
 /// command, wrong arity), which INFO's `total_commands_processed` does not count, as in Redis.
+/// Between MULTI and EXEC commands are queued instead ([`transaction::queue`]).
 pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
     let Some(name) = args.first() else {
         return false;
     };
     let Some(command) = ctx.session.find_command(name) else {
         ctx.out.error(&unknown_command(name, args.slice(1..)));
+        doom_transaction(ctx);
         return false;
     };
     let command = match resolve_subcommand(command, args) {
         Ok(command) => command,
         Err(err) => {
             ctx.out.error(err.text());
+            doom_transaction(ctx);
             return false;
         }
     };
@@ -298,16 +312,51 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
             "ERR wrong number of arguments for '{}' command",
             command.full_name()
         ));
+        doom_transaction(ctx);
         return false;
     }
-    ctx.session.client.note_command(command.spec, ctx.now_ms);
-    if let Some(refusal) = ctx.shared.persist.health.write_refusal(ctx.now_ms) {
-        // The disk cannot keep what a write would change: refuse it, and PING, as Redis does
-        // (so that health checks notice). Reads go on.
-        if command.is_write() || command.name == "ping" {
+    if ctx.session.multi.is_some() && !transaction::runs_while_queuing(command) {
+        if let Some(refusal) = write_refusal(ctx, command) {
             ctx.out.error(&refusal);
+            doom_transaction(ctx);
             return false;
         }
+        transaction::queue(ctx, command, args);
+        return true;
+    }
+    run_command(ctx, command, args, false)
+}
+
+/// A command rejected while queuing makes EXEC fail (`EXECABORT`).
+fn doom_transaction(ctx: &mut Ctx<'_>) {
+    if let Some(multi) = ctx.session.multi.as_deref_mut() {
+        multi.doom();
+    }
+}
+
+/// The error that refuses `command` while the disk cannot keep writes, if any: writes and
+/// PING are refused, as Redis does (so that health checks notice); reads go on.
+fn write_refusal(ctx: &Ctx<'_>, command: &Command) -> Option<String> {
+    if !(command.is_write() || command.name == "ping") {
+        return None;
+    }
+    let refusal = ctx.shared.persist.health.write_refusal(ctx.now_ms)?;
+    Some(refusal.into_owned())
+}
+
+/// Runs a looked-up command whose arity was checked. `in_unit` is set for the commands of
+/// an EXEC (and of a script): blocked clients are then served after the whole unit, not
+/// after each command.
+pub(crate) fn run_command(
+    ctx: &mut Ctx<'_>,
+    command: &'static Command,
+    args: Argv<'_>,
+    in_unit: bool,
+) -> bool {
+    ctx.session.client.note_command(command.spec, ctx.now_ms);
+    if let Some(refusal) = write_refusal(ctx, command) {
+        ctx.out.error(&refusal);
+        return false;
     }
     ctx.session.writes += u64::from(command.is_write());
     let reply_start = ctx.out.buf.len();
@@ -325,7 +374,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
     }
     // Keys this write made ready for blocked clients are served now, after the command (as
     // Redis serves them), by the writer, with no lock held.
-    if command.is_write() && ctx.shared.store.blocking().pending() {
+    if !in_unit && command.is_write() && ctx.shared.store.blocking().pending() {
         crate::store::waiters::serve_ready(&ctx.shared.store, ctx.now_ms);
     }
     if ctx.session.track_write_replies && command.is_write() {
@@ -337,7 +386,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
 }
 
 /// For container commands (CLIENT, COMMAND, CONFIG) finds the subcommand.
-fn resolve_subcommand(
+pub(crate) fn resolve_subcommand(
     command: &'static Command,
     args: Argv<'_>,
 ) -> Result<&'static Command, CmdError> {

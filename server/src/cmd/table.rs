@@ -13,7 +13,7 @@ use protocol::catalogue::{self, arity_allows, CommandSpec, Propagation};
 
 use super::{
     blocking, config, connection, expire, hash, info, introspect, keys, list, persistence, server,
-    set, string, zset, Handler,
+    set, string, transaction, zset, Handler,
 };
 
 /// A catalogue row with its handler: what dispatch looks up and runs.
@@ -283,12 +283,19 @@ pub static COMMANDS: &[Command] = &[
     bind("bzpopmax", blocking::bzpopmax),
     bind("bzmpop", blocking::bzmpop),
     // (end of blocking commands)
+    bind("multi", transaction::multi),
+    bind("exec", transaction::exec),
+    bind("discard", transaction::discard),
+    bind("watch", transaction::watch),
+    bind("unwatch", transaction::unwatch),
+    // (end of transactions)
+    // (end of scripting)
     bind("shutdown", server::shutdown),
 ];
 
 /// Every bound command and subcommand.
 #[cfg(test)]
-fn all_bound() -> impl Iterator<Item = &'static Command> {
+pub(crate) fn all_bound() -> impl Iterator<Item = &'static Command> {
     COMMANDS
         .iter()
         .flat_map(|command| std::iter::once(command).chain(command.subcommands.iter()))

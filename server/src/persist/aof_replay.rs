@@ -16,8 +16,13 @@
 //!   byte offset where the bad record starts: a malformed byte anywhere, a torn tail in an
 //!   incr file that is not the last one (the files after it were appended later and
 //!   depend on it), a missing file, a record whose command fails to apply.
+//! - A transaction or script reaches the log as one unit: `MULTI`, its commands, `EXEC`
+//!   (`propagate::unit`). Its commands are applied only once its `EXEC` has been read, so a
+//!   crash never replays half of one: a unit that the end of the last incr file cuts off
+//!   (whole records or not) is a torn tail like any other, truncated away from its `MULTI`.
+//!   `MULTI` inside a unit, and `EXEC` outside one, are corruption.
 
-use protocol::Argv;
+use protocol::{Argv, OwnedArgv};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::path::Path;
@@ -152,11 +157,11 @@ pub(super) fn truncate_file(path: &Path, len: u64) -> Result<(), AofError> {
 /// The outcome of reading a log file up to its end or its first bad record.
 #[derive(Debug)]
 pub(super) struct Scan {
-    /// Whole records read.
+    /// Commands passed on (those inside units included, `MULTI` and `EXEC` not).
     pub(super) commands: u64,
-    /// Bytes of whole records: where the file stops being valid.
+    /// Bytes of whole records and units: where the file stops being valid.
     pub(super) valid_len: u64,
-    /// Protocol lines in those records (`*N` line, then a header and a payload per arg).
+    /// Protocol lines in those bytes (`*N` line, then a header and a payload per arg).
     pub(super) lines: u64,
     pub(super) end: ScanEnd,
 }
@@ -165,7 +170,8 @@ pub(super) struct Scan {
 pub(super) enum ScanEnd {
     /// The file is whole records only.
     Clean,
-    /// After the whole records, a proper prefix of a record, up to the end of the file.
+    /// After the whole records, a proper prefix of a record or of a unit, up to the end of
+    /// the file.
     TornTail { file_len: u64 },
     /// The record at `valid_len` is malformed.
     Corrupt { message: String, file_len: u64 },
@@ -223,6 +229,11 @@ pub(super) fn scan_log(
     };
     // Whether the first byte of the record at the front of `buf` has been checked.
     let mut started = false;
+    // The unit being read (after its MULTI): its commands wait for its EXEC.
+    let mut unit: Option<OpenUnit> = None;
+    // Bytes and lines of whole records read, units still open included.
+    let mut read_len = 0u64;
+    let mut read_lines = 0u64;
     let mut eof = false;
     loop {
         let corrupt = |message: String, read_total: u64| ScanEnd::Corrupt {
@@ -258,20 +269,42 @@ pub(super) fn scan_log(
                     }
                     let len = request.consumed();
                     let argv = parser.argv(&request, &buf);
-                    let arg_count = argv.len() as u64;
-                    on_command(argv).map_err(|message| {
-                        AofError::new(
-                            path,
-                            Some(scan.valid_len),
-                            format!("command failed: {message}"),
-                        )
-                    })?;
-                    scan.valid_len += len as u64;
-                    scan.commands += 1;
-                    scan.lines += 1 + 2 * arg_count;
+                    let lines = 1 + 2 * argv.len() as u64;
+                    let marker = unit_marker(argv);
+                    match (marker, unit.as_mut()) {
+                        (Some(UnitMarker::Multi), Some(_)) => {
+                            scan.end = corrupt("MULTI inside a transaction".into(), read_total);
+                            return Ok(scan);
+                        }
+                        (Some(UnitMarker::Exec), None) => {
+                            scan.end = corrupt("EXEC without MULTI".into(), read_total);
+                            return Ok(scan);
+                        }
+                        (Some(UnitMarker::Multi), None) => {
+                            unit = Some(OpenUnit::default());
+                        }
+                        (Some(UnitMarker::Exec), Some(_)) => {
+                            let whole = unit.take().unwrap_or_default();
+                            for command in &whole.commands {
+                                apply(on_command, command.argv(), path, scan.valid_len)?;
+                            }
+                            scan.commands += whole.commands.len() as u64;
+                        }
+                        (None, Some(open)) => open.commands.push(OwnedArgv::from_argv(argv)),
+                        (None, None) => {
+                            apply(on_command, argv, path, scan.valid_len)?;
+                            scan.commands += 1;
+                        }
+                    }
+                    read_len += len as u64;
+                    read_lines += lines;
+                    if unit.is_none() {
+                        scan.valid_len = read_len;
+                        scan.lines = read_lines;
+                    }
                     buf.advance(len);
                     started = false;
-                    progress.tick(scan.valid_len, scan.commands);
+                    progress.tick(read_len, scan.commands);
                     continue;
                 }
                 Ok(None) => {}
@@ -288,10 +321,10 @@ pub(super) fn scan_log(
         read_total += n as u64;
         eof = n == 0;
     }
-    let file_len = scan.valid_len + buf.len() as u64;
-    scan.end = if buf.is_empty() {
+    let file_len = read_len + buf.len() as u64;
+    scan.end = if buf.is_empty() && unit.is_none() {
         ScanEnd::Clean
-    } else if is_record_prefix(&buf, &limits) {
+    } else if buf.is_empty() || is_record_prefix(&buf, &limits) {
         ScanEnd::TornTail { file_len }
     } else {
         ScanEnd::Corrupt {
@@ -300,6 +333,43 @@ pub(super) fn scan_log(
         }
     };
     Ok(scan)
+}
+
+/// A transaction's commands read so far, waiting for its `EXEC`.
+#[derive(Default)]
+struct OpenUnit {
+    commands: Vec<OwnedArgv>,
+}
+
+/// The records that open and close a unit.
+enum UnitMarker {
+    Multi,
+    Exec,
+}
+
+fn unit_marker(argv: Argv<'_>) -> Option<UnitMarker> {
+    if argv.len() != 1 {
+        return None;
+    }
+    let name = argv.first()?;
+    if name.eq_ignore_ascii_case(b"MULTI") {
+        Some(UnitMarker::Multi)
+    } else if name.eq_ignore_ascii_case(b"EXEC") {
+        Some(UnitMarker::Exec)
+    } else {
+        None
+    }
+}
+
+/// Passes one command on; a failure names the file and the offset of its record (or unit).
+fn apply(
+    on_command: &mut dyn FnMut(Argv<'_>) -> Result<(), String>,
+    argv: Argv<'_>,
+    path: &Path,
+    offset: u64,
+) -> Result<(), AofError> {
+    on_command(argv)
+        .map_err(|message| AofError::new(path, Some(offset), format!("command failed: {message}")))
 }
 
 /// Appends up to `want` bytes from `file` to `buf`; 0 only at the end of the file.

@@ -25,7 +25,15 @@
 //! of the shared word.
 //! Threads map to slots modulo their number; threads sharing a slot stay correct (it is a
 //! count) and only lose the private line.
+//!
+//! Atomic sections (MULTI/EXEC, scripts) take every shard they will touch up front, in the
+//! global lock order, with [`ShardLock::hold`], and then run ordinary handlers, which lock
+//! the same shards again. A held lock records the section's token (one per thread, see
+//! [`Section`]); a thread whose section holds the lock re-enters it instead of waiting for
+//! itself. Only the slow paths look at the owner (a held lock always has `LOCKED` set, so
+//! the fast paths fail over to them), so commands outside sections pay nothing for it.
 
+use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
 use std::sync::OnceLock;
 
@@ -76,6 +84,10 @@ pub struct ShardLock<T> {
     parking: Mutex<()>,
     parked: Condvar,
     slots: Box<[ReaderSlot]>,
+    /// Token of the atomic section holding the lock ([`ShardLock::hold`]), 0 if none. Written
+    /// only by the holder while it has `LOCKED`; another thread can never read its own token
+    /// here unless its own section holds the lock.
+    owner: AtomicUsize,
     value: UnsafeCell<T>,
 }
 
@@ -167,6 +179,7 @@ impl<T> ShardLock<T> {
             parking: Mutex::new(()),
             parked: Condvar::new(),
             slots: (0..slot_count()).map(|_| ReaderSlot::default()).collect(),
+            owner: AtomicUsize::new(0),
             value: UnsafeCell::new(value),
         }
     }
@@ -184,13 +197,17 @@ impl<T> ShardLock<T> {
                 _held: Held::Shared(self, slot),
             };
         }
-        // A writer is active or arriving: step back so it can proceed, then queue as one.
+        // A writer is active or arriving (or this thread's section holds the lock): step
+        // back so it can proceed, then queue as one.
         self.leave(slot);
-        let exclusive = self.lock_exclusive();
+        let held = match self.lock_exclusive() {
+            Some(exclusive) => Held::Exclusive { _lock: exclusive },
+            None => Held::Reentered,
+        };
         ReadGuard {
             value: self.value.get(),
             slot,
-            _held: Held::Exclusive { _lock: exclusive },
+            _held: held,
         }
     }
 
@@ -222,8 +239,59 @@ impl<T> ShardLock<T> {
         }
     }
 
+    /// Exclusive access for an atomic section: waits like [`ShardLock::write`], then records
+    /// the calling thread's section as the owner, so that its handlers re-enter the lock. The
+    /// caller must be inside a [`Section`] and take its locks in the global order.
+    pub fn hold(&self) -> Hold<'_, T> {
+        let exclusive = self.acquire();
+        self.owner.store(Section::token(), Ordering::Relaxed);
+        Hold {
+            _exclusive: exclusive,
+        }
+    }
+
+    /// [`ShardLock::hold`] if the lock is free now (readers inside are waited for, as they
+    /// leave promptly); `None` if another writer or section has it. For sections that find
+    /// a shard they did not plan for: waiting there could deadlock, trying cannot.
+    pub fn try_hold(&self) -> Option<Hold<'_, T>> {
+        self.state
+            .compare_exchange(0, LOCKED, Ordering::SeqCst, Ordering::Relaxed)
+            .ok()?;
+        let exclusive = self.drain_readers();
+        self.owner.store(Section::token(), Ordering::Relaxed);
+        Some(Hold {
+            _exclusive: exclusive,
+        })
+    }
+
+    /// True if the calling thread's atomic section holds this lock.
     #[inline]
-    fn lock_exclusive(&self) -> Exclusive<'_, T> {
+    fn held_by_this_section(&self) -> bool {
+        let owner = self.owner.load(Ordering::Relaxed);
+        owner != 0 && owner == Section::token()
+    }
+
+    /// Takes the lock exclusively, or re-enters it (`None`) if this thread's section holds it.
+    #[inline]
+    fn lock_exclusive(&self) -> Option<Exclusive<'_, T>> {
+        if self
+            .state
+            .compare_exchange(0, LOCKED, Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            if self.held_by_this_section() {
+                return None;
+            }
+            Self::check_outside_section();
+            self.lock_contended();
+        } else {
+            Self::check_outside_section();
+        }
+        Some(self.drain_readers())
+    }
+
+    /// Takes the lock exclusively, as the first step of a hold.
+    fn acquire(&self) -> Exclusive<'_, T> {
         if self
             .state
             .compare_exchange(0, LOCKED, Ordering::SeqCst, Ordering::Relaxed)
@@ -231,6 +299,23 @@ impl<T> ShardLock<T> {
         {
             self.lock_contended();
         }
+        self.drain_readers()
+    }
+
+    /// Debug builds: a thread inside an atomic section must only take locks its section
+    /// holds; anything else could deadlock against another section (the section's plan of
+    /// what to hold was incomplete).
+    #[inline]
+    fn check_outside_section() {
+        debug_assert!(
+            Section::token() == 0,
+            "an atomic section took a shard lock it did not hold"
+        );
+    }
+
+    /// With `LOCKED` set, waits for the readers inside to leave.
+    #[inline]
+    fn drain_readers(&self) -> Exclusive<'_, T> {
         handshake_fence();
         for slot in self.slots.iter() {
             if slot.readers.load(Ordering::SeqCst) != 0 {
@@ -332,12 +417,29 @@ impl<T> Drop for Exclusive<'_, T> {
     }
 }
 
+/// An atomic section's exclusive hold of a lock ([`ShardLock::hold`]). It gives no access
+/// itself: the section's handlers lock again and re-enter. Dropping it clears the owner and
+/// releases the lock.
+pub struct Hold<'a, T> {
+    _exclusive: Exclusive<'a, T>,
+}
+
+impl<T> Drop for Hold<'_, T> {
+    fn drop(&mut self) {
+        // Before the release (the field drops after this body): nobody may find this thread's
+        // token on a lock it no longer holds.
+        self._exclusive.lock.owner.store(0, Ordering::Relaxed);
+    }
+}
+
 /// How a reader holds the lock.
 enum Held<'a, T> {
     /// Counted in its slot.
     Shared(&'a ShardLock<T>, &'a ReaderSlot),
     /// Exclusively, because a writer was active when it arrived.
     Exclusive { _lock: Exclusive<'a, T> },
+    /// Through the calling thread's section, which holds the lock and releases it.
+    Reentered,
 }
 
 impl<T> Drop for Held<'_, T> {
@@ -389,7 +491,8 @@ impl<T> Deref for ReadGuard<'_, T> {
 pub struct WriteGuard<'a, T> {
     // Fields drop in order: the access ends before the lock is released.
     value: MutPtr<T>,
-    _exclusive: Exclusive<'a, T>,
+    /// `None` when re-entered through the calling thread's section.
+    _exclusive: Option<Exclusive<'a, T>>,
 }
 
 impl<T> Deref for WriteGuard<'_, T> {
@@ -414,6 +517,52 @@ impl<T> DerefMut for WriteGuard<'_, T> {
         unsafe {
             self.value.deref()
         }
+    }
+}
+
+/// An atomic section on the calling thread (EXEC, a script): while it lives, the locks the
+/// thread takes with [`ShardLock::hold`] carry its token, and the thread re-enters them.
+/// Sections do not nest.
+pub struct Section {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+#[cfg(not(kv_loom))]
+std::thread_local! {
+    static SECTION_TOKEN: Cell<usize> = const { Cell::new(0) };
+}
+#[cfg(kv_loom)]
+loom::thread_local! {
+    static SECTION_TOKEN: Cell<usize> = Cell::new(0);
+}
+
+impl Section {
+    /// Opens the calling thread's section; hold its locks after this.
+    pub fn enter() -> Section {
+        SECTION_TOKEN.with(|token| {
+            debug_assert_eq!(token.get(), 0, "atomic sections do not nest");
+            token.set(thread_number() + 1);
+        });
+        Section {
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// The calling thread's section token, 0 outside a section.
+    #[inline]
+    pub fn token() -> usize {
+        SECTION_TOKEN.with(Cell::get)
+    }
+
+    /// True while the calling thread runs inside a section.
+    pub fn active() -> bool {
+        Self::token() != 0
+    }
+}
+
+impl Drop for Section {
+    fn drop(&mut self) {
+        SECTION_TOKEN.with(|token| token.set(0));
     }
 }
 

@@ -33,6 +33,7 @@ mod shard;
 mod table;
 pub mod value;
 pub mod waiters;
+pub mod watch;
 
 use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
@@ -45,7 +46,7 @@ use crate::sync::Arc;
 pub use capture::{CapturedEntry, SnapshotBatch};
 pub use key::Key;
 pub use lazyfree::LazyFree;
-pub use lock::{ReadCounts, ReadGuard, ShardLock, WriteGuard};
+pub use lock::{Hold, ReadCounts, ReadGuard, Section, ShardLock, WriteGuard};
 pub use shard::{Entry, Lookup, Shard, ShardStats, SweepResult};
 pub use table::Table;
 pub use value::{EncodingLimits, Hash, Limits, Value, ValueRef, WrongType};
@@ -108,9 +109,8 @@ fn in_shard_order<G>(mask: u32, mut take: impl FnMut(usize) -> G) -> [Option<G>;
     std::array::from_fn(|index| (mask & (1 << index) != 0).then(|| take(index)))
 }
 
-/// Exclusive access to one shard. Releasing it settles the debug check's view of what
-/// changed under it ([`Shard::settle_changes`]); in release builds it is the lock guard and
-/// nothing more.
+/// Exclusive access to one shard. Releasing it settles what changed under it
+/// ([`Shard::settle_changes`]): the debug check's view, and WATCH's pending in-place writes.
 pub struct ShardGuard<'a>(WriteGuard<'a, Shard>);
 
 impl Deref for ShardGuard<'_> {
@@ -129,8 +129,8 @@ impl DerefMut for ShardGuard<'_> {
     }
 }
 
-#[cfg(debug_assertions)]
 impl Drop for ShardGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.0.settle_changes();
     }
@@ -192,6 +192,12 @@ impl Db {
         let guard = self.shards[index].0.write();
         self.hints[index].refresh(guard.bucket_hint());
         ShardGuard(guard)
+    }
+
+    /// Index of the shard that owns `key`.
+    #[inline]
+    pub fn shard_index(&self, key: &[u8]) -> usize {
+        shard_of(self.hash(key))
     }
 
     /// Locks the shard owning `key` for reading; returns the guard and the key's hash.
@@ -626,10 +632,82 @@ impl Store {
         f(&mut shards)
     }
 
+    /// Opens an atomic section on the calling thread holding the shards in `masks` (one bit
+    /// mask per database; missing databases hold nothing), taken in the one global order
+    /// (database, then shard). Until it is dropped, handlers on this thread re-enter those
+    /// shards, so a sequence of commands runs as one unit with respect to other clients.
+    pub fn hold_shards(&self, masks: &[u32]) -> HeldShards<'_> {
+        let section = Section::enter();
+        let mut holds = Vec::with_capacity(masks.iter().map(|m| m.count_ones() as usize).sum());
+        for (db, &mask) in self.dbs.iter().zip(masks) {
+            for (index, shard) in db.shards.iter().enumerate() {
+                if mask & (1 << index) != 0 {
+                    holds.push(shard.0.hold());
+                }
+            }
+        }
+        let mut held = masks.to_vec();
+        held.resize(self.dbs.len(), 0);
+        HeldShards {
+            holds,
+            masks: held,
+            store: self,
+            _section: section,
+        }
+    }
+
     /// Attaches every shard to `stream` (or detaches them) at one instant; see
     /// [`attach_stream`].
     pub fn attach_stream(&self, stream: Option<&Arc<WriteStream>>) {
         self.with_all_locked(|shards| attach_stream(shards, stream));
+    }
+}
+
+/// The shards an atomic section holds ([`Store::hold_shards`]); dropping it releases them
+/// and closes the section.
+pub struct HeldShards<'a> {
+    // Fields drop in order: the locks are released before the section closes.
+    holds: Vec<Hold<'a, Shard>>,
+    /// Held shards per database, as bit masks.
+    masks: Vec<u32>,
+    store: &'a Store,
+    _section: Section,
+}
+
+impl HeldShards<'_> {
+    /// True if the section holds shard `shard` of database `db`.
+    pub fn holds(&self, db: usize, shard: usize) -> bool {
+        self.masks
+            .get(db)
+            .is_some_and(|mask| mask & (1 << shard) != 0)
+    }
+
+    /// True if the section holds every shard of `mask` in database `db`.
+    pub fn holds_all(&self, db: usize, mask: u32) -> bool {
+        self.masks.get(db).is_some_and(|held| held & mask == mask)
+    }
+
+    /// Adds the shards of `mask` in database `db` without waiting: false, having added what
+    /// was free, if another thread holds one of them. Waiting there could deadlock (this
+    /// section already holds shards out of order); the caller starts over holding more.
+    pub fn try_add(&mut self, db: usize, mask: u32) -> bool {
+        let Some(database) = self.store.dbs.get(db) else {
+            return false;
+        };
+        for (index, shard) in database.shards.iter().enumerate() {
+            let bit = 1 << index;
+            if mask & bit == 0 || self.masks[db] & bit != 0 {
+                continue;
+            }
+            match shard.0.try_hold() {
+                Some(hold) => {
+                    self.holds.push(hold);
+                    self.masks[db] |= bit;
+                }
+                None => return false,
+            }
+        }
+        true
     }
 }
 
@@ -846,3 +924,4 @@ mod tests {
         assert_eq!((stats.hits, stats.misses, stats.expired), (32, 32, 31));
     }
 }
+

@@ -18,6 +18,7 @@ use super::lazyfree::LazyFree;
 use super::table::Table;
 use super::value::Value;
 use super::waiters::ShardWaiters;
+use super::watch::WatchedKeys;
 use crate::propagate::{debug, Feed};
 
 /// A stored value and its absolute expiry time.
@@ -145,6 +146,9 @@ pub struct Shard {
     /// Clients blocked on keys of this shard (BLPOP...): `None` unless some are, so that
     /// storing a value tests one word when nobody is blocked (see `store::waiters`).
     pub(super) waiters: Option<Box<ShardWaiters>>,
+    /// Keys of this shard that clients WATCH: `None` unless some are, so that a write tests
+    /// one word when nobody watches (see `store::watch`).
+    pub(super) watched: Option<Box<WatchedKeys>>,
     /// Entries handed out by [`Shard::get_mut`] under the current lock, with a fingerprint
     /// of their value then, for the debug check that changes propagate (settled when the
     /// lock is released: [`Shard::settle_changes`]).
@@ -237,6 +241,9 @@ impl Shard {
         self.preserve(index);
         #[cfg(debug_assertions)]
         self.note_handed_out(index);
+        if let Some(watched) = self.watched.as_deref_mut() {
+            watched.note_pending(key);
+        }
         self.table.get_at_mut(index)
     }
 
@@ -283,6 +290,9 @@ impl Shard {
         let (index, entry) = self.table.find_value(hash, key)?;
         let expired = entry.is_expired(now_ms);
         if expired {
+            if let Some(watched) = self.watched.as_deref() {
+                watched.touch_expired(key);
+            }
             self.propagate_key_deleted(index);
             self.delete_at(index);
             self.stats.expired += 1;
@@ -335,6 +345,9 @@ impl Shard {
             }
         };
         debug::note_change();
+        if let Some(watched) = self.watched.as_deref() {
+            watched.touch(key);
+        }
         self.set_deadline_at(index, expires_at);
         if servable {
             if let Some(waiters) = self.waiters.as_deref() {
@@ -359,20 +372,25 @@ impl Shard {
         if expires_at.is_some_and(|at| at <= now_ms) {
             self.remove(hash, key, now_ms);
         } else if let Some(index) = self.table.find(hash, key) {
-            self.set_deadline_at(index, expires_at);
+            if self.set_deadline_at(index, expires_at) {
+                if let Some(watched) = self.watched.as_deref() {
+                    watched.touch(key);
+                }
+            }
         }
         true
     }
 
-    fn set_deadline_at(&mut self, index: u32, expires_at: Option<u64>) {
+    /// Sets the deadline of the entry at `index`; returns true if it changed.
+    fn set_deadline_at(&mut self, index: u32, expires_at: Option<u64>) -> bool {
         let Some(entry) = self.table.get_at_mut(index) else {
-            return;
+            return false;
         };
         let old = entry.expires_at();
         entry.set_expires_at(expires_at);
         let new = entry.expires_at();
         if old == new {
-            return;
+            return false;
         }
         debug::note_change();
         match (old.is_some(), new.is_some()) {
@@ -391,6 +409,7 @@ impl Shard {
                 self.compact_deadlines_if_stale();
             }
         }
+        true
     }
 
     /// Removes a live key and returns its entry; an expired key counts as absent. For a
@@ -398,6 +417,9 @@ impl Shard {
     /// [`Shard::delete`].
     pub fn remove(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<Entry> {
         let index = self.live_index(hash, key, now_ms)?;
+        if let Some(watched) = self.watched.as_deref() {
+            watched.touch(key);
+        }
         self.remove_at(index)
     }
 
@@ -406,7 +428,12 @@ impl Shard {
     /// (`store::lazyfree`), a small one here.
     pub fn delete(&mut self, hash: u64, key: &[u8], now_ms: u64) -> bool {
         match self.live_index(hash, key, now_ms) {
-            Some(index) => self.delete_at(index),
+            Some(index) => {
+                if let Some(watched) = self.watched.as_deref() {
+                    watched.touch(key);
+                }
+                self.delete_at(index)
+            }
             None => false,
         }
     }
@@ -468,6 +495,11 @@ impl Shard {
                 .and_then(|(_, entry)| entry.expires_at());
             match current {
                 Some(at) if at <= now_ms => {
+                    if let (Some(watched), Some((key, _))) =
+                        (self.watched.as_deref(), self.table.get_at(due.index))
+                    {
+                        watched.touch_expired(key);
+                    }
                     self.propagate_key_deleted(due.index);
                     self.delete_at(due.index);
                     self.stats.expired += 1;
@@ -566,6 +598,10 @@ impl Shard {
         if !self.table.is_empty() {
             debug::note_change();
         }
+        if let Some(watched) = self.watched.as_deref() {
+            let table = &self.table;
+            watched.touch_existing(|hash, key| table.find_value(hash, key).is_some());
+        }
         self.volatile = 0;
         self.deadlines = BinaryHeap::new();
         let taken = self.table.take();
@@ -586,7 +622,9 @@ impl Shard {
     /// check counts it.
     #[inline]
     pub fn wants_effects(&self) -> bool {
-        cfg!(debug_assertions) || self.feed.is_some()
+        cfg!(debug_assertions)
+            || self.feed.is_some()
+            || self.watched.as_deref().is_some_and(|w| w.has_pending())
     }
 
     /// Propagates a command that changed this shard, in the form that replays it exactly
@@ -594,6 +632,7 @@ impl Shard {
     /// no stream is attached. Call while the shard is still locked, right after the change.
     #[inline]
     pub fn propagate(&self, args: &[&[u8]]) {
+        self.watched_effect();
         debug::note_effect();
         if let Some(feed) = &self.feed {
             feed.emit(args);
@@ -604,9 +643,60 @@ impl Shard {
     /// without collecting them into a slice first.
     #[inline]
     pub fn propagate_named<'a>(&self, name: &[u8], rest: impl ExactSizeIterator<Item = &'a [u8]>) {
+        self.watched_effect();
         debug::note_effect();
         if let Some(feed) = &self.feed {
             feed.emit_named(name, rest);
+        }
+    }
+
+    /// An effect was propagated: watched keys handed out for in-place writes under this lock
+    /// did change (see `store::watch`).
+    #[inline]
+    fn watched_effect(&self) {
+        if let Some(watched) = self.watched.as_deref() {
+            watched.pending_changed();
+        }
+    }
+
+    /// Registers `flag` as watching `key` (hash `hash`) of this shard; see `store::watch`.
+    pub fn watch(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        flag: &crate::sync::Arc<super::watch::WatchFlag>,
+        now_ms: u64,
+    ) {
+        let expired_at_watch = matches!(self.lookup(hash, key, now_ms), Lookup::Expired);
+        self.watched
+            .get_or_insert_with(Default::default)
+            .add(hash, key, flag, expired_at_watch);
+    }
+
+    /// True if some client watches `key`.
+    pub fn is_watched(&self, key: &[u8]) -> bool {
+        self.watched
+            .as_deref()
+            .is_some_and(|watched| watched.watches(key))
+    }
+
+    /// True if `flag` watches `key` and saw it alive (or absent) when the watch began.
+    pub fn watch_saw_alive(
+        &self,
+        key: &[u8],
+        flag: &crate::sync::Arc<super::watch::WatchFlag>,
+    ) -> bool {
+        self.watched
+            .as_deref()
+            .is_some_and(|watched| watched.saw_alive(key, flag))
+    }
+
+    /// Removes `flag`'s watch of `key`.
+    pub fn unwatch(&mut self, key: &[u8], flag: &crate::sync::Arc<super::watch::WatchFlag>) {
+        if let Some(watched) = self.watched.as_deref_mut() {
+            if watched.remove(key, flag) {
+                self.watched = None;
+            }
         }
     }
 
@@ -631,12 +721,16 @@ impl Shard {
         }
     }
 
-    /// Counts, as a keyspace change of the calling thread, every entry handed out by
-    /// [`Shard::get_mut`] whose value differs now. Called as the shard's lock is released
-    /// (debug builds; a no-op in release). An entry that is gone, or moved by a compaction,
-    /// was removed, which counted already.
+    /// Called as the shard's lock is released: forgets WATCH's pending in-place writes (those
+    /// that propagated nothing changed nothing), and in debug builds counts, as a keyspace
+    /// change of the calling thread, every entry handed out by [`Shard::get_mut`] whose value
+    /// differs now (an entry that is gone, or moved by a compaction, was removed, which
+    /// counted already).
     #[inline]
     pub fn settle_changes(&mut self) {
+        if let Some(watched) = self.watched.as_deref_mut() {
+            watched.forget_pending();
+        }
         #[cfg(debug_assertions)]
         for handed_out in self.handed_out.drain(..) {
             if handed_out.layout != self.table.layout_version() {
