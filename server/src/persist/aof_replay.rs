@@ -559,6 +559,65 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn a_unit_is_applied_whole_or_cut_off_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("appendonly.aof.2.incr.aof");
+        let (prefix, argvs) = records(3);
+        let inner: [&[&[u8]]; 2] = [&[b"SET", b"a", b"1"], &[b"INCRBY", b"n", b"2"]];
+        let mut unit = record(&[b"MULTI"]);
+        for args in inner {
+            unit.extend(record(args));
+        }
+        unit.extend(record(&[b"EXEC"]));
+        let after = record(&[b"DEL", b"z"]);
+
+        // Whole: the unit's commands arrive, without MULTI and EXEC.
+        let mut bytes = prefix.clone();
+        bytes.extend_from_slice(&unit);
+        bytes.extend_from_slice(&after);
+        fs::write(&path, &bytes).unwrap();
+        let (stats, seen) = replay_all(&path, false).unwrap();
+        let mut expected = argvs.clone();
+        for args in inner {
+            expected.push(args.iter().map(|a| Bytes::copy_from_slice(a)).collect());
+        }
+        expected.push(vec![Bytes::from_static(b"DEL"), Bytes::from_static(b"z")]);
+        assert_eq!(seen, expected);
+        assert_eq!(stats.commands, 6);
+        assert_eq!(stats.bytes, bytes.len() as u64);
+
+        // Cut anywhere inside the unit, even between whole records: nothing of it is applied
+        // and the file is truncated to where it began.
+        for cut in 1..unit.len() {
+            let mut bytes = prefix.clone();
+            bytes.extend_from_slice(&unit[..cut]);
+            fs::write(&path, &bytes).unwrap();
+            let err = replay_all(&path, false).unwrap_err();
+            assert_eq!(err.offset, Some(prefix.len() as u64), "cut {cut}: {err}");
+            let (stats, seen) = replay_all(&path, true).unwrap();
+            assert_eq!(seen, argvs, "cut {cut}");
+            assert_eq!(stats.bytes, prefix.len() as u64, "cut {cut}");
+            assert_eq!(fs::read(&path).unwrap(), prefix, "cut {cut}");
+        }
+
+        // MULTI inside a unit and EXEC outside one are corruption.
+        for bad in [
+            [record(&[b"MULTI"]), record(&[b"MULTI"])].concat(),
+            record(&[b"EXEC"]),
+        ] {
+            let mut bytes = prefix.clone();
+            bytes.extend_from_slice(&bad);
+            bytes.extend_from_slice(&after);
+            fs::write(&path, &bytes).unwrap();
+            let err = replay_all(&path, true).unwrap_err();
+            assert!(
+                err.message.contains("MULTI") || err.message.contains("EXEC"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn torn_tail_at_every_cut_point() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("appendonly.aof.2.incr.aof");

@@ -924,4 +924,3 @@ mod tests {
         assert_eq!((stats.hits, stats.misses, stats.expired), (32, 32, 31));
     }
 }
-
