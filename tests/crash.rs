@@ -5,14 +5,15 @@
 //! Every writer owns its keys (`w<w>:...`, writers 0 and 2 in database 0, 1 and 3 in
 //! database 1) and sends one command at a time (SET with and without TTLs, MSET and
 //! multi-key DEL across shards, RENAME, APPEND, SETRANGE, INCR/INCRBY/INCRBYFLOAT,
-//! EXPIRE/PEXPIRE/PERSIST, GETDEL, SETs with a TTL of a few ms, and writes to its collection
-//! keys, sometimes hundreds of elements at once: see `harness::collections`), so its history
+//! EXPIRE/PEXPIRE/PERSIST, GETDEL, SETs with a TTL of a few ms, writes to its collection
+//! keys, sometimes hundreds of elements at once: see `harness::collections`, and MULTI/EXEC
+//! transactions of two to four of those, which count as one operation), so its history
 //! is a sequence of operations of which all but possibly the last (the one in flight when
 //! the server died) were acknowledged. After a restart the writer's keys must look exactly
 //! like its starting state with some prefix of that sequence applied (values and whether a
 //! TTL is set): with `appendfsync always` that prefix is every acknowledged operation, plus
-//! possibly the one in flight (as a whole: an in-flight MSET or multi-key DEL is all or
-//! nothing). Under `everysec` any prefix is accepted (and the loss is reported). No key
+//! possibly the one in flight (as a whole: an in-flight MSET, multi-key DEL or transaction is
+//! all or nothing). Under `everysec` any prefix is accepted (and the loss is reported). No key
 //! outside the writers' key spaces may exist, and the number of keys must match.
 //!
 //! Choices (operations, kill moments, truncation points) come from a small deterministic PRNG;
