@@ -59,6 +59,7 @@ def check(protocol: int, port: int) -> None:
     assert replies[:100] == [True] * 100
     assert replies[100:] == [str(i) for i in range(100)]
     check_collections(r)
+    check_transactions(r)
     r.close()
 
 
@@ -93,6 +94,35 @@ def check_collections(r: "redis.Redis") -> None:
     except redis.ResponseError as err:
         assert str(err).startswith("WRONGTYPE"), err
     assert r.delete("py:l", "py:h", "py:s", "py:z") == 3
+
+
+def check_transactions(r: "redis.Redis") -> None:
+    """redis-py's pipeline() wraps its commands in MULTI/EXEC; r.transaction() retries a
+    WATCH/GET/MULTI/SET/EXEC check-and-set until it goes through."""
+    with r.pipeline() as pipe:
+        pipe.set("py:tx:a", "1").incr("py:tx:a").rpush("py:tx:l", "x").get("py:tx:a")
+        assert pipe.execute() == [True, 2, 1, "2"]
+
+    def double(pipe: "redis.client.Pipeline") -> None:
+        value = int(pipe.get("py:tx:a"))
+        pipe.multi()
+        pipe.set("py:tx:a", value * 2)
+
+    r.transaction(double, "py:tx:a")
+    assert r.get("py:tx:a") == "4"
+    # A watched key changed by another client: EXEC returns null, redis-py raises.
+    with r.pipeline() as pipe:
+        pipe.watch("py:tx:a")
+        r.set("py:tx:a", "changed")
+        pipe.multi()
+        pipe.set("py:tx:a", "mine")
+        try:
+            pipe.execute()
+            raise AssertionError("EXEC ran although the watched key changed")
+        except redis.WatchError:
+            pass
+    assert r.get("py:tx:a") == "changed"
+    assert r.delete("py:tx:a", "py:tx:l") == 2
 
 
 def main() -> None:
