@@ -234,14 +234,7 @@ fn watched_key_changed(store: &Store, watching: &Watching, now_ms: u64) -> bool 
 /// them for a command that uses the keyspace without naming keys.
 fn plan(ctx: &Ctx<'_>, multi: &Multi, watching: Option<&Watching>) -> Vec<u32> {
     let store = &ctx.shared.store;
-    let db_count = store.db_count();
-    let mut masks = vec![0u32; db_count];
-    let mut db = ctx.session.db;
-    let every_shard = if SHARDS == 32 {
-        u32::MAX
-    } else {
-        (1u32 << SHARDS) - 1
-    };
+    let mut masks = vec![0u32; store.db_count()];
     if let Some(watching) = watching {
         for (watched_db, key) in &watching.keys {
             if let Some(database) = store.db(*watched_db) {
@@ -249,47 +242,74 @@ fn plan(ctx: &Ctx<'_>, multi: &Multi, watching: Option<&Watching>) -> Vec<u32> {
             }
         }
     }
+    let mut db = ctx.session.db;
     for (command, args) in &multi.queued {
         let args = args.argv();
         let command = resolve_subcommand(command, args).unwrap_or(command);
-        match command.name {
-            "select" => {
-                if let Some(index) = args
-                    .get(1)
-                    .and_then(|arg| std::str::from_utf8(arg).ok()?.parse::<usize>().ok())
-                    .filter(|&index| index < db_count)
-                {
-                    db = index;
-                }
-                continue;
-            }
-            // COPY ... DB n writes another database: its keys' shards in every database.
-            "copy" => {
-                for position in command.spec.key_positions(args) {
-                    for (index, mask) in masks.iter_mut().enumerate() {
-                        if let (Some(database), Some(key)) = (store.db(index), args.get(position)) {
-                            *mask |= 1 << database.shard_index(key);
-                        }
-                    }
-                }
-                continue;
-            }
-            _ => {}
-        }
-        if !command.spec.key_specs.is_empty() {
-            if let Some(database) = store.db(db) {
-                for position in command.spec.key_positions(args) {
-                    if let Some(key) = args.get(position) {
-                        masks[db] |= 1 << database.shard_index(key);
-                    }
-                }
-            }
-        } else if touches_keyspace(command) {
-            masks.iter_mut().for_each(|mask| *mask = every_shard);
-            return masks;
+        if add_command_shards(store, &mut db, command, args, &mut masks) {
+            break;
         }
     }
     masks
+}
+
+/// Every shard of a database, as a mask.
+pub const EVERY_SHARD: u32 = if SHARDS == 32 {
+    u32::MAX
+} else {
+    (1u32 << SHARDS) - 1
+};
+
+/// Adds to `masks` (one per database) the shards `command` can touch when run in database
+/// `*db`, following SELECT (which changes `*db`). Returns true, with every mask full, for a
+/// command that uses the keyspace without naming keys. Shared by EXEC, which plans a whole
+/// queue, and by scripts, which check each call.
+pub fn add_command_shards(
+    store: &Store,
+    db: &mut usize,
+    command: &Command,
+    args: Argv<'_>,
+    masks: &mut [u32],
+) -> bool {
+    match command.name {
+        "select" => {
+            if let Some(index) = args
+                .get(1)
+                .and_then(|arg| std::str::from_utf8(arg).ok()?.parse::<usize>().ok())
+                .filter(|&index| index < masks.len())
+            {
+                *db = index;
+            }
+            return false;
+        }
+        // COPY ... DB n writes another database: its keys' shards in every database.
+        "copy" => {
+            for position in command.spec.key_positions(args) {
+                for (index, mask) in masks.iter_mut().enumerate() {
+                    if let (Some(database), Some(key)) = (store.db(index), args.get(position)) {
+                        *mask |= 1 << database.shard_index(key);
+                    }
+                }
+            }
+            return false;
+        }
+        _ => {}
+    }
+    if !command.spec.key_specs.is_empty() {
+        if let (Some(database), Some(mask)) = (store.db(*db), masks.get_mut(*db)) {
+            for position in command.spec.key_positions(args) {
+                if let Some(key) = args.get(position) {
+                    *mask |= 1 << database.shard_index(key);
+                }
+            }
+        }
+        false
+    } else if touches_keyspace(command) {
+        masks.iter_mut().for_each(|mask| *mask = EVERY_SHARD);
+        true
+    } else {
+        false
+    }
 }
 
 /// True unless a command without keys is known to leave the keyspace alone (PING, ECHO,

@@ -160,6 +160,23 @@ impl Capture {
     }
 }
 
+impl Capture {
+    /// Ends the capture, dropping what it collected instead of appending it: for a script
+    /// whose changes were undone to run it again (`cmd::scripting`). Only the outermost
+    /// capture can abandon; an inner one just ends (its effects stay with the outer one).
+    pub fn abandon(self) {
+        CAPTURED.with(|captured| {
+            let mut captured = captured.borrow_mut();
+            if captured.depth == 1 {
+                captured.unit.clear();
+                captured.target = None;
+            }
+        });
+        end_capture();
+        std::mem::forget(self);
+    }
+}
+
 impl Drop for Capture {
     fn drop(&mut self) {
         // The changes are made: their effects must not be lost, even on an early return.
