@@ -1,0 +1,2 @@
+//! cjson (being written).
+pub fn create(lua: &mlua::Lua) -> mlua::Result<mlua::Table> { lua.create_table() }
