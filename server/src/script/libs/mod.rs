@@ -16,6 +16,12 @@
 //! ...). Stock Lua 5.1 has no read-only tables, so [`install`] creates plain tables and leaves
 //! the protection to the engine, which must apply one scheme to all global tables alike.
 //! Tables returned by `cjson.new()` are writable, as in Redis.
+//!
+//! Numbers: mlua hands a Rust function a Lua number as `Value::Integer` when it is within
+//! `f64::EPSILON` of an integer, so -0 and numbers of magnitude below 2.2e-16 arrive as the
+//! integer 0. Inside tables the libraries read such values again as exact doubles (a raw get
+//! as `f64`), so `cjson.encode({1e-300})` is right; a bare argument cannot be re-read, so
+//! `cjson.encode(1e-300)`, `cmsgpack.pack(-0.0)` or `struct.pack('d', 1e-300)` see 0.
 
 pub mod bit;
 pub mod cjson;
@@ -27,9 +33,60 @@ use mlua::{Lua, MultiValue, Value};
 /// The global names [`install`] sets, in the order it sets them.
 pub const LIBRARY_NAMES: [&str; 4] = ["cjson", "cmsgpack", "bit", "struct"];
 
-/// Most values one library call may return at once: the Lua 5.1 stack of a C call holds 8000
-/// slots, and Redis 7.0.15 fails beyond 7999 results (`cmsgpack.unpack` of 8000 values).
-pub(crate) const MAX_RESULTS: usize = 7999;
+/// Most values one library call may return at once. Redis 7.0.15 fails beyond 7999 (the Lua
+/// 5.1 stack of a C call holds 8000 slots). We stop at half that: every string or table handed
+/// back through mlua holds a slot of mlua's auxiliary reference stack, which has the same
+/// 8000-slot bound and panics (rather than erring) when exhausted, and the engine holds some
+/// slots too.
+pub(crate) const MAX_RESULTS: usize = 4000;
+
+/// Rule for every library here: never hold more than a bounded number of mlua handles
+/// (`Value::String`, `Table`, ...) at once, for the reason above. Nested containers being
+/// built or walked are kept in a Lua table used as a stack ([`NestStack`]), not in Rust.
+pub(crate) struct NestStack {
+    slots: mlua::Table,
+    depth: usize,
+}
+
+impl NestStack {
+    /// An empty stack.
+    pub(crate) fn new(lua: &Lua) -> mlua::Result<Self> {
+        Ok(NestStack {
+            slots: lua.create_table()?,
+            depth: 0,
+        })
+    }
+
+    /// How many tables the stack holds.
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Saves `table` on top of the stack.
+    pub(crate) fn push(&mut self, table: mlua::Table) -> mlua::Result<()> {
+        self.depth += 1;
+        self.slots.raw_set(self.depth, table)
+    }
+
+    /// Removes the top table and returns it.
+    pub(crate) fn pop(&mut self) -> mlua::Result<Option<mlua::Table>> {
+        if self.depth == 0 {
+            return Ok(None);
+        }
+        let table: mlua::Table = self.slots.raw_get(self.depth)?;
+        self.slots.raw_set(self.depth, Value::Nil)?;
+        self.depth -= 1;
+        Ok(Some(table))
+    }
+
+    /// The top table, left in place.
+    pub(crate) fn top(&self) -> mlua::Result<Option<mlua::Table>> {
+        if self.depth == 0 {
+            return Ok(None);
+        }
+        self.slots.raw_get(self.depth).map(Some)
+    }
+}
 
 /// Sets the globals `cjson`, `cmsgpack`, `bit` and `struct` in `lua`, each a fresh table of
 /// functions behaving as the library of the same name does in Redis 7.
@@ -276,6 +333,8 @@ pub(crate) mod test_support {
             Ok(values) => match values.into_iter().next() {
                 Some(mlua::Value::String(s)) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
                 Some(mlua::Value::Error(e)) => format!("ERR:{}", super::error_text(&e)),
+                Some(mlua::Value::Boolean(b)) => b.to_string(),
+                Some(mlua::Value::Nil) => "nil".to_string(),
                 Some(other) => lua
                     .coerce_string(other.clone())
                     .ok()
