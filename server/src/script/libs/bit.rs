@@ -220,7 +220,7 @@ mod tests {
         // pcall calls the function itself: no caller location and no name, as in Redis.
         assert_eq!(
             eval(&lua, "local ok, e = pcall(bit.band, 'x') return e"),
-            "ERR:bad argument #1 to '?' (number expected, got string)"
+            "bad argument #1 to '?' (number expected, got string)"
         );
         assert_eq!(
             eval(&lua, "local f = bit.bor\nreturn f(1, {})"),

@@ -41,8 +41,8 @@ pub const LIBRARY_NAMES: [&str; 4] = ["cjson", "cmsgpack", "bit", "struct"];
 pub(crate) const MAX_RESULTS: usize = 4000;
 
 /// Rule for every library here: never hold more than a bounded number of mlua handles
-/// (`Value::String`, `Table`, ...) at once, for the reason above. Nested containers being
-/// built or walked are kept in a Lua table used as a stack ([`NestStack`]), not in Rust.
+/// (`Value::String`, `Table`, ...) at once, for the reason above. Containers being built or
+/// walked (and pending map keys) are kept in a Lua table used as a stack, not in Rust.
 pub(crate) struct NestStack {
     slots: mlua::Table,
     depth: usize,
@@ -57,34 +57,41 @@ impl NestStack {
         })
     }
 
-    /// How many tables the stack holds.
-    pub(crate) fn depth(&self) -> usize {
-        self.depth
-    }
-
-    /// Saves `table` on top of the stack.
-    pub(crate) fn push(&mut self, table: mlua::Table) -> mlua::Result<()> {
+    /// Saves `value` on top of the stack.
+    pub(crate) fn push(&mut self, value: Value) -> mlua::Result<()> {
         self.depth += 1;
-        self.slots.raw_set(self.depth, table)
+        self.slots.raw_set(self.depth, value)
     }
 
-    /// Removes the top table and returns it.
-    pub(crate) fn pop(&mut self) -> mlua::Result<Option<mlua::Table>> {
+    /// Removes the top value and returns it (nil when empty).
+    pub(crate) fn pop(&mut self) -> mlua::Result<Value> {
         if self.depth == 0 {
-            return Ok(None);
+            return Ok(Value::Nil);
         }
-        let table: mlua::Table = self.slots.raw_get(self.depth)?;
+        let value: Value = self.slots.raw_get(self.depth)?;
         self.slots.raw_set(self.depth, Value::Nil)?;
         self.depth -= 1;
-        Ok(Some(table))
+        Ok(value)
     }
 
-    /// The top table, left in place.
-    pub(crate) fn top(&self) -> mlua::Result<Option<mlua::Table>> {
+    /// The top value, left in place (nil when empty).
+    pub(crate) fn top(&self) -> mlua::Result<Value> {
         if self.depth == 0 {
-            return Ok(None);
+            return Ok(Value::Nil);
         }
-        self.slots.raw_get(self.depth).map(Some)
+        self.slots.raw_get(self.depth)
+    }
+}
+
+/// A number read from `table[key]` exactly: mlua turns numbers within `f64::EPSILON` of an
+/// integer into `Value::Integer` (so -0 and tiny numbers become 0); reading the slot again as
+/// a double recovers the value Lua holds.
+pub(crate) fn exact_number(table: &mlua::Table, key: &Value, value: &Value) -> mlua::Result<Option<f64>> {
+    match value {
+        Value::Integer(0) => table.raw_get::<f64>(key.clone()).map(Some),
+        Value::Integer(i) => Ok(Some(*i as f64)),
+        Value::Number(n) => Ok(Some(*n)),
+        _ => Ok(None),
     }
 }
 
@@ -309,10 +316,30 @@ pub(crate) mod test_support {
 
     use mlua::Lua;
 
-    /// A fresh Lua state with the four libraries installed.
+    /// A fresh Lua state with the four libraries installed, and a `pcall` that hands the
+    /// script an error raised by Rust code as its text (as the engine must, so that scripts
+    /// see strings as in Redis; mlua alone gives them a userdata).
     pub(crate) fn state() -> Lua {
         let lua = Lua::new();
         super::install(&lua).expect("install libraries");
+        let raw_pcall: mlua::Function = lua.globals().get("pcall").expect("pcall");
+        let to_text = lua
+            .create_function(|lua, results: mlua::MultiValue| {
+                let mut results = results.into_vec();
+                if let (Some(mlua::Value::Boolean(false)), Some(mlua::Value::Error(err))) =
+                    (results.first(), results.get(1))
+                {
+                    let text = super::error_text(err);
+                    results[1] = mlua::Value::String(lua.create_string(text)?);
+                }
+                Ok(mlua::MultiValue::from_vec(results))
+            })
+            .expect("pcall wrapper");
+        let pcall: mlua::Function = lua
+            .load("local raw, to_text = ... return function(...) return to_text(raw(...)) end")
+            .call((raw_pcall, to_text))
+            .expect("pcall wrapper");
+        lua.globals().set("pcall", pcall).expect("set pcall");
         lua
     }
 
@@ -347,14 +374,4 @@ pub(crate) mod test_support {
         }
     }
 
-    /// Runs `code`, which must return a string, and gives its bytes.
-    pub(crate) fn eval_bytes(lua: &Lua, code: &str) -> Vec<u8> {
-        match run(lua, code) {
-            Ok(values) => match values.into_iter().next() {
-                Some(mlua::Value::String(s)) => s.as_bytes().to_vec(),
-                other => panic!("expected a string from {code}, got {other:?}"),
-            },
-            Err(text) => panic!("{code} failed: {text}"),
-        }
-    }
 }
