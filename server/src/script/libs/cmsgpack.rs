@@ -173,7 +173,13 @@ fn encode_string(lua: &Lua, out: &mut Vec<u8>, bytes: &[u8]) -> mlua::Result<()>
 
 /// Writes a container header: `fix` (0x90 or 0x80) with the count when it fits 4 bits, else
 /// the 16- or 32-bit form (`wide`: 0xdc or 0xde, the 32-bit byte follows it).
-fn encode_header(lua: &Lua, out: &mut Vec<u8>, fix: u8, wide: u8, count: usize) -> mlua::Result<()> {
+fn encode_header(
+    lua: &Lua,
+    out: &mut Vec<u8>,
+    fix: u8,
+    wide: u8,
+    count: usize,
+) -> mlua::Result<()> {
     if count <= 15 {
         out.push(fix | count as u8);
     } else if count <= 0xffff {
@@ -575,7 +581,10 @@ mod tests {
             "cmsgpack.unpack, hexs('d38000000000000000d0dfd1ff7fd2ffff7fff')",
             "true -9.2233720368548e+18 -33 -129 -32769",
         ),
-        ("cmsgpack.unpack, hexs('ca3fc00000cb3fb999999999999a')", "true 1.5 0.1"),
+        (
+            "cmsgpack.unpack, hexs('ca3fc00000cb3fb999999999999a')",
+            "true 1.5 0.1",
+        ),
         (
             "cmsgpack.unpack, hexs('a3616263d90161da000162db0000000163')",
             "true \"abc\" \"a\" \"b\" \"c\"",
@@ -596,17 +605,50 @@ mod tests {
             "cmsgpack.unpack, hexs('dc00020102dd000000020102')",
             "true {1=1,2=2} {1=1,2=2}",
         ),
-        ("cmsgpack.unpack, hexs('c1')", "false \"Bad data format in input.\""),
-        ("cmsgpack.unpack, hexs('d40161')", "false \"Bad data format in input.\""),
-        ("cmsgpack.unpack, hexs('c7016162')", "false \"Bad data format in input.\""),
-        ("cmsgpack.unpack, hexs('d5016162')", "false \"Bad data format in input.\""),
-        ("cmsgpack.unpack, hexs('c801')", "false \"Bad data format in input.\""),
-        ("cmsgpack.unpack, hexs('cc')", "false \"Missing bytes in input.\""),
-        ("cmsgpack.unpack, hexs('a5616263')", "false \"Missing bytes in input.\""),
-        ("cmsgpack.unpack, hexs('dbffffffff61')", "false \"Missing bytes in input.\""),
-        ("cmsgpack.unpack, hexs('ddffffffff')", "false \"Missing bytes in input.\""),
-        ("cmsgpack.unpack, hexs('dfffffffff')", "false \"Missing bytes in input.\""),
-        ("cmsgpack.unpack, hexs('92')", "false \"Missing bytes in input.\""),
+        (
+            "cmsgpack.unpack, hexs('c1')",
+            "false \"Bad data format in input.\"",
+        ),
+        (
+            "cmsgpack.unpack, hexs('d40161')",
+            "false \"Bad data format in input.\"",
+        ),
+        (
+            "cmsgpack.unpack, hexs('c7016162')",
+            "false \"Bad data format in input.\"",
+        ),
+        (
+            "cmsgpack.unpack, hexs('d5016162')",
+            "false \"Bad data format in input.\"",
+        ),
+        (
+            "cmsgpack.unpack, hexs('c801')",
+            "false \"Bad data format in input.\"",
+        ),
+        (
+            "cmsgpack.unpack, hexs('cc')",
+            "false \"Missing bytes in input.\"",
+        ),
+        (
+            "cmsgpack.unpack, hexs('a5616263')",
+            "false \"Missing bytes in input.\"",
+        ),
+        (
+            "cmsgpack.unpack, hexs('dbffffffff61')",
+            "false \"Missing bytes in input.\"",
+        ),
+        (
+            "cmsgpack.unpack, hexs('ddffffffff')",
+            "false \"Missing bytes in input.\"",
+        ),
+        (
+            "cmsgpack.unpack, hexs('dfffffffff')",
+            "false \"Missing bytes in input.\"",
+        ),
+        (
+            "cmsgpack.unpack, hexs('92')",
+            "false \"Missing bytes in input.\"",
+        ),
         ("cmsgpack.unpack, ''", "true"),
         ("cmsgpack.unpack, 1", "true 49"),
         ("cmsgpack.unpack, hexs('0102'), 5", "true 1 2"),
@@ -711,7 +753,10 @@ mod tests {
             eval(&lua, &depth(4000, "string.char(0x91)")),
             "ERR:user_script:1: stack overflow (in function mp_decode_to_lua_array)"
         );
-        assert_eq!(eval(&lua, &depth(3999, "string.char(0x81, 0xa1, 0x61)")), "3999");
+        assert_eq!(
+            eval(&lua, &depth(3999, "string.char(0x81, 0xa1, 0x61)")),
+            "3999"
+        );
         assert_eq!(
             eval(&lua, &depth(4000, "string.char(0x81, 0xa1, 0x61)")),
             "ERR:user_script:1: stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)"
@@ -745,7 +790,10 @@ mod tests {
     fn too_many_results() {
         let lua = state();
         assert_eq!(
-            eval(&lua, "return select('#', cmsgpack.unpack(string.rep('\\1', 4000)))"),
+            eval(
+                &lua,
+                "return select('#', cmsgpack.unpack(string.rep('\\1', 4000)))"
+            ),
             "4000"
         );
         // Redis fails at 8000 values with this message; we stop at MAX_RESULTS (see mod.rs).
@@ -789,8 +837,10 @@ mod tests {
                     format!("{{{}}}", items.join(","))
                 }),
                 prop::collection::vec(("[a-z]{1,5}", inner), 0..6).prop_map(|pairs| {
-                    let fields: Vec<String> =
-                        pairs.into_iter().map(|(k, v)| format!("[\"{k}\"]={v}")).collect();
+                    let fields: Vec<String> = pairs
+                        .into_iter()
+                        .map(|(k, v)| format!("[\"{k}\"]={v}"))
+                        .collect();
                     format!("{{{}}}", fields.join(","))
                 }),
             ]

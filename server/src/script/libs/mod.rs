@@ -86,7 +86,11 @@ impl NestStack {
 /// A number read from `table[key]` exactly: mlua turns numbers within `f64::EPSILON` of an
 /// integer into `Value::Integer` (so -0 and tiny numbers become 0); reading the slot again as
 /// a double recovers the value Lua holds.
-pub(crate) fn exact_number(table: &mlua::Table, key: &Value, value: &Value) -> mlua::Result<Option<f64>> {
+pub(crate) fn exact_number(
+    table: &mlua::Table,
+    key: &Value,
+    value: &Value,
+) -> mlua::Result<Option<f64>> {
     match value {
         Value::Integer(0) => table.raw_get::<f64>(key.clone()).map(Some),
         Value::Integer(i) => Ok(Some(*i as f64)),
@@ -290,7 +294,8 @@ pub(crate) fn to_lua_string(lua: &Lua, value: &Value) -> mlua::Result<Option<mlu
 /// `lua_tointeger` does): truncation towards zero, and the "integer indefinite" value
 /// `i64::MIN` for NaN and for anything out of range.
 pub(crate) fn c_double_to_i64(n: f64) -> i64 {
-    if n.is_nan() || n >= 9_223_372_036_854_775_808.0 || n < -9_223_372_036_854_775_808.0 {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if !(-LIMIT..LIMIT).contains(&n) {
         i64::MIN
     } else {
         n as i64
@@ -318,26 +323,31 @@ pub(crate) mod test_support {
 
     /// A fresh Lua state with the four libraries installed, and a `pcall` that hands the
     /// script an error raised by Rust code as its text (as the engine must, so that scripts
-    /// see strings as in Redis; mlua alone gives them a userdata).
+    /// see strings as in Redis; mlua alone gives them a userdata). Only the error value goes
+    /// through Rust: results must stay in Lua, or mlua's number conversion turns -0 and tiny
+    /// numbers into 0 (see the module documentation).
     pub(crate) fn state() -> Lua {
         let lua = Lua::new();
         super::install(&lua).expect("install libraries");
         let raw_pcall: mlua::Function = lua.globals().get("pcall").expect("pcall");
-        let to_text = lua
-            .create_function(|lua, results: mlua::MultiValue| {
-                let mut results = results.into_vec();
-                if let (Some(mlua::Value::Boolean(false)), Some(mlua::Value::Error(err))) =
-                    (results.first(), results.get(1))
-                {
-                    let text = super::error_text(err);
-                    results[1] = mlua::Value::String(lua.create_string(text)?);
-                }
-                Ok(mlua::MultiValue::from_vec(results))
+        let error_to_text = lua
+            .create_function(|lua, error: mlua::Value| match error {
+                mlua::Value::Error(err) => Ok(mlua::Value::String(
+                    lua.create_string(super::error_text(&err))?,
+                )),
+                other => Ok(other),
             })
             .expect("pcall wrapper");
         let pcall: mlua::Function = lua
-            .load("local raw, to_text = ... return function(...) return to_text(raw(...)) end")
-            .call((raw_pcall, to_text))
+            .load(
+                "local raw, error_to_text = ...
+                 local function finish(ok, ...)
+                   if ok then return true, ... end
+                   return false, error_to_text((...))
+                 end
+                 return function(...) return finish(raw(...)) end",
+            )
+            .call((raw_pcall, error_to_text))
             .expect("pcall wrapper");
         lua.globals().set("pcall", pcall).expect("set pcall");
         lua
@@ -373,5 +383,4 @@ pub(crate) mod test_support {
             Err(text) => format!("ERR:{text}"),
         }
     }
-
 }
