@@ -95,7 +95,8 @@ fn shift_function(lua: &Lua, shift: fn(u32, u32) -> u32) -> mlua::Result<mlua::F
 fn tohex(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
     let args = Args::new(lua, args);
     let value = operand(&args, 1)?;
-    let requested = if args.is_none_or_nil(2) {
+    // Only an absent count means 8: an explicit nil is a bad argument.
+    let requested = if args.get(2).is_none() {
         8
     } else {
         i64::from(operand(&args, 2)? as i32)
@@ -160,6 +161,10 @@ mod tests {
         ("bit.tohex(255, 2^32+3)", "0ff"),
         ("bit.tohex(255, 1/0)", ""),
         ("bit.tohex(1.5)", "00000002"),
+        (
+            "bit.tohex(2^32+7, nil)",
+            "ERR:user_script:1: bad argument #2 to 'tohex' (number expected, got nil)",
+        ),
         ("bit.bnot(0)", "-1"),
         ("bit.band(0xff, 0x0f, 0x3)", "3"),
         ("bit.band(5)", "5"),

@@ -371,6 +371,9 @@ fn encode_string(out: &mut Vec<u8>, bytes: &[u8]) {
 enum MemberKey {
     Text(Vec<u8>),
     Number(f64),
+    /// A key JSON cannot have (the Lua type's name); an error once the member's turn comes,
+    /// so earlier members fail first, as in lua-cjson.
+    Invalid(&'static str),
 }
 
 /// A table being written.
@@ -430,23 +433,15 @@ fn table_shape(lua: &Lua, config: &Config, table: &Table) -> mlua::Result<Shape>
     Ok(Shape::Array(max as i64))
 }
 
-/// The keys of an object in `next` order, each checked to be a string or number.
-fn object_keys(lua: &Lua, table: &Table) -> mlua::Result<Vec<MemberKey>> {
+/// The keys of an object in `next` order.
+fn object_keys(table: &Table) -> mlua::Result<Vec<MemberKey>> {
     let mut keys = Vec::new();
     table.for_each(|key: Value, _: Value| {
         keys.push(match key {
             Value::String(s) => MemberKey::Text(s.as_bytes().to_vec()),
             Value::Integer(i) => MemberKey::Number(i as f64),
             Value::Number(n) => MemberKey::Number(n),
-            other => {
-                return Err(raise(
-                    lua,
-                    format_args!(
-                        "Cannot serialise {}: table key must be a number or string",
-                        type_name(&other)
-                    ),
-                ))
-            }
+            other => MemberKey::Invalid(type_name(&other)),
         });
         Ok(())
     })?;
@@ -492,7 +487,7 @@ fn encode(lua: &Lua, config: &Config, value: Value) -> mlua::Result<Vec<u8>> {
                             open.push(Open::Array { next: 1, len });
                         }
                         Shape::Object => {
-                            let keys = object_keys(lua, &table)?;
+                            let keys = object_keys(&table)?;
                             out.push(b'{');
                             open.push(Open::Object { keys, next: 0 });
                         }
@@ -553,6 +548,14 @@ fn encode(lua: &Lua, config: &Config, value: Value) -> mlua::Result<Vec<u8>> {
                             encode_number(lua, config, &mut out, *n)?;
                             out.push(b'"');
                             Value::Number(*n)
+                        }
+                        MemberKey::Invalid(type_name) => {
+                            return Err(raise(
+                                lua,
+                                format_args!(
+                                    "Cannot serialise {type_name}: table key must be a number or string"
+                                ),
+                            ))
                         }
                     };
                     out.push(b':');
@@ -1185,6 +1188,10 @@ mod tests {
         (
             "{[20]=1}",
             "ERR:user_script:1: Cannot serialise table: excessively sparse array",
+        ),
+        (
+            "{[true]=true,['']=0/0}",
+            "ERR:user_script:1: Cannot serialise number: must not be NaN or Inf",
         ),
         (
             "{[true]=1}",

@@ -410,9 +410,9 @@ fn decode_one(lua: &Lua, reader: &mut Reader) -> mlua::Result<Value> {
     }
 }
 
-/// `unpack` (limit 0: every value, no offset returned), `unpack_one` (limit 1) and
-/// `unpack_limit`: with a limit, the first result is the offset after the values read, or -1
-/// when the input is used up.
+/// `unpack` (limit 0 and offset 0: every value, no offset returned), `unpack_one` (limit 1)
+/// and `unpack_limit`: otherwise at most `limit` values are read (none when the limit is 0),
+/// preceded by the offset after them, or -1 when the input is used up.
 fn unpack_from(lua: &Lua, data: &[u8], limit: i64, offset: i64) -> mlua::Result<MultiValue> {
     let len = data.len();
     if offset < 0 || limit < 0 {
@@ -431,19 +431,20 @@ fn unpack_from(lua: &Lua, data: &[u8], limit: i64, offset: i64) -> mlua::Result<
         data,
         pos: offset as usize,
     };
+    let decode_all = limit == 0 && offset == 0;
     let mut values: Vec<Value> = Vec::new();
-    if limit > 0 {
+    if !decode_all {
         values.push(Value::Nil); // the offset, filled in below
     }
     let mut decoded: i64 = 0;
-    while reader.remaining() > 0 && (limit == 0 || decoded < limit) {
+    while reader.remaining() > 0 && (decode_all || decoded < limit) {
         if values.len() >= MAX_RESULTS {
             return Err(raise(lua, TOO_MANY_RESULTS));
         }
         values.push(decode_one(lua, &mut reader)?);
         decoded += 1;
     }
-    if limit > 0 {
+    if !decode_all {
         let next = if reader.remaining() == 0 {
             -1
         } else {
@@ -679,6 +680,8 @@ mod tests {
             "false \"Start offset 5 greater than input length 3.\"",
         ),
         ("cmsgpack.unpack_one, hexs('010203'), 1.5", "true 2 2"),
+        ("cmsgpack.unpack_limit, hexs('7fa0'), 0, 1", "true 1"),
+        ("cmsgpack.unpack_limit, hexs('dc'), 0, 1", "true -1"),
     ];
 
     #[test]
