@@ -12,7 +12,7 @@
 //! Errors name what was expected, what was found and where, in lua-cjson's words.
 //!
 //! Nesting is limited both ways (`encode_max_depth`, `decode_max_depth`, default 1000). Both
-//! directions walk iteratively, keeping the tables in progress in a Lua table ([`NestStack`]),
+//! directions walk iteratively, keeping the tables in progress in a Lua table (`NestStack`),
 //! so neither Rust's stack nor mlua's handles grow with the depth; on top of the configurable
 //! limits a hard bound of [`HARD_MAX_DEPTH`] applies.
 
@@ -947,7 +947,7 @@ fn parse_hex_float(text: &[u8]) -> Option<(f64, usize)> {
     Some((value, i))
 }
 
-/// A container being filled while decoding; its table is on the [`NestStack`].
+/// A container being filled while decoding; its table is on the `NestStack`.
 enum Filling {
     Array {
         next: i64,

@@ -11,7 +11,7 @@
 //! "Missing bytes in input.". Declared lengths are only believed once the bytes are there, so a
 //! hostile header cannot make us allocate. Nesting is limited to 3999 containers, where Redis
 //! runs out of Lua stack, and containers under construction live in a Lua table (see
-//! [`NestStack`]), so neither Rust's stack nor mlua's handles grow with the input.
+//! `NestStack`), so neither Rust's stack nor mlua's handles grow with the input.
 
 use mlua::{Lua, MultiValue, Table, Value};
 
@@ -325,7 +325,7 @@ impl<'d> Reader<'d> {
     }
 }
 
-/// A container being filled while unpacking; the table itself is on the [`NestStack`].
+/// A container being filled while unpacking; the table itself is on the `NestStack`.
 struct Open {
     /// Values still to read (a map's keys and values both count).
     remaining: usize,

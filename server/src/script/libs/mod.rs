@@ -8,7 +8,16 @@
 //! with the caller's `chunk:line: ` prefix and Redis's text, raised as
 //! [`mlua::Error::RuntimeError`]. mlua carries a Rust callback's error through Lua as a
 //! userdata wrapping that error; [`error_text`] digs the text back out (for error replies, and
-//! for a `pcall` that should hand the script a string, as Redis's does).
+//! for a `pcall` that should hand the script a string, as Redis's does; such a `pcall` should
+//! pass only the error value through Rust, see "Numbers" below and `test_support::state`).
+//!
+//! Bounded resources: nothing here recurses with the input's nesting except `cmsgpack.pack`
+//! (at most 16 levels, by definition); the decoders and `cjson.encode` walk iteratively. No
+//! code holds more than a bounded number of mlua handles (`Value::String`, `Table`, ...) at
+//! once: mlua keeps each in a slot of an auxiliary Lua stack limited to about 8000 slots and
+//! panics when it runs out, so containers in progress live in a Lua table (`NestStack`) and
+//! a call returns at most `MAX_RESULTS` values. Declared lengths in binary input are only
+//! believed once the bytes are there.
 //!
 //! Protection: in Redis 7 the library tables are read-only (assigning `cjson.encode`, or
 //! `rawset`/`setmetatable` on them, fails with "Attempt to modify a readonly table"), through
@@ -35,14 +44,13 @@ pub const LIBRARY_NAMES: [&str; 4] = ["cjson", "cmsgpack", "bit", "struct"];
 
 /// Most values one library call may return at once. Redis 7.0.15 fails beyond 7999 (the Lua
 /// 5.1 stack of a C call holds 8000 slots). We stop at half that: every string or table handed
-/// back through mlua holds a slot of mlua's auxiliary reference stack, which has the same
-/// 8000-slot bound and panics (rather than erring) when exhausted, and the engine holds some
+/// back through mlua holds a slot of mlua's auxiliary handle stack, which has the same bound
+/// and panics (rather than failing with an error) when exhausted, and the engine holds some
 /// slots too.
 pub(crate) const MAX_RESULTS: usize = 4000;
 
-/// Rule for every library here: never hold more than a bounded number of mlua handles
-/// (`Value::String`, `Table`, ...) at once, for the reason above. Containers being built or
-/// walked (and pending map keys) are kept in a Lua table used as a stack, not in Rust.
+/// A stack of Lua values kept in a Lua table, so that walking or building deeply nested data
+/// holds one mlua handle however deep it goes (see "Bounded resources" above).
 pub(crate) struct NestStack {
     slots: mlua::Table,
     depth: usize,

@@ -11,7 +11,7 @@
 //!   unpacked just before says).
 //!
 //! Numbers go through the C conversions the library performs on x86-64: a double becomes a
-//! 64-bit integer by truncation (out of range: see [`super::c_double_to_u64`]), whose low bytes
+//! 64-bit integer by truncation (out of range: see `c_double_to_u64` in the parent module), whose low bytes
 //! are written; integers wider than 8 bytes carry the 64-bit value and zero bytes above it.
 
 use mlua::{Lua, MultiValue, Table, Value};
