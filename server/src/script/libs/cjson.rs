@@ -947,12 +947,13 @@ fn parse_hex_float(text: &[u8]) -> Option<(f64, usize)> {
     Some((value, i))
 }
 
-/// A container being filled while decoding; its table is on the `NestStack`.
+/// A container being filled while decoding (its table is the decoder's `current` one, or on
+/// its stack of ancestors).
 enum Filling {
     Array {
         next: i64,
     },
-    /// The member's key sits on the nest stack above the table.
+    /// The member's key is on the decoder's key stack.
     Object,
 }
 
@@ -978,12 +979,15 @@ fn decode(lua: &Lua, config: &Config, data: &[u8]) -> mlua::Result<Value> {
         )
     };
     let mut filling: Vec<Filling> = Vec::new();
-    let mut nest = NestStack::new(lua)?;
+    // The innermost open container, its ancestors, and the keys of the members being read.
+    let mut current: Option<Table> = None;
+    let mut ancestors = NestStack::new(lua)?;
+    let mut keys = NestStack::new(lua)?;
     let mut token = lexer.next();
     loop {
         // `token` starts a value.
-        let (current, at) = token;
-        let mut value = match current {
+        let (kind, at) = token;
+        let mut value = match kind {
             Token::Str(text) => Value::String(lua.create_string(&text)?),
             Token::Number(n) => Value::Number(n),
             Token::Boolean(b) => Value::Boolean(b),
@@ -1001,21 +1005,25 @@ fn decode(lua: &Lua, config: &Config, data: &[u8]) -> mlua::Result<Value> {
                 }
                 let table = lua.create_table()?;
                 let (next, next_at) = lexer.next();
-                if matches!(current, Token::ArrBegin) {
-                    if matches!(next, Token::ArrEnd) {
-                        Value::Table(table)
-                    } else {
-                        nest.push(Value::Table(table))?;
-                        filling.push(Filling::Array { next: 1 });
-                        token = (next, next_at);
-                        continue;
-                    }
-                } else if matches!(next, Token::ObjEnd) {
+                let is_array = matches!(kind, Token::ArrBegin);
+                let empty = if is_array {
+                    matches!(next, Token::ArrEnd)
+                } else {
+                    matches!(next, Token::ObjEnd)
+                };
+                if empty {
                     Value::Table(table)
                 } else {
-                    nest.push(Value::Table(table))?;
-                    filling.push(Filling::Object);
-                    token = object_member_start(lua, &mut lexer, &mut nest, (next, next_at))?;
+                    if let Some(parent) = current.replace(table) {
+                        ancestors.push(Value::Table(parent))?;
+                    }
+                    if is_array {
+                        filling.push(Filling::Array { next: 1 });
+                        token = (next, next_at);
+                    } else {
+                        filling.push(Filling::Object);
+                        token = object_member_start(lua, &mut lexer, &mut keys, (next, next_at))?;
+                    }
                     continue;
                 }
             }
@@ -1023,7 +1031,7 @@ fn decode(lua: &Lua, config: &Config, data: &[u8]) -> mlua::Result<Value> {
         };
         // Store the value in its container, closing every container it completes.
         loop {
-            let Some(container) = filling.last_mut() else {
+            let (Some(container), Some(table)) = (filling.last_mut(), current.as_ref()) else {
                 let (next, next_at) = lexer.next();
                 if !matches!(next, Token::End) {
                     return Err(expected("the end", &next, next_at));
@@ -1032,9 +1040,6 @@ fn decode(lua: &Lua, config: &Config, data: &[u8]) -> mlua::Result<Value> {
             };
             match container {
                 Filling::Array { next } => {
-                    let Value::Table(table) = nest.top()? else {
-                        return Err(raise(lua, "JSON decoder lost its container"));
-                    };
                     table.raw_set(*next, value)?;
                     *next += 1;
                     let (after, after_at) = lexer.next();
@@ -1048,16 +1053,12 @@ fn decode(lua: &Lua, config: &Config, data: &[u8]) -> mlua::Result<Value> {
                     }
                 }
                 Filling::Object => {
-                    let key = nest.pop()?;
-                    let Value::Table(table) = nest.top()? else {
-                        return Err(raise(lua, "JSON decoder lost its container"));
-                    };
-                    table.raw_set(key, value)?;
+                    table.raw_set(keys.pop()?, value)?;
                     let (after, after_at) = lexer.next();
                     match after {
                         Token::Comma => {
                             let next = lexer.next();
-                            token = object_member_start(lua, &mut lexer, &mut nest, next)?;
+                            token = object_member_start(lua, &mut lexer, &mut keys, next)?;
                             break;
                         }
                         Token::ObjEnd => {}
@@ -1067,17 +1068,21 @@ fn decode(lua: &Lua, config: &Config, data: &[u8]) -> mlua::Result<Value> {
             }
             // The container is complete: it is the value to store one level up.
             filling.pop();
-            value = nest.pop()?;
+            value = current.take().map_or(Value::Nil, Value::Table);
+            current = match ancestors.pop()? {
+                Value::Table(parent) => Some(parent),
+                _ => None,
+            };
         }
     }
 }
 
-/// Reads `"key" :` of an object member starting at `token`, leaves the key on the nest stack
-/// and returns the token that starts the member's value.
+/// Reads `"key" :` of an object member starting at `token`, leaves the key on `keys` and
+/// returns the token that starts the member's value.
 fn object_member_start(
     lua: &Lua,
     lexer: &mut Lexer,
-    nest: &mut NestStack,
+    keys: &mut NestStack,
     token: (Token, usize),
 ) -> mlua::Result<(Token, usize)> {
     let expected = |what: &str, token: &Token, at: usize| {
@@ -1094,7 +1099,7 @@ fn object_member_start(
     let Token::Str(key) = key else {
         return Err(expected("object key string", &key, key_at));
     };
-    nest.push(Value::String(lua.create_string(&key)?))?;
+    keys.push(Value::String(lua.create_string(&key)?))?;
     let (colon, colon_at) = lexer.next();
     if !matches!(colon, Token::Colon) {
         return Err(expected("colon", &colon, colon_at));

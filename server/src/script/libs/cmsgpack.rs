@@ -325,88 +325,105 @@ impl<'d> Reader<'d> {
     }
 }
 
-/// A container being filled while unpacking; the table itself is on the `NestStack`.
+/// A container being filled while unpacking (its table is the decoder's `current` one, or on
+/// its stack of ancestors).
 struct Open {
     /// Values still to read (a map's keys and values both count).
     remaining: usize,
     is_map: bool,
     /// Next array index.
     next_index: i64,
-    /// A map key was read and sits on the nest stack above the table.
+    /// A map key was read and is on the decoder's key stack.
     key_pending: bool,
 }
 
 /// Decodes one complete value at the reader's position.
 fn decode_one(lua: &Lua, reader: &mut Reader) -> mlua::Result<Value> {
     let mut open: Vec<Open> = Vec::new();
-    let mut nest = NestStack::new(lua)?;
+    // The innermost open container, its ancestors, and the keys of map entries being read.
+    let mut current: Option<Table> = None;
+    let mut ancestors = NestStack::new(lua)?;
+    let mut keys = NestStack::new(lua)?;
     loop {
-        let mut value = match reader.item(lua)? {
-            Item::Scalar(value) => value,
-            Item::Str(len) => Value::String(lua.create_string(reader.take(lua, len)?)?),
-            Item::Array(0) | Item::Map(0) => Value::Table(lua.create_table()?),
-            Item::Array(_) if open.len() >= MAX_UNPACK_NESTING => {
-                return Err(raise(lua, ARRAY_TOO_DEEP));
-            }
-            Item::Map(_) if open.len() >= MAX_UNPACK_NESTING => {
-                return Err(raise(lua, TOO_MANY_RESULTS));
-            }
-            Item::Array(len) => {
-                // Never reserve more than the input could fill: one byte per element at least.
-                let capacity = len.min(reader.remaining()).min(1 << 16);
-                nest.push(Value::Table(lua.create_table_with_capacity(capacity, 0)?))?;
-                open.push(Open {
-                    remaining: len,
-                    is_map: false,
-                    next_index: 1,
-                    key_pending: false,
-                });
-                continue;
-            }
-            Item::Map(len) => {
-                let capacity = len.min(reader.remaining() / 2).min(1 << 16);
-                nest.push(Value::Table(lua.create_table_with_capacity(0, capacity)?))?;
-                open.push(Open {
-                    remaining: len.saturating_mul(2),
-                    is_map: true,
-                    next_index: 1,
-                    key_pending: false,
-                });
-                continue;
+        let (len, is_map) = match reader.item(lua)? {
+            Item::Array(len) if len > 0 => (len, false),
+            Item::Map(len) if len > 0 => (len, true),
+            item => {
+                let value = match item {
+                    Item::Scalar(value) => value,
+                    Item::Str(len) => Value::String(lua.create_string(reader.take(lua, len)?)?),
+                    _ => Value::Table(lua.create_table()?),
+                };
+                match store(&mut open, &mut current, &mut ancestors, &mut keys, value)? {
+                    Some(done) => return Ok(done),
+                    None => continue,
+                }
             }
         };
-        // Hand the finished value to its container, closing every container it completes.
-        loop {
-            let Some(top) = open.last_mut() else {
-                return Ok(value);
-            };
-            if top.is_map && !top.key_pending {
-                nest.push(value)?;
-                top.key_pending = true;
-                top.remaining -= 1;
-                break;
-            }
-            if top.is_map {
-                let key = nest.pop()?;
-                top.key_pending = false;
-                let Value::Table(table) = nest.top()? else {
-                    return Err(raise(lua, BAD_FORMAT));
-                };
-                table.raw_set(key, value)?;
-            } else {
-                let Value::Table(table) = nest.top()? else {
-                    return Err(raise(lua, BAD_FORMAT));
-                };
-                table.raw_set(top.next_index, value)?;
-                top.next_index += 1;
-            }
-            top.remaining -= 1;
-            if top.remaining > 0 {
-                break;
-            }
-            open.pop();
-            value = nest.pop()?;
+        if open.len() >= MAX_UNPACK_NESTING {
+            return Err(raise(
+                lua,
+                if is_map {
+                    TOO_MANY_RESULTS
+                } else {
+                    ARRAY_TOO_DEEP
+                },
+            ));
         }
+        // Never reserve more than the input could fill: at least one byte per element.
+        let table = if is_map {
+            lua.create_table_with_capacity(0, len.min(reader.remaining() / 2).min(1 << 16))?
+        } else {
+            lua.create_table_with_capacity(len.min(reader.remaining()).min(1 << 16), 0)?
+        };
+        if let Some(parent) = current.replace(table) {
+            ancestors.push(Value::Table(parent))?;
+        }
+        open.push(Open {
+            remaining: if is_map { len.saturating_mul(2) } else { len },
+            is_map,
+            next_index: 1,
+            key_pending: false,
+        });
+    }
+}
+
+/// Hands a finished value to the innermost open container, closing every container it
+/// completes; returns the value itself when no container is open (it is the result).
+fn store(
+    open: &mut Vec<Open>,
+    current: &mut Option<Table>,
+    ancestors: &mut NestStack,
+    keys: &mut NestStack,
+    mut value: Value,
+) -> mlua::Result<Option<Value>> {
+    loop {
+        let (Some(top), Some(table)) = (open.last_mut(), current.as_ref()) else {
+            return Ok(Some(value));
+        };
+        if top.is_map && !top.key_pending {
+            keys.push(value)?;
+            top.key_pending = true;
+            top.remaining -= 1;
+            return Ok(None);
+        }
+        if top.is_map {
+            top.key_pending = false;
+            table.raw_set(keys.pop()?, value)?;
+        } else {
+            table.raw_set(top.next_index, value)?;
+            top.next_index += 1;
+        }
+        top.remaining -= 1;
+        if top.remaining > 0 {
+            return Ok(None);
+        }
+        open.pop();
+        value = current.take().map_or(Value::Nil, Value::Table);
+        *current = match ancestors.pop()? {
+            Value::Table(parent) => Some(parent),
+            _ => None,
+        };
     }
 }
 
