@@ -1,1 +1,977 @@
-//! The Lua engine (placeholder: being written).
+//! The Lua engine: one sandboxed Lua 5.1 state per connection thread, and the server-wide
+//! cache of EVAL scripts.
+//!
+//! [`ScriptCache`] maps SHA-1 names to script bodies for the whole server (SCRIPT LOAD, EVAL,
+//! EVALSHA, SCRIPT EXISTS|FLUSH). Each thread owns an [`Engine`], which compiles bodies from
+//! the cache on first use, so a script loaded through one thread runs with EVALSHA on any
+//! other. A run reaches the server only through [`Host`]: `redis.call`/`redis.pcall` go to
+//! [`Host::call`], and an instruction-count hook polls [`Host::interrupt`] so SCRIPT KILL,
+//! SHUTDOWN NOSAVE and time limits can stop a script (also one looping inside `pcall`).
+//!
+//! The environment scripts see (built by `sandbox.lua`) follows Redis 7: the base, `string`,
+//! `table` and `math` libraries plus `cjson`, `cmsgpack`, `bit`, `struct` and `redis`; no `os`,
+//! `io`, `debug`, `print`, `require`, `loadfile`, `dofile`, `setfenv`; every reachable table is
+//! read-only, and reading an undefined global is an error. Replies and errors are shaped as
+//! Redis shapes them (see [`convert`](super::convert) and [`Engine::run`]).
+
+use std::cell::RefCell;
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use protocol::{Frame, Version};
+
+use super::convert::{frame_to_lua, lua_to_frame};
+use super::functions::Registered;
+use super::shebang::{parse_script, ScriptFlags};
+
+/// What a running script needs from the server.
+///
+/// The engine checks only what Redis checks on the Lua side (argument types of `redis.call`,
+/// at least one argument); the host enforces the command rules and answers with Redis's texts:
+/// `ERR Unknown Redis command called from script`, `ERR Wrong number of args calling Redis
+/// command from script`, `ERR This Redis command is not allowed from script` (blocking,
+/// pub/sub, EVAL, ...), `ERR Write commands are not allowed from read-only scripts.` (flag
+/// `no-writes`, EVAL_RO/FCALL_RO), ACL errors, OOM.
+pub trait Host {
+    /// Runs one command for `redis.call`/`redis.pcall`; `args[0]` is the command name.
+    /// `version` is the protocol the script chose with `redis.setresp` (RESP2 by default): a
+    /// RESP2 reply should not use RESP3-only frames (the engine downgrades any it gets the
+    /// way a RESP2 client would see them). An error reply is `Frame::Error` with its prefix.
+    fn call(&mut self, args: &[Bytes], version: Version) -> Frame;
+
+    /// Polled about every [`HOOK_INSTRUCTIONS`] Lua instructions while a script runs:
+    /// `Some(error text)` (with prefix, e.g. `ERR Script killed by user with SCRIPT KILL...`)
+    /// stops the script; its caller gets that text as the error, with Redis's
+    /// ` script: <name>, on @user_script:<line>.` suffix. Once it has returned `Some`, the
+    /// script cannot catch the error. Keep it cheap.
+    fn interrupt(&mut self) -> Option<String>;
+
+    /// `redis.acl_check_cmd(...)`: whether the current user may run this command with these
+    /// arguments. `Err(text)` raises it (Redis: `ERR Invalid command passed to
+    /// redis.acl_check_cmd()` for an unknown command). Without ACLs everything is allowed.
+    fn acl_check(&mut self, args: &[Bytes]) -> Result<bool, String> {
+        let _ = args;
+        Ok(true)
+    }
+}
+
+/// How many Lua instructions run between two calls of the interrupt hook.
+pub const HOOK_INSTRUCTIONS: u32 = 100_000;
+
+/// What `redis.REDIS_VERSION` reports: the version kvstore presents to clients (INFO, HELLO).
+pub const REDIS_VERSION: &str = crate::VERSION_FOR_CLIENTS;
+
+/// `redis.REDIS_VERSION_NUM`: [`REDIS_VERSION`] as `0x00MMmmpp`.
+pub fn redis_version_num() -> i64 {
+    let mut parts = REDIS_VERSION
+        .split('.')
+        .map(|p| p.parse::<i64>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    let patch = parts.next().unwrap_or(0);
+    (major << 16) | (minor << 8) | patch
+}
+
+/// The lowercase hex SHA-1 of `body`: the name EVALSHA and SCRIPT EXISTS use.
+pub fn sha1_hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+/// A script known to the server: its body and what its shebang declares.
+#[derive(Debug)]
+pub struct Script {
+    /// The lowercase hex SHA-1 of `body`.
+    pub sha: String,
+    /// The body as the client sent it.
+    pub body: Bytes,
+    /// The flags of its `#!lua` line (`declared` false without one).
+    pub flags: ScriptFlags,
+    /// The cache generation it was added in (see [`ScriptCache::flush`]).
+    generation: u64,
+}
+
+/// The server-wide script cache: SHA-1 → body and flags. Shared by every connection thread.
+#[derive(Debug, Default)]
+pub struct ScriptCache {
+    scripts: RwLock<HashMap<String, Arc<Script>>>,
+    /// Bumped by [`flush`](Self::flush), so engines drop their compiled copies.
+    generation: AtomicU64,
+}
+
+impl ScriptCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The script named `sha` (40 hex digits, any case), if cached.
+    pub fn get(&self, sha: &[u8]) -> Option<Arc<Script>> {
+        if sha.len() != 40 {
+            return None;
+        }
+        let key = String::from_utf8_lossy(sha).to_ascii_lowercase();
+        self.read().get(&key).cloned()
+    }
+
+    /// Whether `sha` is cached (SCRIPT EXISTS).
+    pub fn contains(&self, sha: &[u8]) -> bool {
+        self.get(sha).is_some()
+    }
+
+    /// Forgets every script (SCRIPT FLUSH). Engines drop their compiled copies when they next
+    /// run a script added after this.
+    pub fn flush(&self) {
+        let mut scripts = self.write();
+        scripts.clear();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// How many scripts are cached (INFO `number_of_cached_scripts`).
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Whether no script is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes of all cached bodies (INFO `used_memory_scripts`, roughly).
+    pub fn memory(&self) -> usize {
+        self.read().values().map(|s| s.body.len() + 40).sum()
+    }
+
+    /// Adds a script whose body has been checked (it compiles); returns the cached entry
+    /// (the existing one if another thread added it first).
+    fn insert(&self, sha: String, body: Bytes, flags: ScriptFlags) -> Arc<Script> {
+        let mut scripts = self.write();
+        let generation = self.generation.load(Ordering::Acquire);
+        scripts
+            .entry(sha.clone())
+            .or_insert_with(|| {
+                Arc::new(Script {
+                    sha,
+                    body,
+                    flags,
+                    generation,
+                })
+            })
+            .clone()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Script>>> {
+        self.scripts.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Script>>> {
+        self.scripts.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// An error reply raised from Rust inside a script (`redis.call` of a failing command, a bad
+/// argument to a `redis.*` helper): the full text with its prefix, e.g. `ERR ...`.
+#[derive(Debug)]
+pub(crate) struct ReplyError(pub(crate) String);
+
+impl fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ReplyError {}
+
+/// A Lua error carrying a Redis error reply.
+pub(crate) fn reply_error(text: impl Into<String>) -> mlua::Error {
+    mlua::Error::external(ReplyError(text.into()))
+}
+
+/// The text of an error raised from Rust: the reply text of a [`ReplyError`], else mlua's
+/// description prefixed with `ERR `.
+fn rust_error_text(error: &mlua::Error) -> String {
+    match error {
+        mlua::Error::ExternalError(inner) => match inner.downcast_ref::<ReplyError>() {
+            Some(reply) => reply.0.clone(),
+            None => format!("ERR {inner}"),
+        },
+        mlua::Error::CallbackError { cause, .. } => rust_error_text(cause),
+        mlua::Error::WithContext { cause, .. } => rust_error_text(cause),
+        mlua::Error::RuntimeError(text) | mlua::Error::MemoryError(text) => format!("ERR {text}"),
+        other => format!("ERR {other}"),
+    }
+}
+
+/// The per-state data the Rust callbacks and the hook share (mlua app data).
+pub(crate) struct RunState {
+    /// Set once the host asked to stop the running script: the error every later hook call
+    /// raises again, and the error the script's caller gets.
+    interrupted: Option<String>,
+    /// `redis.setresp(3)` was called in this run.
+    resp3: bool,
+    /// While a library loads: when it must have finished (FUNCTION LOAD has a time limit).
+    deadline: Option<Instant>,
+    /// While a library loads: the functions it registered so far.
+    pub(crate) registering: Option<Vec<Registered>>,
+    /// The state of math.random (Redis's 48-bit linear congruential generator).
+    rng: u64,
+}
+
+/// How long a library's top-level code may run in FUNCTION LOAD (as Redis: 500 ms).
+const LOAD_TIME_LIMIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The registry slot holding the running script's interrupt poll (a scoped callback).
+const POLL_KEY: &str = "kvstore.interrupt_poll";
+
+/// What [`Engine::execute`] runs.
+pub(crate) enum Target<'a> {
+    /// A compiled EVAL script: KEYS and ARGV become globals.
+    Script(Function),
+    /// A function's callback: called with the keys and arguments tables.
+    Callback(&'a Function),
+}
+
+/// One thread's Lua state, set up as Redis sets up its own.
+pub struct Engine {
+    pub(crate) lua: Lua,
+    /// The table behind the script globals (KEYS and ARGV are set here for each run).
+    env: Table,
+    /// The table behind the script `redis` table (call/pcall are installed per run).
+    redis: Table,
+    /// The sandbox environment proxy that compiled scripts use as their globals.
+    env_proxy: Table,
+    /// `run(f, handler[, keys, args])`: xpcall with the handler, from `sandbox.lua`.
+    runner: Function,
+    /// The error handler: turns an error into `{err=..., source=..., line=...}`.
+    handler: Function,
+    /// `library_env()` from `sandbox.lua`: a fresh environment for a library and the function
+    /// that switches it from load time to run time.
+    pub(crate) library_env: Function,
+    /// Compiled EVAL scripts by SHA-1.
+    scripts: HashMap<String, Function>,
+    /// The cache generation `scripts` belongs to.
+    scripts_generation: u64,
+    /// Loaded function libraries by library id: function name → callback.
+    pub(crate) libraries: HashMap<u64, HashMap<String, Function>>,
+    /// The [`FunctionLibraries`](super::functions::FunctionLibraries) generation `libraries`
+    /// was checked against.
+    pub(crate) libraries_generation: u64,
+}
+
+impl Engine {
+    /// Builds a Lua state with Redis's libraries, `redis` API and sandbox.
+    pub fn new() -> mlua::Result<Self> {
+        let lua = Lua::new_with(
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH,
+            LuaOptions::default(),
+        )?;
+        install_libraries(&lua)?;
+        lua.set_app_data(RunState {
+            interrupted: None,
+            resp3: false,
+            deadline: None,
+            registering: None,
+            rng: seed_state(RandomState::new().build_hasher().finish() as u32),
+        });
+        let redis = redis_table(&lua)?;
+        let helpers = lua.create_table()?;
+        helpers.raw_set("redis", redis.clone())?;
+        helpers.raw_set(
+            "interrupted",
+            lua.create_function(|lua, ()| {
+                Ok(lua
+                    .app_data_ref::<RunState>()
+                    .is_some_and(|s| s.interrupted.is_some()))
+            })?,
+        )?;
+        helpers.raw_set("normalize", lua.create_function(normalize_error)?)?;
+        helpers.raw_set("random", lua.create_function(math_random)?)?;
+        helpers.raw_set("randomseed", lua.create_function(math_randomseed)?)?;
+        helpers.raw_set(
+            "register_function",
+            lua.create_function(super::functions::register_function)?,
+        )?;
+        let sandbox: Table = lua
+            .load(include_str!("sandbox.lua"))
+            .set_name("=sandbox")
+            .call(helpers)?;
+        let handler = lua.create_function(error_handler)?;
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
+            interrupt_hook,
+        );
+        Ok(Engine {
+            env: sandbox.raw_get("env_backing")?,
+            env_proxy: sandbox.raw_get("env")?,
+            runner: sandbox.raw_get("run")?,
+            library_env: sandbox.raw_get("library_env")?,
+            handler,
+            redis,
+            lua,
+            scripts: HashMap::new(),
+            scripts_generation: 0,
+            libraries: HashMap::new(),
+            libraries_generation: 0,
+        })
+    }
+
+    /// Checks and caches a script body (SCRIPT LOAD, and EVAL before running): parses its
+    /// shebang, compiles it, adds it to `cache`. Errors are reply texts:
+    /// `ERR Error compiling script (new function): user_script:1: ...` and the shebang errors.
+    pub fn prepare(&mut self, cache: &ScriptCache, body: &[u8]) -> Result<Arc<Script>, String> {
+        let sha = sha1_hex(body);
+        if let Some(script) = cache.get(sha.as_bytes()) {
+            return Ok(script);
+        }
+        let parsed = parse_script(body)?;
+        let compiled = self.compile_script(parsed.code)?;
+        let script = cache.insert(sha, Bytes::copy_from_slice(body), parsed.flags);
+        self.forget_stale_scripts(script.generation);
+        self.scripts.insert(script.sha.clone(), compiled);
+        Ok(script)
+    }
+
+    /// Runs a cached script with `keys` as KEYS and `argv` as ARGV; returns the reply, already
+    /// converted to a frame (see [`convert`](super::convert)). A script error comes back as
+    /// Redis writes it: `<error> script: <sha>, on @user_script:<line>.` where `<error>` is
+    /// `ERR user_script:1: <message>` for a Lua error, or the error reply itself for
+    /// `redis.call` failures and `error({err=...})`.
+    ///
+    /// Returns the natural frame for the reply; the server encodes it for the client's
+    /// protocol (a map to a RESP2 client becomes a flat array, a double a bulk string...).
+    pub fn run(
+        &mut self,
+        script: &Script,
+        keys: &[Bytes],
+        argv: &[Bytes],
+        host: &mut dyn Host,
+    ) -> Frame {
+        self.forget_stale_scripts(script.generation);
+        let function = match self.scripts.get(&script.sha) {
+            Some(f) => f.clone(),
+            None => {
+                let code = match parse_script(&script.body) {
+                    Ok(parsed) => parsed.code,
+                    Err(e) => return error_frame(e),
+                };
+                match self.compile_script(code) {
+                    Ok(f) => {
+                        self.scripts.insert(script.sha.clone(), f.clone());
+                        f
+                    }
+                    Err(e) => return error_frame(e),
+                }
+            }
+        };
+        self.execute(Target::Script(function), &script.sha, keys, argv, host)
+    }
+
+    /// Drops compiled scripts from before a SCRIPT FLUSH once a newer script shows up.
+    fn forget_stale_scripts(&mut self, generation: u64) {
+        if generation > self.scripts_generation {
+            self.scripts.clear();
+            self.scripts_generation = generation;
+        }
+    }
+
+    fn compile_script(&self, code: &[u8]) -> Result<Function, String> {
+        self.lua
+            .load(code)
+            .set_name("@user_script")
+            .set_environment(self.env_proxy.clone())
+            .into_function()
+            .map_err(|e| format!("ERR Error compiling script (new function): {}", lua_message(&e)))
+    }
+
+    /// Resets the per-run state: no interruption, RESP2, no load deadline.
+    pub(crate) fn reset_run_state(&self, deadline: Option<Instant>) {
+        if let Some(mut state) = self.lua.app_data_mut::<RunState>() {
+            state.interrupted = None;
+            state.resp3 = false;
+            state.deadline = deadline;
+        }
+    }
+
+    /// Runs `target` with the host reachable from `redis.call`, `redis.pcall`,
+    /// `redis.acl_check_cmd` and the interrupt hook; `name` is how errors name the script
+    /// (the SHA-1, or the function name).
+    pub(crate) fn execute(
+        &mut self,
+        target: Target<'_>,
+        name: &str,
+        keys: &[Bytes],
+        argv: &[Bytes],
+        host: &mut dyn Host,
+    ) -> Frame {
+        self.reset_run_state(None);
+        let host = RefCell::new(host);
+        let outcome = self.lua.scope(|scope| {
+            let call =
+                scope.create_function(|lua, args: MultiValue| redis_call(lua, &host, args, true))?;
+            let pcall =
+                scope.create_function(|lua, args: MultiValue| redis_call(lua, &host, args, false))?;
+            let acl = scope.create_function(|lua, args: MultiValue| acl_check(lua, &host, args))?;
+            let poll = scope.create_function(|_, ()| {
+                Ok(host.try_borrow_mut().ok().and_then(|mut h| h.interrupt()))
+            })?;
+            self.redis.raw_set("call", call)?;
+            self.redis.raw_set("pcall", pcall)?;
+            self.redis.raw_set("acl_check_cmd", acl)?;
+            self.lua.set_named_registry_value(POLL_KEY, poll)?;
+            let keys_table = string_sequence(&self.lua, keys)?;
+            let argv_table = string_sequence(&self.lua, argv)?;
+            let outcome = match &target {
+                Target::Script(f) => {
+                    self.env.raw_set("KEYS", keys_table)?;
+                    self.env.raw_set("ARGV", argv_table)?;
+                    self.runner
+                        .call::<(bool, Value)>((f.clone(), self.handler.clone()))
+                }
+                Target::Callback(f) => self.runner.call::<(bool, Value)>((
+                    (*f).clone(),
+                    self.handler.clone(),
+                    keys_table,
+                    argv_table,
+                )),
+            };
+            // The scoped callbacks die with the scope; leave nothing that refers to them.
+            self.env.raw_set("KEYS", Value::Nil)?;
+            self.env.raw_set("ARGV", Value::Nil)?;
+            for field in ["call", "pcall", "acl_check_cmd"] {
+                self.redis.raw_set(field, Value::Nil)?;
+            }
+            self.lua.set_named_registry_value(POLL_KEY, Value::Nil)?;
+            outcome
+        });
+        let resp3 = self
+            .lua
+            .app_data_ref::<RunState>()
+            .is_some_and(|s| s.resp3);
+        match outcome {
+            Ok((true, value)) => lua_to_frame(&value, resp3),
+            Ok((false, Value::Table(info))) => script_error(&info, name),
+            Ok((false, other)) => error_frame(format!(
+                "ERR {} script: {name}.",
+                other.to_string().unwrap_or_default()
+            )),
+            Err(e) => error_frame(format!("{} script: {name}.", rust_error_text(&e))),
+        }
+    }
+
+    /// Runs a library's top-level code (FUNCTION LOAD) under the load time limit; the
+    /// functions it registers are collected in the run state. Returns the error info table
+    /// of a failed run.
+    pub(crate) fn run_library_code(&mut self, chunk: Function) -> Result<(), String> {
+        self.reset_run_state(Some(Instant::now() + LOAD_TIME_LIMIT));
+        let outcome = self
+            .runner
+            .call::<(bool, Value)>((chunk, self.handler.clone()));
+        self.reset_run_state(None);
+        match outcome {
+            Ok((true, _)) => Ok(()),
+            Ok((false, Value::Table(info))) => Err(info
+                .raw_get::<mlua::String>("err")
+                .map(|s| s.to_string_lossy())
+                .unwrap_or_else(|_| "ERR unknown error".to_string())),
+            Ok((false, _)) => Err("ERR unknown error".to_string()),
+            Err(e) => Err(rust_error_text(&e)),
+        }
+    }
+}
+
+/// Loads the extra libraries (`cjson`, `cmsgpack`, `bit`, `struct`) into the real globals,
+/// before the sandbox wraps them.
+fn install_libraries(lua: &Lua) -> mlua::Result<()> {
+    super::libs::install(lua)
+}
+
+/// A Lua array of strings (KEYS, ARGV, the tables a function gets).
+fn string_sequence(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    let table = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.iter().enumerate() {
+        table.raw_set(i + 1, lua.create_string(item)?)?;
+    }
+    Ok(table)
+}
+
+/// The message of a compile error: Lua's own text (`user_script:1: unexpected symbol ...`).
+pub(crate) fn lua_message(error: &mlua::Error) -> String {
+    match error {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::RuntimeError(message) | mlua::Error::MemoryError(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn error_frame(text: String) -> Frame {
+    Frame::Error(single_line(text.into_bytes()))
+}
+
+/// Error replies stay on one line, as Redis writes them.
+fn single_line(mut text: Vec<u8>) -> Bytes {
+    for b in &mut text {
+        if *b == b'\r' || *b == b'\n' {
+            *b = b' ';
+        }
+    }
+    text.into()
+}
+
+/// The reply for a script that failed: `<err> script: <name>, on <source>:<line>.`
+fn script_error(info: &Table, name: &str) -> Frame {
+    let message = info
+        .raw_get::<mlua::String>("err")
+        .map(|s| s.as_bytes().to_vec())
+        .unwrap_or_else(|_| b"ERR unknown error".to_vec());
+    let mut text = message;
+    text.extend_from_slice(b" script: ");
+    text.extend_from_slice(name.as_bytes());
+    match (
+        info.raw_get::<Option<mlua::String>>("source"),
+        info.raw_get::<Option<i64>>("line"),
+    ) {
+        (Ok(Some(source)), Ok(Some(line))) => {
+            text.extend_from_slice(b", on ");
+            text.extend_from_slice(&source.as_bytes());
+            text.extend_from_slice(format!(":{line}.").as_bytes());
+        }
+        _ => text.push(b'.'),
+    }
+    Frame::Error(single_line(text))
+}
+
+/// The error handler of every run: records the error text as Redis would report it and
+/// where in the user's code it happened.
+fn error_handler(lua: &Lua, error: Value) -> mlua::Result<Table> {
+    let interrupted = lua
+        .app_data_ref::<RunState>()
+        .and_then(|s| s.interrupted.clone());
+    let info = lua.create_table_with_capacity(0, 3)?;
+    match interrupted {
+        Some(text) => info.raw_set("err", text)?,
+        None => match error_text(lua, &error)? {
+            Value::Nil => info.raw_set("err", "ERR unknown error")?,
+            text => info.raw_set("err", text)?,
+        },
+    }
+    // The innermost frame of user code (skipping C functions and the sandbox's helpers).
+    for level in 0..256 {
+        let Some(frame) = lua.inspect_stack(level) else {
+            break;
+        };
+        let source = frame.source();
+        if source.what == "C" {
+            continue;
+        }
+        if let Some(src) = source.source.as_deref() {
+            if src.starts_with("@user_") {
+                info.raw_set("source", src)?;
+                info.raw_set("line", frame.curr_line())?;
+                break;
+            }
+        }
+    }
+    Ok(info)
+}
+
+/// The error text Redis reports for a raised value: an error table's `err`, a Rust reply
+/// error's text, `ERR <text>` for anything else (strings carry Lua's position prefix).
+fn error_text(lua: &Lua, error: &Value) -> mlua::Result<Value> {
+    Ok(match error {
+        Value::Table(t) => match t.raw_get::<Value>("err")? {
+            Value::String(s) => Value::String(s),
+            _ => Value::Nil,
+        },
+        Value::Error(e) => Value::String(lua.create_string(rust_error_text(e))?),
+        Value::String(s) => {
+            let mut text = b"ERR ".to_vec();
+            text.extend_from_slice(&s.as_bytes());
+            Value::String(lua.create_string(text)?)
+        }
+        Value::Nil => Value::String(lua.create_string("ERR nil")?),
+        Value::Boolean(b) => Value::String(lua.create_string(format!("ERR {b}"))?),
+        Value::Integer(i) => Value::String(lua.create_string(format!("ERR {i}"))?),
+        Value::Number(n) => Value::String(lua.create_string(format!("ERR {n}"))?),
+        other => Value::String(lua.create_string(format!("ERR {}", other.type_name()))?),
+    })
+}
+
+/// What a script's own `pcall` returns as the error: the `err` string of an error table (as
+/// Redis 7 does), the reply text of an error raised from Rust, anything else unchanged.
+fn normalize_error(lua: &Lua, error: Value) -> mlua::Result<Value> {
+    Ok(match &error {
+        Value::Table(t) => match t.raw_get::<Value>("err")? {
+            Value::String(s) => Value::String(s),
+            _ => error,
+        },
+        Value::Error(e) => Value::String(lua.create_string(rust_error_text(e))?),
+        _ => error,
+    })
+}
+
+/// The count hook: re-raises a latched interruption, enforces the load time limit, and asks
+/// the host whether to stop.
+fn interrupt_hook(lua: &Lua, _: mlua::Debug) -> mlua::Result<VmState> {
+    let (latched, deadline) = match lua.app_data_ref::<RunState>() {
+        Some(state) => (state.interrupted.clone(), state.deadline),
+        None => (None, None),
+    };
+    if let Some(text) = latched {
+        return Err(reply_error(text));
+    }
+    let mut stop = None;
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        stop = Some("ERR FUNCTION LOAD timeout".to_string());
+    } else if let Ok(Value::Function(poll)) = lua.named_registry_value::<Value>(POLL_KEY) {
+        stop = poll.call::<Option<String>>(())?;
+    }
+    match stop {
+        Some(text) => {
+            if let Some(mut state) = lua.app_data_mut::<RunState>() {
+                state.interrupted = Some(text.clone());
+            }
+            Err(reply_error(text))
+        }
+        None => Ok(VmState::Continue),
+    }
+}
+
+/// The arguments of `redis.call`-like helpers as command arguments: strings as they are,
+/// numbers in Lua's text form; `Err(())` for any other type.
+fn command_args(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Vec<Bytes>, ()>> {
+    let mut out = Vec::with_capacity(args.len());
+    for arg in args {
+        let bytes = match arg {
+            Value::String(s) => Bytes::copy_from_slice(&s.as_bytes()),
+            Value::Integer(i) => Bytes::from(i.to_string()),
+            Value::Number(n) => match lua.coerce_string(Value::Number(n))? {
+                Some(s) => Bytes::copy_from_slice(&s.as_bytes()),
+                None => return Ok(Err(())),
+            },
+            _ => return Ok(Err(())),
+        };
+        out.push(bytes);
+    }
+    Ok(Ok(out))
+}
+
+const NO_ARGUMENTS: &str = "ERR Please specify at least one argument for this redis lib call";
+const BAD_ARGUMENT_TYPE: &str = "ERR Lua redis lib command arguments must be strings or integers";
+
+/// `redis.call` (`raise`) and `redis.pcall`: runs a command through the host.
+fn redis_call(
+    lua: &Lua,
+    host: &RefCell<&mut dyn Host>,
+    args: MultiValue,
+    raise: bool,
+) -> mlua::Result<Value> {
+    let fail = |text: &str| -> mlua::Result<Value> {
+        if raise {
+            Err(reply_error(text))
+        } else {
+            let t = lua.create_table_with_capacity(0, 1)?;
+            t.raw_set("err", text)?;
+            Ok(Value::Table(t))
+        }
+    };
+    if args.is_empty() {
+        return fail(NO_ARGUMENTS);
+    }
+    let Ok(argv) = command_args(lua, args)? else {
+        return fail(BAD_ARGUMENT_TYPE);
+    };
+    let resp3 = lua
+        .app_data_ref::<RunState>()
+        .is_some_and(|s| s.resp3);
+    let version = if resp3 {
+        Version::Resp3
+    } else {
+        Version::Resp2
+    };
+    let reply = match host.try_borrow_mut() {
+        Ok(mut host) => host.call(&argv, version),
+        Err(_) => Frame::Error(Bytes::from_static(b"ERR redis.call is not reentrant")),
+    };
+    if raise {
+        if let Frame::Error(text) = &reply {
+            return Err(reply_error(String::from_utf8_lossy(text)));
+        }
+    }
+    frame_to_lua(lua, &reply, resp3)
+}
+
+/// `redis.acl_check_cmd(cmd, ...)`: asks the host whether the user may run the command.
+fn acl_check(lua: &Lua, host: &RefCell<&mut dyn Host>, args: MultiValue) -> mlua::Result<bool> {
+    if args.is_empty() {
+        return Err(reply_error(NO_ARGUMENTS));
+    }
+    let Ok(argv) = command_args(lua, args)? else {
+        return Err(reply_error(BAD_ARGUMENT_TYPE));
+    };
+    let verdict = match host.try_borrow_mut() {
+        Ok(mut host) => host.acl_check(&argv),
+        Err(_) => Ok(true),
+    };
+    verdict.map_err(reply_error)
+}
+
+/// Builds the `redis` table's permanent contents (call/pcall are added for each run).
+fn redis_table(lua: &Lua) -> mlua::Result<Table> {
+    let redis = lua.create_table()?;
+    redis.raw_set("REDIS_VERSION", REDIS_VERSION)?;
+    redis.raw_set("REDIS_VERSION_NUM", redis_version_num())?;
+    for (name, level) in [
+        ("LOG_DEBUG", 0),
+        ("LOG_VERBOSE", 1),
+        ("LOG_NOTICE", 2),
+        ("LOG_WARNING", 3),
+    ] {
+        redis.raw_set(name, level)?;
+    }
+    for (name, flags) in [
+        ("REPL_NONE", 0),
+        ("REPL_AOF", 1),
+        ("REPL_SLAVE", 2),
+        ("REPL_REPLICA", 2),
+        ("REPL_ALL", 3),
+    ] {
+        redis.raw_set(name, flags)?;
+    }
+    redis.raw_set("error_reply", lua.create_function(error_reply)?)?;
+    redis.raw_set("status_reply", lua.create_function(status_reply)?)?;
+    redis.raw_set("sha1hex", lua.create_function(sha1hex)?)?;
+    redis.raw_set("log", lua.create_function(log)?)?;
+    redis.raw_set("setresp", lua.create_function(setresp)?)?;
+    redis.raw_set("set_repl", lua.create_function(set_repl)?)?;
+    redis.raw_set(
+        "replicate_commands",
+        lua.create_function(|_, _: MultiValue| Ok(true))?,
+    )?;
+    redis.raw_set(
+        "breakpoint",
+        lua.create_function(|_, _: MultiValue| Ok(false))?,
+    )?;
+    redis.raw_set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+    Ok(redis)
+}
+
+/// The single string argument of `error_reply`/`status_reply`.
+fn single_string(args: &MultiValue) -> Option<mlua::String> {
+    match args.iter().collect::<Vec<_>>().as_slice() {
+        [Value::String(s)] => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// What `error_reply`/`status_reply` return for bad arguments: Redis returns (does not
+/// raise) this error table.
+fn bad_reply_arguments(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(0, 1)?;
+    t.raw_set("err", "ERR wrong number or type of arguments")?;
+    Ok(t)
+}
+
+/// `redis.error_reply(text)`: `{err=...}`. A text starting with `-CODE ` keeps its code;
+/// anything else gets `ERR ` (as Redis 7: `"x"` and `"-x"` both become `ERR x`).
+fn error_reply(lua: &Lua, args: MultiValue) -> mlua::Result<Table> {
+    let Some(text) = single_string(&args) else {
+        return bad_reply_arguments(lua);
+    };
+    let bytes = text.as_bytes();
+    let body = bytes.strip_prefix(b"-").unwrap_or(&bytes);
+    let mut err = Vec::with_capacity(body.len() + 4);
+    if !body.contains(&b' ') {
+        err.extend_from_slice(b"ERR ");
+    }
+    err.extend_from_slice(body);
+    let t = lua.create_table_with_capacity(0, 1)?;
+    t.raw_set("err", lua.create_string(err)?)?;
+    Ok(t)
+}
+
+/// `redis.status_reply(text)`: `{ok=text}`.
+fn status_reply(lua: &Lua, args: MultiValue) -> mlua::Result<Table> {
+    let Some(text) = single_string(&args) else {
+        return bad_reply_arguments(lua);
+    };
+    let t = lua.create_table_with_capacity(0, 1)?;
+    t.raw_set("ok", text)?;
+    Ok(t)
+}
+
+/// `redis.sha1hex(value)`: the hex SHA-1 of a string (numbers in their text form; other
+/// values hash as the empty string, as in Redis).
+fn sha1hex(lua: &Lua, args: MultiValue) -> mlua::Result<String> {
+    if args.len() != 1 {
+        return Err(reply_error("ERR wrong number of arguments"));
+    }
+    let text = args
+        .into_iter()
+        .next()
+        .map(|v| lua.coerce_string(v))
+        .transpose()?
+        .flatten();
+    Ok(match text {
+        Some(s) => sha1_hex(&s.as_bytes()),
+        None => sha1_hex(b""),
+    })
+}
+
+/// A Lua number argument as Lua 5.1 reads one (numbers, and strings holding numbers).
+fn number_arg(lua: &Lua, value: &Value) -> mlua::Result<Option<f64>> {
+    Ok(match value {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(n) => Some(*n),
+        Value::String(_) => lua.coerce_number(value.clone())?,
+        _ => None,
+    })
+}
+
+/// `redis.log(level, message, ...)`: writes the arguments, space-separated, to the server log.
+fn log(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
+    if args.len() < 2 {
+        return Err(reply_error("ERR redis.log() requires two arguments or more."));
+    }
+    let mut args = args.into_iter();
+    let level = args.next().unwrap_or(Value::Nil);
+    let Some(level) = number_arg(lua, &level)? else {
+        return Err(reply_error("ERR First argument must be a number (log level)."));
+    };
+    let level = level as i64;
+    if !(0..=3).contains(&level) {
+        return Err(reply_error("ERR Invalid debug level."));
+    }
+    let mut message = String::new();
+    for (i, arg) in args.enumerate() {
+        if let Some(text) = lua.coerce_string(arg)? {
+            if i > 0 {
+                message.push(' ');
+            }
+            message.push_str(&text.to_string_lossy());
+        }
+    }
+    match level {
+        0 => tracing::debug!(target: "script", "{message}"),
+        1 => tracing::debug!(target: "script", "{message}"),
+        2 => tracing::info!(target: "script", "{message}"),
+        _ => tracing::warn!(target: "script", "{message}"),
+    }
+    Ok(())
+}
+
+/// `redis.setresp(2|3)`: the protocol of the replies `redis.call` hands the script, and of
+/// booleans in the script's own reply.
+fn setresp(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
+    if args.len() != 1 {
+        return Err(reply_error("ERR redis.setresp() requires one argument."));
+    }
+    let version = match args.iter().next() {
+        Some(v) => number_arg(lua, v)?,
+        None => None,
+    };
+    let resp3 = match version {
+        Some(v) if v == 2.0 => false,
+        Some(v) if v == 3.0 => true,
+        _ => return Err(reply_error("ERR RESP version must be 2 or 3.")),
+    };
+    if let Some(mut state) = lua.app_data_mut::<RunState>() {
+        state.resp3 = resp3;
+    }
+    Ok(())
+}
+
+/// `redis.set_repl(flags)`: checked and accepted; Redis 7 always replicates effects.
+fn set_repl(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
+    if args.len() != 1 {
+        return Err(reply_error("ERR redis.set_repl() requires two arguments."));
+    }
+    let flags = match args.iter().next() {
+        Some(v) => number_arg(lua, v)?.unwrap_or(0.0) as i64,
+        None => 0,
+    };
+    if flags & !3 != 0 {
+        return Err(reply_error(
+            "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+        ));
+    }
+    Ok(())
+}
+
+const RNG_MASK: u64 = (1 << 48) - 1;
+const RNG_MAX: u64 = i32::MAX as u64;
+
+/// The generator state `srand48(seed)` sets.
+fn seed_state(seed: u32) -> u64 {
+    ((u64::from(seed) << 16) | 0x330E) & RNG_MASK
+}
+
+/// The next `lrand48()` value (31 bits) of the 48-bit linear congruential generator.
+fn next_random(state: &mut u64) -> u64 {
+    *state = (state.wrapping_mul(0x5_DEEC_E66D).wrapping_add(0xB)) & RNG_MASK;
+    *state >> 17
+}
+
+/// `math.random([m [, n]])` with Redis's generator (Lua 5.1's argument rules).
+fn math_random(lua: &Lua, args: MultiValue) -> mlua::Result<f64> {
+    let draw = match lua.app_data_mut::<RunState>() {
+        Some(mut state) => next_random(&mut state.rng),
+        None => 0,
+    };
+    let r = (draw % RNG_MAX) as f64 / RNG_MAX as f64;
+    let int_arg = |i: usize, v: &Value| -> mlua::Result<f64> {
+        match number_arg(lua, v)? {
+            Some(n) => Ok(n.trunc()),
+            None => Err(reply_error(format!(
+                "ERR bad argument #{i} to 'random' (number expected, got {})",
+                v.type_name()
+            ))),
+        }
+    };
+    let args: Vec<Value> = args.into_iter().collect();
+    match args.as_slice() {
+        [] => Ok(r),
+        [m] => {
+            let m = int_arg(1, m)?;
+            if m < 1.0 {
+                return Err(reply_error(
+                    "ERR bad argument #1 to 'random' (interval is empty)",
+                ));
+            }
+            Ok((r * m).floor() + 1.0)
+        }
+        [l, u] => {
+            let (l, u) = (int_arg(1, l)?, int_arg(2, u)?);
+            if l > u {
+                return Err(reply_error(
+                    "ERR bad argument #2 to 'random' (interval is empty)",
+                ));
+            }
+            Ok((r * (u - l + 1.0)).floor() + l)
+        }
+        _ => Err(reply_error("ERR wrong number of arguments")),
+    }
+}
+
+/// `math.randomseed(n)`: restarts Redis's generator from `n`.
+fn math_randomseed(lua: &Lua, seed: Value) -> mlua::Result<()> {
+    let Some(seed) = number_arg(lua, &seed)? else {
+        return Err(reply_error(format!(
+            "ERR bad argument #1 to 'randomseed' (number expected, got {})",
+            seed.type_name()
+        )));
+    };
+    if let Some(mut state) = lua.app_data_mut::<RunState>() {
+        state.rng = seed_state(seed as i64 as u32);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

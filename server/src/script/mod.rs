@@ -6,5 +6,12 @@
 //! across shards, is the server's business (`cmd::scripting`), reached through
 //! [`engine::Host`].
 
+pub mod convert;
 pub mod engine;
+pub mod functions;
 pub mod libs;
+pub mod shebang;
+
+pub use engine::{Engine, Host, Script, ScriptCache};
+pub use functions::{FunctionLibraries, RestorePolicy};
+pub use shebang::ScriptFlags;
