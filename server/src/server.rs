@@ -105,6 +105,7 @@ pub async fn start_on_disk(
         started: Instant::now(),
         shutdown: ShutdownSignal::default(),
         timers: tokio::runtime::Handle::current(),
+        scripting: Default::default(),
         log_control,
         config,
     });

@@ -63,6 +63,8 @@ pub struct Shared {
     /// The runtime the server was started on, which has a timer driver (the connection
     /// threads' runtimes have none): blocking commands' timeouts sleep there.
     pub timers: tokio::runtime::Handle,
+    /// Lua scripts: the cache, and which scripts run past the busy threshold.
+    pub scripting: crate::cmd::scripting::Scripting,
     pub(crate) log_control: Option<LogControl>,
 }
 

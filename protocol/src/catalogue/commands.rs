@@ -30,6 +30,7 @@ const LIST: Group = Group::List;
 const SET: Group = Group::Set;
 const SORTED_SET: Group = Group::SortedSet;
 const TRANSACTIONS: Group = Group::Transactions;
+const SCRIPTING: Group = Group::Scripting;
 
 const NOTHING: Propagation = Propagation::None;
 const AS_SENT: Propagation = Propagation::AsSent;
@@ -57,6 +58,26 @@ const DELETE_KEY: &[KeySpec] = &[KeySpec::range(
     0,
     1,
 )];
+/// EVAL's keys: `numkeys` at position 2, then that many keys, which the script may write.
+const SCRIPT_KEYS: &[KeySpec] = &[KeySpec {
+    flags: KeyFlags::RW.union(KeyFlags::ACCESS).union(KeyFlags::UPDATE),
+    begin_search: BeginSearch::Index(2),
+    find_keys: FindKeys::KeyNum {
+        key_num_index: 0,
+        first_key: 1,
+        key_step: 1,
+    },
+}];
+/// EVAL_RO's keys, only read.
+const SCRIPT_READ_KEYS: &[KeySpec] = &[KeySpec {
+    flags: READS,
+    begin_search: BeginSearch::Index(2),
+    find_keys: FindKeys::KeyNum {
+        key_num_index: 0,
+        first_key: 1,
+        key_step: 1,
+    },
+}];
 /// Every argument is a key, only looked at (WATCH).
 const WATCH_KEYS: &[KeySpec] = &[KeySpec::range(KeyFlags::RO, 1, -1, 1)];
 /// The key at position 1, read without returning user data (HLEN, HEXISTS).
@@ -246,11 +267,29 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
         ""),
 ];
 
+static SCRIPT_SUBCOMMANDS: [CommandSpec; 5] = [
+    CommandSpec::new("script|exists", -3, flags![NOSCRIPT], NO_KEYS, SCRIPTING, "2.6.0", "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).", NOTHING,
+        "Tell which scripts are in the script cache",
+        "sha1 [sha1 ...]"),
+    CommandSpec::new("script|flush", -2, flags![NOSCRIPT], NO_KEYS, SCRIPTING, "2.6.0", "O(N) with N being the number of scripts in cache", NOTHING,
+        "Empty the script cache",
+        "[ASYNC | SYNC]"),
+    CommandSpec::new("script|kill", 2, flags![NOSCRIPT, ALLOW_BUSY], NO_KEYS, SCRIPTING, "2.6.0", "O(1)", NOTHING,
+        "Stop the script running past the busy threshold, if it has not written",
+        ""),
+    CommandSpec::new("script|load", 3, flags![NOSCRIPT, STALE], NO_KEYS, SCRIPTING, "2.6.0", "O(N) with N being the length in bytes of the script body.", NOTHING,
+        "Compile a script and keep it in the cache under its SHA-1",
+        "script"),
+    CommandSpec::new("script|help", 2, flags![LOADING, STALE], NO_KEYS, SCRIPTING, "5.0.0", "O(1)", NOTHING,
+        "List the SCRIPT subcommands",
+        ""),
+];
+
 /// Every command kvstore implements. An array, not a `&[..]` slice: the server binds its
 /// handlers to rows by address at compile time, and a slice static's rows are copied into
 /// const-evaluated tables of other crates, so the addresses would differ.
 #[rustfmt::skip]
-pub static COMMANDS: [CommandSpec; 156] = [
+pub static COMMANDS: [CommandSpec; 161] = [
     // Connection.
     CommandSpec::new("ping", -1, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
         "Check that the server answers: PONG, or the message back",
@@ -731,6 +770,21 @@ pub static COMMANDS: [CommandSpec; 156] = [
         "Stop watching every key",
         ""),
     // (end of transactions)
+    CommandSpec::new("eval", -3, flags![NOSCRIPT, STALE, SKIP_MONITOR, NO_MANDATORY_KEYS, MOVABLEKEYS], SCRIPT_KEYS, SCRIPTING, "2.6.0", "Depends on the script that is executed.", NOTHING,
+        "Run a Lua script as one atomic unit",
+        "script numkeys [key [key ...]] [arg [arg ...]]"),
+    CommandSpec::new("evalsha", -3, flags![NOSCRIPT, STALE, SKIP_MONITOR, NO_MANDATORY_KEYS, MOVABLEKEYS], SCRIPT_KEYS, SCRIPTING, "2.6.0", "Depends on the script that is executed.", NOTHING,
+        "Run a cached Lua script, named by its SHA-1, as one atomic unit",
+        "sha1 numkeys [key [key ...]] [arg [arg ...]]"),
+    CommandSpec::new("eval_ro", -3, flags![READONLY, NOSCRIPT, STALE, SKIP_MONITOR, NO_MANDATORY_KEYS, MOVABLEKEYS], SCRIPT_READ_KEYS, SCRIPTING, "7.0.0", "Depends on the script that is executed.", NOTHING,
+        "Run a Lua script that may not write",
+        "script numkeys [key [key ...]] [arg [arg ...]]"),
+    CommandSpec::new("evalsha_ro", -3, flags![READONLY, NOSCRIPT, STALE, SKIP_MONITOR, NO_MANDATORY_KEYS, MOVABLEKEYS], SCRIPT_READ_KEYS, SCRIPTING, "7.0.0", "Depends on the script that is executed.", NOTHING,
+        "Run a cached Lua script that may not write",
+        "sha1 numkeys [key [key ...]] [arg [arg ...]]"),
+    CommandSpec::container("script", -2, SCRIPTING, "2.6.0",
+        "Manage the script cache",
+        &SCRIPT_SUBCOMMANDS),
     // (end of scripting)
     // Shutdown last, as in the table it replaces.
     CommandSpec::new("shutdown", -1, flags![ADMIN, NOSCRIPT, LOADING, STALE, NO_MULTI, ALLOW_BUSY], NO_KEYS, SERVER, "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", NOTHING,

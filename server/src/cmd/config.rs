@@ -115,6 +115,13 @@ static PARAMETERS: &[Parameter] = &[
             }))
         },
     ),
+    settable(
+        "busy-reply-threshold",
+        busy_threshold_get,
+        busy_threshold_set,
+    ),
+    // Redis's older name for the same setting.
+    settable("lua-time-limit", busy_threshold_get, busy_threshold_set),
     fixed("proto-max-bulk-len", |shared| {
         shared.config.proto_max_bulk_len.to_string()
     }),
@@ -424,4 +431,26 @@ pub fn config_help(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
         ],
     );
     Ok(())
+}
+
+/// CONFIG GET busy-reply-threshold: milliseconds a script runs before others get `-BUSY`.
+fn busy_threshold_get(shared: &Shared) -> String {
+    shared
+        .scripting
+        .busy_threshold_ms
+        .load(Ordering::Relaxed)
+        .to_string()
+}
+
+/// CONFIG SET busy-reply-threshold: a non-negative number of milliseconds.
+fn busy_threshold_set(value: &[u8]) -> Result<Apply, String> {
+    let ms = u64::try_from(integer(value)?)
+        .map_err(|_| "argument must be between 0 and 9223372036854775807 inclusive".to_owned())?;
+    Ok(Box::new(move |shared| {
+        shared
+            .scripting
+            .busy_threshold_ms
+            .store(ms, Ordering::Relaxed);
+        Ok(())
+    }))
 }

@@ -18,6 +18,7 @@ pub mod introspect;
 pub mod keys;
 pub mod list;
 pub mod persistence;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod string;
@@ -37,7 +38,7 @@ use crate::clients::ClientHandle;
 use crate::propagate;
 use crate::shared::Shared;
 use crate::store::{Db, WrongType};
-use protocol::catalogue::Propagation;
+use protocol::catalogue::{CommandFlags, Propagation};
 pub use table::{lookup, Command, COMMANDS};
 
 /// A command error: the whole error line, including its prefix (`ERR`, `WRONGTYPE`, ...).
@@ -312,6 +313,12 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
             "ERR wrong number of arguments for '{}' command",
             command.full_name()
         ));
+        doom_transaction(ctx);
+        return false;
+    }
+    if ctx.shared.scripting.is_busy() && !command.spec.flags.contains(CommandFlags::ALLOW_BUSY) {
+        // A script has run past the busy threshold (it holds its shards): as Redis.
+        ctx.out.error(scripting::BUSY);
         doom_transaction(ctx);
         return false;
     }

@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 use protocol::catalogue::{self, arity_allows, CommandSpec, Propagation};
 
 use super::{
-    blocking, config, connection, expire, hash, info, introspect, keys, list, persistence, server,
-    set, string, transaction, zset, Handler,
+    blocking, config, connection, expire, hash, info, introspect, keys, list, persistence,
+    scripting, server, set, string, transaction, zset, Handler,
 };
 
 /// A catalogue row with its handler: what dispatch looks up and runs.
@@ -115,6 +115,14 @@ static CONFIG_SUBCOMMANDS: [Command; 5] = [
     bind("config|resetstat", config::config_resetstat),
     bind("config|rewrite", config::config_rewrite),
     bind("config|help", config::config_help),
+];
+
+static SCRIPT_SUBCOMMANDS: [Command; 5] = [
+    bind("script|exists", scripting::script_exists),
+    bind("script|flush", scripting::script_flush),
+    bind("script|kill", scripting::script_kill),
+    bind("script|load", scripting::script_load),
+    bind("script|help", scripting::script_help),
 ];
 
 /// Every command the server runs, in catalogue order.
@@ -289,6 +297,11 @@ pub static COMMANDS: &[Command] = &[
     bind("watch", transaction::watch),
     bind("unwatch", transaction::unwatch),
     // (end of transactions)
+    bind("eval", scripting::eval),
+    bind("evalsha", scripting::evalsha),
+    bind("eval_ro", scripting::eval_ro),
+    bind("evalsha_ro", scripting::evalsha_ro),
+    container("script", scripting::script_help, &SCRIPT_SUBCOMMANDS),
     // (end of scripting)
     bind("shutdown", server::shutdown),
 ];

@@ -75,7 +75,10 @@ fn table_to_frame(t: &Table, resp3: bool, depth: usize) -> Frame {
     if let Ok(Value::Table(map)) = t.raw_get::<Value>("map") {
         let mut pairs = Vec::new();
         for (k, v) in map.pairs::<Value, Value>().flatten() {
-            pairs.push((to_frame(&k, resp3, depth + 1), to_frame(&v, resp3, depth + 1)));
+            pairs.push((
+                to_frame(&k, resp3, depth + 1),
+                to_frame(&v, resp3, depth + 1),
+            ));
         }
         return Frame::Map(pairs);
     }
@@ -87,10 +90,9 @@ fn table_to_frame(t: &Table, resp3: bool, depth: usize) -> Frame {
         return Frame::Set(members);
     }
     if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string") {
-        if let (Ok(Value::String(format)), Ok(Value::String(text))) = (
-            v.raw_get::<Value>("format"),
-            v.raw_get::<Value>("string"),
-        ) {
+        if let (Ok(Value::String(format)), Ok(Value::String(text))) =
+            (v.raw_get::<Value>("format"), v.raw_get::<Value>("string"))
+        {
             // Redis takes exactly three bytes of the format; a shorter one shows as spaces.
             let mut tag = [b' '; 3];
             for (slot, byte) in tag.iter_mut().zip(format.as_bytes().iter()) {
@@ -131,7 +133,8 @@ fn from_frame(lua: &Lua, frame: &Frame, resp3: bool, depth: usize) -> mlua::Resu
     if depth >= MAX_DEPTH {
         return field_table(lua, "err", Value::String(lua.create_string(DEPTH_ERROR)?));
     }
-    let string = |bytes: &[u8]| -> mlua::Result<Value> { Ok(Value::String(lua.create_string(bytes)?)) };
+    let string =
+        |bytes: &[u8]| -> mlua::Result<Value> { Ok(Value::String(lua.create_string(bytes)?)) };
     Ok(match frame {
         Frame::Simple(s) => field_table(lua, "ok", string(s)?)?,
         Frame::Error(e) => field_table(lua, "err", string(e)?)?,
@@ -404,7 +407,8 @@ mod tests {
             Frame::Array(vec![bulk(""), bulk("ERR bad")])
         );
         // RESP3 double -> {double=n}; RESP2 double -> string (ZSCORE 1.5 -> "1.5").
-        let double = "return function(r) return {type(r), type(r) == 'table' and r.double * 2 or r} end";
+        let double =
+            "return function(r) return {type(r), type(r) == 'table' and r.double * 2 or r} end";
         assert_eq!(
             lua_of(&Frame::Double(1.5), true, double),
             Frame::Array(vec![bulk("table"), Frame::Integer(3)])

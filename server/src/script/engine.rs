@@ -386,7 +386,12 @@ impl Engine {
             .set_name("@user_script")
             .set_environment(self.env_proxy.clone())
             .into_function()
-            .map_err(|e| format!("ERR Error compiling script (new function): {}", lua_message(&e)))
+            .map_err(|e| {
+                format!(
+                    "ERR Error compiling script (new function): {}",
+                    lua_message(&e)
+                )
+            })
     }
 
     /// Resets the per-run state: no interruption, RESP2, no load deadline.
@@ -412,10 +417,10 @@ impl Engine {
         self.reset_run_state(None);
         let host = RefCell::new(host);
         let outcome = self.lua.scope(|scope| {
-            let call =
-                scope.create_function(|lua, args: MultiValue| redis_call(lua, &host, args, true))?;
-            let pcall =
-                scope.create_function(|lua, args: MultiValue| redis_call(lua, &host, args, false))?;
+            let call = scope
+                .create_function(|lua, args: MultiValue| redis_call(lua, &host, args, true))?;
+            let pcall = scope
+                .create_function(|lua, args: MultiValue| redis_call(lua, &host, args, false))?;
             let acl = scope.create_function(|lua, args: MultiValue| acl_check(lua, &host, args))?;
             let poll = scope.create_function(|_, ()| {
                 Ok(host.try_borrow_mut().ok().and_then(|mut h| h.interrupt()))
@@ -449,10 +454,7 @@ impl Engine {
             self.lua.set_named_registry_value(POLL_KEY, Value::Nil)?;
             outcome
         });
-        let resp3 = self
-            .lua
-            .app_data_ref::<RunState>()
-            .is_some_and(|s| s.resp3);
+        let resp3 = self.lua.app_data_ref::<RunState>().is_some_and(|s| s.resp3);
         match outcome {
             Ok((true, value)) => lua_to_frame(&value, resp3),
             Ok((false, Value::Table(info))) => script_error(&info, name),
@@ -686,9 +688,7 @@ fn redis_call(
     let Ok(argv) = command_args(lua, args)? else {
         return fail(BAD_ARGUMENT_TYPE);
     };
-    let resp3 = lua
-        .app_data_ref::<RunState>()
-        .is_some_and(|s| s.resp3);
+    let resp3 = lua.app_data_ref::<RunState>().is_some_and(|s| s.resp3);
     let version = if resp3 {
         Version::Resp3
     } else {
@@ -836,12 +836,16 @@ fn number_arg(lua: &Lua, value: &Value) -> mlua::Result<Option<f64>> {
 /// `redis.log(level, message, ...)`: writes the arguments, space-separated, to the server log.
 fn log(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
     if args.len() < 2 {
-        return Err(reply_error("ERR redis.log() requires two arguments or more."));
+        return Err(reply_error(
+            "ERR redis.log() requires two arguments or more.",
+        ));
     }
     let mut args = args.into_iter();
     let level = args.next().unwrap_or(Value::Nil);
     let Some(level) = number_arg(lua, &level)? else {
-        return Err(reply_error("ERR First argument must be a number (log level)."));
+        return Err(reply_error(
+            "ERR First argument must be a number (log level).",
+        ));
     };
     let level = level as i64;
     if !(0..=3).contains(&level) {

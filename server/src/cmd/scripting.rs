@@ -1,0 +1,576 @@
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT: Lua scripts that run as one atomic unit.
+//!
+//! The Lua side (sandbox, `redis.*`, conversions) is [`crate::script`]; this module runs a
+//! script against the keyspace. A script runs on the connection's thread, in that thread's
+//! [`Engine`], inside an atomic section ([`crate::store::Store::hold_shards`]), exactly as
+//! EXEC runs a queue: the commands it calls run with their ordinary handlers, re-entering
+//! the shards the section holds, and their effects are captured into one unit.
+//!
+//! Which shards: a script that declares its keys holds only the shards of its KEYS (in the
+//! caller's database), so clients on other shards carry on. Before each `redis.call` the
+//! command's shards (from the catalogue's key positions) are checked: one the section does
+//! not hold is added without waiting ([`HeldShards::try_add`]); if that fails (another client
+//! has it; waiting could deadlock), or the command needs every shard (FLUSHALL, KEYS...) or
+//! another database, the run is undone (the values its writes replaced are put back, its
+//! captured effects dropped) and the script runs again holding every shard of every
+//! database, as will every later run of that script. See SPEC.md 6.14.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use protocol::catalogue::CommandFlags;
+use protocol::{Argv, Frame, OwnedArgv, Version};
+
+use super::transaction::{add_command_shards, EVERY_SHARD};
+use super::{arg_i64, is, lookup, reply_help, resolve_subcommand, run_command, CmdError, Ctx};
+use super::{Reply, Session};
+use crate::script::engine::{Engine, Host, Script, ScriptCache};
+use crate::shared::Shared;
+use crate::store::{HeldShards, Lookup, Value};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+
+/// Redis's default `busy-reply-threshold` (`lua-time-limit`), in milliseconds.
+pub const DEFAULT_BUSY_THRESHOLD_MS: u64 = 5000;
+
+/// The reply other clients get while a script runs past the busy threshold.
+pub const BUSY: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+/// Server-wide scripting state.
+pub struct Scripting {
+    /// Script bodies by SHA-1 (SCRIPT LOAD, EVAL).
+    pub cache: ScriptCache,
+    /// SHA-1s of scripts that touched shards beyond their KEYS: they run holding every shard.
+    undeclared: Mutex<HashSet<String>>,
+    /// `busy-reply-threshold` in milliseconds.
+    pub busy_threshold_ms: AtomicU64,
+    /// Scripts running past the threshold: while non-zero, other commands get `-BUSY`.
+    busy: AtomicUsize,
+    /// The busy scripts, for SCRIPT KILL.
+    busy_runs: Mutex<Vec<std::sync::Arc<BusyRun>>>,
+}
+
+/// A script that ran past the busy threshold.
+#[derive(Default)]
+struct BusyRun {
+    /// It called a write command: SCRIPT KILL cannot stop it.
+    wrote: AtomicBool,
+    /// SCRIPT KILL asked it to stop.
+    killed: AtomicBool,
+}
+
+impl Default for Scripting {
+    fn default() -> Self {
+        Scripting {
+            cache: ScriptCache::new(),
+            undeclared: Mutex::new(HashSet::new()),
+            busy_threshold_ms: AtomicU64::new(DEFAULT_BUSY_THRESHOLD_MS),
+            busy: AtomicUsize::new(0),
+            busy_runs: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Scripting {
+    /// True while a script runs past the busy threshold (one relaxed load: the dispatcher
+    /// asks before every command).
+    #[inline]
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Relaxed) != 0
+    }
+
+    fn is_undeclared(&self, sha: &str) -> bool {
+        self.undeclared.lock().contains(sha)
+    }
+
+    fn mark_undeclared(&self, sha: &str) {
+        self.undeclared.lock().insert(sha.to_owned());
+    }
+}
+
+thread_local! {
+    /// This thread's Lua state, made on first use.
+    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's engine.
+fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> Result<R, CmdError> {
+    ENGINE.with(|cell| {
+        let mut slot = cell
+            .try_borrow_mut()
+            .map_err(|_| CmdError::new("ERR scripts cannot run scripts"))?;
+        if slot.is_none() {
+            let engine = Engine::new().map_err(|err| {
+                CmdError::owned(format!("ERR cannot start the Lua engine: {err}"))
+            })?;
+            *slot = Some(engine);
+        }
+        match slot.as_mut() {
+            Some(engine) => Ok(f(engine)),
+            None => Err(CmdError::new("ERR cannot start the Lua engine")),
+        }
+    })
+}
+
+/// Forgets this thread's engine (after a panic inside it left it in an unknown state).
+fn drop_engine() {
+    ENGINE.with(|cell| {
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            *slot = None;
+        }
+    });
+}
+
+/// EVAL script numkeys [key ...] [arg ...]
+pub fn eval(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let script = prepare(ctx, &args[1])?;
+    run(ctx, &script, args, false)
+}
+
+/// EVAL_RO script numkeys [key ...] [arg ...]
+pub fn eval_ro(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let script = prepare(ctx, &args[1])?;
+    run(ctx, &script, args, true)
+}
+
+/// EVALSHA sha1 numkeys [key ...] [arg ...]
+pub fn evalsha(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let script = cached(ctx, &args[1])?;
+    run(ctx, &script, args, false)
+}
+
+/// EVALSHA_RO sha1 numkeys [key ...] [arg ...]
+pub fn evalsha_ro(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let script = cached(ctx, &args[1])?;
+    run(ctx, &script, args, true)
+}
+
+fn prepare(ctx: &Ctx<'_>, body: &[u8]) -> Result<std::sync::Arc<Script>, CmdError> {
+    let cache = &ctx.shared.scripting.cache;
+    if let Some(script) = cache.get(crate::script::engine::sha1_hex(body).as_bytes()) {
+        return Ok(script);
+    }
+    with_engine(|engine| engine.prepare(cache, body))?.map_err(CmdError::owned)
+}
+
+fn cached(ctx: &Ctx<'_>, sha: &[u8]) -> Result<std::sync::Arc<Script>, CmdError> {
+    ctx.shared.scripting.cache.get(sha).ok_or(CmdError::new(
+        "NOSCRIPT No matching script. Please use EVAL.",
+    ))
+}
+
+/// Splits `numkeys key... arg...` (from `args[2]`) into keys and arguments.
+fn keys_and_args(args: Argv<'_>) -> Result<(Vec<Bytes>, Vec<Bytes>), CmdError> {
+    let numkeys = arg_i64(&args[2])?;
+    if numkeys < 0 {
+        return Err(CmdError::new("ERR Number of keys can't be negative"));
+    }
+    let rest = args.len() - 3;
+    let numkeys = usize::try_from(numkeys).unwrap_or(usize::MAX);
+    if numkeys > rest {
+        return Err(CmdError::new(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    let all = args.slice(3..).to_vec();
+    let (keys, argv) = all.split_at(numkeys);
+    Ok((keys.to_vec(), argv.to_vec()))
+}
+
+/// Runs a script for the client and writes its reply.
+fn run(
+    ctx: &mut Ctx<'_>,
+    script: &Script,
+    args: Argv<'_>,
+    read_only_command: bool,
+) -> Result<(), CmdError> {
+    let (keys, argv) = keys_and_args(args)?;
+    if read_only_command && script.flags.declared && !script.flags.no_writes {
+        return Err(CmdError::new(
+            "ERR Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    let read_only = read_only_command || script.flags.no_writes;
+    let shared = ctx.shared;
+    let store = std::sync::Arc::clone(&shared.store);
+    let mut every_shard = shared.scripting.is_undeclared(&script.sha);
+    let caller_db = ctx.session.db;
+    let reply_start = ctx.out.buf.len();
+    loop {
+        let masks = if every_shard {
+            vec![EVERY_SHARD; store.db_count()]
+        } else {
+            let mut masks = vec![0u32; store.db_count()];
+            if let Some(db) = store.db(caller_db) {
+                for key in &keys {
+                    masks[caller_db] |= 1 << db.shard_index(key);
+                }
+            }
+            masks
+        };
+        let held = store.hold_shards(&masks);
+        // Declared after `held`: the unit is appended (or dropped) before the shards go.
+        let capture = crate::propagate::capture();
+        let saved_deny = std::mem::replace(&mut ctx.session.deny_blocking, true);
+        let saved_track = std::mem::replace(&mut ctx.session.track_write_replies, false);
+        let mut host = ScriptHost {
+            shared,
+            session: &mut *ctx.session,
+            now_ms: ctx.now_ms,
+            held,
+            read_only,
+            every_shard,
+            wrote: false,
+            restart: false,
+            preimages: Vec::new(),
+            scratch: Reply::new(),
+            started: Instant::now(),
+            busy: None,
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            with_engine(|engine| engine.run(script, &keys, &argv, &mut host))
+        }));
+        let panicked = outcome.is_err();
+        let frame = match outcome {
+            Ok(Ok(frame)) => frame,
+            Ok(Err(err)) => Frame::Error(Bytes::from(err.text().to_owned())),
+            Err(_) => {
+                drop_engine();
+                Frame::Error(Bytes::from_static(b"ERR the script engine failed"))
+            }
+        };
+        host.end_busy();
+        // A panic in a run that holds only some shards is undone like a restart; one that
+        // holds everything keeps what it did, and the log gets it.
+        let undo = host.restart || (panicked && !host.every_shard);
+        if undo {
+            host.undo();
+            capture.abandon();
+        } else {
+            capture.finish();
+        }
+        let wrote = host.wrote;
+        // Releases the shards, after the unit was appended or dropped.
+        drop(host);
+        ctx.session.deny_blocking = saved_deny;
+        ctx.session.track_write_replies = saved_track;
+        ctx.session.db = caller_db;
+        ctx.session.client.set_db(caller_db);
+        if undo && !panicked {
+            every_shard = true;
+            shared.scripting.mark_undeclared(&script.sha);
+            continue;
+        }
+        protocol::encode::encode(&frame, &mut ctx.out.buf, ctx.out.version);
+        if wrote {
+            if ctx.session.track_write_replies {
+                ctx.session
+                    .write_replies
+                    .push(reply_start..ctx.out.buf.len());
+            }
+            if ctx.shared.store.blocking().pending() {
+                crate::store::waiters::serve_ready(&ctx.shared.store, ctx.now_ms);
+            }
+        }
+        return Ok(());
+    }
+}
+
+/// The value a script's write replaced, to put back if the run is undone.
+struct Preimage {
+    db: usize,
+    key: Bytes,
+    before: Option<(Value, Option<u64>)>,
+}
+
+/// What a script's `redis.call` reaches: the keyspace, through the section's shards.
+struct ScriptHost<'h, 's> {
+    shared: &'h Shared,
+    session: &'h mut Session,
+    now_ms: u64,
+    held: HeldShards<'s>,
+    read_only: bool,
+    /// The section holds every shard of every database.
+    every_shard: bool,
+    /// A write command ran.
+    wrote: bool,
+    /// The run needs shards it could not get: undo it and run again holding every shard.
+    restart: bool,
+    /// Values replaced by the writes of a run that holds only some shards.
+    preimages: Vec<Preimage>,
+    /// Where the called commands write their replies.
+    scratch: Reply,
+    started: Instant,
+    /// Set once the script runs past the busy threshold.
+    busy: Option<std::sync::Arc<BusyRun>>,
+}
+
+/// Text of the error a restarting run's calls get (never seen by clients: the run is undone).
+const RESTARTING: &str = "ERR the script is being restarted holding every shard";
+
+impl Host for ScriptHost<'_, '_> {
+    fn call(&mut self, args: &[Bytes], version: Version) -> Frame {
+        if self.restart {
+            return error_frame(RESTARTING);
+        }
+        match self.try_call(args, version) {
+            Ok(frame) => frame,
+            Err(err) => Frame::Error(Bytes::from(err.text().to_owned())),
+        }
+    }
+
+    fn interrupt(&mut self) -> Option<String> {
+        if self.restart {
+            return Some(RESTARTING.to_owned());
+        }
+        if self.shared.shutdown.is_started() {
+            return Some("ERR the server is shutting down".to_owned());
+        }
+        let threshold = self
+            .shared
+            .scripting
+            .busy_threshold_ms
+            .load(Ordering::Relaxed);
+        if self.busy.is_none() && self.started.elapsed() >= Duration::from_millis(threshold) {
+            self.begin_busy();
+        }
+        let busy = self.busy.as_ref()?;
+        busy.killed
+            .load(Ordering::Acquire)
+            .then(|| "ERR Script killed by user with SCRIPT KILL...".to_owned())
+    }
+}
+
+fn error_frame(text: &'static str) -> Frame {
+    Frame::Error(Bytes::from_static(text.as_bytes()))
+}
+
+impl ScriptHost<'_, '_> {
+    fn try_call(&mut self, args: &[Bytes], version: Version) -> Result<Frame, CmdError> {
+        let argv = OwnedArgv::new(args);
+        let argv = argv.argv();
+        let name = argv.first().unwrap_or_default();
+        let command = lookup(name).ok_or(CmdError::new(
+            "ERR Unknown Redis command called from script",
+        ))?;
+        let command = resolve_subcommand(command, argv)?;
+        if !command.arity_ok(argv.len()) {
+            return Err(CmdError::new(
+                "ERR Wrong number of args calling Redis command from script",
+            ));
+        }
+        let flags = command.spec.flags;
+        if flags.contains(CommandFlags::NOSCRIPT) || flags.contains(CommandFlags::BLOCKING) {
+            return Err(CmdError::new(
+                "ERR This Redis command is not allowed from script",
+            ));
+        }
+        if command.is_write() && self.read_only {
+            return Err(CmdError::new(
+                "ERR Write commands are not allowed from read-only scripts.",
+            ));
+        }
+        if !self.every_shard && !self.has_shards_for(command, argv) {
+            self.restart = true;
+            return Err(CmdError::new(RESTARTING));
+        }
+        if command.is_write() {
+            if !self.every_shard {
+                self.save_preimages(command, argv);
+            }
+            self.wrote = true;
+            if let Some(busy) = &self.busy {
+                busy.wrote.store(true, Ordering::Release);
+            }
+        }
+        self.scratch.buf.clear();
+        self.scratch.version = version;
+        let mut ctx = Ctx {
+            shared: self.shared,
+            session: &mut *self.session,
+            out: &mut self.scratch,
+            now_ms: self.now_ms,
+        };
+        run_command(&mut ctx, command, argv, true);
+        let limits = protocol::Limits::default();
+        match protocol::parse::parse(&self.scratch.buf, &limits) {
+            Ok(Some((frame, _))) => Ok(frame),
+            _ => Err(CmdError::new("ERR the command's reply could not be read")),
+        }
+    }
+
+    /// True if the section holds (or could add without waiting) every shard `command` can
+    /// touch, all in the script's current database.
+    fn has_shards_for(&mut self, command: &super::Command, argv: Argv<'_>) -> bool {
+        let store = &self.shared.store;
+        let mut masks = vec![0u32; store.db_count()];
+        let mut db = self.session.db;
+        if add_command_shards(store, &mut db, command, argv, &mut masks) {
+            return false;
+        }
+        for (index, &mask) in masks.iter().enumerate() {
+            if mask == 0 || self.held.holds_all(index, mask) {
+                continue;
+            }
+            // Only the current database: a run's undo log covers the keys it names there.
+            if index != self.session.db || !self.held.try_add(index, mask) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Saves the values `command`'s keys hold now (once per key), so the run can be undone.
+    fn save_preimages(&mut self, command: &super::Command, argv: Argv<'_>) {
+        let db_index = self.session.db;
+        let Some(db) = self.shared.store.db(db_index) else {
+            return;
+        };
+        for position in command.spec.key_positions(argv) {
+            let Some(key) = argv.get(position) else {
+                continue;
+            };
+            if self
+                .preimages
+                .iter()
+                .any(|p| p.db == db_index && &p.key[..] == key)
+            {
+                continue;
+            }
+            let (shard, hash) = db.read(key);
+            let before = match shard.lookup(hash, key, self.now_ms) {
+                Lookup::Live(entry) => Some((entry.value.clone(), entry.expires_at())),
+                Lookup::Expired | Lookup::Absent => None,
+            };
+            drop(shard);
+            self.preimages.push(Preimage {
+                db: db_index,
+                key: Bytes::copy_from_slice(key),
+                before,
+            });
+        }
+    }
+
+    /// Puts back every value the run's writes replaced (the section still holds their
+    /// shards).
+    fn undo(&mut self) {
+        for preimage in self.preimages.drain(..).rev() {
+            let Some(db) = self.shared.store.db(preimage.db) else {
+                continue;
+            };
+            let (mut shard, hash) = db.lock(&preimage.key);
+            match preimage.before {
+                Some((value, expires_at)) => {
+                    shard.set(hash, &preimage.key, value, expires_at, self.now_ms);
+                }
+                None => {
+                    shard.delete(hash, &preimage.key, self.now_ms);
+                }
+            }
+        }
+    }
+
+    /// The script has run past the busy threshold: other clients now get `-BUSY`.
+    fn begin_busy(&mut self) {
+        let run = std::sync::Arc::new(BusyRun::default());
+        run.wrote.store(self.wrote, Ordering::Release);
+        let scripting = &self.shared.scripting;
+        scripting.busy_runs.lock().push(std::sync::Arc::clone(&run));
+        scripting.busy.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            "a script has run for more than {} ms: other clients get BUSY until it ends \
+             (SCRIPT KILL stops it if it has not written)",
+            scripting.busy_threshold_ms.load(Ordering::Relaxed)
+        );
+        self.busy = Some(run);
+    }
+
+    /// The script is over: if it was busy, clients are served again.
+    fn end_busy(&mut self) {
+        if let Some(run) = self.busy.take() {
+            let scripting = &self.shared.scripting;
+            scripting
+                .busy_runs
+                .lock()
+                .retain(|other| !std::sync::Arc::ptr_eq(other, &run));
+            scripting.busy.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// SCRIPT LOAD script
+pub fn script_load(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let script = prepare(ctx, &args[2])?;
+    ctx.out.bulk(script.sha.as_bytes());
+    Ok(())
+}
+
+/// SCRIPT EXISTS sha1 [sha1 ...]
+pub fn script_exists(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let shas = args.slice(2..);
+    ctx.out.array(shas.len());
+    for sha in shas {
+        let known = ctx.shared.scripting.cache.contains(sha);
+        ctx.out.int(i64::from(known));
+    }
+    Ok(())
+}
+
+/// SCRIPT FLUSH [ASYNC | SYNC]
+pub fn script_flush(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    match args.get(2) {
+        None => {}
+        Some(mode) if args.len() == 3 && (is(mode, "async") || is(mode, "sync")) => {}
+        Some(_) => {
+            return Err(CmdError::new(
+                "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
+            ))
+        }
+    }
+    ctx.shared.scripting.cache.flush();
+    ctx.shared.scripting.undeclared.lock().clear();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// SCRIPT KILL
+pub fn script_kill(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
+    let runs = ctx.shared.scripting.busy_runs.lock();
+    if runs.is_empty() {
+        return Err(CmdError::new("NOTBUSY No scripts in execution right now."));
+    }
+    if runs.iter().any(|run| run.wrote.load(Ordering::Acquire)) {
+        return Err(CmdError::new(
+            "UNKILLABLE Sorry the script already executed write commands against the \
+             dataset. You can either wait the script termination or kill the server in a hard \
+             way using the SHUTDOWN NOSAVE command.",
+        ));
+    }
+    for run in runs.iter() {
+        run.killed.store(true, Ordering::Release);
+    }
+    drop(runs);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// SCRIPT HELP
+pub fn script_help(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
+    reply_help(
+        ctx,
+        "SCRIPT",
+        &[
+            "EXISTS <sha1> [<sha1> ...]",
+            "    For each SHA-1, 1 if the script cache holds it, else 0.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Empty the script cache.",
+            "KILL",
+            "    Stop a script that runs past the busy threshold and has not written.",
+            "LOAD <script>",
+            "    Compile a script and cache it; reply with its SHA-1.",
+        ],
+    );
+    Ok(())
+}
