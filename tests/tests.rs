@@ -23,6 +23,7 @@ mod lists;
 mod persistence;
 mod process;
 mod protocol_errors;
+mod scripting;
 mod server_cmds;
 mod sets;
 mod strings;

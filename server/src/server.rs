@@ -251,7 +251,18 @@ async fn accept_loop(
             });
             continue;
         }
-        if let Err(err) = workers.hand_over(stream, peer) {
+        let stuck = shared.scripting.stuck_workers();
+        if stuck != 0 && workers.all_stuck(stuck) {
+            // Every connection thread runs a script past the busy threshold: serve the client
+            // here, so that it gets BUSY, and SCRIPT KILL or SHUTDOWN NOSAVE get through.
+            tracker.spawn(async move {
+                let idle = std::sync::atomic::AtomicBool::new(false);
+                connection::handle(stream, peer, &shared_for_task, &idle).await;
+                shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
+            });
+            continue;
+        }
+        if let Err(err) = workers.hand_over(stream, peer, stuck) {
             warn!("could not hand a connection to a worker: {err}");
             shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
         }
@@ -301,6 +312,10 @@ impl Workers {
                 .name(format!("kv-conn-{index}"))
                 .spawn(move || {
                     crate::propagate::set_thread_lane(index);
+                    crate::cmd::scripting::set_worker_index(index);
+                    crate::sync::busy_wait::set_busy_source(std::sync::Arc::clone(
+                        &shared.scripting.busy,
+                    ));
                     crate::idle_poll::install(epoll, idle_poll);
                     runtime.block_on(run_worker(arrivals, shared, tracker))
                 })?;
@@ -313,11 +328,23 @@ impl Workers {
         })
     }
 
-    /// Moves an accepted connection to the next worker (round-robin).
-    fn hand_over(&self, stream: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
+    /// True if every worker is in `stuck` (a mask of worker indices running a busy script).
+    fn all_stuck(&self, stuck: u64) -> bool {
+        (0..self.queues.len()).all(|index| index >= 64 || stuck & (1 << index) != 0)
+    }
+
+    /// Moves an accepted connection to the next worker (round-robin), passing over those in
+    /// `stuck` (running a script past the busy threshold: their connections wait for it).
+    fn hand_over(&self, stream: TcpStream, peer: SocketAddr, stuck: u64) -> std::io::Result<()> {
         // Leaves this runtime's reactor; the worker registers it with its own.
         let stream = stream.into_std()?;
-        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
+        let mut index = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
+        for _ in 0..self.queues.len() {
+            if index >= 64 || stuck & (1 << index) == 0 {
+                break;
+            }
+            index = (index + 1) % self.queues.len();
+        }
         self.queues[index]
             .send((stream, peer))
             .map_err(|_| std::io::Error::other("connection thread stopped"))

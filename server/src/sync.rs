@@ -74,6 +74,84 @@ impl Condvar {
     pub fn notify_all(&self) {
         self.0.notify_all();
     }
+
+    /// [`Condvar::wait`] for at most `timeout` (std only: loom models do not time out).
+    #[cfg(not(kv_loom))]
+    pub fn wait_timeout<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: std::time::Duration,
+    ) -> MutexGuard<'a, T> {
+        match self.0.wait_timeout(guard, timeout) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
+    }
+}
+
+/// Lock waits that give up while a script is busy.
+///
+/// A connection thread waiting for a shard that a script holds past `busy-reply-threshold`
+/// would otherwise stay stuck, with every connection it serves, until the script ends: no
+/// `-BUSY` replies, and no way to reach SCRIPT KILL through it. While the dispatcher runs a
+/// handler ([`abortable`]) on a thread whose server is known ([`set_busy_source`]), a lock
+/// wait checks every few milliseconds whether a script is busy and, if so, unwinds out of
+/// the handler with [`WaitAborted`]; the dispatcher then replies `-BUSY`. Handlers take all
+/// their locks before changing anything, so an abandoned wait leaves nothing half done.
+#[cfg(not(kv_loom))]
+pub mod busy_wait {
+    use std::cell::{Cell, RefCell};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The unwinding payload of an abandoned lock wait.
+    pub struct WaitAborted;
+
+    std::thread_local! {
+        static SOURCE: RefCell<Option<std::sync::Arc<AtomicUsize>>> = const { RefCell::new(None) };
+        static ABORTABLE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Makes the calling thread's abortable waits watch `busy` (a count of busy scripts).
+    pub fn set_busy_source(busy: std::sync::Arc<AtomicUsize>) {
+        SOURCE.with(|source| *source.borrow_mut() = Some(busy));
+    }
+
+    /// Runs `f` with lock waits abortable; `Err(WaitAborted)` if one was abandoned. Other
+    /// panics go on unwinding.
+    #[inline]
+    pub fn abortable<R>(f: impl FnOnce() -> R) -> Result<R, WaitAborted> {
+        let before = ABORTABLE.with(|flag| flag.replace(true));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        ABORTABLE.with(|flag| flag.set(before));
+        match outcome {
+            Ok(value) => Ok(value),
+            Err(payload) if payload.is::<WaitAborted>() => Err(WaitAborted),
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    }
+
+    /// Called by a lock wait between naps: unwinds if the wait may give up and a script is
+    /// busy.
+    pub fn check() {
+        if !ABORTABLE.with(Cell::get) {
+            return;
+        }
+        let busy = SOURCE.with(|source| {
+            source
+                .borrow()
+                .as_ref()
+                .is_some_and(|busy| busy.load(Ordering::Relaxed) != 0)
+        });
+        if busy {
+            ABORTABLE.with(|flag| flag.set(false));
+            std::panic::resume_unwind(Box::new(WaitAborted));
+        }
+    }
+
+    /// True if lock waits on this thread may give up (they then nap instead of sleeping).
+    pub fn enabled() -> bool {
+        ABORTABLE.with(Cell::get) && SOURCE.with(|source| source.borrow().is_some())
+    }
 }
 
 /// Interior mutability with loom's API: access goes through pointers whose lifetime loom

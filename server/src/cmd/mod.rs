@@ -368,7 +368,10 @@ pub(crate) fn run_command(
     ctx.session.writes += u64::from(command.is_write());
     let reply_start = ctx.out.buf.len();
     let before = propagate::debug::Tally::now();
-    let result = (command.handler)(ctx, args);
+    // A lock wait inside the handler gives up if a script turns busy meanwhile (see
+    // `sync::busy_wait`): the client gets BUSY, as it would had it arrived a moment later.
+    let result = crate::sync::busy_wait::abortable(|| (command.handler)(ctx, args))
+        .unwrap_or_else(|_| Err(CmdError::new(scripting::BUSY)));
     // A write that succeeded and changed the keyspace must have propagated, unless its
     // catalogue row says it propagates nothing (debug builds only).
     propagate::debug::check(

@@ -46,10 +46,13 @@ pub struct Scripting {
     undeclared: Mutex<HashSet<String>>,
     /// `busy-reply-threshold` in milliseconds.
     pub busy_threshold_ms: AtomicU64,
-    /// Scripts running past the threshold: while non-zero, other commands get `-BUSY`.
-    busy: AtomicUsize,
+    /// Scripts running past the threshold: while non-zero, other commands get `-BUSY` (shared
+    /// with the connection threads' lock waits, see `sync::busy_wait`).
+    pub busy: std::sync::Arc<AtomicUsize>,
     /// The busy scripts, for SCRIPT KILL.
     busy_runs: Mutex<Vec<std::sync::Arc<BusyRun>>>,
+    /// Connection threads (bit = index) running a busy script: new connections go elsewhere.
+    stuck_workers: AtomicU64,
 }
 
 /// A script that ran past the busy threshold.
@@ -67,8 +70,9 @@ impl Default for Scripting {
             cache: ScriptCache::new(),
             undeclared: Mutex::new(HashSet::new()),
             busy_threshold_ms: AtomicU64::new(DEFAULT_BUSY_THRESHOLD_MS),
-            busy: AtomicUsize::new(0),
+            busy: std::sync::Arc::new(AtomicUsize::new(0)),
             busy_runs: Mutex::new(Vec::new()),
+            stuck_workers: AtomicU64::new(0),
         }
     }
 }
@@ -79,6 +83,11 @@ impl Scripting {
     #[inline]
     pub fn is_busy(&self) -> bool {
         self.busy.load(Ordering::Relaxed) != 0
+    }
+
+    /// Connection threads running a script past the busy threshold, as a bit mask.
+    pub fn stuck_workers(&self) -> u64 {
+        self.stuck_workers.load(Ordering::Relaxed)
     }
 
     fn is_undeclared(&self, sha: &str) -> bool {
@@ -93,6 +102,22 @@ impl Scripting {
 thread_local! {
     /// This thread's Lua state, made on first use.
     static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+    /// The connection thread's index (`None` on other threads).
+    static WORKER_INDEX: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Records the calling connection thread's index, so that a busy script can tell the accept
+/// loop to send new connections elsewhere.
+pub fn set_worker_index(index: usize) {
+    WORKER_INDEX.with(|cell| cell.set(Some(index)));
+}
+
+/// The bit of the calling connection thread in [`Scripting::stuck_workers`] (0 elsewhere).
+fn worker_bit() -> u64 {
+    WORKER_INDEX
+        .with(std::cell::Cell::get)
+        .filter(|&index| index < 64)
+        .map_or(0, |index| 1 << index)
 }
 
 /// Runs `f` with this thread's engine.
@@ -195,7 +220,9 @@ fn run(
     let read_only = read_only_command || script.flags.no_writes;
     let shared = ctx.shared;
     let store = std::sync::Arc::clone(&shared.store);
-    let mut every_shard = shared.scripting.is_undeclared(&script.sha);
+    // Inside EXEC the transaction already holds every shard (it plans scripts that way).
+    let nested = crate::store::Section::active();
+    let mut every_shard = nested || shared.scripting.is_undeclared(&script.sha);
     let caller_db = ctx.session.db;
     let reply_start = ctx.out.buf.len();
     loop {
@@ -210,7 +237,7 @@ fn run(
             }
             masks
         };
-        let held = store.hold_shards(&masks);
+        let held = (!nested).then(|| store.hold_shards(&masks));
         // Declared after `held`: the unit is appended (or dropped) before the shards go.
         let capture = crate::propagate::capture();
         let saved_deny = std::mem::replace(&mut ctx.session.deny_blocking, true);
@@ -290,7 +317,8 @@ struct ScriptHost<'h, 's> {
     shared: &'h Shared,
     session: &'h mut Session,
     now_ms: u64,
-    held: HeldShards<'s>,
+    /// The section's shards (`None` inside EXEC, whose section holds them all).
+    held: Option<HeldShards<'s>>,
     read_only: bool,
     /// The section holds every shard of every database.
     every_shard: bool,
@@ -410,12 +438,15 @@ impl ScriptHost<'_, '_> {
         if add_command_shards(store, &mut db, command, argv, &mut masks) {
             return false;
         }
+        let Some(held) = self.held.as_mut() else {
+            return true;
+        };
         for (index, &mask) in masks.iter().enumerate() {
-            if mask == 0 || self.held.holds_all(index, mask) {
+            if mask == 0 || held.holds_all(index, mask) {
                 continue;
             }
             // Only the current database: a run's undo log covers the keys it names there.
-            if index != self.session.db || !self.held.try_add(index, mask) {
+            if index != self.session.db || !held.try_add(index, mask) {
                 return false;
             }
         }
@@ -479,6 +510,9 @@ impl ScriptHost<'_, '_> {
         let scripting = &self.shared.scripting;
         scripting.busy_runs.lock().push(std::sync::Arc::clone(&run));
         scripting.busy.fetch_add(1, Ordering::Relaxed);
+        scripting
+            .stuck_workers
+            .fetch_or(worker_bit(), Ordering::Relaxed);
         tracing::warn!(
             "a script has run for more than {} ms: other clients get BUSY until it ends \
              (SCRIPT KILL stops it if it has not written)",
@@ -496,6 +530,9 @@ impl ScriptHost<'_, '_> {
                 .lock()
                 .retain(|other| !std::sync::Arc::ptr_eq(other, &run));
             scripting.busy.fetch_sub(1, Ordering::Relaxed);
+            scripting
+                .stuck_workers
+                .fetch_and(!worker_bit(), Ordering::Relaxed);
         }
     }
 }

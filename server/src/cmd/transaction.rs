@@ -295,6 +295,12 @@ pub fn add_command_shards(
         }
         _ => {}
     }
+    // A script may touch keys beyond its KEYS, in any database: inside a transaction, where
+    // it cannot add shards as it goes, it needs them all.
+    if command.spec.group == Group::Scripting && command.spec.key_specs.len() == 1 {
+        masks.iter_mut().for_each(|mask| *mask = EVERY_SHARD);
+        return true;
+    }
     if !command.spec.key_specs.is_empty() {
         if let (Some(database), Some(mask)) = (store.db(*db), masks.get_mut(*db)) {
             for position in command.spec.key_positions(args) {

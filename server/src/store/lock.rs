@@ -211,6 +211,36 @@ impl<T> ShardLock<T> {
         }
     }
 
+    /// Shared access if no writer holds the lock now; `None` instead of waiting (for
+    /// background work that must not queue behind a long holder, such as a script).
+    pub fn try_read(&self) -> Option<ReadGuard<'_, T>> {
+        let slot = &self.slots[thread_number() & (self.slots.len() - 1)];
+        slot.readers.fetch_add(1, Ordering::SeqCst);
+        handshake_fence();
+        if self.state.load(Ordering::SeqCst) & LOCKED == 0 {
+            return Some(ReadGuard {
+                value: self.value.get(),
+                slot,
+                _held: Held::Shared(self, slot),
+            });
+        }
+        self.leave(slot);
+        None
+    }
+
+    /// Exclusive access if no writer holds the lock now (readers inside are waited for, as
+    /// they leave promptly); `None` instead of waiting.
+    pub fn try_write(&self) -> Option<WriteGuard<'_, T>> {
+        self.state
+            .compare_exchange(0, LOCKED, Ordering::SeqCst, Ordering::Relaxed)
+            .ok()?;
+        let exclusive = self.drain_readers();
+        Some(WriteGuard {
+            value: self.value.get_mut(),
+            _exclusive: Some(exclusive),
+        })
+    }
+
     /// Exclusive access: waits for the previous writer, then for the readers inside.
     #[inline]
     pub fn write(&self) -> WriteGuard<'_, T> {
@@ -361,6 +391,16 @@ impl<T> ShardLock<T> {
                         )
                         .is_ok())
             {
+                #[cfg(not(kv_loom))]
+                if crate::sync::busy_wait::enabled() {
+                    // Nap, so that a busy script elsewhere can make this wait give up.
+                    drop(
+                        self.parked
+                            .wait_timeout(parking, std::time::Duration::from_millis(10)),
+                    );
+                    crate::sync::busy_wait::check();
+                    continue;
+                }
                 drop(self.parked.wait(parking));
             }
         }

@@ -342,14 +342,23 @@ impl Db {
     }
 
     /// One bounded active-expiry pass over every shard; see [`Shard::sweep_expired`]. Shards
-    /// with nothing due are only read-locked.
+    /// with nothing due are only read-locked. A shard another thread holds is passed over
+    /// until the next tick: the sweep never queues behind a transaction or a long script
+    /// (and does not spin on it either).
     pub fn sweep_expired(&self, now_ms: u64, budget_per_shard: usize) -> SweepResult {
         let mut total = SweepResult::default();
         for shard in self.shards.iter() {
-            if !shard.0.read().sweep_due(now_ms) {
+            let Some(due) = shard.0.try_read().map(|shard| shard.sweep_due(now_ms)) else {
+                continue;
+            };
+            if !due {
                 continue;
             }
-            let result = shard.0.write().sweep_expired(now_ms, budget_per_shard);
+            let Some(mut guard) = shard.0.try_write() else {
+                continue;
+            };
+            let result = guard.sweep_expired(now_ms, budget_per_shard);
+            drop(guard);
             total.expired += result.expired;
             total.more_due |= result.more_due;
         }
