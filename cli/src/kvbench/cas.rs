@@ -410,4 +410,123 @@ mod tests {
             Commit::Failed("EXEC returned Integer(1)".into())
         );
     }
+
+    /// A fake server for one connection: answers WATCH, GET, MULTI, SET, EXEC and UNWATCH
+    /// as Redis does for one string key, aborting the first `aborts` EXECs (as if another
+    /// client had written the key); `get_error` replaces every GET reply. Returns the
+    /// commands it received.
+    async fn fake_server(
+        listener: tokio::net::TcpListener,
+        aborts: u32,
+        get_error: Option<&'static [u8]>,
+    ) -> Vec<String> {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        let mut input = BytesMut::new();
+        let mut value: Option<Vec<u8>> = None;
+        let mut queued: Option<Vec<u8>> = None;
+        let mut aborts_left = aborts;
+        let mut log = Vec::new();
+        loop {
+            let parsed = protocol::parse::parse(&input, &Limits::default()).expect("RESP");
+            let Some((Frame::Array(args), used)) = parsed else {
+                if stream.read_buf(&mut input).await.expect("read") == 0 {
+                    return log;
+                }
+                continue;
+            };
+            input.advance(used);
+            let args: Vec<Vec<u8>> = args
+                .into_iter()
+                .map(|arg| match arg {
+                    Frame::Bulk(bytes) => bytes.to_vec(),
+                    other => panic!("not a bulk: {other:?}"),
+                })
+                .collect();
+            log.push(String::from_utf8_lossy(&args[0]).into_owned());
+            let reply: Vec<u8> = match args[0].as_slice() {
+                b"WATCH" | b"MULTI" | b"UNWATCH" => b"+OK\r\n".to_vec(),
+                b"GET" => match (get_error, &value) {
+                    (Some(error), _) => error.to_vec(),
+                    (None, None) => b"$-1\r\n".to_vec(),
+                    (None, Some(v)) => {
+                        [format!("${}\r\n", v.len()).as_bytes(), v, b"\r\n"].concat()
+                    }
+                },
+                b"SET" => {
+                    queued = Some(args[2].clone());
+                    b"+QUEUED\r\n".to_vec()
+                }
+                b"EXEC" if aborts_left > 0 => {
+                    aborts_left -= 1;
+                    queued = None;
+                    b"*-1\r\n".to_vec()
+                }
+                b"EXEC" => {
+                    value = queued.take();
+                    b"*1\r\n+OK\r\n".to_vec()
+                }
+                other => panic!("unexpected command {other:?}"),
+            };
+            stream.write_all(&reply).await.expect("write");
+        }
+    }
+
+    /// Runs `requests` increments against a fake server; returns the stats and the commands
+    /// the server saw.
+    fn run_against(
+        requests: u64,
+        aborts: u32,
+        get_error: Option<&'static [u8]>,
+    ) -> (Stats, Vec<String>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("address");
+            let server = tokio::spawn(fake_server(listener, aborts, get_error));
+            let stream = TcpStream::connect(addr).await.expect("connect");
+            let shared = Arc::new(Shared::new(requests));
+            let stats = Rc::new(RefCell::new(Stats::new().expect("histogram")));
+            let connection = CasConnection::new(
+                stream,
+                KeyDist::Uniform { keyspace: 1 },
+                Rng::new(1),
+                None,
+                Arc::clone(&shared),
+                Rc::clone(&stats),
+            );
+            connection.run().await.expect("the loop runs");
+            let log = server.await.expect("server task");
+            assert_eq!(shared.completed.load(Ordering::Relaxed), requests);
+            let stats = stats.borrow().clone();
+            (stats, log)
+        })
+    }
+
+    #[test]
+    fn aborted_attempts_are_retried_and_counted() {
+        let (stats, log) = run_against(3, 2, None);
+        assert_eq!((stats.requests, stats.errors, stats.retries), (3, 0, 2));
+        assert_eq!(stats.latency.len(), 3);
+        // Five attempts of five commands: two aborted, then one committed per increment.
+        let attempt = ["WATCH", "GET", "MULTI", "SET", "EXEC"];
+        assert_eq!(log, attempt.repeat(5));
+    }
+
+    #[test]
+    fn a_failed_get_ends_the_increment_with_unwatch() {
+        let wrongtype: &[u8] =
+            b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+        let (stats, log) = run_against(2, 0, Some(wrongtype));
+        assert_eq!((stats.requests, stats.errors, stats.retries), (2, 2, 0));
+        assert_eq!(
+            stats.first_error.as_deref(),
+            Some("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
+        assert_eq!(log, ["WATCH", "GET", "UNWATCH"].repeat(2));
+    }
 }

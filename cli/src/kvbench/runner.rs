@@ -93,7 +93,12 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn new() -> Result<Self, RunError> {
+    /// Empty measurements.
+    ///
+    /// # Errors
+    ///
+    /// The histogram could not be created.
+    pub fn new() -> Result<Self, RunError> {
         let latency = Histogram::new_with_bounds(1, MAX_LATENCY_US, LATENCY_SIGFIG)
             .map_err(|err| RunError::Internal(format!("latency histogram: {err}")))?;
         Ok(Self {
@@ -171,6 +176,15 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// State for a run of `requests` requests in all (`u64::MAX` for a timed run).
+    pub fn new(requests: u64) -> Self {
+        Self {
+            remaining: AtomicU64::new(requests),
+            stop: AtomicBool::new(false),
+            completed: AtomicU64::new(0),
+        }
+    }
+
     /// Hands out the size of the next batch, 0 when the run is over.
     pub fn claim(&self, pipeline: u64, deadline: Option<Instant>) -> u64 {
         if self.stop.load(Ordering::Relaxed) {
@@ -210,14 +224,10 @@ enum Event {
 ///
 /// The first [`RunError`] of any connection; the others stop at their next batch.
 pub fn run(plan: &Plan, mut progress: impl FnMut(u64, Duration)) -> Result<Outcome, RunError> {
-    let shared = Arc::new(Shared {
-        remaining: AtomicU64::new(match plan.limit {
-            Limit::Requests(n) => n,
-            Limit::Duration(_) => u64::MAX,
-        }),
-        stop: AtomicBool::new(false),
-        completed: AtomicU64::new(0),
-    });
+    let shared = Arc::new(Shared::new(match plan.limit {
+        Limit::Requests(n) => n,
+        Limit::Duration(_) => u64::MAX,
+    }));
     let threads = plan.threads.clamp(1, plan.clients.max(1));
     let (events, rx) = mpsc::channel::<Event>();
     let mut results = Vec::with_capacity(threads + 1);
@@ -566,11 +576,7 @@ mod tests {
     use super::*;
 
     fn shared(remaining: u64) -> Shared {
-        Shared {
-            remaining: AtomicU64::new(remaining),
-            stop: AtomicBool::new(false),
-            completed: AtomicU64::new(0),
-        }
+        Shared::new(remaining)
     }
 
     #[test]
