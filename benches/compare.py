@@ -19,13 +19,18 @@ ratio kvserver / redis. Machines are shared and noisy: look at ratios, not absol
   python3 benches/compare.py collection-memory       # RSS of big and of many small collections
   python3 benches/compare.py large                   # ZRANGE, ZRANK, LINDEX, SINTER, HGETALL on
                                                      # large collections
+  python3 benches/compare.py transactions --pinned   # kvbench's multi (MULTI + 10 SETs + EXEC),
+                                                     # evalsha (INCR+EXPIRE script) and cas
+                                                     # (WATCH/GET/MULTI/SET/EXEC on 10 keys)
 
 Needs: redis-server, redis-benchmark, redis-cli on PATH; `cargo build --release -p kvserver`
-(or KVSERVER_BIN=<path to a kvserver binary>, to measure another build).
+(or KVSERVER_BIN=<path to a kvserver binary>, to measure another build); for `--client kvbench`
+and `transactions`, `cargo build --release -p kvcli` (kvbench).
 """
 import argparse
 import csv
 import io
+import json
 import os
 import shutil
 import socket
@@ -48,6 +53,12 @@ COLLECTION_TESTS = ("lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,"
 # kvbench's tests under the row names redis-benchmark reports them as.
 KVBENCH_ROWS = {"ping": "PING_MBULK", "set": "SET", "get": "GET", "incr": "INCR",
                 "mset": "MSET (10 keys)"}
+# `transactions`: kvbench's tests of issue 17, with what one request of each is.
+TRANSACTION_TESTS = {
+    "multi": "MULTI + 10 SET + EXEC",
+    "evalsha": "EVALSHA INCR+EXPIRE",
+    "cas": "WATCH/GET/MULTI/SET/EXEC",
+}
 
 
 def free_port() -> int:
@@ -251,6 +262,99 @@ def throughput(args) -> None:
                   "saturated); a client at ~1.00 means the client set the pace.")
             if neighbour.busy() is not None:
                 print(f"The busy loop used {neighbour.busy():.2f} of a core on average so far.")
+
+
+def run_kvbench_test(port: int, test: str, args, client_pin: str | None, keyspace: int,
+                     pipeline: int) -> dict:
+    """One kvbench run of one test, as its JSON result row (rps, p50_ms, p99_ms, errors,
+    first_error, retries, ...). A run kvbench could not complete (server unreachable, broken
+    connection) gives {"failure": its message} instead of an exception."""
+    cmd = [KVBENCH, "-p", str(port), "-t", test, "-n", str(args.requests),
+           "-c", str(args.clients), "-P", str(pipeline), "-r", str(keyspace), "--json"]
+    if client_pin:
+        cmd = ["taskset", "-c", client_pin] + cmd
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    try:
+        return json.loads(proc.stdout)["results"][0]
+    except (ValueError, KeyError, IndexError):
+        message = proc.stderr.strip().splitlines()
+        return {"failure": message[-1] if message else f"kvbench exited with {proc.returncode}"}
+
+
+def transactions(args) -> None:
+    """Issue 17's figures side by side: kvbench's multi, evalsha and cas tests against both
+    servers, alternating, with medians of throughput (transactions, script calls, committed
+    increments per second), p50/p99 and the servers' CPU per request. A server whose replies
+    were errors (kvserver without scripting, say) gets no throughput: its error is printed."""
+    pin = "1" if args.pinned else None
+    client_pin = "0" if args.pinned else None
+    tests = args.tests.split(",")
+    for test in tests:
+        if test not in TRANSACTION_TESTS:
+            sys.exit(f"unknown test {test!r}: choose from {', '.join(TRANSACTION_TESTS)}")
+    keyspaces = {test: args.cas_keys if test == "cas" else args.keyspace for test in tests}
+    samples = {}  # (server, test) -> [result row with cpu_us added]
+    with Servers(pin, kvstore_extra=args.kvstore_args.split()) as servers:
+        pids = servers.pids()
+        for _ in range(args.rounds):
+            for test in tests:
+                for name in ("redis", "kvstore"):
+                    before = cpu_seconds(pids[name])
+                    row = run_kvbench_test(servers.ports[name], test, args, client_pin,
+                                           keyspaces[test], args.pipeline)
+                    spent = cpu_seconds(pids[name]) - before
+                    row["cpu_us"] = spent * 1e6 / row["requests"] if row.get("requests") else 0.0
+                    samples.setdefault((name, test), []).append(row)
+    mode = "pinned to one core" if args.pinned else "unpinned"
+    if args.kvstore_args:
+        mode += f", kvserver {args.kvstore_args}"
+    print(f"\n### Transactions and scripts: kvbench -c {args.clients} -n {args.requests} "
+          f"-P {args.pipeline} (cas: -P 1), {mode}, median of {args.rounds} alternating rounds\n")
+    print("| test | keys | redis rps | kvstore rps | ratio | redis p50 ms | kvstore p50 ms "
+          "| redis p99 ms | kvstore p99 ms | redis CPU us/req | kvstore CPU us/req "
+          "| redis retries/req | kvstore retries/req |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+          "| ---: | ---: |")
+    problems = []
+    for test in tests:
+        med = {}
+        for name in ("redis", "kvstore"):
+            rows = samples.get((name, test), [])
+            failed = [row for row in rows if "failure" in row]
+            erred = [row for row in rows if row.get("errors")]
+            if failed:
+                problems.append(f"{name} {test}: kvbench failed: {failed[0]['failure']}")
+            for row in erred:
+                problems.append(f"{name} {test}: {row['errors']:,} of {row['requests']:,} "
+                                f"requests had error replies (first: {row.get('first_error')})")
+                break
+            if failed or erred or not rows:
+                med[name] = None
+                continue
+            med[name] = {key: statistics.median(row[key] for row in rows)
+                         for key in ("rps", "p50_ms", "p99_ms", "cpu_us")}
+            med[name]["retries"] = statistics.median(row["retries"] / row["requests"]
+                                                     for row in rows)
+        cells = {}
+        for name in ("redis", "kvstore"):
+            m = med[name]
+            cells[name] = (["errors"] * 5 if m is None else
+                           [f"{m['rps']:,.0f}", f"{m['p50_ms']:.3f}", f"{m['p99_ms']:.3f}",
+                            f"{m['cpu_us']:.2f}", f"{m['retries']:.2f}"])
+        r, k = med["redis"], med["kvstore"]
+        ratio = f"{k['rps'] / r['rps']:.2f}" if r and k and r["rps"] else "n/a"
+        rc, kc = cells["redis"], cells["kvstore"]
+        print(f"| {test} ({TRANSACTION_TESTS[test]}) | {keyspaces[test]:,} | {rc[0]} | {kc[0]} | "
+              f"{ratio} | {rc[1]} | {kc[1]} | {rc[2]} | {kc[2]} | {rc[3]} | {kc[3]} | "
+              f"{rc[4]} | {kc[4]} |")
+    print("\nrps: transactions (multi), script calls (evalsha) or committed increments (cas) per "
+          "second; latency per request, cas retries included. ratio: kvstore / redis.\n"
+          "CPU us/req: the server's user+system CPU per request. retries/req: aborted EXECs per "
+          "committed increment.")
+    if problems:
+        print("\nNot measured (errors are not throughput):")
+        for problem in problems:
+            print(f"- {problem}")
 
 
 def rss_bytes(pid: int) -> int:
@@ -569,11 +673,30 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=1_000_000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--keys", type=int, default=1_000_000)
+    tx = sub.add_parser("transactions",
+                        help="kvbench's multi, evalsha and cas tests (issue 17), side by side")
+    tx.add_argument("--pinned", action="store_true", help="servers on core 1, client on core 0")
+    tx.add_argument("--requests", type=int, default=100_000,
+                    help="requests per run: transactions, script calls, committed increments")
+    tx.add_argument("--rounds", type=int, default=3)
+    tx.add_argument("--clients", type=int, default=50)
+    tx.add_argument("--tests", default=",".join(TRANSACTION_TESTS),
+                    help="comma-separated subset of " + ", ".join(TRANSACTION_TESTS))
+    tx.add_argument("--pipeline", type=int, default=1,
+                    help="-P for multi and evalsha (cas is never pipelined)")
+    tx.add_argument("--keyspace", type=int, default=100_000,
+                    help="-r for multi and evalsha: keys spread over every shard")
+    tx.add_argument("--cas-keys", type=int, default=10,
+                    help="-r for cas: few keys, so that the clients contend")
+    tx.add_argument("--kvstore-args", default="",
+                    help="extra kvserver flags, e.g. '--threads 2'")
     args = parser.parse_args()
-    if getattr(args, "client", None) == "kvbench" and not os.path.exists(KVBENCH):
+    if ((getattr(args, "client", None) == "kvbench" or args.mode == "transactions")
+            and not os.path.exists(KVBENCH)):
         sys.exit("build kvbench first: cargo build --release -p kvcli")
     modes = {"throughput": throughput, "memory": memory, "persistence": persistence,
-             "collection-memory": collection_memory, "large": large}
+             "collection-memory": collection_memory, "large": large,
+             "transactions": transactions}
     modes[args.mode](args)
 
 

@@ -7,11 +7,17 @@
 //! digits are rewritten per send ([`workload`]); replies are counted by a skip-parser that
 //! never builds a frame ([`reply`]). [`runner`] drives a test, [`report`] prints it.
 //!
+//! Besides single commands, kvbench measures transactions (`multi`: MULTI, 10 SETs, EXEC as
+//! one request), scripts (`evalsha`, after a `SCRIPT LOAD` outside the timed run) and
+//! optimistic locking under contention (`cas`: WATCH, GET, MULTI, SET, EXEC until it
+//! commits, [`cas`]).
+//!
 //! Exit status: 0 on success; 1 if the server cannot be reached or a connection fails
 //! during a test (`Could not connect to HOST:PORT: <reason>`); 2 on a usage error; 3 with
 //! `--fail-on-error` when any reply was an error (error replies are always counted and
 //! reported, and the first one's text is printed on stderr).
 
+mod cas;
 mod keys;
 mod reply;
 mod report;
@@ -26,7 +32,7 @@ use clap::{ArgAction, Parser, ValueEnum};
 
 use crate::keys::{KeyDist, Zipf, MAX_KEYSPACE};
 use crate::report::{Format, Progress, Report, Row, Settings};
-use crate::runner::{Limit, Plan};
+use crate::runner::{Limit, Plan, ScriptLoad};
 use crate::workload::{Ratio, Spec, Test};
 
 /// Requests per test when neither `-n` nor `--duration` is given (redis-benchmark's default).
@@ -46,8 +52,13 @@ const MAX_DATA_SIZE: usize = protocol::parse::DEFAULT_MAX_BULK_LEN;
 #[command(name = "kvbench", version, disable_help_flag = true)]
 #[command(
     about = "Load generator for kvstore and Redis: throughput and latency percentiles",
-    after_help = "Keys are key:NNNNNNNNNNNN (INCR uses counter:NNNNNNNNNNNN), drawn from -r keys; \
-                  without -r every request uses key number 0, as redis-benchmark does.\n\
+    after_help = "Keys are key:NNNNNNNNNNNN (INCR, EVALSHA and CAS use counter:NNNNNNNNNNNN), \
+                  drawn from -r keys; without -r every request uses key number 0, as \
+                  redis-benchmark does (cas: keys 0 to 9).\n\
+                  multi: one request is MULTI, 10 SETs and EXEC (requests/s are transactions/s). \
+                  evalsha: the script is loaded with SCRIPT LOAD before the clock starts. \
+                  cas: one request is one committed WATCH/GET/MULTI/SET/EXEC increment, \
+                  retries included; never pipelined.\n\
                   Exit status: 0 ok, 1 connection failure, 2 usage error, \
                   3 error replies with --fail-on-error."
 )]
@@ -159,14 +170,9 @@ fn main() -> ExitCode {
 /// Runs every test; `Err` holds the message for a fatal failure.
 fn run(cli: &Cli) -> Result<ExitCode, String> {
     let keyspace = cli.keyspace.unwrap_or(1);
-    let (dist, dist_name) = match cli.dist {
-        Dist::Uniform => (KeyDist::Uniform { keyspace }, "uniform".to_owned()),
-        Dist::Zipf => {
-            // Both parameters were validated by the argument parser.
-            let zipf = Zipf::new(keyspace, cli.zipf_exponent)
-                .ok_or_else(|| format!("invalid Zipf exponent {}", cli.zipf_exponent))?;
-            (KeyDist::Zipf(zipf), format!("zipf {}", cli.zipf_exponent))
-        }
+    let dist_name = match cli.dist {
+        Dist::Uniform => "uniform".to_owned(),
+        Dist::Zipf => format!("zipf {}", cli.zipf_exponent),
     };
     let ttl_ms = cli
         .ttl
@@ -210,19 +216,47 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         Format::Human
     };
     let seed = cli.seed.unwrap_or_else(clock_seed);
-    let mut report = Report::begin(format, settings.clone()).map_err(|err| err.to_string())?;
+    let retries_column = cli.tests.contains(&Test::Cas);
+    let mut report =
+        Report::begin(format, settings.clone(), retries_column).map_err(|err| err.to_string())?;
     let mut error_replies = 0;
     for &test in &cli.tests {
-        let label = spec.label(test);
+        let test_keyspace = cli.keyspace.unwrap_or(test.default_keyspace());
+        let mut label = spec.label(test);
+        if test_keyspace != keyspace {
+            // The header names the keyspace of the other tests.
+            label = format!("{label} {test_keyspace} keys");
+        }
+        let dist = key_dist(cli, test_keyspace)?;
+        let mut pipeline = settings.pipeline;
+        if test == Test::Cas && pipeline > 1 {
+            eprintln!(
+                "kvbench: {label}: -P {pipeline} ignored: each step waits for the previous reply"
+            );
+            pipeline = 1;
+        }
+        if test == Test::Evalsha {
+            let loaded = runner::load_script(addr).map_err(|err| match err {
+                runner::RunError::Connect(reason) => {
+                    format!("Could not connect to {target}: {reason}")
+                }
+                other => format!("kvbench: {label}: SCRIPT LOAD against {target} failed: {other}"),
+            })?;
+            if let ScriptLoad::Refused(text) = loaded {
+                eprintln!(
+                    "kvbench: {label}: SCRIPT LOAD was refused ({text}): the EVALSHAs will fail"
+                );
+            }
+        }
         let plan = Plan {
             addr,
             test,
             spec: spec.clone(),
             clients,
-            pipeline: settings.pipeline,
+            pipeline,
             threads,
             limit,
-            dist: dist.clone(),
+            dist,
             seed,
         };
         let mut progress = Progress::new(label.clone());
@@ -236,8 +270,13 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         })?;
         let row = Row::new(label.clone(), &outcome);
         if row.errors > 0 {
+            let what = match test {
+                Test::Multi => "transactions had error replies",
+                Test::Cas => "increments failed",
+                _ => "replies were errors",
+            };
             eprintln!(
-                "kvbench: {label}: {} of {} replies were errors (first: {})",
+                "kvbench: {label}: {} of {} {what} (first: {})",
                 row.errors,
                 row.requests,
                 row.first_error.as_deref().unwrap_or("?")
@@ -251,6 +290,19 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         ExitCode::from(EXIT_ERROR_REPLIES)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// The key distribution over `keyspace` keys that `--dist` asks for.
+fn key_dist(cli: &Cli, keyspace: u64) -> Result<KeyDist, String> {
+    Ok(match cli.dist {
+        Dist::Uniform => KeyDist::Uniform { keyspace },
+        Dist::Zipf => {
+            // Both parameters were validated by the argument parser.
+            let zipf = Zipf::new(keyspace, cli.zipf_exponent)
+                .ok_or_else(|| format!("invalid Zipf exponent {}", cli.zipf_exponent))?;
+            KeyDist::Zipf(zipf)
+        }
     })
 }
 
@@ -367,6 +419,8 @@ mod tests {
         );
         assert_eq!(cli.keyspace, Some(1000));
         assert_eq!(cli.tests, [Test::Set, Test::Get, Test::Mixed]);
+        let cli = Cli::try_parse_from(["kvbench", "-t", "multi,EVALSHA,cas"]).expect("valid");
+        assert_eq!(cli.tests, [Test::Multi, Test::Evalsha, Test::Cas]);
         assert!(Cli::try_parse_from(["kvbench", "-n", "1", "--duration", "1s"]).is_err());
         assert!(Cli::try_parse_from(["kvbench", "--csv", "--json"]).is_err());
         assert!(Cli::try_parse_from(["kvbench", "-r", "1000000000001"]).is_err());

@@ -8,6 +8,10 @@
 //! input, it consumes every complete element (and any part of a bulk payload) and remembers
 //! how far it searched an incomplete line, so no byte is examined twice however the replies
 //! are split across reads.
+//!
+//! A request may take several replies (`MULTI`, the queued commands and `EXEC` sent back to
+//! back): [`ReplyScanner::grouped`] counts each run of that many replies as one request,
+//! failed if any of them is an error.
 
 use protocol::{Limits, ProtocolError};
 
@@ -26,9 +30,10 @@ struct Open {
 pub struct Scan {
     /// Bytes of the input fully processed; the caller drops them before the next call.
     pub consumed: usize,
-    /// Top-level replies completed.
+    /// Requests completed: top-level replies, or groups of them (see
+    /// [`ReplyScanner::grouped`]).
     pub replies: u64,
-    /// Of those, error replies (`-...` or a `!` blob error).
+    /// Of those, the ones with an error reply (`-...` or a `!` blob error).
     pub errors: u64,
 }
 
@@ -48,6 +53,15 @@ pub struct ReplyScanner {
     line_scanned: usize,
     /// The text of the first error reply seen, for the report.
     first_error: Option<String>,
+    /// Top-level replies that make up one request (1 but for transactions).
+    replies_per_request: u64,
+    /// Replies of the current request received so far.
+    replies_in_request: u64,
+    /// Whether one of them was an error.
+    request_failed: bool,
+    /// Whether an error directly inside a top-level array (EXEC's result of one queued
+    /// command) makes the reply an error.
+    array_errors: bool,
 }
 
 impl Default for ReplyScanner {
@@ -67,7 +81,27 @@ impl ReplyScanner {
             reply_is_error: false,
             line_scanned: 0,
             first_error: None,
+            replies_per_request: 1,
+            replies_in_request: 0,
+            request_failed: false,
+            array_errors: false,
         }
+    }
+
+    /// Counts every `replies` consecutive top-level replies as one request (at least 1),
+    /// failed if any of them is an error: a `MULTI` ... `EXEC` sent back to back.
+    #[must_use]
+    pub fn grouped(mut self, replies: u64) -> Self {
+        self.replies_per_request = replies.max(1);
+        self
+    }
+
+    /// Also counts a reply as an error when an element of a top-level array is one, as
+    /// EXEC reports a queued command that failed while the others ran.
+    #[must_use]
+    pub fn with_array_errors(mut self) -> Self {
+        self.array_errors = true;
+        self
     }
 
     /// The text of the first error reply seen (without the `-`), if any.
@@ -75,9 +109,12 @@ impl ReplyScanner {
         self.first_error.as_deref()
     }
 
-    /// Whether the scanner is between replies (nothing partially read).
+    /// Whether the scanner is between requests (nothing partially read).
     pub fn is_idle(&self) -> bool {
-        self.stack.is_empty() && !self.payload_crlf && self.payload_left == 0
+        self.stack.is_empty()
+            && !self.payload_crlf
+            && self.payload_left == 0
+            && self.replies_in_request == 0
     }
 
     /// Processes as much of `buf` (the unconsumed input, starting where the previous call's
@@ -159,7 +196,7 @@ impl ReplyScanner {
         }
         match kind {
             b'+' | b':' | b',' | b'#' | b'(' | b'_' => {}
-            b'-' => self.error(top_level, content),
+            b'-' => self.error(content),
             b'$' | b'!' | b'=' => {
                 let len = parse_len(content).ok_or(ProtocolError::InvalidBulkLength)?;
                 if len == -1 && kind == b'$' {
@@ -171,7 +208,7 @@ impl ReplyScanner {
                     .filter(|&n| n <= self.limits.max_bulk_len)
                     .ok_or(ProtocolError::InvalidBulkLength)?;
                 if kind == b'!' {
-                    self.error(top_level, after.get(..len).unwrap_or(b"(blob error)"));
+                    self.error(after.get(..len).unwrap_or(b"(blob error)"));
                 }
                 self.payload_left = len;
                 self.payload_crlf = true;
@@ -212,9 +249,15 @@ impl ReplyScanner {
         Ok(())
     }
 
-    /// Notes an error element: it makes the reply an error if it is the reply itself.
-    fn error(&mut self, top_level: bool, text: &[u8]) {
-        if top_level {
+    /// Notes an error element: it makes the reply an error if it is the reply itself (or,
+    /// with [`ReplyScanner::with_array_errors`], an element of a top-level array).
+    fn error(&mut self, text: &[u8]) {
+        let counts = match self.stack.len() {
+            0 => true,
+            1 => self.array_errors,
+            _ => false,
+        };
+        if counts {
             self.reply_is_error = true;
             if self.first_error.is_none() {
                 self.first_error = Some(String::from_utf8_lossy(text).into_owned());
@@ -237,8 +280,19 @@ impl ReplyScanner {
                 return;
             }
         }
-        scan.replies += 1;
-        scan.errors += u64::from(self.reply_is_error);
+        if self.replies_per_request == 1 {
+            scan.replies += 1;
+            scan.errors += u64::from(self.reply_is_error);
+            return;
+        }
+        self.request_failed |= self.reply_is_error;
+        self.replies_in_request += 1;
+        if self.replies_in_request == self.replies_per_request {
+            scan.replies += 1;
+            scan.errors += u64::from(self.request_failed);
+            self.replies_in_request = 0;
+            self.request_failed = false;
+        }
     }
 }
 
@@ -323,6 +377,82 @@ mod tests {
         let mut scanner = ReplyScanner::default();
         assert!(scanner.scan(input).is_ok());
         assert_eq!(scanner.first_error(), Some("ERR a"));
+    }
+
+    /// Scans `input` whole and split at every byte, with `configure` applied to each
+    /// scanner; returns (requests, failed requests) and checks both ways agree.
+    fn scan_requests(input: &[u8], configure: fn(ReplyScanner) -> ReplyScanner) -> (u64, u64) {
+        let mut whole = configure(ReplyScanner::default());
+        let scan = whole.scan(input).expect("valid RESP");
+        assert_eq!(scan.consumed, input.len());
+        for split in 0..input.len() {
+            let mut scanner = configure(ReplyScanner::default());
+            let first = scanner.scan(&input[..split]).expect("valid prefix");
+            let second = scanner.scan(&input[first.consumed..]).expect("valid RESP");
+            assert_eq!(
+                (first.replies + second.replies, first.errors + second.errors),
+                (scan.replies, scan.errors),
+                "{input:?} split at {split}"
+            );
+        }
+        (scan.replies, scan.errors)
+    }
+
+    #[test]
+    fn grouped_replies_make_one_request() {
+        // MULTI, 3 SETs, EXEC as redis-server 7.0.15 answers them.
+        let ok = b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n+OK\r\n+OK\r\n";
+        let five = |s: ReplyScanner| s.grouped(5).with_array_errors();
+        assert_eq!(scan_requests(ok, five), (1, 0));
+        assert_eq!(scan_requests(&ok.repeat(3), five), (3, 0));
+        // Ungrouped, the same bytes are five replies.
+        assert_eq!(scan_requests(ok, |s| s), (5, 0));
+        // A command rejected while queuing, then EXECABORT: one failed request, whose first
+        // error is the rejection.
+        let aborted = b"+OK\r\n-ERR wrong number of arguments for 'set' command\r\n+QUEUED\r\n\
+                        -EXECABORT Transaction discarded because of previous errors.\r\n";
+        let four = |s: ReplyScanner| s.grouped(4).with_array_errors();
+        assert_eq!(scan_requests(aborted, four), (1, 1));
+        let mut scanner = four(ReplyScanner::default());
+        assert!(scanner.scan(aborted).is_ok());
+        assert_eq!(
+            scanner.first_error(),
+            Some("ERR wrong number of arguments for 'set' command")
+        );
+        // A server without MULTI: errors for MULTI and EXEC, one failed request.
+        let unknown = b"-ERR unknown command 'MULTI'\r\n+OK\r\n-ERR unknown command 'EXEC'\r\n";
+        assert_eq!(scan_requests(unknown, |s| s.grouped(3)), (1, 1));
+    }
+
+    #[test]
+    fn errors_inside_exec_count_when_asked() {
+        // MULTI, SET k v, INCR k, EXEC: the INCR fails inside EXEC (redis-server 7.0.15).
+        let exec = b"+OK\r\n+QUEUED\r\n+QUEUED\r\n\
+                     *2\r\n+OK\r\n-ERR value is not an integer or out of range\r\n";
+        assert_eq!(scan_requests(exec, |s| s.grouped(4)), (1, 0));
+        assert_eq!(
+            scan_requests(exec, |s| s.grouped(4).with_array_errors()),
+            (1, 1)
+        );
+        let mut scanner = ReplyScanner::default().grouped(4).with_array_errors();
+        assert!(scanner.scan(exec).is_ok());
+        assert_eq!(
+            scanner.first_error(),
+            Some("ERR value is not an integer or out of range")
+        );
+        // Deeper errors are data, not failures of the request.
+        let deep = b"*1\r\n*1\r\n-ERR nested\r\n";
+        assert_eq!(scan_requests(deep, |s| s.with_array_errors()), (1, 0));
+    }
+
+    #[test]
+    fn a_partial_group_is_not_idle() {
+        let mut scanner = ReplyScanner::default().grouped(3);
+        let scan = scanner.scan(b"+OK\r\n+QUEUED\r\n").expect("valid");
+        assert_eq!((scan.consumed, scan.replies), (14, 0));
+        assert!(!scanner.is_idle());
+        assert_eq!(scanner.scan(b"*-1\r\n").expect("valid").replies, 1);
+        assert!(scanner.is_idle());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Results: one [`Row`] per test, written as a human table (default), CSV or JSON, and the
 //! live progress line shown on a terminal while a test runs.
 //!
-//! CSV and JSON are written by hand: a handful of fixed fields, with strings escaped.
+//! CSV and JSON are written by hand: a handful of fixed fields, with strings escaped. The
+//! `retries` of the `cas` test are a JSON field of every row, and a last column of the table
+//! and the CSV only when `cas` is among the tests (so other runs keep their columns).
 
 use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
@@ -50,7 +52,7 @@ pub struct Settings {
 pub struct Row {
     /// Test name (`set`, `mixed 1:10`, ...).
     pub test: String,
-    /// Replies received.
+    /// Requests completed (a transaction or a check-and-set counts once).
     pub requests: u64,
     /// Wall time of the test.
     pub seconds: f64,
@@ -68,6 +70,8 @@ pub struct Row {
     pub errors: u64,
     /// Text of the first error reply.
     pub first_error: Option<String>,
+    /// Attempts made again because EXEC aborted (`cas`).
+    pub retries: u64,
 }
 
 impl Row {
@@ -103,6 +107,7 @@ impl Row {
             },
             errors: outcome.stats.errors,
             first_error: outcome.stats.first_error.clone(),
+            retries: outcome.stats.retries,
         }
     }
 }
@@ -112,24 +117,28 @@ impl Row {
 pub struct Report {
     format: Format,
     settings: Settings,
+    /// Whether the table and the CSV have a `retries` column.
+    retries_column: bool,
     /// Rows kept for the JSON document.
     rows: Vec<Row>,
 }
 
 impl Report {
-    /// A report in `format`; writes the header (human, CSV) at once.
+    /// A report in `format`, with a `retries` column if `retries_column`; writes the header
+    /// (human, CSV) at once.
     ///
     /// # Errors
     ///
     /// Writing to stdout failed.
-    pub fn begin(format: Format, settings: Settings) -> io::Result<Self> {
+    pub fn begin(format: Format, settings: Settings, retries_column: bool) -> io::Result<Self> {
         let mut out = io::stdout().lock();
+        let retries = if retries_column { " retries" } else { "" };
         match format {
             Format::Human => {
                 writeln!(out, "{}", describe(&settings))?;
                 writeln!(
                     out,
-                    "{:<12} {:>10} {:>8} {:>11} {:>8} {:>8} {:>8} {:>8} {:>7}",
+                    "{:<12} {:>10} {:>8} {:>11} {:>8} {:>8} {:>8} {:>8} {:>7}{retries}",
                     "test",
                     "requests",
                     "seconds",
@@ -143,7 +152,8 @@ impl Report {
             }
             Format::Csv => writeln!(
                 out,
-                "test,requests,seconds,rps,p50_ms,p99_ms,p99_9_ms,max_ms,errors"
+                "test,requests,seconds,rps,p50_ms,p99_ms,p99_9_ms,max_ms,errors{}",
+                if retries_column { ",retries" } else { "" }
             )?,
             Format::Json => {}
         }
@@ -151,6 +161,7 @@ impl Report {
         Ok(Self {
             format,
             settings,
+            retries_column,
             rows: Vec::new(),
         })
     }
@@ -162,10 +173,15 @@ impl Report {
     /// Writing to stdout failed.
     pub fn row(&mut self, row: Row) -> io::Result<()> {
         let mut out = io::stdout().lock();
+        let retries = if self.retries_column {
+            format!(" {:>7}", row.retries)
+        } else {
+            String::new()
+        };
         match self.format {
             Format::Human => writeln!(
                 out,
-                "{:<12} {:>10} {:>8.3} {:>11.0} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7}",
+                "{:<12} {:>10} {:>8.3} {:>11.0} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7}{retries}",
                 row.test,
                 row.requests,
                 row.seconds,
@@ -176,6 +192,9 @@ impl Report {
                 row.max_ms,
                 row.errors
             )?,
+            Format::Csv if self.retries_column => {
+                writeln!(out, "{},{}", csv_line(&row), row.retries)?;
+            }
             Format::Csv => writeln!(out, "{}", csv_line(&row))?,
             Format::Json => self.rows.push(row),
         }
@@ -268,7 +287,8 @@ fn json_document(s: &Settings, rows: &[Row]) -> String {
         let _ = write!(
             out,
             "{{\"test\":{},\"requests\":{},\"seconds\":{:.6},\"rps\":{:.2},\"p50_ms\":{:.3},\
-             \"p99_ms\":{:.3},\"p99_9_ms\":{:.3},\"max_ms\":{:.3},\"errors\":{},\"first_error\":{}}}",
+             \"p99_ms\":{:.3},\"p99_9_ms\":{:.3},\"max_ms\":{:.3},\"errors\":{},\"first_error\":{},\
+             \"retries\":{}}}",
             json_string(&row.test),
             row.requests,
             row.seconds,
@@ -281,6 +301,7 @@ fn json_document(s: &Settings, rows: &[Row]) -> String {
             row.first_error
                 .as_deref()
                 .map_or_else(|| "null".to_owned(), json_string),
+            row.retries,
         );
     }
     out.push_str("]}");
@@ -383,6 +404,7 @@ mod tests {
             max_ms: 3.0,
             errors: 2,
             first_error: Some("ERR \"bad\"\n".to_owned()),
+            retries: 7,
         }
     }
 
@@ -411,7 +433,7 @@ mod tests {
         assert!(doc.contains(
             "{\"test\":\"mixed 1:10\",\"requests\":1000,\"seconds\":0.500000,\"rps\":2000.00,\
              \"p50_ms\":0.123,\"p99_ms\":1.000,\"p99_9_ms\":2.000,\"max_ms\":3.000,\"errors\":2,\
-             \"first_error\":\"ERR \\\"bad\\\"\\n\"},{"
+             \"first_error\":\"ERR \\\"bad\\\"\\n\",\"retries\":7},{"
         ));
         assert!(doc.ends_with("}]}"));
     }

@@ -7,6 +7,8 @@
 //! so a read costs one `Instant::now()` and one histogram update whatever the pipeline depth.
 //! Writing and reading are interleaved on one readiness loop, so a batch larger than the
 //! socket buffers cannot deadlock against a server that is blocked writing its replies.
+//! A request may take several replies (a transaction); the reply scanner groups them, so
+//! everything here counts requests. The `cas` test runs its own loop ([`crate::cas`]).
 
 use std::cell::RefCell;
 use std::fmt;
@@ -25,9 +27,10 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::task::{JoinSet, LocalSet};
 
+use crate::cas::CasConnection;
 use crate::keys::{seed_for, KeyDist, Rng};
 use crate::reply::ReplyScanner;
-use crate::workload::{Batch, Spec, Test};
+use crate::workload::{Batch, Spec, Test, INCR_EXPIRE_SCRIPT, INCR_EXPIRE_SHA};
 
 /// Highest latency the histogram tracks exactly, in microseconds (one hour); slower replies
 /// are recorded as this.
@@ -79,16 +82,23 @@ pub struct Plan {
 pub struct Stats {
     /// Per-request latency in microseconds.
     pub latency: Histogram<u64>,
-    /// Replies received.
+    /// Requests completed (replies, but transactions and check-and-sets count once).
     pub requests: u64,
-    /// Error replies among them.
+    /// Requests answered by an error reply among them.
     pub errors: u64,
     /// The text of the first error reply.
     pub first_error: Option<String>,
+    /// Attempts made again because EXEC aborted (`cas`).
+    pub retries: u64,
 }
 
 impl Stats {
-    fn new() -> Result<Self, RunError> {
+    /// Empty measurements.
+    ///
+    /// # Errors
+    ///
+    /// The histogram could not be created.
+    pub fn new() -> Result<Self, RunError> {
         let latency = Histogram::new_with_bounds(1, MAX_LATENCY_US, LATENCY_SIGFIG)
             .map_err(|err| RunError::Internal(format!("latency histogram: {err}")))?;
         Ok(Self {
@@ -96,6 +106,7 @@ impl Stats {
             requests: 0,
             errors: 0,
             first_error: None,
+            retries: 0,
         })
     }
 
@@ -105,6 +116,7 @@ impl Stats {
             .map_err(|err| RunError::Internal(format!("merging histograms: {err:?}")))?;
         self.requests += other.requests;
         self.errors += other.errors;
+        self.retries += other.retries;
         if self.first_error.is_none() {
             self.first_error.clone_from(&other.first_error);
         }
@@ -154,18 +166,27 @@ impl std::error::Error for RunError {}
 
 /// State shared by every connection of a run.
 #[derive(Debug)]
-struct Shared {
+pub struct Shared {
     /// Requests not yet handed to a connection (`-n`).
     remaining: AtomicU64,
     /// Set on the first failure: connections stop sending.
     stop: AtomicBool,
     /// Requests completed, for the progress line.
-    completed: AtomicU64,
+    pub completed: AtomicU64,
 }
 
 impl Shared {
+    /// State for a run of `requests` requests in all (`u64::MAX` for a timed run).
+    pub fn new(requests: u64) -> Self {
+        Self {
+            remaining: AtomicU64::new(requests),
+            stop: AtomicBool::new(false),
+            completed: AtomicU64::new(0),
+        }
+    }
+
     /// Hands out the size of the next batch, 0 when the run is over.
-    fn claim(&self, pipeline: u64, deadline: Option<Instant>) -> u64 {
+    pub fn claim(&self, pipeline: u64, deadline: Option<Instant>) -> u64 {
         if self.stop.load(Ordering::Relaxed) {
             return 0;
         }
@@ -203,14 +224,10 @@ enum Event {
 ///
 /// The first [`RunError`] of any connection; the others stop at their next batch.
 pub fn run(plan: &Plan, mut progress: impl FnMut(u64, Duration)) -> Result<Outcome, RunError> {
-    let shared = Arc::new(Shared {
-        remaining: AtomicU64::new(match plan.limit {
-            Limit::Requests(n) => n,
-            Limit::Duration(_) => u64::MAX,
-        }),
-        stop: AtomicBool::new(false),
-        completed: AtomicU64::new(0),
-    });
+    let shared = Arc::new(Shared::new(match plan.limit {
+        Limit::Requests(n) => n,
+        Limit::Duration(_) => u64::MAX,
+    }));
     let threads = plan.threads.clamp(1, plan.clients.max(1));
     let (events, rx) = mpsc::channel::<Event>();
     let mut results = Vec::with_capacity(threads + 1);
@@ -283,6 +300,65 @@ pub fn run(plan: &Plan, mut progress: impl FnMut(u64, Duration)) -> Result<Outco
     }
 }
 
+/// What [`load_script`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptLoad {
+    /// The server has the `evalsha` test's script under the expected SHA-1.
+    Loaded,
+    /// The server answered `SCRIPT LOAD` with this error.
+    Refused(String),
+}
+
+/// Longest wait for the reply to `SCRIPT LOAD`.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Loads the `evalsha` test's script with `SCRIPT LOAD` on a connection of its own, before
+/// the clock starts.
+///
+/// # Errors
+///
+/// The connection failed, the reply was not RESP, or the server named the script by another
+/// SHA-1 than [`INCR_EXPIRE_SHA`].
+pub fn load_script(addr: SocketAddr) -> Result<ScriptLoad, RunError> {
+    use std::io::{Read, Write};
+
+    let mut stream = std::net::TcpStream::connect(addr).map_err(RunError::Connect)?;
+    stream
+        .set_read_timeout(Some(SETUP_TIMEOUT))
+        .map_err(RunError::Io)?;
+    let mut request = BytesMut::new();
+    protocol::encode::write_array_header(&mut request, 3);
+    for arg in [b"SCRIPT".as_slice(), b"LOAD", INCR_EXPIRE_SCRIPT.as_bytes()] {
+        protocol::encode::write_bulk(&mut request, arg);
+    }
+    stream.write_all(&request).map_err(RunError::Io)?;
+    let mut input = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let reply = loop {
+        if let Some((frame, _)) = protocol::parse::parse(&input, &protocol::Limits::default())
+            .map_err(RunError::Protocol)?
+        {
+            break frame;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return Err(RunError::Closed),
+            Ok(n) => input.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Err(err) => return Err(RunError::Io(err)),
+        }
+    };
+    match reply {
+        protocol::Frame::Bulk(sha) if sha.as_ref() == INCR_EXPIRE_SHA.as_bytes() => {
+            Ok(ScriptLoad::Loaded)
+        }
+        protocol::Frame::Error(text) => Ok(ScriptLoad::Refused(
+            String::from_utf8_lossy(&text).into_owned(),
+        )),
+        other => Err(RunError::Internal(format!(
+            "SCRIPT LOAD returned {other:?}, expected the SHA-1 {INCR_EXPIRE_SHA}"
+        ))),
+    }
+}
+
 /// One worker thread: opens its connections, reports [`Event::Ready`], waits for the signal
 /// on `go`, drives its connections to the end of the run and reports [`Event::Done`].
 fn worker(
@@ -336,12 +412,25 @@ fn drive(
     let failure = local.block_on(runtime, async {
         let mut tasks = JoinSet::new();
         for (&client, stream) in clients.iter().zip(streams) {
+            let rng = Rng::new(seed_for(plan.seed, client));
+            if plan.test == Test::Cas {
+                let connection = CasConnection::new(
+                    stream,
+                    plan.dist.clone(),
+                    rng,
+                    deadline,
+                    Arc::clone(shared),
+                    Rc::clone(&stats),
+                );
+                tasks.spawn_local(connection.run());
+                continue;
+            }
             let connection = Connection {
                 stream,
                 batch: Batch::new(plan.test, &plan.spec, plan.pipeline, plan.dist.keyspace()),
                 pipeline: u64::try_from(plan.pipeline).unwrap_or(u64::MAX),
                 dist: plan.dist.clone(),
-                rng: Rng::new(seed_for(plan.seed, client)),
+                rng,
                 deadline,
                 shared: Arc::clone(shared),
                 stats: Rc::clone(&stats),
@@ -397,7 +486,10 @@ struct Connection {
 
 impl Connection {
     async fn run(mut self) -> Result<(), RunError> {
-        let mut scanner = ReplyScanner::default();
+        let mut scanner = ReplyScanner::default().grouped(self.batch.replies_per_request());
+        if self.batch.is_transaction() {
+            scanner = scanner.with_array_errors();
+        }
         let mut input = BytesMut::with_capacity(READ_RESERVE);
         let result = self.batches(&mut scanner, &mut input).await;
         if let Some(text) = scanner.first_error() {
@@ -484,11 +576,7 @@ mod tests {
     use super::*;
 
     fn shared(remaining: u64) -> Shared {
-        Shared {
-            remaining: AtomicU64::new(remaining),
-            stop: AtomicBool::new(false),
-            completed: AtomicU64::new(0),
-        }
+        Shared::new(remaining)
     }
 
     #[test]

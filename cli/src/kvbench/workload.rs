@@ -1,6 +1,11 @@
 //! Workloads: the tests kvbench runs, each distinct request encoded once with the protocol
 //! crate's encoder, and the per-connection [`Batch`] that holds a pipeline's worth of
 //! requests and only rewrites the 12 key digits of each before it is sent again.
+//!
+//! A request is usually one command, but may be several written back to back and answered
+//! by as many replies (`multi`: MULTI, 10 SETs, EXEC); [`Batch::replies_per_request`] tells
+//! the runner how many. The `cas` test cannot be templated (each command depends on the
+//! previous reply) and has its own loop in [`crate::cas`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,12 +18,25 @@ use crate::keys::{write_digits, KeyDist, Rng, KEY_DIGITS};
 /// Keys (and values) per MSET request, as in redis-benchmark.
 pub const MSET_KEYS: usize = 10;
 
+/// SETs queued in each transaction of the `multi` test.
+pub const MULTI_SETS: usize = 10;
+
+/// The `evalsha` test's script: increment a counter and (re)set its time to live, as a rate
+/// limiter does.
+pub const INCR_EXPIRE_SCRIPT: &str =
+    "local v = redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], 100) return v";
+
+/// SHA-1 of [`INCR_EXPIRE_SCRIPT`] in hex, the name `EVALSHA` calls it by (as redis-server
+/// 7.0.15's `SCRIPT LOAD` returns it; the run checks the server agrees).
+pub const INCR_EXPIRE_SHA: &str = "3849dffe34f7d4a1d9d5b13d4fe81947868ef118";
+
 /// Prefix of the keys SET, GET and MSET use.
 const KEY_PREFIX: &[u8] = b"key:";
 
 /// Prefix of INCR's keys: a separate family, as in redis-benchmark, so that running `set`
-/// before `incr` does not turn every INCR into a "not an integer" error.
-const COUNTER_PREFIX: &[u8] = b"counter:";
+/// before `incr` does not turn every INCR into a "not an integer" error. The `evalsha` and
+/// `cas` tests, which also keep integers, use it too.
+pub const COUNTER_PREFIX: &[u8] = b"counter:";
 
 /// One test (`-t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -36,6 +54,16 @@ pub enum Test {
     Mset,
     /// SETs and GETs interleaved by `--ratio`.
     Mixed,
+    /// A transaction: `MULTI`, 10 × `SET key:N <value>`, `EXEC`, written back to back; one
+    /// request is the whole transaction (12 replies).
+    Multi,
+    /// `EVALSHA <sha> 1 counter:N` of a script doing INCR then EXPIRE, loaded once with
+    /// `SCRIPT LOAD` before the clock starts.
+    Evalsha,
+    /// Check-and-set under contention: `WATCH k`, `GET k`, then `MULTI`, `SET k <value+1>`,
+    /// `EXEC`, again while EXEC aborts; one request is one committed increment. Not
+    /// pipelined; 10 keys unless `-r` says otherwise.
+    Cas,
 }
 
 impl Test {
@@ -48,6 +76,18 @@ impl Test {
             Self::Incr => "incr",
             Self::Mset => "mset",
             Self::Mixed => "mixed",
+            Self::Multi => "multi",
+            Self::Evalsha => "evalsha",
+            Self::Cas => "cas",
+        }
+    }
+
+    /// The keyspace without `-r`: one key (redis-benchmark's rule), but 10 for `cas`, so
+    /// that 50 clients contend for few keys without all queuing on one.
+    pub fn default_keyspace(self) -> u64 {
+        match self {
+            Self::Cas => 10,
+            _ => 1,
         }
     }
 }
@@ -123,33 +163,45 @@ struct Template {
     bytes: Vec<u8>,
     /// Offsets of the first digit of each key.
     digits: Vec<usize>,
+    /// Commands in the request, hence replies to wait for.
+    replies: u64,
 }
 
 impl Template {
+    /// A request of one command.
     fn encode(parts: &[Part<'_>]) -> Self {
+        Self::sequence(&[parts])
+    }
+
+    /// A request of several commands written back to back.
+    fn sequence(commands: &[&[Part<'_>]]) -> Self {
         let mut buf = BytesMut::new();
         let mut digits = Vec::new();
-        write_array_header(&mut buf, parts.len());
-        for part in parts {
-            match part {
-                Part::Arg(arg) => write_bulk(&mut buf, arg),
-                Part::Key(prefix) => {
-                    let mut key = prefix.to_vec();
-                    key.resize(prefix.len() + KEY_DIGITS, b'0');
-                    write_bulk(&mut buf, &key);
-                    // The digits end just before the bulk's CRLF.
-                    digits.push(buf.len() - 2 - KEY_DIGITS);
+        for parts in commands {
+            write_array_header(&mut buf, parts.len());
+            for part in *parts {
+                match part {
+                    Part::Arg(arg) => write_bulk(&mut buf, arg),
+                    Part::Key(prefix) => {
+                        let mut key = prefix.to_vec();
+                        key.resize(prefix.len() + KEY_DIGITS, b'0');
+                        write_bulk(&mut buf, &key);
+                        // The digits end just before the bulk's CRLF.
+                        digits.push(buf.len() - 2 - KEY_DIGITS);
+                    }
                 }
             }
         }
         Self {
             bytes: buf.to_vec(),
             digits,
+            replies: commands.len() as u64,
         }
     }
 }
 
-/// The templates of `test`: one, or SET then GET for the mixed test.
+/// The templates of `test`: one, or SET then GET for the mixed test (none for `cas`, which
+/// builds its commands from the replies it gets).
 fn templates(test: Test, spec: &Spec) -> Vec<Template> {
     let value = vec![b'x'; spec.value_size];
     let ttl = spec.ttl_ms.map(|ms| ms.to_string());
@@ -177,6 +229,20 @@ fn templates(test: Test, spec: &Spec) -> Vec<Template> {
             vec![Template::encode(&parts)]
         }
         Test::Mixed => vec![set(), get()],
+        Test::Multi => {
+            let set: &[Part<'_>] = &[Part::Arg(b"SET"), Part::Key(KEY_PREFIX), Part::Arg(&value)];
+            let mut commands: Vec<&[Part<'_>]> = vec![&[Part::Arg(b"MULTI")]];
+            commands.extend([set; MULTI_SETS]);
+            commands.push(&[Part::Arg(b"EXEC")]);
+            vec![Template::sequence(&commands)]
+        }
+        Test::Evalsha => vec![Template::encode(&[
+            Part::Arg(b"EVALSHA"),
+            Part::Arg(INCR_EXPIRE_SHA.as_bytes()),
+            Part::Arg(b"1"),
+            Part::Key(COUNTER_PREFIX),
+        ])],
+        Test::Cas => Vec::new(),
     }
 }
 
@@ -191,6 +257,10 @@ pub struct Batch {
     templates: Vec<Template>,
     /// The mixed test's ratio; `None` when every request is `templates[0]`.
     mix: Option<Ratio>,
+    /// Replies that answer one request.
+    replies_per_request: u64,
+    /// Whether a request is a transaction, whose EXEC reply reports each command's errors.
+    transaction: bool,
     /// Requests issued so far, to place the next one in the SET:GET cycle.
     issued: u64,
     /// Whether keys vary at all (a keyspace of one key never changes the digits).
@@ -207,8 +277,11 @@ pub struct Batch {
 impl Batch {
     /// A batch of up to `pipeline` requests of `test`.
     pub fn new(test: Test, spec: &Spec, pipeline: usize, keyspace: u64) -> Self {
+        let templates = templates(test, spec);
         let mut batch = Self {
-            templates: templates(test, spec),
+            replies_per_request: templates.first().map_or(1, |t| t.replies),
+            transaction: test == Test::Multi,
+            templates,
             mix: (test == Test::Mixed).then_some(spec.ratio),
             issued: 0,
             vary_keys: keyspace > 1,
@@ -223,6 +296,16 @@ impl Batch {
             }
         }
         batch
+    }
+
+    /// Replies that answer one request (1 but for transactions).
+    pub fn replies_per_request(&self) -> u64 {
+        self.replies_per_request
+    }
+
+    /// Whether each request is a `MULTI` ... `EXEC` transaction.
+    pub fn is_transaction(&self) -> bool {
+        self.transaction
     }
 
     /// Appends a copy of template `index`.
@@ -305,6 +388,69 @@ mod tests {
         let mset = &templates(Test::Mset, &spec)[0];
         assert_eq!(mset.digits.len(), MSET_KEYS);
         assert!(mset.bytes.starts_with(b"*21\r\n$4\r\nMSET\r\n"));
+    }
+
+    #[test]
+    fn multi_is_one_request_of_twelve_commands() {
+        let spec = spec();
+        let multi = &templates(Test::Multi, &spec)[0];
+        assert_eq!(multi.replies, 12);
+        assert_eq!(multi.digits.len(), MULTI_SETS);
+        let set = b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000000\r\n$3\r\nxxx\r\n";
+        let expected = [
+            b"*1\r\n$5\r\nMULTI\r\n".as_slice(),
+            &set.repeat(MULTI_SETS),
+            b"*1\r\n$4\r\nEXEC\r\n",
+        ]
+        .concat();
+        assert_eq!(multi.bytes, expected);
+        for &offset in &multi.digits {
+            assert_eq!(&multi.bytes[offset - 4..offset], b"key:");
+        }
+        // Single-command tests keep one reply per request.
+        for test in [Test::Ping, Test::Set, Test::Get, Test::Incr, Test::Mset] {
+            assert_eq!(templates(test, &spec)[0].replies, 1, "{test:?}");
+        }
+        let batch = Batch::new(Test::Multi, &spec, 4, 1000);
+        assert_eq!(
+            (batch.replies_per_request(), batch.is_transaction()),
+            (12, true)
+        );
+        let batch = Batch::new(Test::Mixed, &spec, 4, 1000);
+        assert_eq!(
+            (batch.replies_per_request(), batch.is_transaction()),
+            (1, false)
+        );
+    }
+
+    #[test]
+    fn multi_draws_each_key_afresh() {
+        let dist = KeyDist::Uniform {
+            keyspace: 1_000_000,
+        };
+        let mut rng = Rng::new(5);
+        let mut batch = Batch::new(Test::Multi, &spec(), 2, 1_000_000);
+        let text = String::from_utf8(batch.prepare(2, &dist, &mut rng).to_vec()).expect("ASCII");
+        assert_eq!(text.matches("MULTI").count(), 2);
+        assert_eq!(text.matches("EXEC").count(), 2);
+        let keys: std::collections::HashSet<&str> = text
+            .split("\r\n")
+            .filter(|s| s.starts_with("key:"))
+            .collect();
+        // 20 draws from a million keys: all distinct but for a one-in-5000 chance.
+        assert!(keys.len() >= 19, "{keys:?}");
+    }
+
+    #[test]
+    fn evalsha_calls_the_loaded_script() {
+        let evalsha = &templates(Test::Evalsha, &spec())[0];
+        assert_eq!(
+            evalsha.bytes,
+            b"*4\r\n$7\r\nEVALSHA\r\n$40\r\n3849dffe34f7d4a1d9d5b13d4fe81947868ef118\r\n\
+              $1\r\n1\r\n$20\r\ncounter:000000000000\r\n"
+        );
+        assert_eq!(evalsha.replies, 1);
+        assert!(templates(Test::Cas, &spec()).is_empty());
     }
 
     #[test]
