@@ -35,7 +35,7 @@ async fn pipeline(c: &mut Raw, commands: &[&[&str]]) -> Vec<Frame> {
 async fn queued_commands_run_at_exec_and_errors_are_redis_texts() {
     let server = start_server().await;
     let mut c = Raw::connect(server.addr()).await;
-    // The session Redis 7.0.15 answered (see the note in SPEC.md 6.13), reply by reply.
+    // The replies Redis 7.0.15 gave to this exact session (SPEC.md 6.11), reply by reply.
     let replies = pipeline(
         &mut c,
         &[

@@ -13,7 +13,7 @@
 //! has it; waiting could deadlock), or the command needs every shard (FLUSHALL, KEYS...) or
 //! another database, the run is undone (the values its writes replaced are put back, its
 //! captured effects dropped) and the script runs again holding every shard of every
-//! database, as will every later run of that script. See SPEC.md 6.14.
+//! database, as will every later run of that script. See SPEC.md 6.12.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
