@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use protocol::catalogue::CommandFlags;
 use protocol::{Argv, Frame, OwnedArgv, Version};
 
@@ -120,6 +120,28 @@ fn worker_bit() -> u64 {
         .map_or(0, |index| 1 << index)
 }
 
+thread_local! {
+    /// The buffer called commands write their replies into, kept between runs.
+    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// A reply buffer for a run's calls: this thread's kept one (so a run allocates none).
+fn take_scratch() -> Reply {
+    let buf = SCRATCH.with(|scratch| std::mem::take(&mut *scratch.borrow_mut()));
+    Reply {
+        buf,
+        version: Version::Resp2,
+    }
+}
+
+/// Keeps a run's reply buffer for the next run, unless a large reply grew it.
+fn give_back_scratch(mut buf: BytesMut) {
+    if buf.capacity() <= 64 * 1024 {
+        buf.clear();
+        SCRATCH.with(|scratch| *scratch.borrow_mut() = buf);
+    }
+}
+
 /// Runs `f` with this thread's engine.
 fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> Result<R, CmdError> {
     ENGINE.with(|cell| {
@@ -199,9 +221,10 @@ fn keys_and_args(args: Argv<'_>) -> Result<(Vec<Bytes>, Vec<Bytes>), CmdError> {
             "ERR Number of keys can't be greater than number of args",
         ));
     }
-    let all = args.slice(3..).to_vec();
-    let (keys, argv) = all.split_at(numkeys);
-    Ok((keys.to_vec(), argv.to_vec()))
+    let copy = |arg: &[u8]| Bytes::copy_from_slice(arg);
+    let keys = args.slice(3..3 + numkeys).iter().map(copy).collect();
+    let argv = args.slice(3 + numkeys..).iter().map(copy).collect();
+    Ok((keys, argv))
 }
 
 /// Runs a script for the client and writes its reply.
@@ -252,7 +275,8 @@ fn run(
             wrote: false,
             restart: false,
             preimages: Vec::new(),
-            scratch: Reply::new(),
+            scratch: take_scratch(),
+            argv_buf: OwnedArgv::default(),
             started: Instant::now(),
             busy: None,
         };
@@ -279,8 +303,10 @@ fn run(
             capture.finish();
         }
         let wrote = host.wrote;
+        let scratch = std::mem::take(&mut host.scratch.buf);
         // Releases the shards, after the unit was appended or dropped.
         drop(host);
+        give_back_scratch(scratch);
         ctx.session.deny_blocking = saved_deny;
         ctx.session.track_write_replies = saved_track;
         ctx.session.db = caller_db;
@@ -330,6 +356,8 @@ struct ScriptHost<'h, 's> {
     preimages: Vec<Preimage>,
     /// Where the called commands write their replies.
     scratch: Reply,
+    /// The called command's arguments (a buffer kept between calls).
+    argv_buf: OwnedArgv,
     started: Instant,
     /// Set once the script runs past the busy threshold.
     busy: Option<std::sync::Arc<BusyRun>>,
@@ -343,10 +371,18 @@ impl Host for ScriptHost<'_, '_> {
         if self.restart {
             return error_frame(RESTARTING);
         }
-        match self.try_call(args, version) {
+        // The arguments are copied into a buffer kept between calls.
+        let mut owned = std::mem::take(&mut self.argv_buf);
+        owned.clear();
+        for arg in args {
+            owned.push(arg);
+        }
+        let frame = match self.try_call(owned.argv(), version) {
             Ok(frame) => frame,
             Err(err) => Frame::Error(Bytes::from(err.text().to_owned())),
-        }
+        };
+        self.argv_buf = owned;
+        frame
     }
 
     fn interrupt(&mut self) -> Option<String> {
@@ -376,9 +412,7 @@ fn error_frame(text: &'static str) -> Frame {
 }
 
 impl ScriptHost<'_, '_> {
-    fn try_call(&mut self, args: &[Bytes], version: Version) -> Result<Frame, CmdError> {
-        let argv = OwnedArgv::new(args);
-        let argv = argv.argv();
+    fn try_call(&mut self, argv: Argv<'_>, version: Version) -> Result<Frame, CmdError> {
         let name = argv.first().unwrap_or_default();
         let command = lookup(name).ok_or(CmdError::new(
             "ERR Unknown Redis command called from script",
