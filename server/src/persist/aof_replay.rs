@@ -667,7 +667,7 @@ pub(super) mod tests {
         let mut n = 0;
         let err = replay_log(&path, true, |argv| {
             n += 1;
-            if argv[1].as_ref() == b"key:3" {
+            if argv[1][..] == b"key:3"[..] {
                 Err("ERR wrong kind of value".into())
             } else {
                 Ok(())
