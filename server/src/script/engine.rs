@@ -291,6 +291,23 @@ impl Engine {
             })?,
         )?;
         helpers.raw_set("normalize", lua.create_function(normalize_error)?)?;
+        helpers.raw_set(
+            "hook_thread",
+            lua.create_function(|_, thread: Value| {
+                if let Value::Thread(thread) = thread {
+                    thread.set_hook(interrupt_triggers(), interrupt_hook);
+                }
+                Ok(())
+            })?,
+        )?;
+        helpers.raw_set(
+            "hook_current",
+            lua.create_function(|lua, ()| {
+                lua.current_thread()
+                    .set_hook(interrupt_triggers(), interrupt_hook);
+                Ok(())
+            })?,
+        )?;
         helpers.raw_set("random", lua.create_function(math_random)?)?;
         helpers.raw_set("randomseed", lua.create_function(math_randomseed)?)?;
         helpers.raw_set(
@@ -302,10 +319,7 @@ impl Engine {
             .set_name("=sandbox")
             .call(helpers)?;
         let handler = lua.create_function(error_handler)?;
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
-            interrupt_hook,
-        );
+        lua.set_hook(interrupt_triggers(), interrupt_hook);
         Ok(Engine {
             env: sandbox.raw_get("env_backing")?,
             env_proxy: sandbox.raw_get("env")?,
@@ -386,11 +400,18 @@ impl Engine {
             .set_name("@user_script")
             .set_environment(self.env_proxy.clone())
             .into_function()
-            .map_err(|e| format!("ERR Error compiling script (new function): {}", lua_message(&e)))
+            .map_err(|e| {
+                format!(
+                    "ERR Error compiling script (new function): {}",
+                    lua_message(&e)
+                )
+            })
     }
 
     /// Resets the per-run state: no interruption, RESP2, no load deadline.
+    /// Also re-arms the interrupt hook on the main Lua thread (coroutines move it).
     pub(crate) fn reset_run_state(&self, deadline: Option<Instant>) {
+        self.lua.set_hook(interrupt_triggers(), interrupt_hook);
         if let Some(mut state) = self.lua.app_data_mut::<RunState>() {
             state.interrupted = None;
             state.resp3 = false;
@@ -412,10 +433,10 @@ impl Engine {
         self.reset_run_state(None);
         let host = RefCell::new(host);
         let outcome = self.lua.scope(|scope| {
-            let call =
-                scope.create_function(|lua, args: MultiValue| redis_call(lua, &host, args, true))?;
-            let pcall =
-                scope.create_function(|lua, args: MultiValue| redis_call(lua, &host, args, false))?;
+            let call = scope
+                .create_function(|lua, args: MultiValue| redis_call(lua, &host, args, true))?;
+            let pcall = scope
+                .create_function(|lua, args: MultiValue| redis_call(lua, &host, args, false))?;
             let acl = scope.create_function(|lua, args: MultiValue| acl_check(lua, &host, args))?;
             let poll = scope.create_function(|_, ()| {
                 Ok(host.try_borrow_mut().ok().and_then(|mut h| h.interrupt()))
@@ -449,10 +470,7 @@ impl Engine {
             self.lua.set_named_registry_value(POLL_KEY, Value::Nil)?;
             outcome
         });
-        let resp3 = self
-            .lua
-            .app_data_ref::<RunState>()
-            .is_some_and(|s| s.resp3);
+        let resp3 = self.lua.app_data_ref::<RunState>().is_some_and(|s| s.resp3);
         match outcome {
             Ok((true, value)) => lua_to_frame(&value, resp3),
             Ok((false, Value::Table(info))) => script_error(&info, name),
@@ -615,6 +633,11 @@ fn normalize_error(lua: &Lua, error: Value) -> mlua::Result<Value> {
     })
 }
 
+/// When the interrupt hook runs: every [`HOOK_INSTRUCTIONS`] instructions.
+fn interrupt_triggers() -> HookTriggers {
+    HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS)
+}
+
 /// The count hook: re-raises a latched interruption, enforces the load time limit, and asks
 /// the host whether to stop.
 fn interrupt_hook(lua: &Lua, _: mlua::Debug) -> mlua::Result<VmState> {
@@ -686,9 +709,7 @@ fn redis_call(
     let Ok(argv) = command_args(lua, args)? else {
         return fail(BAD_ARGUMENT_TYPE);
     };
-    let resp3 = lua
-        .app_data_ref::<RunState>()
-        .is_some_and(|s| s.resp3);
+    let resp3 = lua.app_data_ref::<RunState>().is_some_and(|s| s.resp3);
     let version = if resp3 {
         Version::Resp3
     } else {
@@ -836,12 +857,16 @@ fn number_arg(lua: &Lua, value: &Value) -> mlua::Result<Option<f64>> {
 /// `redis.log(level, message, ...)`: writes the arguments, space-separated, to the server log.
 fn log(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
     if args.len() < 2 {
-        return Err(reply_error("ERR redis.log() requires two arguments or more."));
+        return Err(reply_error(
+            "ERR redis.log() requires two arguments or more.",
+        ));
     }
     let mut args = args.into_iter();
     let level = args.next().unwrap_or(Value::Nil);
     let Some(level) = number_arg(lua, &level)? else {
-        return Err(reply_error("ERR First argument must be a number (log level)."));
+        return Err(reply_error(
+            "ERR First argument must be a number (log level).",
+        ));
     };
     let level = level as i64;
     if !(0..=3).contains(&level) {
@@ -876,8 +901,8 @@ fn setresp(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
         None => None,
     };
     let resp3 = match version {
-        Some(v) if v == 2.0 => false,
-        Some(v) if v == 3.0 => true,
+        Some(2.0) => false,
+        Some(3.0) => true,
         _ => return Err(reply_error("ERR RESP version must be 2 or 3.")),
     };
     if let Some(mut state) = lua.app_data_mut::<RunState>() {

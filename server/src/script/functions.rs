@@ -158,7 +158,9 @@ impl FunctionLibraries {
         if state.libraries.remove(name.as_ref()).is_none() {
             return Err("ERR Library not found".to_string());
         }
-        state.functions.retain(|_, (library, _)| library.name != name);
+        state
+            .functions
+            .retain(|_, (library, _)| library.name != name);
         state.generation += 1;
         Ok(())
     }
@@ -200,7 +202,8 @@ impl FunctionLibraries {
                 functions: library.functions.iter().map(|f| f.info.clone()).collect(),
                 id,
             };
-            next.libraries.insert(library.name.clone(), Arc::new(library));
+            next.libraries
+                .insert(library.name.clone(), Arc::new(library));
         }
         next.reindex()?;
         next.generation += 1;
@@ -238,7 +241,9 @@ const BAD_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
 /// code, CRC-32 of everything before it; integers little-endian.
 pub fn decode_dump(payload: &[u8]) -> Result<Vec<Bytes>, String> {
     let bad = || BAD_PAYLOAD.to_string();
-    let (body, checksum) = payload.split_at_checked(payload.len().wrapping_sub(4)).ok_or_else(bad)?;
+    let (body, checksum) = payload
+        .split_at_checked(payload.len().wrapping_sub(4))
+        .ok_or_else(bad)?;
     let checksum = u32::from_le_bytes(checksum.try_into().map_err(|_| bad())?);
     if payload.len() < 13 || crc32fast::hash(body) != checksum {
         return Err(bad());
@@ -346,13 +351,9 @@ impl Engine {
             .and_then(|functions| functions.get(&info.name))
             .cloned();
         match callback {
-            Some(callback) => self.execute(
-                Target::Callback(&callback),
-                &info.name,
-                keys,
-                argv,
-                host,
-            ),
+            Some(callback) => {
+                self.execute(Target::Callback(&callback), &info.name, keys, argv, host)
+            }
             None => Frame::Error(Bytes::from_static(b"ERR Function not found")),
         }
     }
@@ -372,10 +373,8 @@ impl Engine {
     /// collecting what it registers.
     fn compile_library(&mut self, code: &[u8]) -> Result<Compiled, String> {
         let header = parse_library(code)?;
-        let (env, finish): (Table, Function) = self
-            .library_env
-            .call(())
-            .map_err(|e| format!("ERR {e}"))?;
+        let (env, finish): (Table, Function) =
+            self.library_env.call(()).map_err(|e| format!("ERR {e}"))?;
         let chunk = self
             .lua
             .load(header.code)
@@ -437,9 +436,9 @@ pub(crate) fn register_function(lua: &Lua, args: MultiValue) -> mlua::Result<()>
         return Err(reply_error(INVALID_NAME));
     }
     let name = String::from_utf8_lossy(&name).into_owned();
-    let mut state = lua
-        .app_data_mut::<RunState>()
-        .ok_or_else(|| reply_error("ERR redis.register_function is only available while loading a library"))?;
+    let mut state = lua.app_data_mut::<RunState>().ok_or_else(|| {
+        reply_error("ERR redis.register_function is only available while loading a library")
+    })?;
     let Some(registered) = state.registering.as_mut() else {
         return Err(reply_error(
             "ERR redis.register_function is only available while loading a library",
@@ -479,27 +478,23 @@ fn named_arguments(lua: &Lua, table: &Table) -> mlua::Result<NamedArguments> {
         match key.as_slice() {
             b"function_name" => match lua.coerce_string(value)? {
                 Some(s) => name = Some(s.as_bytes().to_vec()),
-                None => {
-                    return Err(reply_error(
-                        "ERR function_name argument given to redis.register_function must be a string",
-                    ))
-                }
+                None => return Err(reply_error(
+                    "ERR function_name argument given to redis.register_function must be a string",
+                )),
             },
-            b"callback" => match value {
-                Value::Function(f) => callback = Some(f),
-                _ => {
-                    return Err(reply_error(
+            b"callback" => {
+                match value {
+                    Value::Function(f) => callback = Some(f),
+                    _ => return Err(reply_error(
                         "ERR callback argument given to redis.register_function must be a function",
-                    ))
+                    )),
                 }
-            },
+            }
             b"description" => match lua.coerce_string(value)? {
                 Some(s) => description = Some(s.to_string_lossy()),
-                None => {
-                    return Err(reply_error(
-                        "ERR description argument given to redis.register_function must be a string",
-                    ))
-                }
+                None => return Err(reply_error(
+                    "ERR description argument given to redis.register_function must be a string",
+                )),
             },
             b"flags" => {
                 let Value::Table(list) = value else {
@@ -535,4 +530,55 @@ fn named_arguments(lua: &Lua, table: &Table) -> mlua::Result<NamedArguments> {
         ));
     };
     Ok((name, callback, flags, description))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Any set of library codes survives dump + decode, in name order.
+        #[test]
+        fn dump_payload_round_trips(
+            codes in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..64), 0..5)
+        ) {
+            let libs = FunctionLibraries::new();
+            {
+                let mut state = libs.write();
+                for (i, code) in codes.iter().enumerate() {
+                    let name = format!("l{i:02}");
+                    let library = Library {
+                        name: name.clone(),
+                        code: Bytes::copy_from_slice(code),
+                        functions: Vec::new(),
+                        id: i as u64,
+                    };
+                    state.libraries.insert(name, Arc::new(library));
+                }
+            }
+            let decoded = decode_dump(&libs.dump()).unwrap();
+            let expected: Vec<Bytes> = codes.iter().map(|c| Bytes::copy_from_slice(c)).collect();
+            proptest::prop_assert_eq!(decoded, expected);
+        }
+
+        /// Damaging any one byte of a payload is detected.
+        #[test]
+        fn damaged_payloads_are_refused(index in 0usize..64, bit in 0u8..8) {
+            let libs = FunctionLibraries::new();
+            {
+                let mut state = libs.write();
+                let library = Library {
+                    name: "lib".to_string(),
+                    code: Bytes::from_static(b"#!lua name=lib\nredis.register_function('f', function() end)"),
+                    functions: Vec::new(),
+                    id: 0,
+                };
+                state.libraries.insert("lib".to_string(), Arc::new(library));
+            }
+            let mut payload = libs.dump().to_vec();
+            let index = index % payload.len();
+            payload[index] ^= 1 << bit;
+            proptest::prop_assert!(decode_dump(&payload).is_err());
+        }
+    }
 }

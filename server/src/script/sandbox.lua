@@ -18,7 +18,7 @@ local function deny_write()
 end
 
 local function missing_global(_, name)
-  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 3)
 end
 
 -- A read-only view of `backing`. With `strict`, reading an absent key raises Redis's
@@ -127,13 +127,33 @@ env.load = function(chunk, name)
   return f, err
 end
 
+-- The interrupt hook watches one Lua thread at a time: it is moved to a coroutine while it
+-- runs and back to the resumer afterwards, so a loop inside a coroutine is stopped too.
 local co = {}
 for k, v in raw_pairs(coroutine) do
   co[k] = v
 end
 local raw_resume = coroutine.resume
-co.resume = function(...)
-  return rethrow_if_interrupted(raw_resume(...))
+local hook_thread, hook_current = helpers.hook_thread, helpers.hook_current
+local function resumed(...)
+  hook_current()
+  return rethrow_if_interrupted(...)
+end
+co.resume = function(thread, ...)
+  hook_thread(thread)
+  return resumed(raw_resume(thread, ...))
+end
+local function wrapped_result(ok, ...)
+  if ok then
+    return ...
+  end
+  error((...), 0)
+end
+co.wrap = function(f)
+  local thread = co.create(f)
+  return function(...)
+    return wrapped_result(co.resume(thread, ...))
+  end
 end
 env.coroutine = readonly(co)
 

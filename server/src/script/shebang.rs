@@ -174,10 +174,7 @@ pub const INVALID_NAME: &str = "ERR Library names can only contain letters, numb
 
 /// Whether `name` may name a library or a function: ASCII letters, digits and `_`, at least one.
 pub fn valid_name(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'_')
+    !name.is_empty() && name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// The space-separated words of a header line.
@@ -211,10 +208,9 @@ mod tests {
         assert!(parsed.flags.declared && parsed.flags.no_writes && parsed.flags.allow_oom);
         assert!(!parsed.flags.allow_stale);
         assert_eq!(parsed.code, b"\nreturn 1");
-        let all = parse_script(
-            b"#!lua flags=no-cluster,allow-stale,allow-cross-slot-keys\nreturn 1",
-        )
-        .unwrap();
+        let all =
+            parse_script(b"#!lua flags=no-cluster,allow-stale,allow-cross-slot-keys\nreturn 1")
+                .unwrap();
         assert_eq!(
             all.flags.names(),
             ["allow-stale", "no-cluster", "allow-cross-slot-keys"]
@@ -225,10 +221,12 @@ mod tests {
             Vec::<&str>::new()
         );
         assert!(parse_script(b"#!lua flags=\nreturn 1").is_ok());
-        assert!(parse_script(b"#!lua  flags=no-writes\nreturn 1")
-            .unwrap()
-            .flags
-            .no_writes);
+        assert!(
+            parse_script(b"#!lua  flags=no-writes\nreturn 1")
+                .unwrap()
+                .flags
+                .no_writes
+        );
     }
 
     #[test]
