@@ -6,8 +6,7 @@ local helpers = ...
 
 local error, type, tostring, select = error, type, tostring, select
 local raw_pcall, raw_xpcall, raw_next, raw_pairs = pcall, xpcall, next, pairs
-local raw_rawset, raw_setmetatable, raw_loadstring = rawset, setmetatable, loadstring
-local setfenv, concat = setfenv, table.concat
+local raw_setmetatable = setmetatable
 local interrupted, normalize = helpers.interrupted, helpers.normalize
 
 local READONLY = 'Attempt to modify a readonly table'
@@ -75,18 +74,6 @@ end
 env.xpcall = function(f, handler)
   return rethrow_if_interrupted(raw_xpcall(f, handler))
 end
-env.rawset = function(t, k, v)
-  if protected[t] then
-    error(READONLY, 0)
-  end
-  return raw_rawset(t, k, v)
-end
-env.setmetatable = function(t, mt)
-  if protected[t] then
-    error(READONLY, 0)
-  end
-  return raw_setmetatable(t, mt)
-end
 -- next/pairs see through the proxies so `pairs(string)` lists the library as usual.
 local function next_entry(t, k)
   return raw_next(protected[t] or t, k)
@@ -99,33 +86,7 @@ env.pairs = function(t)
   return raw_pairs(t)
 end
 
--- `load` compiles text only (binary chunks could break the VM) and binds the result to the
--- script environment, never to the real globals.
 local env_proxy
-env.load = function(chunk, name)
-  if type(chunk) == 'function' then
-    local parts = {}
-    while true do
-      local piece = chunk()
-      if piece == nil or piece == '' then
-        break
-      end
-      if type(piece) ~= 'string' then
-        return nil, 'reader function must return a string'
-      end
-      parts[#parts + 1] = piece
-    end
-    chunk = concat(parts)
-  end
-  if type(chunk) == 'string' and chunk:byte(1) == 27 then
-    return nil, 'binary chunks are not allowed'
-  end
-  local f, err = raw_loadstring(chunk, name)
-  if f then
-    setfenv(f, env_proxy)
-  end
-  return f, err
-end
 
 -- The interrupt hook watches one Lua thread at a time: it is moved to a coroutine while it
 -- runs and back to the resumer afterwards, so a loop inside a coroutine is stopped too.
@@ -232,7 +193,10 @@ local function run(f, handler, keys, args)
   end, handler)
 end
 
+-- rawset, setmetatable and load come from Rust (they must stay C functions so that errors
+-- in them point at the user's line even from a tail call).
 return {
+  protected = protected,
   env = env_proxy,
   env_backing = env,
   library_env = library_env,
