@@ -475,15 +475,11 @@ impl Engine {
                     argv_table,
                 )),
             };
-            // The scoped callbacks die with the scope; leave nothing that refers to them.
-            self.env.raw_set("KEYS", Value::Nil)?;
-            self.env.raw_set("ARGV", Value::Nil)?;
-            for field in ["call", "pcall", "acl_check_cmd"] {
-                self.redis.raw_set(field, Value::Nil)?;
-            }
-            self.lua.set_named_registry_value(POLL_KEY, Value::Nil)?;
+            self.clear_run_globals();
             outcome
         });
+        // Also after a failure inside the scope, which may have skipped the cleanup there.
+        self.clear_run_globals();
         let resp3 = self.lua.app_data_ref::<RunState>().is_some_and(|s| s.resp3);
         match outcome {
             Ok((true, value)) => lua_to_frame(&value, resp3),
@@ -494,6 +490,18 @@ impl Engine {
             )),
             Err(e) => error_frame(format!("{} script: {name}.", rust_error_text(&e))),
         }
+    }
+
+    /// Drops what a run installed: KEYS, ARGV, and the scoped callbacks (which die with the
+    /// scope), so nothing refers to them afterwards. Failures here (out of memory) only leave
+    /// values the next run replaces, so they are ignored.
+    fn clear_run_globals(&self) {
+        let _ = self.env.raw_set("KEYS", Value::Nil);
+        let _ = self.env.raw_set("ARGV", Value::Nil);
+        for field in ["call", "pcall", "acl_check_cmd"] {
+            let _ = self.redis.raw_set(field, Value::Nil);
+        }
+        let _ = self.lua.set_named_registry_value(POLL_KEY, Value::Nil);
     }
 
     /// Runs a library's top-level code (FUNCTION LOAD) under the load time limit; the
@@ -667,7 +675,8 @@ fn interrupt_hook(lua: &Lua, _: mlua::Debug) -> mlua::Result<VmState> {
     if deadline.is_some_and(|d| Instant::now() >= d) {
         stop = Some("ERR FUNCTION LOAD timeout".to_string());
     } else if let Ok(Value::Function(poll)) = lua.named_registry_value::<Value>(POLL_KEY) {
-        stop = poll.call::<Option<String>>(())?;
+        // A poll left over from a failed run is a dead callback: treat it as "keep going".
+        stop = poll.call::<Option<String>>(()).ok().flatten();
     }
     match stop {
         Some(text) => {
