@@ -312,6 +312,14 @@ impl Engine {
                 Ok(())
             })?,
         )?;
+        helpers.raw_set(
+            "user_where",
+            lua.create_function(|lua, ()| {
+                Ok(user_frame(lua)
+                    .map(|f| format!("{}:{}: ", f.short_source, f.line))
+                    .unwrap_or_default())
+            })?,
+        )?;
         helpers.raw_set("random", lua.create_function(math_random)?)?;
         helpers.raw_set("randomseed", lua.create_function(math_randomseed)?)?;
         helpers.raw_set(
@@ -600,25 +608,42 @@ fn error_handler(lua: &Lua, error: Value) -> mlua::Result<Table> {
             text => info.raw_set("err", text)?,
         },
     }
-    // The innermost frame of Lua code that is not the sandbox's own: user code, or a chunk
-    // it compiled with `load`.
+    if let Some(frame) = user_frame(lua) {
+        info.raw_set("source", frame.source)?;
+        info.raw_set("line", frame.line)?;
+    }
+    Ok(info)
+}
+
+/// Where user code is running.
+struct UserFrame {
+    /// The chunk's source name, e.g. `@user_script`.
+    source: String,
+    /// Its printable form, e.g. `user_script`.
+    short_source: String,
+    line: i32,
+}
+
+/// The innermost frame of Lua code that is not the sandbox's own: user code, or a chunk it
+/// compiled with `load`. None when a tail call replaced it.
+fn user_frame(lua: &Lua) -> Option<UserFrame> {
     for level in 0..256 {
-        let Some(frame) = lua.inspect_stack(level) else {
-            break;
-        };
+        let frame = lua.inspect_stack(level)?;
         let source = frame.source();
         if source.what == "C" || source.what == "tail" {
             continue;
         }
         if let Some(src) = source.source.as_deref() {
             if src != SANDBOX_CHUNK {
-                info.raw_set("source", src)?;
-                info.raw_set("line", frame.curr_line())?;
-                break;
+                return Some(UserFrame {
+                    source: src.to_string(),
+                    short_source: source.short_src.as_deref().unwrap_or(src).to_string(),
+                    line: frame.curr_line(),
+                });
             }
         }
     }
-    Ok(info)
+    None
 }
 
 /// The error text Redis reports for a raised value: an error table's `err`, a Rust reply

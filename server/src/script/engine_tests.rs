@@ -443,8 +443,89 @@ fn sandbox_matches_redis() {
             "{name}"
         );
     }
-    // Redis 7 reads loadstring as nil without an error.
+    // loadstring is there (a function: null as a reply); rawget sees through the proxies.
     assert_eq!(eval("return loadstring"), Frame::Null);
+    assert_eq!(
+        eval("return loadstring('return 1 + 1')()"),
+        Frame::Integer(2)
+    );
+    assert_eq!(
+        eval("local f, e = loadstring(string.dump(function() return 7 end)) return {type(f), tostring(e)}"),
+        Frame::Array(vec![bulk("nil"), bulk("[string \"\x1bLuaQ\"]:1: unexpected symbol near 'char(27)'")])
+    );
+    assert_eq!(
+        eval("local f, e = loadstring(\"x = 1\", \"=mine\") f()"),
+        err("ERR mine:1: Attempt to modify a readonly table script: 51c178ed78ee6ea8c1370be71bce70de78fbb875, on =mine:1.")
+    );
+    assert_eq!(eval("return rawget(_G, 'redis') == nil"), Frame::Null);
+    assert_eq!(
+        eval("return rawget(string, 'len') ~= nil"),
+        Frame::Integer(1)
+    );
+    assert_eq!(eval("return rawequal(_G, _G)"), Frame::Integer(1));
+    // The globals a script sees: Redis 7.0.15's list, minus its internal error handler and the
+    // libraries installed by `libs` (checked there).
+    let libraries = ["bit", "cjson", "cmsgpack", "struct"];
+    let globals =
+        eval("local t = {} for k, v in pairs(_G) do t[#t+1] = k end table.sort(t) return t");
+    let Frame::Array(names) = globals else {
+        panic!("{globals:?}")
+    };
+    let names: Vec<Frame> = names
+        .into_iter()
+        .filter(|n| !libraries.iter().any(|l| *n == bulk(l)))
+        .collect();
+    let expected = [
+        "ARGV",
+        "KEYS",
+        "_G",
+        "_VERSION",
+        "assert",
+        "collectgarbage",
+        "coroutine",
+        "error",
+        "gcinfo",
+        "getmetatable",
+        "ipairs",
+        "load",
+        "loadstring",
+        "math",
+        "next",
+        "pairs",
+        "pcall",
+        "rawequal",
+        "rawget",
+        "rawset",
+        "redis",
+        "select",
+        "setmetatable",
+        "string",
+        "table",
+        "tonumber",
+        "tostring",
+        "type",
+        "unpack",
+        "xpcall",
+    ];
+    assert_eq!(names, expected.iter().map(|n| bulk(n)).collect::<Vec<_>>());
+    // Hostile recursion is a plain error.
+    assert_eq!(
+        eval("local function f() return 1 + f() end return f()"),
+        err("ERR user_script:1: stack overflow script: 2c347ae0c7feaa40c62d8208d59e954ee9ff79ff, on @user_script:1.")
+    );
+    // Coroutines behave as in Lua (Redis 7.0.15 outputs).
+    assert_eq!(
+        eval("local f = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end) return {f(1), f(10)}"),
+        Frame::Array(vec![Frame::Integer(2), Frame::Integer(20)])
+    );
+    assert_eq!(
+        eval("local f = coroutine.wrap(function() error(\"in co\") end) f()"),
+        err("ERR user_script:1: user_script:1: in co script: 1d0e175226cec988a5810b1a3239abe65d15dafd, on @user_script:1.")
+    );
+    assert_eq!(
+        eval("local co = coroutine.create(function() error({err=\"X co\"}) end) local ok, e = coroutine.resume(co) return {tostring(ok), type(e)}"),
+        Frame::Array(vec![bulk("false"), bulk("table")])
+    );
     assert_eq!(
         eval("return getmetatable('').__index == string"),
         Frame::Integer(1)

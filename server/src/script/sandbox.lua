@@ -21,15 +21,14 @@ local function missing_global(_, name)
 end
 
 -- A read-only view of `backing`. With `strict`, reading an absent key raises Redis's
--- nonexistent-global error (globals; `loadstring` alone reads as nil, as in Redis 7);
--- otherwise an absent key gives nil (library tables).
+-- nonexistent-global error (globals); otherwise an absent key gives nil (library tables).
 local function readonly(backing, strict)
   local proxy = {}
   local index = backing
   if strict then
     index = function(_, key)
       local value = backing[key]
-      if value == nil and key ~= 'loadstring' then
+      if value == nil then
         missing_global(nil, key)
       end
       return value
@@ -63,7 +62,7 @@ end
 local env = {}
 for _, name in ipairs({
   'assert', 'collectgarbage', 'error', 'gcinfo', 'getmetatable', 'ipairs', 'rawequal',
-  'rawget', 'select', 'tonumber', 'tostring', 'type', 'unpack', '_VERSION',
+  'select', 'tonumber', 'tostring', 'type', 'unpack', '_VERSION',
 }) do
   env[name] = _G[name]
 end
@@ -104,11 +103,17 @@ co.resume = function(thread, ...)
   hook_thread(thread)
   return resumed(raw_resume(thread, ...))
 end
+local user_where = helpers.user_where
 local function wrapped_result(ok, ...)
   if ok then
     return ...
   end
-  error((...), 0)
+  local err = ...
+  if type(err) == 'string' then
+    -- As Lua's own wrap: a string error gets the caller's position.
+    err = user_where() .. err
+  end
+  error(err, 0)
 end
 co.wrap = function(f)
   local thread = co.create(f)
@@ -172,7 +177,7 @@ local function library_env()
   local function finish()
     meta.__index = function(_, key)
       local value = env[key]
-      if value == nil and key ~= 'loadstring' then
+      if value == nil then
         missing_global(nil, key)
       end
       return value
@@ -193,7 +198,7 @@ local function run(f, handler, keys, args)
   end, handler)
 end
 
--- rawset, setmetatable and load come from Rust (they must stay C functions so that errors
+-- rawget, rawset, setmetatable, load and loadstring come from Rust (they must stay C functions so that errors
 -- in them point at the user's line even from a tail call).
 return {
   protected = protected,

@@ -1,9 +1,10 @@
-//! The Rust half of the sandbox: `rawset`, `setmetatable` and `load` as scripts see them.
+//! The Rust half of the sandbox: `rawget`, `rawset`, `setmetatable`, `load` and `loadstring`
+//! as scripts see them.
 //!
-//! `sandbox.lua` makes every shared table a read-only proxy; these three functions are the
-//! raw ways around a proxy's metatable, so they refuse the proxies (Redis's `Attempt to modify
-//! a readonly table`), and `load` binds what it compiles to the script environment and
-//! refuses binary chunks. They are Rust (C) functions on purpose: a Lua wrapper called in tail
+//! `sandbox.lua` makes every shared table a read-only proxy; these functions are the raw ways
+//! around a proxy's metatable, so writes refuse the proxies (Redis's `Attempt to modify a
+//! readonly table`) and `rawget` reads what a proxy guards; `load`/`loadstring` bind what
+//! they compile to the script environment and refuse bytecode. They are Rust (C) functions on purpose: a Lua wrapper called in tail
 //! position would drop the caller's frame, and errors would lose their `user_script:<line>`.
 
 use bytes::BytesMut;
@@ -14,7 +15,7 @@ use super::engine::reply_error;
 /// Redis's error for writing to a protected table through `rawset`/`setmetatable`.
 const READONLY: &str = "ERR Attempt to modify a readonly table";
 
-/// Installs `rawset`, `setmetatable` and `load` into the script globals (`env`). `protected`
+/// Installs `rawget`, `rawset`, `setmetatable`, `load` and `loadstring` into the script globals (`env`). `protected`
 /// maps each read-only proxy to the table it guards; `env_proxy` is the environment
 /// compiled chunks get.
 pub(crate) fn install(
@@ -24,6 +25,7 @@ pub(crate) fn install(
     env_proxy: Table,
 ) -> mlua::Result<()> {
     let guarded = protected.clone();
+    let backing = protected.clone();
     env.raw_set(
         "rawset",
         lua.create_function(move |lua, (t, k, v): (Value, Value, Value)| {
@@ -61,10 +63,27 @@ pub(crate) fn install(
             Ok(t)
         })?,
     )?;
+    let load_env = env_proxy.clone();
     env.raw_set(
         "load",
         lua.create_function(move |lua, (reader, name): (Value, Option<mlua::String>)| {
-            load(lua, &env_proxy, reader, name)
+            load(lua, &load_env, reader, name)
+        })?,
+    )?;
+    env.raw_set(
+        "loadstring",
+        lua.create_function(move |lua, (text, name): (Value, Option<mlua::String>)| {
+            loadstring(lua, &env_proxy, text, name)
+        })?,
+    )?;
+    env.raw_set(
+        "rawget",
+        lua.create_function(move |lua, (t, k): (Value, Value)| {
+            let table = table_arg(lua, &t, 1, "rawget")?;
+            match backing.raw_get::<Value>(t)? {
+                Value::Table(guarded) => guarded.raw_get::<Value>(k),
+                _ => table.raw_get::<Value>(k),
+            }
         })?,
     )?;
     Ok(())
@@ -80,36 +99,91 @@ fn load(
     let Value::Function(reader) = reader else {
         return Err(bad_argument(lua, 1, "load", "function", &reader));
     };
-    let name = name.map_or_else(|| "=(load)".to_string(), |n| n.to_string_lossy());
-    let failed = |message: String| -> mlua::Result<MultiValue> {
-        Ok(MultiValue::from_vec(vec![
-            Value::Nil,
-            Value::String(lua.create_string(message)?),
-        ]))
-    };
     let mut chunk = BytesMut::new();
     loop {
         match reader.call::<Value>(())? {
             Value::Nil => break,
             Value::String(piece) if piece.as_bytes().is_empty() => break,
             Value::String(piece) => chunk.extend_from_slice(&piece.as_bytes()),
-            _ => return failed("reader function must return a string".to_string()),
+            _ => return failure(lua, "reader function must return a string".to_string()),
         }
     }
-    let shown = name.strip_prefix(['=', '@']).unwrap_or(&name).to_string();
+    let name = name.map_or_else(|| b"=(load)".to_vec(), |n| n.as_bytes().to_vec());
+    compile(lua, env, &chunk, &name)
+}
+
+/// Lua 5.1's `loadstring(text [, chunkname])`.
+fn loadstring(
+    lua: &Lua,
+    env: &Table,
+    text: Value,
+    name: Option<mlua::String>,
+) -> mlua::Result<MultiValue> {
+    let Some(text) = lua.coerce_string(text.clone())? else {
+        return Err(bad_argument(lua, 1, "loadstring", "string", &text));
+    };
+    let text = text.as_bytes().to_vec();
+    let name = name.map_or_else(|| text.clone(), |n| n.as_bytes().to_vec());
+    compile(lua, env, &text, &name)
+}
+
+/// Compiles `chunk` as text into a function bound to the script environment: the function,
+/// or `nil` and Lua's message. Bytecode is parsed as text too, so it fails the way it does
+/// in Redis's Lua.
+fn compile(lua: &Lua, env: &Table, chunk: &[u8], name: &[u8]) -> mlua::Result<MultiValue> {
     if chunk.first() == Some(&27) {
-        // What Redis's Lua answers for bytecode: it only parses text.
-        return failed(format!("{shown}:1: unexpected symbol near 'char(27)'"));
+        return failure(
+            lua,
+            format!("{}:1: unexpected symbol near 'char(27)'", chunk_id(name)),
+        );
     }
     let compiled: mlua::Result<Function> = lua
-        .load(&chunk[..])
-        .set_name(name)
+        .load(chunk)
+        .set_name(String::from_utf8_lossy(name).into_owned())
         .set_environment(env.clone())
         .into_function();
     match compiled {
         Ok(f) => Ok(MultiValue::from_vec(vec![Value::Function(f)])),
-        Err(mlua::Error::SyntaxError { message, .. }) => failed(message),
+        Err(mlua::Error::SyntaxError { message, .. }) => failure(lua, message),
         Err(e) => Err(e),
+    }
+}
+
+/// `nil, message`: how load and loadstring report a chunk that does not compile.
+fn failure(lua: &Lua, message: String) -> mlua::Result<MultiValue> {
+    Ok(MultiValue::from_vec(vec![
+        Value::Nil,
+        Value::String(lua.create_string(message)?),
+    ]))
+}
+
+/// How Lua 5.1 names a chunk in messages: `=name` → `name`, `@file` → `file`, any other
+/// source → `[string "its first line"]` (cut at a newline or NUL, shortened with `...`).
+fn chunk_id(source: &[u8]) -> String {
+    const ID_SIZE: usize = 60;
+    if let Some(name) = source.strip_prefix(b"=") {
+        return String::from_utf8_lossy(&name[..name.len().min(ID_SIZE - 1)]).into_owned();
+    }
+    if let Some(file) = source.strip_prefix(b"@") {
+        let room = ID_SIZE - 4;
+        return if file.len() > room {
+            format!("...{}", String::from_utf8_lossy(&file[file.len() - room..]))
+        } else {
+            String::from_utf8_lossy(file).into_owned()
+        };
+    }
+    let text = source.split(|&b| b == 0).next().unwrap_or_default();
+    let line_end = text
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .unwrap_or(text.len());
+    let room = ID_SIZE - " [string \"...\"] ".len() - 1;
+    let len = line_end.min(room);
+    let shown = String::from_utf8_lossy(&text[..len]);
+    if len < text.len() {
+        format!("[string \"{shown}...\"]")
+    } else {
+        format!("[string \"{shown}\"]")
     }
 }
 
