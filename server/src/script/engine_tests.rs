@@ -827,6 +827,32 @@ fn function_load_and_call() {
         fcall(&mut s, &libs, "nosuch", &[], &[]),
         err("ERR Function not found")
     );
+    // Redis 7.0.15: function names match in any case, library names exactly.
+    assert_eq!(fcall(&mut s, &libs, "F1", &[], &[]), Frame::Integer(2));
+    assert_eq!(
+        load(
+            &mut s,
+            &libs,
+            "#!lua name=Other\nredis.register_function('F1', function() return 3 end)"
+        ),
+        Err("ERR Function F1 already exists".to_string())
+    );
+    assert_eq!(
+        load(
+            &mut s,
+            &libs,
+            "#!lua name=MYLIB\nredis.register_function('g1', function() return 3 end)"
+        ),
+        Ok("MYLIB".to_string())
+    );
+    assert_eq!(
+        libs.delete(b"Mylib"),
+        Err("ERR Library not found".to_string())
+    );
+    assert_eq!(
+        load(&mut s, &libs, "#!LUA name=x4\nredis.register_function('fn4', function() return 4 end)\nredis.register_function('FN4', function() return 5 end)"),
+        Ok("x4".to_string())
+    );
     // Upvalues keep their state between calls (Redis: 6 then 7).
     load(&mut s, &libs, "#!lua name=p6\nlocal x = 5\nredis.register_function('p6', function(k,a) x = x + 1 return x end)").unwrap();
     assert_eq!(fcall(&mut s, &libs, "p6", &[], &[]), Frame::Integer(6));

@@ -63,7 +63,7 @@ pub struct FunctionLibraries {
 #[derive(Debug, Default, Clone)]
 struct Registry {
     libraries: BTreeMap<String, Arc<Library>>,
-    /// Function name → (library, index in its `functions`).
+    /// Lowercase function name → (library, index in its `functions`).
     functions: HashMap<String, (Arc<Library>, usize)>,
     /// Bumped by every change, so engines re-check which libraries still exist.
     generation: u64,
@@ -71,17 +71,28 @@ struct Registry {
 }
 
 impl Registry {
-    /// Rebuilds the function index; fails on a function name used by two libraries.
-    fn reindex(&mut self) -> Result<(), String> {
-        let mut functions = HashMap::new();
-        for library in self.libraries.values() {
+    /// Rebuilds the function index; fails on a function name used by two libraries. Names
+    /// are matched without regard to case, as Redis does for FCALL (within one library two
+    /// names may differ only in case; the later one is the one FCALL finds).
+    ///
+    /// The libraries named in `added` are indexed last, so a clash names their function, as
+    /// Redis's error does.
+    fn reindex(&mut self, added: &[&str]) -> Result<(), String> {
+        let mut functions: HashMap<String, (Arc<Library>, usize)> = HashMap::new();
+        let existing = self
+            .libraries
+            .values()
+            .filter(|l| !added.contains(&l.name.as_str()));
+        let new = added.iter().filter_map(|name| self.libraries.get(*name));
+        for library in existing.chain(new) {
             for (i, function) in library.functions.iter().enumerate() {
-                if functions
-                    .insert(function.name.clone(), (library.clone(), i))
-                    .is_some()
-                {
-                    return Err(format!("ERR Function {} already exists", function.name));
+                let key = function.name.to_ascii_lowercase();
+                if let Some((other, _)) = functions.get(&key) {
+                    if other.id != library.id {
+                        return Err(format!("ERR Function {} already exists", function.name));
+                    }
                 }
+                functions.insert(key, (library.clone(), i));
             }
         }
         self.functions = functions;
@@ -121,11 +132,11 @@ impl FunctionLibraries {
         self.read().generation
     }
 
-    /// The function FCALL `name` would run, with its library.
+    /// The function FCALL `name` would run (any case), with its library.
     pub fn lookup(&self, name: &[u8]) -> Option<(Arc<Library>, FunctionInfo)> {
-        let name = std::str::from_utf8(name).ok()?;
+        let name = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
         let state = self.read();
-        let (library, index) = state.functions.get(name)?;
+        let (library, index) = state.functions.get(&name)?;
         let info = library.functions.get(*index)?.clone();
         Some((library.clone(), info))
     }
@@ -205,7 +216,8 @@ impl FunctionLibraries {
             next.libraries
                 .insert(library.name.clone(), Arc::new(library));
         }
-        next.reindex()?;
+        let added: Vec<&str> = compiled.iter().map(|l| l.name.as_str()).collect();
+        next.reindex(&added)?;
         next.generation += 1;
         *state = next;
         Ok(ids)
