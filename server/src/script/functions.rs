@@ -193,7 +193,14 @@ impl FunctionLibraries {
     }
 
     /// Adds compiled libraries atomically (all or none); returns their ids in order.
-    fn install(&self, compiled: &[Compiled], policy: RestorePolicy) -> Result<Vec<u64>, String> {
+    /// `exists` words the error for a library that already exists under [`RestorePolicy::Append`]
+    /// (FUNCTION LOAD quotes the name, FUNCTION RESTORE does not).
+    fn install(
+        &self,
+        compiled: &[Compiled],
+        policy: RestorePolicy,
+        exists: fn(&str) -> String,
+    ) -> Result<Vec<u64>, String> {
         let mut state = self.write();
         let mut next = state.clone();
         if policy == RestorePolicy::Flush {
@@ -202,7 +209,7 @@ impl FunctionLibraries {
         let mut ids = Vec::with_capacity(compiled.len());
         for library in compiled {
             if policy == RestorePolicy::Append && next.libraries.contains_key(&library.name) {
-                return Err(format!("ERR Library '{}' already exists", library.name));
+                return Err(exists(&library.name));
             }
             let id = next.next_id;
             next.next_id += 1;
@@ -307,7 +314,9 @@ impl Engine {
         } else {
             RestorePolicy::Append
         };
-        let ids = libraries.install(std::slice::from_ref(&compiled), policy)?;
+        let ids = libraries.install(std::slice::from_ref(&compiled), policy, |name| {
+            format!("ERR Library '{name}' already exists")
+        })?;
         let name = compiled.name.clone();
         self.cache_compiled(ids, vec![compiled]);
         Ok(name)
@@ -326,7 +335,9 @@ impl Engine {
         for code in &codes {
             compiled.push(self.compile_library(code)?);
         }
-        let ids = libraries.install(&compiled, policy)?;
+        let ids = libraries.install(&compiled, policy, |name| {
+            format!("ERR Library {name} already exists")
+        })?;
         self.cache_compiled(ids, compiled);
         Ok(())
     }
