@@ -24,7 +24,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use mlua::{
+    Function, HookTriggers, LightUserData, Lua, LuaOptions, MultiValue, StdLib, Table, Value,
+    VmState,
+};
 use protocol::{Frame, Version};
 
 use super::convert::{frame_to_lua, lua_to_frame};
@@ -222,6 +225,8 @@ pub(crate) struct RunState {
     pub(crate) registering: Option<Vec<Registered>>,
     /// The state of math.random (Redis's 48-bit linear congruential generator).
     pub(crate) rng: u64,
+    /// While a script runs: the scoped callback that reaches its host (see [`dispatch`]).
+    dispatch: Option<Function>,
 }
 
 /// How long a library's top-level code may run in FUNCTION LOAD (as Redis: 500 ms).
@@ -229,9 +234,6 @@ const LOAD_TIME_LIMIT: std::time::Duration = std::time::Duration::from_millis(50
 
 /// The chunk name of `sandbox.lua`, whose frames error locations skip.
 const SANDBOX_CHUNK: &str = "=sandbox";
-
-/// The registry slot holding the running script's interrupt poll (a scoped callback).
-const POLL_KEY: &str = "kvstore.interrupt_poll";
 
 /// What [`Engine::execute`] runs.
 pub(crate) enum Target<'a> {
@@ -246,8 +248,10 @@ pub struct Engine {
     pub(crate) lua: Lua,
     /// The table behind the script globals (KEYS and ARGV are set here for each run).
     env: Table,
-    /// The table behind the script `redis` table (call/pcall are installed per run).
+    /// The table behind the script `redis` table (`call` is the run's dispatcher).
     redis: Table,
+    /// `redis.call` between runs (an error: no script is running).
+    idle_call: Function,
     /// The sandbox environment proxy that compiled scripts use as their globals.
     env_proxy: Table,
     /// `run(f, handler[, keys, args])`: xpcall with the handler, from `sandbox.lua`.
@@ -281,9 +285,14 @@ impl Engine {
             resp3: false,
             deadline: None,
             registering: None,
+            dispatch: None,
             rng: seed_state(RandomState::new().build_hasher().finish() as u32),
         });
         let redis = redis_table(&lua)?;
+        let idle_call = host_function(&lua, HostOp::Call)?;
+        redis.raw_set("call", idle_call.clone())?;
+        redis.raw_set("pcall", host_function(&lua, HostOp::Pcall)?)?;
+        redis.raw_set("acl_check_cmd", host_function(&lua, HostOp::AclCheck)?)?;
         let helpers = lua.create_table()?;
         helpers.raw_set("redis", redis.clone())?;
         helpers.raw_set(
@@ -347,6 +356,7 @@ impl Engine {
             library_env: sandbox.raw_get("library_env")?,
             handler,
             redis,
+            idle_call,
             lua,
             scripts: HashMap::new(),
             scripts_generation: 0,
@@ -455,18 +465,13 @@ impl Engine {
         self.reset_run_state(None);
         let host = RefCell::new(host);
         let outcome = self.lua.scope(|scope| {
-            let call = scope
-                .create_function(|lua, args: MultiValue| redis_call(lua, &host, args, true))?;
-            let pcall = scope
-                .create_function(|lua, args: MultiValue| redis_call(lua, &host, args, false))?;
-            let acl = scope.create_function(|lua, args: MultiValue| acl_check(lua, &host, args))?;
-            let poll = scope.create_function(|_, ()| {
-                Ok(host.try_borrow_mut().ok().and_then(|mut h| h.interrupt()))
-            })?;
-            self.redis.raw_set("call", call)?;
-            self.redis.raw_set("pcall", pcall)?;
-            self.redis.raw_set("acl_check_cmd", acl)?;
-            self.lua.set_named_registry_value(POLL_KEY, poll)?;
+            // One scoped callback per run reaches the host: it is `redis.call` itself, and
+            // `redis.pcall`, `redis.acl_check_cmd` and the hook call it with an operation
+            // tag (creating a scoped function costs far more than calling one).
+            let dispatch =
+                scope.create_function(|lua, args: MultiValue| dispatch(lua, &host, args))?;
+            self.redis.raw_set("call", dispatch.clone())?;
+            set_dispatch(&self.lua, Some(dispatch));
             let keys_table = string_sequence(&self.lua, keys)?;
             let argv_table = string_sequence(&self.lua, argv)?;
             let outcome = match &target {
@@ -500,16 +505,14 @@ impl Engine {
         }
     }
 
-    /// Drops what a run installed: KEYS, ARGV, and the scoped callbacks (which die with the
+    /// Drops what a run installed: KEYS, ARGV, and the scoped dispatcher (which dies with the
     /// scope), so nothing refers to them afterwards. Failures here (out of memory) only leave
     /// values the next run replaces, so they are ignored.
     fn clear_run_globals(&self) {
         let _ = self.env.raw_set("KEYS", Value::Nil);
         let _ = self.env.raw_set("ARGV", Value::Nil);
-        for field in ["call", "pcall", "acl_check_cmd"] {
-            let _ = self.redis.raw_set(field, Value::Nil);
-        }
-        let _ = self.lua.set_named_registry_value(POLL_KEY, Value::Nil);
+        let _ = self.redis.raw_set("call", self.idle_call.clone());
+        set_dispatch(&self.lua, None);
     }
 
     /// Runs a library's top-level code (FUNCTION LOAD) under the load time limit; the
@@ -699,9 +702,12 @@ fn interrupt_hook(lua: &Lua, _: mlua::Debug) -> mlua::Result<VmState> {
     let mut stop = None;
     if deadline.is_some_and(|d| Instant::now() >= d) {
         stop = Some("ERR FUNCTION LOAD timeout".to_string());
-    } else if let Ok(Value::Function(poll)) = lua.named_registry_value::<Value>(POLL_KEY) {
-        // A poll left over from a failed run is a dead callback: treat it as "keep going".
-        stop = poll.call::<Option<String>>(()).ok().flatten();
+    } else if let Some(dispatch) = current_dispatch(lua) {
+        // A failing poll (a dead callback from a failed run) means "keep going".
+        stop = dispatch
+            .call::<Option<String>>(HostOp::Poll.tag())
+            .ok()
+            .flatten();
     }
     match stop {
         Some(text) => {
@@ -712,6 +718,82 @@ fn interrupt_hook(lua: &Lua, _: mlua::Debug) -> mlua::Result<VmState> {
         }
         None => Ok(VmState::Continue),
     }
+}
+
+/// What a call of the run's dispatcher asks for. `redis.call` is the dispatcher itself (no
+/// tag); the others pass their tag first, as a light userdata scripts cannot forge.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostOp {
+    Call = 1,
+    Pcall = 2,
+    AclCheck = 3,
+    Poll = 4,
+}
+
+impl HostOp {
+    /// The tag value that selects this operation.
+    fn tag(self) -> LightUserData {
+        LightUserData(std::ptr::without_provenance_mut(self as usize))
+    }
+
+    fn from_tag(value: &Value) -> Option<HostOp> {
+        let Value::LightUserData(tag) = value else {
+            return None;
+        };
+        [HostOp::Call, HostOp::Pcall, HostOp::AclCheck, HostOp::Poll]
+            .into_iter()
+            .find(|op| op.tag() == *tag)
+    }
+}
+
+/// The scoped dispatcher of the running script, if one is running.
+fn current_dispatch(lua: &Lua) -> Option<Function> {
+    lua.app_data_ref::<RunState>()
+        .and_then(|state| state.dispatch.clone())
+}
+
+fn set_dispatch(lua: &Lua, dispatch: Option<Function>) {
+    if let Some(mut state) = lua.app_data_mut::<RunState>() {
+        state.dispatch = dispatch;
+    }
+}
+
+/// Everything that needs the host during a run: `redis.call` (untagged), `redis.pcall`,
+/// `redis.acl_check_cmd` and the interrupt poll.
+fn dispatch(lua: &Lua, host: &RefCell<&mut dyn Host>, mut args: MultiValue) -> mlua::Result<Value> {
+    let op = match args.front().and_then(HostOp::from_tag) {
+        Some(op) => {
+            args.pop_front();
+            op
+        }
+        None => HostOp::Call,
+    };
+    match op {
+        HostOp::Call => redis_call(lua, host, args, true),
+        HostOp::Pcall => redis_call(lua, host, args, false),
+        HostOp::AclCheck => acl_check(lua, host, args).map(Value::Boolean),
+        HostOp::Poll => match host.try_borrow_mut().ok().and_then(|mut h| h.interrupt()) {
+            Some(text) => Ok(Value::String(lua.create_string(text)?)),
+            None => Ok(Value::Nil),
+        },
+    }
+}
+
+/// The permanent `redis.pcall` and `redis.acl_check_cmd` (and `redis.call` between runs):
+/// Rust (C) functions that forward to the run's dispatcher, so a script's frame stays on the
+/// stack for error locations even when it tail-calls them.
+fn host_function(lua: &Lua, op: HostOp) -> mlua::Result<Function> {
+    lua.create_function(
+        move |lua, mut args: MultiValue| match current_dispatch(lua) {
+            Some(dispatch) => {
+                args.push_front(Value::LightUserData(op.tag()));
+                dispatch.call::<Value>(args)
+            }
+            None => Err(reply_error(
+                "ERR This function is only available while a script runs",
+            )),
+        },
+    )
 }
 
 /// The arguments of `redis.call`-like helpers as command arguments: strings as they are,
