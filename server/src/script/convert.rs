@@ -25,14 +25,31 @@ const DEPTH_ERROR: &str = "ERR reached lua stack limit";
 ///
 /// Works with an explicit stack rather than recursion, so deep tables cost heap, not stack.
 pub fn lua_to_frame(value: &Value, resp3: bool) -> Frame {
+    lua_to_frame_bounded(value, resp3, MAX_ELEMENTS)
+}
+
+/// The most values one reply may hold. A table referenced many times is converted each
+/// time, so a few kilobytes of Lua (`t = {t, t}` thirty times) could otherwise ask for
+/// billions of frames; past this the script gets [`TOO_LARGE`] instead.
+pub const MAX_ELEMENTS: usize = 1 << 25;
+
+/// The reply to a script whose reply would exceed [`MAX_ELEMENTS`] values.
+pub const TOO_LARGE: &str = "ERR script reply is too large";
+
+fn lua_to_frame_bounded(value: &Value, resp3: bool, max_elements: usize) -> Frame {
     let mut stack: Vec<Pending> = Vec::new();
     let mut next = convert_one(value, resp3, &mut stack);
+    let mut elements = 1usize;
     loop {
+        if elements > max_elements {
+            return Frame::Error(Bytes::from_static(TOO_LARGE.as_bytes()));
+        }
         // `next` is a finished frame: hand it to the innermost open container, or return it.
         let frame = match next {
             Step::Done(frame) => frame,
             Step::Opened => match stack.last_mut().and_then(Pending::next_child) {
                 Some(child) => {
+                    elements += 1;
                     next = convert_one(&child, resp3, &mut stack);
                     continue;
                 }
@@ -424,6 +441,27 @@ mod tests {
             reply("return {map={[true]=false}}", false),
             Frame::Map(vec![(Frame::Integer(1), Frame::Null)])
         );
+    }
+
+    #[test]
+    fn shared_tables_cannot_blow_up_a_reply() {
+        let lua = Lua::new();
+        // 2^40 leaves from a few hundred bytes of Lua.
+        let value = eval(
+            &lua,
+            "local t = {} for i = 1, 40 do t = {t, t} end return t",
+        );
+        assert_eq!(lua_to_frame_bounded(&value, false, 1000), err(TOO_LARGE));
+        // Within the bound, sharing is fine: 8 leaves, 23 values (tables and numbers) in all.
+        let value = eval(
+            &lua,
+            "local t = {1} for i = 1, 3 do t = {t, t} end return t",
+        );
+        assert!(matches!(
+            lua_to_frame_bounded(&value, false, 23),
+            Frame::Array(_)
+        ));
+        assert_eq!(lua_to_frame_bounded(&value, false, 22), err(TOO_LARGE));
     }
 
     #[test]
