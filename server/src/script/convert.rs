@@ -22,12 +22,96 @@ const DEPTH_ERROR: &str = "ERR reached lua stack limit";
 
 /// Converts a script's return value (or a value inside it) to the reply frame. `resp3` is
 /// the protocol the script selected with `redis.setresp` (it decides how booleans come out).
+///
+/// Works with an explicit stack rather than recursion, so deep tables cost heap, not stack.
 pub fn lua_to_frame(value: &Value, resp3: bool) -> Frame {
-    to_frame(value, resp3, 0)
+    lua_to_frame_bounded(value, resp3, MAX_ELEMENTS)
 }
 
-fn to_frame(value: &Value, resp3: bool, depth: usize) -> Frame {
-    match value {
+/// The most values one reply may hold. A table referenced many times is converted each
+/// time, so a few kilobytes of Lua (`t = {t, t}` thirty times) could otherwise ask for
+/// billions of frames; past this the script gets [`TOO_LARGE`] instead.
+pub const MAX_ELEMENTS: usize = 1 << 25;
+
+/// The reply to a script whose reply would exceed [`MAX_ELEMENTS`] values.
+pub const TOO_LARGE: &str = "ERR script reply is too large";
+
+fn lua_to_frame_bounded(value: &Value, resp3: bool, max_elements: usize) -> Frame {
+    let mut stack: Vec<Pending> = Vec::new();
+    let mut next = convert_one(value, resp3, &mut stack);
+    let mut elements = 1usize;
+    loop {
+        if elements > max_elements {
+            return Frame::Error(Bytes::from_static(TOO_LARGE.as_bytes()));
+        }
+        // `next` is a finished frame: hand it to the innermost open container, or return it.
+        let frame = match next {
+            Step::Done(frame) => frame,
+            Step::Opened => match stack.last_mut().and_then(Pending::next_child) {
+                Some(child) => {
+                    elements += 1;
+                    next = convert_one(&child, resp3, &mut stack);
+                    continue;
+                }
+                None => match stack.pop() {
+                    Some(done) => done.finish(),
+                    None => return Frame::Null,
+                },
+            },
+        };
+        let Some(parent) = stack.last_mut() else {
+            return frame;
+        };
+        parent.done.push(frame);
+        next = Step::Opened;
+    }
+}
+
+/// The result of looking at one value: a finished frame, or a container pushed on the stack.
+enum Step {
+    Done(Frame),
+    Opened,
+}
+
+/// What kind of reply an open container becomes.
+#[derive(Clone, Copy)]
+enum Shape {
+    Array,
+    Map,
+    Set,
+}
+
+/// A table being converted: its child values (map keys and values alternate) and the frames
+/// of those already converted.
+struct Pending {
+    shape: Shape,
+    children: std::vec::IntoIter<Value>,
+    done: Vec<Frame>,
+}
+
+impl Pending {
+    fn next_child(&mut self) -> Option<Value> {
+        self.children.next()
+    }
+
+    fn finish(self) -> Frame {
+        match self.shape {
+            Shape::Array => Frame::Array(self.done),
+            Shape::Set => Frame::Set(self.done),
+            Shape::Map => {
+                let mut pairs = Vec::with_capacity(self.done.len() / 2);
+                let mut frames = self.done.into_iter();
+                while let (Some(k), Some(v)) = (frames.next(), frames.next()) {
+                    pairs.push((k, v));
+                }
+                Frame::Map(pairs)
+            }
+        }
+    }
+}
+
+fn convert_one(value: &Value, resp3: bool, stack: &mut Vec<Pending>) -> Step {
+    Step::Done(match value {
         Value::Nil => Frame::Null,
         Value::Boolean(b) if resp3 => Frame::Boolean(*b),
         Value::Boolean(true) => Frame::Integer(1),
@@ -35,14 +119,19 @@ fn to_frame(value: &Value, resp3: bool, depth: usize) -> Frame {
         Value::Integer(i) => Frame::Integer(*i),
         Value::Number(n) => Frame::Integer(truncate(*n)),
         Value::String(s) => Frame::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
-        Value::Table(t) if depth >= MAX_DEPTH => {
-            let _ = t;
+        Value::Table(_) if stack.len() >= MAX_DEPTH => {
             Frame::Error(Bytes::from_static(DEPTH_ERROR.as_bytes()))
         }
-        Value::Table(t) => table_to_frame(t, resp3, depth),
+        Value::Table(t) => match open_table(t) {
+            Ok(frame) => frame,
+            Err(pending) => {
+                stack.push(pending);
+                return Step::Opened;
+            }
+        },
         // Functions, userdata, threads and the like have no RESP form: Redis sends null.
         _ => Frame::Null,
-    }
+    })
 }
 
 /// Converts a Lua number to an integer reply as Redis's C cast does on x86-64: toward zero,
@@ -56,38 +145,44 @@ pub fn truncate(n: f64) -> i64 {
     }
 }
 
-fn table_to_frame(t: &Table, resp3: bool, depth: usize) -> Frame {
+/// A table's reply: a frame when it is a scalar special table (`err`, `ok`, `double`, ...),
+/// else the container to fill from its children.
+fn open_table(t: &Table) -> Result<Frame, Pending> {
+    let container = |shape, children: Vec<Value>| Pending {
+        shape,
+        done: Vec::with_capacity(children.len()),
+        children: children.into_iter(),
+    };
     // Special fields are read raw (metatables are ignored), in Redis's order.
     if let Ok(Value::String(s)) = t.raw_get::<Value>("err") {
-        return Frame::Error(single_line(&s.as_bytes()));
+        return Ok(Frame::Error(single_line(&s.as_bytes())));
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
-        return Frame::Simple(single_line(&s.as_bytes()));
+        return Ok(Frame::Simple(single_line(&s.as_bytes())));
     }
     match t.raw_get::<Value>("double") {
-        Ok(Value::Number(n)) => return Frame::Double(n),
-        Ok(Value::Integer(i)) => return Frame::Double(i as f64),
+        Ok(Value::Number(n)) => return Ok(Frame::Double(n)),
+        Ok(Value::Integer(i)) => return Ok(Frame::Double(i as f64)),
         _ => {}
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("big_number") {
-        return Frame::BigNumber(single_line(&s.as_bytes()));
+        return Ok(Frame::BigNumber(single_line(&s.as_bytes())));
     }
     if let Ok(Value::Table(map)) = t.raw_get::<Value>("map") {
-        let mut pairs = Vec::new();
+        let mut children = Vec::new();
         for (k, v) in map.pairs::<Value, Value>().flatten() {
-            pairs.push((
-                to_frame(&k, resp3, depth + 1),
-                to_frame(&v, resp3, depth + 1),
-            ));
+            children.push(k);
+            children.push(v);
         }
-        return Frame::Map(pairs);
+        return Err(container(Shape::Map, children));
     }
     if let Ok(Value::Table(set)) = t.raw_get::<Value>("set") {
-        let mut members = Vec::new();
-        for (k, _) in set.pairs::<Value, Value>().flatten() {
-            members.push(to_frame(&k, resp3, depth + 1));
-        }
-        return Frame::Set(members);
+        let children = set
+            .pairs::<Value, Value>()
+            .flatten()
+            .map(|(k, _)| k)
+            .collect();
+        return Err(container(Shape::Set, children));
     }
     if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string") {
         if let (Ok(Value::String(format)), Ok(Value::String(text))) =
@@ -98,20 +193,20 @@ fn table_to_frame(t: &Table, resp3: bool, depth: usize) -> Frame {
             for (slot, byte) in tag.iter_mut().zip(format.as_bytes().iter()) {
                 *slot = *byte;
             }
-            return Frame::Verbatim {
+            return Ok(Frame::Verbatim {
                 format: tag,
                 text: Bytes::copy_from_slice(&text.as_bytes()),
-            };
+            });
         }
     }
-    let mut items = Vec::new();
+    let mut children = Vec::new();
     for i in 1.. {
         match t.raw_get::<Value>(i) {
             Ok(Value::Nil) | Err(_) => break,
-            Ok(v) => items.push(to_frame(&v, resp3, depth + 1)),
+            Ok(v) => children.push(v),
         }
     }
-    Frame::Array(items)
+    Err(container(Shape::Array, children))
 }
 
 /// Status and error texts must stay on one line: Redis turns CR and LF into spaces.
@@ -301,7 +396,7 @@ mod tests {
         ] {
             assert_eq!(reply(code, false), Frame::Array(vec![]), "{code}");
         }
-        assert_eq!(reply("return {double=3.14}", false), Frame::Double(3.14));
+        assert_eq!(reply("return {double=2.5}", false), Frame::Double(2.5));
         assert_eq!(
             reply("return {big_number='123'}", false),
             Frame::BigNumber(Bytes::from_static(b"123"))
@@ -346,6 +441,27 @@ mod tests {
             reply("return {map={[true]=false}}", false),
             Frame::Map(vec![(Frame::Integer(1), Frame::Null)])
         );
+    }
+
+    #[test]
+    fn shared_tables_cannot_blow_up_a_reply() {
+        let lua = Lua::new();
+        // 2^40 leaves from a few hundred bytes of Lua.
+        let value = eval(
+            &lua,
+            "local t = {} for i = 1, 40 do t = {t, t} end return t",
+        );
+        assert_eq!(lua_to_frame_bounded(&value, false, 1000), err(TOO_LARGE));
+        // Within the bound, sharing is fine: 8 leaves, 23 values (tables and numbers) in all.
+        let value = eval(
+            &lua,
+            "local t = {1} for i = 1, 3 do t = {t, t} end return t",
+        );
+        assert!(matches!(
+            lua_to_frame_bounded(&value, false, 23),
+            Frame::Array(_)
+        ));
+        assert_eq!(lua_to_frame_bounded(&value, false, 22), err(TOO_LARGE));
     }
 
     #[test]

@@ -24,11 +24,15 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use mlua::{
+    Function, HookTriggers, LightUserData, Lua, LuaOptions, MultiValue, StdLib, Table, Value,
+    VmState,
+};
 use protocol::{Frame, Version};
 
 use super::convert::{frame_to_lua, lua_to_frame};
 use super::functions::Registered;
+use super::redis_api::{math_random, math_randomseed, redis_table, seed_state};
 use super::shebang::{parse_script, ScriptFlags};
 
 /// What a running script needs from the server.
@@ -212,22 +216,24 @@ fn rust_error_text(error: &mlua::Error) -> String {
 pub(crate) struct RunState {
     /// Set once the host asked to stop the running script: the error every later hook call
     /// raises again, and the error the script's caller gets.
-    interrupted: Option<String>,
+    pub(crate) interrupted: Option<String>,
     /// `redis.setresp(3)` was called in this run.
-    resp3: bool,
+    pub(crate) resp3: bool,
     /// While a library loads: when it must have finished (FUNCTION LOAD has a time limit).
     deadline: Option<Instant>,
     /// While a library loads: the functions it registered so far.
     pub(crate) registering: Option<Vec<Registered>>,
     /// The state of math.random (Redis's 48-bit linear congruential generator).
-    rng: u64,
+    pub(crate) rng: u64,
+    /// While a script runs: the scoped callback that reaches its host (see [`dispatch`]).
+    dispatch: Option<Function>,
 }
 
 /// How long a library's top-level code may run in FUNCTION LOAD (as Redis: 500 ms).
 const LOAD_TIME_LIMIT: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// The registry slot holding the running script's interrupt poll (a scoped callback).
-const POLL_KEY: &str = "kvstore.interrupt_poll";
+/// The chunk name of `sandbox.lua`, whose frames error locations skip.
+const SANDBOX_CHUNK: &str = "=sandbox";
 
 /// What [`Engine::execute`] runs.
 pub(crate) enum Target<'a> {
@@ -242,8 +248,10 @@ pub struct Engine {
     pub(crate) lua: Lua,
     /// The table behind the script globals (KEYS and ARGV are set here for each run).
     env: Table,
-    /// The table behind the script `redis` table (call/pcall are installed per run).
+    /// The table behind the script `redis` table (`call` is the run's dispatcher).
     redis: Table,
+    /// `redis.call` between runs (an error: no script is running).
+    idle_call: Function,
     /// The sandbox environment proxy that compiled scripts use as their globals.
     env_proxy: Table,
     /// `run(f, handler[, keys, args])`: xpcall with the handler, from `sandbox.lua`.
@@ -277,9 +285,14 @@ impl Engine {
             resp3: false,
             deadline: None,
             registering: None,
+            dispatch: None,
             rng: seed_state(RandomState::new().build_hasher().finish() as u32),
         });
         let redis = redis_table(&lua)?;
+        let idle_call = host_function(&lua, HostOp::Call)?;
+        redis.raw_set("call", idle_call.clone())?;
+        redis.raw_set("pcall", host_function(&lua, HostOp::Pcall)?)?;
+        redis.raw_set("acl_check_cmd", host_function(&lua, HostOp::AclCheck)?)?;
         let helpers = lua.create_table()?;
         helpers.raw_set("redis", redis.clone())?;
         helpers.raw_set(
@@ -291,6 +304,31 @@ impl Engine {
             })?,
         )?;
         helpers.raw_set("normalize", lua.create_function(normalize_error)?)?;
+        helpers.raw_set(
+            "hook_thread",
+            lua.create_function(|_, thread: Value| {
+                if let Value::Thread(thread) = thread {
+                    thread.set_hook(interrupt_triggers(), interrupt_hook);
+                }
+                Ok(())
+            })?,
+        )?;
+        helpers.raw_set(
+            "hook_current",
+            lua.create_function(|lua, ()| {
+                lua.current_thread()
+                    .set_hook(interrupt_triggers(), interrupt_hook);
+                Ok(())
+            })?,
+        )?;
+        helpers.raw_set(
+            "user_where",
+            lua.create_function(|lua, ()| {
+                Ok(user_frame(lua)
+                    .map(|f| format!("{}:{}: ", f.short_source, f.line))
+                    .unwrap_or_default())
+            })?,
+        )?;
         helpers.raw_set("random", lua.create_function(math_random)?)?;
         helpers.raw_set("randomseed", lua.create_function(math_randomseed)?)?;
         helpers.raw_set(
@@ -299,20 +337,26 @@ impl Engine {
         )?;
         let sandbox: Table = lua
             .load(include_str!("sandbox.lua"))
-            .set_name("=sandbox")
+            .set_name(SANDBOX_CHUNK)
             .call(helpers)?;
+        let env_backing: Table = sandbox.raw_get("env_backing")?;
+        let env_proxy: Table = sandbox.raw_get("env")?;
+        super::sandbox::install(
+            &lua,
+            &env_backing,
+            sandbox.raw_get("protected")?,
+            env_proxy.clone(),
+        )?;
         let handler = lua.create_function(error_handler)?;
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
-            interrupt_hook,
-        );
+        lua.set_hook(interrupt_triggers(), interrupt_hook);
         Ok(Engine {
-            env: sandbox.raw_get("env_backing")?,
-            env_proxy: sandbox.raw_get("env")?,
+            env: env_backing,
+            env_proxy,
             runner: sandbox.raw_get("run")?,
             library_env: sandbox.raw_get("library_env")?,
             handler,
             redis,
+            idle_call,
             lua,
             scripts: HashMap::new(),
             scripts_generation: 0,
@@ -395,7 +439,11 @@ impl Engine {
     }
 
     /// Resets the per-run state: no interruption, RESP2, no load deadline.
+    /// Also re-arms the interrupt hook on the main Lua thread (coroutines move it).
+    /// A script may have stopped the collector (`collectgarbage("stop")`): restart it.
     pub(crate) fn reset_run_state(&self, deadline: Option<Instant>) {
+        self.lua.set_hook(interrupt_triggers(), interrupt_hook);
+        self.lua.gc_restart();
         if let Some(mut state) = self.lua.app_data_mut::<RunState>() {
             state.interrupted = None;
             state.resp3 = false;
@@ -417,18 +465,13 @@ impl Engine {
         self.reset_run_state(None);
         let host = RefCell::new(host);
         let outcome = self.lua.scope(|scope| {
-            let call = scope
-                .create_function(|lua, args: MultiValue| redis_call(lua, &host, args, true))?;
-            let pcall = scope
-                .create_function(|lua, args: MultiValue| redis_call(lua, &host, args, false))?;
-            let acl = scope.create_function(|lua, args: MultiValue| acl_check(lua, &host, args))?;
-            let poll = scope.create_function(|_, ()| {
-                Ok(host.try_borrow_mut().ok().and_then(|mut h| h.interrupt()))
-            })?;
-            self.redis.raw_set("call", call)?;
-            self.redis.raw_set("pcall", pcall)?;
-            self.redis.raw_set("acl_check_cmd", acl)?;
-            self.lua.set_named_registry_value(POLL_KEY, poll)?;
+            // One scoped callback per run reaches the host: it is `redis.call` itself, and
+            // `redis.pcall`, `redis.acl_check_cmd` and the hook call it with an operation
+            // tag (creating a scoped function costs far more than calling one).
+            let dispatch =
+                scope.create_function(|lua, args: MultiValue| dispatch(lua, &host, args))?;
+            self.redis.raw_set("call", dispatch.clone())?;
+            set_dispatch(&self.lua, Some(dispatch));
             let keys_table = string_sequence(&self.lua, keys)?;
             let argv_table = string_sequence(&self.lua, argv)?;
             let outcome = match &target {
@@ -445,15 +488,11 @@ impl Engine {
                     argv_table,
                 )),
             };
-            // The scoped callbacks die with the scope; leave nothing that refers to them.
-            self.env.raw_set("KEYS", Value::Nil)?;
-            self.env.raw_set("ARGV", Value::Nil)?;
-            for field in ["call", "pcall", "acl_check_cmd"] {
-                self.redis.raw_set(field, Value::Nil)?;
-            }
-            self.lua.set_named_registry_value(POLL_KEY, Value::Nil)?;
+            self.clear_run_globals();
             outcome
         });
+        // Also after a failure inside the scope, which may have skipped the cleanup there.
+        self.clear_run_globals();
         let resp3 = self.lua.app_data_ref::<RunState>().is_some_and(|s| s.resp3);
         match outcome {
             Ok((true, value)) => lua_to_frame(&value, resp3),
@@ -464,6 +503,16 @@ impl Engine {
             )),
             Err(e) => error_frame(format!("{} script: {name}.", rust_error_text(&e))),
         }
+    }
+
+    /// Drops what a run installed: KEYS, ARGV, and the scoped dispatcher (which dies with the
+    /// scope), so nothing refers to them afterwards. Failures here (out of memory) only leave
+    /// values the next run replaces, so they are ignored.
+    fn clear_run_globals(&self) {
+        let _ = self.env.raw_set("KEYS", Value::Nil);
+        let _ = self.env.raw_set("ARGV", Value::Nil);
+        let _ = self.redis.raw_set("call", self.idle_call.clone());
+        set_dispatch(&self.lua, None);
     }
 
     /// Runs a library's top-level code (FUNCTION LOAD) under the load time limit; the
@@ -562,24 +611,42 @@ fn error_handler(lua: &Lua, error: Value) -> mlua::Result<Table> {
             text => info.raw_set("err", text)?,
         },
     }
-    // The innermost frame of user code (skipping C functions and the sandbox's helpers).
+    if let Some(frame) = user_frame(lua) {
+        info.raw_set("source", frame.source)?;
+        info.raw_set("line", frame.line)?;
+    }
+    Ok(info)
+}
+
+/// Where user code is running.
+struct UserFrame {
+    /// The chunk's source name, e.g. `@user_script`.
+    source: String,
+    /// Its printable form, e.g. `user_script`.
+    short_source: String,
+    line: i32,
+}
+
+/// The innermost frame of Lua code that is not the sandbox's own: user code, or a chunk it
+/// compiled with `load`. None when a tail call replaced it.
+fn user_frame(lua: &Lua) -> Option<UserFrame> {
     for level in 0..256 {
-        let Some(frame) = lua.inspect_stack(level) else {
-            break;
-        };
+        let frame = lua.inspect_stack(level)?;
         let source = frame.source();
-        if source.what == "C" {
+        if source.what == "C" || source.what == "tail" {
             continue;
         }
         if let Some(src) = source.source.as_deref() {
-            if src.starts_with("@user_") {
-                info.raw_set("source", src)?;
-                info.raw_set("line", frame.curr_line())?;
-                break;
+            if src != SANDBOX_CHUNK {
+                return Some(UserFrame {
+                    source: src.to_string(),
+                    short_source: source.short_src.as_deref().unwrap_or(src).to_string(),
+                    line: frame.curr_line(),
+                });
             }
         }
     }
-    Ok(info)
+    None
 }
 
 /// The error text Redis reports for a raised value: an error table's `err`, a Rust reply
@@ -617,6 +684,11 @@ fn normalize_error(lua: &Lua, error: Value) -> mlua::Result<Value> {
     })
 }
 
+/// When the interrupt hook runs: every [`HOOK_INSTRUCTIONS`] instructions.
+fn interrupt_triggers() -> HookTriggers {
+    HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS)
+}
+
 /// The count hook: re-raises a latched interruption, enforces the load time limit, and asks
 /// the host whether to stop.
 fn interrupt_hook(lua: &Lua, _: mlua::Debug) -> mlua::Result<VmState> {
@@ -630,8 +702,12 @@ fn interrupt_hook(lua: &Lua, _: mlua::Debug) -> mlua::Result<VmState> {
     let mut stop = None;
     if deadline.is_some_and(|d| Instant::now() >= d) {
         stop = Some("ERR FUNCTION LOAD timeout".to_string());
-    } else if let Ok(Value::Function(poll)) = lua.named_registry_value::<Value>(POLL_KEY) {
-        stop = poll.call::<Option<String>>(())?;
+    } else if let Some(dispatch) = current_dispatch(lua) {
+        // A failing poll (a dead callback from a failed run) means "keep going".
+        stop = dispatch
+            .call::<Option<String>>(HostOp::Poll.tag())
+            .ok()
+            .flatten();
     }
     match stop {
         Some(text) => {
@@ -642,6 +718,82 @@ fn interrupt_hook(lua: &Lua, _: mlua::Debug) -> mlua::Result<VmState> {
         }
         None => Ok(VmState::Continue),
     }
+}
+
+/// What a call of the run's dispatcher asks for. `redis.call` is the dispatcher itself (no
+/// tag); the others pass their tag first, as a light userdata scripts cannot forge.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostOp {
+    Call = 1,
+    Pcall = 2,
+    AclCheck = 3,
+    Poll = 4,
+}
+
+impl HostOp {
+    /// The tag value that selects this operation.
+    fn tag(self) -> LightUserData {
+        LightUserData(std::ptr::without_provenance_mut(self as usize))
+    }
+
+    fn from_tag(value: &Value) -> Option<HostOp> {
+        let Value::LightUserData(tag) = value else {
+            return None;
+        };
+        [HostOp::Call, HostOp::Pcall, HostOp::AclCheck, HostOp::Poll]
+            .into_iter()
+            .find(|op| op.tag() == *tag)
+    }
+}
+
+/// The scoped dispatcher of the running script, if one is running.
+fn current_dispatch(lua: &Lua) -> Option<Function> {
+    lua.app_data_ref::<RunState>()
+        .and_then(|state| state.dispatch.clone())
+}
+
+fn set_dispatch(lua: &Lua, dispatch: Option<Function>) {
+    if let Some(mut state) = lua.app_data_mut::<RunState>() {
+        state.dispatch = dispatch;
+    }
+}
+
+/// Everything that needs the host during a run: `redis.call` (untagged), `redis.pcall`,
+/// `redis.acl_check_cmd` and the interrupt poll.
+fn dispatch(lua: &Lua, host: &RefCell<&mut dyn Host>, mut args: MultiValue) -> mlua::Result<Value> {
+    let op = match args.front().and_then(HostOp::from_tag) {
+        Some(op) => {
+            args.pop_front();
+            op
+        }
+        None => HostOp::Call,
+    };
+    match op {
+        HostOp::Call => redis_call(lua, host, args, true),
+        HostOp::Pcall => redis_call(lua, host, args, false),
+        HostOp::AclCheck => acl_check(lua, host, args).map(Value::Boolean),
+        HostOp::Poll => match host.try_borrow_mut().ok().and_then(|mut h| h.interrupt()) {
+            Some(text) => Ok(Value::String(lua.create_string(text)?)),
+            None => Ok(Value::Nil),
+        },
+    }
+}
+
+/// The permanent `redis.pcall` and `redis.acl_check_cmd` (and `redis.call` between runs):
+/// Rust (C) functions that forward to the run's dispatcher, so a script's frame stays on the
+/// stack for error locations even when it tail-calls them.
+fn host_function(lua: &Lua, op: HostOp) -> mlua::Result<Function> {
+    lua.create_function(
+        move |lua, mut args: MultiValue| match current_dispatch(lua) {
+            Some(dispatch) => {
+                args.push_front(Value::LightUserData(op.tag()));
+                dispatch.call::<Value>(args)
+            }
+            None => Err(reply_error(
+                "ERR This function is only available while a script runs",
+            )),
+        },
+    )
 }
 
 /// The arguments of `redis.call`-like helpers as command arguments: strings as they are,
@@ -719,261 +871,6 @@ fn acl_check(lua: &Lua, host: &RefCell<&mut dyn Host>, args: MultiValue) -> mlua
         Err(_) => Ok(true),
     };
     verdict.map_err(reply_error)
-}
-
-/// Builds the `redis` table's permanent contents (call/pcall are added for each run).
-fn redis_table(lua: &Lua) -> mlua::Result<Table> {
-    let redis = lua.create_table()?;
-    redis.raw_set("REDIS_VERSION", REDIS_VERSION)?;
-    redis.raw_set("REDIS_VERSION_NUM", redis_version_num())?;
-    for (name, level) in [
-        ("LOG_DEBUG", 0),
-        ("LOG_VERBOSE", 1),
-        ("LOG_NOTICE", 2),
-        ("LOG_WARNING", 3),
-    ] {
-        redis.raw_set(name, level)?;
-    }
-    for (name, flags) in [
-        ("REPL_NONE", 0),
-        ("REPL_AOF", 1),
-        ("REPL_SLAVE", 2),
-        ("REPL_REPLICA", 2),
-        ("REPL_ALL", 3),
-    ] {
-        redis.raw_set(name, flags)?;
-    }
-    redis.raw_set("error_reply", lua.create_function(error_reply)?)?;
-    redis.raw_set("status_reply", lua.create_function(status_reply)?)?;
-    redis.raw_set("sha1hex", lua.create_function(sha1hex)?)?;
-    redis.raw_set("log", lua.create_function(log)?)?;
-    redis.raw_set("setresp", lua.create_function(setresp)?)?;
-    redis.raw_set("set_repl", lua.create_function(set_repl)?)?;
-    redis.raw_set(
-        "replicate_commands",
-        lua.create_function(|_, _: MultiValue| Ok(true))?,
-    )?;
-    redis.raw_set(
-        "breakpoint",
-        lua.create_function(|_, _: MultiValue| Ok(false))?,
-    )?;
-    redis.raw_set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
-    Ok(redis)
-}
-
-/// The single string argument of `error_reply`/`status_reply`.
-fn single_string(args: &MultiValue) -> Option<mlua::String> {
-    match args.iter().collect::<Vec<_>>().as_slice() {
-        [Value::String(s)] => Some(s.clone()),
-        _ => None,
-    }
-}
-
-/// What `error_reply`/`status_reply` return for bad arguments: Redis returns (does not
-/// raise) this error table.
-fn bad_reply_arguments(lua: &Lua) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(0, 1)?;
-    t.raw_set("err", "ERR wrong number or type of arguments")?;
-    Ok(t)
-}
-
-/// `redis.error_reply(text)`: `{err=...}`. A text starting with `-CODE ` keeps its code;
-/// anything else gets `ERR ` (as Redis 7: `"x"` and `"-x"` both become `ERR x`).
-fn error_reply(lua: &Lua, args: MultiValue) -> mlua::Result<Table> {
-    let Some(text) = single_string(&args) else {
-        return bad_reply_arguments(lua);
-    };
-    let bytes = text.as_bytes();
-    let body = bytes.strip_prefix(b"-").unwrap_or(&bytes);
-    let mut err = Vec::with_capacity(body.len() + 4);
-    if !body.contains(&b' ') {
-        err.extend_from_slice(b"ERR ");
-    }
-    err.extend_from_slice(body);
-    let t = lua.create_table_with_capacity(0, 1)?;
-    t.raw_set("err", lua.create_string(err)?)?;
-    Ok(t)
-}
-
-/// `redis.status_reply(text)`: `{ok=text}`.
-fn status_reply(lua: &Lua, args: MultiValue) -> mlua::Result<Table> {
-    let Some(text) = single_string(&args) else {
-        return bad_reply_arguments(lua);
-    };
-    let t = lua.create_table_with_capacity(0, 1)?;
-    t.raw_set("ok", text)?;
-    Ok(t)
-}
-
-/// `redis.sha1hex(value)`: the hex SHA-1 of a string (numbers in their text form; other
-/// values hash as the empty string, as in Redis).
-fn sha1hex(lua: &Lua, args: MultiValue) -> mlua::Result<String> {
-    if args.len() != 1 {
-        return Err(reply_error("ERR wrong number of arguments"));
-    }
-    let text = args
-        .into_iter()
-        .next()
-        .map(|v| lua.coerce_string(v))
-        .transpose()?
-        .flatten();
-    Ok(match text {
-        Some(s) => sha1_hex(&s.as_bytes()),
-        None => sha1_hex(b""),
-    })
-}
-
-/// A Lua number argument as Lua 5.1 reads one (numbers, and strings holding numbers).
-fn number_arg(lua: &Lua, value: &Value) -> mlua::Result<Option<f64>> {
-    Ok(match value {
-        Value::Integer(i) => Some(*i as f64),
-        Value::Number(n) => Some(*n),
-        Value::String(_) => lua.coerce_number(value.clone())?,
-        _ => None,
-    })
-}
-
-/// `redis.log(level, message, ...)`: writes the arguments, space-separated, to the server log.
-fn log(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
-    if args.len() < 2 {
-        return Err(reply_error(
-            "ERR redis.log() requires two arguments or more.",
-        ));
-    }
-    let mut args = args.into_iter();
-    let level = args.next().unwrap_or(Value::Nil);
-    let Some(level) = number_arg(lua, &level)? else {
-        return Err(reply_error(
-            "ERR First argument must be a number (log level).",
-        ));
-    };
-    let level = level as i64;
-    if !(0..=3).contains(&level) {
-        return Err(reply_error("ERR Invalid debug level."));
-    }
-    let mut message = String::new();
-    for (i, arg) in args.enumerate() {
-        if let Some(text) = lua.coerce_string(arg)? {
-            if i > 0 {
-                message.push(' ');
-            }
-            message.push_str(&text.to_string_lossy());
-        }
-    }
-    match level {
-        0 => tracing::debug!(target: "script", "{message}"),
-        1 => tracing::debug!(target: "script", "{message}"),
-        2 => tracing::info!(target: "script", "{message}"),
-        _ => tracing::warn!(target: "script", "{message}"),
-    }
-    Ok(())
-}
-
-/// `redis.setresp(2|3)`: the protocol of the replies `redis.call` hands the script, and of
-/// booleans in the script's own reply.
-fn setresp(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
-    if args.len() != 1 {
-        return Err(reply_error("ERR redis.setresp() requires one argument."));
-    }
-    let version = match args.iter().next() {
-        Some(v) => number_arg(lua, v)?,
-        None => None,
-    };
-    let resp3 = match version {
-        Some(v) if v == 2.0 => false,
-        Some(v) if v == 3.0 => true,
-        _ => return Err(reply_error("ERR RESP version must be 2 or 3.")),
-    };
-    if let Some(mut state) = lua.app_data_mut::<RunState>() {
-        state.resp3 = resp3;
-    }
-    Ok(())
-}
-
-/// `redis.set_repl(flags)`: checked and accepted; Redis 7 always replicates effects.
-fn set_repl(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
-    if args.len() != 1 {
-        return Err(reply_error("ERR redis.set_repl() requires two arguments."));
-    }
-    let flags = match args.iter().next() {
-        Some(v) => number_arg(lua, v)?.unwrap_or(0.0) as i64,
-        None => 0,
-    };
-    if flags & !3 != 0 {
-        return Err(reply_error(
-            "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
-        ));
-    }
-    Ok(())
-}
-
-const RNG_MASK: u64 = (1 << 48) - 1;
-const RNG_MAX: u64 = i32::MAX as u64;
-
-/// The generator state `srand48(seed)` sets.
-fn seed_state(seed: u32) -> u64 {
-    ((u64::from(seed) << 16) | 0x330E) & RNG_MASK
-}
-
-/// The next `lrand48()` value (31 bits) of the 48-bit linear congruential generator.
-fn next_random(state: &mut u64) -> u64 {
-    *state = (state.wrapping_mul(0x5_DEEC_E66D).wrapping_add(0xB)) & RNG_MASK;
-    *state >> 17
-}
-
-/// `math.random([m [, n]])` with Redis's generator (Lua 5.1's argument rules).
-fn math_random(lua: &Lua, args: MultiValue) -> mlua::Result<f64> {
-    let draw = match lua.app_data_mut::<RunState>() {
-        Some(mut state) => next_random(&mut state.rng),
-        None => 0,
-    };
-    let r = (draw % RNG_MAX) as f64 / RNG_MAX as f64;
-    let int_arg = |i: usize, v: &Value| -> mlua::Result<f64> {
-        match number_arg(lua, v)? {
-            Some(n) => Ok(n.trunc()),
-            None => Err(reply_error(format!(
-                "ERR bad argument #{i} to 'random' (number expected, got {})",
-                v.type_name()
-            ))),
-        }
-    };
-    let args: Vec<Value> = args.into_iter().collect();
-    match args.as_slice() {
-        [] => Ok(r),
-        [m] => {
-            let m = int_arg(1, m)?;
-            if m < 1.0 {
-                return Err(reply_error(
-                    "ERR bad argument #1 to 'random' (interval is empty)",
-                ));
-            }
-            Ok((r * m).floor() + 1.0)
-        }
-        [l, u] => {
-            let (l, u) = (int_arg(1, l)?, int_arg(2, u)?);
-            if l > u {
-                return Err(reply_error(
-                    "ERR bad argument #2 to 'random' (interval is empty)",
-                ));
-            }
-            Ok((r * (u - l + 1.0)).floor() + l)
-        }
-        _ => Err(reply_error("ERR wrong number of arguments")),
-    }
-}
-
-/// `math.randomseed(n)`: restarts Redis's generator from `n`.
-fn math_randomseed(lua: &Lua, seed: Value) -> mlua::Result<()> {
-    let Some(seed) = number_arg(lua, &seed)? else {
-        return Err(reply_error(format!(
-            "ERR bad argument #1 to 'randomseed' (number expected, got {})",
-            seed.type_name()
-        )));
-    };
-    if let Some(mut state) = lua.app_data_mut::<RunState>() {
-        state.rng = seed_state(seed as i64 as u32);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

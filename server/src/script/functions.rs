@@ -63,7 +63,7 @@ pub struct FunctionLibraries {
 #[derive(Debug, Default, Clone)]
 struct Registry {
     libraries: BTreeMap<String, Arc<Library>>,
-    /// Function name → (library, index in its `functions`).
+    /// Lowercase function name → (library, index in its `functions`).
     functions: HashMap<String, (Arc<Library>, usize)>,
     /// Bumped by every change, so engines re-check which libraries still exist.
     generation: u64,
@@ -71,17 +71,28 @@ struct Registry {
 }
 
 impl Registry {
-    /// Rebuilds the function index; fails on a function name used by two libraries.
-    fn reindex(&mut self) -> Result<(), String> {
-        let mut functions = HashMap::new();
-        for library in self.libraries.values() {
+    /// Rebuilds the function index; fails on a function name used by two libraries. Names
+    /// are matched without regard to case, as Redis does for FCALL (within one library two
+    /// names may differ only in case; the later one is the one FCALL finds).
+    ///
+    /// The libraries named in `added` are indexed last, so a clash names their function, as
+    /// Redis's error does.
+    fn reindex(&mut self, added: &[&str]) -> Result<(), String> {
+        let mut functions: HashMap<String, (Arc<Library>, usize)> = HashMap::new();
+        let existing = self
+            .libraries
+            .values()
+            .filter(|l| !added.contains(&l.name.as_str()));
+        let new = added.iter().filter_map(|name| self.libraries.get(*name));
+        for library in existing.chain(new) {
             for (i, function) in library.functions.iter().enumerate() {
-                if functions
-                    .insert(function.name.clone(), (library.clone(), i))
-                    .is_some()
-                {
-                    return Err(format!("ERR Function {} already exists", function.name));
+                let key = function.name.to_ascii_lowercase();
+                if let Some((other, _)) = functions.get(&key) {
+                    if other.id != library.id {
+                        return Err(format!("ERR Function {} already exists", function.name));
+                    }
                 }
+                functions.insert(key, (library.clone(), i));
             }
         }
         self.functions = functions;
@@ -121,11 +132,11 @@ impl FunctionLibraries {
         self.read().generation
     }
 
-    /// The function FCALL `name` would run, with its library.
+    /// The function FCALL `name` would run (any case), with its library.
     pub fn lookup(&self, name: &[u8]) -> Option<(Arc<Library>, FunctionInfo)> {
-        let name = std::str::from_utf8(name).ok()?;
+        let name = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
         let state = self.read();
-        let (library, index) = state.functions.get(name)?;
+        let (library, index) = state.functions.get(&name)?;
         let info = library.functions.get(*index)?.clone();
         Some((library.clone(), info))
     }
@@ -182,7 +193,14 @@ impl FunctionLibraries {
     }
 
     /// Adds compiled libraries atomically (all or none); returns their ids in order.
-    fn install(&self, compiled: &[Compiled], policy: RestorePolicy) -> Result<Vec<u64>, String> {
+    /// `exists` words the error for a library that already exists under [`RestorePolicy::Append`]
+    /// (FUNCTION LOAD quotes the name, FUNCTION RESTORE does not).
+    fn install(
+        &self,
+        compiled: &[Compiled],
+        policy: RestorePolicy,
+        exists: fn(&str) -> String,
+    ) -> Result<Vec<u64>, String> {
         let mut state = self.write();
         let mut next = state.clone();
         if policy == RestorePolicy::Flush {
@@ -191,7 +209,7 @@ impl FunctionLibraries {
         let mut ids = Vec::with_capacity(compiled.len());
         for library in compiled {
             if policy == RestorePolicy::Append && next.libraries.contains_key(&library.name) {
-                return Err(format!("ERR Library '{}' already exists", library.name));
+                return Err(exists(&library.name));
             }
             let id = next.next_id;
             next.next_id += 1;
@@ -205,7 +223,8 @@ impl FunctionLibraries {
             next.libraries
                 .insert(library.name.clone(), Arc::new(library));
         }
-        next.reindex()?;
+        let added: Vec<&str> = compiled.iter().map(|l| l.name.as_str()).collect();
+        next.reindex(&added)?;
         next.generation += 1;
         *state = next;
         Ok(ids)
@@ -295,7 +314,9 @@ impl Engine {
         } else {
             RestorePolicy::Append
         };
-        let ids = libraries.install(std::slice::from_ref(&compiled), policy)?;
+        let ids = libraries.install(std::slice::from_ref(&compiled), policy, |name| {
+            format!("ERR Library '{name}' already exists")
+        })?;
         let name = compiled.name.clone();
         self.cache_compiled(ids, vec![compiled]);
         Ok(name)
@@ -314,7 +335,9 @@ impl Engine {
         for code in &codes {
             compiled.push(self.compile_library(code)?);
         }
-        let ids = libraries.install(&compiled, policy)?;
+        let ids = libraries.install(&compiled, policy, |name| {
+            format!("ERR Library {name} already exists")
+        })?;
         self.cache_compiled(ids, compiled);
         Ok(())
     }
@@ -530,4 +553,55 @@ fn named_arguments(lua: &Lua, table: &Table) -> mlua::Result<NamedArguments> {
         ));
     };
     Ok((name, callback, flags, description))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Any set of library codes survives dump + decode, in name order.
+        #[test]
+        fn dump_payload_round_trips(
+            codes in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..64), 0..5)
+        ) {
+            let libs = FunctionLibraries::new();
+            {
+                let mut state = libs.write();
+                for (i, code) in codes.iter().enumerate() {
+                    let name = format!("l{i:02}");
+                    let library = Library {
+                        name: name.clone(),
+                        code: Bytes::copy_from_slice(code),
+                        functions: Vec::new(),
+                        id: i as u64,
+                    };
+                    state.libraries.insert(name, Arc::new(library));
+                }
+            }
+            let decoded = decode_dump(&libs.dump()).unwrap();
+            let expected: Vec<Bytes> = codes.iter().map(|c| Bytes::copy_from_slice(c)).collect();
+            proptest::prop_assert_eq!(decoded, expected);
+        }
+
+        /// Damaging any one byte of a payload is detected.
+        #[test]
+        fn damaged_payloads_are_refused(index in 0usize..64, bit in 0u8..8) {
+            let libs = FunctionLibraries::new();
+            {
+                let mut state = libs.write();
+                let library = Library {
+                    name: "lib".to_string(),
+                    code: Bytes::from_static(b"#!lua name=lib\nredis.register_function('f', function() end)"),
+                    functions: Vec::new(),
+                    id: 0,
+                };
+                state.libraries.insert("lib".to_string(), Arc::new(library));
+            }
+            let mut payload = libs.dump().to_vec();
+            let index = index % payload.len();
+            payload[index] ^= 1 << bit;
+            proptest::prop_assert!(decode_dump(&payload).is_err());
+        }
+    }
 }

@@ -10,6 +10,8 @@ pub mod convert;
 pub mod engine;
 pub mod functions;
 pub mod libs;
+mod redis_api;
+mod sandbox;
 pub mod shebang;
 
 pub use engine::{Engine, Host, Script, ScriptCache};

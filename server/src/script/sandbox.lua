@@ -6,8 +6,7 @@ local helpers = ...
 
 local error, type, tostring, select = error, type, tostring, select
 local raw_pcall, raw_xpcall, raw_next, raw_pairs = pcall, xpcall, next, pairs
-local raw_rawset, raw_setmetatable, raw_loadstring = rawset, setmetatable, loadstring
-local setfenv, concat = setfenv, table.concat
+local raw_setmetatable = setmetatable
 local interrupted, normalize = helpers.interrupted, helpers.normalize
 
 local READONLY = 'Attempt to modify a readonly table'
@@ -18,19 +17,18 @@ local function deny_write()
 end
 
 local function missing_global(_, name)
-  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 3)
 end
 
 -- A read-only view of `backing`. With `strict`, reading an absent key raises Redis's
--- nonexistent-global error (globals; `loadstring` alone reads as nil, as in Redis 7);
--- otherwise an absent key gives nil (library tables).
+-- nonexistent-global error (globals); otherwise an absent key gives nil (library tables).
 local function readonly(backing, strict)
   local proxy = {}
   local index = backing
   if strict then
     index = function(_, key)
       local value = backing[key]
-      if value == nil and key ~= 'loadstring' then
+      if value == nil then
         missing_global(nil, key)
       end
       return value
@@ -64,7 +62,7 @@ end
 local env = {}
 for _, name in ipairs({
   'assert', 'collectgarbage', 'error', 'gcinfo', 'getmetatable', 'ipairs', 'rawequal',
-  'rawget', 'select', 'tonumber', 'tostring', 'type', 'unpack', '_VERSION',
+  'select', 'tonumber', 'tostring', 'type', 'unpack', '_VERSION',
 }) do
   env[name] = _G[name]
 end
@@ -74,18 +72,6 @@ env.pcall = function(...)
 end
 env.xpcall = function(f, handler)
   return rethrow_if_interrupted(raw_xpcall(f, handler))
-end
-env.rawset = function(t, k, v)
-  if protected[t] then
-    error(READONLY, 0)
-  end
-  return raw_rawset(t, k, v)
-end
-env.setmetatable = function(t, mt)
-  if protected[t] then
-    error(READONLY, 0)
-  end
-  return raw_setmetatable(t, mt)
 end
 -- next/pairs see through the proxies so `pairs(string)` lists the library as usual.
 local function next_entry(t, k)
@@ -99,41 +85,41 @@ env.pairs = function(t)
   return raw_pairs(t)
 end
 
--- `load` compiles text only (binary chunks could break the VM) and binds the result to the
--- script environment, never to the real globals.
 local env_proxy
-env.load = function(chunk, name)
-  if type(chunk) == 'function' then
-    local parts = {}
-    while true do
-      local piece = chunk()
-      if piece == nil or piece == '' then
-        break
-      end
-      if type(piece) ~= 'string' then
-        return nil, 'reader function must return a string'
-      end
-      parts[#parts + 1] = piece
-    end
-    chunk = concat(parts)
-  end
-  if type(chunk) == 'string' and chunk:byte(1) == 27 then
-    return nil, 'binary chunks are not allowed'
-  end
-  local f, err = raw_loadstring(chunk, name)
-  if f then
-    setfenv(f, env_proxy)
-  end
-  return f, err
-end
 
+-- The interrupt hook watches one Lua thread at a time: it is moved to a coroutine while it
+-- runs and back to the resumer afterwards, so a loop inside a coroutine is stopped too.
 local co = {}
 for k, v in raw_pairs(coroutine) do
   co[k] = v
 end
 local raw_resume = coroutine.resume
-co.resume = function(...)
-  return rethrow_if_interrupted(raw_resume(...))
+local hook_thread, hook_current = helpers.hook_thread, helpers.hook_current
+local function resumed(...)
+  hook_current()
+  return rethrow_if_interrupted(...)
+end
+co.resume = function(thread, ...)
+  hook_thread(thread)
+  return resumed(raw_resume(thread, ...))
+end
+local user_where = helpers.user_where
+local function wrapped_result(ok, ...)
+  if ok then
+    return ...
+  end
+  local err = ...
+  if type(err) == 'string' then
+    -- As Lua's own wrap: a string error gets the caller's position.
+    err = user_where() .. err
+  end
+  error(err, 0)
+end
+co.wrap = function(f)
+  local thread = co.create(f)
+  return function(...)
+    return wrapped_result(co.resume(thread, ...))
+  end
 end
 env.coroutine = readonly(co)
 
@@ -191,7 +177,7 @@ local function library_env()
   local function finish()
     meta.__index = function(_, key)
       local value = env[key]
-      if value == nil and key ~= 'loadstring' then
+      if value == nil then
         missing_global(nil, key)
       end
       return value
@@ -212,7 +198,10 @@ local function run(f, handler, keys, args)
   end, handler)
 end
 
+-- rawget, rawset, setmetatable, load and loadstring come from Rust (they must stay C functions so that errors
+-- in them point at the user's line even from a tail call).
 return {
+  protected = protected,
   env = env_proxy,
   env_backing = env,
   library_env = library_env,
