@@ -285,11 +285,41 @@ static SCRIPT_SUBCOMMANDS: [CommandSpec; 5] = [
         ""),
 ];
 
+static FUNCTION_SUBCOMMANDS: [CommandSpec; 9] = [
+    CommandSpec::new("function|delete", 3, flags![WRITE, NOSCRIPT], NO_KEYS, SCRIPTING, "7.0.0", "O(1)", AS_SENT,
+        "Delete a function library and its functions",
+        "library-name"),
+    CommandSpec::new("function|dump", 2, flags![NOSCRIPT], NO_KEYS, SCRIPTING, "7.0.0", "O(N) where N is the number of functions", NOTHING,
+        "Serialize every function library into one payload",
+        ""),
+    CommandSpec::new("function|flush", -2, flags![WRITE, NOSCRIPT], NO_KEYS, SCRIPTING, "7.0.0", "O(N) where N is the number of functions deleted", AS_SENT,
+        "Delete every function library",
+        "[ASYNC | SYNC]"),
+    CommandSpec::new("function|help", 2, flags![LOADING, STALE], NO_KEYS, SCRIPTING, "7.0.0", "O(1)", NOTHING,
+        "List the FUNCTION subcommands",
+        ""),
+    CommandSpec::new("function|kill", 2, flags![NOSCRIPT, ALLOW_BUSY], NO_KEYS, SCRIPTING, "7.0.0", "O(1)", NOTHING,
+        "Stop the function running past the busy threshold, if it has not written",
+        ""),
+    CommandSpec::new("function|list", -2, flags![NOSCRIPT], NO_KEYS, SCRIPTING, "7.0.0", "O(N) where N is the number of functions", NOTHING,
+        "Describe the loaded function libraries",
+        "[LIBRARYNAME library-name-pattern] [WITHCODE]"),
+    CommandSpec::new("function|load", -3, flags![WRITE, DENYOOM, NOSCRIPT], NO_KEYS, SCRIPTING, "7.0.0", "O(1) (considering compilation time is redundant)", AS_SENT,
+        "Load a function library from its Lua code",
+        "[REPLACE] function-code"),
+    CommandSpec::new("function|restore", -3, flags![WRITE, DENYOOM, NOSCRIPT], NO_KEYS, SCRIPTING, "7.0.0", "O(N) where N is the number of functions on the payload", AS_SENT,
+        "Load the libraries of a FUNCTION DUMP payload",
+        "serialized-value [FLUSH | APPEND | REPLACE]"),
+    CommandSpec::new("function|stats", 2, flags![NOSCRIPT, ALLOW_BUSY], NO_KEYS, SCRIPTING, "7.0.0", "O(1)", NOTHING,
+        "Report the running function and the loaded libraries and functions",
+        ""),
+];
+
 /// Every command kvstore implements. An array, not a `&[..]` slice: the server binds its
 /// handlers to rows by address at compile time, and a slice static's rows are copied into
 /// const-evaluated tables of other crates, so the addresses would differ.
 #[rustfmt::skip]
-pub static COMMANDS: [CommandSpec; 161] = [
+pub static COMMANDS: [CommandSpec; 164] = [
     // Connection.
     CommandSpec::new("ping", -1, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
         "Check that the server answers: PONG, or the message back",
@@ -785,6 +815,15 @@ pub static COMMANDS: [CommandSpec; 161] = [
     CommandSpec::container("script", -2, SCRIPTING, "2.6.0",
         "Manage the script cache",
         &SCRIPT_SUBCOMMANDS),
+    CommandSpec::new("fcall", -3, flags![NOSCRIPT, STALE, SKIP_MONITOR, NO_MANDATORY_KEYS, MOVABLEKEYS], SCRIPT_KEYS, SCRIPTING, "7.0.0", "Depends on the function that is executed.", NOTHING,
+        "Run a loaded function as one atomic unit",
+        "function numkeys [key [key ...]] [arg [arg ...]]"),
+    CommandSpec::new("fcall_ro", -3, flags![READONLY, NOSCRIPT, STALE, SKIP_MONITOR, NO_MANDATORY_KEYS, MOVABLEKEYS], SCRIPT_READ_KEYS, SCRIPTING, "7.0.0", "Depends on the function that is executed.", NOTHING,
+        "Run a loaded function that may not write",
+        "function numkeys [key [key ...]] [arg [arg ...]]"),
+    CommandSpec::container("function", -2, SCRIPTING, "7.0.0",
+        "Manage function libraries",
+        &FUNCTION_SUBCOMMANDS),
     // (end of scripting)
     // Shutdown last, as in the table it replaces.
     CommandSpec::new("shutdown", -1, flags![ADMIN, NOSCRIPT, LOADING, STALE, NO_MULTI, ALLOW_BUSY], NO_KEYS, SERVER, "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", NOTHING,

@@ -27,6 +27,7 @@ use super::transaction::{add_command_shards, EVERY_SHARD};
 use super::{arg_i64, is, lookup, reply_help, resolve_subcommand, run_command, CmdError, Ctx};
 use super::{Reply, Session};
 use crate::script::engine::{Engine, Host, Script, ScriptCache};
+use crate::script::{FunctionLibraries, RestorePolicy, ScriptFlags};
 use crate::shared::Shared;
 use crate::store::{HeldShards, Lookup, Value};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
@@ -42,6 +43,8 @@ pub const BUSY: &str =
 pub struct Scripting {
     /// Script bodies by SHA-1 (SCRIPT LOAD, EVAL).
     pub cache: ScriptCache,
+    /// Function libraries (FUNCTION LOAD).
+    pub functions: FunctionLibraries,
     /// SHA-1s of scripts that touched shards beyond their KEYS: they run holding every shard.
     undeclared: Mutex<HashSet<String>>,
     /// `busy-reply-threshold` in milliseconds.
@@ -68,6 +71,7 @@ impl Default for Scripting {
     fn default() -> Self {
         Scripting {
             cache: ScriptCache::new(),
+            functions: FunctionLibraries::new(),
             undeclared: Mutex::new(HashSet::new()),
             busy_threshold_ms: AtomicU64::new(DEFAULT_BUSY_THRESHOLD_MS),
             busy: std::sync::Arc::new(AtomicUsize::new(0)),
@@ -235,17 +239,48 @@ fn run(
     read_only_command: bool,
 ) -> Result<(), CmdError> {
     let (keys, argv) = keys_and_args(args)?;
-    if read_only_command && script.flags.declared && !script.flags.no_writes {
+    let target = Target::Script(script);
+    run_target(ctx, target, script.flags, &keys, &argv, read_only_command)
+}
+
+/// What runs: a cached script or a loaded function.
+#[derive(Clone, Copy)]
+enum Target<'t> {
+    Script(&'t Script),
+    Function(&'t [u8]),
+}
+
+impl Target<'_> {
+    /// The name runs are remembered under (scripts that needed every shard).
+    fn memo_key(&self) -> String {
+        match self {
+            Target::Script(script) => script.sha.clone(),
+            Target::Function(name) => format!("function:{}", String::from_utf8_lossy(name)),
+        }
+    }
+}
+
+/// Runs a script or function for the client (see the module docs) and writes its reply.
+fn run_target(
+    ctx: &mut Ctx<'_>,
+    target: Target<'_>,
+    flags: ScriptFlags,
+    keys: &[Bytes],
+    argv: &[Bytes],
+    read_only_command: bool,
+) -> Result<(), CmdError> {
+    if read_only_command && flags.declared && !flags.no_writes {
         return Err(CmdError::new(
             "ERR Can not execute a script with write flag using *_ro command.",
         ));
     }
-    let read_only = read_only_command || script.flags.no_writes;
+    let read_only = read_only_command || flags.no_writes;
     let shared = ctx.shared;
     let store = std::sync::Arc::clone(&shared.store);
+    let memo = target.memo_key();
     // Inside EXEC the transaction already holds every shard (it plans scripts that way).
     let nested = crate::store::Section::active();
-    let mut every_shard = nested || shared.scripting.is_undeclared(&script.sha);
+    let mut every_shard = nested || shared.scripting.is_undeclared(&memo);
     let caller_db = ctx.session.db;
     let reply_start = ctx.out.buf.len();
     loop {
@@ -254,7 +289,7 @@ fn run(
         } else {
             let mut masks = vec![0u32; store.db_count()];
             if let Some(db) = store.db(caller_db) {
-                for key in &keys {
+                for key in keys {
                     masks[caller_db] |= 1 << db.shard_index(key);
                 }
             }
@@ -281,7 +316,12 @@ fn run(
             busy: None,
         };
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            with_engine(|engine| engine.run(script, &keys, &argv, &mut host))
+            with_engine(|engine| match target {
+                Target::Script(script) => engine.run(script, keys, argv, &mut host),
+                Target::Function(name) => {
+                    engine.fcall(&shared.scripting.functions, name, keys, argv, &mut host)
+                }
+            })
         }));
         let panicked = outcome.is_err();
         let frame = match outcome {
@@ -313,7 +353,7 @@ fn run(
         ctx.session.client.set_db(caller_db);
         if undo && !panicked {
             every_shard = true;
-            shared.scripting.mark_undeclared(&script.sha);
+            shared.scripting.mark_undeclared(&memo);
             continue;
         }
         protocol::encode::encode(&frame, &mut ctx.out.buf, ctx.out.version);
@@ -641,6 +681,227 @@ pub fn script_help(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
             "    Stop a script that runs past the busy threshold and has not written.",
             "LOAD <script>",
             "    Compile a script and cache it; reply with its SHA-1.",
+        ],
+    );
+    Ok(())
+}
+
+/// FCALL function numkeys [key ...] [arg ...]
+pub fn fcall(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    call_function(ctx, args, false)
+}
+
+/// FCALL_RO function numkeys [key ...] [arg ...]
+pub fn fcall_ro(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    call_function(ctx, args, true)
+}
+
+fn call_function(ctx: &mut Ctx<'_>, args: Argv<'_>, read_only: bool) -> Result<(), CmdError> {
+    let (keys, argv) = keys_and_args(args)?;
+    let name = &args[1];
+    let flags = ctx
+        .shared
+        .scripting
+        .functions
+        .function_flags(name)
+        .ok_or(CmdError::new("ERR Function not found"))?;
+    run_target(ctx, Target::Function(name), flags, &keys, &argv, read_only)
+}
+
+/// Propagates a change of the function libraries (FUNCTION LOAD, DELETE, FLUSH, RESTORE)
+/// as sent. It touches no key, so it goes through the first shard of database 0 (held while
+/// it is appended), which orders it in the stream like any effect.
+fn propagate_functions_change(ctx: &Ctx<'_>, args: Argv<'_>) {
+    if let Some(db) = ctx.shared.store.db(0) {
+        let shard = db.lock_shard(0);
+        let args: Vec<&[u8]> = args.iter().collect();
+        shard.propagate(&args);
+    }
+}
+
+/// FUNCTION LOAD [REPLACE] function-code
+pub fn function_load(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let (replace, code) = match args.len() {
+        3 => (false, &args[2]),
+        4 if is(&args[2], "replace") => (true, &args[3]),
+        4 => {
+            return Err(CmdError::owned(format!(
+                "ERR Unknown option given: {}",
+                super::printable(&args[2], 128)
+            )))
+        }
+        _ => return Err(super::errors::SYNTAX),
+    };
+    let functions = &ctx.shared.scripting.functions;
+    let name = with_engine(|engine| engine.function_load(functions, code, replace))?
+        .map_err(CmdError::owned)?;
+    propagate_functions_change(ctx, args);
+    ctx.out.bulk(name.as_bytes());
+    Ok(())
+}
+
+/// FUNCTION DELETE library-name
+pub fn function_delete(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    ctx.shared
+        .scripting
+        .functions
+        .delete(&args[2])
+        .map_err(CmdError::owned)?;
+    propagate_functions_change(ctx, args);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// FUNCTION FLUSH [ASYNC | SYNC]
+pub fn function_flush(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    match args.get(2) {
+        None => {}
+        Some(mode) if args.len() == 3 && (is(mode, "async") || is(mode, "sync")) => {}
+        Some(_) => {
+            return Err(CmdError::new(
+                "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
+            ))
+        }
+    }
+    ctx.shared.scripting.functions.flush();
+    propagate_functions_change(ctx, args);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// FUNCTION DUMP
+pub fn function_dump(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
+    let payload = ctx.shared.scripting.functions.dump();
+    ctx.out.bulk(&payload);
+    Ok(())
+}
+
+/// FUNCTION RESTORE serialized-value [FLUSH | APPEND | REPLACE]
+pub fn function_restore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let policy = match args.get(3) {
+        None => RestorePolicy::Append,
+        Some(p) if args.len() == 4 && is(p, "flush") => RestorePolicy::Flush,
+        Some(p) if args.len() == 4 && is(p, "append") => RestorePolicy::Append,
+        Some(p) if args.len() == 4 && is(p, "replace") => RestorePolicy::Replace,
+        Some(_) => {
+            return Err(CmdError::new(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            ))
+        }
+    };
+    let functions = &ctx.shared.scripting.functions;
+    with_engine(|engine| engine.function_restore(functions, &args[2], policy))?
+        .map_err(CmdError::owned)?;
+    propagate_functions_change(ctx, args);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE]
+pub fn function_list(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
+    let mut pattern: Option<&[u8]> = None;
+    let mut with_code = false;
+    let mut i = 2;
+    while i < args.len() {
+        if is(&args[i], "withcode") && !with_code {
+            with_code = true;
+            i += 1;
+        } else if is(&args[i], "libraryname") && pattern.is_none() {
+            pattern = Some(args.get(i + 1).ok_or(CmdError::new(
+                "ERR library name argument was not given",
+            ))?);
+            i += 2;
+        } else {
+            return Err(CmdError::owned(format!(
+                "ERR Unknown argument {}",
+                super::printable(&args[i], 128)
+            )));
+        }
+    }
+    let libraries: Vec<_> = ctx
+        .shared
+        .scripting
+        .functions
+        .libraries()
+        .into_iter()
+        .filter(|library| {
+            pattern.is_none_or(|p| crate::glob::glob_match(p, library.name.as_bytes()))
+        })
+        .collect();
+    let out = &mut *ctx.out;
+    out.array(libraries.len());
+    for library in libraries {
+        out.map(if with_code { 4 } else { 3 });
+        out.bulk(b"library_name");
+        out.bulk(library.name.as_bytes());
+        out.bulk(b"engine");
+        out.bulk(b"LUA");
+        out.bulk(b"functions");
+        out.array(library.functions.len());
+        for function in &library.functions {
+            out.map(3);
+            out.bulk(b"name");
+            out.bulk(function.name.as_bytes());
+            out.bulk(b"description");
+            match &function.description {
+                Some(text) => out.bulk(text.as_bytes()),
+                None => out.null(),
+            }
+            out.bulk(b"flags");
+            let names = function.flags.names();
+            out.set(names.len());
+            for name in names {
+                out.bulk(name.as_bytes());
+            }
+        }
+        if with_code {
+            out.bulk(b"library_code");
+            out.bulk(&library.code);
+        }
+    }
+    Ok(())
+}
+
+/// FUNCTION STATS
+pub fn function_stats(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
+    let (libraries, functions) = ctx.shared.scripting.functions.counts();
+    let out = &mut *ctx.out;
+    out.map(2);
+    out.bulk(b"running_script");
+    out.null();
+    out.bulk(b"engines");
+    out.map(1);
+    out.bulk(b"LUA");
+    out.map(2);
+    out.bulk(b"libraries_count");
+    out.count(libraries);
+    out.bulk(b"functions_count");
+    out.count(functions);
+    Ok(())
+}
+
+/// FUNCTION HELP
+pub fn function_help(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
+    reply_help(
+        ctx,
+        "FUNCTION",
+        &[
+            "LOAD [REPLACE] <FUNCTION CODE>",
+            "    Load a library from its code; REPLACE swaps out a library of the same name.",
+            "DELETE <LIBRARY NAME>",
+            "    Delete a library and its functions.",
+            "KILL",
+            "    Stop a function that runs past the busy threshold and has not written.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Delete every library.",
+            "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+            "    Describe the libraries (and their code).",
+            "STATS",
+            "    The running function, and how many libraries and functions are loaded.",
+            "DUMP",
+            "    Serialize every library into one payload.",
+            "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+            "    Load the libraries of a DUMP payload.",
         ],
     );
     Ok(())

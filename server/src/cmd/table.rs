@@ -125,6 +125,18 @@ static SCRIPT_SUBCOMMANDS: [Command; 5] = [
     bind("script|help", scripting::script_help),
 ];
 
+static FUNCTION_SUBCOMMANDS: [Command; 9] = [
+    bind("function|delete", scripting::function_delete),
+    bind("function|dump", scripting::function_dump),
+    bind("function|flush", scripting::function_flush),
+    bind("function|help", scripting::function_help),
+    bind("function|kill", scripting::script_kill),
+    bind("function|list", scripting::function_list),
+    bind("function|load", scripting::function_load),
+    bind("function|restore", scripting::function_restore),
+    bind("function|stats", scripting::function_stats),
+];
+
 /// Every command the server runs, in catalogue order.
 pub static COMMANDS: &[Command] = &[
     // Connection.
@@ -302,6 +314,9 @@ pub static COMMANDS: &[Command] = &[
     bind("eval_ro", scripting::eval_ro),
     bind("evalsha_ro", scripting::evalsha_ro),
     container("script", scripting::script_help, &SCRIPT_SUBCOMMANDS),
+    bind("fcall", scripting::fcall),
+    bind("fcall_ro", scripting::fcall_ro),
+    container("function", scripting::function_help, &FUNCTION_SUBCOMMANDS),
     // (end of scripting)
     bind("shutdown", server::shutdown),
 ];
