@@ -27,7 +27,7 @@ use super::transaction::{add_command_shards, EVERY_SHARD};
 use super::{arg_i64, is, lookup, reply_help, resolve_subcommand, run_command, CmdError, Ctx};
 use super::{Reply, Session};
 use crate::script::engine::{Engine, Host, Script, ScriptCache};
-use crate::script::{FunctionLibraries, RestorePolicy, ScriptFlags};
+use crate::script::{RestorePolicy, ScriptFlags};
 use crate::shared::Shared;
 use crate::store::{HeldShards, Lookup, Value};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
@@ -43,8 +43,6 @@ pub const BUSY: &str =
 pub struct Scripting {
     /// Script bodies by SHA-1 (SCRIPT LOAD, EVAL).
     pub cache: ScriptCache,
-    /// Function libraries (FUNCTION LOAD).
-    pub functions: FunctionLibraries,
     /// SHA-1s of scripts that touched shards beyond their KEYS: they run holding every shard.
     undeclared: Mutex<HashSet<String>>,
     /// `busy-reply-threshold` in milliseconds.
@@ -71,7 +69,6 @@ impl Default for Scripting {
     fn default() -> Self {
         Scripting {
             cache: ScriptCache::new(),
-            functions: FunctionLibraries::new(),
             undeclared: Mutex::new(HashSet::new()),
             busy_threshold_ms: AtomicU64::new(DEFAULT_BUSY_THRESHOLD_MS),
             busy: std::sync::Arc::new(AtomicUsize::new(0)),
@@ -319,7 +316,7 @@ fn run_target(
             with_engine(|engine| match target {
                 Target::Script(script) => engine.run(script, keys, argv, &mut host),
                 Target::Function(name) => {
-                    engine.fcall(&shared.scripting.functions, name, keys, argv, &mut host)
+                    engine.fcall(shared.store.functions(), name, keys, argv, &mut host)
                 }
             })
         }));
@@ -701,22 +698,29 @@ fn call_function(ctx: &mut Ctx<'_>, args: Argv<'_>, read_only: bool) -> Result<(
     let name = &args[1];
     let flags = ctx
         .shared
-        .scripting
-        .functions
+        .store
+        .functions()
         .function_flags(name)
         .ok_or(CmdError::new("ERR Function not found"))?;
     run_target(ctx, Target::Function(name), flags, &keys, &argv, read_only)
 }
 
-/// Propagates a change of the function libraries (FUNCTION LOAD, DELETE, FLUSH, RESTORE)
-/// as sent. It touches no key, so it goes through the first shard of database 0 (held while
-/// it is appended), which orders it in the stream like any effect.
-fn propagate_functions_change(ctx: &Ctx<'_>, args: Argv<'_>) {
-    if let Some(db) = ctx.shared.store.db(0) {
-        let shard = db.lock_shard(0);
-        let args: Vec<&[u8]> = args.iter().collect();
-        shard.propagate(&args);
-    }
+/// Makes a change to the function libraries (FUNCTION LOAD, DELETE, FLUSH, RESTORE) and,
+/// if it succeeds, propagates the command as sent. The change touches no key; it is made and
+/// propagated holding shard 0 of database 0, which a snapshot also holds when it captures the
+/// libraries, so a snapshot and the log agree on which changes it contains.
+fn change_functions<R>(
+    ctx: &Ctx<'_>,
+    args: Argv<'_>,
+    change: impl FnOnce(&crate::script::FunctionLibraries) -> Result<R, CmdError>,
+) -> Result<R, CmdError> {
+    let store = &ctx.shared.store;
+    let db = store.db(0).ok_or(CmdError::new("ERR no database 0"))?;
+    let shard = db.lock_shard(0);
+    let result = change(store.functions())?;
+    let args: Vec<&[u8]> = args.iter().collect();
+    shard.propagate(&args);
+    Ok(result)
 }
 
 /// FUNCTION LOAD [REPLACE] function-code
@@ -732,22 +736,19 @@ pub fn function_load(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> 
         }
         _ => return Err(super::errors::SYNTAX),
     };
-    let functions = &ctx.shared.scripting.functions;
-    let name = with_engine(|engine| engine.function_load(functions, code, replace))?
-        .map_err(CmdError::owned)?;
-    propagate_functions_change(ctx, args);
+    let name = change_functions(ctx, args, |functions| {
+        with_engine(|engine| engine.function_load(functions, code, replace))?
+            .map_err(CmdError::owned)
+    })?;
     ctx.out.bulk(name.as_bytes());
     Ok(())
 }
 
 /// FUNCTION DELETE library-name
 pub fn function_delete(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    ctx.shared
-        .scripting
-        .functions
-        .delete(&args[2])
-        .map_err(CmdError::owned)?;
-    propagate_functions_change(ctx, args);
+    change_functions(ctx, args, |functions| {
+        functions.delete(&args[2]).map_err(CmdError::owned)
+    })?;
     ctx.out.ok();
     Ok(())
 }
@@ -763,36 +764,37 @@ pub fn function_flush(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError>
             ))
         }
     }
-    ctx.shared.scripting.functions.flush();
-    propagate_functions_change(ctx, args);
+    change_functions(ctx, args, |functions| {
+        functions.flush();
+        Ok(())
+    })?;
     ctx.out.ok();
     Ok(())
 }
 
 /// FUNCTION DUMP
 pub fn function_dump(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
-    let payload = ctx.shared.scripting.functions.dump();
+    let payload = ctx.shared.store.functions().dump();
     ctx.out.bulk(&payload);
     Ok(())
 }
 
 /// FUNCTION RESTORE serialized-value [FLUSH | APPEND | REPLACE]
 pub fn function_restore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    let policy = match args.get(3) {
-        None => RestorePolicy::Append,
-        Some(p) if args.len() == 4 && is(p, "flush") => RestorePolicy::Flush,
-        Some(p) if args.len() == 4 && is(p, "append") => RestorePolicy::Append,
-        Some(p) if args.len() == 4 && is(p, "replace") => RestorePolicy::Replace,
-        Some(_) => {
-            return Err(CmdError::new(
+    let policy =
+        match args.get(3) {
+            None => RestorePolicy::Append,
+            Some(p) if args.len() == 4 && is(p, "flush") => RestorePolicy::Flush,
+            Some(p) if args.len() == 4 && is(p, "append") => RestorePolicy::Append,
+            Some(p) if args.len() == 4 && is(p, "replace") => RestorePolicy::Replace,
+            Some(_) => return Err(CmdError::new(
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
-            ))
-        }
-    };
-    let functions = &ctx.shared.scripting.functions;
-    with_engine(|engine| engine.function_restore(functions, &args[2], policy))?
-        .map_err(CmdError::owned)?;
-    propagate_functions_change(ctx, args);
+            )),
+        };
+    change_functions(ctx, args, |functions| {
+        with_engine(|engine| engine.function_restore(functions, &args[2], policy))?
+            .map_err(CmdError::owned)
+    })?;
     ctx.out.ok();
     Ok(())
 }
@@ -807,9 +809,10 @@ pub fn function_list(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> 
             with_code = true;
             i += 1;
         } else if is(&args[i], "libraryname") && pattern.is_none() {
-            pattern = Some(args.get(i + 1).ok_or(CmdError::new(
-                "ERR library name argument was not given",
-            ))?);
+            pattern = Some(
+                args.get(i + 1)
+                    .ok_or(CmdError::new("ERR library name argument was not given"))?,
+            );
             i += 2;
         } else {
             return Err(CmdError::owned(format!(
@@ -820,8 +823,8 @@ pub fn function_list(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> 
     }
     let libraries: Vec<_> = ctx
         .shared
-        .scripting
-        .functions
+        .store
+        .functions()
         .libraries()
         .into_iter()
         .filter(|library| {
@@ -864,7 +867,7 @@ pub fn function_list(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> 
 
 /// FUNCTION STATS
 pub fn function_stats(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
-    let (libraries, functions) = ctx.shared.scripting.functions.counts();
+    let (libraries, functions) = ctx.shared.store.functions().counts();
     let out = &mut *ctx.out;
     out.map(2);
     out.bulk(b"running_script");

@@ -42,6 +42,7 @@ pub fn begin(store: &Store, at_instant: impl FnOnce(&mut [(u32, &mut Shard)])) {
         for (_, shard) in shards.iter_mut() {
             shard.snapshot_begin();
         }
+        store.capture_functions_for_snapshot();
         at_instant(shards);
     });
 }
@@ -68,6 +69,9 @@ pub fn write(
     let mut entries = 0u64;
     let result = write_atomically(disk, dir, file_name, |file| {
         let mut writer = SnapshotWriter::new(&mut *file, created_ms)?;
+        if let Some(payload) = store.take_snapshot_functions() {
+            writer.functions(&payload)?;
+        }
         let mut batch = SnapshotBatch::new();
         let mut next_progress = PROGRESS_EVERY;
         for (db_index, db) in store.dbs().iter().enumerate() {
@@ -151,6 +155,21 @@ pub fn load(store: &Store, path: &Path, now_ms: Option<u64>) -> Result<SnapshotS
                 }
             }
             Some(Item::SizeHint { .. }) => {}
+            Some(Item::Functions(payload)) => {
+                let mut engine = crate::script::Engine::new()
+                    .map_err(|err| format!("{}: cannot start Lua: {err}", path.display()))?;
+                engine
+                    .function_restore(
+                        store.functions(),
+                        &payload,
+                        crate::script::RestorePolicy::Replace,
+                    )
+                    .map_err(|err| format!("{}: function libraries: {err}", path.display()))?;
+                info!(
+                    libraries = store.functions().counts().0,
+                    "function libraries loaded"
+                );
+            }
             Some(Item::Entry {
                 key,
                 mut value,

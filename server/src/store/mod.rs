@@ -566,6 +566,11 @@ pub struct Store {
     limits: EncodingLimits,
     lazyfree: LazyFree,
     blocking: Arc<waiters::Blocking>,
+    /// Function libraries (FUNCTION LOAD): part of the data set, saved in snapshots.
+    functions: crate::script::FunctionLibraries,
+    /// The libraries as they were when the snapshot in progress began ([`Store::begin`]
+    /// of `persist::snapshot`), for its writer.
+    snapshot_functions: crate::sync::Mutex<Option<bytes::Bytes>>,
 }
 
 impl Store {
@@ -587,7 +592,27 @@ impl Store {
             limits: EncodingLimits::new(limits),
             lazyfree,
             blocking: Arc::new(waiters::Blocking::default()),
+            functions: crate::script::FunctionLibraries::new(),
+            snapshot_functions: crate::sync::Mutex::new(None),
         }
+    }
+
+    /// The function libraries. A change to them must hold shard 0 of database 0 while it is
+    /// made and propagated, so that a snapshot (which captures them with every shard locked)
+    /// and the log agree on which changes it contains.
+    pub fn functions(&self) -> &crate::script::FunctionLibraries {
+        &self.functions
+    }
+
+    /// Captures the libraries for the snapshot that begins now (call with every shard locked).
+    pub fn capture_functions_for_snapshot(&self) {
+        let payload = (self.functions.counts().0 > 0).then(|| self.functions.dump());
+        *self.snapshot_functions.lock() = payload;
+    }
+
+    /// The libraries captured when the snapshot in progress began, if there were any.
+    pub fn take_snapshot_functions(&self) -> Option<bytes::Bytes> {
+        self.snapshot_functions.lock().take()
     }
 
     /// The queue that frees this store's large removed values off the shard locks

@@ -27,6 +27,8 @@
 //!                                               how many of them with a TTL) the current
 //!                                               database is about to receive, so the loader
 //!                                               can pre-size; advisory and untrusted
+//!           | 0xFB bytes(payload)                FUNCTIONS: the function libraries, as FUNCTION
+//!                                               DUMP writes them (before the first database)
 //!           | entry
 //! entry    := [0xFC u64(expires_at_ms)] value   EXPIRE_MS applies to the entry it prefixes
 //!                                               only: an absolute Unix time in milliseconds
@@ -89,6 +91,7 @@ const OP_EOF: u8 = 0xFF;
 const OP_SELECT_DB: u8 = 0xFE;
 const OP_SIZE_HINT: u8 = 0xFD;
 const OP_EXPIRE_MS: u8 = 0xFC;
+const OP_FUNCTIONS: u8 = 0xFB;
 
 /// Largest length field the reader accepts: the most a `Vec` can hold on this platform.
 const MAX_LEN: u64 = isize::MAX as u64;

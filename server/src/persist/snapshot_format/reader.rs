@@ -8,7 +8,8 @@ use crc32fast::Hasher;
 
 use super::VERSION;
 use super::{decode_varint, is_known_tag, FormatError, FormatErrorKind, HEADER_LEN, MAGIC};
-use super::{MAX_LEN, OP_EOF, OP_EXPIRE_MS, OP_SELECT_DB, OP_SIZE_HINT, PREALLOC_CAP, READ_BUF};
+use super::{MAX_LEN, OP_EOF, OP_EXPIRE_MS, OP_FUNCTIONS, OP_SELECT_DB, OP_SIZE_HINT};
+use super::{PREALLOC_CAP, READ_BUF};
 use crate::store::value::codec::PayloadRead;
 use crate::store::Value;
 
@@ -26,6 +27,8 @@ pub enum Item {
         /// Of which with an expiry time.
         keys_with_ttl: u64,
     },
+    /// The function libraries, as a FUNCTION DUMP payload (checked when restored).
+    Functions(Vec<u8>),
     /// A key, its value and its absolute expiry time (Unix ms), if any.
     Entry {
         /// The key, binary-safe.
@@ -183,6 +186,9 @@ impl<R: Read> SnapshotReader<R> {
                         FormatError::new(db_offset, FormatErrorKind::DbOutOfRange(db))
                     })?;
                     return Ok(Some(Item::SelectDb(db)));
+                }
+                OP_FUNCTIONS => {
+                    return Ok(Some(Item::Functions(self.read_bytes()?)));
                 }
                 OP_SIZE_HINT => {
                     let keys = self.read_varint()?;

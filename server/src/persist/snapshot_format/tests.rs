@@ -13,6 +13,7 @@ fn write_items(items: &[Item], created_ms: u64) -> Vec<u8> {
     for item in items {
         match item {
             Item::SelectDb(db) => writer.select_db(*db).unwrap(),
+            Item::Functions(payload) => writer.functions(payload).unwrap(),
             Item::SizeHint {
                 keys,
                 keys_with_ttl,
@@ -46,6 +47,7 @@ fn write_items_encoded(items: &[Item], created_ms: u64) -> Vec<u8> {
         }
         match item {
             Item::SelectDb(db) => writer.select_db(*db).unwrap(),
+            Item::Functions(payload) => writer.functions(payload).unwrap(),
             Item::SizeHint {
                 keys,
                 keys_with_ttl,
@@ -99,6 +101,7 @@ fn entry(key: &[u8], value: &[u8], expires_at_ms: Option<u64>) -> Item {
 
 fn small_items() -> Vec<Item> {
     vec![
+        Item::Functions(b"any payload: checked when restored".to_vec()),
         entry(b"before-select", b"db0", None),
         Item::SelectDb(0),
         Item::SizeHint {
@@ -426,7 +429,7 @@ fn expire_must_prefix_a_value() {
 
 #[test]
 fn unknown_opcodes_are_errors() {
-    for op in [0x05, 0x7F, 0x80, 0xFB] {
+    for op in [0x05, 0x7F, 0x80, 0xFA] {
         let err = read_all(&with_body(&[op, 0, 0])).unwrap_err();
         assert!(
             matches!(err.kind, FormatErrorKind::BadOpcode(got) if got == op),
@@ -567,6 +570,7 @@ fn verify_file_checks_a_file_written_atomically() {
             for item in &items {
                 match item {
                     Item::SelectDb(db) => writer.select_db(*db)?,
+                    Item::Functions(payload) => writer.functions(payload)?,
                     Item::SizeHint {
                         keys,
                         keys_with_ttl,
@@ -917,6 +921,10 @@ fn write_items_captured(items: &[Item], created_ms: u64) -> Vec<u8> {
             } => {
                 flush(&mut writer, &mut run);
                 writer.size_hint(*keys, *keys_with_ttl).unwrap();
+            }
+            Item::Functions(payload) => {
+                flush(&mut writer, &mut run);
+                writer.functions(payload).unwrap();
             }
         }
     }

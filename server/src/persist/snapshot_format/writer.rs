@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use crc32fast::Hasher;
 
 use super::{count_encoded_entries, encode_value_entry, EntryHead, Varint, HEADER_LEN, MAGIC};
-use super::{OP_EOF, OP_SELECT_DB, OP_SIZE_HINT, VERSION};
+use super::{OP_EOF, OP_FUNCTIONS, OP_SELECT_DB, OP_SIZE_HINT, VERSION};
 use crate::store::value::codec::PayloadWrite;
 use crate::store::{CapturedEntry, Value, ValueRef};
 
@@ -55,6 +55,14 @@ impl<W: Write> SnapshotWriter<W> {
         self.check()?;
         self.put(&[OP_SELECT_DB])?;
         self.put(Varint::new(u64::from(db)).as_bytes())
+    }
+
+    /// Writes a FUNCTIONS record: the function libraries as a FUNCTION DUMP payload.
+    pub fn functions(&mut self, payload: &[u8]) -> io::Result<()> {
+        self.check()?;
+        self.put(&[OP_FUNCTIONS])?;
+        self.put(Varint::new(payload.len() as u64).as_bytes())?;
+        self.put(payload)
     }
 
     /// Writes a DB_SIZE_HINT record for the current database: how many entries follow, and
