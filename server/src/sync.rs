@@ -89,6 +89,22 @@ impl Condvar {
     }
 }
 
+/// Under loom nothing gives up: lock waits are what the models explore.
+#[cfg(kv_loom)]
+pub mod busy_wait {
+    /// Never produced under loom.
+    pub struct WaitAborted;
+
+    /// Runs `f`.
+    #[inline]
+    pub fn abortable<R>(f: impl FnOnce() -> R) -> Result<R, WaitAborted> {
+        Ok(f())
+    }
+
+    /// Nothing to watch under loom.
+    pub fn set_busy_source(_busy: std::sync::Arc<std::sync::atomic::AtomicUsize>) {}
+}
+
 /// Lock waits that give up while a script is busy.
 ///
 /// A connection thread waiting for a shard that a script holds past `busy-reply-threshold`

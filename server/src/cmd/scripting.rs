@@ -30,7 +30,7 @@ use crate::script::engine::{Engine, Host, Script, ScriptCache};
 use crate::script::{RestorePolicy, ScriptFlags};
 use crate::shared::Shared;
 use crate::store::{HeldShards, Lookup, Value};
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering};
 
 /// Redis's default `busy-reply-threshold` (`lua-time-limit`), in milliseconds.
 pub const DEFAULT_BUSY_THRESHOLD_MS: u64 = 5000;
@@ -49,7 +49,7 @@ pub struct Scripting {
     pub busy_threshold_ms: AtomicU64,
     /// Scripts running past the threshold: while non-zero, other commands get `-BUSY` (shared
     /// with the connection threads' lock waits, see `sync::busy_wait`).
-    pub busy: std::sync::Arc<AtomicUsize>,
+    pub busy: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// The busy scripts, for SCRIPT KILL.
     busy_runs: Mutex<Vec<std::sync::Arc<BusyRun>>>,
     /// Connection threads (bit = index) running a busy script: new connections go elsewhere.
@@ -71,7 +71,7 @@ impl Default for Scripting {
             cache: ScriptCache::new(),
             undeclared: Mutex::new(HashSet::new()),
             busy_threshold_ms: AtomicU64::new(DEFAULT_BUSY_THRESHOLD_MS),
-            busy: std::sync::Arc::new(AtomicUsize::new(0)),
+            busy: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             busy_runs: Mutex::new(Vec::new()),
             stuck_workers: AtomicU64::new(0),
         }
