@@ -523,3 +523,50 @@ fn adding_a_shard_to_a_section_never_waits() {
         }
     });
 }
+
+/// As above with a multi-shard *reader* (MGET's path) holding the lower shard's read lock
+/// while it waits for the shard the section holds: `try_add` must not wait for that reader
+/// to leave, or neither would ever move.
+#[test]
+fn adding_a_shard_never_waits_for_a_reader_inside() {
+    model(|| {
+        let store = Arc::new(Store::new(1));
+        let (a, b) = keys_in_two_shards(db(&store));
+        let (low, high) = if shard_of(db(&store).hash(&a)) < shard_of(db(&store).hash(&b)) {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let section = {
+            let store = Arc::clone(&store);
+            let (low, high) = (low.clone(), high.clone());
+            thread::spawn(move || {
+                let db = db(&store);
+                let mut held = store.hold_shards(&[shard_bit(db, &high)]);
+                set(db, &high, b"s", None, NOW);
+                if held.try_add(0, shard_bit(db, &low)) {
+                    set(db, &low, b"s", None, NOW);
+                }
+            })
+        };
+        let reader = {
+            let store = Arc::clone(&store);
+            let (low, high) = (low.clone(), high.clone());
+            thread::spawn(move || {
+                let read = db(&store).read_keys([&low[..], &high[..]]);
+                [&low, &high]
+                    .into_iter()
+                    .map(|key| matches!(read.lookup(key, NOW), Lookup::Live(_)))
+                    .collect::<Vec<bool>>()
+            })
+        };
+        section.join().expect("section finished");
+        let seen = reader.join().expect("reader finished");
+        // The reader saw the section whole or not at all (or only its write to `high`,
+        // when the section could not add `low`, which it then never writes).
+        assert!(
+            !(seen[0] && !seen[1]),
+            "the reader saw low without high: {seen:?}"
+        );
+    });
+}

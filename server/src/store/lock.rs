@@ -228,13 +228,10 @@ impl<T> ShardLock<T> {
         None
     }
 
-    /// Exclusive access if no writer holds the lock now (readers inside are waited for, as
-    /// they leave promptly); `None` instead of waiting.
+    /// Exclusive access if nobody holds the lock now, readers included; `None` instead of
+    /// waiting.
     pub fn try_write(&self) -> Option<WriteGuard<'_, T>> {
-        self.state
-            .compare_exchange(0, LOCKED, Ordering::SeqCst, Ordering::Relaxed)
-            .ok()?;
-        let exclusive = self.drain_readers();
+        let exclusive = self.try_exclusive()?;
         Some(WriteGuard {
             value: self.value.get_mut(),
             _exclusive: Some(exclusive),
@@ -280,18 +277,37 @@ impl<T> ShardLock<T> {
         }
     }
 
-    /// [`ShardLock::hold`] if the lock is free now (readers inside are waited for, as they
-    /// leave promptly); `None` if another writer or section has it. For sections that find
-    /// a shard they did not plan for: waiting there could deadlock, trying cannot.
+    /// [`ShardLock::hold`] if nobody holds the lock now, readers included; `None` otherwise.
+    /// For sections that find a shard they did not plan for: waiting there could deadlock
+    /// (even for readers: a multi-shard reader inside may be waiting for a shard this section
+    /// holds), trying cannot.
     pub fn try_hold(&self) -> Option<Hold<'_, T>> {
-        self.state
-            .compare_exchange(0, LOCKED, Ordering::SeqCst, Ordering::Relaxed)
-            .ok()?;
-        let exclusive = self.drain_readers();
+        let exclusive = self.try_exclusive()?;
         self.owner.store(Section::token(), Ordering::Relaxed);
         Some(Hold {
             _exclusive: exclusive,
         })
+    }
+
+    /// Sets `LOCKED` if it is clear and no reader is inside; `None`, with the lock as it was,
+    /// otherwise. Never waits.
+    fn try_exclusive(&self) -> Option<Exclusive<'_, T>> {
+        self.state
+            .compare_exchange(0, LOCKED, Ordering::SeqCst, Ordering::Relaxed)
+            .ok()?;
+        handshake_fence();
+        // Dekker's handshake as in `lock_exclusive`: a reader that arrived before `LOCKED`
+        // is seen here; one that arrives after sees `LOCKED` and queues.
+        if self
+            .slots
+            .iter()
+            .any(|slot| slot.readers.load(Ordering::SeqCst) != 0)
+        {
+            // Back out; readers that saw `LOCKED` meanwhile and queued are woken.
+            self.unlock();
+            return None;
+        }
+        Some(Exclusive { lock: self })
     }
 
     /// True if the calling thread's atomic section holds this lock.
