@@ -123,6 +123,13 @@ def check_transactions(r: "redis.Redis") -> None:
             pass
     assert r.get("py:tx:a") == "changed"
     assert r.delete("py:tx:a", "py:tx:l") == 2
+    # register_script: EVALSHA, falling back to SCRIPT LOAD on NOSCRIPT.
+    incr = r.register_script(
+        "local v = redis.call('INCRBY', KEYS[1], ARGV[1]) redis.call('EXPIRE', KEYS[1], 100) return v")
+    assert incr(keys=["py:sc"], args=[5]) == 5
+    assert incr(keys=["py:sc"], args=[5]) == 10
+    assert r.ttl("py:sc") == 100
+    assert r.delete("py:sc") == 1
 
 
 def main() -> None:
