@@ -610,7 +610,11 @@ mod tests {
         for name in &names {
             assert!(!hash.set(name.as_bytes(), b"a longer value", &limits));
         }
-        assert_eq!(crate::memory::counting::allocations() - before, 100);
+        // One allocation per update; depending on the map's random seed, one segment's
+        // table may also rehash once (`SegMap::replace_key` removes and re-inserts the
+        // pair), which made this exact count fail in about 15% of runs.
+        let allocated = crate::memory::counting::allocations() - before;
+        assert!((100..=101).contains(&allocated), "{allocated} allocations");
         for i in 0..1000 {
             let expected = if i < 100 {
                 "a longer value".to_string()
