@@ -355,8 +355,13 @@ async fn corruption_inside_the_log_or_base_stops_start_up() {
     let original = std::fs::read(&incr_path).expect("read log");
     let records = parse_records(&original);
     assert!(records.len() >= 10, "only {} records", records.len());
-    // A bad byte in place of a `$` inside an early record (never the last one).
-    let victim = &records[h.rng.between(1, 5) as usize];
+    // A bad byte in place of a `$` inside an early record (never the last one) with at
+    // least two arguments (not a transaction's MULTI or EXEC).
+    let first = h.rng.between(1, 5) as usize;
+    let victim = records[first..records.len() - 1]
+        .iter()
+        .find(|record| record.dollars.len() >= 2)
+        .expect("a record with arguments");
     let at = victim.dollars[1];
     let mut corrupted = original.clone();
     corrupted[at] = b'#';
