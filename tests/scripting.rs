@@ -583,7 +583,7 @@ async fn a_client_waiting_for_a_busy_scripts_key_gets_busy() {
     let mut control = Raw::connect(server.addr()).await;
     assert_eq!(
         control
-            .cmd(&["CONFIG", "SET", "busy-reply-threshold", "200"])
+            .cmd(&["CONFIG", "SET", "busy-reply-threshold", "500"])
             .await,
         ok()
     );
@@ -597,9 +597,24 @@ async fn a_client_waiting_for_a_busy_scripts_key_gets_busy() {
             "hot",
         ]))
         .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    // Before the threshold this GET waits for the shard; once the script is busy, the wait
-    // gives up and the client gets BUSY instead of hanging with its thread.
+    // Once CLIENT LIST shows the script running (CLIENT LIST takes no shard lock)...
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let clients = text_of(&control.cmd(&["CLIENT", "LIST"]).await);
+        if clients.contains("cmd=eval") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the script never started:\n{clients}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // (cmd=eval shows a moment before the script holds its shards: give it that moment)
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // ...this GET waits for the shard the script holds (the threshold is 500 ms away); once
+    // the script is busy, the wait gives up and the client gets BUSY instead of hanging
+    // with its thread.
     let mut waiting = Raw::connect(server.addr()).await;
     let busy = err(
         "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",

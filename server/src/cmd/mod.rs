@@ -360,7 +360,10 @@ pub(crate) fn run_command(
     args: Argv<'_>,
     in_unit: bool,
 ) -> bool {
-    ctx.session.client.note_command(command.spec, ctx.now_ms);
+    // Inside EXEC or a script, CLIENT LIST keeps showing EXEC / EVAL, as in Redis.
+    if !in_unit {
+        ctx.session.client.note_command(command.spec, ctx.now_ms);
+    }
     if let Some(refusal) = write_refusal(ctx, command) {
         ctx.out.error(&refusal);
         return false;
