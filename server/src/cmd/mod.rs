@@ -12,6 +12,7 @@ pub mod collection;
 pub mod config;
 pub mod connection;
 pub mod expire;
+pub mod function;
 pub mod hash;
 pub mod info;
 pub mod introspect;
@@ -385,10 +386,10 @@ pub(crate) fn run_command(
     if let Err(err) = result {
         ctx.out.error(err.text());
     }
-    // Keys this write made ready for blocked clients are served now, after the command (as
-    // Redis serves them), by the writer, with no lock held.
-    if !in_unit && command.is_write() && ctx.shared.store.blocking().pending() {
-        crate::store::waiters::serve_ready(&ctx.shared.store, ctx.now_ms);
+    // Keys this write made ready for blocked clients are served now (inside EXEC or a
+    // script, after the whole unit).
+    if !in_unit && command.is_write() {
+        serve_blocked_clients(ctx);
     }
     if ctx.session.track_write_replies && command.is_write() {
         ctx.session
@@ -396,6 +397,14 @@ pub(crate) fn run_command(
             .push(reply_start..ctx.out.buf.len());
     }
     true
+}
+
+/// Serves the clients blocked on keys a write (or a whole transaction or script) made
+/// ready: after the command, by the writer, with no lock held (as Redis serves them).
+pub(crate) fn serve_blocked_clients(ctx: &Ctx<'_>) {
+    if ctx.shared.store.blocking().pending() {
+        crate::store::waiters::serve_ready(&ctx.shared.store, ctx.now_ms);
+    }
 }
 
 /// For container commands (CLIENT, COMMAND, CONFIG) finds the subcommand.

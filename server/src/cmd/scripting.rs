@@ -27,7 +27,7 @@ use super::transaction::{add_command_shards, EVERY_SHARD};
 use super::{arg_i64, is, lookup, reply_help, resolve_subcommand, run_command, CmdError, Ctx};
 use super::{Reply, Session};
 use crate::script::engine::{Engine, Host, Script, ScriptCache};
-use crate::script::{RestorePolicy, ScriptFlags};
+use crate::script::ScriptFlags;
 use crate::shared::Shared;
 use crate::store::{HeldShards, Lookup, Value};
 use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering};
@@ -144,7 +144,7 @@ fn give_back_scratch(mut buf: BytesMut) {
 }
 
 /// Runs `f` with this thread's engine.
-fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> Result<R, CmdError> {
+pub(super) fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> Result<R, CmdError> {
     ENGINE.with(|cell| {
         let mut slot = cell
             .try_borrow_mut()
@@ -210,7 +210,7 @@ fn cached(ctx: &Ctx<'_>, sha: &[u8]) -> Result<std::sync::Arc<Script>, CmdError>
 }
 
 /// Splits `numkeys key... arg...` (from `args[2]`) into keys and arguments.
-fn keys_and_args(args: Argv<'_>) -> Result<(Vec<Bytes>, Vec<Bytes>), CmdError> {
+pub(super) fn keys_and_args(args: Argv<'_>) -> Result<(Vec<Bytes>, Vec<Bytes>), CmdError> {
     let numkeys = arg_i64(&args[2])?;
     if numkeys < 0 {
         return Err(CmdError::new("ERR Number of keys can't be negative"));
@@ -242,7 +242,7 @@ fn run(
 
 /// What runs: a cached script or a loaded function.
 #[derive(Clone, Copy)]
-enum Target<'t> {
+pub(super) enum Target<'t> {
     Script(&'t Script),
     Function(&'t [u8]),
 }
@@ -258,7 +258,7 @@ impl Target<'_> {
 }
 
 /// Runs a script or function for the client (see the module docs) and writes its reply.
-fn run_target(
+pub(super) fn run_target(
     ctx: &mut Ctx<'_>,
     target: Target<'_>,
     flags: ScriptFlags,
@@ -309,6 +309,7 @@ fn run_target(
             preimages: Vec::new(),
             scratch: take_scratch(),
             argv_buf: OwnedArgv::default(),
+            masks: Vec::new(),
             started: Instant::now(),
             busy: None,
         };
@@ -360,9 +361,7 @@ fn run_target(
                     .write_replies
                     .push(reply_start..ctx.out.buf.len());
             }
-            if ctx.shared.store.blocking().pending() {
-                crate::store::waiters::serve_ready(&ctx.shared.store, ctx.now_ms);
-            }
+            super::serve_blocked_clients(ctx);
         }
         return Ok(());
     }
@@ -395,6 +394,8 @@ struct ScriptHost<'h, 's> {
     scratch: Reply,
     /// The called command's arguments (a buffer kept between calls).
     argv_buf: OwnedArgv,
+    /// The called command's shards, one mask per database (a buffer kept between calls).
+    masks: Vec<u32>,
     started: Instant,
     /// Set once the script runs past the busy threshold.
     busy: Option<std::sync::Arc<BusyRun>>,
@@ -504,11 +505,20 @@ impl ScriptHost<'_, '_> {
     /// touch, all in the script's current database.
     fn has_shards_for(&mut self, command: &super::Command, argv: Argv<'_>) -> bool {
         let store = &self.shared.store;
-        let mut masks = vec![0u32; store.db_count()];
+        // One buffer for every call of the run.
+        let mut masks = std::mem::take(&mut self.masks);
+        masks.clear();
+        masks.resize(store.db_count(), 0);
         let mut db = self.session.db;
-        if add_command_shards(store, &mut db, command, argv, &mut masks) {
-            return false;
-        }
+        let every_shard = add_command_shards(store, &mut db, command, argv, &mut masks);
+        let held_all = !every_shard && self.hold_or_add(&masks);
+        self.masks = masks;
+        held_all
+    }
+
+    /// True if the section holds every shard of `masks` (one per database), adding the
+    /// missing ones of the current database without waiting.
+    fn hold_or_add(&mut self, masks: &[u32]) -> bool {
         let Some(held) = self.held.as_mut() else {
             return true;
         };
@@ -678,233 +688,6 @@ pub fn script_help(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
             "    Stop a script that runs past the busy threshold and has not written.",
             "LOAD <script>",
             "    Compile a script and cache it; reply with its SHA-1.",
-        ],
-    );
-    Ok(())
-}
-
-/// FCALL function numkeys [key ...] [arg ...]
-pub fn fcall(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    call_function(ctx, args, false)
-}
-
-/// FCALL_RO function numkeys [key ...] [arg ...]
-pub fn fcall_ro(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    call_function(ctx, args, true)
-}
-
-fn call_function(ctx: &mut Ctx<'_>, args: Argv<'_>, read_only: bool) -> Result<(), CmdError> {
-    let (keys, argv) = keys_and_args(args)?;
-    let name = &args[1];
-    let flags = ctx
-        .shared
-        .store
-        .functions()
-        .function_flags(name)
-        .ok_or(CmdError::new("ERR Function not found"))?;
-    run_target(ctx, Target::Function(name), flags, &keys, &argv, read_only)
-}
-
-/// Makes a change to the function libraries (FUNCTION LOAD, DELETE, FLUSH, RESTORE) and,
-/// if it succeeds, propagates the command as sent. The change touches no key; it is made and
-/// propagated holding shard 0 of database 0, which a snapshot also holds when it captures the
-/// libraries, so a snapshot and the log agree on which changes it contains.
-fn change_functions<R>(
-    ctx: &Ctx<'_>,
-    args: Argv<'_>,
-    change: impl FnOnce(&crate::script::FunctionLibraries) -> Result<R, CmdError>,
-) -> Result<R, CmdError> {
-    let store = &ctx.shared.store;
-    let db = store.db(0).ok_or(CmdError::new("ERR no database 0"))?;
-    let shard = db.lock_shard(0);
-    let result = change(store.functions())?;
-    let args: Vec<&[u8]> = args.iter().collect();
-    shard.propagate(&args);
-    Ok(result)
-}
-
-/// FUNCTION LOAD [REPLACE] function-code
-pub fn function_load(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    let (replace, code) = match args.len() {
-        3 => (false, &args[2]),
-        4 if is(&args[2], "replace") => (true, &args[3]),
-        4 => {
-            return Err(CmdError::owned(format!(
-                "ERR Unknown option given: {}",
-                super::printable(&args[2], 128)
-            )))
-        }
-        _ => return Err(super::errors::SYNTAX),
-    };
-    let name = change_functions(ctx, args, |functions| {
-        with_engine(|engine| engine.function_load(functions, code, replace))?
-            .map_err(CmdError::owned)
-    })?;
-    ctx.out.bulk(name.as_bytes());
-    Ok(())
-}
-
-/// FUNCTION DELETE library-name
-pub fn function_delete(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    change_functions(ctx, args, |functions| {
-        functions.delete(&args[2]).map_err(CmdError::owned)
-    })?;
-    ctx.out.ok();
-    Ok(())
-}
-
-/// FUNCTION FLUSH [ASYNC | SYNC]
-pub fn function_flush(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    match args.get(2) {
-        None => {}
-        Some(mode) if args.len() == 3 && (is(mode, "async") || is(mode, "sync")) => {}
-        Some(_) => {
-            return Err(CmdError::new(
-                "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
-            ))
-        }
-    }
-    change_functions(ctx, args, |functions| {
-        functions.flush();
-        Ok(())
-    })?;
-    ctx.out.ok();
-    Ok(())
-}
-
-/// FUNCTION DUMP
-pub fn function_dump(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
-    let payload = ctx.shared.store.functions().dump();
-    ctx.out.bulk(&payload);
-    Ok(())
-}
-
-/// FUNCTION RESTORE serialized-value [FLUSH | APPEND | REPLACE]
-pub fn function_restore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    let policy =
-        match args.get(3) {
-            None => RestorePolicy::Append,
-            Some(p) if args.len() == 4 && is(p, "flush") => RestorePolicy::Flush,
-            Some(p) if args.len() == 4 && is(p, "append") => RestorePolicy::Append,
-            Some(p) if args.len() == 4 && is(p, "replace") => RestorePolicy::Replace,
-            Some(_) => return Err(CmdError::new(
-                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
-            )),
-        };
-    change_functions(ctx, args, |functions| {
-        with_engine(|engine| engine.function_restore(functions, &args[2], policy))?
-            .map_err(CmdError::owned)
-    })?;
-    ctx.out.ok();
-    Ok(())
-}
-
-/// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE]
-pub fn function_list(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    let mut pattern: Option<&[u8]> = None;
-    let mut with_code = false;
-    let mut i = 2;
-    while i < args.len() {
-        if is(&args[i], "withcode") && !with_code {
-            with_code = true;
-            i += 1;
-        } else if is(&args[i], "libraryname") && pattern.is_none() {
-            pattern = Some(
-                args.get(i + 1)
-                    .ok_or(CmdError::new("ERR library name argument was not given"))?,
-            );
-            i += 2;
-        } else {
-            return Err(CmdError::owned(format!(
-                "ERR Unknown argument {}",
-                super::printable(&args[i], 128)
-            )));
-        }
-    }
-    let libraries: Vec<_> = ctx
-        .shared
-        .store
-        .functions()
-        .libraries()
-        .into_iter()
-        .filter(|library| {
-            pattern.is_none_or(|p| crate::glob::glob_match(p, library.name.as_bytes()))
-        })
-        .collect();
-    let out = &mut *ctx.out;
-    out.array(libraries.len());
-    for library in libraries {
-        out.map(if with_code { 4 } else { 3 });
-        out.bulk(b"library_name");
-        out.bulk(library.name.as_bytes());
-        out.bulk(b"engine");
-        out.bulk(b"LUA");
-        out.bulk(b"functions");
-        out.array(library.functions.len());
-        for function in &library.functions {
-            out.map(3);
-            out.bulk(b"name");
-            out.bulk(function.name.as_bytes());
-            out.bulk(b"description");
-            match &function.description {
-                Some(text) => out.bulk(text.as_bytes()),
-                None => out.null(),
-            }
-            out.bulk(b"flags");
-            let names = function.flags.names();
-            out.set(names.len());
-            for name in names {
-                out.bulk(name.as_bytes());
-            }
-        }
-        if with_code {
-            out.bulk(b"library_code");
-            out.bulk(&library.code);
-        }
-    }
-    Ok(())
-}
-
-/// FUNCTION STATS
-pub fn function_stats(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
-    let (libraries, functions) = ctx.shared.store.functions().counts();
-    let out = &mut *ctx.out;
-    out.map(2);
-    out.bulk(b"running_script");
-    out.null();
-    out.bulk(b"engines");
-    out.map(1);
-    out.bulk(b"LUA");
-    out.map(2);
-    out.bulk(b"libraries_count");
-    out.count(libraries);
-    out.bulk(b"functions_count");
-    out.count(functions);
-    Ok(())
-}
-
-/// FUNCTION HELP
-pub fn function_help(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
-    reply_help(
-        ctx,
-        "FUNCTION",
-        &[
-            "LOAD [REPLACE] <FUNCTION CODE>",
-            "    Load a library from its code; REPLACE swaps out a library of the same name.",
-            "DELETE <LIBRARY NAME>",
-            "    Delete a library and its functions.",
-            "KILL",
-            "    Stop a function that runs past the busy threshold and has not written.",
-            "FLUSH [ASYNC|SYNC]",
-            "    Delete every library.",
-            "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
-            "    Describe the libraries (and their code).",
-            "STATS",
-            "    The running function, and how many libraries and functions are loaded.",
-            "DUMP",
-            "    Serialize every library into one payload.",
-            "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
-            "    Load the libraries of a DUMP payload.",
         ],
     );
     Ok(())

@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 use protocol::catalogue::{self, arity_allows, CommandSpec, Propagation};
 
 use super::{
-    blocking, config, connection, expire, hash, info, introspect, keys, list, persistence,
-    scripting, server, set, string, transaction, zset, Handler,
+    blocking, config, connection, expire, function, hash, info, introspect, keys, list,
+    persistence, scripting, server, set, string, transaction, zset, Handler,
 };
 
 /// A catalogue row with its handler: what dispatch looks up and runs.
@@ -126,15 +126,15 @@ static SCRIPT_SUBCOMMANDS: [Command; 5] = [
 ];
 
 static FUNCTION_SUBCOMMANDS: [Command; 9] = [
-    bind("function|delete", scripting::function_delete),
-    bind("function|dump", scripting::function_dump),
-    bind("function|flush", scripting::function_flush),
-    bind("function|help", scripting::function_help),
+    bind("function|delete", function::function_delete),
+    bind("function|dump", function::function_dump),
+    bind("function|flush", function::function_flush),
+    bind("function|help", function::function_help),
     bind("function|kill", scripting::script_kill),
-    bind("function|list", scripting::function_list),
-    bind("function|load", scripting::function_load),
-    bind("function|restore", scripting::function_restore),
-    bind("function|stats", scripting::function_stats),
+    bind("function|list", function::function_list),
+    bind("function|load", function::function_load),
+    bind("function|restore", function::function_restore),
+    bind("function|stats", function::function_stats),
 ];
 
 /// Every command the server runs, in catalogue order.
@@ -314,9 +314,9 @@ pub static COMMANDS: &[Command] = &[
     bind("eval_ro", scripting::eval_ro),
     bind("evalsha_ro", scripting::evalsha_ro),
     container("script", scripting::script_help, &SCRIPT_SUBCOMMANDS),
-    bind("fcall", scripting::fcall),
-    bind("fcall_ro", scripting::fcall_ro),
-    container("function", scripting::function_help, &FUNCTION_SUBCOMMANDS),
+    bind("fcall", function::fcall),
+    bind("fcall_ro", function::fcall_ro),
+    container("function", function::function_help, &FUNCTION_SUBCOMMANDS),
     // (end of scripting)
     bind("shutdown", server::shutdown),
 ];

@@ -207,8 +207,8 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     drop(held);
     drop(watching);
     // Keys the transaction made ready for blocked clients are served now, as after any write.
-    if has_writes && ctx.shared.store.blocking().pending() {
-        crate::store::waiters::serve_ready(&ctx.shared.store, ctx.now_ms);
+    if has_writes {
+        super::serve_blocked_clients(ctx);
     }
     Ok(())
 }
