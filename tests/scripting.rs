@@ -4,12 +4,10 @@
 //! undeclared keys, under contention), BUSY and SCRIPT KILL, propagation to the log, and the
 //! `redis` crate's `Script` helper.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kvserver::ServerHandle;
 use tokio::task::JoinSet;
 
 use crate::util::*;
@@ -258,24 +256,6 @@ async fn select_inside_a_script_stays_inside_it() {
     assert_eq!(c.cmd(&["GET", "k"]).await, bulk("1"));
 }
 
-/// Keys over at least `min_shards` shards of database 0.
-fn keys_over_shards(
-    server: &ServerHandle,
-    prefix: &str,
-    count: usize,
-    min_shards: usize,
-) -> Vec<String> {
-    let db = server.shared().store.db(0).expect("db 0");
-    let keys: Vec<String> = (0..count).map(|i| format!("{prefix}{i}")).collect();
-    let shards: HashSet<usize> = keys.iter().map(|k| db.shard_index(k.as_bytes())).collect();
-    assert!(
-        shards.len() >= min_shards,
-        "keys span {} shards",
-        shards.len()
-    );
-    keys
-}
-
 /// Writers run a script that sets every key to one value (declared in KEYS, or named in
 /// ARGV only), plain MSETs and INCRs on other keys contend for the same shards, and readers
 /// check with MGET that they never see a script half done.
@@ -489,27 +469,14 @@ async fn busy_scripts_and_script_kill() {
 #[tokio::test]
 async fn script_effects_reach_the_log_as_one_unit_and_replay() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().to_path_buf();
-    let configure = |config: &mut kvserver::config::Config| {
-        config.dir = path.clone();
-        config.appendonly = true;
-        config.appendfsync = kvserver::config::FsyncPolicy::Always;
-    };
-    let server = start_server_with(configure).await;
+    let server = start_logged_server(dir.path()).await;
     let mut c = Raw::connect(server.addr()).await;
     let body = "redis.call('set', KEYS[1], 'a') redis.call('rpush', KEYS[2], 'x', 'y') \
                 redis.call('incrbyfloat', KEYS[3], '1.5') return redis.call('time')[1] ~= nil";
     assert_eq!(c.cmd(&["EVAL", body, "3", "s1", "s2", "s3"]).await, int(1));
     server.shutdown();
     server.stopped().await;
-    let mut log = Vec::new();
-    for entry in std::fs::read_dir(dir.path().join("appendonlydir")).expect("log dir") {
-        let path = entry.expect("entry").path();
-        if path.to_string_lossy().ends_with(".incr.aof") {
-            log.extend(std::fs::read(path).expect("read incr"));
-        }
-    }
-    let text = String::from_utf8_lossy(&log);
+    let text = incr_logs_text(dir.path());
     // Effects, not the script: no EVAL, the float as its result.
     assert!(!text.contains("EVAL"), "{text}");
     let multi = text.find("MULTI").expect("MULTI in the log");
@@ -518,7 +485,7 @@ async fn script_effects_reach_the_log_as_one_unit_and_replay() {
         multi < text.find("s1").expect("s1") && text.find("s3").expect("s3") < exec,
         "{text}"
     );
-    let server = start_server_with(configure).await;
+    let server = start_logged_server(dir.path()).await;
     let mut c = Raw::connect(server.addr()).await;
     assert_eq!(c.cmd(&["GET", "s1"]).await, bulk("a"));
     assert_eq!(
@@ -665,189 +632,4 @@ async fn one_connection_thread_busy_with_a_script_does_not_hang_the_server() {
     );
     // The connection that waited behind the script on its thread is served again.
     assert_eq!(control.cmd(&["PING"]).await, simple("PONG"));
-}
-
-const LIBRARY: &str = "#!lua name=mylib\n\
-redis.register_function('myfunc', function(keys, args) return redis.call('incr', keys[1]) end)\n\
-redis.register_function{function_name='ro', callback=function(keys, args) return 1 end, flags={'no-writes'}, description='read only'}";
-
-#[tokio::test]
-async fn functions_load_list_call_and_errors() {
-    let server = start_server().await;
-    let mut c = Raw::connect(server.addr()).await;
-    assert_eq!(c.cmd(&["FUNCTION", "LOAD", LIBRARY]).await, bulk("mylib"));
-    assert_eq!(c.cmd(&["FCALL", "myfunc", "1", "k"]).await, int(1));
-    assert_eq!(
-        c.cmd(&["FCALL_RO", "myfunc", "1", "k"]).await,
-        err("ERR Can not execute a script with write flag using *_ro command.")
-    );
-    assert_eq!(c.cmd(&["FCALL_RO", "ro", "0"]).await, int(1));
-    assert_eq!(
-        c.cmd(&["FCALL", "nosuch", "0"]).await,
-        err("ERR Function not found")
-    );
-    // The reply shapes of Redis 7.0.15 (RESP2: maps are flat arrays, sets arrays).
-    let function = |name: &str, description: Frame, flags: &[&str]| {
-        Frame::Array(vec![
-            bulk("name"),
-            bulk(name),
-            bulk("description"),
-            description,
-            bulk("flags"),
-            bulks(flags),
-        ])
-    };
-    assert_eq!(
-        c.cmd(&["FUNCTION", "LIST", "WITHCODE"]).await,
-        Frame::Array(vec![Frame::Array(vec![
-            bulk("library_name"),
-            bulk("mylib"),
-            bulk("engine"),
-            bulk("LUA"),
-            bulk("functions"),
-            Frame::Array(vec![
-                function("myfunc", Frame::Null, &[]),
-                function("ro", bulk("read only"), &["no-writes"]),
-            ]),
-            bulk("library_code"),
-            bulk(LIBRARY),
-        ])])
-    );
-    assert_eq!(
-        c.cmd(&["FUNCTION", "LIST", "LIBRARYNAME", "other*"]).await,
-        Frame::Array(vec![])
-    );
-    assert_eq!(
-        c.cmd(&["FUNCTION", "STATS"]).await,
-        Frame::Array(vec![
-            bulk("running_script"),
-            Frame::Null,
-            bulk("engines"),
-            Frame::Array(vec![
-                bulk("LUA"),
-                Frame::Array(vec![
-                    bulk("libraries_count"),
-                    int(1),
-                    bulk("functions_count"),
-                    int(2),
-                ]),
-            ]),
-        ])
-    );
-    assert_eq!(
-        c.cmd(&["FUNCTION", "DELETE", "nosuch"]).await,
-        err("ERR Library not found")
-    );
-    assert_eq!(
-        c.cmd(&["FUNCTION", "KILL"]).await,
-        err("NOTBUSY No scripts in execution right now.")
-    );
-    assert_eq!(
-        c.cmd(&[
-            "FUNCTION",
-            "LOAD",
-            "#!lua name=mylib\nredis.register_function('x', function() return 1 end)"
-        ])
-        .await,
-        err("ERR Library 'mylib' already exists")
-    );
-    assert_eq!(
-        c.cmd(&["FUNCTION", "RESTORE", "abc"]).await,
-        err("ERR DUMP payload version or checksum are wrong")
-    );
-    // DUMP, FLUSH, RESTORE round trip; another connection (thread) runs the functions.
-    let dump = c.cmd(&["FUNCTION", "DUMP"]).await;
-    let Frame::Bulk(payload) = dump else {
-        panic!("DUMP replied {dump:?}");
-    };
-    assert_eq!(c.cmd(&["FUNCTION", "FLUSH"]).await, ok());
-    assert_eq!(
-        c.cmd(&["FCALL", "myfunc", "1", "k"]).await,
-        err("ERR Function not found")
-    );
-    let mut restore = vec![b"FUNCTION".to_vec(), b"RESTORE".to_vec(), payload.to_vec()];
-    assert_eq!(c.cmd(&restore).await, ok());
-    restore.push(b"APPEND".to_vec());
-    // Redis words this one without quotes.
-    assert_eq!(
-        c.cmd(&restore).await,
-        err("ERR Library mylib already exists")
-    );
-    let mut other = Raw::connect(server.addr()).await;
-    assert_eq!(other.cmd(&["FCALL", "myfunc", "1", "k"]).await, int(2));
-}
-
-/// A server with the log on (`appendfsync always`) in `dir`.
-async fn logged_server(dir: &std::path::Path) -> ServerHandle {
-    let dir = dir.to_path_buf();
-    start_server_with(move |config| {
-        config.dir = dir;
-        config.appendonly = true;
-        config.appendfsync = kvserver::config::FsyncPolicy::Always;
-    })
-    .await
-}
-
-#[tokio::test]
-async fn function_libraries_survive_restarts_through_the_log_and_its_rewrite() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = logged_server(dir.path()).await;
-    let mut c = Raw::connect(server.addr()).await;
-    assert_eq!(c.cmd(&["FUNCTION", "LOAD", LIBRARY]).await, bulk("mylib"));
-    assert_eq!(c.cmd(&["FCALL", "myfunc", "1", "k"]).await, int(1));
-    server.shutdown();
-    server.stopped().await;
-
-    // From the log: FUNCTION LOAD replays.
-    let server = logged_server(dir.path()).await;
-    let mut c = Raw::connect(server.addr()).await;
-    assert_eq!(c.cmd(&["FCALL", "myfunc", "1", "k"]).await, int(2));
-    // Rewritten: the base snapshot carries the libraries, the new log does not.
-    assert_eq!(
-        c.cmd(&["BGREWRITEAOF"]).await,
-        simple("Background append only file rewriting started")
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let info = text_of(&c.cmd(&["INFO", "persistence"]).await);
-        if info_field(&info, "aof_rewrite_in_progress").as_deref() == Some("0") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "rewrite never finished:\n{info}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    server.shutdown();
-    server.stopped().await;
-    for entry in std::fs::read_dir(dir.path().join("appendonlydir")).expect("log dir") {
-        let path = entry.expect("entry").path();
-        if path.to_string_lossy().ends_with(".incr.aof") {
-            let log = std::fs::read(&path).expect("read incr");
-            assert!(
-                !String::from_utf8_lossy(&log).contains("FUNCTION"),
-                "{} still holds FUNCTION LOAD",
-                path.display()
-            );
-        }
-    }
-    let server = logged_server(dir.path()).await;
-    let mut c = Raw::connect(server.addr()).await;
-    assert_eq!(c.cmd(&["FCALL", "myfunc", "1", "k"]).await, int(3));
-}
-
-#[tokio::test]
-async fn function_libraries_survive_a_restart_from_a_snapshot() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().to_path_buf();
-    let configure = move |config: &mut kvserver::config::Config| config.dir = path.clone();
-    let server = start_server_with(configure.clone()).await;
-    let mut c = Raw::connect(server.addr()).await;
-    assert_eq!(c.cmd(&["FUNCTION", "LOAD", LIBRARY]).await, bulk("mylib"));
-    assert_eq!(c.cmd(&["SET", "k", "41"]).await, ok());
-    assert_eq!(c.cmd(&["SAVE"]).await, ok());
-    server.shutdown();
-    server.stopped().await;
-    let server = start_server_with(configure).await;
-    let mut c = Raw::connect(server.addr()).await;
-    assert_eq!(c.cmd(&["FCALL", "myfunc", "1", "k"]).await, int(42));
-    assert_eq!(c.cmd(&["FCALL_RO", "ro", "0"]).await, int(1));
 }

@@ -17,6 +17,7 @@ mod differential;
 mod disk_fault_matrix;
 mod disk_faults;
 mod expiry;
+mod functions;
 mod hashes;
 mod keys;
 mod lists;

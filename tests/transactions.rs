@@ -17,20 +17,6 @@ fn queued() -> Frame {
     simple("QUEUED")
 }
 
-/// Sends every command in one write and returns every reply, in order.
-async fn pipeline(c: &mut Raw, commands: &[&[&str]]) -> Vec<Frame> {
-    let mut bytes = Vec::new();
-    for command in commands {
-        bytes.extend_from_slice(&encode(command));
-    }
-    c.send(&bytes).await;
-    let mut replies = Vec::with_capacity(commands.len());
-    for _ in commands {
-        replies.push(c.read().await);
-    }
-    replies
-}
-
 #[tokio::test]
 async fn queued_commands_run_at_exec_and_errors_are_redis_texts() {
     let server = start_server().await;
@@ -296,24 +282,6 @@ async fn a_disconnected_watcher_leaves_nothing_behind() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(c.cmd(&["SET", "a", "1"]).await, ok());
-}
-
-/// Keys over at least `min_shards` shards of database 0.
-fn keys_over_shards(
-    server: &ServerHandle,
-    prefix: &str,
-    count: usize,
-    min_shards: usize,
-) -> Vec<String> {
-    let db = server.shared().store.db(0).expect("db 0");
-    let keys: Vec<String> = (0..count).map(|i| format!("{prefix}{i}")).collect();
-    let shards: HashSet<usize> = keys.iter().map(|k| db.shard_index(k.as_bytes())).collect();
-    assert!(
-        shards.len() >= min_shards,
-        "keys span {} shards",
-        shards.len()
-    );
-    keys
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -603,13 +571,7 @@ async fn the_redis_crate_atomic_pipeline_works() {
 #[tokio::test]
 async fn transactions_reach_the_log_as_one_unit_and_replay() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().to_path_buf();
-    let configure = |config: &mut kvserver::config::Config| {
-        config.dir = path.clone();
-        config.appendonly = true;
-        config.appendfsync = kvserver::config::FsyncPolicy::Always;
-    };
-    let server = start_server_with(configure).await;
+    let server = start_logged_server(dir.path()).await;
     let mut c = Raw::connect(server.addr()).await;
     let replies = pipeline(
         &mut c,
@@ -631,14 +593,7 @@ async fn transactions_reach_the_log_as_one_unit_and_replay() {
     server.shutdown();
     server.stopped().await;
     // The incr file holds the transaction wrapped in MULTI/EXEC.
-    let mut log = Vec::new();
-    for entry in std::fs::read_dir(dir.path().join("appendonlydir")).expect("log dir") {
-        let path = entry.expect("entry").path();
-        if path.to_string_lossy().ends_with(".incr.aof") {
-            log.extend(std::fs::read(path).expect("read incr"));
-        }
-    }
-    let text = String::from_utf8_lossy(&log);
+    let text = incr_logs_text(dir.path());
     let multi = text.find("MULTI").expect("MULTI in the log");
     let exec = text.find("EXEC").expect("EXEC in the log");
     assert!(
@@ -646,7 +601,7 @@ async fn transactions_reach_the_log_as_one_unit_and_replay() {
         "{text}"
     );
 
-    let server = start_server_with(configure).await;
+    let server = start_logged_server(dir.path()).await;
     let mut c = Raw::connect(server.addr()).await;
     assert_eq!(c.cmd(&["GET", "t1"]).await, bulk("a"));
     assert_eq!(c.cmd(&["SELECT", "3"]).await, ok());

@@ -419,3 +419,60 @@ pub async fn scan_to_end(c: &mut Raw, head: &[&str], options: &[&str]) -> (Vec<F
         assert!(calls < 100_000, "{head:?} does not terminate");
     }
 }
+
+/// Sends every command in one write and returns every reply, in order.
+pub async fn pipeline(c: &mut Raw, commands: &[&[&str]]) -> Vec<Frame> {
+    let mut bytes = Vec::new();
+    for command in commands {
+        bytes.extend_from_slice(&encode(command));
+    }
+    c.send(&bytes).await;
+    let mut replies = Vec::with_capacity(commands.len());
+    for _ in commands {
+        replies.push(c.read().await);
+    }
+    replies
+}
+
+/// `prefix0`, `prefix1`... (`count` keys), checked to live on at least `min_shards` shards of
+/// database 0, so that a test of atomicity across shards really spans several.
+pub fn keys_over_shards(
+    server: &ServerHandle,
+    prefix: &str,
+    count: usize,
+    min_shards: usize,
+) -> Vec<String> {
+    let db = server.shared().store.db(0).expect("db 0");
+    let keys: Vec<String> = (0..count).map(|i| format!("{prefix}{i}")).collect();
+    let shards: std::collections::HashSet<usize> =
+        keys.iter().map(|k| db.shard_index(k.as_bytes())).collect();
+    assert!(
+        shards.len() >= min_shards,
+        "keys span {} shards",
+        shards.len()
+    );
+    keys
+}
+
+/// A server in `dir` with the append-only file on under `appendfsync always`.
+pub async fn start_logged_server(dir: &std::path::Path) -> ServerHandle {
+    let dir = dir.to_path_buf();
+    start_server_with(move |config| {
+        config.dir = dir;
+        config.appendonly = true;
+        config.appendfsync = kvserver::config::FsyncPolicy::Always;
+    })
+    .await
+}
+
+/// The incremental log files of the append-only file in `dir`, concatenated, as text.
+pub fn incr_logs_text(dir: &std::path::Path) -> String {
+    let mut log = Vec::new();
+    for entry in std::fs::read_dir(dir.join("appendonlydir")).expect("log dir") {
+        let path = entry.expect("entry").path();
+        if path.to_string_lossy().ends_with(".incr.aof") {
+            log.extend(std::fs::read(path).expect("read incr"));
+        }
+    }
+    String::from_utf8_lossy(&log).into_owned()
+}
