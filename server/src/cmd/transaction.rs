@@ -17,11 +17,13 @@
 //! marks the client's flag, and EXEC, holding the shards, returns a null array if the flag is
 //! set or a watched key has expired since.
 
+use std::collections::HashSet;
+
 use bytes::Bytes;
 use protocol::catalogue::Group;
 use protocol::{Argv, OwnedArgv};
 
-use super::{resolve_subcommand, run_command, CmdError, Command, Ctx};
+use super::{run_command, CmdError, Command, Ctx};
 use crate::propagate;
 use crate::store::watch::WatchFlag;
 use crate::store::{Lookup, Store, SHARDS};
@@ -47,8 +49,9 @@ impl Multi {
 pub struct Watching {
     store: std::sync::Arc<Store>,
     flag: Arc<WatchFlag>,
-    /// Database and name of each watched key, without repeats.
-    keys: Vec<(usize, Bytes)>,
+    /// Database and name of each watched key (a set: a client may WATCH many keys, and the
+    /// same ones again).
+    keys: HashSet<(usize, Bytes)>,
 }
 
 impl Drop for Watching {
@@ -123,22 +126,19 @@ pub fn watch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         Box::new(Watching {
             store: std::sync::Arc::clone(store),
             flag: WatchFlag::new(),
-            keys: Vec::new(),
+            keys: HashSet::new(),
         })
     });
     let db_index = ctx.session.db;
     for key in args.slice(1..) {
-        if watching
+        if !watching
             .keys
-            .iter()
-            .any(|(d, k)| *d == db_index && &k[..] == key)
+            .insert((db_index, Bytes::copy_from_slice(key)))
         {
             continue;
         }
         let (mut shard, hash) = db.lock(key);
         shard.watch(hash, key, &watching.flag, ctx.now_ms);
-        drop(shard);
-        watching.keys.push((db_index, Bytes::copy_from_slice(key)));
     }
     ctx.out.ok();
     Ok(())
@@ -197,10 +197,8 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     // Declared after `held`, so it ends (appending the unit) before the shards are released.
     let capture = propagate::capture();
     for (command, args) in &multi.queued {
-        let args = args.argv();
-        // Resolved again only for containers (CONFIG GET...): queuing checked it already.
-        let command = resolve_subcommand(command, args).unwrap_or(command);
-        run_command(ctx, command, args, true);
+        // Queued as resolved (a container's subcommand) by the dispatcher.
+        run_command(ctx, command, args.argv(), true);
     }
     capture.finish();
     ctx.session.deny_blocking = saved_deny;
@@ -244,9 +242,7 @@ fn plan(ctx: &Ctx<'_>, multi: &Multi, watching: Option<&Watching>) -> Vec<u32> {
     }
     let mut db = ctx.session.db;
     for (command, args) in &multi.queued {
-        let args = args.argv();
-        let command = resolve_subcommand(command, args).unwrap_or(command);
-        if add_command_shards(store, &mut db, command, args, &mut masks) {
+        if add_command_shards(store, &mut db, command, args.argv(), &mut masks) {
             break;
         }
     }

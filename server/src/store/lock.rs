@@ -320,18 +320,16 @@ impl<T> ShardLock<T> {
     /// Takes the lock exclusively, or re-enters it (`None`) if this thread's section holds it.
     #[inline]
     fn lock_exclusive(&self) -> Option<Exclusive<'_, T>> {
-        if self
+        let free = self
             .state
             .compare_exchange(0, LOCKED, Ordering::SeqCst, Ordering::Relaxed)
-            .is_err()
-        {
-            if self.held_by_this_section() {
-                return None;
-            }
-            Self::check_outside_section();
+            .is_ok();
+        if !free && self.held_by_this_section() {
+            return None;
+        }
+        Self::check_outside_section();
+        if !free {
             self.lock_contended();
-        } else {
-            Self::check_outside_section();
         }
         Some(self.drain_readers())
     }
