@@ -85,6 +85,33 @@ fn update(config: &SharedConfig, change: impl FnOnce(&mut Config)) {
     );
 }
 
+/// Adds the integer setting `name` (`encode_max_depth`, ...) to `table`: called with an
+/// argument in `min..=max` it changes the setting; it always returns the current value.
+#[allow(clippy::too_many_arguments)]
+fn integer_setting(
+    lua: &Lua,
+    table: &Table,
+    config: &SharedConfig,
+    name: &str,
+    min: i64,
+    max: i64,
+    get: fn(&Config) -> i64,
+    set: fn(&mut Config, i64),
+) -> mlua::Result<()> {
+    let cfg = config.clone();
+    table.raw_set(
+        name,
+        lua.create_function(move |lua, args: MultiValue| {
+            let args = Args::new(lua, args);
+            check_arg_count(&args, 1)?;
+            if let Some(value) = integer_option(&args, 1, min, max)? {
+                update(&cfg, |c| set(c, value));
+            }
+            Ok(get(&read(&cfg)))
+        })?,
+    )
+}
+
 /// Builds a `cjson` table with default settings (also what `cjson.new()` returns).
 pub fn create(lua: &Lua) -> mlua::Result<Table> {
     let config: SharedConfig = Arc::new(Mutex::new(Config::default()));
@@ -147,41 +174,35 @@ pub fn create(lua: &Lua) -> mlua::Result<Table> {
             Ok((c.sparse_convert, c.sparse_ratio, c.sparse_safe))
         })?,
     )?;
-    let cfg = config.clone();
-    table.raw_set(
+    integer_setting(
+        lua,
+        &table,
+        &config,
         "encode_max_depth",
-        lua.create_function(move |lua, args: MultiValue| {
-            let args = Args::new(lua, args);
-            check_arg_count(&args, 1)?;
-            if let Some(depth) = integer_option(&args, 1, 1, i32::MAX as i64)? {
-                update(&cfg, |c| c.encode_max_depth = depth);
-            }
-            Ok(read(&cfg).encode_max_depth)
-        })?,
+        1,
+        i32::MAX as i64,
+        |c| c.encode_max_depth,
+        |c, depth| c.encode_max_depth = depth,
     )?;
-    let cfg = config.clone();
-    table.raw_set(
+    integer_setting(
+        lua,
+        &table,
+        &config,
         "decode_max_depth",
-        lua.create_function(move |lua, args: MultiValue| {
-            let args = Args::new(lua, args);
-            check_arg_count(&args, 1)?;
-            if let Some(depth) = integer_option(&args, 1, 1, i32::MAX as i64)? {
-                update(&cfg, |c| c.decode_max_depth = depth);
-            }
-            Ok(read(&cfg).decode_max_depth)
-        })?,
+        1,
+        i32::MAX as i64,
+        |c| c.decode_max_depth,
+        |c, depth| c.decode_max_depth = depth,
     )?;
-    let cfg = config.clone();
-    table.raw_set(
+    integer_setting(
+        lua,
+        &table,
+        &config,
         "encode_number_precision",
-        lua.create_function(move |lua, args: MultiValue| {
-            let args = Args::new(lua, args);
-            check_arg_count(&args, 1)?;
-            if let Some(precision) = integer_option(&args, 1, 1, 14)? {
-                update(&cfg, |c| c.number_precision = precision as usize);
-            }
-            Ok(read(&cfg).number_precision)
-        })?,
+        1,
+        14,
+        |c| c.number_precision as i64,
+        |c, precision| c.number_precision = precision as usize,
     )?;
     let cfg = config.clone();
     table.raw_set(
