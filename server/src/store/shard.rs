@@ -883,16 +883,43 @@ impl Shard {
     }
 }
 
+/// Largest set or hash the debug fingerprint reads whole (larger ones: a bounded prefix of
+/// their debug form).
+#[cfg(debug_assertions)]
+const UNORDERED_FINGERPRINT_MAX: usize = 1 << 16;
+
 /// A hash of a value, to tell whether a write through [`Shard::get_mut`] changed it.
-/// Strings are hashed whole; other types by their `Debug` text, up to a bound (a change
-/// past it goes unseen by the debug check, which then only checks less).
+/// Strings are hashed whole, sets and hashes by content; other types by their `Debug` text,
+/// up to a bound (a change past it goes unseen by the debug check, which then only checks
+/// less).
 #[cfg(debug_assertions)]
 #[allow(unreachable_patterns)]
 fn fingerprint(value: &Value) -> u64 {
     use std::hash::Hasher;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    // Sets and hashes by content, in no particular order: their tables may reorder or
+    // restructure themselves on a write that changes nothing (an existing member added),
+    // which is no change.
+    let unordered =
+        |items: &mut dyn Iterator<Item = u64>| items.fold(0u64, |acc, item| acc.wrapping_add(item));
+    let hash_of = |parts: &[&[u8]]| {
+        let mut item = std::collections::hash_map::DefaultHasher::new();
+        for part in parts {
+            item.write_usize(part.len());
+            item.write(part);
+        }
+        item.finish()
+    };
     match value {
         Value::Str(bytes) => hasher.write(bytes),
+        Value::Set(set) if set.len() <= UNORDERED_FINGERPRINT_MAX => {
+            hasher.write_u64(unordered(&mut set.iter().map(|m| hash_of(&[&m]))));
+            hasher.write_usize(set.len());
+        }
+        Value::Hash(hash) if hash.len() <= UNORDERED_FINGERPRINT_MAX => {
+            hasher.write_u64(unordered(&mut hash.iter().map(|(f, v)| hash_of(&[f, v]))));
+            hasher.write_usize(hash.len());
+        }
         other => {
             /// Feeds formatted text to the hasher, stopping after a bound.
             struct Text<'h>(&'h mut std::collections::hash_map::DefaultHasher, usize);
