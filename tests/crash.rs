@@ -212,7 +212,8 @@ async fn torn_tail_is_truncated_with_a_warning() {
         logs = join_writers(writers).await;
         assert!(
             logs.iter().all(|l| l.in_flight().is_none()),
-            "stopped cleanly"
+            "stopped cleanly; server output:\n{}",
+            server.output()
         );
         expire_short_keys(&mut conn).await;
         let pad = "p".repeat(rng.between(0, 300) as usize);
@@ -356,12 +357,30 @@ async fn corruption_inside_the_log_or_base_stops_start_up() {
     let records = parse_records(&original);
     assert!(records.len() >= 10, "only {} records", records.len());
     // A bad byte in place of a `$` inside an early record (never the last one) with at
-    // least two arguments (not a transaction's MULTI or EXEC).
+    // least two arguments, outside any transaction (whose bad records are reported at the
+    // transaction's MULTI).
     let first = h.rng.between(1, 5) as usize;
-    let victim = records[first..records.len() - 1]
+    let mut in_unit = false;
+    let outside_units: Vec<bool> = records
         .iter()
-        .find(|record| record.dollars.len() >= 2)
-        .expect("a record with arguments");
+        .map(|record| {
+            let is = |name: &[u8]| record.args.len() == 1 && record.args[0] == name;
+            if is(b"MULTI") {
+                in_unit = true;
+            } else if is(b"EXEC") {
+                in_unit = false;
+                return false;
+            }
+            !in_unit
+        })
+        .collect();
+    let victim = records[..records.len() - 1]
+        .iter()
+        .zip(&outside_units)
+        .skip(first)
+        .find(|(record, outside)| **outside && record.dollars.len() >= 2)
+        .map(|(record, _)| record)
+        .expect("a record with arguments outside a transaction");
     let at = victim.dollars[1];
     let mut corrupted = original.clone();
     corrupted[at] = b'#';
@@ -427,6 +446,17 @@ async fn corruption_inside_the_log_or_base_stops_start_up() {
     )
     .expect("manifest");
     let last = records.last().expect("records");
+    // A torn EXEC tears its whole transaction: the bad record is its MULTI.
+    let torn_start = if last.args == [b"EXEC".to_vec()] {
+        records
+            .iter()
+            .rev()
+            .find(|record| record.args == [b"MULTI".to_vec()])
+            .expect("the MULTI of the last EXEC")
+            .start
+    } else {
+        last.start
+    };
     std::fs::write(&incr_path, &original[..original.len() - 3]).expect("torn");
     let (status, output) = start_expecting_failure(&h.binary, h.dir(), &args);
     println!("crash::corrupt: {incr} torn, {next_name} after it: {status}; output:\n{output}");
@@ -436,9 +466,8 @@ async fn corruption_inside_the_log_or_base_stops_start_up() {
         "the error names the torn file:\n{output}"
     );
     assert!(
-        output.contains(&format!("byte {}", last.start)),
-        "the error names the offset {} of the torn record:\n{output}",
-        last.start
+        output.contains(&format!("byte {torn_start}")),
+        "the error names the offset {torn_start} of the torn record:\n{output}"
     );
     std::fs::write(&incr_path, &original).expect("restore");
     std::fs::write(&manifest_path, manifest_text).expect("restore manifest");
