@@ -29,7 +29,7 @@ fn call_function(ctx: &mut Ctx<'_>, args: Argv<'_>, read_only: bool) -> Result<(
         .functions()
         .function_flags(name)
         .ok_or(CmdError::new("ERR Function not found"))?;
-    run_target(ctx, Target::Function(name), flags, &keys, &argv, read_only)
+    run_target(ctx, Target::Function(name), flags, keys, argv, read_only)
 }
 
 /// Makes a change to the function libraries (FUNCTION LOAD, DELETE, FLUSH, RESTORE) and,

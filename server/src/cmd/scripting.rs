@@ -17,11 +17,12 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use protocol::catalogue::CommandFlags;
-use protocol::{Argv, Frame, OwnedArgv, Version};
+use protocol::{Argv, Frame, Version};
 
 use super::transaction::{add_command_shards, EVERY_SHARD};
 use super::{arg_i64, is, lookup, reply_help, resolve_subcommand, run_command, CmdError, Ctx};
@@ -43,8 +44,9 @@ pub const BUSY: &str =
 pub struct Scripting {
     /// Script bodies by SHA-1 (SCRIPT LOAD, EVAL).
     pub cache: ScriptCache,
-    /// SHA-1s of scripts that touched shards beyond their KEYS: they run holding every shard.
-    undeclared: Mutex<HashSet<String>>,
+    /// Names of functions that touched shards beyond their KEYS: they run holding every shard
+    /// (scripts keep this flag in their cache entry).
+    undeclared_functions: Mutex<HashSet<Vec<u8>>>,
     /// `busy-reply-threshold` in milliseconds.
     pub busy_threshold_ms: AtomicU64,
     /// Scripts running past the threshold: while non-zero, other commands get `-BUSY` (shared
@@ -69,7 +71,7 @@ impl Default for Scripting {
     fn default() -> Self {
         Scripting {
             cache: ScriptCache::new(),
-            undeclared: Mutex::new(HashSet::new()),
+            undeclared_functions: Mutex::new(HashSet::new()),
             busy_threshold_ms: AtomicU64::new(DEFAULT_BUSY_THRESHOLD_MS),
             busy: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             busy_runs: Mutex::new(Vec::new()),
@@ -89,14 +91,6 @@ impl Scripting {
     /// Connection threads running a script past the busy threshold, as a bit mask.
     pub fn stuck_workers(&self) -> u64 {
         self.stuck_workers.load(Ordering::Relaxed)
-    }
-
-    fn is_undeclared(&self, sha: &str) -> bool {
-        self.undeclared.lock().contains(sha)
-    }
-
-    fn mark_undeclared(&self, sha: &str) {
-        self.undeclared.lock().insert(sha.to_owned());
     }
 }
 
@@ -195,22 +189,20 @@ pub fn evalsha_ro(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     run(ctx, &script, args, true)
 }
 
-fn prepare(ctx: &Ctx<'_>, body: &[u8]) -> Result<std::sync::Arc<Script>, CmdError> {
+fn prepare(ctx: &Ctx<'_>, body: &[u8]) -> Result<Arc<Script>, CmdError> {
     let cache = &ctx.shared.scripting.cache;
-    if let Some(script) = cache.get(crate::script::engine::sha1_hex(body).as_bytes()) {
-        return Ok(script);
-    }
     with_engine(|engine| engine.prepare(cache, body))?.map_err(CmdError::owned)
 }
 
-fn cached(ctx: &Ctx<'_>, sha: &[u8]) -> Result<std::sync::Arc<Script>, CmdError> {
-    ctx.shared.scripting.cache.get(sha).ok_or(CmdError::new(
+fn cached(ctx: &Ctx<'_>, sha: &[u8]) -> Result<Arc<Script>, CmdError> {
+    let cache = &ctx.shared.scripting.cache;
+    with_engine(|engine| engine.find(cache, sha))?.ok_or(CmdError::new(
         "NOSCRIPT No matching script. Please use EVAL.",
     ))
 }
 
 /// Splits `numkeys key... arg...` (from `args[2]`) into keys and arguments.
-pub(super) fn keys_and_args(args: Argv<'_>) -> Result<(Vec<Bytes>, Vec<Bytes>), CmdError> {
+pub(super) fn keys_and_args(args: Argv<'_>) -> Result<(Argv<'_>, Argv<'_>), CmdError> {
     let numkeys = arg_i64(&args[2])?;
     if numkeys < 0 {
         return Err(CmdError::new("ERR Number of keys can't be negative"));
@@ -222,37 +214,44 @@ pub(super) fn keys_and_args(args: Argv<'_>) -> Result<(Vec<Bytes>, Vec<Bytes>), 
             "ERR Number of keys can't be greater than number of args",
         ));
     }
-    let copy = |arg: &[u8]| Bytes::copy_from_slice(arg);
-    let keys = args.slice(3..3 + numkeys).iter().map(copy).collect();
-    let argv = args.slice(3 + numkeys..).iter().map(copy).collect();
-    Ok((keys, argv))
+    Ok((args.slice(3..3 + numkeys), args.slice(3 + numkeys..)))
 }
 
 /// Runs a script for the client and writes its reply.
 fn run(
     ctx: &mut Ctx<'_>,
-    script: &Script,
+    script: &Arc<Script>,
     args: Argv<'_>,
     read_only_command: bool,
 ) -> Result<(), CmdError> {
     let (keys, argv) = keys_and_args(args)?;
     let target = Target::Script(script);
-    run_target(ctx, target, script.flags, &keys, &argv, read_only_command)
+    run_target(ctx, target, script.flags, keys, argv, read_only_command)
 }
 
 /// What runs: a cached script or a loaded function.
 #[derive(Clone, Copy)]
 pub(super) enum Target<'t> {
-    Script(&'t Script),
+    Script(&'t Arc<Script>),
     Function(&'t [u8]),
 }
 
 impl Target<'_> {
-    /// The name runs are remembered under (scripts that needed every shard).
-    fn memo_key(&self) -> String {
+    /// Whether an earlier run of this target touched shards beyond its KEYS.
+    fn needs_every_shard(&self, scripting: &Scripting) -> bool {
         match self {
-            Target::Script(script) => script.sha.clone(),
-            Target::Function(name) => format!("function:{}", String::from_utf8_lossy(name)),
+            Target::Script(script) => script.every_shard.load(Ordering::Relaxed),
+            Target::Function(name) => scripting.undeclared_functions.lock().contains(*name),
+        }
+    }
+
+    /// Remembers that this target touched shards beyond its KEYS: later runs hold every shard.
+    fn set_needs_every_shard(&self, scripting: &Scripting) {
+        match self {
+            Target::Script(script) => script.every_shard.store(true, Ordering::Relaxed),
+            Target::Function(name) => {
+                scripting.undeclared_functions.lock().insert(name.to_vec());
+            }
         }
     }
 }
@@ -262,8 +261,8 @@ pub(super) fn run_target(
     ctx: &mut Ctx<'_>,
     target: Target<'_>,
     flags: ScriptFlags,
-    keys: &[Bytes],
-    argv: &[Bytes],
+    keys: Argv<'_>,
+    argv: Argv<'_>,
     read_only_command: bool,
 ) -> Result<(), CmdError> {
     if read_only_command && flags.declared && !flags.no_writes {
@@ -274,10 +273,9 @@ pub(super) fn run_target(
     let read_only = read_only_command || flags.no_writes;
     let shared = ctx.shared;
     let store = std::sync::Arc::clone(&shared.store);
-    let memo = target.memo_key();
     // Inside EXEC the transaction already holds every shard (it plans scripts that way).
     let nested = crate::store::Section::active();
-    let mut every_shard = nested || shared.scripting.is_undeclared(&memo);
+    let mut every_shard = nested || target.needs_every_shard(&shared.scripting);
     let caller_db = ctx.session.db;
     let reply_start = ctx.out.buf.len();
     loop {
@@ -308,7 +306,6 @@ pub(super) fn run_target(
             restart: false,
             preimages: Vec::new(),
             scratch: take_scratch(),
-            argv_buf: OwnedArgv::default(),
             masks: Vec::new(),
             started: Instant::now(),
             busy: None,
@@ -351,7 +348,7 @@ pub(super) fn run_target(
         ctx.session.client.set_db(caller_db);
         if undo && !panicked {
             every_shard = true;
-            shared.scripting.mark_undeclared(&memo);
+            target.set_needs_every_shard(&shared.scripting);
             continue;
         }
         protocol::encode::encode(&frame, &mut ctx.out.buf, ctx.out.version);
@@ -392,8 +389,6 @@ struct ScriptHost<'h, 's> {
     preimages: Vec<Preimage>,
     /// Where the called commands write their replies.
     scratch: Reply,
-    /// The called command's arguments (a buffer kept between calls).
-    argv_buf: OwnedArgv,
     /// The called command's shards, one mask per database (a buffer kept between calls).
     masks: Vec<u32>,
     started: Instant,
@@ -405,22 +400,14 @@ struct ScriptHost<'h, 's> {
 const RESTARTING: &str = "ERR the script is being restarted holding every shard";
 
 impl Host for ScriptHost<'_, '_> {
-    fn call(&mut self, args: &[Bytes], version: Version) -> Frame {
+    fn call(&mut self, args: Argv<'_>, version: Version) -> Frame {
         if self.restart {
             return error_frame(RESTARTING);
         }
-        // The arguments are copied into a buffer kept between calls.
-        let mut owned = std::mem::take(&mut self.argv_buf);
-        owned.clear();
-        for arg in args {
-            owned.push(arg);
-        }
-        let frame = match self.try_call(owned.argv(), version) {
+        match self.try_call(args, version) {
             Ok(frame) => frame,
             Err(err) => Frame::Error(Bytes::from(err.text().to_owned())),
-        };
-        self.argv_buf = owned;
-        frame
+        }
     }
 
     fn interrupt(&mut self) -> Option<String> {
@@ -648,7 +635,7 @@ pub fn script_flush(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         }
     }
     ctx.shared.scripting.cache.flush();
-    ctx.shared.scripting.undeclared.lock().clear();
+
     ctx.out.ok();
     Ok(())
 }

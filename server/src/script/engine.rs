@@ -14,26 +14,26 @@
 //! read-only, and reading an undefined global is an error. Replies and errors are shaped as
 //! Redis shapes them (see [`convert`](super::convert) and [`Engine::run`]).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
-use mlua::{
-    Function, HookTriggers, LightUserData, Lua, LuaOptions, MultiValue, StdLib, Table, Value,
-    VmState,
-};
-use protocol::{Frame, Version};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use protocol::{Argv, Frame, OwnedArgv, Version};
 
 use super::convert::{frame_to_lua, lua_to_frame};
 use super::functions::Registered;
 use super::redis_api::{math_random, math_randomseed, redis_table, seed_state};
 use super::shebang::{parse_script, ScriptFlags};
+use crate::cmd::zset::format_score;
 
 /// What a running script needs from the server.
 ///
@@ -48,7 +48,7 @@ pub trait Host {
     /// `version` is the protocol the script chose with `redis.setresp` (RESP2 by default): a
     /// RESP2 reply should not use RESP3-only frames (the engine downgrades any it gets the
     /// way a RESP2 client would see them). An error reply is `Frame::Error` with its prefix.
-    fn call(&mut self, args: &[Bytes], version: Version) -> Frame;
+    fn call(&mut self, args: Argv<'_>, version: Version) -> Frame;
 
     /// Polled about every [`HOOK_INSTRUCTIONS`] Lua instructions while a script runs:
     /// `Some(error text)` (with prefix, e.g. `ERR Script killed by user with SCRIPT KILL...`)
@@ -60,7 +60,7 @@ pub trait Host {
     /// `redis.acl_check_cmd(...)`: whether the current user may run this command with these
     /// arguments. `Err(text)` raises it (Redis: `ERR Invalid command passed to
     /// redis.acl_check_cmd()` for an unknown command). Without ACLs everything is allowed.
-    fn acl_check(&mut self, args: &[Bytes]) -> Result<bool, String> {
+    fn acl_check(&mut self, args: Argv<'_>) -> Result<bool, String> {
         let _ = args;
         Ok(true)
     }
@@ -88,6 +88,18 @@ pub fn sha1_hex(body: &[u8]) -> String {
     sha1_smol::Sha1::from(body).digest().to_string()
 }
 
+/// [`sha1_hex`] as a [`ShaKey`].
+fn sha1_key(body: &[u8]) -> ShaKey {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = sha1_smol::Sha1::from(body).digest().bytes();
+    let mut key = [0u8; 40];
+    for (pair, byte) in key.chunks_exact_mut(2).zip(digest) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
+    }
+    key
+}
+
 /// A script known to the server: its body and what its shebang declares.
 #[derive(Debug)]
 pub struct Script {
@@ -99,12 +111,27 @@ pub struct Script {
     pub flags: ScriptFlags,
     /// The cache generation it was added in (see [`ScriptCache::flush`]).
     generation: u64,
+    /// `sha` as a map key.
+    key: ShaKey,
+    /// A run touched shards beyond its KEYS: the server runs it holding every shard from
+    /// then on (see `cmd::scripting`).
+    pub every_shard: AtomicBool,
+}
+
+/// A script's SHA-1 in lowercase hex, as a map key that needs no allocation.
+type ShaKey = [u8; 40];
+
+/// `sha` (40 hex digits, any case) as a [`ShaKey`]; None if it has the wrong length.
+fn sha_key(sha: &[u8]) -> Option<ShaKey> {
+    let mut key: ShaKey = sha.try_into().ok()?;
+    key.make_ascii_lowercase();
+    Some(key)
 }
 
 /// The server-wide script cache: SHA-1 → body and flags. Shared by every connection thread.
 #[derive(Debug, Default)]
 pub struct ScriptCache {
-    scripts: RwLock<HashMap<String, Arc<Script>>>,
+    scripts: RwLock<HashMap<ShaKey, Arc<Script>>>,
     /// Bumped by [`flush`](Self::flush), so engines drop their compiled copies.
     generation: AtomicU64,
 }
@@ -117,11 +144,13 @@ impl ScriptCache {
 
     /// The script named `sha` (40 hex digits, any case), if cached.
     pub fn get(&self, sha: &[u8]) -> Option<Arc<Script>> {
-        if sha.len() != 40 {
-            return None;
-        }
-        let key = String::from_utf8_lossy(sha).to_ascii_lowercase();
+        let key = sha_key(sha)?;
         self.read().get(&key).cloned()
+    }
+
+    /// The generation [`flush`](Self::flush) bumps.
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Whether `sha` is cached (SCRIPT EXISTS).
@@ -154,27 +183,31 @@ impl ScriptCache {
 
     /// Adds a script whose body has been checked (it compiles); returns the cached entry
     /// (the existing one if another thread added it first).
-    fn insert(&self, sha: String, body: Bytes, flags: ScriptFlags) -> Arc<Script> {
+    fn insert(&self, body: Bytes, flags: ScriptFlags) -> Arc<Script> {
+        let sha = sha1_hex(&body);
         let mut scripts = self.write();
         let generation = self.generation.load(Ordering::Acquire);
+        let key = sha1_key(&body);
         scripts
-            .entry(sha.clone())
+            .entry(key)
             .or_insert_with(|| {
                 Arc::new(Script {
                     sha,
+                    key,
                     body,
                     flags,
                     generation,
+                    every_shard: AtomicBool::new(false),
                 })
             })
             .clone()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Script>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ShaKey, Arc<Script>>> {
         self.scripts.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Script>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<ShaKey, Arc<Script>>> {
         self.scripts.write().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -197,6 +230,24 @@ pub(crate) fn reply_error(text: impl Into<String>) -> mlua::Error {
     mlua::Error::external(ReplyError(text.into()))
 }
 
+/// An error raised from Rust that Lua code should see as the plain string a C function of
+/// the Lua library would raise (`pcall` returns it as it is; uncaught, it becomes `ERR <text>`).
+#[derive(Debug)]
+struct LuaStringError(String);
+
+impl fmt::Display for LuaStringError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LuaStringError {}
+
+/// A Lua error that scripts see as the string `text` (see [`LuaStringError`]).
+pub(crate) fn lua_string_error(text: String) -> mlua::Error {
+    mlua::Error::external(LuaStringError(text))
+}
+
 /// The text of an error raised from Rust: the reply text of a [`ReplyError`], else mlua's
 /// description prefixed with `ERR `.
 fn rust_error_text(error: &mlua::Error) -> String {
@@ -209,6 +260,19 @@ fn rust_error_text(error: &mlua::Error) -> String {
         mlua::Error::WithContext { cause, .. } => rust_error_text(cause),
         mlua::Error::RuntimeError(text) | mlua::Error::MemoryError(text) => format!("ERR {text}"),
         other => format!("ERR {other}"),
+    }
+}
+
+/// The text of a [`LuaStringError`] inside `error`, if it is one.
+fn lua_string_text(error: &mlua::Error) -> Option<&str> {
+    match error {
+        mlua::Error::ExternalError(inner) => {
+            inner.downcast_ref::<LuaStringError>().map(|e| e.0.as_str())
+        }
+        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
+            lua_string_text(cause)
+        }
+        _ => None,
     }
 }
 
@@ -225,8 +289,6 @@ pub(crate) struct RunState {
     pub(crate) registering: Option<Vec<Registered>>,
     /// The state of math.random (Redis's 48-bit linear congruential generator).
     pub(crate) rng: u64,
-    /// While a script runs: the scoped callback that reaches its host (see [`dispatch`]).
-    dispatch: Option<Function>,
 }
 
 /// How long a library's top-level code may run in FUNCTION LOAD (as Redis: 500 ms).
@@ -248,10 +310,8 @@ pub struct Engine {
     pub(crate) lua: Lua,
     /// The table behind the script globals (KEYS and ARGV are set here for each run).
     env: Table,
-    /// The table behind the script `redis` table (`call` is the run's dispatcher).
-    redis: Table,
-    /// `redis.call` between runs (an error: no script is running).
-    idle_call: Function,
+    /// The running script's host, reachable from `redis.call` and the interrupt hook.
+    host: Rc<HostSlot>,
     /// The sandbox environment proxy that compiled scripts use as their globals.
     env_proxy: Table,
     /// `run(f, handler[, keys, args])`: xpcall with the handler, from `sandbox.lua`.
@@ -261,8 +321,8 @@ pub struct Engine {
     /// `library_env()` from `sandbox.lua`: a fresh environment for a library and the function
     /// that switches it from load time to run time.
     pub(crate) library_env: Function,
-    /// Compiled EVAL scripts by SHA-1.
-    scripts: HashMap<String, Function>,
+    /// Scripts this engine has compiled, by SHA-1.
+    scripts: HashMap<ShaKey, (Arc<Script>, Function)>,
     /// The cache generation `scripts` belongs to.
     scripts_generation: u64,
     /// Loaded function libraries by library id: function name → callback.
@@ -285,14 +345,16 @@ impl Engine {
             resp3: false,
             deadline: None,
             registering: None,
-            dispatch: None,
             rng: seed_state(RandomState::new().build_hasher().finish() as u32),
         });
+        let host = Rc::new(HostSlot::default());
         let redis = redis_table(&lua)?;
-        let idle_call = host_function(&lua, HostOp::Call)?;
-        redis.raw_set("call", idle_call.clone())?;
-        redis.raw_set("pcall", host_function(&lua, HostOp::Pcall)?)?;
-        redis.raw_set("acl_check_cmd", host_function(&lua, HostOp::AclCheck)?)?;
+        redis.raw_set("call", host_function(&lua, &host, HostOp::Call)?)?;
+        redis.raw_set("pcall", host_function(&lua, &host, HostOp::Pcall)?)?;
+        redis.raw_set(
+            "acl_check_cmd",
+            host_function(&lua, &host, HostOp::AclCheck)?,
+        )?;
         let helpers = lua.create_table()?;
         helpers.raw_set("redis", redis.clone())?;
         helpers.raw_set(
@@ -304,23 +366,27 @@ impl Engine {
             })?,
         )?;
         helpers.raw_set("normalize", lua.create_function(normalize_error)?)?;
+        let hooked = Rc::clone(&host);
         helpers.raw_set(
             "hook_thread",
-            lua.create_function(|_, thread: Value| {
+            lua.create_function(move |_, thread: Value| {
                 if let Value::Thread(thread) = thread {
-                    thread.set_hook(interrupt_triggers(), interrupt_hook);
+                    hooked.hook_moved.set(true);
+                    thread.set_hook(interrupt_triggers(), interrupt_hook(&hooked));
                 }
                 Ok(())
             })?,
         )?;
+        let hooked = Rc::clone(&host);
         helpers.raw_set(
             "hook_current",
-            lua.create_function(|lua, ()| {
+            lua.create_function(move |lua, ()| {
                 lua.current_thread()
-                    .set_hook(interrupt_triggers(), interrupt_hook);
+                    .set_hook(interrupt_triggers(), interrupt_hook(&hooked));
                 Ok(())
             })?,
         )?;
+
         helpers.raw_set(
             "user_where",
             lua.create_function(|lua, ()| {
@@ -346,17 +412,20 @@ impl Engine {
             &env_backing,
             sandbox.raw_get("protected")?,
             env_proxy.clone(),
+            {
+                let slot = Rc::clone(&host);
+                move || slot.gc_stopped.set(true)
+            },
         )?;
         let handler = lua.create_function(error_handler)?;
-        lua.set_hook(interrupt_triggers(), interrupt_hook);
+        lua.set_hook(interrupt_triggers(), interrupt_hook(&host));
         Ok(Engine {
             env: env_backing,
             env_proxy,
             runner: sandbox.raw_get("run")?,
             library_env: sandbox.raw_get("library_env")?,
             handler,
-            redis,
-            idle_call,
+            host,
             lua,
             scripts: HashMap::new(),
             scripts_generation: 0,
@@ -369,16 +438,30 @@ impl Engine {
     /// shebang, compiles it, adds it to `cache`. Errors are reply texts:
     /// `ERR Error compiling script (new function): user_script:1: ...` and the shebang errors.
     pub fn prepare(&mut self, cache: &ScriptCache, body: &[u8]) -> Result<Arc<Script>, String> {
-        let sha = sha1_hex(body);
-        if let Some(script) = cache.get(sha.as_bytes()) {
+        let key = sha1_key(body);
+        if let Some(script) = self.lookup(cache, &key) {
             return Ok(script);
         }
         let parsed = parse_script(body)?;
         let compiled = self.compile_script(parsed.code)?;
-        let script = cache.insert(sha, Bytes::copy_from_slice(body), parsed.flags);
+        let script = cache.insert(Bytes::copy_from_slice(body), parsed.flags);
         self.forget_stale_scripts(script.generation);
-        self.scripts.insert(script.sha.clone(), compiled);
+        self.scripts.insert(key, (Arc::clone(&script), compiled));
         Ok(script)
+    }
+
+    /// The script named `sha` (40 hex digits, any case), if `cache` holds it (EVALSHA).
+    /// Scripts this engine has run are found without touching the shared cache.
+    pub fn find(&mut self, cache: &ScriptCache, sha: &[u8]) -> Option<Arc<Script>> {
+        self.lookup(cache, &sha_key(sha)?)
+    }
+
+    fn lookup(&mut self, cache: &ScriptCache, key: &ShaKey) -> Option<Arc<Script>> {
+        self.forget_stale_scripts(cache.generation());
+        match self.scripts.get(key) {
+            Some((script, _)) => Some(Arc::clone(script)),
+            None => cache.get(key),
+        }
     }
 
     /// Runs a cached script with `keys` as KEYS and `argv` as ARGV; returns the reply, already
@@ -391,14 +474,15 @@ impl Engine {
     /// protocol (a map to a RESP2 client becomes a flat array, a double a bulk string...).
     pub fn run(
         &mut self,
-        script: &Script,
-        keys: &[Bytes],
-        argv: &[Bytes],
+        script: &Arc<Script>,
+        keys: Argv<'_>,
+        argv: Argv<'_>,
         host: &mut dyn Host,
     ) -> Frame {
         self.forget_stale_scripts(script.generation);
-        let function = match self.scripts.get(&script.sha) {
-            Some(f) => f.clone(),
+        let key = script.key;
+        let function = match self.scripts.get(&key) {
+            Some((_, f)) => f.clone(),
             None => {
                 let code = match parse_script(&script.body) {
                     Ok(parsed) => parsed.code,
@@ -406,7 +490,7 @@ impl Engine {
                 };
                 match self.compile_script(code) {
                     Ok(f) => {
-                        self.scripts.insert(script.sha.clone(), f.clone());
+                        self.scripts.insert(key, (Arc::clone(script), f.clone()));
                         f
                     }
                     Err(e) => return error_frame(e),
@@ -416,7 +500,7 @@ impl Engine {
         self.execute(Target::Script(function), &script.sha, keys, argv, host)
     }
 
-    /// Drops compiled scripts from before a SCRIPT FLUSH once a newer script shows up.
+    /// Drops compiled scripts from before a SCRIPT FLUSH.
     fn forget_stale_scripts(&mut self, generation: u64) {
         if generation > self.scripts_generation {
             self.scripts.clear();
@@ -439,11 +523,18 @@ impl Engine {
     }
 
     /// Resets the per-run state: no interruption, RESP2, no load deadline.
-    /// Also re-arms the interrupt hook on the main Lua thread (coroutines move it).
-    /// A script may have stopped the collector (`collectgarbage("stop")`): restart it.
+    /// Also re-arms the interrupt hook on the main Lua thread if a coroutine took it, and
+    /// restarts the collector if a script stopped it (`collectgarbage("stop")`). Both only
+    /// when needed: setting the hook allocates, and restarting the collector makes it run a
+    /// step at once.
     pub(crate) fn reset_run_state(&self, deadline: Option<Instant>) {
-        self.lua.set_hook(interrupt_triggers(), interrupt_hook);
-        self.lua.gc_restart();
+        if self.host.hook_moved.replace(false) {
+            self.lua
+                .set_hook(interrupt_triggers(), interrupt_hook(&self.host));
+        }
+        if self.host.gc_stopped.replace(false) {
+            self.lua.gc_restart();
+        }
         if let Some(mut state) = self.lua.app_data_mut::<RunState>() {
             state.interrupted = None;
             state.resp3 = false;
@@ -458,23 +549,15 @@ impl Engine {
         &mut self,
         target: Target<'_>,
         name: &str,
-        keys: &[Bytes],
-        argv: &[Bytes],
+        keys: Argv<'_>,
+        argv: Argv<'_>,
         host: &mut dyn Host,
     ) -> Frame {
         self.reset_run_state(None);
-        let host = RefCell::new(host);
-        let outcome = self.lua.scope(|scope| {
-            // One scoped callback per run reaches the host: it is `redis.call` itself, and
-            // `redis.pcall`, `redis.acl_check_cmd` and the hook call it with an operation
-            // tag (creating a scoped function costs far more than calling one).
-            let dispatch =
-                scope.create_function(|lua, args: MultiValue| dispatch(lua, &host, args))?;
-            self.redis.raw_set("call", dispatch.clone())?;
-            set_dispatch(&self.lua, Some(dispatch));
+        let outcome = self.host.clone().with_installed(host, || {
             let keys_table = string_sequence(&self.lua, keys)?;
             let argv_table = string_sequence(&self.lua, argv)?;
-            let outcome = match &target {
+            match &target {
                 Target::Script(f) => {
                     self.env.raw_set("KEYS", keys_table)?;
                     self.env.raw_set("ARGV", argv_table)?;
@@ -487,11 +570,8 @@ impl Engine {
                     keys_table,
                     argv_table,
                 )),
-            };
-            self.clear_run_globals();
-            outcome
+            }
         });
-        // Also after a failure inside the scope, which may have skipped the cleanup there.
         self.clear_run_globals();
         let resp3 = self.lua.app_data_ref::<RunState>().is_some_and(|s| s.resp3);
         match outcome {
@@ -505,14 +585,11 @@ impl Engine {
         }
     }
 
-    /// Drops what a run installed: KEYS, ARGV, and the scoped dispatcher (which dies with the
-    /// scope), so nothing refers to them afterwards. Failures here (out of memory) only leave
-    /// values the next run replaces, so they are ignored.
+    /// Drops KEYS and ARGV, so nothing refers to them after the run. Failures here (out of
+    /// memory) only leave values the next run replaces, so they are ignored.
     fn clear_run_globals(&self) {
         let _ = self.env.raw_set("KEYS", Value::Nil);
         let _ = self.env.raw_set("ARGV", Value::Nil);
-        let _ = self.redis.raw_set("call", self.idle_call.clone());
-        set_dispatch(&self.lua, None);
     }
 
     /// Runs a library's top-level code (FUNCTION LOAD) under the load time limit; the
@@ -543,7 +620,7 @@ fn install_libraries(lua: &Lua) -> mlua::Result<()> {
 }
 
 /// A Lua array of strings (KEYS, ARGV, the tables a function gets).
-fn string_sequence(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+fn string_sequence(lua: &Lua, items: Argv<'_>) -> mlua::Result<Table> {
     let table = lua.create_table_with_capacity(items.len(), 0)?;
     for (i, item) in items.iter().enumerate() {
         table.raw_set(i + 1, lua.create_string(item)?)?;
@@ -679,7 +756,10 @@ fn normalize_error(lua: &Lua, error: Value) -> mlua::Result<Value> {
             Value::String(s) => Value::String(s),
             _ => error,
         },
-        Value::Error(e) => Value::String(lua.create_string(rust_error_text(e))?),
+        Value::Error(e) => match lua_string_text(e) {
+            Some(text) => Value::String(lua.create_string(text)?),
+            None => Value::String(lua.create_string(rust_error_text(e))?),
+        },
         _ => error,
     })
 }
@@ -690,141 +770,165 @@ fn interrupt_triggers() -> HookTriggers {
 }
 
 /// The count hook: re-raises a latched interruption, enforces the load time limit, and asks
-/// the host whether to stop.
-fn interrupt_hook(lua: &Lua, _: mlua::Debug) -> mlua::Result<VmState> {
-    let (latched, deadline) = match lua.app_data_ref::<RunState>() {
-        Some(state) => (state.interrupted.clone(), state.deadline),
-        None => (None, None),
-    };
-    if let Some(text) = latched {
-        return Err(reply_error(text));
-    }
-    let mut stop = None;
-    if deadline.is_some_and(|d| Instant::now() >= d) {
-        stop = Some("ERR FUNCTION LOAD timeout".to_string());
-    } else if let Some(dispatch) = current_dispatch(lua) {
-        // A failing poll (a dead callback from a failed run) means "keep going".
-        stop = dispatch
-            .call::<Option<String>>(HostOp::Poll.tag())
-            .ok()
-            .flatten();
-    }
-    match stop {
-        Some(text) => {
-            if let Some(mut state) = lua.app_data_mut::<RunState>() {
-                state.interrupted = Some(text.clone());
-            }
-            Err(reply_error(text))
+/// the running script's host whether to stop.
+fn interrupt_hook(
+    slot: &Rc<HostSlot>,
+) -> impl Fn(&Lua, mlua::Debug) -> mlua::Result<VmState> + 'static {
+    let slot = Rc::clone(slot);
+    move |lua, _| {
+        let (latched, deadline) = match lua.app_data_ref::<RunState>() {
+            Some(state) => (state.interrupted.clone(), state.deadline),
+            None => (None, None),
+        };
+        if let Some(text) = latched {
+            return Err(reply_error(text));
         }
-        None => Ok(VmState::Continue),
+        let stop = if deadline.is_some_and(|d| Instant::now() >= d) {
+            Some("ERR FUNCTION LOAD timeout".to_string())
+        } else {
+            slot.with(|host| host.and_then(|host| host.interrupt()))
+        };
+        match stop {
+            Some(text) => {
+                if let Some(mut state) = lua.app_data_mut::<RunState>() {
+                    state.interrupted = Some(text.clone());
+                }
+                Err(reply_error(text))
+            }
+            None => Ok(VmState::Continue),
+        }
     }
 }
 
-/// What a call of the run's dispatcher asks for. `redis.call` is the dispatcher itself (no
-/// tag); the others pass their tag first, as a light userdata scripts cannot forge.
+/// The host of the running script, shared by the permanent `redis.call`, `redis.pcall` and
+/// `redis.acl_check_cmd` functions and the interrupt hook, plus what they keep between calls.
+///
+/// Lua functions must be `'static`, while a host borrows the caller's connection for one run.
+/// (`Lua::scope` would give each run its own borrowing function, but creating and dropping
+/// one per run cost about a tenth of an EVALSHA.) So the slot holds a pointer to the host,
+/// with its lifetime erased, exactly while [`HostSlot::with_installed`] runs, and
+/// [`HostSlot::with`] moves the pointer out while it lends the host, so there is never more
+/// than one `&mut` to it: a nested use finds the slot empty, as a second `RefCell` borrow
+/// would fail.
+#[derive(Default)]
+pub(crate) struct HostSlot {
+    host: Cell<Option<NonNull<dyn Host>>>,
+    /// The arguments of the current `redis.call`, kept between calls.
+    args: RefCell<OwnedArgv>,
+    /// A coroutine took the interrupt hook from the main thread.
+    hook_moved: Cell<bool>,
+    /// A script called `collectgarbage("stop")`.
+    gc_stopped: Cell<bool>,
+}
+
+impl HostSlot {
+    /// Runs `f` with `host` reachable through [`with`](Self::with); the slot is empty again
+    /// when this returns or unwinds.
+    #[allow(unsafe_code)]
+    fn with_installed<R>(&self, host: &mut dyn Host, f: impl FnOnce() -> R) -> R {
+        struct Uninstall<'a>(&'a Cell<Option<NonNull<dyn Host>>>);
+        impl Drop for Uninstall<'_> {
+            fn drop(&mut self) {
+                self.0.set(None);
+            }
+        }
+        let pointer: NonNull<dyn Host + '_> = NonNull::from(host);
+        // SAFETY: only the lifetime bound of the trait object is erased (the pointer's layout
+        // is unchanged). The pointer is readable only through `with` while `f` runs: the
+        // guard empties the slot before this function returns or unwinds, and `host` stays
+        // mutably borrowed by this call until then, so no other access to it exists.
+        let pointer: NonNull<dyn Host + 'static> = unsafe { std::mem::transmute(pointer) };
+        self.host.set(Some(pointer));
+        let _uninstall = Uninstall(&self.host);
+        f()
+    }
+
+    /// Lends the installed host to `f` (None outside [`with_installed`](Self::with_installed),
+    /// and inside another `with`).
+    #[allow(unsafe_code)]
+    fn with<R>(&self, f: impl FnOnce(Option<&mut dyn Host>) -> R) -> R {
+        struct PutBack<'a>(
+            &'a Cell<Option<NonNull<dyn Host>>>,
+            Option<NonNull<dyn Host>>,
+        );
+        impl Drop for PutBack<'_> {
+            fn drop(&mut self) {
+                if self.1.is_some() {
+                    self.0.set(self.1);
+                }
+            }
+        }
+        let taken = self.host.take();
+        let put_back = PutBack(&self.host, taken);
+        // SAFETY: a pointer in the slot points at the host `with_installed` borrows mutably
+        // for as long as the slot holds it (see there). Taking it out of the slot makes this
+        // the only reference until `put_back` returns it, after `f`, whose signature keeps
+        // the reference from escaping.
+        let host = put_back.1.map(|mut pointer| unsafe { pointer.as_mut() });
+        f(host)
+    }
+
+    fn is_installed(&self) -> bool {
+        self.host.get().is_some()
+    }
+}
+
+/// What a host function does.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HostOp {
-    Call = 1,
-    Pcall = 2,
-    AclCheck = 3,
-    Poll = 4,
+enum HostOp {
+    Call,
+    Pcall,
+    AclCheck,
 }
 
-impl HostOp {
-    /// The tag value that selects this operation.
-    fn tag(self) -> LightUserData {
-        LightUserData(std::ptr::without_provenance_mut(self as usize))
-    }
-
-    fn from_tag(value: &Value) -> Option<HostOp> {
-        let Value::LightUserData(tag) = value else {
-            return None;
-        };
-        [HostOp::Call, HostOp::Pcall, HostOp::AclCheck, HostOp::Poll]
-            .into_iter()
-            .find(|op| op.tag() == *tag)
-    }
-}
-
-/// The scoped dispatcher of the running script, if one is running.
-fn current_dispatch(lua: &Lua) -> Option<Function> {
-    lua.app_data_ref::<RunState>()
-        .and_then(|state| state.dispatch.clone())
-}
-
-fn set_dispatch(lua: &Lua, dispatch: Option<Function>) {
-    if let Some(mut state) = lua.app_data_mut::<RunState>() {
-        state.dispatch = dispatch;
-    }
-}
-
-/// Everything that needs the host during a run: `redis.call` (untagged), `redis.pcall`,
-/// `redis.acl_check_cmd` and the interrupt poll.
-fn dispatch(lua: &Lua, host: &RefCell<&mut dyn Host>, mut args: MultiValue) -> mlua::Result<Value> {
-    let op = match args.front().and_then(HostOp::from_tag) {
-        Some(op) => {
-            args.pop_front();
-            op
-        }
-        None => HostOp::Call,
-    };
-    match op {
-        HostOp::Call => redis_call(lua, host, args, true),
-        HostOp::Pcall => redis_call(lua, host, args, false),
-        HostOp::AclCheck => acl_check(lua, host, args).map(Value::Boolean),
-        HostOp::Poll => match host.try_borrow_mut().ok().and_then(|mut h| h.interrupt()) {
-            Some(text) => Ok(Value::String(lua.create_string(text)?)),
-            None => Ok(Value::Nil),
-        },
-    }
-}
-
-/// The permanent `redis.pcall` and `redis.acl_check_cmd` (and `redis.call` between runs):
-/// Rust (C) functions that forward to the run's dispatcher, so a script's frame stays on the
-/// stack for error locations even when it tail-calls them.
-fn host_function(lua: &Lua, op: HostOp) -> mlua::Result<Function> {
-    lua.create_function(
-        move |lua, mut args: MultiValue| match current_dispatch(lua) {
-            Some(dispatch) => {
-                args.push_front(Value::LightUserData(op.tag()));
-                dispatch.call::<Value>(args)
-            }
-            None => Err(reply_error(
+/// `redis.call`, `redis.pcall` and `redis.acl_check_cmd`: Rust (C) functions, so a script's
+/// frame stays on the stack for error locations even when it tail-calls them.
+fn host_function(lua: &Lua, slot: &Rc<HostSlot>, op: HostOp) -> mlua::Result<Function> {
+    let slot = Rc::clone(slot);
+    lua.create_function(move |lua, args: MultiValue| {
+        if !slot.is_installed() {
+            return Err(reply_error(
                 "ERR This function is only available while a script runs",
-            )),
-        },
-    )
+            ));
+        }
+        match op {
+            HostOp::Call => redis_call(lua, &slot, args, true),
+            HostOp::Pcall => redis_call(lua, &slot, args, false),
+            HostOp::AclCheck => acl_check(&slot, args).map(Value::Boolean),
+        }
+    })
 }
 
-/// The arguments of `redis.call`-like helpers as command arguments: strings as they are,
-/// numbers in Lua's text form; `Err(())` for any other type.
-fn command_args(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Vec<Bytes>, ()>> {
-    let mut out = Vec::with_capacity(args.len());
+/// Appends the arguments of `redis.call`-like helpers to `out` as command arguments: strings
+/// as they are, numbers as Redis 7.0 writes them (`%.17g`, not Lua's `%.14g`); false
+/// (leaving `out` partly filled) for any other type.
+fn command_args(args: &MultiValue, out: &mut OwnedArgv) -> bool {
     for arg in args {
-        let bytes = match arg {
-            Value::String(s) => Bytes::copy_from_slice(&s.as_bytes()),
-            Value::Integer(i) => Bytes::from(i.to_string()),
-            Value::Number(n) => match lua.coerce_string(Value::Number(n))? {
-                Some(s) => Bytes::copy_from_slice(&s.as_bytes()),
-                None => return Ok(Err(())),
-            },
-            _ => return Ok(Err(())),
-        };
-        out.push(bytes);
+        match arg {
+            Value::String(s) => out.push(&s.as_bytes()),
+            // mlua reads integral numbers as integers; `%.17g` writes them as plain digits
+            // below 10^17.
+            Value::Integer(i) if i.unsigned_abs() < 100_000_000_000_000_000 => {
+                out.push(protocol::IntText::new(*i).as_bytes());
+            }
+            Value::Integer(i) => out.push(format_score(*i as f64).as_bytes()),
+            Value::Number(n) if n.is_nan() => out.push(if n.is_sign_negative() {
+                b"-nan"
+            } else {
+                b"nan"
+            }),
+            Value::Number(n) => out.push(format_score(*n).as_bytes()),
+            _ => return false,
+        }
     }
-    Ok(Ok(out))
+    true
 }
 
 const NO_ARGUMENTS: &str = "ERR Please specify at least one argument for this redis lib call";
 const BAD_ARGUMENT_TYPE: &str = "ERR Lua redis lib command arguments must be strings or integers";
 
 /// `redis.call` (`raise`) and `redis.pcall`: runs a command through the host.
-fn redis_call(
-    lua: &Lua,
-    host: &RefCell<&mut dyn Host>,
-    args: MultiValue,
-    raise: bool,
-) -> mlua::Result<Value> {
+fn redis_call(lua: &Lua, slot: &HostSlot, args: MultiValue, raise: bool) -> mlua::Result<Value> {
     let fail = |text: &str| -> mlua::Result<Value> {
         if raise {
             Err(reply_error(text))
@@ -837,18 +941,26 @@ fn redis_call(
     if args.is_empty() {
         return fail(NO_ARGUMENTS);
     }
-    let Ok(argv) = command_args(lua, args)? else {
-        return fail(BAD_ARGUMENT_TYPE);
-    };
+    let mut argv = slot.args.take();
+    argv.clear();
+    let converted = command_args(&args, &mut argv);
     let resp3 = lua.app_data_ref::<RunState>().is_some_and(|s| s.resp3);
     let version = if resp3 {
         Version::Resp3
     } else {
         Version::Resp2
     };
-    let reply = match host.try_borrow_mut() {
-        Ok(mut host) => host.call(&argv, version),
-        Err(_) => Frame::Error(Bytes::from_static(b"ERR redis.call is not reentrant")),
+    let reply = match converted {
+        true => Ok(slot.with(|host| match host {
+            Some(host) => host.call(argv.argv(), version),
+            None => Frame::Error(Bytes::from_static(b"ERR redis.call is not reentrant")),
+        })),
+        false => Err(BAD_ARGUMENT_TYPE),
+    };
+    *slot.args.borrow_mut() = argv;
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(text) => return fail(text),
     };
     if raise {
         if let Frame::Error(text) = &reply {
@@ -859,17 +971,18 @@ fn redis_call(
 }
 
 /// `redis.acl_check_cmd(cmd, ...)`: asks the host whether the user may run the command.
-fn acl_check(lua: &Lua, host: &RefCell<&mut dyn Host>, args: MultiValue) -> mlua::Result<bool> {
+fn acl_check(slot: &HostSlot, args: MultiValue) -> mlua::Result<bool> {
     if args.is_empty() {
         return Err(reply_error(NO_ARGUMENTS));
     }
-    let Ok(argv) = command_args(lua, args)? else {
+    let mut argv = OwnedArgv::default();
+    if !command_args(&args, &mut argv) {
         return Err(reply_error(BAD_ARGUMENT_TYPE));
-    };
-    let verdict = match host.try_borrow_mut() {
-        Ok(mut host) => host.acl_check(&argv),
-        Err(_) => Ok(true),
-    };
+    }
+    let verdict = slot.with(|host| match host {
+        Some(host) => host.acl_check(argv.argv()),
+        None => Ok(true),
+    });
     verdict.map_err(reply_error)
 }
 

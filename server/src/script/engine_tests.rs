@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use protocol::{Frame, Version};
+use protocol::{Argv, Frame, OwnedArgv, Version};
 
 use super::*;
 use crate::script::functions::{decode_dump, FunctionLibraries, RestorePolicy};
@@ -17,6 +17,10 @@ struct FakeHost {
     /// Interrupt once polled this many times (None: never).
     interrupt_after: Option<usize>,
     polls: usize,
+}
+
+fn no_args() -> Argv<'static> {
+    Argv::new(&[], &[])
 }
 
 fn bulk(s: &str) -> Frame {
@@ -32,8 +36,9 @@ fn simple(s: &str) -> Frame {
 }
 
 impl Host for FakeHost {
-    fn call(&mut self, args: &[Bytes], version: Version) -> Frame {
-        self.calls.push((args.to_vec(), version));
+    fn call(&mut self, args: Argv<'_>, version: Version) -> Frame {
+        let args = args.to_vec();
+        self.calls.push((args.clone(), version));
         let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
         let arity = |n: usize| args.len() == n;
         match name.as_str() {
@@ -85,8 +90,8 @@ impl Host for FakeHost {
         }
     }
 
-    fn acl_check(&mut self, args: &[Bytes]) -> Result<bool, String> {
-        match &args[0][..] {
+    fn acl_check(&mut self, args: Argv<'_>) -> Result<bool, String> {
+        match &args[0] {
             b"nosuch" => Err("ERR Invalid command passed to redis.acl_check_cmd()".to_string()),
             _ => Ok(true),
         }
@@ -113,15 +118,10 @@ impl Setup {
             Ok(s) => s,
             Err(e) => return err(&e),
         };
-        let keys: Vec<Bytes> = keys
-            .iter()
-            .map(|k| Bytes::copy_from_slice(k.as_bytes()))
-            .collect();
-        let argv: Vec<Bytes> = argv
-            .iter()
-            .map(|k| Bytes::copy_from_slice(k.as_bytes()))
-            .collect();
-        self.engine.run(&script, &keys, &argv, &mut self.host)
+        let keys = OwnedArgv::new(keys);
+        let argv = OwnedArgv::new(argv);
+        self.engine
+            .run(&script, keys.argv(), argv.argv(), &mut self.host)
     }
 
     fn eval(&mut self, body: &str) -> Frame {
@@ -350,13 +350,31 @@ fn command_replies_reach_the_script() {
         s.eval("redis.setresp(3); return redis.call('ZSCORE', 'z', 'a')"),
         Frame::Double(1.5)
     );
-    // Numbers become arguments in Lua's text form.
-    s.eval("redis.call('SET', 'k', 1e30)");
-    assert_eq!(s.eval("return redis.call('GET', 'k')"), bulk("1e+30"));
-    s.eval("redis.call('SET', 'k', 1.5)");
-    assert_eq!(s.eval("return redis.call('GET', 'k')"), bulk("1.5"));
-    s.eval("redis.call('SET', 'k', 7)");
-    assert_eq!(s.eval("return redis.call('GET', 'k')"), bulk("7"));
+    // Numbers become arguments as Redis 7.0 writes them (`%.17g`, not Lua's `%.14g`).
+    for (number, text) in [
+        ("1e30", "1e+30"),
+        ("1.5", "1.5"),
+        ("7", "7"),
+        ("-7", "-7"),
+        ("0.1", "0.10000000000000001"),
+        ("1e15", "1000000000000000"),
+        ("99999999999999999", "1e+17"),
+        ("1e17", "1e+17"),
+        ("-1e17", "-1e+17"),
+        ("123456789012345678", "1.2345678901234568e+17"),
+        ("2^63", "9.2233720368547758e+18"),
+        ("1/0", "inf"),
+        ("-1/0", "-inf"),
+        ("0/0", "-nan"),
+        ("-(0/0)", "nan"),
+    ] {
+        s.eval(&format!("redis.call('SET', 'k', {number})"));
+        assert_eq!(
+            s.eval("return redis.call('GET', 'k')"),
+            bulk(text),
+            "{number}"
+        );
+    }
     // The host hears the protocol the script chose.
     s.host.calls.clear();
     s.eval("redis.call('PING') redis.setresp(3) redis.call('PING')");
@@ -569,6 +587,26 @@ fn sandbox_keeps_no_state_between_runs() {
         s.eval("local s = string.dump(function() return 7 end); local done = false; local f, e = load(function() if done then return nil end; done = true; return s end); return {type(f), tostring(e)}"),
         Frame::Array(vec![bulk("nil"), bulk("(load):1: unexpected symbol near 'char(27)'")])
     );
+    // collectgarbage is wrapped (to see `stop`) but fails as the real one does.
+    assert_eq!(
+        s.eval("return collectgarbage('x')"),
+        err("ERR user_script:1: bad argument #1 to 'collectgarbage' (invalid option 'x') script: f11b79c569713d761494d18da54662dcac489000, on @user_script:1.")
+    );
+    assert_eq!(
+        s.eval("return collectgarbage('count', 'a')"),
+        err("ERR user_script:1: bad argument #2 to 'collectgarbage' (number expected, got string) script: f6640891d0f7674dd0d0e620b584812f225fdd81, on @user_script:1.")
+    );
+    assert_eq!(
+        s.eval("return type(collectgarbage('count'))"),
+        bulk("number")
+    );
+    assert_eq!(s.eval("return collectgarbage()"), Frame::Integer(0));
+    assert_eq!(
+        s.eval(
+            "local ok, e = pcall(function() local r = collectgarbage('x') return r end) return e"
+        ),
+        bulk("user_script:1: bad argument #1 to 'collectgarbage' (invalid option 'x')")
+    );
     // A stopped collector is restarted for the next script.
     assert_eq!(s.eval("collectgarbage('stop') return 1"), Frame::Integer(1));
     assert_eq!(
@@ -743,7 +781,12 @@ fn script_cache_across_engines() {
         .get(script.sha.to_ascii_uppercase().as_bytes())
         .unwrap();
     assert_eq!(
-        second.run(&by_name, &[], &[Bytes::from("v")], &mut host),
+        second.run(
+            &by_name,
+            no_args(),
+            OwnedArgv::new(&["v"]).argv(),
+            &mut host
+        ),
         bulk("v")
     );
     assert!(cache.contains(script.sha.as_bytes()));
@@ -756,7 +799,10 @@ fn script_cache_across_engines() {
     assert!(cache.is_empty());
     // Scripts added after the flush run; compiled copies from before are dropped.
     let again = second.prepare(&cache, b"return 2").unwrap();
-    assert_eq!(second.run(&again, &[], &[], &mut host), Frame::Integer(2));
+    assert_eq!(
+        second.run(&again, no_args(), no_args(), &mut host),
+        Frame::Integer(2)
+    );
     assert_eq!(second.scripts.len(), 1);
 }
 
@@ -771,16 +817,10 @@ fn fcall(
     keys: &[&str],
     argv: &[&str],
 ) -> Frame {
-    let keys: Vec<Bytes> = keys
-        .iter()
-        .map(|k| Bytes::copy_from_slice(k.as_bytes()))
-        .collect();
-    let argv: Vec<Bytes> = argv
-        .iter()
-        .map(|k| Bytes::copy_from_slice(k.as_bytes()))
-        .collect();
+    let keys = OwnedArgv::new(keys);
+    let argv = OwnedArgv::new(argv);
     s.engine
-        .fcall(libs, name.as_bytes(), &keys, &argv, &mut s.host)
+        .fcall(libs, name.as_bytes(), keys.argv(), argv.argv(), &mut s.host)
 }
 
 #[test]

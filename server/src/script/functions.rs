@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use mlua::{Function, Lua, MultiValue, Table, Value};
-use protocol::Frame;
+use protocol::{Argv, Frame};
 
 use super::engine::{lua_message, reply_error, Engine, Host, RunState, Target};
 use super::shebang::{parse_library, valid_name, ScriptFlags, INVALID_NAME};
@@ -350,8 +350,8 @@ impl Engine {
         &mut self,
         libraries: &FunctionLibraries,
         name: &[u8],
-        keys: &[Bytes],
-        argv: &[Bytes],
+        keys: Argv<'_>,
+        argv: Argv<'_>,
         host: &mut dyn Host,
     ) -> Frame {
         let Some((library, info)) = libraries.lookup(name) else {

@@ -1,5 +1,5 @@
-//! The Rust half of the sandbox: `rawget`, `rawset`, `setmetatable`, `load` and `loadstring`
-//! as scripts see them.
+//! The Rust half of the sandbox: `rawget`, `rawset`, `setmetatable`, `load`, `loadstring` and
+//! `collectgarbage` as scripts see them.
 //!
 //! `sandbox.lua` makes every shared table a read-only proxy; these functions are the raw ways
 //! around a proxy's metatable, so writes refuse the proxies (Redis's `Attempt to modify a
@@ -10,7 +10,7 @@
 use bytes::BytesMut;
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
-use super::engine::reply_error;
+use super::engine::{lua_string_error, reply_error};
 
 /// Redis's error for writing to a protected table through `rawset`/`setmetatable`.
 const READONLY: &str = "ERR Attempt to modify a readonly table";
@@ -23,7 +23,31 @@ pub(crate) fn install(
     env: &Table,
     protected: Table,
     env_proxy: Table,
+    on_gc_stop: impl Fn() + 'static,
 ) -> mlua::Result<()> {
+    // The engine restarts a collector a script stopped, and must know when: restarting a
+    // running collector makes it work at once, a cost on every run.
+    let collect: Function = env.raw_get("collectgarbage")?;
+    env.raw_set(
+        "collectgarbage",
+        lua.create_function(move |lua, args: MultiValue| {
+            if matches!(args.front(), Some(Value::String(option)) if option.as_bytes() == b"stop") {
+                on_gc_stop();
+            }
+            collect.call::<MultiValue>(args).map_err(|error| {
+                // Called from Rust, the real function cannot tell its name or the caller's line.
+                let message = match error {
+                    mlua::Error::RuntimeError(message) => {
+                        // mlua appends a traceback.
+                        let message = message.split("\nstack traceback:").next().unwrap_or("");
+                        message.replacen("'?'", "'collectgarbage'", 1)
+                    }
+                    other => other.to_string(),
+                };
+                lua_string_error(format!("{}{message}", where_prefix(lua)))
+            })
+        })?,
+    )?;
     let guarded = protected.clone();
     let backing = protected.clone();
     env.raw_set(

@@ -674,8 +674,11 @@ impl Store {
         let section = Section::enter();
         let mut holds = Vec::with_capacity(masks.iter().map(|m| m.count_ones() as usize).sum());
         for (db, &mask) in self.dbs.iter().zip(masks) {
-            for (index, shard) in db.shards.iter().enumerate() {
-                if mask & (1 << index) != 0 {
+            let mut rest = mask;
+            while rest != 0 {
+                let index = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                if let Some(shard) = db.shards.get(index) {
                     holds.push(shard.0.hold());
                 }
             }
