@@ -75,7 +75,7 @@ impl KeySpec {
 
     /// Positions of this spec's keys in `args` (command name at 0), appended to `out`.
     /// Positions past the end are dropped.
-    fn positions(&self, args: Argv<'_>, out: &mut Vec<usize>) {
+    fn positions(&self, args: Argv<'_>, out: &mut impl FnMut(usize)) {
         let argc = args.len() as i64;
         let first = match self.begin_search {
             BeginSearch::Index(index) => i64::from(index),
@@ -133,17 +133,22 @@ impl KeySpec {
         if first < 1 || last < first {
             return;
         }
-        out.extend((first as usize..=last as usize).step_by(step));
+        (first as usize..=last as usize).step_by(step).for_each(out);
     }
 }
 
 /// The keys of a command line `args` (name at 0) according to `specs`, in spec order.
 pub fn key_positions(specs: &[KeySpec], args: Argv<'_>) -> Vec<usize> {
     let mut out = Vec::new();
-    for spec in specs {
-        spec.positions(args, &mut out);
-    }
+    for_each_key_position(specs, args, |position| out.push(position));
     out
+}
+
+/// Calls `f` with each key position [`key_positions`] would return, without allocating.
+pub fn for_each_key_position(specs: &[KeySpec], args: Argv<'_>, mut f: impl FnMut(usize)) {
+    for spec in specs {
+        spec.positions(args, &mut f);
+    }
 }
 
 /// The legacy `(first, last, step)` triple of `COMMAND INFO`, and whether the keys are

@@ -250,6 +250,11 @@ impl CommandSpec {
         key_positions(self.key_specs, args)
     }
 
+    /// Calls `f` with each of [`key_positions`](Self::key_positions), without allocating.
+    pub fn for_each_key_position(&self, args: Argv<'_>, f: impl FnMut(usize)) {
+        keys::for_each_key_position(self.key_specs, args, f)
+    }
+
     /// The `COMMAND DOCS` argument tree of the syntax line.
     pub fn arguments(&self) -> Vec<ArgSpec> {
         parse_syntax(self.syntax)

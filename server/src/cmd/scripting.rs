@@ -304,7 +304,7 @@ pub(super) fn run_target(
             every_shard,
             wrote: false,
             restart: false,
-            preimages: Vec::new(),
+            undo_log: take_undo_log(),
             scratch: take_scratch(),
             masks: Vec::new(),
             started: Instant::now(),
@@ -339,6 +339,7 @@ pub(super) fn run_target(
         }
         let wrote = host.wrote;
         let scratch = std::mem::take(&mut host.scratch.buf);
+        give_back_undo_log(std::mem::take(&mut host.undo_log));
         // Releases the shards, after the unit was appended or dropped.
         drop(host);
         give_back_scratch(scratch);
@@ -364,11 +365,60 @@ pub(super) fn run_target(
     }
 }
 
-/// The value a script's write replaced, to put back if the run is undone.
+/// The values a run's writes replaced, to put back if the run is undone.
+#[derive(Default)]
+struct UndoLog {
+    /// The keys, one after another (one buffer, so a run allocates nothing once warm).
+    keys: Vec<u8>,
+    entries: Vec<Preimage>,
+}
+
+/// The value a key held before the run first wrote it.
 struct Preimage {
     db: usize,
-    key: Bytes,
+    /// Where the key is in [`UndoLog::keys`].
+    key: std::ops::Range<usize>,
     before: Option<(Value, Option<u64>)>,
+}
+
+impl UndoLog {
+    fn contains(&self, db: usize, key: &[u8]) -> bool {
+        self.entries
+            .iter()
+            .any(|entry| entry.db == db && self.keys.get(entry.key.clone()) == Some(key))
+    }
+
+    fn push(&mut self, db: usize, key: &[u8], before: Option<(Value, Option<u64>)>) {
+        let start = self.keys.len();
+        self.keys.extend_from_slice(key);
+        self.entries.push(Preimage {
+            db,
+            key: start..self.keys.len(),
+            before,
+        });
+    }
+
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.entries.clear();
+    }
+}
+
+thread_local! {
+    /// The undo log of this thread's runs, kept between runs.
+    static UNDO_LOG: RefCell<UndoLog> = RefCell::new(UndoLog::default());
+}
+
+fn take_undo_log() -> UndoLog {
+    UNDO_LOG.with(|log| std::mem::take(&mut *log.borrow_mut()))
+}
+
+/// Keeps an emptied undo log for the next run, unless a large run grew it.
+fn give_back_undo_log(mut log: UndoLog) {
+    log.clear();
+    if log.keys.capacity() <= 64 * 1024 && log.entries.capacity() <= 1024 {
+        UNDO_LOG.with(|slot| *slot.borrow_mut() = log);
+    }
 }
 
 /// What a script's `redis.call` reaches: the keyspace, through the section's shards.
@@ -386,7 +436,7 @@ struct ScriptHost<'h, 's> {
     /// The run needs shards it could not get: undo it and run again holding every shard.
     restart: bool,
     /// Values replaced by the writes of a run that holds only some shards.
-    preimages: Vec<Preimage>,
+    undo_log: UndoLog,
     /// Where the called commands write their replies.
     scratch: Reply,
     /// The called command's shards, one mask per database (a buffer kept between calls).
@@ -527,45 +577,40 @@ impl ScriptHost<'_, '_> {
         let Some(db) = self.shared.store.db(db_index) else {
             return;
         };
-        for position in command.spec.key_positions(argv) {
+        let (log, now_ms) = (&mut self.undo_log, self.now_ms);
+        command.spec.for_each_key_position(argv, |position| {
             let Some(key) = argv.get(position) else {
-                continue;
+                return;
             };
-            if self
-                .preimages
-                .iter()
-                .any(|p| p.db == db_index && &p.key[..] == key)
-            {
-                continue;
+            if log.contains(db_index, key) {
+                return;
             }
             let (shard, hash) = db.read(key);
-            let before = match shard.lookup(hash, key, self.now_ms) {
+            let before = match shard.lookup(hash, key, now_ms) {
                 Lookup::Live(entry) => Some((entry.value.clone(), entry.expires_at())),
                 Lookup::Expired | Lookup::Absent => None,
             };
             drop(shard);
-            self.preimages.push(Preimage {
-                db: db_index,
-                key: Bytes::copy_from_slice(key),
-                before,
-            });
-        }
+            log.push(db_index, key, before);
+        });
     }
 
     /// Puts back every value the run's writes replaced (the section still holds their
     /// shards).
     fn undo(&mut self) {
-        for preimage in self.preimages.drain(..).rev() {
+        let log = &mut self.undo_log;
+        for preimage in log.entries.drain(..).rev() {
             let Some(db) = self.shared.store.db(preimage.db) else {
                 continue;
             };
-            let (mut shard, hash) = db.lock(&preimage.key);
+            let key = &log.keys[preimage.key];
+            let (mut shard, hash) = db.lock(key);
             match preimage.before {
                 Some((value, expires_at)) => {
-                    shard.set(hash, &preimage.key, value, expires_at, self.now_ms);
+                    shard.set(hash, key, value, expires_at, self.now_ms);
                 }
                 None => {
-                    shard.delete(hash, &preimage.key, self.now_ms);
+                    shard.delete(hash, key, self.now_ms);
                 }
             }
         }

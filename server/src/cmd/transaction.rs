@@ -280,13 +280,13 @@ pub fn add_command_shards(
         }
         // COPY ... DB n writes another database: its keys' shards in every database.
         "copy" => {
-            for position in command.spec.key_positions(args) {
+            command.spec.for_each_key_position(args, |position| {
                 for (index, mask) in masks.iter_mut().enumerate() {
                     if let (Some(database), Some(key)) = (store.db(index), args.get(position)) {
                         *mask |= 1 << database.shard_index(key);
                     }
                 }
-            }
+            });
             return false;
         }
         _ => {}
@@ -299,11 +299,11 @@ pub fn add_command_shards(
     }
     if !command.spec.key_specs.is_empty() {
         if let (Some(database), Some(mask)) = (store.db(*db), masks.get_mut(*db)) {
-            for position in command.spec.key_positions(args) {
+            command.spec.for_each_key_position(args, |position| {
                 if let Some(key) = args.get(position) {
                     *mask |= 1 << database.shard_index(key);
                 }
-            }
+            });
         }
         false
     } else if touches_keyspace(command) {

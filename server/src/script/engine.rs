@@ -316,13 +316,16 @@ pub struct Engine {
     env_proxy: Table,
     /// `run(f, handler[, keys, args])`: xpcall with the handler, from `sandbox.lua`.
     runner: Function,
+    /// `run_script(f, handler, keys, args)`: `run` for EVAL scripts, with KEYS and ARGV set
+    /// as globals for the run.
+    script_runner: Function,
     /// The error handler: turns an error into `{err=..., source=..., line=...}`.
     handler: Function,
     /// `library_env()` from `sandbox.lua`: a fresh environment for a library and the function
     /// that switches it from load time to run time.
     pub(crate) library_env: Function,
     /// Scripts this engine has compiled, by SHA-1.
-    scripts: HashMap<ShaKey, (Arc<Script>, Function)>,
+    scripts: HashMap<ShaKey, (Arc<Script>, Function), foldhash::fast::RandomState>,
     /// The cache generation `scripts` belongs to.
     scripts_generation: u64,
     /// Loaded function libraries by library id: function name → callback.
@@ -423,11 +426,12 @@ impl Engine {
             env: env_backing,
             env_proxy,
             runner: sandbox.raw_get("run")?,
+            script_runner: sandbox.raw_get("run_script")?,
             library_env: sandbox.raw_get("library_env")?,
             handler,
             host,
             lua,
-            scripts: HashMap::new(),
+            scripts: HashMap::default(),
             scripts_generation: 0,
             libraries: HashMap::new(),
             libraries_generation: 0,
@@ -558,12 +562,12 @@ impl Engine {
             let keys_table = string_sequence(&self.lua, keys)?;
             let argv_table = string_sequence(&self.lua, argv)?;
             match &target {
-                Target::Script(f) => {
-                    self.env.raw_set("KEYS", keys_table)?;
-                    self.env.raw_set("ARGV", argv_table)?;
-                    self.runner
-                        .call::<(bool, Value)>((f.clone(), self.handler.clone()))
-                }
+                Target::Script(f) => self.script_runner.call::<(bool, Value)>((
+                    f,
+                    &self.handler,
+                    keys_table,
+                    argv_table,
+                )),
                 Target::Callback(f) => self.runner.call::<(bool, Value)>((
                     (*f).clone(),
                     self.handler.clone(),
@@ -572,7 +576,10 @@ impl Engine {
                 )),
             }
         });
-        self.clear_run_globals();
+        if outcome.is_err() {
+            // The runner clears them itself unless it failed.
+            self.clear_run_globals();
+        }
         let resp3 = self.lua.app_data_ref::<RunState>().is_some_and(|s| s.resp3);
         match outcome {
             Ok((true, value)) => lua_to_frame(&value, resp3),
@@ -621,11 +628,7 @@ fn install_libraries(lua: &Lua) -> mlua::Result<()> {
 
 /// A Lua array of strings (KEYS, ARGV, the tables a function gets).
 fn string_sequence(lua: &Lua, items: Argv<'_>) -> mlua::Result<Table> {
-    let table = lua.create_table_with_capacity(items.len(), 0)?;
-    for (i, item) in items.iter().enumerate() {
-        table.raw_set(i + 1, lua.create_string(item)?)?;
-    }
-    Ok(table)
+    lua.create_sequence_from(items.iter().map(bstr::BStr::new))
 }
 
 /// The message of a compile error: Lua's own text (`user_script:1: unexpected symbol ...`).

@@ -198,6 +198,16 @@ local function run(f, handler, keys, args)
   end, handler)
 end
 
+-- Runs a compiled script with KEYS and ARGV set (in the backing table) for its duration.
+local function end_script(...)
+  env.KEYS, env.ARGV = nil, nil
+  return ...
+end
+local function run_script(f, handler, keys, args)
+  env.KEYS, env.ARGV = keys, args
+  return end_script(raw_xpcall(f, handler))
+end
+
 -- rawget, rawset, setmetatable, load and loadstring come from Rust (they must stay C functions so that errors
 -- in them point at the user's line even from a tail call).
 return {
@@ -206,4 +216,5 @@ return {
   env_backing = env,
   library_env = library_env,
   run = run,
+  run_script = run_script,
 }
