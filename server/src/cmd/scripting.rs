@@ -365,6 +365,13 @@ pub(super) fn run_target(
     }
 }
 
+/// The value of a reply that is one integer (`:<n>\r\n`, the commonest reply in scripts),
+/// read without the general parser.
+fn integer_reply(reply: &[u8]) -> Option<i64> {
+    let digits = reply.strip_prefix(b":")?.strip_suffix(b"\r\n")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
 /// The values a run's writes replaced, to put back if the run is undone.
 #[derive(Default)]
 struct UndoLog {
@@ -531,6 +538,9 @@ impl ScriptHost<'_, '_> {
             now_ms: self.now_ms,
         };
         run_command(&mut ctx, command, argv, true);
+        if let Some(value) = integer_reply(&self.scratch.buf) {
+            return Ok(Frame::Integer(value));
+        }
         let limits = protocol::Limits::default();
         match protocol::parse::parse(&self.scratch.buf, &limits) {
             Ok(Some((frame, _))) => Ok(frame),

@@ -16,25 +16,30 @@ local function deny_write()
   error(READONLY, 2)
 end
 
+local function missing_global_message(name)
+  return "Script attempted to access nonexistent global variable '" .. tostring(name) .. "'"
+end
+
+-- For an __index function that finds `name` absent: the error points at the reader's line.
 local function missing_global(_, name)
-  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 3)
+  error(missing_global_message(name), 3)
+end
+
+-- The same, as the __index metamethod itself.
+local function absent_global(_, name)
+  error(missing_global_message(name), 2)
 end
 
 -- A read-only view of `backing`. With `strict`, reading an absent key raises Redis's
 -- nonexistent-global error (globals); otherwise an absent key gives nil (library tables).
+-- The proxy's __index is the backing table itself, so reading a name that exists calls no
+-- function; `strict` puts the error on the backing table's own metatable, for absent names.
 local function readonly(backing, strict)
   local proxy = {}
-  local index = backing
   if strict then
-    index = function(_, key)
-      local value = backing[key]
-      if value == nil then
-        missing_global(nil, key)
-      end
-      return value
-    end
+    raw_setmetatable(backing, { __index = absent_global })
   end
-  raw_setmetatable(proxy, { __index = index, __newindex = deny_write, __metatable = false })
+  raw_setmetatable(proxy, { __index = backing, __newindex = deny_write, __metatable = false })
   protected[proxy] = backing
   return proxy
 end
@@ -175,13 +180,8 @@ local function library_env()
   local lib_env = raw_setmetatable({}, meta)
   protected[lib_env] = load_env
   local function finish()
-    meta.__index = function(_, key)
-      local value = env[key]
-      if value == nil then
-        missing_global(nil, key)
-      end
-      return value
-    end
+    -- Absent names raise the error through `env`'s own metatable (see `readonly`).
+    meta.__index = env
     protected[lib_env] = env
   end
   return lib_env, finish
