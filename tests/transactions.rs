@@ -611,3 +611,80 @@ async fn transactions_reach_the_log_as_one_unit_and_replay() {
     );
     assert_eq!(c.cmd(&["GET", "f"]).await, bulk("1.5"));
 }
+
+/// One client's check-and-set loop: `increments` committed WATCH/GET/MULTI/SET/EXEC
+/// increments of `key`.
+async fn cas_loop(addr: std::net::SocketAddr, key: &str, increments: usize) {
+    let mut c = Raw::connect(addr).await;
+    let mut committed = 0;
+    while committed < increments {
+        let replies = pipeline(&mut c, &[&["WATCH", key], &["GET", key]]).await;
+        let value = match &replies[1] {
+            Frame::Null => 0,
+            frame => text_of(frame).parse::<i64>().expect("a counter"),
+        };
+        let next = (value + 1).to_string();
+        let replies = pipeline(&mut c, &[&["MULTI"], &["SET", key, &next], &["EXEC"]]).await;
+        if replies[2] != Frame::Null {
+            assert_eq!(replies[2], Frame::Array(vec![ok()]));
+            committed += 1;
+        }
+    }
+}
+
+#[tokio::test]
+async fn contending_check_and_set_loops_lose_no_increment() {
+    let server = start_server().await;
+    let (clients, increments) = (4, 200);
+    let mut loops = JoinSet::new();
+    for _ in 0..clients {
+        loops.spawn(cas_loop(server.addr(), "cas:counter", increments));
+    }
+    while let Some(result) = loops.join_next().await {
+        result.expect("client task");
+    }
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(
+        c.cmd(&["GET", "cas:counter"]).await,
+        bulk((clients * increments).to_string())
+    );
+}
+
+/// Keeps the server's only connection thread busy for `millis` (a script polling TIME).
+fn busy_script(millis: u64) -> Vec<u8> {
+    let body = format!(
+        "local s = redis.call('TIME') repeat local n = redis.call('TIME') \
+         until (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > {} return 1",
+        millis * 1000
+    );
+    encode(&["EVAL", body.as_str(), "0"])
+}
+
+#[tokio::test]
+async fn a_watch_waits_for_the_exec_already_waiting() {
+    // With one connection thread busy, B's WATCH arrives before A's EXEC of the same key.
+    // Served in arrival order, the WATCH would run first and the EXEC abort B's transaction;
+    // the WATCH yields to requests already waiting instead (see `connection`), so B reads the
+    // committed value and its own transaction commits.
+    let server = start_server_with(|config| config.threads = 1).await;
+    let (mut a, mut b, mut busy) = (
+        Raw::connect(server.addr()).await,
+        Raw::connect(server.addr()).await,
+        Raw::connect(server.addr()).await,
+    );
+    assert_eq!(a.cmd(&["MULTI"]).await, ok());
+    assert_eq!(a.cmd(&["SET", "k", "from-a"]).await, queued());
+    busy.send(&busy_script(1000)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut watch_get = encode(&["WATCH", "k"]);
+    watch_get.extend_from_slice(&encode(&["GET", "k"]));
+    b.send(&watch_get).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    a.send(&encode(&["EXEC"])).await;
+    assert_eq!(busy.read().await, int(1));
+    assert_eq!(a.read().await, Frame::Array(vec![ok()]));
+    assert_eq!(b.read().await, ok());
+    assert_eq!(b.read().await, bulk("from-a"));
+    let replies = pipeline(&mut b, &[&["MULTI"], &["SET", "k", "from-b"], &["EXEC"]]).await;
+    assert_eq!(replies[2], Frame::Array(vec![ok()]));
+}

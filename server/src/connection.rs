@@ -4,12 +4,31 @@
 //! Pipelined requests therefore cost one read and one write per batch, not per command. A
 //! protocol error gets Redis's `-ERR Protocol error: ...` reply and closes the connection; a
 //! command error is just a reply.
+//!
+//! # Optimistic locking
+//!
+//! Clients in WATCH/GET/MULTI/SET/EXEC loops on the same keys abort each other's
+//! transactions, and the order in which the thread serves them decides how often. Served
+//! strictly as their requests arrive, the client answered first keeps winning: measured with
+//! kvbench's `cas` test on one key, 2 clients, one of them aborted 10,000 times in a row
+//! while the other committed everything; with 50 clients on 10 keys, 4.5 aborted EXECs per
+//! committed one (Redis: 1.8) and 0.54x Redis's throughput. Two rules fix it, and touch only
+//! clients that use WATCH:
+//! - a batch that starts with WATCH yields once before it runs, so the EXECs that are already
+//!   waiting commit first instead of aborting the transaction this WATCH starts;
+//! - a batch whose EXEC committed a watched transaction yields once before its reply goes
+//!   out, so the clients it aborted get their retry in before its next attempt.
+//!
+//! Each yield lets the thread's other ready connections run (and polls for new events) first.
+//! Measured (50 clients, 10 keys): 1.5 aborts per commit, ~1.1x Redis's throughput, p99
+//! lower than Redis's; on one key no client starves. Cost: a task wake-up and an event poll
+//! per WATCH and per committed watched EXEC.
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 
 use bytes::{Buf, BytesMut};
-use protocol::{Limits, RequestCodec};
+use protocol::{Argv, Limits, RequestCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
@@ -68,9 +87,17 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
         // `always`), so that a CONFIG SET appendfsync always inside this batch still finds
         // them; a push per write beside the effect the write appends anyway.
         session.track_write_replies = aof.refresh(shared).is_some();
+        let mut first_request = true;
         loop {
             match codec.next_request(&mut input) {
                 Ok(Some(request)) => {
+                    if first_request {
+                        first_request = false;
+                        if starts_optimistic_read(codec.argv(&request, &input)) {
+                            // See `optimistic locking` in the module docs.
+                            tokio::task::yield_now().await;
+                        }
+                    }
                     if commands > 0 && commands.is_multiple_of(CLOCK_REFRESH) {
                         now_ms = unix_ms();
                     }
@@ -133,6 +160,10 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
                 .fetch_add(commands, Ordering::Relaxed);
         }
         settle_writes(&mut session, &mut aof, &mut reply, shared).await;
+        if std::mem::take(&mut session.committed_watched) {
+            // See `optimistic locking` in the module docs.
+            tokio::task::yield_now().await;
+        }
         if !flush(&mut stream, &mut reply, shared).await
             || session.closing
             || protocol_error
@@ -268,6 +299,12 @@ async fn flush(stream: &mut TcpStream, reply: &mut Reply, shared: &Shared) -> bo
         reply.buf.clear();
     }
     true
+}
+
+/// True for a WATCH: a client starting an optimistic transaction.
+fn starts_optimistic_read(args: Argv<'_>) -> bool {
+    args.first()
+        .is_some_and(|name| name.eq_ignore_ascii_case(b"watch"))
 }
 
 #[cfg(unix)]

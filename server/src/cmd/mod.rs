@@ -214,6 +214,9 @@ pub struct Session {
     pub multi: Option<Box<transaction::Multi>>,
     /// The keys this client WATCHes (unregistered when dropped).
     pub watching: Option<Box<transaction::Watching>>,
+    /// The batch committed a transaction that watched keys: the connection lets the
+    /// other ready clients run before it answers (see `connection`, optimistic locking).
+    pub committed_watched: bool,
     /// Set while EXEC or a script runs commands: blocking commands then reply as if they
     /// timed out instead of waiting.
     pub deny_blocking: bool,
@@ -233,6 +236,7 @@ impl Session {
             blocked: None,
             multi: None,
             watching: None,
+            committed_watched: false,
             deny_blocking: false,
         }
     }

@@ -203,6 +203,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     capture.finish();
     ctx.session.deny_blocking = saved_deny;
     drop(held);
+    ctx.session.committed_watched = watching.is_some();
     drop(watching);
     // Keys the transaction made ready for blocked clients are served now, as after any write.
     if has_writes {
