@@ -633,3 +633,43 @@ async fn one_connection_thread_busy_with_a_script_does_not_hang_the_server() {
     // The connection that waited behind the script on its thread is served again.
     assert_eq!(control.cmd(&["PING"]).await, simple("PONG"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_cannot_get_a_shard_is_undone_and_run_again() {
+    // A script writes its declared key (a string) and an undeclared hash on the same shard,
+    // then reaches for a key on a shard another script holds: its run is undone (both values
+    // put back as they were) and it runs again holding every shard, once the other is done.
+    let server = start_server_with(|config| config.threads = 2).await;
+    let db = server.shared().store.db(0).expect("db 0");
+    let shard = |key: &str| db.shard_index(key.as_bytes());
+    let declared = "undo:k".to_owned();
+    let hash = (0..)
+        .map(|i| format!("undo:h{i}"))
+        .find(|key| shard(key) == shard(&declared))
+        .expect("a key on the same shard");
+    let elsewhere = (0..)
+        .map(|i| format!("undo:o{i}"))
+        .find(|key| shard(key) != shard(&declared))
+        .expect("a key on another shard");
+    let mut setup = Raw::connect(server.addr()).await;
+    assert_eq!(setup.cmd(&["SET", &declared, "10"]).await, ok());
+    assert_eq!(setup.cmd(&["HSET", &hash, "f", "before"]).await, int(1));
+    // Connections are dealt to the two connection threads in turn.
+    let mut holder = Raw::connect(server.addr()).await;
+    let mut writer = Raw::connect(server.addr()).await;
+    let hold = "local s = redis.call('TIME') repeat local n = redis.call('TIME') \
+                until (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > 500000 \
+                return redis.call('SET', KEYS[1], 'held')";
+    holder.send(&encode(&["EVAL", hold, "1", &elsewhere])).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let body = "local v = redis.call('INCR', KEYS[1]) \
+                redis.call('HSET', ARGV[1], 'f', 'run' .. v) \
+                return {v, redis.call('GET', ARGV[2]) or false}";
+    let reply = writer
+        .cmd(&["EVAL", body, "1", &declared, &hash, &elsewhere])
+        .await;
+    assert_eq!(reply, Frame::Array(vec![int(11), bulk("held")]));
+    assert_eq!(holder.read().await, ok());
+    assert_eq!(setup.cmd(&["GET", &declared]).await, bulk("11"));
+    assert_eq!(setup.cmd(&["HGET", &hash, "f"]).await, bulk("run11"));
+}

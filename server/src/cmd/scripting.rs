@@ -375,38 +375,50 @@ fn integer_reply(reply: &[u8]) -> Option<i64> {
 /// The values a run's writes replaced, to put back if the run is undone.
 #[derive(Default)]
 struct UndoLog {
-    /// The keys, one after another (one buffer, so a run allocates nothing once warm).
-    keys: Vec<u8>,
+    /// The keys and the string values, one after another (one buffer, so a run allocates
+    /// nothing once warm).
+    bytes: Vec<u8>,
     entries: Vec<Preimage>,
 }
 
 /// The value a key held before the run first wrote it.
 struct Preimage {
     db: usize,
-    /// Where the key is in [`UndoLog::keys`].
+    /// Where the key is in [`UndoLog::bytes`].
     key: std::ops::Range<usize>,
-    before: Option<(Value, Option<u64>)>,
+    before: Before,
+}
+
+/// A value as it was before a run's first write to its key.
+enum Before {
+    /// No value (or an expired one).
+    Absent,
+    /// A string, in [`UndoLog::bytes`], and its expiry.
+    Str(std::ops::Range<usize>, Option<u64>),
+    /// Any other value, and its expiry.
+    Other(Value, Option<u64>),
 }
 
 impl UndoLog {
     fn contains(&self, db: usize, key: &[u8]) -> bool {
         self.entries
             .iter()
-            .any(|entry| entry.db == db && self.keys.get(entry.key.clone()) == Some(key))
+            .any(|entry| entry.db == db && self.bytes.get(entry.key.clone()) == Some(key))
     }
 
-    fn push(&mut self, db: usize, key: &[u8], before: Option<(Value, Option<u64>)>) {
-        let start = self.keys.len();
-        self.keys.extend_from_slice(key);
-        self.entries.push(Preimage {
-            db,
-            key: start..self.keys.len(),
-            before,
-        });
+    /// Keeps `bytes` in the buffer; returns where.
+    fn keep(&mut self, bytes: &[u8]) -> std::ops::Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        start..self.bytes.len()
+    }
+
+    fn push(&mut self, db: usize, key: std::ops::Range<usize>, before: Before) {
+        self.entries.push(Preimage { db, key, before });
     }
 
     fn clear(&mut self) {
-        self.keys.clear();
+        self.bytes.clear();
         self.entries.clear();
     }
 }
@@ -423,7 +435,7 @@ fn take_undo_log() -> UndoLog {
 /// Keeps an emptied undo log for the next run, unless a large run grew it.
 fn give_back_undo_log(mut log: UndoLog) {
     log.clear();
-    if log.keys.capacity() <= 64 * 1024 && log.entries.capacity() <= 1024 {
+    if log.bytes.capacity() <= 64 * 1024 && log.entries.capacity() <= 1024 {
         UNDO_LOG.with(|slot| *slot.borrow_mut() = log);
     }
 }
@@ -595,13 +607,17 @@ impl ScriptHost<'_, '_> {
             if log.contains(db_index, key) {
                 return;
             }
+            let key_at = log.keep(key);
             let (shard, hash) = db.read(key);
             let before = match shard.lookup(hash, key, now_ms) {
-                Lookup::Live(entry) => Some((entry.value.clone(), entry.expires_at())),
-                Lookup::Expired | Lookup::Absent => None,
+                Lookup::Live(entry) => match &entry.value {
+                    Value::Str(bytes) => Before::Str(log.keep(bytes), entry.expires_at()),
+                    other => Before::Other(other.clone(), entry.expires_at()),
+                },
+                Lookup::Expired | Lookup::Absent => Before::Absent,
             };
             drop(shard);
-            log.push(db_index, key, before);
+            log.push(db_index, key_at, before);
         });
     }
 
@@ -613,16 +629,19 @@ impl ScriptHost<'_, '_> {
             let Some(db) = self.shared.store.db(preimage.db) else {
                 continue;
             };
-            let key = &log.keys[preimage.key];
+            let key = &log.bytes[preimage.key];
             let (mut shard, hash) = db.lock(key);
-            match preimage.before {
-                Some((value, expires_at)) => {
-                    shard.set(hash, key, value, expires_at, self.now_ms);
-                }
-                None => {
+            let (value, expires_at) = match preimage.before {
+                Before::Absent => {
                     shard.delete(hash, key, self.now_ms);
+                    continue;
                 }
-            }
+                Before::Str(bytes, expires_at) => {
+                    (Value::Str(log.bytes[bytes].to_vec()), expires_at)
+                }
+                Before::Other(value, expires_at) => (value, expires_at),
+            };
+            shard.set(hash, key, value, expires_at, self.now_ms);
         }
     }
 
