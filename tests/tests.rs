@@ -24,6 +24,7 @@ mod lists;
 mod persistence;
 mod process;
 mod protocol_errors;
+mod pubsub;
 mod scripting;
 mod server_cmds;
 mod sets;

@@ -164,6 +164,9 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
             // See `optimistic locking` in the module docs.
             tokio::task::yield_now().await;
         }
+        if !take_messages(&session, &mut reply) {
+            return;
+        }
         if !flush(&mut stream, &mut reply, shared).await
             || session.closing
             || protocol_error
@@ -176,7 +179,25 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
         }
         input.reserve(READ_CHUNK);
         idle.store(true, std::sync::atomic::Ordering::Relaxed);
-        let read = stream.read_buf(&mut input).await;
+        let read = match session.subscriptions.as_deref() {
+            None => stream.read_buf(&mut input).await,
+            Some(subscriptions) => {
+                // A subscriber also wakes up for messages, and writes them as they come.
+                let mailbox = std::sync::Arc::clone(&subscriptions.mailbox);
+                loop {
+                    tokio::select! {
+                        read = stream.read_buf(&mut input) => break read,
+                        () = mailbox.signal.notified() => {
+                            if !take_messages(&session, &mut reply)
+                                || !flush(&mut stream, &mut reply, shared).await
+                            {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        };
         idle.store(false, std::sync::atomic::Ordering::Relaxed);
         match read {
             Ok(0) => return,
@@ -299,6 +320,15 @@ async fn flush(stream: &mut TcpStream, reply: &mut Reply, shared: &Shared) -> bo
         reply.buf.clear();
     }
     true
+}
+
+/// Moves the messages waiting for a subscriber into its output. False if its mailbox
+/// overflowed its output limit: the connection must close.
+fn take_messages(session: &Session, reply: &mut Reply) -> bool {
+    match session.subscriptions.as_deref() {
+        Some(subscriptions) => subscriptions.mailbox.drain_into(&mut reply.buf),
+        None => true,
+    }
 }
 
 /// True for a WATCH: a client starting an optimistic transaction.

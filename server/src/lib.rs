@@ -22,6 +22,7 @@ pub mod idle_poll;
 pub mod memory;
 pub mod persist;
 pub mod propagate;
+pub mod pubsub;
 pub mod script;
 pub mod server;
 pub mod shared;

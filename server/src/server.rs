@@ -106,6 +106,7 @@ pub async fn start_on_disk(
         shutdown: ShutdownSignal::default(),
         timers: tokio::runtime::Handle::current(),
         scripting: Default::default(),
+        pubsub: Default::default(),
         log_control,
         config,
     });

@@ -65,6 +65,9 @@ pub struct Shared {
     pub timers: tokio::runtime::Handle,
     /// Lua scripts: the cache, and which scripts run past the busy threshold.
     pub scripting: crate::cmd::scripting::Scripting,
+    /// Pub/Sub subscriptions (shared with each subscriber's session, which leaves them when
+    /// it ends).
+    pub pubsub: std::sync::Arc<crate::pubsub::PubSub>,
     pub(crate) log_control: Option<LogControl>,
 }
 

@@ -31,6 +31,7 @@ const SET: Group = Group::Set;
 const SORTED_SET: Group = Group::SortedSet;
 const TRANSACTIONS: Group = Group::Transactions;
 const SCRIPTING: Group = Group::Scripting;
+const PUBSUB: Group = Group::Pubsub;
 
 const NOTHING: Propagation = Propagation::None;
 const AS_SENT: Propagation = Propagation::AsSent;
@@ -79,6 +80,11 @@ const SCRIPT_READ_KEYS: &[KeySpec] = &[KeySpec {
     },
 }];
 /// Every argument is a key, only looked at (WATCH).
+/// SSUBSCRIBE/SUNSUBSCRIBE: shard channel names, declared the way keys are (Redis Cluster
+/// routes them by slot) but flagged as not keys.
+const SHARD_CHANNELS: &[KeySpec] = &[KeySpec::range(KeyFlags::NOT_KEY, 1, -1, 1)];
+/// SPUBLISH's shard channel.
+const SHARD_CHANNEL: &[KeySpec] = &[KeySpec::range(KeyFlags::NOT_KEY, 1, 0, 1)];
 const WATCH_KEYS: &[KeySpec] = &[KeySpec::range(KeyFlags::RO, 1, -1, 1)];
 /// The key at position 1, read without returning user data (HLEN, HEXISTS).
 const INSPECT_KEY: &[KeySpec] = &[KeySpec::range(KeyFlags::RO, 1, 0, 1)];
@@ -285,6 +291,27 @@ static SCRIPT_SUBCOMMANDS: [CommandSpec; 5] = [
         ""),
 ];
 
+static PUBSUB_SUBCOMMANDS: [CommandSpec; 6] = [
+    CommandSpec::new("pubsub|channels", -2, flags![PUBSUB, LOADING, STALE], NO_KEYS, PUBSUB, "2.8.0", "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)", NOTHING,
+        "List the channels with subscribers, or those matching a pattern",
+        "[pattern]"),
+    CommandSpec::new("pubsub|numsub", -2, flags![PUBSUB, LOADING, STALE], NO_KEYS, PUBSUB, "2.8.0", "O(N) for the NUMSUB subcommand, where N is the number of requested channels", NOTHING,
+        "Count the subscribers of channels",
+        "[channel [channel ...]]"),
+    CommandSpec::new("pubsub|numpat", 2, flags![PUBSUB, LOADING, STALE], NO_KEYS, PUBSUB, "2.8.0", "O(1)", NOTHING,
+        "Count the distinct patterns clients listen to",
+        ""),
+    CommandSpec::new("pubsub|shardchannels", -2, flags![PUBSUB, LOADING, STALE], NO_KEYS, PUBSUB, "7.0.0", "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels).", NOTHING,
+        "List the shard channels with subscribers, or those matching a pattern",
+        "[pattern]"),
+    CommandSpec::new("pubsub|shardnumsub", -2, flags![PUBSUB, LOADING, STALE], NO_KEYS, PUBSUB, "7.0.0", "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels", NOTHING,
+        "Count the subscribers of shard channels",
+        "[shardchannel [shardchannel ...]]"),
+    CommandSpec::new("pubsub|help", 2, flags![LOADING, STALE], NO_KEYS, PUBSUB, "6.2.0", "O(1)", NOTHING,
+        "List the PUBSUB subcommands",
+        ""),
+];
+
 static FUNCTION_SUBCOMMANDS: [CommandSpec; 9] = [
     CommandSpec::new(
         "function|delete",
@@ -400,7 +427,7 @@ static FUNCTION_SUBCOMMANDS: [CommandSpec; 9] = [
 /// handlers to rows by address at compile time, and a slice static's rows are copied into
 /// const-evaluated tables of other crates, so the addresses would differ.
 #[rustfmt::skip]
-pub static COMMANDS: [CommandSpec; 164] = [
+pub static COMMANDS: [CommandSpec; 173] = [
     // Connection.
     CommandSpec::new("ping", -1, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
         "Check that the server answers: PONG, or the message back",
@@ -906,6 +933,34 @@ pub static COMMANDS: [CommandSpec; 164] = [
         "Manage function libraries",
         &FUNCTION_SUBCOMMANDS),
     // (end of scripting)
+    CommandSpec::new("subscribe", -2, flags![PUBSUB, NOSCRIPT, LOADING, STALE], NO_KEYS, PUBSUB, "2.0.0", "O(N) where N is the number of channels to subscribe to.", NOTHING,
+        "Listen for messages published to channels",
+        "channel [channel ...]"),
+    CommandSpec::new("unsubscribe", -1, flags![PUBSUB, NOSCRIPT, LOADING, STALE], NO_KEYS, PUBSUB, "2.0.0", "O(N) where N is the number of clients already subscribed to a channel.", NOTHING,
+        "Stop listening to channels (all of them without arguments)",
+        "[channel [channel ...]]"),
+    CommandSpec::new("psubscribe", -2, flags![PUBSUB, NOSCRIPT, LOADING, STALE], NO_KEYS, PUBSUB, "2.0.0", "O(N) where N is the number of patterns the client is already subscribed to.", NOTHING,
+        "Listen for messages published to channels matching patterns",
+        "pattern [pattern ...]"),
+    CommandSpec::new("punsubscribe", -1, flags![PUBSUB, NOSCRIPT, LOADING, STALE], NO_KEYS, PUBSUB, "2.0.0", "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).", NOTHING,
+        "Stop listening to patterns (all of them without arguments)",
+        "[pattern [pattern ...]]"),
+    CommandSpec::new("publish", 3, flags![PUBSUB, LOADING, STALE, FAST], NO_KEYS, PUBSUB, "2.0.0", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).", NOTHING,
+        "Send a message to a channel's subscribers",
+        "channel message"),
+    CommandSpec::new("ssubscribe", -2, flags![PUBSUB, NOSCRIPT, LOADING, STALE], SHARD_CHANNELS, PUBSUB, "7.0.0", "O(N) where N is the number of shard channels to subscribe to.", NOTHING,
+        "Listen for messages published to shard channels",
+        "shardchannel [shardchannel ...]"),
+    CommandSpec::new("sunsubscribe", -1, flags![PUBSUB, NOSCRIPT, LOADING, STALE], SHARD_CHANNELS, PUBSUB, "7.0.0", "O(N) where N is the number of clients already subscribed to a shard channel.", NOTHING,
+        "Stop listening to shard channels (all of them without arguments)",
+        "[shardchannel [shardchannel ...]]"),
+    CommandSpec::new("spublish", 3, flags![PUBSUB, LOADING, STALE, FAST], SHARD_CHANNEL, PUBSUB, "7.0.0", "O(N) where N is the number of clients subscribed to the receiving shard channel.", NOTHING,
+        "Send a message to a shard channel's subscribers",
+        "shardchannel message"),
+    CommandSpec::container("pubsub", -2, PUBSUB, "2.8.0",
+        "Inspect the Pub/Sub subscriptions",
+        &PUBSUB_SUBCOMMANDS),
+    // (end of pubsub)
     // Shutdown last, as in the table it replaces.
     CommandSpec::new("shutdown", -1, flags![ADMIN, NOSCRIPT, LOADING, STALE, NO_MULTI, ALLOW_BUSY], NO_KEYS, SERVER, "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", NOTHING,
         "Stop the server, first saving a snapshot if configured to",

@@ -39,6 +39,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     ctx.out.version = Version::Resp2;
     ctx.session.multi = None;
     ctx.session.watching = None;
+    ctx.session.subscriptions = None;
     ctx.session.db = 0;
     ctx.session.client.set_db(0);
     ctx.session.client.set_resp(2);
@@ -143,6 +144,9 @@ pub fn hello(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     ctx.session
         .client
         .set_resp(if version == Version::Resp3 { 3 } else { 2 });
+    if let Some(subscriptions) = ctx.session.subscriptions.as_deref() {
+        subscriptions.mailbox.set_version(version);
+    }
     let out = &mut *ctx.out;
     out.map(7);
     out.bulk(b"server");

@@ -19,6 +19,7 @@ pub mod introspect;
 pub mod keys;
 pub mod list;
 pub mod persistence;
+pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod set;
@@ -214,6 +215,9 @@ pub struct Session {
     pub multi: Option<Box<transaction::Multi>>,
     /// The keys this client WATCHes (unregistered when dropped).
     pub watching: Option<Box<transaction::Watching>>,
+    /// The channels and patterns this client is subscribed to, and its mailbox (None while
+    /// it has no subscription).
+    pub subscriptions: Option<Box<pubsub::Subscriptions>>,
     /// The batch committed a transaction that watched keys: the connection lets the
     /// other ready clients run before it answers (see `connection`, optimistic locking).
     pub committed_watched: bool,
@@ -236,6 +240,7 @@ impl Session {
             blocked: None,
             multi: None,
             watching: None,
+            subscriptions: None,
             committed_watched: false,
             deny_blocking: false,
         }
@@ -326,6 +331,17 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
         ctx.out.error(scripting::BUSY);
         doom_transaction(ctx);
         return false;
+    }
+    if ctx.out.version == Version::Resp2 && ctx.session.subscriptions.is_some() {
+        // RESP2 subscribed mode: only the subscription commands, PING, QUIT and RESET.
+        if command.name == "ping" {
+            return pubsub::subscribed_ping(ctx, args);
+        }
+        if let Some(refusal) = pubsub::refused_while_subscribed(command.full_name()) {
+            ctx.out.error(&refusal);
+            doom_transaction(ctx);
+            return false;
+        }
     }
     if ctx.session.multi.is_some() && !transaction::runs_while_queuing(command) {
         if let Some(refusal) = write_refusal(ctx, command) {

@@ -13,7 +13,7 @@ use protocol::catalogue::{self, arity_allows, CommandSpec, Propagation};
 
 use super::{
     blocking, config, connection, expire, function, hash, info, introspect, keys, list,
-    persistence, scripting, server, set, string, transaction, zset, Handler,
+    persistence, pubsub, scripting, server, set, string, transaction, zset, Handler,
 };
 
 /// A catalogue row with its handler: what dispatch looks up and runs.
@@ -123,6 +123,15 @@ static SCRIPT_SUBCOMMANDS: [Command; 5] = [
     bind("script|kill", scripting::script_kill),
     bind("script|load", scripting::script_load),
     bind("script|help", scripting::script_help),
+];
+
+static PUBSUB_SUBCOMMANDS: [Command; 6] = [
+    bind("pubsub|channels", pubsub::pubsub_channels),
+    bind("pubsub|numsub", pubsub::pubsub_numsub),
+    bind("pubsub|numpat", pubsub::pubsub_numpat),
+    bind("pubsub|shardchannels", pubsub::pubsub_shardchannels),
+    bind("pubsub|shardnumsub", pubsub::pubsub_shardnumsub),
+    bind("pubsub|help", pubsub::pubsub_help),
 ];
 
 static FUNCTION_SUBCOMMANDS: [Command; 9] = [
@@ -318,6 +327,16 @@ pub static COMMANDS: &[Command] = &[
     bind("fcall_ro", function::fcall_ro),
     container("function", function::function_help, &FUNCTION_SUBCOMMANDS),
     // (end of scripting)
+    bind("subscribe", pubsub::subscribe),
+    bind("unsubscribe", pubsub::unsubscribe),
+    bind("psubscribe", pubsub::psubscribe),
+    bind("punsubscribe", pubsub::punsubscribe),
+    bind("publish", pubsub::publish),
+    bind("ssubscribe", pubsub::ssubscribe),
+    bind("sunsubscribe", pubsub::sunsubscribe),
+    bind("spublish", pubsub::spublish),
+    container("pubsub", pubsub::pubsub_help, &PUBSUB_SUBCOMMANDS),
+    // (end of pubsub)
     bind("shutdown", server::shutdown),
 ];
 
