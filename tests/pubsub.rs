@@ -269,6 +269,13 @@ async fn disconnection_and_reset_leave_no_subscription_behind() {
             observer.cmd(&["PUBSUB", "NUMSUB", "gone"]).await,
             Frame::Array(vec![bulk("gone"), int(1)])
         );
+        // CLIENT LIST shows the subscriber as Redis does.
+        let list = text_of(&observer.cmd(&["CLIENT", "LIST", "TYPE", "pubsub"]).await);
+        assert_eq!(list.lines().count(), 1, "{list}");
+        assert!(list.contains(" flags=P "), "{list}");
+        assert!(list.contains(" sub=1 psub=1 ssub=1 "), "{list}");
+        let list = text_of(&observer.cmd(&["CLIENT", "LIST", "TYPE", "normal"]).await);
+        assert_eq!(list.lines().count(), 1, "only the observer: {list}");
     }
     // The server notices the closed socket on its own time.
     poll_until_reply(
@@ -338,5 +345,79 @@ async fn the_redis_crate_pubsub_api_works_unchanged() {
                 Some("crate.*".to_owned())
             ),
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_subscriber_that_never_reads_is_disconnected_at_its_output_limit() {
+    let server = start_server().await;
+    let mut admin = Raw::connect(server.addr()).await;
+    assert_eq!(
+        admin
+            .cmd(&[
+                "CONFIG",
+                "SET",
+                "client-output-buffer-limit",
+                "pubsub 1mb 256kb 60"
+            ])
+            .await,
+        ok()
+    );
+    assert_eq!(
+        admin
+            .cmd(&["CONFIG", "GET", "client-output-buffer-limit"])
+            .await,
+        bulks(&[
+            "client-output-buffer-limit",
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 262144 60"
+        ])
+    );
+    for (value, error) in [
+        (
+            "pubsub 1mb 512kb",
+            "Wrong number of arguments in buffer limit configuration.",
+        ),
+        (
+            "foo 1 1 1",
+            "Invalid client class specified in buffer limit configuration.",
+        ),
+        (
+            "pubsub x 1 1",
+            "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+        ),
+    ] {
+        assert_eq!(
+            admin
+                .cmd(&["CONFIG", "SET", "client-output-buffer-limit", value])
+                .await,
+            err(&format!(
+                "ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - {error}"
+            ))
+        );
+    }
+    let mut sleeper = Raw::connect(server.addr()).await;
+    assert_eq!(
+        sleeper.cmd(&["SUBSCRIBE", "flood"]).await,
+        triple("subscribe", Some("flood"), 1)
+    );
+    // The subscriber reads nothing more; the publisher is never held up. Whatever the
+    // kernel's socket buffers absorb first, 64 MB is far past them and the 1 MB limit.
+    let payload = "x".repeat(64 * 1024);
+    let mut publisher = Raw::connect(server.addr()).await;
+    let mut disconnected = false;
+    for _ in 0..1024 {
+        let receivers = int_of(&publisher.cmd(&["PUBLISH", "flood", &payload]).await);
+        if receivers == 0 {
+            disconnected = true;
+            break;
+        }
+    }
+    assert!(
+        disconnected,
+        "the non-reading subscriber is still subscribed"
+    );
+    assert_eq!(
+        admin.cmd(&["PUBSUB", "NUMSUB", "flood"]).await,
+        Frame::Array(vec![bulk("flood"), int(0)])
     );
 }

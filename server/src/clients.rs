@@ -39,6 +39,8 @@ pub struct ClientInfo {
     names: Mutex<Names>,
     /// The command this client is blocked in (BLPOP...), for CLIENT UNBLOCK and the `b` flag.
     blocked: Mutex<Option<Arc<Waiter>>>,
+    /// Subscribed channels, patterns and shard channels (CLIENT LIST `sub`, `psub`, `ssub`).
+    subscriptions: [AtomicUsize; 3],
 }
 
 /// All connected clients.
@@ -79,6 +81,7 @@ impl Registry {
             resp: AtomicU32::new(2),
             names: Mutex::new(Names::default()),
             blocked: Mutex::new(None),
+            subscriptions: Default::default(),
         });
         registry.clients.lock().insert(id, Arc::clone(&info));
         ClientHandle {
@@ -149,7 +152,7 @@ impl Registry {
         let _ = write!(
             out,
             "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={} db={} \
-             sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 \
+             sub={} psub={} ssub={} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 \
              rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user=default \
              redir=-1 resp={} lib-name={} lib-ver={}",
             client.id,
@@ -157,8 +160,11 @@ impl Registry {
             client.local_addr,
             client.fd,
             show(&names.name),
-            if client.is_blocked() { "b" } else { "N" },
+            client.flags(),
             client.db.load(Ordering::Relaxed),
+            client.subscriptions[0].load(Ordering::Relaxed),
+            client.subscriptions[1].load(Ordering::Relaxed),
+            client.subscriptions[2].load(Ordering::Relaxed),
             client.resp.load(Ordering::Relaxed),
             show(&names.lib_name),
             show(&names.lib_ver),
@@ -213,6 +219,14 @@ impl ClientHandle {
         self.info.resp.store(version, Ordering::Relaxed);
     }
 
+    /// Records the client's subscription counts: channels, patterns, shard channels.
+    pub fn set_subscriptions(&self, counts: (usize, usize, usize)) {
+        let [channels, patterns, shard] = &self.info.subscriptions;
+        channels.store(counts.0, Ordering::Relaxed);
+        patterns.store(counts.1, Ordering::Relaxed);
+        shard.store(counts.2, Ordering::Relaxed);
+    }
+
     /// The connection name, if set.
     pub fn name(&self) -> Option<Bytes> {
         self.info.names.lock().name.clone()
@@ -244,7 +258,28 @@ impl Drop for ClientHandle {
 impl ClientInfo {
     /// Kind of client for CLIENT LIST TYPE (every client is a normal one for now).
     pub fn kind(&self) -> &'static str {
-        "normal"
+        if self.is_subscribed() {
+            "pubsub"
+        } else {
+            "normal"
+        }
+    }
+
+    /// True while the client has a Pub/Sub subscription of any kind.
+    pub fn is_subscribed(&self) -> bool {
+        self.subscriptions
+            .iter()
+            .any(|count| count.load(Ordering::Relaxed) > 0)
+    }
+
+    /// CLIENT LIST's `flags`: `b` blocked, `P` subscribed, `N` neither.
+    fn flags(&self) -> &'static str {
+        match (self.is_blocked(), self.is_subscribed()) {
+            (true, true) => "bP",
+            (true, false) => "b",
+            (false, true) => "P",
+            (false, false) => "N",
+        }
     }
 
     /// True while the client waits in a blocking command.

@@ -61,6 +61,87 @@ impl OutputLimit {
     };
 }
 
+/// `client-output-buffer-limit` for the three client classes. Only `pubsub` is enforced so
+/// far (by the mailboxes); `normal` and `replica` are kept for CONFIG GET until the output
+/// limits of ordinary clients (issue 19) and replicas exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimits {
+    /// Ordinary clients (Redis default: no limit).
+    pub normal: OutputLimit,
+    /// Replicas (Redis default: 256 MiB, 64 MiB for 60 s).
+    pub replica: OutputLimit,
+    /// Subscribers.
+    pub pubsub: OutputLimit,
+}
+
+impl Default for OutputLimits {
+    fn default() -> Self {
+        OutputLimits {
+            normal: OutputLimit {
+                hard: 0,
+                soft: 0,
+                soft_seconds: 0,
+            },
+            replica: OutputLimit {
+                hard: 256 * 1024 * 1024,
+                soft: 64 * 1024 * 1024,
+                soft_seconds: 60,
+            },
+            pubsub: OutputLimit::DEFAULT,
+        }
+    }
+}
+
+impl OutputLimits {
+    /// CONFIG GET's text: `normal 0 0 0 slave 268435456 67108864 60 pubsub ...`.
+    pub fn to_text(&self) -> String {
+        let class = |name: &str, l: &OutputLimit| {
+            format!("{name} {} {} {}", l.hard, l.soft, l.soft_seconds)
+        };
+        format!(
+            "{} {} {}",
+            class("normal", &self.normal),
+            class("slave", &self.replica),
+            class("pubsub", &self.pubsub)
+        )
+    }
+
+    /// Applies CONFIG SET's `class hard soft seconds [class hard soft seconds ...]` (sizes
+    /// may carry units: `32mb`); the error texts are Redis's.
+    pub fn parse_update(&self, text: &str) -> Result<OutputLimits, String> {
+        let words: Vec<&str> = text.split_ascii_whitespace().collect();
+        if words.is_empty() || words.len() % 4 != 0 {
+            return Err("Wrong number of arguments in buffer limit configuration.".to_owned());
+        }
+        let mut updated = *self;
+        for group in words.chunks_exact(4) {
+            let class = match group[0].to_ascii_lowercase().as_str() {
+                "normal" => &mut updated.normal,
+                "slave" | "replica" => &mut updated.replica,
+                "pubsub" => &mut updated.pubsub,
+                _ => {
+                    return Err(
+                        "Invalid client class specified in buffer limit configuration.".to_owned(),
+                    )
+                }
+            };
+            let bad = || {
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                    .to_owned()
+            };
+            let hard = crate::config::parse_memory(group[1]).map_err(|_| bad())?;
+            let soft = crate::config::parse_memory(group[2]).map_err(|_| bad())?;
+            let soft_seconds: u64 = group[3].parse().map_err(|_| bad())?;
+            *class = OutputLimit {
+                hard,
+                soft,
+                soft_seconds,
+            };
+        }
+        Ok(updated)
+    }
+}
+
 /// What happened to one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -193,6 +274,9 @@ pub struct PubSub {
     patterns: Mutex<Vec<(Bytes, Arc<Mailbox>)>>,
     /// `patterns.len()`, read without the lock: PUBLISH skips the list while it is 0.
     pattern_subscriptions: AtomicUsize,
+    /// Every class's `client-output-buffer-limit` (the `pubsub` one also below, read
+    /// without a lock on every delivery).
+    all_limits: Mutex<OutputLimits>,
     /// The subscribers' output limit (`client-output-buffer-limit pubsub`).
     limit_hard: AtomicU64,
     limit_soft: AtomicU64,
@@ -214,6 +298,7 @@ impl PubSub {
             shard_channels: shards(),
             patterns: Mutex::new(Vec::new()),
             pattern_subscriptions: AtomicUsize::new(0),
+            all_limits: Mutex::new(OutputLimits::default()),
             limit_hard: AtomicU64::new(OutputLimit::DEFAULT.hard),
             limit_soft: AtomicU64::new(OutputLimit::DEFAULT.soft),
             limit_soft_seconds: AtomicU64::new(OutputLimit::DEFAULT.soft_seconds),
@@ -229,7 +314,19 @@ impl PubSub {
         }
     }
 
-    /// Sets the subscribers' output limit (CONFIG SET client-output-buffer-limit).
+    /// Every class's output limit (CONFIG GET client-output-buffer-limit).
+    pub fn output_limits(&self) -> OutputLimits {
+        *self.all_limits.lock()
+    }
+
+    /// Sets every class's output limit (CONFIG SET client-output-buffer-limit).
+    pub fn set_output_limits(&self, limits: OutputLimits) {
+        let mut all = self.all_limits.lock();
+        *all = limits;
+        self.set_output_limit(limits.pubsub);
+    }
+
+    /// Sets the subscribers' output limit.
     pub fn set_output_limit(&self, limit: OutputLimit) {
         self.limit_hard.store(limit.hard, Ordering::Relaxed);
         self.limit_soft.store(limit.soft, Ordering::Relaxed);

@@ -122,6 +122,21 @@ static PARAMETERS: &[Parameter] = &[
     ),
     // Redis's older name for the same setting.
     settable("lua-time-limit", busy_threshold_get, busy_threshold_set),
+    settable(
+        "client-output-buffer-limit",
+        |shared| shared.pubsub.output_limits().to_text(),
+        |value| {
+            let text = std::str::from_utf8(value).map_err(|_| "Invalid argument".to_owned())?;
+            // Validated against the defaults here; applied over the current values.
+            crate::pubsub::OutputLimits::default().parse_update(text)?;
+            let text = text.to_owned();
+            Ok(Box::new(move |shared| {
+                let limits = shared.pubsub.output_limits().parse_update(&text)?;
+                shared.pubsub.set_output_limits(limits);
+                Ok(())
+            }))
+        },
+    ),
     fixed("proto-max-bulk-len", |shared| {
         shared.config.proto_max_bulk_len.to_string()
     }),

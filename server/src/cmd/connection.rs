@@ -40,6 +40,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     ctx.session.multi = None;
     ctx.session.watching = None;
     ctx.session.subscriptions = None;
+    ctx.session.client.set_subscriptions((0, 0, 0));
     ctx.session.db = 0;
     ctx.session.client.set_db(0);
     ctx.session.client.set_resp(2);

@@ -148,6 +148,17 @@ fn subscribe_to(ctx: &mut Ctx<'_>, args: Argv<'_>, set: Set, kind: &[u8]) {
         let count = set.count(subscriptions);
         confirm(ctx, kind, Some(name), count);
     }
+    show_counts(ctx);
+}
+
+/// Shows the session's subscription counts in CLIENT LIST.
+fn show_counts(ctx: &Ctx<'_>) {
+    let counts = ctx
+        .session
+        .subscriptions
+        .as_deref()
+        .map_or((0, 0, 0), Subscriptions::counts);
+    ctx.session.client.set_subscriptions(counts);
 }
 
 fn unsubscribe_from(ctx: &mut Ctx<'_>, args: Argv<'_>, set: Set, kind: &[u8]) {
@@ -191,6 +202,7 @@ fn unsubscribe_from(ctx: &mut Ctx<'_>, args: Argv<'_>, set: Set, kind: &[u8]) {
             let _ = subscriptions.mailbox.drain_into(&mut ctx.out.buf);
         }
     }
+    show_counts(ctx);
 }
 
 /// SUBSCRIBE channel [channel ...]
