@@ -110,7 +110,7 @@ impl OutputLimits {
     /// may carry units: `32mb`); the error texts are Redis's.
     pub fn parse_update(&self, text: &str) -> Result<OutputLimits, String> {
         let words: Vec<&str> = text.split_ascii_whitespace().collect();
-        if words.is_empty() || words.len() % 4 != 0 {
+        if words.is_empty() || !words.len().is_multiple_of(4) {
             return Err("Wrong number of arguments in buffer limit configuration.".to_owned());
         }
         let mut updated = *self;
