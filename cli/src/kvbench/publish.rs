@@ -1146,10 +1146,11 @@ pub fn run(
 /// Makes sure the process may open a descriptor per subscriber and per publisher, raising
 /// the soft `RLIMIT_NOFILE` up to the hard limit if needed; `Err` says how to raise it by
 /// hand when that is not enough.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 fn raise_descriptor_limit(subscribers: usize, publishers: usize) -> Result<(), String> {
-    let needed = (subscribers as u64)
+    // `rlim_t` is `u64` on Linux.
+    let needed: libc::rlim_t = (subscribers as u64)
         .saturating_add(publishers as u64)
         .saturating_add(SPARE_DESCRIPTORS);
     let mut limit = libc::rlimit {
@@ -1162,27 +1163,24 @@ fn raise_descriptor_limit(subscribers: usize, publishers: usize) -> Result<(), S
         // Unknown: let the connections try.
         return Ok(());
     }
-    let current = u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX);
-    if limit.rlim_cur == libc::RLIM_INFINITY || current >= needed {
+    // RLIM_INFINITY is the largest value: no special case needed.
+    if limit.rlim_cur >= needed {
         return Ok(());
     }
-    let hard = u64::try_from(limit.rlim_max).unwrap_or(u64::MAX);
     let how = format!(
         "{subscribers} subscribers and {publishers} publishers need {needed} open files, \
-         but the limit is {current}"
+         but the limit is {}",
+        limit.rlim_cur
     );
-    if limit.rlim_max != libc::RLIM_INFINITY && hard < needed {
+    if limit.rlim_max < needed {
         return Err(format!(
-            "{how} (hard limit {hard}): raise it, e.g. `ulimit -n {needed}` in a root shell or \
-             `LimitNOFILE=` in a systemd unit, then run kvbench again"
+            "{how} (hard limit {}): raise it, e.g. `ulimit -n {needed}` in a root shell or \
+             `LimitNOFILE=` in a systemd unit, then run kvbench again",
+            limit.rlim_max
         ));
     }
-    let wanted: Option<libc::rlim_t> = needed.try_into().ok();
-    let Some(wanted) = wanted else {
-        return Err(format!("{how}: run `ulimit -n {needed}` first"));
-    };
     let raised = libc::rlimit {
-        rlim_cur: wanted,
+        rlim_cur: needed,
         rlim_max: limit.rlim_max,
     };
     // SAFETY: `setrlimit` only reads the struct, which lives for the whole call.
@@ -1195,7 +1193,8 @@ fn raise_descriptor_limit(subscribers: usize, publishers: usize) -> Result<(), S
     Ok(())
 }
 
-#[cfg(not(unix))]
+/// Elsewhere the connections simply try (a failure names the system's error).
+#[cfg(not(target_os = "linux"))]
 fn raise_descriptor_limit(_subscribers: usize, _publishers: usize) -> Result<(), String> {
     Ok(())
 }
