@@ -389,7 +389,8 @@ def subscribe_refusal(port: int) -> str | None:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(command("SUBSCRIBE", "compare:probe"))
             reply = b""
-            while b"\r\n" not in reply or (reply.startswith(b"*") and reply.count(b"\r\n") < 7):
+            # Enough to tell a confirmation (`*3\r\n$9\r\nsubscribe\r\n...`) from an error line.
+            while b"\r\n" not in reply or (reply.startswith(b"*") and len(reply) < 20):
                 chunk = sock.recv(4096)
                 if not chunk:
                     break

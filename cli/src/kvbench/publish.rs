@@ -72,6 +72,14 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Free space ensured in a read buffer before each read.
 const READ_RESERVE: usize = 64 * 1024;
 
+/// Read buffer space shared by all the subscribers of a run: each gets its share, between
+/// [`MIN_SUBSCRIBER_RESERVE`] and [`READ_RESERVE`], so that 10,000 subscribers do not
+/// hold 640 MB of buffers.
+const SUBSCRIBER_BUFFER_BUDGET: usize = 64 * 1024 * 1024;
+
+/// Smallest read buffer space of a subscriber.
+const MIN_SUBSCRIBER_RESERVE: usize = 4 * 1024;
+
 /// File descriptors kept free beyond the connections (stdio, the runtime's own, the probe).
 const SPARE_DESCRIPTORS: u64 = 64;
 
@@ -761,6 +769,8 @@ struct Subscriber {
     prefix: Vec<u8>,
     order: OrderCheck,
     received: u64,
+    /// Free space ensured in `input` before each read.
+    read_reserve: usize,
     deliveries: Rc<RefCell<Deliveries>>,
 }
 
@@ -800,7 +810,7 @@ impl Subscriber {
         };
         self.deliveries.borrow_mut().expected += expected;
         while self.received < expected {
-            self.input.reserve(READ_RESERVE);
+            self.input.reserve(self.read_reserve);
             let read =
                 tokio::time::timeout(DELIVERY_IDLE_TIMEOUT, self.stream.read_buf(&mut self.input))
                     .await;
@@ -851,7 +861,7 @@ impl Subscriber {
             ),
             Ok(_) => match self.consume(Instant::now()) {
                 Ok(()) => {
-                    self.input.reserve(READ_RESERVE);
+                    self.input.reserve(self.read_reserve);
                     return true;
                 }
                 Err(text) => format!("subscriber {}: {text}", self.index),
@@ -921,6 +931,8 @@ async fn subscribe_all(
     publishers: usize,
     deliveries: &Rc<RefCell<Deliveries>>,
 ) -> Result<Vec<Subscriber>, RunError> {
+    let read_reserve = (SUBSCRIBER_BUFFER_BUDGET / pubsub.subscribers.max(1))
+        .clamp(MIN_SUBSCRIBER_RESERVE, READ_RESERVE);
     let mut subscribers = Vec::with_capacity(indexes.len());
     for &index in indexes {
         let stream = tokio::time::timeout(SETUP_TIMEOUT, TcpStream::connect(addr))
@@ -932,10 +944,11 @@ async fn subscribe_all(
             index,
             channel,
             stream,
-            input: BytesMut::with_capacity(READ_RESERVE),
+            input: BytesMut::with_capacity(read_reserve),
             prefix: message_prefix(channel as u64),
             order: OrderCheck::new(publishers),
             received: 0,
+            read_reserve,
             deliveries: Rc::clone(deliveries),
         });
     }
@@ -961,7 +974,7 @@ async fn subscribe_all(
                 subscriber.input.advance(used);
                 break frame;
             }
-            subscriber.input.reserve(READ_RESERVE);
+            subscriber.input.reserve(read_reserve);
             let read = tokio::time::timeout(
                 SETUP_TIMEOUT,
                 subscriber.stream.read_buf(&mut subscriber.input),
