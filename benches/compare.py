@@ -531,6 +531,7 @@ def flood(port: int, size: int, rate: float, stop: threading.Event, out: dict) -
             out["sent_mb"] = sent / 1e6
             if reply.startswith(b":0") and "cut_at" not in out:
                 out["cut_at"] = time.perf_counter() - started
+                out["cut_mb"] = sent / 1e6
             if not reply.startswith(b":"):
                 out["error"] = reply.decode(errors="replace").strip()
                 return
@@ -598,8 +599,8 @@ def pubsub_memory(args) -> None:
                               f"{result['delivery_errors']:,} errors")
             except (ValueError, KeyError, IndexError):
                 bench_note = f"kvbench failed: {err.strip().splitlines()[-1:]}"
-            cut = (f"cut off after {flooded['cut_at']:.1f}s" if "cut_at" in flooded
-                   else "never cut off")
+            cut = (f"cut off after {flooded['cut_at']:.1f}s, {flooded['cut_mb']:.0f} MB into "
+                   f"the flood" if "cut_at" in flooded else "never cut off")
             notes.append(f"{name}: {bench_note}; the non-reader was {cut} "
                          f"({flooded.get('sent_mb', 0):.0f} MB flooded"
                          f"{', flood error: ' + flooded['error'] if 'error' in flooded else ''}); "
