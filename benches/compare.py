@@ -22,10 +22,16 @@ ratio kvserver / redis. Machines are shared and noisy: look at ratios, not absol
   python3 benches/compare.py transactions --pinned   # kvbench's multi (MULTI + 10 SETs + EXEC),
                                                      # evalsha (INCR+EXPIRE script) and cas
                                                      # (WATCH/GET/MULTI/SET/EXEC on 10 keys)
+  python3 benches/compare.py pubsub --pinned         # kvbench's publish: 1, 100, 1000 subscribers
+                                                     # on one channel; 1000 channels x 1
+  python3 benches/compare.py pubsub --servers redis  # one server only (e.g. before kvserver has
+                                                     # SUBSCRIBE)
+  python3 benches/compare.py pubsub-memory           # RSS over time, 10k subscribers, one of
+                                                     # which never reads
 
 Needs: redis-server, redis-benchmark, redis-cli on PATH; `cargo build --release -p kvserver`
-(or KVSERVER_BIN=<path to a kvserver binary>, to measure another build); for `--client kvbench`
-and `transactions`, `cargo build --release -p kvcli` (kvbench).
+(or KVSERVER_BIN=<path to a kvserver binary>, to measure another build); for `--client kvbench`,
+`transactions`, `pubsub` and `pubsub-memory`, `cargo build --release -p kvcli` (kvbench).
 """
 import argparse
 import csv
@@ -85,8 +91,9 @@ class Servers:
     """Starts redis-server and kvserver (optionally pinned) and stops them on exit."""
 
     def __init__(self, pin: str | None, extra: list | None = None, dirs: dict | None = None,
-                 kvstore_extra: list | None = None):
-        self.ports = {"redis": free_port(), "kvstore": free_port()}
+                 kvstore_extra: list | None = None, names: tuple = ("redis", "kvstore")):
+        self.names = tuple(names)
+        self.ports = {name: free_port() for name in self.names}
         prefix = ["taskset", "-c", pin] if pin else []
         extra = extra or ["--appendonly", "no"]
         self.tmp = tempfile.TemporaryDirectory(prefix="kvcompare-")
@@ -95,21 +102,21 @@ class Servers:
                      for name in ("redis", "kvstore")}
         for d in self.dirs.values():
             os.makedirs(d, exist_ok=True)
-        self.procs = [
-            subprocess.Popen(prefix + ["redis-server", "--port", str(self.ports["redis"]),
-                                       "--save", "", "--dir", self.dirs["redis"]] + extra,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-            subprocess.Popen(prefix + [KVSERVER, "--port", str(self.ports["kvstore"]),
-                                       "--loglevel", "warning", "--save", "",
-                                       "--dir", self.dirs["kvstore"]] + extra
-                             + (kvstore_extra or []),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        ]
+        commands = {
+            "redis": ["redis-server", "--port", str(self.ports.get("redis")),
+                      "--save", "", "--dir", self.dirs["redis"]] + extra,
+            "kvstore": [KVSERVER, "--port", str(self.ports.get("kvstore")),
+                        "--loglevel", "warning", "--save", "",
+                        "--dir", self.dirs["kvstore"]] + extra + (kvstore_extra or []),
+        }
+        self.procs = [subprocess.Popen(prefix + commands[name], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+                      for name in self.names]
         for port in self.ports.values():
             wait_ready(port)
 
     def pids(self) -> dict:
-        return {"redis": self.procs[0].pid, "kvstore": self.procs[1].pid}
+        return {name: proc.pid for name, proc in zip(self.names, self.procs)}
 
     def __enter__(self):
         return self
@@ -355,6 +362,264 @@ def transactions(args) -> None:
         print("\nNot measured (errors are not throughput):")
         for problem in problems:
             print(f"- {problem}")
+
+
+# `pubsub`: issue 18's configurations as (subscribers, channels, share of --requests): each
+# PUBLISH to a channel of 100 or 1000 subscribers is that many deliveries, so those runs make
+# fewer PUBLISHes.
+PUBSUB_CONFIGS = [
+    (1, 1, 1), (100, 1, 10), (1000, 1, 50), (1000, 1000, 1),
+]
+
+
+def raise_open_files(needed: int) -> None:
+    """Raises this process's soft open-file limit (inherited by the servers and kvbench)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            sys.exit(f"{needed} open files are needed but the hard limit is {hard}: "
+                     f"run `ulimit -n {needed}` in a root shell first")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+def subscribe_refusal(port: int) -> str | None:
+    """None if the server confirms a SUBSCRIBE, else what it answered instead."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(command("SUBSCRIBE", "compare:probe"))
+            reply = b""
+            # Enough to tell a confirmation (`*3\r\n$9\r\nsubscribe\r\n...`) from an error line.
+            while b"\r\n" not in reply or (reply.startswith(b"*") and len(reply) < 20):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+    except OSError as err:
+        return str(err)
+    if reply.startswith(b"*3\r\n$9\r\nsubscribe\r\n"):
+        return None
+    return reply.decode(errors="replace").strip() or "connection closed"
+
+
+def server_names(args) -> tuple:
+    names = tuple(name.strip() for name in args.servers.split(","))
+    for name in names:
+        if name not in ("redis", "kvstore"):
+            sys.exit(f"unknown server {name!r}: choose from redis, kvstore")
+    return names
+
+
+def run_kvbench_publish(port: int, args, client_pin: str | None, subscribers: int,
+                        channels: int, requests: int) -> dict:
+    """One `kvbench -t publish` run as its JSON result row, or {"failure": message}."""
+    cmd = [KVBENCH, "-p", str(port), "-t", "publish", "-n", str(requests),
+           "-c", str(args.clients), "-P", str(args.pipeline), "-d", str(args.data_size),
+           "--subscribers", str(subscribers), "--channels", str(channels), "--json"]
+    if client_pin:
+        cmd = ["taskset", "-c", client_pin] + cmd
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    try:
+        return json.loads(proc.stdout)["results"][0]
+    except (ValueError, KeyError, IndexError):
+        message = proc.stderr.strip().splitlines()
+        return {"failure": message[-1] if message else f"kvbench exited with {proc.returncode}"}
+
+
+def pubsub(args) -> None:
+    """Issue 18's Pub/Sub figures side by side: kvbench's publish test with 1, 100 and 1000
+    subscribers on one channel and with 1000 channels of one subscriber each, alternating
+    between the servers, with medians of PUBLISH throughput, publish-to-delivery latency
+    and the servers' CPU per PUBLISH. A server that refuses SUBSCRIBE is reported, not run."""
+    names = server_names(args)
+    pin = "1" if args.pinned else None
+    client_pin = "0" if args.pinned else None
+    raise_open_files(max(s for s, _, _ in PUBSUB_CONFIGS) + args.clients + 256)
+    samples = {}  # (server, config) -> [result row with cpu_us added]
+    problems = []
+    with Servers(pin, kvstore_extra=args.kvstore_args.split(), names=names) as servers:
+        pids = servers.pids()
+        refused = {}
+        for name in names:
+            answer = subscribe_refusal(servers.ports[name])
+            if answer is not None:
+                refused[name] = answer
+                problems.append(f"{name}: refuses SUBSCRIBE ({answer}): not measured")
+        for _ in range(args.rounds):
+            for subscribers, channels, share in PUBSUB_CONFIGS:
+                requests = max(args.requests // share, 100)
+                for name in names:
+                    if name in refused:
+                        continue
+                    before = cpu_seconds(pids[name])
+                    row = run_kvbench_publish(servers.ports[name], args, client_pin,
+                                              subscribers, channels, requests)
+                    spent = cpu_seconds(pids[name]) - before
+                    row["cpu_us"] = spent * 1e6 / row["requests"] if row.get("requests") else 0.0
+                    samples.setdefault((name, subscribers, channels), []).append(row)
+    mode = "pinned to one core" if args.pinned else "unpinned"
+    if args.kvstore_args:
+        mode += f", kvserver {args.kvstore_args}"
+    print(f"\n### Pub/Sub: kvbench -t publish -c {args.clients} -P {args.pipeline} "
+          f"-d {args.data_size}, {mode}, median of {args.rounds} alternating rounds\n")
+    print("| subscribers x channels | publishes | redis pub/s | kvstore pub/s | ratio "
+          "| redis dlv/s | kvstore dlv/s | redis dlv p50 ms | kvstore dlv p50 ms "
+          "| redis dlv p99 ms | kvstore dlv p99 ms | redis CPU us/pub | kvstore CPU us/pub |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+          "| ---: |")
+    keys = ("rps", "deliveries_per_s", "delivery_p50_ms", "delivery_p99_ms", "cpu_us")
+    for subscribers, channels, share in PUBSUB_CONFIGS:
+        med = {}
+        for name in ("redis", "kvstore"):
+            rows = samples.get((name, subscribers, channels), [])
+            failed = [row for row in rows if "failure" in row]
+            erred = [row for row in rows if row.get("errors")]
+            if failed:
+                problems.append(f"{name} {subscribers}x{channels}: kvbench failed: "
+                                f"{failed[0]['failure']}")
+            if erred:
+                row = erred[0]
+                problems.append(f"{name} {subscribers}x{channels}: {row['errors']:,} errors in "
+                                f"{row['requests']:,} publishes (first: {row.get('first_error')})")
+            if failed or erred or not rows:
+                med[name] = None
+                continue
+            med[name] = {key: statistics.median(row[key] for row in rows) for key in keys}
+        cells = {}
+        for name in ("redis", "kvstore"):
+            m = med[name]
+            if m is None:
+                cells[name] = ["-"] * 5
+            else:
+                cells[name] = [f"{m['rps']:,.0f}", f"{m['deliveries_per_s']:,.0f}",
+                               f"{m['delivery_p50_ms']:.3f}", f"{m['delivery_p99_ms']:.3f}",
+                               f"{m['cpu_us']:.2f}"]
+        r, k = med["redis"], med["kvstore"]
+        ratio = f"{k['rps'] / r['rps']:.2f}" if r and k and r["rps"] else "n/a"
+        rc, kc = cells["redis"], cells["kvstore"]
+        requests = max(args.requests // share, 100)
+        print(f"| {subscribers:,} x {channels:,} | {requests:,} | {rc[0]} | {kc[0]} | {ratio} | "
+              f"{rc[1]} | {kc[1]} | {rc[2]} | {kc[2]} | {rc[3]} | {kc[3]} | {rc[4]} | {kc[4]} |")
+    print("\npub/s: PUBLISHes per second (answered); ratio: kvstore / redis. dlv/s: messages "
+          "received by the subscribers per second.\ndlv p50/p99: publish-to-delivery latency "
+          "(send time stamped in the payload to the subscriber's read). CPU us/pub: the "
+          "server's\nuser+system CPU per PUBLISH, fan-out included.")
+    if problems:
+        print("\nNot measured (errors are not throughput):")
+        for problem in problems:
+            print(f"- {problem}")
+
+
+def flood(port: int, size: int, rate: float, stop: threading.Event, out: dict) -> None:
+    """PUBLISHes `size`-byte messages on `compare:flood` at `rate` MB/s until `stop`; records
+    in `out` when PUBLISH first reached no receiver (the non-reader was cut off)."""
+    payload = b"f" * size
+    message = command("PUBLISH", "compare:flood", payload)
+    started = time.perf_counter()
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        reader = sock.makefile("rb")
+        while not stop.is_set():
+            due = started + sent / (rate * 1e6)
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(min(pause, 0.1))
+                continue
+            sock.sendall(message)
+            reply = reader.readline()
+            sent += size
+            out["sent_mb"] = sent / 1e6
+            if reply.startswith(b":0") and "cut_at" not in out:
+                out["cut_at"] = time.perf_counter() - started
+                out["cut_mb"] = sent / 1e6
+            if not reply.startswith(b":"):
+                out["error"] = reply.decode(errors="replace").strip()
+                return
+
+
+def numsub(port: int, channel: str) -> int:
+    out = subprocess.run(["redis-cli", "-p", str(port), "pubsub", "numsub", channel],
+                         capture_output=True, text=True, timeout=30).stdout.split()
+    return int(out[1]) if len(out) > 1 else -1
+
+
+def pubsub_memory(args) -> None:
+    """RSS over time with --subscribers subscribers on one channel, one of which never reads:
+    kvbench keeps the others reading while it publishes for --seconds, and this script's
+    non-reader also listens on `compare:flood`, where a second publisher sends --flood-size
+    messages at --flood-rate MB/s, so that its output buffer grows unless the server cuts it
+    off (Redis: client-output-buffer-limit pubsub 32mb 8mb 60)."""
+    names = server_names(args)
+    readers = args.subscribers - 1
+    # Per process: each server and kvbench hold one descriptor per subscriber.
+    raise_open_files(args.subscribers + 512)
+    extra = ["--appendonly", "no", "--maxclients", str(args.subscribers + 100)]
+    series, notes = {}, []
+    with Servers(None, extra, names=names) as servers:
+        pids = servers.pids()
+        for name in names:
+            port = servers.ports[name]
+            answer = subscribe_refusal(port)
+            if answer is not None:
+                notes.append(f"{name}: refuses SUBSCRIBE ({answer}): not measured")
+                continue
+            # The non-reader: a small receive buffer, so that what it does not read stays in
+            # the server; it subscribes and never calls recv.
+            lazy = socket.socket()
+            lazy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            lazy.connect(("127.0.0.1", port))
+            lazy.sendall(command("SUBSCRIBE", "channel:000000000000", "compare:flood"))
+            bench = subprocess.Popen(
+                [KVBENCH, "-p", str(port), "-t", "publish", "--subscribers", str(readers),
+                 "-c", "1", "-d", str(args.data_size), "--duration", f"{args.seconds}s",
+                 "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stop, flooded = threading.Event(), {}
+            flooder = threading.Thread(target=flood, args=(port, args.flood_size,
+                                                           args.flood_rate, stop, flooded))
+            flooder.start()
+            samples = []
+            started = time.perf_counter()
+            while bench.poll() is None or time.perf_counter() - started < args.seconds:
+                samples.append(rss_bytes(pids[name]))
+                time.sleep(1)
+            stop.set()
+            flooder.join()
+            out, err = bench.communicate()
+            samples.append(rss_bytes(pids[name]))
+            series[name] = samples
+            remaining = numsub(port, "channel:000000000000")
+            try:
+                result = json.loads(out)["results"][0]
+                # PUBLISH counts the non-reader too (one more receiver than kvbench's
+                # subscribers): kvbench reports each reply as an error; only its
+                # subscribers' errors matter here.
+                bench_note = (f"kvbench published {result['requests']:,} messages, its "
+                              f"{readers:,} subscribers got {result['deliveries']:,} of "
+                              f"{result['expected_deliveries']:,} with "
+                              f"{result['delivery_errors']:,} errors")
+            except (ValueError, KeyError, IndexError):
+                bench_note = f"kvbench failed: {err.strip().splitlines()[-1:]}"
+            cut = (f"cut off after {flooded['cut_at']:.1f}s, {flooded['cut_mb']:.0f} MB into "
+                   f"the flood" if "cut_at" in flooded else "never cut off")
+            notes.append(f"{name}: {bench_note}; the non-reader was {cut} "
+                         f"({flooded.get('sent_mb', 0):.0f} MB flooded"
+                         f"{', flood error: ' + flooded['error'] if 'error' in flooded else ''}); "
+                         f"subscribers left on the channel after kvbench exited: {remaining} "
+                         f"(1 = the non-reader is still connected)")
+            lazy.close()
+    print(f"\n### Pub/Sub memory: {args.subscribers:,} subscribers on one channel, one never "
+          f"reads; kvbench -c 1 -d {args.data_size} for {args.seconds}s, flood "
+          f"{args.flood_size:,}-byte messages at {args.flood_rate} MB/s to the non-reader\n")
+    shown = [name for name in names if name in series]
+    print("| second | " + " | ".join(f"{name} RSS MB" for name in shown) + " |")
+    print("| ---: | " + " | ".join("---:" for _ in shown) + " |")
+    for second in range(max((len(v) for v in series.values()), default=0)):
+        cells = [f"{series[name][second] / 1e6:.1f}" if second < len(series[name]) else ""
+                 for name in shown]
+        print(f"| {second} | " + " | ".join(cells) + " |")
+    print()
+    for note in notes:
+        print(f"- {note}")
 
 
 def rss_bytes(pid: int) -> int:
@@ -690,13 +955,40 @@ def main() -> None:
                     help="-r for cas: few keys, so that the clients contend")
     tx.add_argument("--kvstore-args", default="",
                     help="extra kvserver flags, e.g. '--threads 2'")
+    ps = sub.add_parser("pubsub", help="kvbench's publish test (issue 18), side by side")
+    ps.add_argument("--pinned", action="store_true", help="servers on core 1, client on core 0")
+    ps.add_argument("--requests", type=int, default=100_000,
+                    help="PUBLISHes per run with 1 subscriber per channel (N/10 with 100 "
+                         "subscribers on the channel, N/50 with 1000)")
+    ps.add_argument("--rounds", type=int, default=3)
+    ps.add_argument("--clients", type=int, default=50, help="publishers (-c)")
+    ps.add_argument("--pipeline", type=int, default=1, help="-P of the publishers")
+    ps.add_argument("--data-size", type=int, default=3,
+                    help="-d (payloads are at least kvbench's 40-byte stamp)")
+    ps.add_argument("--servers", default="redis,kvstore",
+                    help="comma-separated servers to run: redis, kvstore")
+    ps.add_argument("--kvstore-args", default="",
+                    help="extra kvserver flags, e.g. '--threads 2'")
+    pm = sub.add_parser("pubsub-memory",
+                        help="RSS over time with 10k subscribers, one of which never reads")
+    pm.add_argument("--subscribers", type=int, default=10_000,
+                    help="subscribers on the channel, the non-reader included")
+    pm.add_argument("--seconds", type=int, default=20, help="how long kvbench publishes")
+    pm.add_argument("--data-size", type=int, default=100, help="-d of kvbench's PUBLISHes")
+    pm.add_argument("--flood-size", type=int, default=262144,
+                    help="bytes per message on the non-reader's flood channel")
+    pm.add_argument("--flood-rate", type=float, default=8.0,
+                    help="MB/s published on the flood channel")
+    pm.add_argument("--servers", default="redis,kvstore",
+                    help="comma-separated servers to run: redis, kvstore")
     args = parser.parse_args()
-    if ((getattr(args, "client", None) == "kvbench" or args.mode == "transactions")
+    if ((getattr(args, "client", None) == "kvbench"
+         or args.mode in ("transactions", "pubsub", "pubsub-memory"))
             and not os.path.exists(KVBENCH)):
         sys.exit("build kvbench first: cargo build --release -p kvcli")
     modes = {"throughput": throughput, "memory": memory, "persistence": persistence,
              "collection-memory": collection_memory, "large": large,
-             "transactions": transactions}
+             "transactions": transactions, "pubsub": pubsub, "pubsub-memory": pubsub_memory}
     modes[args.mode](args)
 
 

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `kvbench` binary: each test starts an in-process kvserver on
 //! port 0, runs kvbench against it with `--json` (or another format), and checks both the
-//! report and the state the workload left in the server.
+//! report and the state the workload left in the server. The `publish` test runs against a
+//! real redis-server (skipped with a notice when it is not installed).
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Output};
@@ -396,4 +397,142 @@ async fn usage_errors_exit_2() {
         assert_eq!(output.status.code(), Some(2), "{args:?}");
     }
     server.shutdown();
+}
+
+/// A `redis-server` on a free port (killed when dropped), or `None` with a notice when it is
+/// not installed: the `publish` test is checked against the real Redis.
+struct RedisServer {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `name` on PATH, if there.
+fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+async fn start_redis_server() -> Option<RedisServer> {
+    let Some(binary) = on_path("redis-server") else {
+        eprintln!("SKIPPED: `redis-server` is not on PATH");
+        return None;
+    };
+    // The port is free when chosen but may be taken before redis-server binds it: retry.
+    for _ in 0..3 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("bind a free port")
+            .port();
+        let child = Command::new(&binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let server = RedisServer {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect(server.addr).await.is_ok()
+                && query(server.addr, &[b"PING"]).await == Frame::Simple("PONG".into())
+            {
+                return Some(server);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    panic!("redis-server did not start");
+}
+
+/// Subscribers of `channel` (PUBSUB NUMSUB).
+async fn numsub(addr: SocketAddr, channel: &[u8]) -> i64 {
+    match query(addr, &[b"PUBSUB", b"NUMSUB", channel]).await {
+        Frame::Array(items) => match items.as_slice() {
+            [_, Frame::Integer(n)] => *n,
+            other => panic!("PUBSUB NUMSUB: {other:?}"),
+        },
+        other => panic!("PUBSUB NUMSUB: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn publish_reaches_every_subscriber_of_redis() {
+    let Some(redis) = start_redis_server().await else {
+        return;
+    };
+    // Five subscribers on one channel: every PUBLISH reaches all five.
+    let json = kvbench_json(redis.addr, "-t publish -n 2000 -c 4 -P 3 --subscribers 5").await;
+    assert_eq!(values(&json, "test"), ["\"publish\""]);
+    assert_eq!(
+        (values(&json, "subscribers"), values(&json, "channels")),
+        (vec!["5"], vec!["1"])
+    );
+    assert_eq!(numbers(&json, "requests"), [2000.0]);
+    assert_eq!(numbers(&json, "deliveries"), [10_000.0]);
+    assert_eq!(numbers(&json, "expected_deliveries"), [10_000.0]);
+    assert_eq!(numbers(&json, "errors"), [0.0]);
+    assert_eq!(numbers(&json, "delivery_errors"), [0.0]);
+    assert!(numbers(&json, "deliveries_per_s")[0] > 0.0, "{json}");
+    let p50 = numbers(&json, "delivery_p50_ms")[0];
+    let p99 = numbers(&json, "delivery_p99_ms")[0];
+    assert!(p50 > 0.0 && p50 <= p99, "{json}");
+    // The subscribers are gone with kvbench.
+    assert_eq!(numsub(redis.addr, b"channel:000000000000").await, 0);
+
+    // Seven subscribers over three channels (3, 2, 2) and larger payloads: each PUBLISH
+    // reaches its channel's subscribers, and PUBLISH's replies say how many.
+    let json = kvbench_json(
+        redis.addr,
+        "-t publish -n 900 -c 3 --subscribers 7 --channels 3 -d 200",
+    )
+    .await;
+    assert_eq!(numbers(&json, "errors"), [0.0]);
+    let delivered = numbers(&json, "deliveries")[0];
+    assert_eq!(numbers(&json, "expected_deliveries"), [delivered]);
+    assert!((900.0 * 2.0..=900.0 * 3.0).contains(&delivered), "{json}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn publish_to_a_thousand_subscribers_of_redis() {
+    let Some(redis) = start_redis_server().await else {
+        return;
+    };
+    for channels in [1, 1000] {
+        let args = format!("-t publish -n 200 -c 10 --subscribers 1000 --channels {channels}");
+        let json = kvbench_json(redis.addr, &args).await;
+        assert_eq!(numbers(&json, "errors"), [0.0], "{args}");
+        let expected = if channels == 1 { 200_000.0 } else { 200.0 };
+        assert_eq!(numbers(&json, "deliveries"), [expected], "{args}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn publish_reports_a_refused_subscribe() {
+    let Some(redis) = start_redis_server().await else {
+        return;
+    };
+    // The default user may no longer SUBSCRIBE: Redis answers with a NOPERM error.
+    let reply = query(redis.addr, &[b"ACL", b"SETUSER", b"default", b"-subscribe"]).await;
+    assert_eq!(reply, Frame::Simple("OK".into()));
+    let output = kvbench(redis.addr, "-t publish -n 10").await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("publish against 127.0.0.1:")
+            && stderr.contains("the server refused SUBSCRIBE (NOPERM"),
+        "{stderr}"
+    );
 }

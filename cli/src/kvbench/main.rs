@@ -10,7 +10,8 @@
 //! Besides single commands, kvbench measures transactions (`multi`: MULTI, 10 SETs, EXEC as
 //! one request), scripts (`evalsha`, after a `SCRIPT LOAD` outside the timed run) and
 //! optimistic locking under contention (`cas`: WATCH, GET, MULTI, SET, EXEC until it
-//! commits, [`cas`]).
+//! commits, [`cas`]) and Pub/Sub fan-out (`publish`: PUBLISH to subscribers of this process,
+//! with publish-to-delivery latency and a check of the delivery order, [`publish`]).
 //!
 //! Exit status: 0 on success; 1 if the server cannot be reached or a connection fails
 //! during a test (`Could not connect to HOST:PORT: <reason>`); 2 on a usage error; 3 with
@@ -19,6 +20,7 @@
 
 mod cas;
 mod keys;
+mod publish;
 mod reply;
 mod report;
 mod runner;
@@ -31,7 +33,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{ArgAction, Parser, ValueEnum};
 
 use crate::keys::{KeyDist, Zipf, MAX_KEYSPACE};
-use crate::report::{Format, Progress, Report, Row, Settings};
+use crate::publish::PubSub;
+use crate::report::{Columns, Format, Progress, Report, Row, Settings};
 use crate::runner::{Limit, Plan, ScriptLoad};
 use crate::workload::{Ratio, Spec, Test};
 
@@ -43,6 +46,12 @@ const EXIT_CONNECTION: u8 = 1;
 
 /// Exit status under `--fail-on-error` when some reply was an error.
 const EXIT_ERROR_REPLIES: u8 = 3;
+
+/// Most `--subscribers`: each is a connection (and a file descriptor) of this process.
+const MAX_SUBSCRIBERS: i64 = 1_000_000;
+
+/// Most `--channels`.
+const MAX_CHANNELS: i64 = 1_000_000;
 
 /// Largest `-d`: Redis's default `proto-max-bulk-len`.
 const MAX_DATA_SIZE: usize = protocol::parse::DEFAULT_MAX_BULK_LEN;
@@ -59,6 +68,11 @@ const MAX_DATA_SIZE: usize = protocol::parse::DEFAULT_MAX_BULK_LEN;
                   evalsha: the script is loaded with SCRIPT LOAD before the clock starts. \
                   cas: one request is one committed WATCH/GET/MULTI/SET/EXEC increment, \
                   retries included; never pipelined.\n\
+                  publish: one request is one PUBLISH to channel:NNNNNNNNNNNN; --subscribers \
+                  connections of this process SUBSCRIBE first, spread over --channels channels; \
+                  payloads carry a stamp (publisher, sequence, send time: at least 40 bytes); \
+                  extra columns give the deliveries, their rate and publish-to-delivery \
+                  latency.\n\
                   Exit status: 0 ok, 1 connection failure, 2 usage error, \
                   3 error replies with --fail-on-error."
 )]
@@ -142,6 +156,15 @@ struct Cli {
     #[arg(long)]
     seed: Option<u64>,
 
+    /// publish: subscriber connections, each SUBSCRIBEd to one channel before the clock starts.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=MAX_SUBSCRIBERS))]
+    subscribers: u32,
+
+    /// publish: channels; subscriber i listens on channel i mod CHANNELS, and each publisher
+    /// goes round them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_CHANNELS))]
+    channels: u32,
+
     /// Print help (-h is the host, as in redis-benchmark).
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -207,6 +230,12 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             Limit::Requests(n) => format!("{n} requests"),
             Limit::Duration(d) => format!("{}s", d.as_secs_f64()),
         },
+        pubsub: cli.tests.contains(&Test::Publish).then(|| {
+            (
+                usize::try_from(cli.subscribers).unwrap_or(usize::MAX),
+                usize::try_from(cli.channels).unwrap_or(usize::MAX),
+            )
+        }),
     };
     let format = if cli.json {
         Format::Json
@@ -216,9 +245,12 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         Format::Human
     };
     let seed = cli.seed.unwrap_or_else(clock_seed);
-    let retries_column = cli.tests.contains(&Test::Cas);
+    let columns = Columns {
+        retries: cli.tests.contains(&Test::Cas),
+        deliveries: cli.tests.contains(&Test::Publish),
+    };
     let mut report =
-        Report::begin(format, settings.clone(), retries_column).map_err(|err| err.to_string())?;
+        Report::begin(format, settings.clone(), columns).map_err(|err| err.to_string())?;
     let mut error_replies = 0;
     for &test in &cli.tests {
         let test_keyspace = cli.keyspace.unwrap_or(test.default_keyspace());
@@ -258,21 +290,33 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             limit,
             dist,
             seed,
+            pubsub: settings
+                .pubsub
+                .filter(|_| test == Test::Publish)
+                .map(|(subscribers, channels)| PubSub::new(subscribers, channels)),
         };
         let mut progress = Progress::new(label.clone());
-        let outcome = runner::run(&plan, |done, elapsed| progress.update(done, elapsed));
+        let update = |done, elapsed| progress.update(done, elapsed);
+        let measured = match &plan.pubsub {
+            Some(pubsub) => publish::run(&plan, pubsub, update).map(|run| {
+                let delivery = run.deliveries.summary(pubsub, run.outcome.started);
+                let first = run.deliveries.first_error.clone();
+                Row::new(label.clone(), &run.outcome).with_delivery(delivery, first.as_deref())
+            }),
+            None => runner::run(&plan, update).map(|outcome| Row::new(label.clone(), &outcome)),
+        };
         progress.clear();
-        let outcome = outcome.map_err(|err| match err {
+        let row = measured.map_err(|err| match err {
             runner::RunError::Connect(reason) => {
                 format!("Could not connect to {target}: {reason}")
             }
             other => format!("kvbench: {label} against {target} failed: {other}"),
         })?;
-        let row = Row::new(label.clone(), &outcome);
         if row.errors > 0 {
             let what = match test {
                 Test::Multi => "transactions had error replies",
                 Test::Cas => "increments failed",
+                Test::Publish => "publishes or deliveries failed",
                 _ => "replies were errors",
             };
             eprintln!(

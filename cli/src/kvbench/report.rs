@@ -3,7 +3,9 @@
 //!
 //! CSV and JSON are written by hand: a handful of fixed fields, with strings escaped. The
 //! `retries` of the `cas` test are a JSON field of every row, and a last column of the table
-//! and the CSV only when `cas` is among the tests (so other runs keep their columns).
+//! and the CSV only when `cas` is among the tests (so other runs keep their columns). The
+//! `publish` test's deliveries ([`Delivery`]) likewise add columns only when it runs, and
+//! JSON fields only to its row.
 
 use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
@@ -45,6 +47,43 @@ pub struct Settings {
     pub threads: usize,
     /// "N requests" or "Ns" per test.
     pub limit: String,
+    /// Subscribers and channels of the `publish` test, when it runs.
+    pub pubsub: Option<(usize, usize)>,
+}
+
+/// Optional columns of the table and the CSV.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Columns {
+    /// `retries` (the `cas` test).
+    pub retries: bool,
+    /// Deliveries and their latency (the `publish` test).
+    pub deliveries: bool,
+}
+
+/// The subscribers' side of a `publish` run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Subscriber connections.
+    pub subscribers: usize,
+    /// Channels they were spread over.
+    pub channels: usize,
+    /// Messages received.
+    pub delivered: u64,
+    /// Messages that should have been: per accepted PUBLISH, the subscribers of its channel.
+    pub expected: u64,
+    /// Messages received per second, from the start of the clock to the last one.
+    pub per_second: f64,
+    /// Median publish-to-delivery latency, ms.
+    pub p50_ms: f64,
+    /// 99th percentile publish-to-delivery latency, ms.
+    pub p99_ms: f64,
+    /// 99.9th percentile publish-to-delivery latency, ms.
+    pub p999_ms: f64,
+    /// Highest publish-to-delivery latency, ms.
+    pub max_ms: f64,
+    /// Subscriber-side errors (included in the row's errors): messages out of order, not
+    /// published by kvbench, missing or extra, and subscribers cut off.
+    pub errors: u64,
 }
 
 /// One test's results.
@@ -72,6 +111,8 @@ pub struct Row {
     pub first_error: Option<String>,
     /// Attempts made again because EXEC aborted (`cas`).
     pub retries: u64,
+    /// The deliveries (`publish`).
+    pub delivery: Option<Delivery>,
 }
 
 impl Row {
@@ -108,7 +149,18 @@ impl Row {
             errors: outcome.stats.errors,
             first_error: outcome.stats.first_error.clone(),
             retries: outcome.stats.retries,
+            delivery: None,
         }
+    }
+
+    /// Adds the subscribers' side of a `publish` run: its errors count among the row's.
+    pub fn with_delivery(mut self, delivery: Delivery, first_error: Option<&str>) -> Self {
+        self.errors += delivery.errors;
+        if self.first_error.is_none() {
+            self.first_error = first_error.map(str::to_owned);
+        }
+        self.delivery = Some(delivery);
+        self
     }
 }
 
@@ -117,28 +169,38 @@ impl Row {
 pub struct Report {
     format: Format,
     settings: Settings,
-    /// Whether the table and the CSV have a `retries` column.
-    retries_column: bool,
+    /// The optional columns of the table and the CSV.
+    columns: Columns,
     /// Rows kept for the JSON document.
     rows: Vec<Row>,
 }
 
 impl Report {
-    /// A report in `format`, with a `retries` column if `retries_column`; writes the header
-    /// (human, CSV) at once.
+    /// A report in `format` with the optional `columns`; writes the header (human, CSV) at
+    /// once.
     ///
     /// # Errors
     ///
     /// Writing to stdout failed.
-    pub fn begin(format: Format, settings: Settings, retries_column: bool) -> io::Result<Self> {
+    pub fn begin(format: Format, settings: Settings, columns: Columns) -> io::Result<Self> {
         let mut out = io::stdout().lock();
-        let retries = if retries_column { " retries" } else { "" };
+        let mut extra = String::new();
+        if columns.retries {
+            extra.push_str(" retries");
+        }
+        if columns.deliveries {
+            let _ = write!(
+                extra,
+                " {:>10} {:>12} {:>10} {:>10} {:>12}",
+                "deliveries", "deliveries/s", "dlv p50 ms", "dlv p99 ms", "dlv p99.9 ms"
+            );
+        }
         match format {
             Format::Human => {
                 writeln!(out, "{}", describe(&settings))?;
                 writeln!(
                     out,
-                    "{:<12} {:>10} {:>8} {:>11} {:>8} {:>8} {:>8} {:>8} {:>7}{retries}",
+                    "{:<12} {:>10} {:>8} {:>11} {:>8} {:>8} {:>8} {:>8} {:>7}{extra}",
                     "test",
                     "requests",
                     "seconds",
@@ -152,8 +214,14 @@ impl Report {
             }
             Format::Csv => writeln!(
                 out,
-                "test,requests,seconds,rps,p50_ms,p99_ms,p99_9_ms,max_ms,errors{}",
-                if retries_column { ",retries" } else { "" }
+                "test,requests,seconds,rps,p50_ms,p99_ms,p99_9_ms,max_ms,errors{}{}",
+                if columns.retries { ",retries" } else { "" },
+                if columns.deliveries {
+                    ",deliveries,deliveries_per_s,delivery_p50_ms,delivery_p99_ms,\
+                     delivery_p99_9_ms,delivery_max_ms"
+                } else {
+                    ""
+                }
             )?,
             Format::Json => {}
         }
@@ -161,7 +229,7 @@ impl Report {
         Ok(Self {
             format,
             settings,
-            retries_column,
+            columns,
             rows: Vec::new(),
         })
     }
@@ -173,15 +241,40 @@ impl Report {
     /// Writing to stdout failed.
     pub fn row(&mut self, row: Row) -> io::Result<()> {
         let mut out = io::stdout().lock();
-        let retries = if self.retries_column {
-            format!(" {:>7}", row.retries)
-        } else {
-            String::new()
-        };
+        let mut extra = String::new();
+        let mut csv_extra = String::new();
+        if self.columns.retries {
+            let _ = write!(extra, " {:>7}", row.retries);
+            let _ = write!(csv_extra, ",{}", row.retries);
+        }
+        if self.columns.deliveries {
+            match &row.delivery {
+                Some(d) => {
+                    let _ = write!(
+                        extra,
+                        " {:>10} {:>12.0} {:>10.3} {:>10.3} {:>12.3}",
+                        d.delivered, d.per_second, d.p50_ms, d.p99_ms, d.p999_ms
+                    );
+                    let _ = write!(
+                        csv_extra,
+                        ",{},{:.2},{:.3},{:.3},{:.3},{:.3}",
+                        d.delivered, d.per_second, d.p50_ms, d.p99_ms, d.p999_ms, d.max_ms
+                    );
+                }
+                None => {
+                    let _ = write!(
+                        extra,
+                        " {:>10} {:>12} {:>10} {:>10} {:>12}",
+                        "-", "-", "-", "-", "-"
+                    );
+                    csv_extra.push_str(",,,,,,");
+                }
+            }
+        }
         match self.format {
             Format::Human => writeln!(
                 out,
-                "{:<12} {:>10} {:>8.3} {:>11.0} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7}{retries}",
+                "{:<12} {:>10} {:>8.3} {:>11.0} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7}{extra}",
                 row.test,
                 row.requests,
                 row.seconds,
@@ -192,10 +285,7 @@ impl Report {
                 row.max_ms,
                 row.errors
             )?,
-            Format::Csv if self.retries_column => {
-                writeln!(out, "{},{}", csv_line(&row), row.retries)?;
-            }
-            Format::Csv => writeln!(out, "{}", csv_line(&row))?,
+            Format::Csv => writeln!(out, "{}{csv_extra}", csv_line(&row))?,
             Format::Json => self.rows.push(row),
         }
         out.flush()
@@ -235,6 +325,14 @@ fn describe(s: &Settings) -> String {
     }
     if s.threads > 1 {
         let _ = write!(line, ", {} threads", s.threads);
+    }
+    if let Some((subscribers, channels)) = s.pubsub {
+        let _ = write!(
+            line,
+            ", publish: {subscribers} subscriber{} on {channels} channel{}",
+            if subscribers == 1 { "" } else { "s" },
+            if channels == 1 { "" } else { "s" }
+        );
     }
     line
 }
@@ -280,6 +378,14 @@ fn json_document(s: &Settings, rows: &[Row]) -> String {
             .map_or_else(|| "null".to_owned(), |ms| ms.to_string()),
         s.threads,
     );
+    if let Some((subscribers, channels)) = s.pubsub {
+        // Inserted before `"results"`.
+        out.truncate(out.len() - "\"results\":[".len());
+        let _ = write!(
+            out,
+            "\"subscribers\":{subscribers},\"channels\":{channels},\"results\":["
+        );
+    }
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -303,6 +409,24 @@ fn json_document(s: &Settings, rows: &[Row]) -> String {
                 .map_or_else(|| "null".to_owned(), json_string),
             row.retries,
         );
+        if let Some(d) = &row.delivery {
+            // Inside the row's object: before its closing brace.
+            out.pop();
+            let _ = write!(
+                out,
+                ",\"deliveries\":{},\"expected_deliveries\":{},\"deliveries_per_s\":{:.2},\
+                 \"delivery_p50_ms\":{:.3},\"delivery_p99_ms\":{:.3},\"delivery_p99_9_ms\":{:.3},\
+                 \"delivery_max_ms\":{:.3},\"delivery_errors\":{}}}",
+                d.delivered,
+                d.expected,
+                d.per_second,
+                d.p50_ms,
+                d.p99_ms,
+                d.p999_ms,
+                d.max_ms,
+                d.errors
+            );
+        }
     }
     out.push_str("]}");
     out
@@ -405,6 +529,7 @@ mod tests {
             errors: 2,
             first_error: Some("ERR \"bad\"\n".to_owned()),
             retries: 7,
+            delivery: None,
         }
     }
 
@@ -426,6 +551,7 @@ mod tests {
             ttl_ms: None,
             threads: 1,
             limit: "1000 requests".to_owned(),
+            pubsub: None,
         };
         let doc = json_document(&settings, &[row(), row()]);
         assert!(doc.starts_with("{\"host\":\"localhost\",\"port\":6379,"));

@@ -8,7 +8,8 @@
 //! Writing and reading are interleaved on one readiness loop, so a batch larger than the
 //! socket buffers cannot deadlock against a server that is blocked writing its replies.
 //! A request may take several replies (a transaction); the reply scanner groups them, so
-//! everything here counts requests. The `cas` test runs its own loop ([`crate::cas`]).
+//! everything here counts requests. The `cas` and `publish` tests run their own loops
+//! ([`crate::cas`], [`crate::publish`]).
 
 use std::cell::RefCell;
 use std::fmt;
@@ -29,15 +30,16 @@ use tokio::task::{JoinSet, LocalSet};
 
 use crate::cas::CasConnection;
 use crate::keys::{seed_for, KeyDist, Rng};
+use crate::publish::{PubSub, PublishConnection};
 use crate::reply::ReplyScanner;
 use crate::workload::{Batch, Spec, Test, INCR_EXPIRE_SCRIPT, INCR_EXPIRE_SHA};
 
 /// Highest latency the histogram tracks exactly, in microseconds (one hour); slower replies
 /// are recorded as this.
-const MAX_LATENCY_US: u64 = 3_600_000_000;
+pub(crate) const MAX_LATENCY_US: u64 = 3_600_000_000;
 
 /// Significant decimal digits the histogram keeps.
-const LATENCY_SIGFIG: u8 = 3;
+pub(crate) const LATENCY_SIGFIG: u8 = 3;
 
 /// Free space ensured in a connection's read buffer before each read.
 const READ_RESERVE: usize = 16 * 1024;
@@ -75,6 +77,8 @@ pub struct Plan {
     pub dist: KeyDist,
     /// Seed of every connection's key sequence.
     pub seed: u64,
+    /// The `publish` test's subscribers and channels (`None` for other tests).
+    pub pubsub: Option<PubSub>,
 }
 
 /// The measurements of a run (or of one thread of it).
@@ -131,6 +135,8 @@ pub struct Outcome {
     pub stats: Stats,
     /// From the moment every connection was open to the last reply.
     pub elapsed: Duration,
+    /// That moment: when the clock started.
+    pub started: Instant,
 }
 
 /// Why a run failed.
@@ -296,6 +302,7 @@ pub fn run(plan: &Plan, mut progress: impl FnMut(u64, Duration)) -> Result<Outco
         None => Ok(Outcome {
             stats,
             elapsed: end.duration_since(start),
+            started: start,
         }),
     }
 }
@@ -418,6 +425,23 @@ fn drive(
                     stream,
                     plan.dist.clone(),
                     rng,
+                    deadline,
+                    Arc::clone(shared),
+                    Rc::clone(&stats),
+                );
+                tasks.spawn_local(connection.run());
+                continue;
+            }
+            if plan.test == Test::Publish {
+                let Some(pubsub) = &plan.pubsub else {
+                    return Some(RunError::Internal("publish without subscribers".into()));
+                };
+                let connection = PublishConnection::new(
+                    stream,
+                    client,
+                    pubsub.clone(),
+                    plan.spec.value_size,
+                    plan.pipeline,
                     deadline,
                     Arc::clone(shared),
                     Rc::clone(&stats),

@@ -5,7 +5,8 @@
 //! A request is usually one command, but may be several written back to back and answered
 //! by as many replies (`multi`: MULTI, 10 SETs, EXEC); [`Batch::replies_per_request`] tells
 //! the runner how many. The `cas` test cannot be templated (each command depends on the
-//! previous reply) and has its own loop in [`crate::cas`].
+//! previous reply) and has its own loop in [`crate::cas`]; `publish` stamps every message
+//! and has its own in [`crate::publish`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -64,6 +65,10 @@ pub enum Test {
     /// `EXEC`, again while EXEC aborts; one request is one committed increment. Not
     /// pipelined; 10 keys unless `-r` says otherwise.
     Cas,
+    /// Pub/Sub: `PUBLISH channel:N <stamped payload>` to `--subscribers` subscriber
+    /// connections spread over `--channels` channels; one request is one PUBLISH, and the
+    /// deliveries are measured too ([`crate::publish`]).
+    Publish,
 }
 
 impl Test {
@@ -79,6 +84,7 @@ impl Test {
             Self::Multi => "multi",
             Self::Evalsha => "evalsha",
             Self::Cas => "cas",
+            Self::Publish => "publish",
         }
     }
 
@@ -201,7 +207,8 @@ impl Template {
 }
 
 /// The templates of `test`: one, or SET then GET for the mixed test (none for `cas`, which
-/// builds its commands from the replies it gets).
+/// builds its commands from the replies it gets, nor for `publish`, which stamps each
+/// message).
 fn templates(test: Test, spec: &Spec) -> Vec<Template> {
     let value = vec![b'x'; spec.value_size];
     let ttl = spec.ttl_ms.map(|ms| ms.to_string());
@@ -242,7 +249,7 @@ fn templates(test: Test, spec: &Spec) -> Vec<Template> {
             Part::Arg(b"1"),
             Part::Key(COUNTER_PREFIX),
         ])],
-        Test::Cas => Vec::new(),
+        Test::Cas | Test::Publish => Vec::new(),
     }
 }
 
