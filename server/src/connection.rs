@@ -183,7 +183,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
             None => stream.read_buf(&mut input).await,
             Some(subscriptions) => {
                 // A subscriber also wakes up for messages, and writes them as they come.
-                let mailbox = std::sync::Arc::clone(&subscriptions.mailbox);
+                let mailbox = crate::sync::Arc::clone(&subscriptions.mailbox);
                 loop {
                     tokio::select! {
                         read = stream.read_buf(&mut input) => break read,

@@ -106,7 +106,7 @@ pub async fn start_on_disk(
         shutdown: ShutdownSignal::default(),
         timers: tokio::runtime::Handle::current(),
         scripting: Default::default(),
-        pubsub: Default::default(),
+        pubsub: crate::sync::Arc::new(crate::pubsub::PubSub::new()),
         log_control,
         config,
     });

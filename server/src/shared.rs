@@ -67,7 +67,7 @@ pub struct Shared {
     pub scripting: crate::cmd::scripting::Scripting,
     /// Pub/Sub subscriptions (shared with each subscriber's session, which leaves them when
     /// it ends).
-    pub pubsub: std::sync::Arc<crate::pubsub::PubSub>,
+    pub pubsub: crate::sync::Arc<crate::pubsub::PubSub>,
     pub(crate) log_control: Option<LogControl>,
 }
 
