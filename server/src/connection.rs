@@ -188,6 +188,10 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
                     tokio::select! {
                         read = stream.read_buf(&mut input) => break read,
                         () = mailbox.signal.notified() => {
+                            // Let the thread's other ready clients (publishers) run
+                            // first: more messages per write. Measured with
+                            // `compare.py pubsub`: 100 subscribers 1.07x -> 1.39x Redis.
+                            tokio::task::yield_now().await;
                             if !take_messages(&session, &mut reply)
                                 || !flush(&mut stream, &mut reply, shared).await
                             {

@@ -197,23 +197,31 @@ impl Mailbox {
             .store(version == Version::Resp3, Ordering::Relaxed);
     }
 
-    /// Appends one message, a push frame of `parts` (its kind first: `message`, `pmessage`,
-    /// `smessage`), unless the mailbox is or gets over `limit`.
-    pub fn deliver(&self, parts: &[&[u8]], limit: OutputLimit, now_ms: u64) -> Delivery {
-        let version = if self.resp3.load(Ordering::Relaxed) {
+    /// The protocol messages are encoded in for this subscriber.
+    pub fn version(&self) -> Version {
+        if self.resp3.load(Ordering::Relaxed) {
             Version::Resp3
         } else {
             Version::Resp2
-        };
+        }
+    }
+
+    /// Appends one message, a push frame of `parts` (its kind first: `message`, `pmessage`,
+    /// `smessage`), unless the mailbox is or gets over `limit`.
+    pub fn deliver(&self, parts: &[&[u8]], limit: OutputLimit, now_ms: u64) -> Delivery {
+        let frame = encode_message(parts, self.version());
+        self.deliver_encoded(&frame, limit, now_ms)
+    }
+
+    /// [`deliver`](Self::deliver) of a message already encoded in this subscriber's protocol
+    /// (a publisher encodes once for all the subscribers of a channel).
+    pub fn deliver_encoded(&self, frame: &[u8], limit: OutputLimit, now_ms: u64) -> Delivery {
         let mut pending = self.pending.lock();
         if pending.overflowed {
             return Delivery::Overflowed { first: false };
         }
         let was_empty = pending.bytes.is_empty();
-        write_push_header(&mut pending.bytes, parts.len(), version);
-        for part in parts {
-            write_bulk(&mut pending.bytes, part);
-        }
+        pending.bytes.extend_from_slice(frame);
         let size = pending.bytes.len() as u64;
         let over_hard = limit.hard > 0 && size > limit.hard;
         let over_soft = limit.soft > 0 && size > limit.soft;
@@ -398,12 +406,6 @@ impl PubSub {
     ) -> usize {
         let limit = self.output_limit();
         let mut receivers = 0;
-        let mut deliver = |mailbox: &Mailbox, parts: &[&[u8]]| {
-            receivers += 1;
-            if let Delivery::Overflowed { first: true } = mailbox.deliver(parts, limit, now_ms) {
-                overflowed(mailbox.client_id());
-            }
-        };
         let kind: &[u8] = match namespace {
             Namespace::Channel => b"message",
             Namespace::Shard => b"smessage",
@@ -411,8 +413,18 @@ impl PubSub {
         {
             let shard = self.shard_of(namespace, channel).lock();
             if let Some(subscribers) = shard.get(channel) {
+                // Encoded once per protocol, however many subscribers receive it.
+                let mut frames: [Option<BytesMut>; 2] = [None, None];
                 for mailbox in subscribers {
-                    deliver(mailbox, &[kind, channel, message]);
+                    let version = mailbox.version();
+                    let frame = frames[usize::from(version == Version::Resp3)]
+                        .get_or_insert_with(|| encode_message(&[kind, channel, message], version));
+                    receivers += 1;
+                    if let Delivery::Overflowed { first: true } =
+                        mailbox.deliver_encoded(frame, limit, now_ms)
+                    {
+                        overflowed(mailbox.client_id());
+                    }
                 }
             }
         }
@@ -421,7 +433,13 @@ impl PubSub {
             let patterns = self.patterns.lock();
             for (pattern, mailbox) in patterns.iter() {
                 if crate::glob::glob_match(pattern, channel) {
-                    deliver(mailbox, &[b"pmessage", pattern, channel, message]);
+                    receivers += 1;
+                    let parts: [&[u8]; 4] = [b"pmessage", pattern, channel, message];
+                    if let Delivery::Overflowed { first: true } =
+                        mailbox.deliver(&parts, limit, now_ms)
+                    {
+                        overflowed(mailbox.client_id());
+                    }
                 }
             }
         }
@@ -460,6 +478,17 @@ impl PubSub {
         distinct.dedup();
         distinct.len()
     }
+}
+
+/// A message as a push frame (an array in RESP2) of bulk strings.
+fn encode_message(parts: &[&[u8]], version: Version) -> BytesMut {
+    let size = parts.iter().map(|part| part.len() + 16).sum::<usize>() + 8;
+    let mut frame = BytesMut::with_capacity(size);
+    write_push_header(&mut frame, parts.len(), version);
+    for part in parts {
+        write_bulk(&mut frame, part);
+    }
+    frame
 }
 
 /// FNV-1a: picks a channel's registry shard (no need for a keyed hash: a client choosing
