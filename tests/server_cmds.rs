@@ -273,6 +273,7 @@ async fn config_get_and_set() {
     assert_eq!(get("appendonly").as_deref(), Some("no"));
     assert_eq!(get("port"), Some(server.addr().port().to_string()));
     assert_eq!(get("databases").as_deref(), Some("16"));
+    assert_eq!(get("tcp-backlog").as_deref(), Some("511"));
 
     let max = pairs(c.cmd(&["CONFIG", "GET", "*max*"]).await);
     assert!(max.iter().all(|(k, _)| k.contains("max")), "{max:?}");

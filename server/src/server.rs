@@ -67,6 +67,27 @@ pub async fn start(
     start_on_disk(config, log_control, std::sync::Arc::new(OsDisk)).await
 }
 
+/// A listening socket on `host:port` with `backlog` (as `TcpListener::bind`, which has a
+/// fixed, short backlog): every address `host` resolves to is tried in turn.
+async fn listen(host: &str, port: u16, backlog: u32) -> std::io::Result<TcpListener> {
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = match addr {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        // As std and tokio do for a listener: a restarted server can bind at once.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(backlog)) {
+            Ok(listener) => return Ok(listener),
+            Err(err) => last_error = Some(err),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")
+    }))
+}
+
 /// [`start`] with persistence going through `disk` (the fault-injection tests pass a
 /// [`crate::persist::disk::FaultyDisk`]).
 pub async fn start_on_disk(
@@ -78,7 +99,7 @@ pub async fn start_on_disk(
     let mut listeners = Vec::new();
     let mut port = config.port;
     for host in &config.bind {
-        let listener = TcpListener::bind((host.as_str(), port))
+        let listener = listen(host, port, config.tcp_backlog)
             .await
             .with_context(|| format!("could not bind {host}:{port}"))?;
         // With --port 0 every further address uses the port the first one got.

@@ -73,6 +73,9 @@ static PARAMETERS: &[Parameter] = &[
     fixed("bind", |shared| shared.config.bind.join(" ")),
     fixed("port", |shared| shared.port.to_string()),
     fixed("databases", |shared| shared.config.databases.to_string()),
+    fixed("tcp-backlog", |shared| {
+        shared.config.tcp_backlog.to_string()
+    }),
     settable(
         "maxclients",
         |shared| shared.maxclients.load(Ordering::Relaxed).to_string(),
