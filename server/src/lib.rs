@@ -20,6 +20,7 @@ pub mod connection;
 pub mod glob;
 pub mod idle_poll;
 pub mod memory;
+pub mod notify;
 pub mod persist;
 pub mod propagate;
 pub mod pubsub;

@@ -128,6 +128,7 @@ pub async fn start_on_disk(
         timers: tokio::runtime::Handle::current(),
         scripting: Default::default(),
         pubsub: crate::sync::Arc::new(crate::pubsub::PubSub::new()),
+        notifications: Default::default(),
         log_control,
         config,
     });

@@ -68,6 +68,8 @@ pub struct Shared {
     /// Pub/Sub subscriptions (shared with each subscriber's session, which leaves them when
     /// it ends).
     pub pubsub: crate::sync::Arc<crate::pubsub::PubSub>,
+    /// `notify-keyspace-events`: which keyspace notifications are published.
+    pub notifications: crate::notify::Notifications,
     pub(crate) log_control: Option<LogControl>,
 }
 
@@ -115,6 +117,42 @@ impl ShutdownSignal {
 }
 
 impl Shared {
+    /// Publishes keyspace notification `event` (of `class`, see [`crate::notify`]) about
+    /// `key` of database `db`, if `notify-keyspace-events` asks for it: one relaxed load
+    /// when it does not.
+    #[inline]
+    pub fn notify(&self, class: u32, event: &str, db: usize, key: &[u8], now_ms: u64) {
+        let channels = self.notifications.wants(class);
+        if channels != 0 {
+            self.publish_event(channels, event, db, key, now_ms);
+        }
+    }
+
+    #[cold]
+    fn publish_event(&self, channels: u32, event: &str, db: usize, key: &[u8], now_ms: u64) {
+        use crate::notify::{keyevent_channel, keyspace_channel, KEYEVENT, KEYSPACE};
+        use crate::pubsub::Namespace;
+        // A subscriber past its output limit is disconnected, as after PUBLISH.
+        let disconnect = |client_id: u64| {
+            self.clients.kill(0, |client| client.id == client_id);
+        };
+        if channels & KEYSPACE != 0 {
+            let channel = keyspace_channel(db, key);
+            self.pubsub.publish(
+                Namespace::Channel,
+                &channel,
+                event.as_bytes(),
+                now_ms,
+                disconnect,
+            );
+        }
+        if channels & KEYEVENT != 0 {
+            let channel = keyevent_channel(db, event);
+            self.pubsub
+                .publish(Namespace::Channel, &channel, key, now_ms, disconnect);
+        }
+    }
+
     /// Applies a new log level through the subscriber, if there is one.
     pub fn set_loglevel(&self, level: LogLevel) -> Result<(), String> {
         if let Some(control) = &self.log_control {

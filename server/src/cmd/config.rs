@@ -126,6 +126,18 @@ static PARAMETERS: &[Parameter] = &[
     // Redis's older name for the same setting.
     settable("lua-time-limit", busy_threshold_get, busy_threshold_set),
     settable(
+        "notify-keyspace-events",
+        |shared| crate::notify::to_text(shared.notifications.flags()),
+        |value| {
+            let text = std::str::from_utf8(value).map_err(|_| crate::notify::INVALID_CLASS)?;
+            let flags = crate::notify::parse(text)?;
+            Ok(Box::new(move |shared| {
+                shared.notifications.set_flags(flags);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
         "client-output-buffer-limit",
         |shared| shared.pubsub.output_limits().to_text(),
         |value| {

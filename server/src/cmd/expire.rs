@@ -5,6 +5,7 @@ use protocol::Argv;
 use protocol::IntText;
 
 use super::{arg_i64, is, CmdError, Ctx};
+use crate::notify;
 use crate::store::Shard;
 
 /// Condition flags of EXPIRE and friends (Redis 7).
@@ -111,6 +112,12 @@ fn expire_generic(
         propagate_expiry(&shard, key, deadline, now);
     }
     drop(shard);
+    if applied {
+        // A deadline already past deleted the key: that is what subscribers hear.
+        let deleted = u64::try_from(deadline).unwrap_or(0) <= now;
+        let event = if deleted { "del" } else { "expire" };
+        ctx.notify(notify::GENERIC, event, key);
+    }
     ctx.out.int(i64::from(applied));
     Ok(())
 }
@@ -202,6 +209,9 @@ pub fn persist(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         shard.propagate(&[b"PERSIST", &args[1]]);
     }
     drop(shard);
+    if had_ttl {
+        ctx.notify(notify::GENERIC, "persist", &args[1]);
+    }
     ctx.out.int(i64::from(had_ttl));
     Ok(())
 }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use super::string::propagate_set;
 use super::{arg_i64, errors, is, parse_cursor, CmdError, Ctx};
 use crate::glob::glob_match;
+use crate::notify;
 use crate::store::{Db, Entry, Lookup, MultiLock, SHARDS};
 
 fn keys_of(args: Argv<'_>) -> impl Iterator<Item = &[u8]> + Clone {
@@ -20,19 +21,29 @@ pub fn del(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let mut locked = ctx.db().lock_keys(keys_of(args));
     locked.prefetch_entries(keys_of(args));
+    // The removed keys are collected only when someone listens for `del` events.
+    let listening = ctx.shared.notifications.wants(notify::GENERIC) != 0;
+    let mut removed_keys: Vec<&[u8]> = Vec::new();
     let removed = args
         .slice(1..)
         .iter()
         .filter(|key| {
-            locked
+            let removed = locked
                 .shard(key)
-                .is_some_and(|(shard, hash)| shard.delete(hash, key, now))
+                .is_some_and(|(shard, hash)| shard.delete(hash, key, now));
+            if removed && listening {
+                removed_keys.push(key);
+            }
+            removed
         })
         .count();
     if removed > 0 {
         locked.propagate_named(b"DEL", args.slice(1..).iter());
     }
     drop(locked);
+    for key in removed_keys {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
     ctx.out.count(removed);
     Ok(())
 }

@@ -274,6 +274,14 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// The selected database (borrowed from the server state, not from `self`, so handlers
     /// can write replies while they hold it).
+    /// Publishes keyspace notification `event` of `class` about `key` in the session's
+    /// database (see [`Shared::notify`]).
+    #[inline]
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        self.shared
+            .notify(class, event, self.session.db, key, self.now_ms);
+    }
+
     pub fn db(&self) -> &'a Db {
         // `session.db` is only ever set to a validated index.
         let store = &self.shared.store;

@@ -9,6 +9,7 @@ use protocol::Argv;
 use protocol::IntText;
 
 use super::{arg_i64, errors, format_f64, is, parse_f64, parse_i64, CmdError, Ctx, Reply};
+use crate::notify;
 use crate::store::{Db, Lookup, Shard, Value};
 
 /// Redis's default `proto-max-bulk-len`. APPEND and SETRANGE enforce the server's configured
@@ -218,6 +219,12 @@ pub fn set(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         propagate_set(&shard, key, value, deadline, now);
     }
     drop(shard);
+    if allowed {
+        ctx.notify(notify::STRING, "set", key);
+        if let Ttl::At(_) = ttl {
+            ctx.notify(notify::GENERIC, "expire", key);
+        }
+    }
     if options.get {
         match old_value {
             Some(old) => ctx.out.bulk(&old),
@@ -241,6 +248,9 @@ pub fn setnx(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         propagate_set(&shard, &args[1], &args[2], None, now);
     }
     drop(shard);
+    if created {
+        ctx.notify(notify::STRING, "set", &args[1]);
+    }
     ctx.out.int(i64::from(created));
     Ok(())
 }
@@ -264,6 +274,8 @@ fn set_with_ttl(
     );
     propagate_set(&shard, &args[1], &args[3], Some(deadline), now);
     drop(shard);
+    ctx.notify(notify::STRING, "set", &args[1]);
+    ctx.notify(notify::GENERIC, "expire", &args[1]);
     ctx.out.ok();
     Ok(())
 }
@@ -336,6 +348,10 @@ fn mset_generic(
         }
     }
     locked.propagate_named(b"MSET", pairs.iter());
+    drop(locked);
+    for key in pairs.iter().step_by(2) {
+        ctx.notify(notify::STRING, "set", key);
+    }
     Ok(true)
 }
 
@@ -364,6 +380,7 @@ pub fn getset(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     shard.set(hash, &args[1], Value::Str(args[2].to_vec()), None, now);
     propagate_set(&shard, &args[1], &args[2], None, now);
     drop(shard);
+    ctx.notify(notify::STRING, "set", &args[1]);
     match old {
         Some(old) => ctx.out.bulk(&old),
         None => ctx.out.null(),
@@ -440,6 +457,7 @@ pub fn append(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     };
     shard.propagate(&[b"APPEND", &args[1], &args[2]]);
     drop(shard);
+    ctx.notify(notify::STRING, "append", &args[1]);
     ctx.out.count(new_len);
     Ok(())
 }
@@ -561,6 +579,7 @@ pub fn incr_by(db: &Db, key: &[u8], delta: i64, now_ms: u64) -> Result<i64, CmdE
 
 fn reply_incr(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> Result<(), CmdError> {
     let value = incr_by(ctx.db(), key, delta, ctx.now_ms)?;
+    ctx.notify(notify::STRING, "incrby", key);
     ctx.out.int(value);
     Ok(())
 }
@@ -622,6 +641,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             ctx.out.bulk(text.as_bytes());
         }
     }
+    ctx.notify(notify::STRING, "incrbyfloat", &args[1]);
     Ok(())
 }
 
