@@ -21,12 +21,12 @@ use bytes::Bytes;
 use crate::util::*;
 
 /// A `redis-server` on a free port, killed when dropped (even if the test fails).
-struct RedisServer {
+pub(crate) struct RedisServer {
     _guard: ChildGuard,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
-async fn start_redis_server() -> Option<RedisServer> {
+pub(crate) async fn start_redis_server() -> Option<RedisServer> {
     let binary = require_tool("redis-server")?;
     // The port is free when chosen but may be taken before redis-server binds it: retry.
     for _ in 0..3 {
@@ -789,76 +789,4 @@ async fn same_wire_behaviour_as_redis() {
         replies.push(frames);
     }
     assert_eq!(replies[1], replies[0]);
-}
-
-/// The keyspace notifications a sequence of commands publishes, as a subscriber to every
-/// keyspace and keyevent channel receives them.
-async fn notifications_of(addr: SocketAddr, commands: &[&[&str]]) -> Vec<Frame> {
-    let mut subscriber = Raw::connect(addr).await;
-    let mut c = Raw::connect(addr).await;
-    assert_eq!(
-        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"])
-            .await,
-        ok()
-    );
-    subscriber.cmd(&["PSUBSCRIBE", "__key*__:*"]).await;
-    subscriber.cmd(&["SUBSCRIBE", "end-of-test"]).await;
-    for command in commands {
-        c.cmd(command).await;
-    }
-    c.cmd(&["PUBLISH", "end-of-test", "x"]).await;
-    let mut messages = Vec::new();
-    loop {
-        let message = subscriber.read().await;
-        if message == bulks(&["message", "end-of-test", "x"]) {
-            return messages;
-        }
-        messages.push(message);
-    }
-}
-
-#[tokio::test]
-async fn keyspace_notifications_match_redis() {
-    let Some(redis) = start_redis_server().await else {
-        return;
-    };
-    let server = start_server().await;
-    // The families kvstore notifies so far: strings and the generic key commands below.
-    let commands: &[&[&str]] = &[
-        &["SET", "k", "v"],
-        &["SET", "k", "v", "EX", "100"],
-        &["SET", "k", "w", "NX"],
-        &["SET", "k", "w", "KEEPTTL"],
-        &["SETNX", "k2", "v"],
-        &["SETNX", "k2", "v"],
-        &["SETEX", "k3", "10", "v"],
-        &["PSETEX", "k4", "10000", "v"],
-        &["MSET", "a", "1", "b", "2"],
-        &["MSETNX", "a", "1", "c", "3"],
-        &["MSETNX", "c", "3", "d", "4"],
-        &["GETSET", "a", "5"],
-        &["APPEND", "a", "x"],
-        &["APPEND", "new", "x"],
-        &["INCR", "n"],
-        &["INCRBY", "n", "5"],
-        &["DECR", "n"],
-        &["DECRBY", "n", "2"],
-        &["INCR", "a"],
-        &["INCRBYFLOAT", "f", "1.5"],
-        &["EXPIRE", "k", "100"],
-        &["EXPIRE", "k", "100", "NX"],
-        &["PEXPIRE", "k2", "5000"],
-        &["EXPIREAT", "k3", "1"],
-        &["EXPIRE", "missing", "10"],
-        &["PERSIST", "k"],
-        &["PERSIST", "k"],
-        &["DEL", "k", "k2", "missing"],
-        &["UNLINK", "b"],
-        &["SELECT", "3"],
-        &["SET", "other", "v"],
-        &["DEL", "other"],
-    ];
-    let expected = notifications_of(redis.addr, commands).await;
-    assert!(expected.len() > 40, "redis sent {expected:?}");
-    assert_eq!(notifications_of(server.addr(), commands).await, expected);
 }

@@ -21,6 +21,7 @@ mod functions;
 mod hashes;
 mod keys;
 mod lists;
+mod notifications;
 mod persistence;
 mod process;
 mod protocol_errors;

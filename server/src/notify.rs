@@ -5,7 +5,10 @@
 //! for `__keyevent@<db>__:<event>` (message: the key). Off by default; the check every write
 //! makes is then one relaxed atomic load ([`Notifications::wants`]).
 
-use crate::sync::{AtomicU32, Ordering};
+use crate::clients::Registry;
+use crate::pubsub::{Namespace, PubSub};
+use crate::store::KeyEvents;
+use crate::sync::{Arc, AtomicU32, Ordering};
 
 /// `K`: events on `__keyspace@<db>__:<key>`.
 pub const KEYSPACE: u32 = 1 << 0;
@@ -123,6 +126,65 @@ impl Notifications {
             return 0;
         }
         flags & (KEYSPACE | KEYEVENT)
+    }
+}
+
+/// Publishes `event` about `key` on the `channels` asked for (`KEYSPACE`, `KEYEVENT`),
+/// keyspace first, as Redis does. A subscriber pushed past its output limit is
+/// disconnected, as after PUBLISH.
+pub fn publish(
+    pubsub: &PubSub,
+    clients: &Registry,
+    channels: u32,
+    event: &str,
+    db: usize,
+    key: &[u8],
+    now_ms: u64,
+) {
+    let disconnect = |client_id: u64| {
+        clients.kill(0, |client| client.id == client_id);
+    };
+    if channels & KEYSPACE != 0 {
+        let channel = keyspace_channel(db, key);
+        pubsub.publish(
+            Namespace::Channel,
+            &channel,
+            event.as_bytes(),
+            now_ms,
+            disconnect,
+        );
+    }
+    if channels & KEYEVENT != 0 {
+        let channel = keyevent_channel(db, event);
+        pubsub.publish(Namespace::Channel, &channel, key, now_ms, disconnect);
+    }
+}
+
+/// Publishes `expired` events for the store ([`KeyEvents`]): keys removed by lazy or active
+/// expiry.
+pub struct ExpiryEvents {
+    /// The server's `notify-keyspace-events`.
+    pub notifications: std::sync::Arc<Notifications>,
+    /// Where the events go.
+    pub pubsub: Arc<PubSub>,
+    /// For disconnecting subscribers past their output limit.
+    pub clients: Arc<Registry>,
+}
+
+impl KeyEvents for ExpiryEvents {
+    fn expired(&self, db: usize, key: &[u8]) {
+        let channels = self.notifications.wants(EXPIRED);
+        if channels != 0 {
+            publish(
+                &self.pubsub,
+                &self.clients,
+                channels,
+                "expired",
+                db,
+                key,
+                crate::clock::unix_ms(),
+            );
+        }
     }
 }
 

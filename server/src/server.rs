@@ -132,6 +132,14 @@ pub async fn start_on_disk(
         log_control,
         config,
     });
+    // Keys the store expires reach subscribers as `expired` events.
+    shared
+        .store
+        .attach_key_events(std::sync::Arc::new(crate::notify::ExpiryEvents {
+            notifications: std::sync::Arc::clone(&shared.notifications),
+            pubsub: crate::sync::Arc::clone(&shared.pubsub),
+            clients: Arc::clone(&shared.clients),
+        }));
     let loader = Arc::clone(&shared);
     tokio::task::spawn_blocking(move || load_data(&loader))
         .await

@@ -69,7 +69,7 @@ pub struct Shared {
     /// it ends).
     pub pubsub: crate::sync::Arc<crate::pubsub::PubSub>,
     /// `notify-keyspace-events`: which keyspace notifications are published.
-    pub notifications: crate::notify::Notifications,
+    pub notifications: std::sync::Arc<crate::notify::Notifications>,
     pub(crate) log_control: Option<LogControl>,
 }
 
@@ -130,27 +130,15 @@ impl Shared {
 
     #[cold]
     fn publish_event(&self, channels: u32, event: &str, db: usize, key: &[u8], now_ms: u64) {
-        use crate::notify::{keyevent_channel, keyspace_channel, KEYEVENT, KEYSPACE};
-        use crate::pubsub::Namespace;
-        // A subscriber past its output limit is disconnected, as after PUBLISH.
-        let disconnect = |client_id: u64| {
-            self.clients.kill(0, |client| client.id == client_id);
-        };
-        if channels & KEYSPACE != 0 {
-            let channel = keyspace_channel(db, key);
-            self.pubsub.publish(
-                Namespace::Channel,
-                &channel,
-                event.as_bytes(),
-                now_ms,
-                disconnect,
-            );
-        }
-        if channels & KEYEVENT != 0 {
-            let channel = keyevent_channel(db, event);
-            self.pubsub
-                .publish(Namespace::Channel, &channel, key, now_ms, disconnect);
-        }
+        crate::notify::publish(
+            &self.pubsub,
+            &self.clients,
+            channels,
+            event,
+            db,
+            key,
+            now_ms,
+        );
     }
 
     /// Applies a new log level through the subscriber, if there is one.

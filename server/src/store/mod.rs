@@ -560,6 +560,14 @@ pub fn attach_stream(shards: &mut [(u32, &mut Shard)], stream: Option<&Arc<Write
     }
 }
 
+/// What the store tells the server about keys it removes on its own: expiry, lazy or by
+/// the active cycle (keyspace notifications). Called with the key's shard locked: it must
+/// not take a shard lock.
+pub trait KeyEvents: Send + Sync {
+    /// `key` of database `db` expired and was removed.
+    fn expired(&self, db: usize, key: &[u8]);
+}
+
 /// All databases of a server.
 pub struct Store {
     dbs: Box<[Db]>,
@@ -697,6 +705,15 @@ impl Store {
     /// [`attach_stream`].
     pub fn attach_stream(&self, stream: Option<&Arc<WriteStream>>) {
         self.with_all_locked(|shards| attach_stream(shards, stream));
+    }
+
+    /// Tells every shard who hears of the keys it expires.
+    pub fn attach_key_events(&self, events: std::sync::Arc<dyn KeyEvents>) {
+        self.with_all_locked(|shards| {
+            for (db, shard) in shards.iter_mut() {
+                shard.set_key_events(*db as usize, std::sync::Arc::clone(&events));
+            }
+        });
     }
 }
 

@@ -136,6 +136,8 @@ pub struct Shard {
     stats: ShardStats,
     /// Where this shard's write effects go, while a stream is attached.
     feed: Option<Feed>,
+    /// Who hears of keys the server removes itself (expiry), and this shard's database.
+    key_events: Option<(usize, std::sync::Arc<dyn super::KeyEvents>)>,
     /// Mark of entries already captured by the current snapshot; outside a snapshot every
     /// entry carries it.
     mark: bool,
@@ -294,6 +296,7 @@ impl Shard {
                 watched.touch_expired(key);
             }
             self.propagate_key_deleted(index);
+            self.note_expired(key);
             self.delete_at(index);
             self.stats.expired += 1;
             return None;
@@ -501,6 +504,11 @@ impl Shard {
                         watched.touch_expired(key);
                     }
                     self.propagate_key_deleted(due.index);
+                    if let (Some((db, events)), Some((key, _))) =
+                        (&self.key_events, self.table.get_at(due.index))
+                    {
+                        events.expired(*db, key);
+                    }
                     self.delete_at(due.index);
                     self.stats.expired += 1;
                     result.expired += 1;
@@ -612,6 +620,17 @@ impl Shard {
     /// Attaches this shard to a write stream (`Some`) or detaches it. Call with every shard
     /// of the store locked, so that the stream starts at one point in the history of all of
     /// them (see [`crate::store::attach_stream`]).
+    /// Sets who hears of keys this shard (of database `db`) expires.
+    pub fn set_key_events(&mut self, db: usize, events: std::sync::Arc<dyn super::KeyEvents>) {
+        self.key_events = Some((db, events));
+    }
+
+    fn note_expired(&self, key: &[u8]) {
+        if let Some((db, events)) = &self.key_events {
+            events.expired(*db, key);
+        }
+    }
+
     pub fn set_feed(&mut self, feed: Option<Feed>) {
         self.feed = feed;
     }
