@@ -237,12 +237,21 @@ fn rename_locked(
     Ok(true)
 }
 
+/// The events of a rename (none when a key is renamed to itself, as in Redis).
+fn notify_renamed(ctx: &Ctx<'_>, src: &[u8], dst: &[u8]) {
+    if src != dst {
+        ctx.notify(notify::GENERIC, "rename_from", src);
+        ctx.notify(notify::GENERIC, "rename_to", dst);
+    }
+}
+
 /// RENAME key newkey: keeps the TTL; atomic across shards.
 pub fn rename(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let mut locked = ctx.db().lock_keys(keys_of(args));
     rename_locked(&mut locked, &args[1], &args[2], false, now)?;
     drop(locked);
+    notify_renamed(ctx, &args[1], &args[2]);
     ctx.out.ok();
     Ok(())
 }
@@ -253,6 +262,9 @@ pub fn renamenx(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let mut locked = ctx.db().lock_keys(keys_of(args));
     let renamed = rename_locked(&mut locked, &args[1], &args[2], true, now)?;
     drop(locked);
+    if renamed {
+        notify_renamed(ctx, &args[1], &args[2]);
+    }
     ctx.out.int(i64::from(renamed));
     Ok(())
 }
@@ -310,6 +322,10 @@ pub fn copy(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             args,
         )
     };
+    if copied {
+        ctx.shared
+            .notify(notify::GENERIC, "copy_to", target_db, dst, now);
+    }
     ctx.out.int(i64::from(copied));
     Ok(())
 }

@@ -398,6 +398,8 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             entry.value.as_string()?;
             if let Some(entry) = shard.remove(hash, &args[1], now) {
                 shard.propagate(&[b"DEL", &args[1]]);
+                drop(shard);
+                ctx.notify(notify::GENERIC, "del", &args[1]);
                 ctx.out.bulk(entry.value.as_string()?);
             }
         }
@@ -410,13 +412,16 @@ pub fn getex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let options = parse_string_options(args, 2, OptionsOf::Getex)?;
     let (mut shard, hash) = ctx.db().lock(&args[1]);
-    let value = match shard.get_read(hash, &args[1], now) {
+    let (value, had_ttl) = match shard.get_read(hash, &args[1], now) {
         None => {
             drop(shard);
             ctx.out.null();
             return Ok(());
         }
-        Some(entry) => entry.value.as_string()?.to_vec(),
+        Some(entry) => (
+            entry.value.as_string()?.to_vec(),
+            entry.expires_at().is_some(),
+        ),
     };
     // As Redis: the amount is validated only once the key is known to exist.
     // None: leave the TTL alone; Some(None): PERSIST; Some(Some(at)): new deadline.
@@ -430,6 +435,12 @@ pub fn getex(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         super::expire::propagate_expiry(&shard, &args[1], deadline, now);
     }
     drop(shard);
+    match change {
+        Some(Some(at)) if at <= now => ctx.notify(notify::GENERIC, "del", &args[1]),
+        Some(Some(_)) => ctx.notify(notify::GENERIC, "expire", &args[1]),
+        Some(None) if had_ttl => ctx.notify(notify::GENERIC, "persist", &args[1]),
+        _ => {}
+    }
     ctx.out.bulk(&value);
     Ok(())
 }
@@ -550,6 +561,9 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         shard.propagate(&[b"SETRANGE", &args[1], &args[2], patch]);
     }
     drop(shard);
+    if !patch.is_empty() {
+        ctx.notify(notify::STRING, "setrange", &args[1]);
+    }
     ctx.out.count(new_len);
     Ok(())
 }
