@@ -196,7 +196,10 @@ async fn notifications_with_blocked(
             if count == (i + 1).to_string() {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "{command:?} not blocked");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{command:?} not blocked"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         clients.push(client);

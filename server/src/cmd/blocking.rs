@@ -185,14 +185,7 @@ fn pop_or_block(
 /// write served it later, as its non-blocking twin does: a move's push onto its
 /// destination first, then the pop (`lpop`, `rpop`, `zpopmin`, `zpopmax`), then `del` if
 /// it emptied the key.
-fn notify_served(
-    shared: &Shared,
-    db: usize,
-    op: &BlockOp,
-    key: &[u8],
-    emptied: bool,
-    now_ms: u64,
-) {
+fn notify_served(shared: &Shared, db: usize, op: &BlockOp, key: &[u8], emptied: bool, now_ms: u64) {
     let (class, event) = match op {
         BlockOp::ListPop { end, .. } => (notify::LIST, end.pop_event()),
         BlockOp::ListMove { from, to, dst, .. } => {

@@ -18,12 +18,13 @@
 //!   the position of `numkeys` (2 for BLMPOP, whose timeout comes first).
 //! - `pop_elements(shard, hash, key, now, end, count, fill)`: pops up to `count` elements
 //!   from one end of the list at a key on a locked shard (`WRONGTYPE` for another type, no
-//!   element for a missing key), deleting the key when it empties; no propagation (the
-//!   caller decides what to emit, e.g. `propagate_pop(shard, key, end, None)` for BLPOP's
-//!   `LPOP key`). `fill(ctx)` gives the current `list-max-listpack-size` bounds.
+//!   element for a missing key), deleting the key when it empties (and saying so, for the
+//!   `del` event); no propagation and no keyspace event (the caller decides what to emit,
+//!   e.g. `propagate_pop(shard, key, end, None)` for BLPOP's `LPOP key`). `fill(ctx)` gives the current `list-max-listpack-size` bounds.
 //! - `multi_pop`: LMPOP's whole operation (first non-empty key in argument order,
 //!   `WRONGTYPE` on the first list of another type met before it), propagated as
-//!   `LPOP|RPOP key popped`; `Ok(None)` when every key is missing or empty.
+//!   `LPOP|RPOP key popped`, with its keyspace events; `Ok(None)` when every key is missing
+//!   or empty.
 //! - `move_element`: LMOVE's whole operation, propagated as the caller's `propagate_as`
 //!   (the command as sent for LMOVE/RPOPLPUSH; `LMOVE ...` / `RPOPLPUSH ...` for the
 //!   blocking forms).
