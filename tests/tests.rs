@@ -22,6 +22,7 @@ mod hashes;
 mod keys;
 mod lists;
 mod notifications;
+mod notify_lists_hashes;
 mod persistence;
 mod process;
 mod protocol_errors;

@@ -26,6 +26,7 @@ use super::list::parse_multi_pop;
 use super::zset::{write_key_member_score, write_mpop_reply, MpopArgs, Side};
 use super::{errors, is, CmdError, Ctx, Reply, Session};
 use crate::clients::ClientInfo;
+use crate::notify;
 use crate::shared::Shared;
 use crate::store::value::list::{End, Fill};
 use crate::store::waiters::{
@@ -144,8 +145,11 @@ fn pop_or_block(
             }
         }
         let fill = Fill::from_limits(&ctx.shared.store.limits().get());
-        let outcome = waiters::pop_now(&mut locked, key, &op, fill, now);
+        let (outcome, emptied) = waiters::pop_now_reporting(&mut locked, key, &op, fill, now);
         drop(locked);
+        if !matches!(outcome, Outcome::Failed(_)) {
+            notify_served(ctx.shared, ctx.session.db, &op, key, emptied, now);
+        }
         write_outcome(ctx.out, shape, outcome);
         return Ok(());
     }
@@ -175,6 +179,42 @@ fn pop_or_block(
         timeout_ms,
     }));
     Ok(())
+}
+
+/// Publishes the keyspace events of a pop done for a blocking command, at once or when a
+/// write served it later, as its non-blocking twin does: a move's push onto its
+/// destination first, then the pop (`lpop`, `rpop`, `zpopmin`, `zpopmax`), then `del` if
+/// it emptied the key.
+fn notify_served(shared: &Shared, db: usize, op: &BlockOp, key: &[u8], emptied: bool, now_ms: u64) {
+    let (class, event) = match op {
+        BlockOp::ListPop { end, .. } => (notify::LIST, end.pop_event()),
+        BlockOp::ListMove { from, to, dst, .. } => {
+            shared.notify(notify::LIST, to.push_event(), db, dst, now_ms);
+            (notify::LIST, from.pop_event())
+        }
+        BlockOp::ZPop { max: true, .. } => (notify::ZSET, "zpopmax"),
+        BlockOp::ZPop { max: false, .. } => (notify::ZSET, "zpopmin"),
+    };
+    shared.notify(class, event, db, key, now_ms);
+    if emptied {
+        shared.notify(notify::GENERIC, "del", db, key, now_ms);
+    }
+}
+
+/// Serves the clients blocked on keys that writes made ready ([`waiters::serve_ready`]) and
+/// publishes the events of their pops, after the events of the write that served them (as
+/// Redis orders them). Call with no shard lock held.
+pub(crate) fn serve_ready(shared: &Shared, now_ms: u64) {
+    waiters::serve_ready_reporting(&shared.store, now_ms, &mut |served| {
+        notify_served(
+            shared,
+            served.db,
+            served.op,
+            served.key,
+            served.emptied,
+            now_ms,
+        );
+    });
 }
 
 /// BLPOP key [key ...] timeout / BRPOP: `[key, element]`, or a null array on timeout.

@@ -19,6 +19,7 @@ use super::collection::{reply_empty_scan, Random, ScanOptions, MAX_REPEATED_PICK
 use super::string::float_result;
 use super::{arg_i64, errors, is, parse_cursor, parse_f64, parse_i64, CmdError, Ctx};
 use crate::glob::glob_match;
+use crate::notify;
 use crate::store::{Db, Hash, Value};
 
 /// A stored field value that HINCRBY cannot read as a 64-bit integer.
@@ -33,8 +34,8 @@ fn pairs<'a>(args: Argv<'a>) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
         .map(move |i| (args.arg(i), args.arg(i + 1)))
 }
 
-/// Sets every `field value` pair of `args` (HSET, HMSET) and propagates them as one HSET;
-/// returns how many fields were new. Rejects an odd pair list with `command`'s arity error.
+/// Sets every `field value` pair of `args` (HSET, HMSET), propagates them as one HSET and
+/// publishes `hset` (even when no value changed, as Redis); returns how many fields were new. Rejects an odd pair list with `command`'s arity error.
 fn set_pairs(ctx: &mut Ctx<'_>, args: Argv<'_>, command: &str) -> Result<usize, CmdError> {
     if !args.len().is_multiple_of(2) {
         return Err(CmdError::owned(format!(
@@ -61,6 +62,8 @@ fn set_pairs(ctx: &mut Ctx<'_>, args: Argv<'_>, command: &str) -> Result<usize, 
         }
     };
     shard.propagate_named(b"HSET", args.slice(1..).iter());
+    drop(shard);
+    ctx.notify(notify::HASH, "hset", key);
     Ok(added)
 }
 
@@ -104,6 +107,9 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         shard.propagate_named(b"HSETNX", args.slice(1..).iter());
     }
     drop(shard);
+    if created {
+        ctx.notify(notify::HASH, "hset", key);
+    }
     ctx.out.int(i64::from(created));
     Ok(())
 }
@@ -176,6 +182,12 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         shard.propagate_named(b"HDEL", args.slice(1..).iter());
     }
     drop(shard);
+    if removed > 0 {
+        ctx.notify(notify::HASH, "hdel", key);
+        if emptied {
+            ctx.notify(notify::GENERIC, "del", key);
+        }
+    }
     ctx.out.count(removed);
     Ok(())
 }
@@ -279,6 +291,7 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     };
     shard.propagate_named(b"HINCRBY", args.slice(1..).iter());
     drop(shard);
+    ctx.notify(notify::HASH, "hincrby", key);
     ctx.out.int(result);
     Ok(())
 }
@@ -315,6 +328,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     // Propagated as its result, so replay never depends on floating-point rounding.
     shard.propagate(&[b"HSET", key, field, text.as_bytes()]);
     drop(shard);
+    ctx.notify(notify::HASH, "hincrbyfloat", key);
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }

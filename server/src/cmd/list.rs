@@ -18,12 +18,13 @@
 //!   the position of `numkeys` (2 for BLMPOP, whose timeout comes first).
 //! - `pop_elements(shard, hash, key, now, end, count, fill)`: pops up to `count` elements
 //!   from one end of the list at a key on a locked shard (`WRONGTYPE` for another type, no
-//!   element for a missing key), deleting the key when it empties; no propagation (the
-//!   caller decides what to emit, e.g. `propagate_pop(shard, key, end, None)` for BLPOP's
-//!   `LPOP key`). `fill(ctx)` gives the current `list-max-listpack-size` bounds.
+//!   element for a missing key), deleting the key when it empties (and saying so, for the
+//!   `del` event); no propagation and no keyspace event (the caller decides what to emit,
+//!   e.g. `propagate_pop(shard, key, end, None)` for BLPOP's `LPOP key`). `fill(ctx)` gives the current `list-max-listpack-size` bounds.
 //! - `multi_pop`: LMPOP's whole operation (first non-empty key in argument order,
 //!   `WRONGTYPE` on the first list of another type met before it), propagated as
-//!   `LPOP|RPOP key popped`; `Ok(None)` when every key is missing or empty.
+//!   `LPOP|RPOP key popped`, with its keyspace events; `Ok(None)` when every key is missing
+//!   or empty.
 //! - `move_element`: LMOVE's whole operation, propagated as the caller's `propagate_as`
 //!   (the command as sent for LMOVE/RPOPLPUSH; `LMOVE ...` / `RPOPLPUSH ...` for the
 //!   blocking forms).
@@ -35,6 +36,7 @@
 use protocol::Argv;
 
 use super::{arg_i64, errors, is, CmdError, Ctx, Reply};
+use crate::notify;
 use crate::store::value::list::{Element, End, Fill, Needle};
 use crate::store::value::List;
 use crate::store::{Db, Shard, Value};
@@ -61,6 +63,22 @@ impl End {
         match self {
             End::Head => b"LPOP",
             End::Tail => b"RPOP",
+        }
+    }
+
+    /// The keyspace event of a push onto this end: `lpush` or `rpush`.
+    pub(crate) fn push_event(self) -> &'static str {
+        match self {
+            End::Head => "lpush",
+            End::Tail => "rpush",
+        }
+    }
+
+    /// The keyspace event of a pop from this end: `lpop` or `rpop`.
+    pub(crate) fn pop_event(self) -> &'static str {
+        match self {
+            End::Head => "lpop",
+            End::Tail => "rpop",
         }
     }
 }
@@ -116,6 +134,7 @@ fn push(ctx: &mut Ctx<'_>, args: Argv<'_>, end: End, only_existing: bool) -> Res
     shard.propagate_named(&args[0], args.slice(1..).iter());
     pushed(ctx, key);
     drop(shard);
+    ctx.notify(notify::LIST, end.push_event(), key);
     ctx.out.count(len);
     Ok(())
 }
@@ -141,8 +160,9 @@ pub fn rpushx(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 }
 
 /// Pops up to `count` elements from `end` of the list at `key` in a locked shard, deleting
-/// the key if that empties it. A missing key gives no element; a key of another type is
-/// `WRONGTYPE`. Propagates nothing: the caller emits the command that replays the pop.
+/// the key if that empties it (the `bool`: true when it did). A missing key gives no
+/// element; a key of another type is `WRONGTYPE`. Propagates and notifies nothing: the
+/// caller emits the command that replays the pop and the events.
 pub(crate) fn pop_elements(
     shard: &mut Shard,
     hash: u64,
@@ -151,9 +171,9 @@ pub(crate) fn pop_elements(
     end: End,
     count: usize,
     fill: Fill,
-) -> Result<Vec<Vec<u8>>, CmdError> {
+) -> Result<(Vec<Vec<u8>>, bool), CmdError> {
     let Some(entry) = shard.get_mut(hash, key, now_ms) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     };
     let list = entry.value.as_list_mut()?;
     let take = count.min(list.len());
@@ -164,10 +184,11 @@ pub(crate) fn pop_elements(
             None => break,
         }
     }
-    if list.is_empty() {
+    let emptied = list.is_empty();
+    if emptied {
         shard.delete(hash, key, now_ms);
     }
-    Ok(popped)
+    Ok((popped, emptied))
 }
 
 /// Propagates `LPOP key [count]` (or RPOP): how a pop served to a client is replayed.
@@ -216,11 +237,15 @@ fn pop(ctx: &mut Ctx<'_>, args: Argv<'_>, end: End) -> Result<(), CmdError> {
         }
         return Ok(());
     }
-    let popped = pop_elements(&mut shard, hash, key, now, end, count.unwrap_or(1), fill)?;
+    let (popped, emptied) =
+        pop_elements(&mut shard, hash, key, now, end, count.unwrap_or(1), fill)?;
     if !popped.is_empty() {
         shard.propagate_named(&args[0], args.slice(1..).iter());
     }
     drop(shard);
+    if !popped.is_empty() {
+        notify_popped(ctx, key, end, emptied);
+    }
     match count {
         Some(_) => {
             ctx.out.array(popped.len());
@@ -234,6 +259,15 @@ fn pop(ctx: &mut Ctx<'_>, args: Argv<'_>, end: End) -> Result<(), CmdError> {
         },
     }
     Ok(())
+}
+
+/// Publishes the events of a pop from `end` of `key`: `lpop`/`rpop`, then `del` if it
+/// emptied (and so deleted) the list, as Redis does.
+pub(crate) fn notify_popped(ctx: &Ctx<'_>, key: &[u8], end: End, emptied: bool) {
+    ctx.notify(notify::LIST, end.pop_event(), key);
+    if emptied {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
 }
 
 /// LPOP key [count]
@@ -352,6 +386,7 @@ pub fn lset(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     list.set(index, &args[3], fill);
     shard.propagate_named(b"LSET", args.slice(1..).iter());
     drop(shard);
+    ctx.notify(notify::LIST, "lset", key);
     ctx.out.ok();
     Ok(())
 }
@@ -386,6 +421,7 @@ pub fn linsert(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     shard.propagate_named(b"LINSERT", args.slice(1..).iter());
     pushed(ctx, key);
     drop(shard);
+    ctx.notify(notify::LIST, "linsert", key);
     ctx.out.count(len);
     Ok(())
 }
@@ -406,13 +442,20 @@ pub fn lrem(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let limit = if limit == 0 { usize::MAX } else { limit };
     let end = if count < 0 { End::Tail } else { End::Head };
     let removed = list.remove_matching(element, end, limit, fill);
-    if list.is_empty() {
+    let emptied = list.is_empty();
+    if emptied {
         shard.delete(hash, key, now);
     }
     if removed > 0 {
         shard.propagate_named(b"LREM", args.slice(1..).iter());
     }
     drop(shard);
+    if removed > 0 {
+        ctx.notify(notify::LIST, "lrem", key);
+        if emptied {
+            ctx.notify(notify::GENERIC, "del", key);
+        }
+    }
     ctx.out.count(removed);
     Ok(())
 }
@@ -431,20 +474,25 @@ pub fn ltrim(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     };
     let list = entry.value.as_list_mut()?;
     let len = list.len();
-    let changed = match clamp_range(start, stop, len) {
+    let (changed, emptied) = match clamp_range(start, stop, len) {
         Some((first, last)) => {
             list.retain_range(first..last + 1, fill);
-            list.len() != len
+            (list.len() != len, false)
         }
         None => {
             shard.delete(hash, key, now);
-            true
+            (true, true)
         }
     };
     if changed {
         shard.propagate_named(b"LTRIM", args.slice(1..).iter());
     }
     drop(shard);
+    // As Redis: `ltrim` for any trim of an existing list, even one that keeps everything.
+    ctx.notify(notify::LIST, "ltrim", key);
+    if emptied {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
     ctx.out.ok();
     Ok(())
 }
@@ -544,7 +592,9 @@ pub fn lpos(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 /// Moves one element from `from` of the list at `src` to `to` of the list at `dst` (LMOVE's
 /// whole operation), creating `dst` if needed and deleting `src` if emptied; returns the
 /// element, or `None` when `src` does not exist. `WRONGTYPE` if `src`, or (when `src`
-/// exists) `dst`, holds another type. Propagates `propagate_as` when it moved something.
+/// exists) `dst`, holds another type. Propagates `propagate_as` and publishes the events
+/// (the push onto `dst`, then the pop from `src` and its `del`, as Redis) when it moved
+/// something.
 pub(crate) fn move_element(
     ctx: &mut Ctx<'_>,
     src: &[u8],
@@ -553,6 +603,24 @@ pub(crate) fn move_element(
     to: End,
     propagate_as: &[&[u8]],
 ) -> Result<Option<Vec<u8>>, CmdError> {
+    let Some((element, emptied)) = move_locked(ctx, src, dst, from, to, propagate_as)? else {
+        return Ok(None);
+    };
+    ctx.notify(notify::LIST, to.push_event(), dst);
+    notify_popped(ctx, src, from, emptied);
+    Ok(Some(element))
+}
+
+/// [`move_element`]'s work under the locks of both keys: the element moved and whether
+/// `src` was emptied (and deleted).
+fn move_locked(
+    ctx: &mut Ctx<'_>,
+    src: &[u8],
+    dst: &[u8],
+    from: End,
+    to: End,
+    propagate_as: &[&[u8]],
+) -> Result<Option<(Vec<u8>, bool)>, CmdError> {
     let (now, fill) = (ctx.now_ms, fill(ctx));
     let mut locked = ctx.db().lock_keys([src, dst]);
     let Some((shard, src_hash)) = locked.shard(src) else {
@@ -570,7 +638,7 @@ pub(crate) fn move_element(
         source.push(to, &element, fill);
         shard.propagate(propagate_as);
         pushed(ctx, dst);
-        return Ok(Some(element));
+        return Ok(Some((element, false)));
     }
     if source.is_empty() {
         return Ok(None);
@@ -587,7 +655,7 @@ pub(crate) fn move_element(
     let Some((shard, src_hash)) = locked.shard(src) else {
         return Ok(None);
     };
-    let mut popped = pop_elements(shard, src_hash, src, now, from, 1, fill)?;
+    let (mut popped, emptied) = pop_elements(shard, src_hash, src, now, from, 1, fill)?;
     let Some(element) = popped.pop() else {
         return Ok(None);
     };
@@ -604,7 +672,7 @@ pub(crate) fn move_element(
     }
     dshard.propagate(propagate_as);
     pushed(ctx, dst);
-    Ok(Some(element))
+    Ok(Some((element, emptied)))
 }
 
 /// LMOVE source destination LEFT|RIGHT LEFT|RIGHT: the element moved, or nil.
@@ -680,8 +748,9 @@ pub(crate) fn parse_multi_pop(args: Argv<'_>, numkeys_at: usize) -> Result<Multi
 }
 
 /// LMPOP's operation: pops up to `pop.count` elements from `pop.end` of the first key in
-/// `pop.keys` holding a non-empty list, and propagates `LPOP|RPOP key popped`. `WRONGTYPE`
-/// for a key of another type met before it; `Ok(None)` when there is no such key.
+/// `pop.keys` holding a non-empty list, propagates `LPOP|RPOP key popped` and publishes
+/// the pop's events. `WRONGTYPE` for a key of another type met before it; `Ok(None)` when
+/// there is no such key.
 pub(crate) fn multi_pop<'k>(
     ctx: &mut Ctx<'_>,
     pop: &MultiPop<'k>,
@@ -692,9 +761,11 @@ pub(crate) fn multi_pop<'k>(
         let Some((shard, hash)) = locked.shard(key) else {
             continue;
         };
-        let popped = pop_elements(shard, hash, key, now, pop.end, pop.count, fill)?;
+        let (popped, emptied) = pop_elements(shard, hash, key, now, pop.end, pop.count, fill)?;
         if !popped.is_empty() {
             propagate_pop(shard, key, pop.end, Some(popped.len()));
+            drop(locked);
+            notify_popped(ctx, key, pop.end, emptied);
             return Ok(Some((key, popped)));
         }
     }

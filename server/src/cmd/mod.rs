@@ -431,7 +431,7 @@ pub(crate) fn run_command(
 /// ready: after the command, by the writer, with no lock held (as Redis serves them).
 pub(crate) fn serve_blocked_clients(ctx: &Ctx<'_>) {
     if ctx.shared.store.blocking().pending() {
-        crate::store::waiters::serve_ready(&ctx.shared.store, ctx.now_ms);
+        blocking::serve_ready(ctx.shared, ctx.now_ms);
     }
 }
 

@@ -408,13 +408,37 @@ impl Shard {
 /// Serves every ready key (see the module documentation); returns how many waiters were
 /// served. Call with no shard lock held.
 pub fn serve_ready(store: &Store, now_ms: u64) -> usize {
+    serve_ready_reporting(store, now_ms, &mut |_| {})
+}
+
+/// A pop served to a blocked client, as reported to [`serve_ready_reporting`]'s caller
+/// (which publishes its keyspace events).
+#[derive(Debug, Clone, Copy)]
+pub struct ServedPop<'a> {
+    /// The database of the key.
+    pub db: usize,
+    /// The key popped from.
+    pub key: &'a [u8],
+    /// What was done (for a move, the destination pushed onto).
+    pub op: &'a BlockOp,
+    /// True if the pop emptied the key, which was deleted.
+    pub emptied: bool,
+}
+
+/// [`serve_ready`], calling `on_served` for each pop it served (in order, with no shard lock
+/// held; a waiter that failed with an error took nothing and is not reported).
+pub fn serve_ready_reporting(
+    store: &Store,
+    now_ms: u64,
+    on_served: &mut dyn FnMut(ServedPop<'_>),
+) -> usize {
     let blocking = store.blocking();
     let fill = Fill::from_limits(&store.limits().get());
     let mut served = 0;
     while blocking.pending() {
         for (db_index, key) in blocking.take_ready() {
             if let Some(db) = store.db(db_index as usize) {
-                served += serve_key(db, &key, fill, now_ms);
+                served += serve_key(db, db_index as usize, &key, fill, now_ms, on_served);
             }
         }
     }
@@ -423,8 +447,9 @@ pub fn serve_ready(store: &Store, now_ms: u64) -> usize {
 
 /// What one attempt to serve the first waiter of a key did.
 enum Step {
-    /// A waiter was served (or failed); look for the next.
-    Served,
+    /// A waiter was served (or failed: `None`); look for the next. `Some((index, emptied))`:
+    /// it popped from its key at `index` in [`Waiter::keys`], and emptied it or not.
+    Served(Option<(usize, bool)>),
     /// The waiter could not be served after all (it ended meanwhile, or the key changed
     /// between the two locks): look again.
     Retry,
@@ -432,8 +457,16 @@ enum Step {
     Done,
 }
 
-/// Serves the waiters of `key` in FIFO order while it has elements; returns how many.
-fn serve_key(db: &Db, key: &[u8], fill: Fill, now_ms: u64) -> usize {
+/// Serves the waiters of `key` (in database `db_index`) in FIFO order while it has elements;
+/// returns how many.
+fn serve_key(
+    db: &Db,
+    db_index: usize,
+    key: &[u8],
+    fill: Fill,
+    now_ms: u64,
+    on_served: &mut dyn FnMut(ServedPop<'_>),
+) -> usize {
     let mut served = 0;
     loop {
         let waiter = {
@@ -460,7 +493,19 @@ fn serve_key(db: &Db, key: &[u8], fill: Fill, now_ms: u64) -> usize {
         let step = serve_one(&mut locked, key, &waiter, fill, now_ms);
         drop(locked);
         match step {
-            Step::Served => served += 1,
+            Step::Served(popped) => {
+                served += 1;
+                if let Some((index, emptied)) = popped {
+                    if let Some(key) = waiter.keys.get(index) {
+                        on_served(ServedPop {
+                            db: db_index,
+                            key,
+                            op: &waiter.op,
+                            emptied,
+                        });
+                    }
+                }
+            }
             Step::Retry => {}
             Step::Done => return served,
         }
@@ -491,9 +536,11 @@ fn serve_one(
     if waiter.state() != WAITING {
         return Step::Retry;
     }
-    // The first of its keys with elements of its type (the ready key at the latest).
+    // The first of its keys with elements of its type (the ready key at the latest, which
+    // is one of its keys: it is on that key's queue).
     let mut key = ready;
-    for candidate in &waiter.keys {
+    let mut key_index = waiter.keys.iter().position(|k| **k == *ready);
+    for (index, candidate) in waiter.keys.iter().enumerate() {
         let Some((shard, hash)) = locked.shard(candidate) else {
             continue;
         };
@@ -502,6 +549,7 @@ fn serve_one(
             .is_some_and(|entry| waiter.op.served_by(&entry.value));
         if found {
             key = candidate;
+            key_index = Some(index);
             break;
         }
     }
@@ -521,7 +569,7 @@ fn serve_one(
                     waiter.deliver(Outcome::Failed(
                         "WRONGTYPE Operation against a key holding the wrong kind of value",
                     ));
-                    return Step::Served;
+                    return Step::Served(None);
                 }
                 return Step::Retry;
             }
@@ -531,9 +579,13 @@ fn serve_one(
         return Step::Retry;
     }
     forget(locked, key, waiter);
-    let outcome = pop_for(locked, key, &waiter.op, fill, now_ms);
+    let (outcome, emptied) = pop_for(locked, key, &waiter.op, fill, now_ms);
+    let popped = match outcome {
+        Outcome::Failed(_) => None,
+        _ => key_index.map(|index| (index, emptied)),
+    };
     waiter.deliver(outcome);
-    Step::Served
+    Step::Served(popped)
 }
 
 /// Pops for a command that found `key` non-empty when it ran (the non-blocking path of a
@@ -546,6 +598,18 @@ pub fn pop_now(
     fill: Fill,
     now_ms: u64,
 ) -> Outcome {
+    pop_for(locked, key, op, fill, now_ms).0
+}
+
+/// [`pop_now`], also telling whether the pop emptied the key (which it then deleted): what
+/// the keyspace events of the pop depend on.
+pub fn pop_now_reporting(
+    locked: &mut MultiLock<'_>,
+    key: &[u8],
+    op: &BlockOp,
+    fill: Fill,
+    now_ms: u64,
+) -> (Outcome, bool) {
     pop_for(locked, key, op, fill, now_ms)
 }
 
@@ -559,19 +623,19 @@ fn forget(locked: &mut MultiLock<'_>, key: &[u8], waiter: &Arc<Waiter>) {
 
 /// Performs `op` on the (non-empty, right-typed) value at `key`, deletes the key if that
 /// emptied it, pushes to a move's destination, and propagates what Redis propagates for a
-/// served blocking command.
+/// served blocking command. The `bool`: true if the key was emptied (and deleted).
 fn pop_for(
     locked: &mut MultiLock<'_>,
     key: &[u8],
     op: &BlockOp,
     fill: Fill,
     now_ms: u64,
-) -> Outcome {
+) -> (Outcome, bool) {
     let Some((shard, hash)) = locked.shard(key) else {
-        return Outcome::Failed("ERR internal error: key not locked");
+        return (Outcome::Failed("ERR internal error: key not locked"), false);
     };
     let Some(entry) = shard.get_mut(hash, key, now_ms) else {
-        return Outcome::Failed("ERR internal error: key vanished");
+        return (Outcome::Failed("ERR internal error: key vanished"), false);
     };
     let outcome = match (op, &mut entry.value) {
         (BlockOp::ListPop { end, count }, Value::List(list)) => {
@@ -590,7 +654,7 @@ fn pop_for(
         }
         (BlockOp::ListMove { from, to, dst, .. }, Value::List(list)) => {
             let Some(item) = list.pop(*from, fill) else {
-                return Outcome::Failed("ERR internal error: empty list");
+                return (Outcome::Failed("ERR internal error: empty list"), false);
             };
             if &**dst == key {
                 list.push(*to, &item, fill);
@@ -614,7 +678,7 @@ fn pop_for(
                 items,
             }
         }
-        _ => return Outcome::Failed("ERR internal error: wrong type"),
+        _ => return (Outcome::Failed("ERR internal error: wrong type"), false),
     };
     let emptied = match &entry.value {
         Value::List(list) => list.is_empty(),
@@ -632,7 +696,7 @@ fn pop_for(
             }
         }
     }
-    outcome
+    (outcome, emptied)
 }
 
 /// Pushes `item` onto the list at `key` (creating it, which may make it ready for its own
