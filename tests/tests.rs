@@ -22,6 +22,7 @@ mod hashes;
 mod keys;
 mod lists;
 mod notifications;
+mod notify_sets_zsets;
 mod persistence;
 mod process;
 mod protocol_errors;
