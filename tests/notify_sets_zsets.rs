@@ -133,7 +133,9 @@ async fn sorted_set_notifications_match_redis() {
         &["ZREM", "missing", "a"],
         &["ZREM", "z2", "a"],
         // ZREMRANGEBY*: their own events, nothing for an empty range.
-        &["ZADD", "r", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e", "6", "f"],
+        &[
+            "ZADD", "r", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e", "6", "f",
+        ],
         &["ZREMRANGEBYRANK", "r", "10", "20"],
         &["ZREMRANGEBYRANK", "r", "0", "0"],
         &["ZREMRANGEBYSCORE", "r", "100", "200"],
@@ -146,8 +148,11 @@ async fn sorted_set_notifications_match_redis() {
         &["ZREMRANGEBYLEX", "r", "-", "+"],
         &["ZADD", "r", "1", "a", "2", "b"],
         &["ZREMRANGEBYRANK", "r", "0", "-1"],
-        // Pops: `zpopmin`/`zpopmax` (ZMPOP too), then `del` when emptied; nothing for a count of 0 or a missing key.
-        &["ZADD", "p", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e"],
+        // Pops: `zpopmin`/`zpopmax` (ZMPOP too), then `del` when emptied; nothing for a
+        // count of 0 or a missing key.
+        &[
+            "ZADD", "p", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e",
+        ],
         &["ZPOPMIN", "p"],
         &["ZPOPMAX", "p"],
         &["ZPOPMIN", "p", "0"],
@@ -176,7 +181,18 @@ async fn sorted_set_notifications_match_redis() {
         &["ZDIFFSTORE", "d", "2", "a", "a"],
         &["ZDIFFSTORE", "d", "1", "a"],
         &["ZDIFFSTORE", "d", "2", "a", "a"],
-        &["ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2", "AGGREGATE", "MAX"],
+        &[
+            "ZUNIONSTORE",
+            "d",
+            "2",
+            "a",
+            "b",
+            "WEIGHTS",
+            "1",
+            "2",
+            "AGGREGATE",
+            "MAX",
+        ],
         &["ZRANGESTORE", "d2", "a", "0", "-1"],
         &["ZRANGESTORE", "d2", "a", "5", "10"],
         &["ZRANGESTORE", "d2", "a", "5", "10"],
