@@ -23,6 +23,7 @@ mod keys;
 mod lists;
 mod notifications;
 mod notify_lists_hashes;
+mod notify_sets_zsets;
 mod persistence;
 mod process;
 mod protocol_errors;

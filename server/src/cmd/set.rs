@@ -11,6 +11,10 @@
 //! Propagation mirrors Redis: SADD, SREM, SMOVE and the *STORE commands as sent (their
 //! effect is deterministic); SPOP, which picks at random, as the SREM of the members it
 //! popped, or a DEL when it took them all.
+//!
+//! Keyspace notifications are Redis's, sent after the locks are dropped and only when
+//! something changed: `sadd`, `srem`, `spop` and the store commands' own names (class `s`),
+//! then `del` (class `g`) when a command empties a key and so removes it.
 
 use std::collections::HashSet;
 
@@ -19,6 +23,7 @@ use protocol::Argv;
 use super::collection::{reply_empty_scan, Random, ScanOptions, MAX_REPEATED_PICKS};
 use super::{errors, is, parse_cursor, parse_i64, CmdError, Ctx};
 use crate::glob::glob_match;
+use crate::notify;
 use crate::store::value::set::{Member, Set};
 use crate::store::{Db, Lookup, MultiLock, Value};
 
@@ -71,6 +76,9 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         shard.propagate_named(b"SADD", args.slice(1..).iter());
     }
     drop(shard);
+    if added > 0 {
+        ctx.notify(notify::SET, "sadd", key);
+    }
     ctx.out.count(added);
     Ok(())
 }
@@ -93,13 +101,20 @@ pub fn srem(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             break;
         }
     }
-    if set.is_empty() {
+    let emptied = set.is_empty();
+    if emptied {
         shard.delete(hash, key, now);
     }
     if removed > 0 {
         shard.propagate_named(b"SREM", args.slice(1..).iter());
     }
     drop(shard);
+    if removed > 0 {
+        ctx.notify(notify::SET, "srem", key);
+    }
+    if emptied {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
     ctx.out.count(removed);
     Ok(())
 }
@@ -285,11 +300,13 @@ pub fn spop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             return Ok(());
         };
         set.remove(&member);
-        if set.is_empty() {
+        let emptied = set.is_empty();
+        if emptied {
             shard.delete(hash, key, now);
         }
         shard.propagate(&[b"SREM", key, &member]);
         drop(shard);
+        notify_spop(ctx, key, emptied);
         ctx.out.bulk(&member);
         return Ok(());
     };
@@ -305,6 +322,7 @@ pub fn spop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         };
         shard.propagate(&[b"DEL", key]);
         drop(shard);
+        notify_spop(ctx, key, true);
         let set = taken.value.as_set()?;
         ctx.out.set(set.len());
         for member in set.iter() {
@@ -329,11 +347,20 @@ pub fn spop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         shard.propagate(&effect);
     }
     drop(shard);
+    notify_spop(ctx, key, false);
     ctx.out.set(popped.len());
     for member in &popped {
         ctx.out.bulk(member);
     }
     Ok(())
+}
+
+/// SPOP's notifications: `spop`, then `del` if it took the last member.
+fn notify_spop(ctx: &Ctx<'_>, key: &[u8], emptied: bool) {
+    ctx.notify(notify::SET, "spop", key);
+    if emptied {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
 }
 
 /// SMOVE source destination member: moves `member` between sets atomically; 1 if it moved
@@ -362,26 +389,35 @@ pub fn smove(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         return Ok(());
     }
     let (shard, hash) = locked.shard(src).ok_or(NOT_LOCKED)?;
+    let mut emptied = false;
     if let Some(entry) = shard.get_mut(hash, src, now) {
         let set = entry.value.as_set_mut()?;
         set.remove(member);
-        if set.is_empty() {
+        emptied = set.is_empty();
+        if emptied {
             shard.delete(hash, src, now);
         }
     }
     let (dshard, dhash) = locked.shard(dst).ok_or(NOT_LOCKED)?;
-    match dshard.get_mut(dhash, dst, now) {
-        Some(entry) => {
-            entry.value.as_set_mut()?.add(member, &limits);
-        }
+    let added = match dshard.get_mut(dhash, dst, now) {
+        Some(entry) => entry.value.as_set_mut()?.add(member, &limits),
         None => {
             let mut set = Set::for_members(member, 1, &limits);
             set.add(member, &limits);
             dshard.set(dhash, dst, Value::set(set), None, now);
+            true
         }
-    }
+    };
     locked.propagate_named(b"SMOVE", args.slice(1..).iter());
     drop(locked);
+    // As Redis: the source's events, then `sadd` only if the destination did not have it.
+    ctx.notify(notify::SET, "srem", src);
+    if emptied {
+        ctx.notify(notify::GENERIC, "del", src);
+    }
+    if added {
+        ctx.notify(notify::SET, "sadd", dst);
+    }
     ctx.out.int(1);
     Ok(())
 }
@@ -587,11 +623,13 @@ fn locked_sets(
 
 /// SINTERSTORE, SUNIONSTORE and SDIFFSTORE: stores what `compute` makes of the sets at
 /// `args[2..]` in `args[1]` (replacing any value and TTL there; an empty result deletes it)
-/// and replies with its size. Propagated as sent when the destination changed.
+/// and replies with its size. Propagated as sent when the destination changed; notified
+/// as `event`, or as `del` when an empty result removed the destination.
 fn store(
     ctx: &mut Ctx<'_>,
     args: Argv<'_>,
     name: &[u8],
+    event: &str,
     compute: for<'a> fn(&[Option<&'a Set>]) -> Vec<Member<'a>>,
 ) -> Result<(), CmdError> {
     let limits = ctx.shared.store.limits().get();
@@ -619,23 +657,28 @@ fn store(
         locked.propagate_named(name, args.slice(1..).iter());
     }
     drop(locked);
+    if size > 0 {
+        ctx.notify(notify::SET, event, dst);
+    } else if changed {
+        ctx.notify(notify::GENERIC, "del", dst);
+    }
     ctx.out.count(size);
     Ok(())
 }
 
 /// SINTERSTORE destination key [key ...]
 pub fn sinterstore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    store(ctx, args, b"SINTERSTORE", intersection)
+    store(ctx, args, b"SINTERSTORE", "sinterstore", intersection)
 }
 
 /// SUNIONSTORE destination key [key ...]
 pub fn sunionstore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    store(ctx, args, b"SUNIONSTORE", union)
+    store(ctx, args, b"SUNIONSTORE", "sunionstore", union)
 }
 
 /// SDIFFSTORE destination key [key ...]
 pub fn sdiffstore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    store(ctx, args, b"SDIFFSTORE", difference)
+    store(ctx, args, b"SDIFFSTORE", "sdiffstore", difference)
 }
 
 /// SSCAN key cursor [MATCH pattern] [COUNT count]: `[next cursor, [member, ...]]`.

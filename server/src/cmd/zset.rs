@@ -17,6 +17,11 @@
 //! ZPOPMAX, ZMPOP) propagate as the `ZPOPMIN|ZPOPMAX key count` they performed (Redis logs
 //! ZMPOP that way and ZPOPMIN as sent, which replays the same).
 //!
+//! Keyspace notifications are Redis's, sent after the locks are dropped and only when
+//! something changed: `zadd`, `zincr` (ZINCRBY and ZADD INCR), `zrem`, `zremrangeby*`,
+//! `zpopmin`/`zpopmax` (ZMPOP too), and the store commands' own names (class `z`), then
+//! `del` (class `g`) when a command empties a key and so removes it.
+//!
 //! # Pop API (for the blocking commands)
 //!
 //! BZPOPMIN, BZPOPMAX and BZMPOP reuse what ZPOPMIN and ZMPOP do, under the caller's lock:
@@ -24,7 +29,8 @@
 //! - [`pop_locked`]`(shard, hash, key, side, count, now_ms)`: pops up to `count` members from
 //!   the sorted set at `key` (shard already write-locked by the caller), deletes the key if
 //!   emptied, propagates `ZPOPMIN|ZPOPMAX key count` when it popped something, and returns
-//!   the popped `(member, score)` pairs (`Ok(None)`: no such key; `Err`: WRONGTYPE).
+//!   the popped `(member, score)` pairs and whether the key was emptied (`Ok(None)`: no
+//!   such key; `Err`: WRONGTYPE); [`notify_popped`] then sends the pop's notifications.
 //! - [`MpopArgs::parse`]`(args, numkeys_at)`: the `numkeys key... MIN|MAX [COUNT n]` tail
 //!   of ZMPOP (`numkeys_at` 1) and BZMPOP (`numkeys_at` 2, after the timeout), with Redis's
 //!   errors; [`MpopArgs::keys`] lists the keys in argument order.
@@ -40,6 +46,7 @@ use protocol::{Argv, Version};
 use super::collection::{reply_empty_scan, Random, ScanOptions, MAX_REPEATED_PICKS};
 use super::{arg_i64, errors, is, parse_cursor, parse_i64, CmdError, Ctx, Reply};
 use crate::glob::glob_match;
+use crate::notify;
 use crate::store::value::zset::Score;
 use crate::store::value::Set;
 use crate::store::value::ZSet;
@@ -661,6 +668,10 @@ fn zadd_generic(
         shard.propagate_named(&args[0], args.slice(1..).iter());
     }
     drop(shard);
+    if added + updated > 0 {
+        let event = if flags.incr { "zincr" } else { "zadd" };
+        ctx.notify(notify::ZSET, event, key);
+    }
     if let Some(err) = failure {
         return Err(err);
     }
@@ -1012,6 +1023,16 @@ fn store_result(
     true
 }
 
+/// A store command's notification: `event` when it stored something, `del` when its empty
+/// result removed the destination, nothing when the destination was already missing.
+fn notify_stored(ctx: &Ctx<'_>, event: &str, dst: &[u8], stored: usize, changed: bool) {
+    if stored > 0 {
+        ctx.notify(notify::ZSET, event, dst);
+    } else if changed {
+        ctx.notify(notify::GENERIC, "del", dst);
+    }
+}
+
 /// `ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]`
 pub fn zrangestore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let request = RangeRequest::parse(args, 2, true, None, None)?;
@@ -1034,16 +1055,29 @@ pub fn zrangestore(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     };
     let stored = selected.len();
     let (shard, hash) = locked.shard(dst).ok_or(errors::SYNTAX)?;
-    if store_result(shard, hash, dst, selected, &limits, now) {
+    let changed = store_result(shard, hash, dst, selected, &limits, now);
+    if changed {
         locked.propagate_named(b"ZRANGESTORE", args.slice(1..).iter());
     }
     drop(locked);
+    notify_stored(ctx, "zrangestore", dst, stored, changed);
     ctx.out.count(stored);
     Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
 // Removal.
+
+/// A removal's notifications: `event` if it removed members, then `del` if it emptied (and
+/// so deleted) the key.
+fn notify_removed(ctx: &Ctx<'_>, event: &str, key: &[u8], removed: usize, emptied: bool) {
+    if removed > 0 {
+        ctx.notify(notify::ZSET, event, key);
+    }
+    if emptied {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
+}
 
 /// `ZREM key member [member ...]`
 pub fn zrem(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
@@ -1062,13 +1096,15 @@ pub fn zrem(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             break;
         }
     }
-    if zset.is_empty() {
+    let emptied = zset.is_empty();
+    if emptied {
         shard.delete(hash, key, now);
     }
     if removed > 0 {
         shard.propagate_named(b"ZREM", args.slice(1..).iter());
     }
     drop(shard);
+    notify_removed(ctx, "zrem", key, removed, emptied);
     ctx.out.count(removed);
     Ok(())
 }
@@ -1100,13 +1136,20 @@ fn remove_range(ctx: &mut Ctx<'_>, args: Argv<'_>, kind: RangeKind) -> Result<()
     } else {
         0
     };
-    if zset.is_empty() {
+    let emptied = zset.is_empty();
+    if emptied {
         shard.delete(hash, key, now);
     }
     if removed > 0 {
         shard.propagate_named(&args[0], args.slice(1..).iter());
     }
     drop(shard);
+    let event = match kind {
+        RangeKind::Rank => "zremrangebyrank",
+        RangeKind::Score => "zremrangebyscore",
+        RangeKind::Lex => "zremrangebylex",
+    };
+    notify_removed(ctx, event, key, removed, emptied);
     ctx.out.count(removed);
     Ok(())
 }
@@ -1160,11 +1203,31 @@ impl Side {
             Side::Max => b"ZPOPMAX",
         }
     }
+
+    /// The keyspace notification of a pop from this side.
+    pub fn event(self) -> &'static str {
+        match self {
+            Side::Min => "zpopmin",
+            Side::Max => "zpopmax",
+        }
+    }
+}
+
+/// A pop's notifications, sent after the lock is dropped: `zpopmin`/`zpopmax` if it took
+/// something, then `del` if it emptied (and so deleted) the key.
+pub fn notify_popped(ctx: &Ctx<'_>, key: &[u8], side: Side, popped: usize, emptied: bool) {
+    if popped > 0 {
+        ctx.notify(notify::ZSET, side.event(), key);
+    }
+    if emptied {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
 }
 
 /// Pops up to `count` members from the sorted set at `key` in `shard` (write-locked by the
 /// caller), deleting the key if emptied, and propagates `ZPOPMIN|ZPOPMAX key count` when
-/// something was popped. `Ok(None)`: no such key; `Err`: the key holds another type.
+/// something was popped. Returns the members popped and whether the key was emptied
+/// (for [`notify_popped`]). `Ok(None)`: no such key; `Err`: the key holds another type.
 pub fn pop_locked(
     shard: &mut Shard,
     hash: u64,
@@ -1172,7 +1235,7 @@ pub fn pop_locked(
     side: Side,
     count: usize,
     now_ms: u64,
-) -> Result<Option<Popped>, CmdError> {
+) -> Result<Option<(Popped, bool)>, CmdError> {
     let Some(entry) = shard.get_mut(hash, key, now_ms) else {
         return Ok(None);
     };
@@ -1192,14 +1255,15 @@ pub fn pop_locked(
         popped.reverse();
     }
     zset.remove_range(start, end);
-    if zset.is_empty() {
+    let emptied = zset.is_empty();
+    if emptied {
         shard.delete(hash, key, now_ms);
     }
     if !popped.is_empty() {
         let count = protocol::IntText::new(i64::try_from(count).unwrap_or(i64::MAX));
         shard.propagate(&[side.command(), key, count.as_bytes()]);
     }
-    Ok(Some(popped))
+    Ok(Some((popped, emptied)))
 }
 
 /// ZPOPMIN/ZPOPMAX's reply: with a count, a flat `member score ...` array in RESP2 and an
@@ -1256,15 +1320,16 @@ fn pop_generic(ctx: &mut Ctx<'_>, args: Argv<'_>, side: Side) -> Result<(), CmdE
     let (key, now) = (&args[1], ctx.now_ms);
     let (mut shard, hash) = ctx.db().lock(key);
     // A count of 0 pops nothing and propagates nothing (the type is still checked).
-    let popped = if count == 0 {
+    let (popped, emptied) = if count == 0 {
         if let Some(entry) = shard.get_mut(hash, key, now) {
             entry.value.as_zset()?;
         }
-        Vec::new()
+        (Vec::new(), false)
     } else {
         pop_locked(&mut shard, hash, key, side, count, now)?.unwrap_or_default()
     };
     drop(shard);
+    notify_popped(ctx, key, side, popped.len(), emptied);
     write_popped(ctx.out, &popped, counted);
     Ok(())
 }
@@ -1341,9 +1406,12 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let mut locked = ctx.db().lock_keys(parsed.keys(args));
     for key in parsed.keys(args) {
         let (shard, hash) = locked.shard(key).ok_or(errors::SYNTAX)?;
-        if let Some(popped) = pop_locked(shard, hash, key, parsed.side, parsed.count, now)? {
+        if let Some((popped, emptied)) =
+            pop_locked(shard, hash, key, parsed.side, parsed.count, now)?
+        {
             if !popped.is_empty() {
                 drop(locked);
+                notify_popped(ctx, key, parsed.side, popped.len(), emptied);
                 write_mpop_reply(ctx.out, key, &popped);
                 return Ok(());
             }
@@ -1828,6 +1896,12 @@ fn set_op_store(ctx: &mut Ctx<'_>, args: Argv<'_>, op: SetOp) -> Result<(), CmdE
     }
     drop(locked);
     drop(owned);
+    let event = match op {
+        SetOp::Union => "zunionstore",
+        SetOp::Inter => "zinterstore",
+        SetOp::Diff => "zdiffstore",
+    };
+    notify_stored(ctx, event, dst, stored, changed);
     ctx.out.count(stored);
     Ok(())
 }
