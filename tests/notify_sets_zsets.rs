@@ -239,7 +239,6 @@ async fn sorted_set_notifications_match_redis() {
 /// The blocking pops served at once notify as their non-blocking twins. They are served in
 /// `cmd/blocking.rs` through `store/waiters.rs`, which do not notify yet.
 #[tokio::test]
-#[ignore = "BZPOPMIN/BZPOPMAX/BZMPOP do not send keyspace notifications yet"]
 async fn blocking_sorted_set_pop_notifications_match_redis() {
     let commands: &[&[&str]] = &[
         &["ZADD", "bz", "1", "a", "2", "b", "3", "c"],
