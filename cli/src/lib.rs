@@ -28,6 +28,7 @@ pub mod help;
 pub mod helper;
 pub mod hints;
 pub mod history;
+pub mod interrupt;
 pub mod oneshot;
 pub mod pipe;
 pub mod render;
