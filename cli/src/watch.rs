@@ -11,7 +11,7 @@
 //! removed (`del`, `expired`, `evicted`, `rename_from`, `move_from`) get nothing more.
 //!
 //! The lookup runs just after the event arrives, so under a burst of writes the value
-//! shown can be newer than the event. Ctrl-C (or SIGTERM, SIGHUP) ends the watch with
+//! shown can be newer than the event, or `(gone)` when a later change removed the key. Ctrl-C (or SIGTERM, SIGHUP) ends the watch with
 //! status 0 once the setting is restored.
 
 use std::io::{self, Write};
@@ -408,7 +408,7 @@ fn describe(data: &mut Session, channel: &[u8], event: &[u8]) -> Vec<u8> {
                 line.push(b' ');
                 line.extend_from_slice(&state);
             }
-            Ok(None) => {}
+            Ok(None) => line.extend_from_slice(b" (gone)"),
             Err(error) => {
                 line.extend_from_slice(format!(" (lookup failed: {error})").as_bytes());
             }
@@ -419,7 +419,7 @@ fn describe(data: &mut Session, channel: &[u8], event: &[u8]) -> Vec<u8> {
 }
 
 /// What `key` holds now: a string's escaped value, another type's name and size; `None`
-/// when the key is gone already.
+/// when the key is gone already (a later change removed it before the lookup).
 fn look_up(data: &mut Session, key: &[u8]) -> Result<Option<Vec<u8>>, SessionError> {
     data.ensure_connected()?;
     let kind = match call(data, &[b"TYPE", key])? {
