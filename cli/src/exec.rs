@@ -127,29 +127,34 @@ fn listen(
         .interrupts
         .and_then(|interrupts| Some(interrupts.arm(vec![session.try_clone_stream()?])));
     let interrupted = || guard.as_ref().is_some_and(|g| g.interrupted());
-    let mut result = session.send(argv);
+    let mut sent = session.send(argv);
     loop {
-        let error = match result.and_then(|()| session.read_next()) {
-            Ok(Frame::Error(message)) if options.stop_on_error_reply => {
+        // Checked before every read: frames already buffered do not delay the end.
+        if interrupted() {
+            session.disconnect();
+            return Ok(RunOutcome::Interrupted);
+        }
+        let frame = match std::mem::replace(&mut sent, Ok(())).and_then(|()| session.read_next()) {
+            Ok(frame) => frame,
+            // The read failed because Ctrl-C shut the socket down: checked above.
+            Err(_) if interrupted() => continue,
+            Err(error) => {
+                writeln!(err, "{error}")?;
+                return Ok(RunOutcome::Failed);
+            }
+        };
+        match frame {
+            Frame::Error(message) if options.stop_on_error_reply => {
                 return Ok(RunOutcome::ErrorReply(message));
             }
-            Ok(frame) => {
+            frame => {
                 out.write_all(&options.output.render(&frame))?;
                 out.flush()?;
                 if matches!(frame, Frame::Error(_)) {
                     // Refused (e.g. no channel given): the connection is not subscribed.
                     return Ok(RunOutcome::Done);
                 }
-                result = Ok(());
-                continue;
             }
-            Err(error) => error,
-        };
-        if interrupted() {
-            session.disconnect();
-            return Ok(RunOutcome::Interrupted);
         }
-        writeln!(err, "{error}")?;
-        return Ok(RunOutcome::Failed);
     }
 }

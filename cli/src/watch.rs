@@ -322,6 +322,10 @@ fn watch(
 
     let mut sent = listener.send(&argv);
     loop {
+        // Checked before every read: frames already buffered do not delay the end.
+        if interrupted() {
+            return Ok(End::Interrupted);
+        }
         let frame = match sent.and_then(|()| listener.read_next()) {
             Ok(frame) => frame,
             Err(_) if interrupted() => return Ok(End::Interrupted),
