@@ -157,13 +157,13 @@ Examples:
   kvcli -n 2 watch 'user:*' session    (one line per change to matching keys)
 
 When no command is given, kvcli starts in interactive mode.
+Type \"help\" in interactive mode for information on available commands.
 
 kvcli watch KEY|PATTERN ...: prints a line per change to the keys matching any
 pattern (glob, as KEYS): local time, database, key, event, then a string's value
 or another type's size. It turns on keyspace notifications for the session
 (CONFIG SET notify-keyspace-events, restored on exit) when the server allows it,
-and says how to enable them otherwise. Ctrl-C ends it.
-Type \"help\" in interactive mode for information on available commands.";
+and says how to enable them otherwise. Ctrl-C ends it.";
 
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]

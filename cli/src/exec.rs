@@ -158,3 +158,35 @@ fn listen(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<Bytes> {
+        words
+            .iter()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn subscribing_commands_listen() {
+        for words in [
+            &["subscribe", "ch"][..],
+            &["PSUBSCRIBE", "a*"],
+            &["SSubscribe", "s"],
+            &["subscribe"],
+        ] {
+            assert!(is_subscribe(&argv(words)), "{words:?}");
+        }
+        for words in [
+            &["unsubscribe"][..],
+            &["publish", "subscribe", "x"],
+            &["spublish", "ch", "m"],
+            &[],
+        ] {
+            assert!(!is_subscribe(&argv(words)), "{words:?}");
+        }
+    }
+}

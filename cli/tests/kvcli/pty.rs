@@ -4,6 +4,7 @@
 
 use std::process::Command;
 
+use rexpect::process::WaitStatus;
 use rexpect::session::{spawn_with_options, Options, PtySession};
 
 use crate::util::{eventually, numsub, request, temp_dir, Backend, TestServer, KVCLI};
@@ -160,9 +161,23 @@ fn shell_listening(backend: Backend, resp3: bool) {
     expect(&mut p, "\"still-here\"");
     expect(&mut p, &prompt);
 
-    send(&mut p, "quit\r");
+    // Ctrl-C while another command runs ends kvcli with status 1, as it ends redis-cli.
+    send(&mut p, "blpop nolist 0\r");
+    eventually("BLPOP blocks", || {
+        match request(port, &["INFO", "clients"]) {
+            protocol::Frame::Bulk(info) => {
+                String::from_utf8_lossy(&info).contains("blocked_clients:1\r\n")
+            }
+            other => panic!("INFO clients: {other:?}"),
+        }
+    });
+    send(&mut p, "\x03");
     if let Err(err) = p.exp_eof() {
-        panic!("kvcli did not exit on quit: {err}");
+        panic!("kvcli did not exit on Ctrl-C during BLPOP: {err}");
+    }
+    match p.process().wait() {
+        Ok(WaitStatus::Exited(_, 1)) => {}
+        other => panic!("Ctrl-C during BLPOP: {other:?}"),
     }
     let _ = std::fs::remove_dir_all(&home);
 }
