@@ -67,17 +67,14 @@ pub fn run(config: &Config, patterns: &[Bytes]) -> io::Result<ExitCode> {
     }
     // Armed before the configuration changes, so that however the watch is stopped from
     // here on, the change is undone.
-    let guard = match (
-        interrupt::install(Signals::InterruptAndTermination),
-        listener.try_clone_stream(),
-    ) {
-        (Ok(interrupts), Some(stream)) => Some(interrupts.arm(vec![stream])),
-        (Err(error), _) => {
+    let interrupts = match interrupt::install(Signals::InterruptAndTermination) {
+        Ok(interrupts) => Some(interrupts),
+        Err(error) => {
             writeln!(err, "Cannot handle Ctrl-C: {error}")?;
             None
         }
-        (_, None) => None,
     };
+    let guard = interrupts.and_then(|i| Some(i.arm(vec![listener.try_clone_stream()?])));
 
     let change = match enable_notifications(&mut data, &mut err) {
         Ok(change) => change,
@@ -97,7 +94,11 @@ pub fn run(config: &Config, patterns: &[Bytes]) -> io::Result<ExitCode> {
         &mut err,
     );
     let restored = match &change {
-        Some(change) => restore(&mut data, change, &mut err)?,
+        Some(change) => {
+            // Another Ctrl-C now gives up on a server that does not answer.
+            let _restoring = interrupts.and_then(|i| Some(i.arm(vec![data.try_clone_stream()?])));
+            restore(&mut data, change, &mut err)?
+        }
         None => true,
     };
     match watched? {

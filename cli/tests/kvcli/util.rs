@@ -152,6 +152,13 @@ impl RedisServer {
     }
 }
 
+impl RedisServer {
+    /// The process id (to stop and continue it with signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -440,6 +447,19 @@ impl Piped {
             }
             assert!(Instant::now() < deadline, "kvcli did not end on SIG{name}");
             thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Sends signal `name` every 100 ms until kvcli ends; returns how it ended.
+    pub fn signal_until_done(&mut self, name: &str) -> ExitStatus {
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for kvcli") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "kvcli did not end on SIG{name}");
+            send_signal(self.child.id(), name);
+            thread::sleep(Duration::from_millis(100));
         }
     }
 

@@ -10,7 +10,9 @@ use protocol::Frame;
 use rexpect::process::WaitStatus;
 use rexpect::session::{spawn_with_options, Options};
 
-use crate::util::{bulk, request, simple, temp_dir, Backend, Piped, KVCLI};
+use crate::util::{
+    bulk, request, send_signal, simple, temp_dir, Backend, Piped, RedisServer, KVCLI,
+};
 
 /// Longest wait for any expected output in the pseudo-terminal.
 const EXPECT_TIMEOUT_MS: u64 = 10_000;
@@ -295,6 +297,29 @@ fn refused_config_set_is_explained_redis() {
         "left as the administrator set it"
     );
     assert_eq!(request(port, &["GET", "k"]), bulk("before-after"));
+}
+
+/// A server that stops answering while the setting is restored: a further Ctrl-C gives
+/// up, says the setting was not restored, and the status is 1.
+#[test]
+fn ctrl_c_again_gives_up_on_a_frozen_server_redis() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let port = server.port;
+    let mut kvcli = Piped::spawn(&["-p", &port.to_string(), "watch", "k"]);
+    kvcli.expect_err("Watching \"k\" in database 0 (Ctrl-C to stop).\n");
+    send_signal(server.pid(), "STOP");
+    let status = kvcli.signal_until_done("INT");
+    send_signal(server.pid(), "CONT");
+    assert_eq!(status.code(), Some(1), "{status}");
+    let (out, err) = kvcli.rest();
+    assert_eq!(out, "");
+    assert_eq!(
+        err,
+        "Could not restore notify-keyspace-events to \"\": Error: Server closed the connection\n"
+    );
+    assert_eq!(notify_setting(port), "AK", "left on: kvcli said so");
 }
 
 /// No pattern: a usage message and status 1, before connecting anywhere.
