@@ -309,18 +309,8 @@ fn watch(
     let interrupted = || guard.is_some_and(Guard::interrupted);
     let mut argv = vec![Bytes::from_static(b"PSUBSCRIBE")];
     argv.extend(patterns.iter().map(|p| keyspace_pattern(db, p)));
-    let mut shown = Vec::new();
-    for pattern in patterns {
-        repr(&mut shown, pattern);
-        shown.push(b' ');
-    }
-    writeln!(
-        err,
-        "Watching {}in database {db} (Ctrl-C to stop).",
-        String::from_utf8_lossy(&shown)
-    )?;
-    err.flush()?;
-
+    // Announced once every pattern is confirmed: from then on no change is missed.
+    let mut unconfirmed = patterns.len();
     let mut sent = listener.send(&argv);
     loop {
         // Checked before every read: frames already buffered do not delay the end.
@@ -350,11 +340,36 @@ fn watch(
                     let line = describe(data, channel, event);
                     out.write_all(&line)?;
                     out.flush()?;
+                } else if is_confirmation(&items) && unconfirmed > 0 {
+                    unconfirmed -= 1;
+                    if unconfirmed == 0 {
+                        announce(db, patterns, err)?;
+                    }
                 }
             }
             _ => {}
         }
     }
+}
+
+/// Whether `items` confirms a `PSUBSCRIBE` (one comes for each pattern).
+fn is_confirmation(items: &[Frame]) -> bool {
+    matches!(items.first(), Some(Frame::Bulk(kind)) if kind.eq_ignore_ascii_case(b"psubscribe"))
+}
+
+/// Tells the user that the watch has started.
+fn announce(db: i64, patterns: &[Bytes], err: &mut dyn Write) -> io::Result<()> {
+    let mut shown = Vec::new();
+    for pattern in patterns {
+        repr(&mut shown, pattern);
+        shown.push(b' ');
+    }
+    writeln!(
+        err,
+        "Watching {}in database {db} (Ctrl-C to stop).",
+        String::from_utf8_lossy(&shown)
+    )?;
+    err.flush()
 }
 
 /// The channel pattern for keys matching `pattern` in database `db`.
@@ -604,5 +619,7 @@ mod tests {
             Frame::Integer(1),
         ];
         assert_eq!(pmessage(&confirmation), None);
+        assert!(is_confirmation(&confirmation));
+        assert!(!is_confirmation(&message));
     }
 }
