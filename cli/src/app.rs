@@ -9,7 +9,7 @@ use crate::args::{Args, Config, Mode};
 use crate::repl::{self, Shell};
 use crate::scan::{self, ScanOptions};
 use crate::session::Session;
-use crate::{history, oneshot, pipe};
+use crate::{history, oneshot, pipe, watch};
 
 /// Runs kvcli with the process's arguments and environment; returns the exit status.
 pub fn run() -> ExitCode {
@@ -74,6 +74,7 @@ fn run_mode(config: &Config) -> io::Result<ExitCode> {
                 &mut io::stderr().lock(),
             )
         }
+        Mode::Watch(patterns) => watch::run(config, patterns),
         Mode::Interactive => {
             let interactive = io::stdin().is_terminal();
             let session = Session::new(config.settings.clone(), interactive);

@@ -135,7 +135,8 @@ pub struct Args {
     #[arg(short = 'v', long, action = ArgAction::Version)]
     pub version: Option<bool>,
 
-    /// The command to run and its arguments; without one, kvcli starts the interactive shell
+    /// The command to run and its arguments; without one, kvcli starts the interactive
+    /// shell. `watch KEY|PATTERN ...` prints changes to the matching keys live instead
     #[arg(
         value_name = "CMD",
         trailing_var_arg = true,
@@ -152,9 +153,17 @@ Examples:
   kvcli -r 100 -i 1 info | grep used_memory_human:
   kvcli --pipe < commands.txt
   kvcli --scan --pattern '*:12345*' --count 100
+  kvcli subscribe news                 (prints messages until Ctrl-C)
+  kvcli -n 2 watch 'user:*' session    (one line per change to matching keys)
 
 When no command is given, kvcli starts in interactive mode.
-Type \"help\" in interactive mode for information on available commands.";
+Type \"help\" in interactive mode for information on available commands.
+
+kvcli watch KEY|PATTERN ...: prints a line per change to the keys matching any
+pattern (glob, as KEYS): local time, database, key, event, then a string's value
+or another type's size. It turns on keyspace notifications for the session
+(CONFIG SET notify-keyspace-events, restored on exit) when the server allows it,
+and says how to enable them otherwise. Ctrl-C ends it.";
 
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,6 +176,8 @@ pub enum Mode {
     Pipe,
     /// `--scan`: list keys.
     Scan,
+    /// `watch KEY|PATTERN ...`: print changes to the matching keys live.
+    Watch(Vec<Bytes>),
 }
 
 /// Everything kvcli needs to know, flags resolved.
@@ -252,12 +263,18 @@ impl Config {
         } else if args.command.is_empty() {
             Mode::Interactive
         } else {
-            Mode::OneShot(
-                args.command
-                    .into_iter()
-                    .map(|a| Bytes::from(os_bytes(a)))
-                    .collect(),
-            )
+            let mut command: Vec<Bytes> = args
+                .command
+                .into_iter()
+                .map(|a| Bytes::from(os_bytes(a)))
+                .collect();
+            // Redis's own WATCH only matters inside a transaction, which one command
+            // cannot hold: the word is free for the watch mode (the shell keeps WATCH).
+            if command[0].eq_ignore_ascii_case(b"watch") {
+                Mode::Watch(command.split_off(1))
+            } else {
+                Mode::OneShot(command)
+            }
         };
 
         Ok(Config {
@@ -483,5 +500,18 @@ mod tests {
         assert!(Config::resolve(parse(&["-i", "-1"]), |_| None, true).is_err());
         assert!(Args::try_parse_from(["kvcli", "--scan", "--count", "0"]).is_err());
         assert_eq!(resolve(&["-i", "0"]).interval, None);
+    }
+
+    #[test]
+    fn watch_is_a_mode() {
+        assert_eq!(
+            resolve(&["-n", "1", "watch", "user:*", "k"]).mode,
+            Mode::Watch(vec![
+                Bytes::from_static(b"user:*"),
+                Bytes::from_static(b"k")
+            ])
+        );
+        assert_eq!(resolve(&["WATCH"]).mode, Mode::Watch(Vec::new()));
+        assert_eq!(resolve(&["get", "watch"]).mode, command(&["get", "watch"]));
     }
 }

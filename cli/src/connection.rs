@@ -228,6 +228,16 @@ impl Connection {
         closed || self.stream.set_nonblocking(false).is_err()
     }
 
+    /// A second handle on the socket, for shutting it down from another thread (Ctrl-C
+    /// while a read blocks on it).
+    ///
+    /// # Errors
+    ///
+    /// If the OS cannot duplicate the socket.
+    pub fn try_clone_stream(&self) -> io::Result<TcpStream> {
+        self.stream.try_clone()
+    }
+
     /// The underlying stream (for `--pipe`, which reads and writes it from two threads).
     pub fn into_stream(self) -> TcpStream {
         self.stream

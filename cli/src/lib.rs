@@ -14,7 +14,9 @@
 //!   `COMMAND DOCS` or from the command catalogue compiled in (`protocol::catalogue`, which
 //!   also parses the syntax lines).
 //! - [`exec`], [`oneshot`], [`pipe`], [`scan`]: running commands, one-shot mode, `--pipe`,
-//!   `--scan`; [`app`] picks the mode.
+//!   `--scan`; [`app`] picks the mode. `SUBSCRIBE` and its kin listen until Ctrl-C
+//!   ([`interrupt`]).
+//! - [`watch`]: `kvcli watch KEY|PATTERN ...`, live changes through keyspace notifications.
 
 #![warn(missing_docs)]
 
@@ -28,6 +30,7 @@ pub mod help;
 pub mod helper;
 pub mod hints;
 pub mod history;
+pub mod interrupt;
 pub mod oneshot;
 pub mod pipe;
 pub mod render;
@@ -35,5 +38,6 @@ pub mod repl;
 pub mod scan;
 pub mod session;
 pub mod uri;
+pub mod watch;
 
 pub use app::run;

@@ -63,6 +63,8 @@ pub fn run(config: &Config, mut argv: Vec<Bytes>, stdin: &mut dyn Read) -> io::R
         repeat: config.repeat,
         interval: config.interval,
         stop_on_error_reply: config.error_exit,
+        // Ctrl-C keeps its default action: it ends a one-shot `SUBSCRIBE`, as in redis-cli.
+        interrupts: None,
     };
     match run_command(&mut session, &argv, options, &mut out, &mut err)? {
         RunOutcome::Done => Ok(ExitCode::SUCCESS),
@@ -72,5 +74,6 @@ pub fn run(config: &Config, mut argv: Vec<Bytes>, stdin: &mut dyn Read) -> io::R
             Ok(ExitCode::FAILURE)
         }
         RunOutcome::Failed => Ok(ExitCode::FAILURE),
+        RunOutcome::Interrupted => Ok(ExitCode::SUCCESS),
     }
 }

@@ -5,7 +5,10 @@
 //! Each line is split as redis-cli splits it ([`protocol::inline::split_args`]: double
 //! quotes with `\n \t \xHH` escapes, single quotes; unbalanced quotes print
 //! `Invalid argument(s)` and send nothing). `N COMMAND` runs a command N times. Built-ins:
-//! `help`, `quit` / `exit`, `clear`, `connect HOST PORT`.
+//! `help`, `quit` / `exit`, `clear`, `connect HOST PORT`. `SUBSCRIBE` and its kin listen
+//! for messages until Ctrl-C, which closes that connection, opens a new one and returns to
+//! the prompt (see [`crate::exec`]); Ctrl-C while another command runs ends kvcli with
+//! status 1, as in redis-cli.
 
 use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
@@ -21,6 +24,7 @@ use rustyline::Editor;
 use crate::connection::Target;
 use crate::exec::{run_command, RunOptions, RunOutcome};
 use crate::helper::KvHelper;
+use crate::interrupt::{self, Interrupts, Signals};
 use crate::render::OutputMode;
 use crate::session::{Opened, Session, SessionError};
 use crate::{help, history};
@@ -47,6 +51,8 @@ pub struct Shell {
     interval: Option<Duration>,
     /// Standard output is a terminal: colour the help.
     color: bool,
+    /// Where Ctrl-C ends a listening mode (on a terminal); see [`crate::interrupt`].
+    interrupts: Option<&'static Interrupts>,
 }
 
 impl Shell {
@@ -62,7 +68,14 @@ impl Shell {
             output,
             interval,
             color,
+            interrupts: None,
         }
+    }
+
+    /// Lets Ctrl-C end a listening mode (`SUBSCRIBE`) and return to the prompt, instead of
+    /// ending the process.
+    pub fn interrupt_with(&mut self, interrupts: &'static Interrupts) {
+        self.interrupts = Some(interrupts);
     }
 
     /// The session (for its prompt and help table).
@@ -158,11 +171,18 @@ impl Shell {
             repeat,
             interval: self.interval,
             stop_on_error_reply: false,
+            interrupts: self.interrupts,
         };
         let outcome = run_command(&mut self.session, argv, options, out, err)?;
         let elapsed = started.elapsed();
-        if outcome == RunOutcome::Done && elapsed >= SLOW_COMMAND && self.output.is_tty() {
+        let finished = matches!(outcome, RunOutcome::Done | RunOutcome::Interrupted);
+        if finished && elapsed >= SLOW_COMMAND && self.output.is_tty() {
             writeln!(out, "({:.2}s)", elapsed.as_secs_f64())?;
+        }
+        if outcome == RunOutcome::Interrupted {
+            // The old connection was still subscribed: start afresh, as redis-cli does.
+            out.flush()?;
+            self.connect(err)?;
         }
         Ok(())
     }
@@ -226,6 +246,11 @@ pub fn should_record(line: &[u8]) -> bool {
 pub fn run_terminal(mut shell: Shell, history_path: Option<PathBuf>) -> io::Result<()> {
     let stdout = io::stdout();
     let stderr = io::stderr();
+    match interrupt::install(Signals::Interrupt) {
+        Ok(interrupts) => shell.interrupt_with(interrupts),
+        // Then Ctrl-C while listening ends kvcli, which is what it does in one-shot mode.
+        Err(error) => writeln!(stderr.lock(), "Cannot handle Ctrl-C: {error}")?,
+    }
     shell.connect(&mut stderr.lock())?;
 
     let config = EditorConfig::builder()

@@ -8,6 +8,7 @@
 //! `HELLO 3`, in redis-cli's order) and, in the shell, fetches `COMMAND DOCS` for hints.
 
 use std::fmt;
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -247,6 +248,55 @@ impl Session {
                 Err(err.into())
             }
         }
+    }
+
+    /// Sends `argv` without reading its reply, for the listening modes (after `SUBSCRIBE`),
+    /// which read every frame themselves with [`read_next`](Self::read_next).
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute).
+    pub fn send(&mut self, argv: &[Bytes]) -> Result<(), SessionError> {
+        let Some(conn) = &mut self.conn else {
+            return Err(ConnectionError::Closed.into());
+        };
+        let result = conn.send(argv);
+        self.keep_if_ok(result)
+    }
+
+    /// Reads the next frame from the server, whatever it is (reply or push).
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute).
+    pub fn read_next(&mut self) -> Result<Frame, SessionError> {
+        let Some(conn) = &mut self.conn else {
+            return Err(ConnectionError::Closed.into());
+        };
+        let result = conn.read_frame();
+        self.keep_if_ok(result)
+    }
+
+    /// A second handle on the open connection's socket (see
+    /// [`Connection::try_clone_stream`]); `None` when not connected or the OS refuses.
+    pub fn try_clone_stream(&self) -> Option<TcpStream> {
+        self.conn.as_ref()?.try_clone_stream().ok()
+    }
+
+    /// Closes the connection on purpose (the listening mode ended); the next one is a
+    /// plain connection, not a reconnection.
+    pub fn disconnect(&mut self) {
+        self.conn = None;
+        self.lost = false;
+    }
+
+    /// Drops the connection after a failure, so the next command reconnects.
+    fn keep_if_ok<T>(&mut self, result: Result<T, ConnectionError>) -> Result<T, SessionError> {
+        result.map_err(|err| {
+            self.conn = None;
+            self.lost = true;
+            err.into()
+        })
     }
 
     /// Updates the settings after a reply, the way redis-cli tracks connection state.

@@ -1,17 +1,22 @@
-//! Helpers: an in-process kvserver on port 0, and runs of the real `kvcli` binary with
-//! bounded time, so that a bug makes a test fail instead of hang.
+//! Helpers: an in-process kvserver on port 0, the real redis-server as a child process
+//! ([`Backend`] starts either), a plain RESP client for the other side of a test, and runs
+//! of the real `kvcli` binary with bounded time, so that a bug makes a test fail instead of
+//! hang.
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
 use kvserver::{Config, ServerHandle};
+use protocol::{Frame, RespCodec};
 use tokio::runtime::Runtime;
+use tokio_util::codec::{Decoder, Encoder};
 
 /// The kvcli binary under test.
 pub const KVCLI: &str = env!("CARGO_BIN_EXE_kvcli");
@@ -103,6 +108,179 @@ impl Drop for TestServer {
             runtime.shutdown_timeout(Duration::from_secs(2));
         }
     }
+}
+
+/// A redis-server child process on a free port, killed on drop.
+pub struct RedisServer {
+    child: Child,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` with no persistence, or returns `None` after a notice when it
+    /// is not installed (the test is then skipped).
+    pub fn start() -> Option<RedisServer> {
+        let Some(binary) = on_path("redis-server") else {
+            eprintln!("SKIPPED: `redis-server` is not on PATH");
+            return None;
+        };
+        // The port is free when chosen but may be taken before redis-server binds it.
+        for _ in 0..3 {
+            let port = closed_port();
+            let child = Command::new(&binary)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let mut server = RedisServer { child, port };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if matches!(server.child.try_wait(), Ok(Some(_))) {
+                    break; // exited: the port was taken
+                }
+                if try_request(port, &["PING"]).is_some_and(|r| r == simple("PONG")) {
+                    return Some(server);
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("redis-server did not start");
+    }
+}
+
+impl RedisServer {
+    /// The process id (to stop and continue it with signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `name` on PATH, if there.
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Which server a test runs against: the same test body checks kvserver and, as ground
+/// truth, the real Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// kvserver in this process.
+    Kvserver,
+    /// `redis-server` from PATH (the test is skipped when it is missing).
+    Redis,
+}
+
+/// A running server of either kind.
+pub enum AnyServer {
+    /// kvserver.
+    Kv(TestServer),
+    /// redis-server.
+    Redis(RedisServer),
+}
+
+impl Backend {
+    /// Starts the server; `None` (after a notice) when it is not available here.
+    pub fn start(self) -> Option<AnyServer> {
+        match self {
+            Backend::Kvserver => Some(AnyServer::Kv(TestServer::start())),
+            Backend::Redis => RedisServer::start().map(AnyServer::Redis),
+        }
+    }
+}
+
+impl AnyServer {
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        match self {
+            AnyServer::Kv(server) => server.port,
+            AnyServer::Redis(server) => server.port,
+        }
+    }
+}
+
+/// A simple string frame.
+pub fn simple(text: &str) -> Frame {
+    Frame::Simple(Bytes::copy_from_slice(text.as_bytes()))
+}
+
+/// A bulk string frame.
+pub fn bulk(text: &str) -> Frame {
+    Frame::Bulk(Bytes::copy_from_slice(text.as_bytes()))
+}
+
+/// Runs one command on a fresh RESP2 connection to `port` and returns the reply.
+pub fn request(port: u16, argv: &[&str]) -> Frame {
+    match try_request(port, argv) {
+        Some(reply) => reply,
+        None => panic!("{argv:?} on port {port}: no reply"),
+    }
+}
+
+fn try_request(port: u16, argv: &[&str]) -> Option<Frame> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(RUN_TIMEOUT)).ok()?;
+    let mut codec = RespCodec::default();
+    let (mut out, mut buf) = (BytesMut::new(), BytesMut::new());
+    let words: Vec<Bytes> = argv
+        .iter()
+        .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+        .collect();
+    codec.encode(&words[..], &mut out).ok()?;
+    stream.write_all(&out).ok()?;
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(frame) = codec.decode(&mut buf).ok()? {
+            return Some(frame);
+        }
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Polls `condition` until it holds; fails the test after [`RUN_TIMEOUT`].
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Subscribers of `channel` (`PUBSUB NUMSUB`).
+pub fn numsub(port: u16, channel: &str) -> i64 {
+    match request(port, &["PUBSUB", "NUMSUB", channel]) {
+        Frame::Array(items) => match items.as_slice() {
+            [_, Frame::Integer(n)] => *n,
+            other => panic!("PUBSUB NUMSUB: {other:?}"),
+        },
+        other => panic!("PUBSUB NUMSUB: {other:?}"),
+    }
+}
+
+/// Sends signal `name` (`INT`, `TERM`...) to process `pid` with kill(1).
+pub fn send_signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid}: {status}");
 }
 
 /// A port with nothing listening on it (bound, then released).
@@ -257,6 +435,43 @@ impl Piped {
     /// Waits until standard error has shown `text`; returns the output up to its end.
     pub fn expect_err(&mut self, text: &str) -> String {
         wait_for(&self.stderr, &mut self.err, text, "stderr")
+    }
+
+    /// Sends signal `name` (`INT`, `TERM`...) and waits for kvcli to end; returns how.
+    pub fn signal_and_wait(&mut self, name: &str) -> ExitStatus {
+        send_signal(self.child.id(), name);
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for kvcli") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "kvcli did not end on SIG{name}");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Sends signal `name` every 100 ms until kvcli ends; returns how it ended.
+    pub fn signal_until_done(&mut self, name: &str) -> ExitStatus {
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for kvcli") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "kvcli did not end on SIG{name}");
+            send_signal(self.child.id(), name);
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Everything standard output and standard error showed after the last `expect_*`,
+    /// once kvcli has ended.
+    pub fn rest(&mut self) -> (String, String) {
+        for (source, seen) in [(&self.stdout, &mut self.out), (&self.stderr, &mut self.err)] {
+            while let Ok(chunk) = source.recv_timeout(RUN_TIMEOUT) {
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        }
+        (std::mem::take(&mut self.out), std::mem::take(&mut self.err))
     }
 
     /// Closes standard input and waits for the exit status.
