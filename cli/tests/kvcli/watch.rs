@@ -137,7 +137,6 @@ fn watch_in_a_terminal_redis() {
 }
 
 #[test]
-#[ignore = "kvserver has no keyspace notifications yet (issue 18 §2)"]
 fn watch_in_a_terminal_kvserver() {
     watch_in_a_terminal(Backend::Kvserver);
 }
@@ -216,7 +215,6 @@ fn watch_a_database_and_restore_on_sigterm_redis() {
 }
 
 #[test]
-#[ignore = "kvserver has no keyspace notifications yet (issue 18 §2)"]
 fn watch_a_database_and_restore_on_sigterm_kvserver() {
     watch_a_database_and_restore_on_sigterm(Backend::Kvserver);
 }
