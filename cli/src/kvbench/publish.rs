@@ -31,7 +31,7 @@ use bytes::{Buf, BytesMut};
 use hdrhistogram::Histogram;
 use protocol::encode::{write_array_header, write_bulk};
 use protocol::{Frame, Limits};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::{JoinSet, LocalSet};
@@ -474,32 +474,17 @@ impl PublishConnection {
             let mut writable = true;
             let mut answered = 0;
             while answered < channels.len() {
-                if writable && written < request.len() {
-                    match self
-                        .stream
-                        .try_write(request.get(written..).unwrap_or_default())
-                    {
-                        Ok(k) => written += k,
-                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(err) => return Err(RunError::Io(err)),
-                    }
-                }
-                let interest = if written < request.len() {
-                    Interest::READABLE | Interest::WRITABLE
-                } else {
-                    Interest::READABLE
-                };
-                let ready = self.stream.ready(interest).await.map_err(RunError::Io)?;
-                writable = ready.is_writable();
-                if !ready.is_readable() {
+                let read = crate::runner::pump(
+                    &self.stream,
+                    request,
+                    &mut written,
+                    &mut writable,
+                    &mut self.input,
+                    READ_RESERVE,
+                )
+                .await?;
+                if !read {
                     continue;
-                }
-                self.input.reserve(READ_RESERVE);
-                match self.stream.try_read_buf(&mut self.input) {
-                    Ok(0) => return Err(RunError::Closed),
-                    Ok(_) => {}
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(err) => return Err(RunError::Io(err)),
                 }
                 let arrived = Instant::now();
                 let before = answered;

@@ -542,32 +542,17 @@ impl Connection {
             let mut writable = true;
             let mut waiting = n;
             while waiting > 0 {
-                if writable && written < request.len() {
-                    match self
-                        .stream
-                        .try_write(request.get(written..).unwrap_or_default())
-                    {
-                        Ok(k) => written += k,
-                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(err) => return Err(RunError::Io(err)),
-                    }
-                }
-                let interest = if written < request.len() {
-                    Interest::READABLE | Interest::WRITABLE
-                } else {
-                    Interest::READABLE
-                };
-                let ready = self.stream.ready(interest).await.map_err(RunError::Io)?;
-                writable = ready.is_writable();
-                if !ready.is_readable() {
+                let read = pump(
+                    &self.stream,
+                    request,
+                    &mut written,
+                    &mut writable,
+                    input,
+                    READ_RESERVE,
+                )
+                .await?;
+                if !read {
                     continue;
-                }
-                input.reserve(READ_RESERVE);
-                match self.stream.try_read_buf(input) {
-                    Ok(0) => return Err(RunError::Closed),
-                    Ok(_) => {}
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(err) => return Err(RunError::Io(err)),
                 }
                 let arrived = Instant::now();
                 let scan = scanner.scan(input).map_err(RunError::Protocol)?;
@@ -592,6 +577,44 @@ impl Connection {
             }
             self.shared.completed.fetch_add(n, Ordering::Relaxed);
         }
+    }
+}
+
+/// One step of sending a pipelined request while reading its replies: writes what the
+/// socket takes of `request[*written..]` (if it was writable), waits until the socket is
+/// readable (or writable while bytes remain), and reads what arrived into `input` (with at
+/// least `reserve` bytes free). False if nothing was read this time.
+pub(crate) async fn pump(
+    stream: &TcpStream,
+    request: &[u8],
+    written: &mut usize,
+    writable: &mut bool,
+    input: &mut BytesMut,
+    reserve: usize,
+) -> Result<bool, RunError> {
+    if *writable && *written < request.len() {
+        match stream.try_write(request.get(*written..).unwrap_or_default()) {
+            Ok(k) => *written += k,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            Err(err) => return Err(RunError::Io(err)),
+        }
+    }
+    let interest = if *written < request.len() {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    };
+    let ready = stream.ready(interest).await.map_err(RunError::Io)?;
+    *writable = ready.is_writable();
+    if !ready.is_readable() {
+        return Ok(false);
+    }
+    input.reserve(reserve);
+    match stream.try_read_buf(input) {
+        Ok(0) => Err(RunError::Closed),
+        Ok(_) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(err) => Err(RunError::Io(err)),
     }
 }
 
