@@ -9,6 +9,7 @@
 pub mod convert;
 pub mod engine;
 pub mod functions;
+mod host;
 pub mod libs;
 mod redis_api;
 mod sandbox;
