@@ -32,6 +32,7 @@ mod scripting;
 mod server_cmds;
 mod sets;
 mod strings;
+mod tracking;
 mod transactions;
 mod util;
 mod zsets;

@@ -10,8 +10,10 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
+use crate::pubsub::Mailbox;
 use crate::store::waiters::Waiter;
-use crate::sync::{Arc, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::tracking::Settings;
 use protocol::catalogue::{self, CommandSpec};
 
 /// What CLIENT SETNAME / SETINFO / HELLO set: changed rarely, read by CLIENT LIST.
@@ -41,7 +43,24 @@ pub struct ClientInfo {
     blocked: Mutex<Option<Arc<Waiter>>>,
     /// Subscribed channels, patterns and shard channels (CLIENT LIST `sub`, `psub`, `ssub`).
     subscriptions: [AtomicUsize; 3],
+    /// Where Pub/Sub messages and tracking invalidations wait for this connection: other
+    /// connections append, the connection moves them into its output.
+    pub mailbox: Arc<Mailbox>,
+    /// Set when the connection closes (a tracking redirect to it is then broken).
+    gone: AtomicBool,
+    /// CLIENT TRACKING as CLIENT LIST shows it: [`TRACKING_ON`], [`TRACKING_BCAST`],
+    /// [`TRACKING_BROKEN`] bits.
+    tracking: AtomicU32,
+    /// The tracking redirect's client id (CLIENT LIST `redir`; -1 while tracking is off).
+    tracking_redirect: AtomicI64,
 }
+
+/// [`ClientInfo`] tracking bit: tracking is on (flag `t`).
+const TRACKING_ON: u32 = 1;
+/// Tracking bit: BCAST mode (flag `B`).
+const TRACKING_BCAST: u32 = 2;
+/// Tracking bit: the redirect target is gone (flag `R`).
+const TRACKING_BROKEN: u32 = 4;
 
 /// All connected clients.
 pub struct Registry {
@@ -82,6 +101,10 @@ impl Registry {
             names: Mutex::new(Names::default()),
             blocked: Mutex::new(None),
             subscriptions: Default::default(),
+            mailbox: Mailbox::new(id, protocol::Version::Resp2),
+            gone: AtomicBool::new(false),
+            tracking: AtomicU32::new(0),
+            tracking_redirect: AtomicI64::new(-1),
         });
         registry.clients.lock().insert(id, Arc::clone(&info));
         ClientHandle {
@@ -109,6 +132,11 @@ impl Registry {
             text.push('\n');
         }
         text
+    }
+
+    /// Client `id`, if it is connected.
+    pub fn client(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.clients.lock().get(&id).cloned()
     }
 
     /// The blocking command client `id` waits in, if it is connected and blocked.
@@ -154,7 +182,7 @@ impl Registry {
             "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={} db={} \
              sub={} psub={} ssub={} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 \
              rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user=default \
-             redir=-1 resp={} lib-name={} lib-ver={}",
+             redir={} resp={} lib-name={} lib-ver={}",
             client.id,
             client.addr,
             client.local_addr,
@@ -165,6 +193,7 @@ impl Registry {
             client.subscriptions[0].load(Ordering::Relaxed),
             client.subscriptions[1].load(Ordering::Relaxed),
             client.subscriptions[2].load(Ordering::Relaxed),
+            client.tracking_redirect.load(Ordering::Relaxed),
             client.resp.load(Ordering::Relaxed),
             show(&names.lib_name),
             show(&names.lib_ver),
@@ -217,6 +246,11 @@ impl ClientHandle {
     /// Records the protocol version.
     pub fn set_resp(&self, version: u32) {
         self.info.resp.store(version, Ordering::Relaxed);
+        self.info.mailbox.set_version(if version == 3 {
+            protocol::Version::Resp3
+        } else {
+            protocol::Version::Resp2
+        });
     }
 
     /// Records the client's subscription counts: channels, patterns, shard channels.
@@ -251,6 +285,7 @@ impl ClientHandle {
 
 impl Drop for ClientHandle {
     fn drop(&mut self) {
+        self.info.gone.store(true, Ordering::Release);
         self.registry.clients.lock().remove(&self.info.id);
     }
 }
@@ -272,14 +307,45 @@ impl ClientInfo {
             .any(|count| count.load(Ordering::Relaxed) > 0)
     }
 
-    /// CLIENT LIST's `flags`: `b` blocked, `P` subscribed, `N` neither.
-    fn flags(&self) -> &'static str {
-        match (self.is_blocked(), self.is_subscribed()) {
-            (true, true) => "bP",
-            (true, false) => "b",
-            (false, true) => "P",
-            (false, false) => "N",
+    /// CLIENT LIST's `flags`, in Redis's order: `P` subscribed, `b` blocked, `t` tracking,
+    /// `R` tracking redirect broken, `B` tracking in BCAST mode; `N` for none.
+    fn flags(&self) -> String {
+        let tracking = self.tracking.load(Ordering::Relaxed);
+        let flags: String = [
+            (self.is_subscribed(), 'P'),
+            (self.is_blocked(), 'b'),
+            (tracking & TRACKING_ON != 0, 't'),
+            (tracking & TRACKING_BROKEN != 0, 'R'),
+            (tracking & TRACKING_BCAST != 0, 'B'),
+        ]
+        .into_iter()
+        .filter_map(|(set, flag)| set.then_some(flag))
+        .collect();
+        if flags.is_empty() {
+            "N".to_string()
+        } else {
+            flags
         }
+    }
+
+    /// Records the client's tracking options for CLIENT LIST (`t`, `R`, `B`, `redir`).
+    pub fn set_tracking(&self, settings: &Settings) {
+        let bits = [
+            (settings.on, TRACKING_ON),
+            (settings.on && settings.bcast, TRACKING_BCAST),
+            (settings.on && settings.broken, TRACKING_BROKEN),
+        ]
+        .into_iter()
+        .filter_map(|(set, bit)| set.then_some(bit))
+        .fold(0, |all, bit| all | bit);
+        self.tracking.store(bits, Ordering::Relaxed);
+        self.tracking_redirect
+            .store(settings.redirect_id(), Ordering::Relaxed);
+    }
+
+    /// True once the connection has closed.
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Acquire)
     }
 
     /// True while the client waits in a blocking command.

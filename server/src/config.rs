@@ -60,6 +60,12 @@ pub struct Config {
     #[arg(long = "tcp-backlog", default_value_t = 511)]
     pub tcp_backlog: u32,
 
+    /// Most keys the client-side caching table remembers (CLIENT TRACKING); past it, keys are
+    /// dropped from the table and their readers told to drop them. 0: no bound. Redis's
+    /// default.
+    #[arg(long = "tracking-table-max-keys", default_value_t = crate::tracking::DEFAULT_MAX_KEYS)]
+    pub tracking_table_max_keys: usize,
+
     /// Directory for the snapshot file and the append-only directory.
     #[arg(long, default_value = ".")]
     pub dir: std::path::PathBuf,
@@ -280,6 +286,7 @@ impl Default for Config {
             threads: 0,
             idle_poll_us: 50,
             tcp_backlog: 511,
+            tracking_table_max_keys: crate::tracking::DEFAULT_MAX_KEYS,
             dir: ".".into(),
             dbfilename: "dump.kvs".to_owned(),
             save: parse_save_rules(DEFAULT_SAVE).unwrap_or_default(),

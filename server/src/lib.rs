@@ -29,6 +29,7 @@ pub mod server;
 pub mod shared;
 pub mod store;
 pub mod sync;
+pub mod tracking;
 
 pub use config::Config;
 pub use server::{start, start_on_disk, ServerHandle};

@@ -110,6 +110,13 @@ pub async fn start_on_disk(
         .iter()
         .map(TcpListener::local_addr)
         .collect::<Result<Vec<_>, _>>()?;
+    let clients = Arc::new(Registry::default());
+    let pubsub = crate::sync::Arc::new(crate::pubsub::PubSub::new());
+    let tracking = std::sync::Arc::new(crate::tracking::Tracking::new(
+        crate::sync::Arc::clone(&pubsub),
+        Arc::clone(&clients),
+    ));
+    tracking.set_max_keys(config.tracking_table_max_keys);
     let shared = Arc::new(Shared {
         store: std::sync::Arc::new(Store::with_limits(
             config.databases as usize,
@@ -120,18 +127,20 @@ pub async fn start_on_disk(
         loglevel: Mutex::new(config.loglevel),
         hz: AtomicU32::new(config.hz),
         stats: Stats::default(),
-        clients: Arc::new(Registry::default()),
+        clients,
         connected: AtomicUsize::new(0),
         port,
         started: Instant::now(),
         shutdown: ShutdownSignal::default(),
         timers: tokio::runtime::Handle::current(),
         scripting: Default::default(),
-        pubsub: crate::sync::Arc::new(crate::pubsub::PubSub::new()),
+        pubsub,
+        tracking,
         notifications: Default::default(),
         log_control,
         config,
     });
+    shared.store.attach_tracking(&shared.tracking);
     // Keys the store expires reach subscribers as `expired` events.
     shared
         .store

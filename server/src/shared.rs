@@ -68,6 +68,8 @@ pub struct Shared {
     /// Pub/Sub subscriptions (shared with each subscriber's session, which leaves them when
     /// it ends).
     pub pubsub: crate::sync::Arc<crate::pubsub::PubSub>,
+    /// Client-side caching: the keys tracking clients read, and their invalidations.
+    pub tracking: std::sync::Arc<crate::tracking::Tracking>,
     /// `notify-keyspace-events`: which keyspace notifications are published.
     pub notifications: std::sync::Arc<crate::notify::Notifications>,
     pub(crate) log_control: Option<LogControl>,

@@ -6,14 +6,18 @@
 //! holding a shard lock must not take the whole keyspace down with it.
 
 #[cfg(not(kv_loom))]
-pub use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub use std::sync::atomic::{
+    fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 #[cfg(not(kv_loom))]
 pub use std::sync::Arc;
 
 #[cfg(kv_loom)]
 pub use loom::cell::{ConstPtr, MutPtr, UnsafeCell};
 #[cfg(kv_loom)]
-pub use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub use loom::sync::atomic::{
+    fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 #[cfg(kv_loom)]
 pub use loom::sync::Arc;
 

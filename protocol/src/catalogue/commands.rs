@@ -200,7 +200,7 @@ static OBJECT_SUBCOMMANDS: [CommandSpec; 4] = [
 
 /// Subcommands of CLIENT.
 #[rustfmt::skip]
-static CLIENT_SUBCOMMANDS: [CommandSpec; 9] = [
+static CLIENT_SUBCOMMANDS: [CommandSpec; 13] = [
     CommandSpec::new("client|id", 2, flags![NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "5.0.0", "O(1)", NOTHING,
         "Show this connection's numeric id",
         ""),
@@ -228,6 +228,18 @@ static CLIENT_SUBCOMMANDS: [CommandSpec; 9] = [
     CommandSpec::new("client|unblock", -3, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "5.0.0", "O(log N) where N is the number of client connections", NOTHING,
         "End another client's blocking command, as a timeout or with an error",
         "client-id [TIMEOUT | ERROR]"),
+    CommandSpec::new("client|tracking", -3, flags![NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "6.0.0", "O(1). Some options may introduce additional complexity.", NOTHING,
+        "Be told when keys this client may have cached change (client-side caching)",
+        "ON | OFF [REDIRECT client-id] [PREFIX prefix [PREFIX prefix ...]] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]"),
+    CommandSpec::new("client|caching", 3, flags![NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "6.0.0", "O(1)", NOTHING,
+        "Choose whether the next command's keys are tracked (OPTIN / OPTOUT modes)",
+        "YES | NO"),
+    CommandSpec::new("client|getredir", 2, flags![NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "6.0.0", "O(1)", NOTHING,
+        "Show which client receives this connection's invalidations",
+        ""),
+    CommandSpec::new("client|trackinginfo", 2, flags![NOSCRIPT, LOADING, STALE], NO_KEYS, CONNECTION, "6.2.0", "O(1)", NOTHING,
+        "Describe this connection's client-side caching mode",
+        ""),
 ];
 
 /// Subcommands of COMMAND.

@@ -151,6 +151,17 @@ pub fn for_each_key_position(specs: &[KeySpec], args: Argv<'_>, mut f: impl FnMu
     }
 }
 
+/// [`for_each_key_position`] for the keys a command changes: every spec but read-only ones
+/// and names that are not keys (what client-side caching must invalidate).
+pub fn for_each_written_key_position(specs: &[KeySpec], args: Argv<'_>, mut f: impl FnMut(usize)) {
+    let written = specs.iter().filter(|spec| {
+        !spec.flags.contains(KeyFlags::RO) && !spec.flags.contains(KeyFlags::NOT_KEY)
+    });
+    for spec in written {
+        spec.positions(args, &mut f);
+    }
+}
+
 /// The legacy `(first, last, step)` triple of `COMMAND INFO`, and whether the keys are
 /// "movable" (not all described by it), computed as Redis's `populateCommandLegacyRangeSpec`
 /// does: one index/range spec is copied; several are merged when they are adjacent plain

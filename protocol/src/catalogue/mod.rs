@@ -255,6 +255,12 @@ impl CommandSpec {
         keys::for_each_key_position(self.key_specs, args, f)
     }
 
+    /// Calls `f` with the position of each key the command changes (read-only key specs
+    /// left out).
+    pub fn for_each_written_key_position(&self, args: Argv<'_>, f: impl FnMut(usize)) {
+        keys::for_each_written_key_position(self.key_specs, args, f)
+    }
+
     /// The `COMMAND DOCS` argument tree of the syntax line.
     pub fn arguments(&self) -> Vec<ArgSpec> {
         parse_syntax(self.syntax)

@@ -138,6 +138,18 @@ static PARAMETERS: &[Parameter] = &[
         },
     ),
     settable(
+        "tracking-table-max-keys",
+        |shared| shared.tracking.max_keys().to_string(),
+        |value| {
+            let n = usize::try_from(integer(value)?)
+                .map_err(|_| "argument must be between 0 and 9223372036854775807 inclusive")?;
+            Ok(Box::new(move |shared| {
+                shared.tracking.set_max_keys(n);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
         "client-output-buffer-limit",
         |shared| shared.pubsub.output_limits().to_text(),
         |value| {

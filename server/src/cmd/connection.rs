@@ -41,6 +41,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     ctx.session.watching = None;
     ctx.session.subscriptions = None;
     ctx.session.client.set_subscriptions((0, 0, 0));
+    ctx.session.tracking = None;
     ctx.session.db = 0;
     ctx.session.client.set_db(0);
     ctx.session.client.set_resp(2);
@@ -145,9 +146,6 @@ pub fn hello(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     ctx.session
         .client
         .set_resp(if version == Version::Resp3 { 3 } else { 2 });
-    if let Some(subscriptions) = ctx.session.subscriptions.as_deref() {
-        subscriptions.mailbox.set_version(version);
-    }
     let out = &mut *ctx.out;
     out.map(7);
     out.bulk(b"server");
@@ -429,6 +427,16 @@ pub fn client_help(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
             "      Return clients with the given IDs.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "CACHING (YES|NO)",
+            "    Track (YES, under OPTIN) or skip (NO, under OPTOUT) the keys of the next command.",
+            "GETREDIR",
+            "    The client id invalidations are redirected to (0: none, -1: tracking off).",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Client-side caching: be told when keys this client read (or, with BCAST,",
+            "    any key under a prefix) change.",
+            "TRACKINGINFO",
+            "    This connection's tracking mode, redirect and prefixes.",
             "SETINFO <option> <value>",
             "    Set client meta attr. Options are:",
             "    * LIB-NAME: the client lib name.",

@@ -94,10 +94,11 @@ fn write_info_section(ctx: &Ctx<'_>, section: &str, text: &mut String) {
             let _ = write!(
                 text,
                 "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n\
-                 tracking_clients:0\r\n",
+                 tracking_clients:{}\r\n",
                 shared.clients.len(),
                 shared.maxclients.load(Ordering::Relaxed),
                 shared.store.blocking().blocked_clients(),
+                shared.tracking.stats().0,
             );
         }
         "memory" => {
@@ -173,12 +174,15 @@ fn write_info_section(ctx: &Ctx<'_>, section: &str, text: &mut String) {
                 .fold((0, 0, 0), |acc, s| {
                     (acc.0 + s.hits, acc.1 + s.misses, acc.2 + s.expired)
                 });
+            let tracking = shared.tracking.stats();
             let _ = write!(
                 text,
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
                  instantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\n\
                  total_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\n\
-                 evicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n",
+                 evicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n\
+                 tracking_total_keys:{}\r\ntracking_total_items:{}\r\n\
+                 tracking_total_prefixes:{}\r\n",
                 load(&stats.connections_received),
                 load(&stats.commands_processed),
                 load(&stats.ops_per_sec),
@@ -188,6 +192,9 @@ fn write_info_section(ctx: &Ctx<'_>, section: &str, text: &mut String) {
                 keyspace.2,
                 keyspace.0,
                 keyspace.1,
+                tracking.1,
+                tracking.2,
+                tracking.3,
             );
         }
         "replication" => {

@@ -25,6 +25,7 @@ pub mod server;
 pub mod set;
 pub mod string;
 pub mod table;
+pub mod tracking;
 pub mod transaction;
 pub mod zset;
 
@@ -224,6 +225,8 @@ pub struct Session {
     /// Set while EXEC or a script runs commands: blocking commands then reply as if they
     /// timed out instead of waiting.
     pub deny_blocking: bool,
+    /// Client-side caching (CLIENT TRACKING), once the connection turned it on.
+    pub tracking: Option<Box<tracking::ClientTracking>>,
 }
 
 impl Session {
@@ -243,7 +246,15 @@ impl Session {
             subscriptions: None,
             committed_watched: false,
             deny_blocking: false,
+            tracking: None,
         }
+    }
+
+    /// True if messages for this connection may arrive at any time: it has subscriptions or
+    /// tracks keys for client-side caching.
+    #[inline]
+    pub fn expects_messages(&self) -> bool {
+        self.subscriptions.is_some() || self.tracking.as_deref().is_some_and(|t| t.is_on())
     }
 
     /// The command named `name` (any case), if there is one.
@@ -360,7 +371,32 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
         transaction::queue(ctx, command, args);
         return true;
     }
-    run_command(ctx, command, args, false)
+    crate::tracking::set_current_client(ctx.session.client.info().id);
+    let ran = run_tracked(ctx, command, args, false);
+    crate::tracking::set_current_client(0);
+    if ctx.session.tracking.is_some() {
+        tracking::after_command(ctx, command);
+        tracking::pass_on_invalidations(ctx);
+    }
+    ran
+}
+
+/// [`run_command`] for a command the client sent (at the top level, queued in EXEC, or run
+/// by its script): a read-only one first records its keys for client-side caching, if the
+/// client tracks.
+#[inline]
+pub(crate) fn run_tracked(
+    ctx: &mut Ctx<'_>,
+    command: &'static Command,
+    args: Argv<'_>,
+    in_unit: bool,
+) -> bool {
+    let read = tracking::begin_read(ctx, command, args);
+    let ran = run_command(ctx, command, args, in_unit);
+    if let Some(seq) = read {
+        tracking::end_read(ctx, seq);
+    }
+    ran
 }
 
 /// A command rejected while queuing makes EXEC fail (`EXECABORT`).

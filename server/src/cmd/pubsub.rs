@@ -19,7 +19,7 @@ use super::{reply_help, CmdError, Ctx};
 use crate::pubsub::{Mailbox, Namespace, PubSub};
 use crate::sync::Arc;
 
-/// A connection's subscriptions and the mailbox their messages arrive in.
+/// A connection's subscriptions, and the connection's mailbox their messages arrive in.
 pub struct Subscriptions {
     pubsub: Arc<PubSub>,
     /// Where published messages wait for this connection.
@@ -69,12 +69,11 @@ impl Drop for Subscriptions {
 /// The session's subscriptions, made on the first subscribe.
 fn subscriptions<'a>(ctx: &'a mut Ctx<'_>) -> &'a mut Subscriptions {
     let pubsub = &ctx.shared.pubsub;
-    let client_id = ctx.session.client.info().id;
-    let version = ctx.out.version;
+    let mailbox = &ctx.session.client.info().mailbox;
     ctx.session.subscriptions.get_or_insert_with(|| {
         Box::new(Subscriptions {
             pubsub: Arc::clone(pubsub),
-            mailbox: Mailbox::new(client_id, version),
+            mailbox: Arc::clone(mailbox),
             channels: HashSet::new(),
             patterns: HashSet::new(),
             shard_channels: HashSet::new(),
@@ -190,8 +189,8 @@ fn unsubscribe_from(ctx: &mut Ctx<'_>, args: Argv<'_>, set: Set, kind: &[u8]) {
         };
         confirm(ctx, kind, Some(&name), count);
     }
-    // The mailbox stays while anything is subscribed; after that it is dropped, with any
-    // message still in it moved to the output first.
+    // The subscriptions go with the last one, and any message still in the mailbox is moved
+    // to the output first (it was sent before the confirmation).
     if ctx
         .session
         .subscriptions
@@ -250,8 +249,13 @@ fn publish_to(ctx: &mut Ctx<'_>, args: Argv<'_>, namespace: Namespace) {
             shared.clients.kill(0, |client| client.id == client_id);
         });
     // A subscriber publishing to itself sees the message before the reply, as in Redis.
-    if let Some(subscriptions) = ctx.session.subscriptions.as_deref() {
-        let _ = subscriptions.mailbox.drain_into(&mut ctx.out.buf);
+    if ctx.session.subscriptions.is_some() {
+        let _ = ctx
+            .session
+            .client
+            .info()
+            .mailbox
+            .drain_into(&mut ctx.out.buf);
     }
     ctx.out.int(i64::try_from(receivers).unwrap_or(i64::MAX));
 }

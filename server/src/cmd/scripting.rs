@@ -25,7 +25,7 @@ use protocol::catalogue::CommandFlags;
 use protocol::{Argv, Frame, Version};
 
 use super::transaction::{add_command_shards, EVERY_SHARD};
-use super::{arg_i64, is, lookup, reply_help, resolve_subcommand, run_command, CmdError, Ctx};
+use super::{arg_i64, is, lookup, reply_help, resolve_subcommand, run_tracked, CmdError, Ctx};
 use super::{Reply, Session};
 use crate::script::engine::{Engine, Host, Script, ScriptCache};
 use crate::script::ScriptFlags;
@@ -549,7 +549,7 @@ impl ScriptHost<'_, '_> {
             out: &mut self.scratch,
             now_ms: self.now_ms,
         };
-        run_command(&mut ctx, command, argv, true);
+        run_tracked(&mut ctx, command, argv, true);
         if let Some(value) = integer_reply(&self.scratch.buf) {
             return Ok(Frame::Integer(value));
         }

@@ -40,6 +40,7 @@ pub fn flushdb(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         ctx.shared.store.lazyfree(),
         asynchronous,
     );
+    ctx.shared.tracking.flushed();
     ctx.out.ok();
     Ok(())
 }
@@ -49,6 +50,7 @@ pub fn flushall(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let asynchronous = flush_mode(args)?;
     let store = &ctx.shared.store;
     flush_dbs(store.dbs().iter(), store.lazyfree(), asynchronous);
+    ctx.shared.tracking.flushed();
     ctx.out.ok();
     Ok(())
 }

@@ -13,7 +13,7 @@ use protocol::catalogue::{self, arity_allows, CommandSpec, Propagation};
 
 use super::{
     blocking, config, connection, expire, function, hash, info, introspect, keys, list,
-    persistence, pubsub, scripting, server, set, string, transaction, zset, Handler,
+    persistence, pubsub, scripting, server, set, string, tracking, transaction, zset, Handler,
 };
 
 /// A catalogue row with its handler: what dispatch looks up and runs.
@@ -88,7 +88,7 @@ static OBJECT_SUBCOMMANDS: [Command; 4] = [
     bind("object|help", keys::object_help),
 ];
 
-static CLIENT_SUBCOMMANDS: [Command; 9] = [
+static CLIENT_SUBCOMMANDS: [Command; 13] = [
     bind("client|id", connection::client_id),
     bind("client|setname", connection::client_setname),
     bind("client|getname", connection::client_getname),
@@ -98,6 +98,10 @@ static CLIENT_SUBCOMMANDS: [Command; 9] = [
     bind("client|help", connection::client_help),
     bind("client|kill", connection::client_kill),
     bind("client|unblock", blocking::client_unblock),
+    bind("client|tracking", tracking::client_tracking),
+    bind("client|caching", tracking::client_caching),
+    bind("client|getredir", tracking::client_getredir),
+    bind("client|trackinginfo", tracking::client_trackinginfo),
 ];
 
 static COMMAND_SUBCOMMANDS: [Command; 6] = [

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use protocol::catalogue::Group;
 use protocol::{Argv, OwnedArgv};
 
-use super::{run_command, CmdError, Command, Ctx};
+use super::{run_tracked, CmdError, Command, Ctx};
 use crate::propagate;
 use crate::store::watch::WatchFlag;
 use crate::store::{Lookup, Store, SHARDS};
@@ -198,7 +198,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     let capture = propagate::capture();
     for (command, args) in &multi.queued {
         // Queued as resolved (a container's subcommand) by the dispatcher.
-        run_command(ctx, command, args.argv(), true);
+        run_tracked(ctx, command, args.argv(), true);
     }
     capture.finish();
     ctx.session.deny_blocking = saved_deny;

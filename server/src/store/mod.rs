@@ -707,6 +707,15 @@ impl Store {
         self.with_all_locked(|shards| attach_stream(shards, stream));
     }
 
+    /// Tells every shard where client-side caching learns of changed keys.
+    pub fn attach_tracking(&self, tracking: &std::sync::Arc<crate::tracking::Tracking>) {
+        self.with_all_locked(|shards| {
+            for (_, shard) in shards.iter_mut() {
+                shard.set_tracking(std::sync::Arc::clone(tracking));
+            }
+        });
+    }
+
     /// Tells every shard who hears of the keys it expires.
     pub fn attach_key_events(&self, events: std::sync::Arc<dyn KeyEvents>) {
         self.with_all_locked(|shards| {

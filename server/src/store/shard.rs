@@ -138,6 +138,9 @@ pub struct Shard {
     feed: Option<Feed>,
     /// Who hears of keys the server removes itself (expiry), and this shard's database.
     key_events: Option<(usize, std::sync::Arc<dyn super::KeyEvents>)>,
+    /// Client-side caching: told of the keys each write effect changes, while it is
+    /// interested (see `crate::tracking`).
+    tracking: Option<std::sync::Arc<crate::tracking::Tracking>>,
     /// Mark of entries already captured by the current snapshot; outside a snapshot every
     /// entry carries it.
     mark: bool,
@@ -644,6 +647,20 @@ impl Shard {
         cfg!(debug_assertions)
             || self.feed.is_some()
             || self.watched.as_deref().is_some_and(|w| w.has_pending())
+            || self.tracking_interested().is_some()
+    }
+
+    /// The tracking table, if some client could care about a change now.
+    #[inline]
+    fn tracking_interested(&self) -> Option<&crate::tracking::Tracking> {
+        self.tracking
+            .as_deref()
+            .filter(|tracking| tracking.is_interested())
+    }
+
+    /// Sets the client-side caching table told of this shard's changes.
+    pub fn set_tracking(&mut self, tracking: std::sync::Arc<crate::tracking::Tracking>) {
+        self.tracking = Some(tracking);
     }
 
     /// Propagates a command that changed this shard, in the form that replays it exactly
@@ -653,6 +670,9 @@ impl Shard {
     pub fn propagate(&self, args: &[&[u8]]) {
         self.watched_effect();
         debug::note_effect();
+        if let Some(tracking) = self.tracking_interested() {
+            tracking.effect(args);
+        }
         if let Some(feed) = &self.feed {
             feed.emit(args);
         }
@@ -662,6 +682,13 @@ impl Shard {
     /// without collecting them into a slice first.
     #[inline]
     pub fn propagate_named<'a>(&self, name: &[u8], rest: impl ExactSizeIterator<Item = &'a [u8]>) {
+        if self.tracking_interested().is_some() {
+            // Rare (some client caches keys): the effect is collected once for both.
+            let args: Vec<&[u8]> = std::iter::once(name)
+                .chain(rest.map(|arg| -> &[u8] { arg }))
+                .collect();
+            return self.propagate(&args);
+        }
         self.watched_effect();
         debug::note_effect();
         if let Some(feed) = &self.feed {
