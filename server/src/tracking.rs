@@ -15,12 +15,14 @@
 //! table, blocked pops, scripts. Flushes are reported by FLUSHDB/FLUSHALL themselves
 //! ([`Tracking::flushed`]): one null invalidation per client, as Redis sends.
 //!
-//! **Reads race with changes** on other threads. Redis records a read's keys after the read,
-//! in the same single-threaded step. Here a reader records its keys *before* it reads them,
+//! **Reads race with changes** on other threads. Redis records a read's keys in the same
+//! single-threaded step as the read. Here a reader records its keys *before* it reads them,
 //! tagged with the sequence number of its command, and publishes the number of each command
 //! it finishes. A change that finds the reader's command unfinished sends the invalidation but
-//! keeps the entry, so a change landing between the recording and the read can never leave a
-//! value cached with nobody left to invalidate it (the price: an occasional extra message).
+//! keeps the entry, so every change after the read is reported, as with Redis. (Forgetting
+//! the entry at once would let a change between the recording and the read take it; on a
+//! REDIRECT connection that invalidation can overtake the reply, and the value read would
+//! then be cached with nobody left to invalidate it. `server/tests/loom_tracking.rs`.)
 //!
 //! Lock order: store shard, then a table shard, then the prefix list, then a tracker's
 //! settings, then a mailbox.

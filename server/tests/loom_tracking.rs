@@ -3,10 +3,13 @@
 //! keep a stale value that no invalidation will ever reach.
 //!
 //! The model takes the worst case, a client whose invalidations come on another connection
-//! (REDIRECT): every invalidation delivered before its read's reply went out may be handled
-//! before the reply, so only invalidations delivered after that count against the value it
-//! caches. Forgetting a reader's entry on the first change, however early (what Redis does,
-//! single-threaded), fails this model: the second write then finds nobody to tell.
+//! (REDIRECT) and that does not guard against them overtaking replies (Redis's documentation
+//! asks clients to; not all do): an invalidation delivered before the read may be handled
+//! before the reply and so protects nothing. Redis, single-threaded, records a read's key in
+//! the same step as the read, so only invalidations after the read count there; the model
+//! asserts exactly that much. Forgetting a reader's entry on the first change, however early
+//! (Redis's rule, without the command numbers), fails it: a change between the recording and
+//! the read would take the entry, and the next change would find nobody to tell.
 //!
 //! Run with: `RUSTFLAGS="--cfg kv_loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom
 //! cargo test -p kvserver --test loom_tracking --release`.
@@ -65,11 +68,16 @@ fn a_read_racing_writes_is_never_left_stale() {
                 }
             })
         };
-        // The reader: record, read, finish; the reply goes out after that.
+        // The reader: record, read, finish. Invalidations delivered up to the read may be
+        // handled before the reply; only later ones protect the value it caches.
+        // (Counted under the read's lock, which changes are reported under: exactly those
+        // delivered before the read.)
         tracking.remember(&tracker, 1, b"k");
-        let cached = *shard.lock();
+        let (cached, before_reply) = {
+            let stored = shard.lock();
+            (*stored, client.mailbox.pending_bytes() / ONE_INVALIDATION)
+        };
         tracker.finish(1);
-        let before_reply = client.mailbox.pending_bytes() / ONE_INVALIDATION;
         writer.join().expect("writer");
         let total = client.mailbox.pending_bytes() / ONE_INVALIDATION;
         let still_cached = total == before_reply;
