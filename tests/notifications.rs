@@ -12,10 +12,15 @@ use crate::util::*;
 /// The keyspace notifications a sequence of commands publishes, as a subscriber to every
 /// keyspace and keyevent channel receives them. A `SLEEP ms` line pauses.
 pub(crate) async fn notifications_of(addr: SocketAddr, commands: &[&[&str]]) -> Vec<Frame> {
+    notifications_with(addr, "KEA", commands).await
+}
+
+/// [`notifications_of`] with `notify-keyspace-events` set to `classes`.
+async fn notifications_with(addr: SocketAddr, classes: &str, commands: &[&[&str]]) -> Vec<Frame> {
     let mut subscriber = Raw::connect(addr).await;
     let mut c = Raw::connect(addr).await;
     assert_eq!(
-        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"])
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", classes])
             .await,
         ok()
     );
@@ -105,6 +110,91 @@ async fn keyspace_notifications_match_redis() {
     let expected = notifications_of(redis.addr, commands).await;
     assert!(expected.len() > 40, "redis sent {expected:?}");
     assert_eq!(notifications_of(server.addr(), commands).await, expected);
+}
+
+/// `new` (n) when a write creates a key, `keymiss` (m) when a read finds none: the two
+/// classes `A` leaves out.
+#[tokio::test]
+async fn new_key_and_key_miss_notifications_match_redis() {
+    let Some(redis) = start_redis_server().await else {
+        return;
+    };
+    let server = start_server().await;
+    let commands: &[&[&str]] = &[
+        &["SET", "s", "1"],
+        &["SET", "s", "2"],
+        &["GET", "s"],
+        &["GET", "nothing"],
+        &["MGET", "s", "m1", "m2"],
+        &["EXISTS", "m3"],
+        &["TYPE", "m4"],
+        &["STRLEN", "m5"],
+        &["GETRANGE", "m6", "0", "1"],
+        &["INCR", "n"],
+        &["INCR", "n"],
+        &["APPEND", "ap", "x"],
+        &["SETRANGE", "sr", "2", "x"],
+        &["MSET", "s", "3", "ms", "1"],
+        &["SETNX", "nx", "1"],
+        &["GETSET", "gs", "1"],
+        &["GETDEL", "m7"],
+        &["LPUSH", "l", "a"],
+        &["RPUSH", "l", "b"],
+        &["LRANGE", "m8", "0", "-1"],
+        &["LLEN", "m9"],
+        &["LPOP", "m10"],
+        &["HSET", "h", "f", "v"],
+        &["HGET", "h", "f"],
+        &["HGET", "m11", "f"],
+        &["HGETALL", "m12"],
+        &["SADD", "st", "a"],
+        &["SMEMBERS", "m13"],
+        &["SISMEMBER", "m14", "a"],
+        &["ZADD", "z", "1", "a"],
+        &["ZRANGE", "m15", "0", "-1"],
+        &["ZSCORE", "m16", "a"],
+        &["RENAME", "s", "renamed"],
+        &["COPY", "renamed", "copied"],
+        &["LMOVE", "l", "moved", "LEFT", "LEFT"],
+        &["SUNIONSTORE", "union", "st", "m17"],
+        &["TTL", "m18"],
+        &["DEL", "m19"],
+        &["EXPIRE", "m20", "10"],
+        &["OBJECT", "ENCODING", "m21"],
+        &["TYPE", "m22"],
+        &["SET", "m23", "1", "GET"],
+        &["COPY", "m24", "y"],
+        &["SINTERSTORE", "d", "st", "m25"],
+        &["SUNION", "st", "m26"],
+        &["ZUNIONSTORE", "d", "2", "z", "m27"],
+        &["GETEX", "m28"],
+        &["HMGET", "m29", "f"],
+        &["LINDEX", "m30", "0"],
+        &["SSCAN", "m31", "0"],
+        &["ZMSCORE", "m32", "a"],
+        &["EVAL", "return redis.call('get', KEYS[1])", "1", "m33"],
+        &["SMOVE", "m34", "st", "a"],
+        &["OBJECT", "FREQ", "m35"],
+    ];
+    let expected = notifications_with(redis.addr, "KEnm", commands).await;
+    assert!(expected.len() > 20, "redis sent {expected:?}");
+    let ours = notifications_with(server.addr(), "KEnm", commands).await;
+    if ours != expected {
+        let show = |frames: &[Frame]| -> Vec<String> {
+            frames
+                .iter()
+                .map(|f| {
+                    let items = array_items(f.clone());
+                    format!("{} {}", text_of(&items[2]), text_of(&items[3]))
+                })
+                .collect()
+        };
+        eprintln!("redis:   {:?}\nkvstore: {:?}", show(&expected), show(&ours));
+    }
+    for (i, (a, b)) in expected.iter().zip(&ours).enumerate() {
+        assert_eq!(a, b, "message {i} (redis first)");
+    }
+    assert_eq!(ours.len(), expected.len());
 }
 
 #[tokio::test]

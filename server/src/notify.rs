@@ -160,9 +160,9 @@ pub fn publish(
     }
 }
 
-/// Publishes `expired` events for the store ([`KeyEvents`]): keys removed by lazy or active
-/// expiry.
-pub struct ExpiryEvents {
+/// Publishes the events the store reports ([`KeyEvents`]): `expired` (keys removed by lazy or
+/// active expiry), `new` (keys created) and `keymiss` (reads that found nothing).
+pub struct StoreEvents {
     /// The server's `notify-keyspace-events`.
     pub notifications: std::sync::Arc<Notifications>,
     /// Where the events go.
@@ -171,20 +171,36 @@ pub struct ExpiryEvents {
     pub clients: Arc<Registry>,
 }
 
-impl KeyEvents for ExpiryEvents {
-    fn expired(&self, db: usize, key: &[u8]) {
-        let channels = self.notifications.wants(EXPIRED);
+impl StoreEvents {
+    /// Publishes `event` of `class` about `key`, if that class is on (one relaxed load if not).
+    #[inline]
+    fn event(&self, class: u32, event: &str, db: usize, key: &[u8]) {
+        let channels = self.notifications.wants(class);
         if channels != 0 {
             publish(
                 &self.pubsub,
                 &self.clients,
                 channels,
-                "expired",
+                event,
                 db,
                 key,
                 crate::clock::unix_ms(),
             );
         }
+    }
+}
+
+impl KeyEvents for StoreEvents {
+    fn expired(&self, db: usize, key: &[u8]) {
+        self.event(EXPIRED, "expired", db, key);
+    }
+
+    fn created(&self, db: usize, key: &[u8]) {
+        self.event(NEW, "new", db, key);
+    }
+
+    fn missed(&self, db: usize, key: &[u8]) {
+        self.event(KEY_MISS, "keymiss", db, key);
     }
 }
 

@@ -141,10 +141,11 @@ pub async fn start_on_disk(
         config,
     });
     shared.store.attach_tracking(&shared.tracking);
-    // Keys the store expires reach subscribers as `expired` events.
+    // Keys the store expires, creates or misses reach subscribers as `expired`, `new` and
+    // `keymiss` events.
     shared
         .store
-        .attach_key_events(std::sync::Arc::new(crate::notify::ExpiryEvents {
+        .attach_key_events(std::sync::Arc::new(crate::notify::StoreEvents {
             notifications: std::sync::Arc::clone(&shared.notifications),
             pubsub: crate::sync::Arc::clone(&shared.pubsub),
             clients: Arc::clone(&shared.clients),

@@ -92,7 +92,7 @@ pub fn touch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 pub fn key_type(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let (mut shard, hash) = ctx.db().lock(&args[1]);
     let name = shard
-        .get_mut(hash, &args[1], ctx.now_ms)
+        .get_read(hash, &args[1], ctx.now_ms)
         .map_or("none", |entry| entry.value.type_name());
     drop(shard);
     ctx.out.simple(name);
@@ -349,6 +349,7 @@ fn copy_between<'a>(
         return false;
     };
     let Some(entry) = shard.get_mut(hash, src, now) else {
+        shard.record_miss(src);
         return false;
     };
     let (value, deadline) = (entry.value.clone(), entry.expires_at());
@@ -404,7 +405,7 @@ fn random_key(db: &Db, now: u64) -> Option<Bytes> {
 /// `hashtable`, `intset`, `skiplist`, `quicklist`, `int`, `embstr`, `raw`); null if the key
 /// does not exist.
 pub fn object_encoding(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
-    let name = ctx.db().with_live(&args[2], ctx.now_ms, |entry| {
+    let name = ctx.db().with_live_unnoticed(&args[2], ctx.now_ms, |entry| {
         entry.map(|e| e.value.encoding())
     });
     match name {
@@ -419,7 +420,7 @@ pub fn object_encoding(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError
 pub fn object_refcount(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let exists = ctx
         .db()
-        .with_live(&args[2], ctx.now_ms, |entry| entry.is_some());
+        .with_live_unnoticed(&args[2], ctx.now_ms, |entry| entry.is_some());
     if exists {
         ctx.out.int(1);
     } else {
@@ -433,7 +434,7 @@ pub fn object_refcount(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError
 pub fn object_freq(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let exists = ctx
         .db()
-        .with_live(&args[2], ctx.now_ms, |entry| entry.is_some());
+        .with_live_unnoticed(&args[2], ctx.now_ms, |entry| entry.is_some());
     if !exists {
         ctx.out.null();
         return Ok(());

@@ -615,7 +615,10 @@ fn locked_sets(
         let (shard, hash) = locked.shard(key).ok_or(NOT_LOCKED)?;
         match shard.get_mut(hash, key, now) {
             Some(entry) => sets.push(Some(entry.value.as_set()?.clone())),
-            None => sets.push(None),
+            None => {
+                shard.record_miss(key);
+                sets.push(None);
+            }
         }
     }
     Ok(sets)

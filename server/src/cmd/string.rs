@@ -208,6 +208,10 @@ pub fn set(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         (Some(entry), true) => Some(entry.value.as_string()?.to_vec()),
         _ => None,
     };
+    if options.get && !exists {
+        // SET ... GET reads the old value: a keyspace miss, as in Redis.
+        shard.record_miss(key);
+    }
     let allowed = !(options.nx && exists || options.xx && !exists);
     if allowed {
         let deadline = match ttl {
@@ -373,7 +377,7 @@ pub fn msetnx(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 pub fn getset(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let now = ctx.now_ms;
     let (mut shard, hash) = ctx.db().lock(&args[1]);
-    let old = match shard.get_mut(hash, &args[1], now) {
+    let old = match shard.get_read(hash, &args[1], now) {
         Some(entry) => Some(entry.value.as_string()?.to_vec()),
         None => None,
     };

@@ -217,6 +217,28 @@ impl Db {
         now_ms: u64,
         read: impl FnOnce(Option<&Entry>) -> R,
     ) -> R {
+        self.with_live_reporting(key, now_ms, true, read)
+    }
+
+    /// [`Db::with_live`] without a `keymiss` notification for a missing key (OBJECT, as in
+    /// Redis); the miss still counts.
+    pub fn with_live_unnoticed<R>(
+        &self,
+        key: &[u8],
+        now_ms: u64,
+        read: impl FnOnce(Option<&Entry>) -> R,
+    ) -> R {
+        self.with_live_reporting(key, now_ms, false, read)
+    }
+
+    #[inline]
+    fn with_live_reporting<R>(
+        &self,
+        key: &[u8],
+        now_ms: u64,
+        report_miss: bool,
+        read: impl FnOnce(Option<&Entry>) -> R,
+    ) -> R {
         let (shard, hash) = self.read(key);
         match shard.lookup(hash, key, now_ms) {
             Lookup::Live(entry) => {
@@ -225,13 +247,21 @@ impl Db {
             }
             Lookup::Absent => {
                 shard.count_miss();
+                if report_miss {
+                    shard.note_missed(key);
+                }
                 return read(None);
             }
             Lookup::Expired => {}
         }
         drop(shard);
         let (mut shard, hash) = self.lock(key);
-        read(shard.get_read(hash, key, now_ms))
+        if report_miss {
+            read(shard.get_read(hash, key, now_ms))
+        } else {
+            let entry = shard.get_mut(hash, key, now_ms);
+            read(entry.map(|entry| &*entry))
+        }
     }
 
     /// Runs one bounded step of a snapshot walk on shard `index`; see [`Shard::snapshot_step`].
@@ -459,7 +489,10 @@ impl<'a> MultiRead<'a> {
         let found = guard.lookup(hash, key, now_ms);
         match found {
             Lookup::Live(_) => guard.count_hit(),
-            Lookup::Expired | Lookup::Absent => guard.count_miss(),
+            Lookup::Expired | Lookup::Absent => {
+                guard.count_miss();
+                guard.note_missed(key);
+            }
         }
         found
     }
@@ -560,12 +593,16 @@ pub fn attach_stream(shards: &mut [(u32, &mut Shard)], stream: Option<&Arc<Write
     }
 }
 
-/// What the store tells the server about keys it removes on its own: expiry, lazy or by
-/// the active cycle (keyspace notifications). Called with the key's shard locked: it must
-/// not take a shard lock.
+/// What the store tells the server about keys as it meets them (keyspace notifications):
+/// removed on its own (expiry, lazy or by the active cycle), created, or looked up by a read
+/// and not found. Called with the key's shard locked: it must not take a shard lock.
 pub trait KeyEvents: Send + Sync {
     /// `key` of database `db` expired and was removed.
     fn expired(&self, db: usize, key: &[u8]);
+    /// `key` of database `db` was created (it did not exist before this write).
+    fn created(&self, db: usize, key: &[u8]);
+    /// A read looked `key` of database `db` up and did not find it (a keyspace miss).
+    fn missed(&self, db: usize, key: &[u8]);
 }
 
 /// All databases of a server.

@@ -284,6 +284,7 @@ impl Shard {
             }
             None => {
                 self.stats.misses += 1;
+                self.note_missed(key);
                 None
             }
         }
@@ -347,6 +348,9 @@ impl Shard {
             None => {
                 let mut entry = Entry { value, meta: 0 };
                 entry.set_mark(self.mark);
+                if let Some((db, events)) = &self.key_events {
+                    events.created(*db, key);
+                }
                 self.table.insert_new(hash, key, entry)
             }
         };
@@ -626,6 +630,21 @@ impl Shard {
     /// Sets who hears of keys this shard (of database `db`) expires.
     pub fn set_key_events(&mut self, db: usize, events: std::sync::Arc<dyn super::KeyEvents>) {
         self.key_events = Some((db, events));
+    }
+
+    /// A write command's read of `key` found nothing: counts a keyspace miss and reports it
+    /// (SET ... GET, COPY's source, the sources of SINTERSTORE...).
+    pub fn record_miss(&mut self, key: &[u8]) {
+        self.stats.misses += 1;
+        self.note_missed(key);
+    }
+
+    /// A read did not find `key` (a keyspace miss, for `keymiss` notifications).
+    #[inline]
+    pub fn note_missed(&self, key: &[u8]) {
+        if let Some((db, events)) = &self.key_events {
+            events.missed(*db, key);
+        }
     }
 
     fn note_expired(&self, key: &[u8]) {
