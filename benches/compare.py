@@ -23,7 +23,9 @@ ratio kvserver / redis. Machines are shared and noisy: look at ratios, not absol
                                                      # evalsha (INCR+EXPIRE script) and cas
                                                      # (WATCH/GET/MULTI/SET/EXEC on 10 keys)
   python3 benches/compare.py pubsub --pinned         # kvbench's publish: 1, 100, 1000 subscribers
-                                                     # on one channel; 1000 channels x 1
+                                                     # on one channel; 1000 channels x 1; then
+                                                     # delivery latency with both servers paced
+                                                     # at 80% of the slower one's rate
   python3 benches/compare.py pubsub --servers redis  # one server only (e.g. before kvserver has
                                                      # SUBSCRIBE)
   python3 benches/compare.py pubsub-memory           # RSS over time, 10k subscribers, one of
@@ -411,11 +413,13 @@ def server_names(args) -> tuple:
 
 
 def run_kvbench_publish(port: int, args, client_pin: str | None, subscribers: int,
-                        channels: int, requests: int) -> dict:
-    """One `kvbench -t publish` run as its JSON result row, or {"failure": message}."""
+                        channels: int, requests: int, rate: int = 0) -> dict:
+    """One `kvbench -t publish` run as its JSON result row, or {"failure": message}; with
+    `rate`, the publishers are paced at that many PUBLISHes per second."""
     cmd = [KVBENCH, "-p", str(port), "-t", "publish", "-n", str(requests),
            "-c", str(args.clients), "-P", str(args.pipeline), "-d", str(args.data_size),
-           "--subscribers", str(subscribers), "--channels", str(channels), "--json"]
+           "--subscribers", str(subscribers), "--channels", str(channels), "--json",
+           "--rate", str(rate)]
     if client_pin:
         cmd = ["taskset", "-c", client_pin] + cmd
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
@@ -457,6 +461,29 @@ def pubsub(args) -> None:
                     spent = cpu_seconds(pids[name]) - before
                     row["cpu_us"] = spent * 1e6 / row["requests"] if row.get("requests") else 0.0
                     samples.setdefault((name, subscribers, channels), []).append(row)
+        # Unpaced, a faster server also lets the publishers outrun the subscribers (who
+        # share the client's core) further, and deliveries queue in the client's sockets:
+        # latency is compared at the same load too, a share of the slower server's rate.
+        paced = {}  # config -> rate
+        if args.paced > 0 and len(names) == 2 and not refused:
+            for subscribers, channels, share in PUBSUB_CONFIGS:
+                rates = [statistics.median(row["rps"] for row in samples[(name, subscribers,
+                                                                           channels)]
+                                           if "rps" in row and "failure" not in row)
+                         for name in names if samples.get((name, subscribers, channels))]
+                if len(rates) == 2:
+                    paced[(subscribers, channels)] = int(args.paced * min(rates))
+            for _ in range(args.rounds):
+                for subscribers, channels, share in PUBSUB_CONFIGS:
+                    rate = paced.get((subscribers, channels))
+                    if not rate:
+                        continue
+                    requests = max(args.requests // share, 100)
+                    for name in names:
+                        row = run_kvbench_publish(servers.ports[name], args, client_pin,
+                                                  subscribers, channels, requests, rate)
+                        samples.setdefault((name, "paced", subscribers, channels),
+                                           []).append(row)
     mode = "pinned to one core" if args.pinned else "unpinned"
     if args.kvstore_args:
         mode += f", kvserver {args.kvstore_args}"
@@ -500,6 +527,31 @@ def pubsub(args) -> None:
         requests = max(args.requests // share, 100)
         print(f"| {subscribers:,} x {channels:,} | {requests:,} | {rc[0]} | {kc[0]} | {ratio} | "
               f"{rc[1]} | {kc[1]} | {rc[2]} | {kc[2]} | {rc[3]} | {kc[3]} | {rc[4]} | {kc[4]} |")
+    if paced:
+        print(f"\n### Delivery latency at the same load: publishers paced at {args.paced:.0%} of "
+              f"the slower server's rate, median of {args.rounds} alternating rounds\n")
+        print("| subscribers x channels | pub/s | redis dlv p50 ms | kvstore dlv p50 ms "
+              "| redis dlv p99 ms | kvstore dlv p99 ms | p99 ratio |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for subscribers, channels, _ in PUBSUB_CONFIGS:
+            rate = paced.get((subscribers, channels))
+            if not rate:
+                continue
+            med = {}
+            for name in ("redis", "kvstore"):
+                rows = [row for row in samples.get((name, "paced", subscribers, channels), [])
+                        if "failure" not in row and not row.get("errors")]
+                med[name] = ({key: statistics.median(row[key] for row in rows)
+                              for key in ("delivery_p50_ms", "delivery_p99_ms")}
+                             if rows else None)
+            r, k = med["redis"], med["kvstore"]
+            if not r or not k:
+                problems.append(f"{subscribers}x{channels} paced: a run failed")
+                continue
+            ratio = k["delivery_p99_ms"] / r["delivery_p99_ms"] if r["delivery_p99_ms"] else 0
+            print(f"| {subscribers:,} x {channels:,} | {rate:,} | {r['delivery_p50_ms']:.3f} | "
+                  f"{k['delivery_p50_ms']:.3f} | {r['delivery_p99_ms']:.3f} | "
+                  f"{k['delivery_p99_ms']:.3f} | {ratio:.2f} |")
     print("\npub/s: PUBLISHes per second (answered); ratio: kvstore / redis. dlv/s: messages "
           "received by the subscribers per second.\ndlv p50/p99: publish-to-delivery latency "
           "(send time stamped in the payload to the subscriber's read). CPU us/pub: the "
@@ -961,6 +1013,9 @@ def main() -> None:
                     help="PUBLISHes per run with 1 subscriber per channel (N/10 with 100 "
                          "subscribers on the channel, N/50 with 1000)")
     ps.add_argument("--rounds", type=int, default=3)
+    ps.add_argument("--paced", type=float, default=0.8,
+                    help="then compare delivery latency with the publishers paced at this share "
+                         "of the slower server's rate (0: skip)")
     ps.add_argument("--clients", type=int, default=50, help="publishers (-c)")
     ps.add_argument("--pipeline", type=int, default=1, help="-P of the publishers")
     ps.add_argument("--data-size", type=int, default=3,

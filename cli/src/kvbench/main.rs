@@ -165,6 +165,11 @@ struct Cli {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_CHANNELS))]
     channels: u32,
 
+    /// publish: PUBLISHes per second over all publishers (0: as fast as replies come). Paced
+    /// runs compare delivery latency at the same load.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+
     /// Print help (-h is the host, as in redis-benchmark).
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -293,7 +298,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
             pubsub: settings
                 .pubsub
                 .filter(|_| test == Test::Publish)
-                .map(|(subscribers, channels)| PubSub::new(subscribers, channels)),
+                .map(|(subscribers, channels)| PubSub::new(subscribers, channels).paced(cli.rate)),
         };
         let mut progress = Progress::new(label.clone());
         let update = |done, elapsed| progress.update(done, elapsed);

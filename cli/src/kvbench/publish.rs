@@ -105,6 +105,8 @@ pub struct PubSub {
     pub channels: usize,
     /// Per channel: PUBLISHes answered with an integer (hence delivered to its subscribers).
     accepted: Arc<[AtomicU64]>,
+    /// PUBLISHes per second over all publishers (`--rate`); 0: as fast as replies come.
+    pub rate: u64,
 }
 
 impl PubSub {
@@ -115,7 +117,32 @@ impl PubSub {
             subscribers,
             channels,
             accepted: (0..channels).map(|_| AtomicU64::new(0)).collect(),
+            rate: 0,
         }
+    }
+
+    /// Paces the publishers at `rate` PUBLISHes per second in all (0: unpaced), so that two
+    /// servers' delivery latencies can be compared at the same load.
+    pub fn paced(mut self, rate: u64) -> Self {
+        self.rate = rate;
+        self
+    }
+
+    /// With `--rate`: how often a publisher sends a batch of `pipeline`, and when publisher
+    /// `publisher` of `publishers` sends its first (spread over one interval).
+    fn schedule(
+        &self,
+        publisher: usize,
+        publishers: usize,
+        pipeline: usize,
+    ) -> Option<(Duration, Duration)> {
+        if self.rate == 0 {
+            return None;
+        }
+        let per_batch = (pipeline.max(1) * publishers.max(1)) as f64 / self.rate as f64;
+        let interval = Duration::from_secs_f64(per_batch);
+        let offset = interval.mul_f64(publisher as f64 / publishers.max(1) as f64);
+        Some((interval, offset))
     }
 
     /// The channel subscriber `subscriber` listens on: subscribers `c`, `c + C`, `c + 2C`...
@@ -413,6 +440,8 @@ pub struct PublishConnection {
     accepted: Vec<u64>,
     pipeline: u64,
     deadline: Option<Instant>,
+    /// With `--rate`: when the next batch goes, and the time between batches.
+    pacing: Option<(tokio::time::Instant, Duration)>,
     shared: Arc<Shared>,
     stats: Rc<RefCell<Stats>>,
     input: BytesMut,
@@ -420,13 +449,14 @@ pub struct PublishConnection {
 }
 
 impl PublishConnection {
-    /// Publisher number `publisher` on `stream`, sending `pipeline` PUBLISHes at a time
-    /// with `value_size`-byte payloads until `shared` runs out of requests or `deadline`
-    /// passes, recording into `stats`.
+    /// Publisher number `publisher` of `publishers` on `stream`, sending `pipeline`
+    /// PUBLISHes at a time with `value_size`-byte payloads (paced if `pubsub.rate` is set)
+    /// until `shared` runs out of requests or `deadline` passes, recording into `stats`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         stream: TcpStream,
         publisher: usize,
+        publishers: usize,
         pubsub: PubSub,
         value_size: usize,
         pipeline: usize,
@@ -434,10 +464,14 @@ impl PublishConnection {
         shared: Arc<Shared>,
         stats: Rc<RefCell<Stats>>,
     ) -> Self {
+        let pacing = pubsub
+            .schedule(publisher, publishers, pipeline)
+            .map(|(interval, offset)| (tokio::time::Instant::now() + offset, interval));
         Self {
             stream,
             requests: PublishRequests::new(publisher, pubsub.channels, value_size, pipeline),
             accepted: vec![0; pubsub.channels],
+            pacing,
             pubsub,
             pipeline: u64::try_from(pipeline.max(1)).unwrap_or(u64::MAX),
             deadline,
@@ -461,6 +495,12 @@ impl PublishConnection {
 
     async fn batches(&mut self) -> Result<(), RunError> {
         loop {
+            if let Some((next, interval)) = &mut self.pacing {
+                // Behind schedule (the server is slower than the rate), the next batch goes at
+                // once.
+                tokio::time::sleep_until(*next).await;
+                *next += *interval;
+            }
             let n = self.shared.claim(self.pipeline, self.deadline);
             if n == 0 {
                 return Ok(());

@@ -377,6 +377,7 @@ fn worker(
 ) {
     let prepared = tokio::runtime::Builder::new_current_thread()
         .enable_io()
+        .enable_time()
         .build()
         .map_err(|err| RunError::Internal(format!("starting a tokio runtime: {err}")))
         .and_then(|runtime| {
@@ -439,6 +440,7 @@ fn drive(
                 let connection = PublishConnection::new(
                     stream,
                     client,
+                    plan.clients,
                     pubsub.clone(),
                     plan.spec.value_size,
                     plan.pipeline,
