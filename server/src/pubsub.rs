@@ -157,6 +157,8 @@ pub enum Delivery {
 struct Pending {
     /// Encoded push frames, oldest first.
     bytes: BytesMut,
+    /// How many frames `bytes` holds.
+    messages: usize,
     /// Closed for exceeding the output limit.
     overflowed: bool,
     /// Since when (unix ms) `bytes` has been over the soft limit.
@@ -222,6 +224,7 @@ impl Mailbox {
         }
         let was_empty = pending.bytes.is_empty();
         pending.bytes.extend_from_slice(frame);
+        pending.messages += 1;
         let size = pending.bytes.len() as u64;
         let over_hard = limit.hard > 0 && size > limit.hard;
         let over_soft = limit.soft > 0 && size > limit.soft;
@@ -249,10 +252,17 @@ impl Mailbox {
     /// Moves every pending message to the end of `out`. Returns false if the mailbox
     /// overflowed: the connection must close instead.
     pub fn drain_into(&self, out: &mut BytesMut) -> bool {
+        self.drain_counted(out).is_some()
+    }
+
+    /// [`drain_into`](Self::drain_into) that says how many messages it moved (`None`: the
+    /// mailbox overflowed).
+    pub fn drain_counted(&self, out: &mut BytesMut) -> Option<usize> {
         let mut pending = self.pending.lock();
         if pending.overflowed {
-            return false;
+            return None;
         }
+        let moved = std::mem::take(&mut pending.messages);
         if !pending.bytes.is_empty() {
             if out.is_empty() {
                 std::mem::swap(out, &mut pending.bytes);
@@ -262,7 +272,7 @@ impl Mailbox {
             }
             pending.over_soft_since_ms = None;
         }
-        true
+        Some(moved)
     }
 
     /// Bytes waiting (CLIENT LIST `omem`-like figures, tests).
@@ -510,6 +520,22 @@ mod tests {
         let mut out = BytesMut::new();
         assert!(mailbox.drain_into(&mut out));
         out.to_vec()
+    }
+
+    #[test]
+    fn drains_count_the_messages_they_move() {
+        let mailbox = Mailbox::new(1, Version::Resp2);
+        let mut out = BytesMut::new();
+        assert_eq!(mailbox.drain_counted(&mut out), Some(0));
+        for _ in 0..3 {
+            mailbox.deliver(&[b"message", b"c", b"m"], OutputLimit::DEFAULT, 0);
+        }
+        assert_eq!(mailbox.drain_counted(&mut out), Some(3));
+        assert_eq!(mailbox.drain_counted(&mut out), Some(0));
+        assert_eq!(
+            out.len(),
+            3 * encode_message(&[b"message", b"c", b"m"], Version::Resp2).len()
+        );
     }
 
     #[test]
