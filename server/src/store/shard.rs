@@ -689,6 +689,13 @@ impl Shard {
     pub fn propagate(&self, args: &[&[u8]]) {
         self.watched_effect();
         debug::note_effect();
+        // Client-side caching finds an effect's keys from its catalogue row.
+        debug_assert!(
+            args.first()
+                .is_some_and(|name| crate::cmd::lookup(name).is_some()),
+            "effect {:?} is not a catalogue command",
+            args.first().map(|name| String::from_utf8_lossy(name))
+        );
         if let Some(tracking) = self.tracking_interested() {
             tracking.effect(args);
         }
