@@ -103,6 +103,16 @@ pub fn install(epoll: Option<RawFd>, max: Duration) {
 thread_local! {
     /// A subscriber on this thread was woken by a message since the thread last parked.
     static FANNING_OUT: Cell<bool> = const { Cell::new(false) };
+    /// When this thread last ran out of work (about to park).
+    static LAST_IDLE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// True if this thread ran out of work within `window`: it is not saturated, so a task can
+/// give way to others at little cost to throughput.
+pub fn idle_within(window: Duration) -> bool {
+    LAST_IDLE
+        .with(Cell::get)
+        .is_some_and(|idle| idle.elapsed() < window)
 }
 
 /// Notes that a subscriber on this thread was woken by a message: the thread then sleeps
@@ -117,6 +127,7 @@ pub fn note_fan_out() {
 /// The runtime's park hook: polls for up to the current window (unless the thread has been
 /// delivering Pub/Sub messages, see [`note_fan_out`]).
 pub fn before_park() {
+    LAST_IDLE.with(|idle| idle.set(Some(Instant::now())));
     if FANNING_OUT.with(|flag| flag.replace(false)) {
         return;
     }

@@ -142,6 +142,18 @@ impl OutputLimits {
     }
 }
 
+thread_local! {
+    /// Set when this thread's deliveries woke a connection (see [`take_woke_a_connection`]).
+    static WOKE_A_CONNECTION: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True if deliveries made on this thread since the last call woke a connection (its
+/// mailbox was empty). The connection whose command made them then lets the woken ones write
+/// before it writes its own replies, as Redis writes replies and messages in one pass.
+pub fn take_woke_a_connection() -> bool {
+    WOKE_A_CONNECTION.with(|woke| woke.replace(false))
+}
+
 /// What happened to one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -245,6 +257,7 @@ impl Mailbox {
         drop(pending);
         if was_empty {
             self.signal.notify_one();
+            WOKE_A_CONNECTION.with(|woke| woke.set(true));
         }
         Delivery::Queued
     }
