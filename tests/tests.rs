@@ -9,6 +9,7 @@
 //! `util::kvserver_binary`). Run part of it with `cargo test --test tests <filter>`.
 
 mod atomicity;
+mod auth;
 mod blocking;
 mod check_aof;
 mod connection;

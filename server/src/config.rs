@@ -66,6 +66,12 @@ pub struct Config {
     #[arg(long = "tracking-table-max-keys", default_value_t = crate::tracking::DEFAULT_MAX_KEYS)]
     pub tracking_table_max_keys: usize,
 
+    /// Password of the default user: clients must AUTH (or HELLO ... AUTH) before other
+    /// commands. Empty: none, as Redis's default. Prefer CONFIG SET or a config file over the
+    /// command line, where other local users can read it.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    pub requirepass: String,
+
     /// Directory for the snapshot file and the append-only directory.
     #[arg(long, default_value = ".")]
     pub dir: std::path::PathBuf,
@@ -287,6 +293,7 @@ impl Default for Config {
             idle_poll_us: 50,
             tcp_backlog: 511,
             tracking_table_max_keys: crate::tracking::DEFAULT_MAX_KEYS,
+            requirepass: String::new(),
             dir: ".".into(),
             dbfilename: "dump.kvs".to_owned(),
             save: parse_save_rules(DEFAULT_SAVE).unwrap_or_default(),

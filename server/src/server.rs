@@ -136,6 +136,7 @@ pub async fn start_on_disk(
         scripting: Default::default(),
         pubsub,
         tracking,
+        users: crate::auth::Users::new(&config.requirepass),
         notifications: Default::default(),
         log_control,
         config,

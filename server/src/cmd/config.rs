@@ -138,6 +138,18 @@ static PARAMETERS: &[Parameter] = &[
         },
     ),
     settable(
+        "requirepass",
+        |shared| shared.users.requirepass(),
+        |value| {
+            let password = String::from_utf8(value.to_vec())
+                .map_err(|_| "argument must be a valid UTF-8 string".to_owned())?;
+            Ok(Box::new(move |shared| {
+                shared.users.set_requirepass(&password);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
         "tracking-table-max-keys",
         |shared| shared.tracking.max_keys().to_string(),
         |value| {

@@ -46,6 +46,8 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     ctx.session.client.set_db(0);
     ctx.session.client.set_resp(2);
     ctx.session.client.set_name(None);
+    // Back to the state of a new connection: authenticated only if no password is required.
+    ctx.session.authenticated = !ctx.shared.users.password_required();
     ctx.out.simple("RESET");
     Ok(())
 }
@@ -67,27 +69,43 @@ pub fn select(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// Checks credentials. No password can be configured yet, so, as Redis with its default
-/// `nopass` user, `AUTH default <anything>` succeeds and every other user is rejected.
-fn check_credentials(user: &[u8], _password: &[u8]) -> Result<(), CmdError> {
-    if user == b"default" {
-        Ok(())
-    } else {
-        Err(CmdError::new(
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        ))
+/// The reply to any command but AUTH, HELLO ... AUTH, QUIT and RESET before a client has
+/// authenticated, while a password is required.
+pub const NOAUTH: &str = "NOAUTH Authentication required.";
+
+/// Authenticates the connection as `user`, or fails with WRONGPASS (counted, and logged with
+/// the peer's address, never the password).
+fn log_in(ctx: &mut Ctx<'_>, user: &[u8], password: &[u8]) -> Result<(), CmdError> {
+    match ctx.shared.users.authenticate(user, password) {
+        Ok(()) => {
+            ctx.session.authenticated = true;
+            Ok(())
+        }
+        Err(text) => {
+            tracing::warn!(
+                peer = %ctx.session.client.info().addr(),
+                user = %String::from_utf8_lossy(user),
+                "authentication failed"
+            );
+            Err(CmdError::new(text))
+        }
     }
 }
 
 /// AUTH [username] password
 pub fn auth(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     match args.len() {
-        2 => Err(CmdError::new(
+        2 if !ctx.shared.users.password_required() => Err(CmdError::new(
             "ERR AUTH <password> called without any password configured for the default user. \
              Are you sure your configuration is correct?",
         )),
+        2 => {
+            log_in(ctx, b"default", &args[1])?;
+            ctx.out.ok();
+            Ok(())
+        }
         3 => {
-            check_credentials(&args[1], &args[2])?;
+            log_in(ctx, &args[1], &args[2])?;
             ctx.out.ok();
             Ok(())
         }
@@ -122,7 +140,9 @@ pub fn hello(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         let mut i = 2;
         while i < args.len() {
             if is(&args[i], "AUTH") && i + 2 < args.len() {
-                check_credentials(&args[i + 1], &args[i + 2])?;
+                // Authenticated as the option is met, as Redis does: a later bad option
+                // fails HELLO but leaves the client logged in.
+                log_in(ctx, &args[i + 1], &args[i + 2])?;
                 i += 3;
             } else if is(&args[i], "SETNAME") && i + 1 < args.len() {
                 validate_client_name(&args[i + 1])?;
@@ -135,6 +155,13 @@ pub fn hello(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
                 )));
             }
         }
+    }
+    if !ctx.session.authenticated && ctx.shared.users.password_required() {
+        return Err(CmdError::new(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+             HELLO AUTH <user> <pass> option can be used to authenticate the client and select \
+             the RESP protocol version at the same time",
+        ));
     }
     if let Some(name) = name {
         // As CLIENT SETNAME: an empty name clears it.

@@ -227,6 +227,10 @@ pub struct Session {
     pub deny_blocking: bool,
     /// Client-side caching (CLIENT TRACKING), once the connection turned it on.
     pub tracking: Option<Box<tracking::ClientTracking>>,
+    /// The client has authenticated (or needed not: no password was required when it
+    /// connected). Until then, while a password is required, only commands flagged
+    /// `no_auth` run.
+    pub authenticated: bool,
 }
 
 impl Session {
@@ -247,6 +251,7 @@ impl Session {
             committed_watched: false,
             deny_blocking: false,
             tracking: None,
+            authenticated: true,
         }
     }
 
@@ -342,6 +347,14 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
             "ERR wrong number of arguments for '{}' command",
             command.full_name()
         ));
+        doom_transaction(ctx);
+        return false;
+    }
+    if !ctx.session.authenticated
+        && !command.spec.flags.contains(CommandFlags::NO_AUTH)
+        && ctx.shared.users.password_required()
+    {
+        ctx.out.error(connection::NOAUTH);
         doom_transaction(ctx);
         return false;
     }

@@ -1,0 +1,171 @@
+//! Authentication (issue 19, section 1): `requirepass`, AUTH, HELLO ... AUTH, NOAUTH, RESET,
+//! over raw connections and through the `redis` crate. The transcript test replays the same
+//! session against a real redis-server (when installed) and compares every reply.
+
+use std::net::SocketAddr;
+
+use protocol::Frame;
+
+use crate::differential::start_redis_server;
+use crate::util::*;
+
+/// Replies of one session against a server whose `requirepass` was just set to `s3cret`.
+async fn auth_transcript(addr: SocketAddr) -> Vec<Frame> {
+    let mut admin = Raw::connect(addr).await;
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "requirepass", "s3cret"]).await,
+        ok()
+    );
+    let mut replies = Vec::new();
+    let mut c = Raw::connect(addr).await;
+    for args in [
+        &["GET", "k"][..],
+        &["PING"],
+        &["NOSUCHCOMMAND"],
+        &["GET"],
+        &["MULTI"],
+        &["HELLO"],
+        &["HELLO", "3"],
+        &["HELLO", "3", "AUTH", "default", "s3cret", "BADOPTION"],
+        &["HELLO", "3", "AUTH", "default", "wrong"],
+        &["AUTH", "wrong"],
+        &["AUTH", "default", "wrong"],
+        &["AUTH", "nobody", "s3cret"],
+        &["AUTH", "a", "b", "c"],
+        &["GET", "k"],
+        &["AUTH", "s3cret"],
+        &["SET", "k", "v"],
+        &["GET", "k"],
+        &["AUTH", "wrong"],
+        &["GET", "k"],
+        &["RESET"],
+        &["GET", "k"],
+        &["AUTH", "default", "s3cret"],
+        &["CONFIG", "GET", "requirepass"],
+    ] {
+        replies.push(c.cmd(args).await);
+    }
+    // HELLO ... AUTH authenticates and switches protocol in one step.
+    let mut h = Raw::connect(addr).await;
+    let hello = h.cmd(&["HELLO", "3", "AUTH", "default", "s3cret"]).await;
+    replies.push(match hello {
+        Frame::Map(pairs) => pairs[4].clone().1,
+        other => other,
+    });
+    replies.push(h.cmd(&["GET", "k"]).await);
+    // Clearing the password lets everyone in, even connections that never authenticated.
+    let mut late = Raw::connect(addr).await;
+    replies.push(late.cmd(&["GET", "k"]).await);
+    replies.push(c.cmd(&["CONFIG", "SET", "requirepass", ""]).await);
+    replies.push(late.cmd(&["GET", "k"]).await);
+    replies.push(late.cmd(&["AUTH", "anything"]).await);
+    replies.push(late.cmd(&["AUTH", "default", "anything"]).await);
+    // Setting one again: connections made meanwhile stay authenticated, new ones are not.
+    replies.push(c.cmd(&["CONFIG", "SET", "requirepass", "new"]).await);
+    let mut newer = Raw::connect(addr).await;
+    replies.push(newer.cmd(&["GET", "k"]).await);
+    replies.push(late.cmd(&["GET", "k"]).await);
+    replies.push(newer.cmd(&["AUTH", "s3cret"]).await);
+    replies.push(newer.cmd(&["AUTH", "new"]).await);
+    replies
+}
+
+#[tokio::test]
+async fn authentication_matches_redis() {
+    let server = start_server().await;
+    let ours = auth_transcript(server.addr()).await;
+    assert_eq!(ours[0], err("NOAUTH Authentication required."));
+    let Some(redis) = start_redis_server().await else {
+        eprintln!("redis-server not installed: AUTH transcript not compared");
+        return;
+    };
+    let theirs = auth_transcript(redis.addr).await;
+    for (i, (a, b)) in theirs.iter().zip(&ours).enumerate() {
+        assert_eq!(a, b, "reply {i} (redis first)");
+    }
+    assert_eq!(theirs.len(), ours.len());
+}
+
+#[tokio::test]
+async fn requirepass_flag_and_failed_attempts_in_info() {
+    let server = start_server_with(|config| config.requirepass = "s3cret".into()).await;
+    let mut c = Raw::connect(server.addr()).await;
+    assert_eq!(
+        c.cmd(&["GET", "k"]).await,
+        err("NOAUTH Authentication required.")
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            c.cmd(&["AUTH", "guess"]).await,
+            err("WRONGPASS invalid username-password pair or user is disabled.")
+        );
+    }
+    assert_eq!(c.cmd(&["AUTH", "s3cret"]).await, ok());
+    let info = text_of(&c.cmd(&["INFO", "stats"]).await);
+    assert_eq!(
+        info_field(&info, "acl_access_denied_auth").as_deref(),
+        Some("3")
+    );
+    // A transaction with a command refused for want of authentication is doomed.
+    let mut t = Raw::connect(server.addr()).await;
+    assert_eq!(
+        t.cmd(&["MULTI"]).await,
+        err("NOAUTH Authentication required.")
+    );
+}
+
+#[tokio::test]
+async fn clients_connect_with_a_password() {
+    let server = start_server_with(|config| config.requirepass = "s3cret".into()).await;
+    let port = server.addr().port();
+    let url = format!("redis://:s3cret@127.0.0.1:{port}/");
+    let client = redis::Client::open(url).expect("url");
+    let mut con = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .expect("connects in time")
+    .expect("authenticated connection");
+    let () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query_async(&mut con)
+        .await
+        .expect("SET");
+    let value: String = redis::cmd("GET")
+        .arg("k")
+        .query_async(&mut con)
+        .await
+        .expect("GET");
+    assert_eq!(value, "v");
+    let wrong = redis::Client::open(format!("redis://:nope@127.0.0.1:{port}/")).expect("url");
+    let refused = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        wrong.get_multiplexed_async_connection(),
+    )
+    .await
+    .expect("the refusal comes at once");
+    assert!(refused.is_err(), "a wrong password must not connect");
+    if let Some(cli) = require_tool("redis-cli") {
+        // Off the test's runtime, which also accepts the server's connections.
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(cli)
+                .args([
+                    "-p",
+                    &port.to_string(),
+                    "-a",
+                    "s3cret",
+                    "--no-auth-warning",
+                    "GET",
+                    "k",
+                ])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("redis-cli")
+        })
+        .await
+        .expect("redis-cli ran");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "v");
+    }
+}
