@@ -518,12 +518,17 @@ impl Tracking {
     /// one while `normal` is unlimited (Redis's default), so that a BCAST client that never
     /// reads cannot grow the server's memory without bound.
     fn post(&self, client: &ClientInfo, frame: &[u8]) {
-        let limits = self.pubsub.output_limits();
-        let unlimited = limits.normal.hard == 0 && limits.normal.soft == 0;
-        let limit = if client.is_subscribed() || unlimited {
-            limits.pubsub
+        let limit = if client.is_subscribed() {
+            // Read without a lock, as every Pub/Sub delivery reads it.
+            self.pubsub.output_limit()
         } else {
-            limits.normal
+            let limits = self.pubsub.output_limits();
+            let unlimited = limits.normal.hard == 0 && limits.normal.soft == 0;
+            if unlimited {
+                limits.pubsub
+            } else {
+                limits.normal
+            }
         };
         let now_ms = crate::clock::unix_ms();
         if let Delivery::Overflowed { first: true } =

@@ -259,8 +259,7 @@ impl Db {
         if report_miss {
             read(shard.get_read(hash, key, now_ms))
         } else {
-            let entry = shard.get_mut(hash, key, now_ms);
-            read(entry.map(|entry| &*entry))
+            read(shard.get_read_unnoticed(hash, key, now_ms))
         }
     }
 

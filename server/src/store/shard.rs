@@ -277,6 +277,22 @@ impl Shard {
 
     /// Finds a live key for reading and counts a keyspace hit or miss.
     pub fn get_read(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.read_counted(hash, key, now_ms, true)
+    }
+
+    /// [`Shard::get_read`] that reports a miss to nobody (no `keymiss` event: OBJECT, as
+    /// Redis); the miss still counts.
+    pub fn get_read_unnoticed(&mut self, hash: u64, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.read_counted(hash, key, now_ms, false)
+    }
+
+    fn read_counted(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        now_ms: u64,
+        report_miss: bool,
+    ) -> Option<&Entry> {
         match self.live_index(hash, key, now_ms) {
             Some(index) => {
                 self.stats.hits += 1;
@@ -284,7 +300,9 @@ impl Shard {
             }
             None => {
                 self.stats.misses += 1;
-                self.note_missed(key);
+                if report_miss {
+                    self.note_missed(key);
+                }
                 None
             }
         }
