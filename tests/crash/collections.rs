@@ -528,6 +528,11 @@ impl CollOp {
                 if !from.remove(member) {
                     return int(0);
                 }
+                if src == dst {
+                    // Nothing moves: the key keeps its members and its TTL, even when the
+                    // member is its only one (removing and re-adding it would drop the TTL).
+                    return int(1);
+                }
                 store_set(state, src, &from);
                 let mut to = set_of(state, dst);
                 to.insert(member.clone());

@@ -1430,9 +1430,17 @@ pub async fn writer(
             Ok(reply) => {
                 let expected = op.apply(&mut state);
                 if reply != expected {
+                    let history: Vec<String> = log
+                        .ops
+                        .iter()
+                        .filter(|earlier| earlier.keys().iter().any(|k| op.keys().contains(k)))
+                        .map(|earlier| format!("  {:?}\n", earlier.commands()))
+                        .collect();
                     return Err(format!(
-                        "writer {w}: {:?} replied {reply:?}, the model expects {expected:?}",
-                        op.args()
+                        "writer {w}: {:?} replied {reply:?}, the model expects {expected:?}; \
+                         this round's ops on its keys:\n{}",
+                        op.args(),
+                        history.concat()
                     ));
                 }
                 log.acked += 1;
