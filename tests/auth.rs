@@ -86,6 +86,84 @@ async fn authentication_matches_redis() {
     assert_eq!(theirs.len(), ours.len());
 }
 
+/// What happens to requests past the unauthenticated bounds (10 arguments, 16 KB bulks),
+/// before and after AUTH and after RESET: each case's reply, and whether the connection
+/// was closed after it.
+async fn small_request_transcript(addr: SocketAddr) -> Vec<(Frame, bool)> {
+    let mut admin = Raw::connect(addr).await;
+    assert_eq!(
+        admin.cmd(&["CONFIG", "SET", "requirepass", "s3cret"]).await,
+        ok()
+    );
+    let eleven: Vec<String> = std::iter::once("DEL".to_owned())
+        .chain((0..10).map(|i| format!("k{i}")))
+        .collect();
+    let ten = &eleven[..10];
+    // Only the header: the server refuses it before the payload is sent.
+    let big_bulk_header = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$16385\r\n".to_vec();
+    let mut big_bulk = big_bulk_header.clone();
+    big_bulk.extend(std::iter::repeat_n(b'v', 16385));
+    big_bulk.extend_from_slice(b"\r\n");
+    let mut at_bound = encode(&["SET", "k"]);
+    at_bound[0..2].copy_from_slice(b"*3");
+    at_bound.extend_from_slice(b"$16384\r\n");
+    at_bound.extend(std::iter::repeat_n(b'v', 16384));
+    at_bound.extend_from_slice(b"\r\n");
+
+    let mut outcomes = Vec::new();
+    for (login, request) in [
+        (None, encode(ten)),
+        (None, encode(&eleven)),
+        (None, at_bound.clone()),
+        (None, big_bulk_header.clone()),
+        (Some(&["AUTH", "s3cret"][..]), encode(&eleven)),
+        (Some(&["AUTH", "s3cret"]), big_bulk),
+        (Some(&["AUTH", "s3cret"]), at_bound.clone()),
+        // RESET logs out: the bounds apply again.
+        (Some(&["AUTH", "s3cret"]), encode(&["RESET"])),
+    ] {
+        let mut c = Raw::connect(addr).await;
+        if let Some(login) = login {
+            assert_eq!(c.cmd(login).await, ok());
+        }
+        c.send(&request).await;
+        if request == encode(&["RESET"]) {
+            assert_eq!(c.read().await, simple("RESET"));
+            c.send(&encode(&eleven)).await;
+        }
+        let reply = c.read().await;
+        // Closed, or still answering.
+        c.send(&encode(&["PING"])).await;
+        let closed = c.try_read().await.is_none();
+        outcomes.push((reply, closed));
+    }
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "requirepass", ""]).await, ok());
+    outcomes
+}
+
+#[tokio::test]
+async fn unauthenticated_clients_may_send_only_small_requests() {
+    let server = start_server().await;
+    let ours = small_request_transcript(server.addr()).await;
+    assert_eq!(
+        ours[1],
+        (
+            err("ERR Protocol error: unauthenticated multibulk length"),
+            true
+        )
+    );
+    assert_eq!(
+        ours[3],
+        (err("ERR Protocol error: unauthenticated bulk length"), true)
+    );
+    let Some(redis) = start_redis_server().await else {
+        eprintln!("redis-server not installed: small-request transcript not compared");
+        return;
+    };
+    let theirs = small_request_transcript(redis.addr).await;
+    assert_eq!(theirs, ours, "redis first");
+}
+
 #[tokio::test]
 async fn requirepass_flag_and_failed_attempts_in_info() {
     let server = start_server_with(|config| config.requirepass = "s3cret".into()).await;

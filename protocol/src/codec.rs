@@ -68,6 +68,17 @@ impl RequestCodec {
     pub fn version(&self) -> Version {
         self.version
     }
+
+    /// Applies or lifts the small-request bounds for clients that have not authenticated
+    /// ([`RequestParser::set_unauthenticated`]).
+    pub fn set_unauthenticated(&mut self, unauthenticated: bool) {
+        self.parser.set_unauthenticated(unauthenticated);
+    }
+
+    /// Whether the small-request bounds for unauthenticated clients apply.
+    pub fn is_unauthenticated(&self) -> bool {
+        self.parser.is_unauthenticated()
+    }
 }
 
 impl RequestCodec {

@@ -30,6 +30,12 @@ pub enum ProtocolError {
     /// A bulk length that is not an integer, is negative, or exceeds
     /// [`Limits::max_bulk_len`](crate::Limits::max_bulk_len).
     InvalidBulkLength,
+    /// More than [`UNAUTHENTICATED_MAX_ARGS`](crate::parse::UNAUTHENTICATED_MAX_ARGS) arguments
+    /// from a client that has not authenticated yet.
+    UnauthenticatedMultibulkLength,
+    /// A bulk longer than [`UNAUTHENTICATED_MAX_BULK_LEN`](crate::parse::UNAUTHENTICATED_MAX_BULK_LEN)
+    /// from a client that has not authenticated yet.
+    UnauthenticatedBulkLength,
     /// A bulk payload not followed by CRLF: the declared length does not match the data.
     MissingBulkCrlf,
     /// A line-framed reply element (`+`, `:`, ...) longer than the applicable limit.
@@ -84,6 +90,8 @@ impl fmt::Display for ProtocolError {
                 return write!(f, "expected '$', got '{}'", char::from(*byte));
             }
             Self::InvalidBulkLength => "invalid bulk length",
+            Self::UnauthenticatedMultibulkLength => "unauthenticated multibulk length",
+            Self::UnauthenticatedBulkLength => "unauthenticated bulk length",
             Self::MissingBulkCrlf => "expected CRLF after bulk payload",
             Self::LineTooLong => "too big line",
             Self::InvalidLineEnding => "expected LF after CR",
@@ -125,7 +133,7 @@ mod tests {
 
     #[test]
     fn display_uses_redis_wording() {
-        let cases: [(ProtocolError, &str); 18] = [
+        let cases: [(ProtocolError, &str); 20] = [
             (ProtocolError::InlineTooBig, "too big inline request"),
             (
                 ProtocolError::UnbalancedQuotes,
@@ -142,6 +150,14 @@ mod tests {
             (ProtocolError::BulkCountTooBig, "too big bulk count string"),
             (ProtocolError::ExpectedDollar(b'x'), "expected '$', got 'x'"),
             (ProtocolError::InvalidBulkLength, "invalid bulk length"),
+            (
+                ProtocolError::UnauthenticatedMultibulkLength,
+                "unauthenticated multibulk length",
+            ),
+            (
+                ProtocolError::UnauthenticatedBulkLength,
+                "unauthenticated bulk length",
+            ),
             (
                 ProtocolError::MissingBulkCrlf,
                 "expected CRLF after bulk payload",

@@ -38,6 +38,13 @@ pub const DEFAULT_MAX_INLINE_LEN: usize = 64 * 1024;
 /// recursive `Drop`, `Clone` and encoding of [`Frame`] cannot exhaust the stack.
 pub const DEFAULT_MAX_DEPTH: usize = 64;
 
+/// Most arguments a request may have before its client has authenticated (Redis's bound):
+/// a scanner that has no password cannot make the server buffer a large request.
+pub const UNAUTHENTICATED_MAX_ARGS: usize = 10;
+
+/// Longest bulk a request may carry before its client has authenticated (Redis's bound).
+pub const UNAUTHENTICATED_MAX_BULK_LEN: usize = 16 * 1024;
+
 /// Most elements reserved up front for an aggregate, whatever length its header declares:
 /// beyond this, vectors grow only as elements actually arrive.
 const MAX_PREALLOC: usize = 1024;
@@ -122,6 +129,13 @@ pub fn parse_request(
 #[derive(Debug)]
 pub struct RequestParser {
     limits: Limits,
+    /// The client has not authenticated: [`UNAUTHENTICATED_MAX_ARGS`] and
+    /// [`UNAUTHENTICATED_MAX_BULK_LEN`] apply on top of `limits`.
+    unauthenticated: bool,
+    /// Most arguments and longest bulk the fast path accepts: `limits`, lowered while
+    /// unauthenticated (the slow path then names the bound that was passed).
+    fast_max_args: usize,
+    fast_max_bulk: usize,
     state: RequestState,
     /// Bulk strings still expected in the current multibulk.
     remaining: usize,
@@ -180,12 +194,35 @@ impl RequestParser {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
+            unauthenticated: false,
+            fast_max_args: limits.max_array_len,
+            fast_max_bulk: limits.max_bulk_len,
             state: RequestState::Start,
             remaining: 0,
             args: Vec::new(),
             inline: Vec::new(),
             examined: 0,
         }
+    }
+
+    /// Applies (or lifts) the bounds on requests from a client that has not authenticated:
+    /// [`UNAUTHENTICATED_MAX_ARGS`] arguments, bulks of [`UNAUTHENTICATED_MAX_BULK_LEN`]
+    /// bytes. Passing them is a protocol error, as in Redis.
+    pub fn set_unauthenticated(&mut self, unauthenticated: bool) {
+        self.unauthenticated = unauthenticated;
+        (self.fast_max_args, self.fast_max_bulk) = if unauthenticated {
+            (
+                self.limits.max_array_len.min(UNAUTHENTICATED_MAX_ARGS),
+                self.limits.max_bulk_len.min(UNAUTHENTICATED_MAX_BULK_LEN),
+            )
+        } else {
+            (self.limits.max_array_len, self.limits.max_bulk_len)
+        };
+    }
+
+    /// Whether the bounds for unauthenticated clients apply.
+    pub fn is_unauthenticated(&self) -> bool {
+        self.unauthenticated
     }
 
     /// The arguments of `request`, which the last call to [`advance`](Self::advance)
@@ -265,6 +302,9 @@ impl RequestParser {
                     if count > self.limits.max_array_len {
                         return Err(ProtocolError::InvalidMultibulkLength);
                     }
+                    if self.unauthenticated && count > UNAUTHENTICATED_MAX_ARGS {
+                        return Err(ProtocolError::UnauthenticatedMultibulkLength);
+                    }
                     self.remaining = count;
                     self.args.reserve(count.min(MAX_PREALLOC));
                     self.state = RequestState::BulkHeader {
@@ -304,6 +344,9 @@ impl RequestParser {
                         .and_then(|n| usize::try_from(n).ok())
                         .filter(|&n| n <= self.limits.max_bulk_len)
                         .ok_or(ProtocolError::InvalidBulkLength)?;
+                    if self.unauthenticated && len > UNAUTHENTICATED_MAX_BULK_LEN {
+                        return Err(ProtocolError::UnauthenticatedBulkLength);
+                    }
                     let data = cr + 2;
                     let end = payload_end(data, len).ok_or(ProtocolError::InvalidBulkLength)?;
                     self.state = RequestState::BulkData { start: data, end };
@@ -347,7 +390,7 @@ impl RequestParser {
 
     fn scan_whole_multibulk(&mut self, buf: &[u8], examined: &mut usize) -> Option<RawRequest> {
         let (count, mut pos) = length_line(buf, 1, examined)?;
-        if count == 0 || count > self.limits.max_array_len {
+        if count == 0 || count > self.fast_max_args {
             return None;
         }
         self.args.reserve(count.min(MAX_PREALLOC));
@@ -357,7 +400,7 @@ impl RequestParser {
                 return None;
             }
             let (len, data) = length_line(buf, pos + 1, examined)?;
-            if len > self.limits.max_bulk_len {
+            if len > self.fast_max_bulk {
                 return None;
             }
             let end = data.checked_add(len)?;
@@ -1433,5 +1476,85 @@ mod tests {
             "{}",
             parser.bytes_examined()
         );
+    }
+
+    /// Runs `parser` over `input` whole and, in a fresh parser, fed one byte more at a
+    /// time: both paths must reach the same outcome.
+    fn outcome(unauthenticated: bool, input: &[u8]) -> Result<usize, String> {
+        let whole = {
+            let mut parser = RequestParser::new(Limits::default());
+            parser.set_unauthenticated(unauthenticated);
+            parser.advance(input)
+        };
+        let mut parser = RequestParser::new(Limits::default());
+        parser.set_unauthenticated(unauthenticated);
+        let mut bytewise = Ok(None);
+        for end in 1..=input.len() {
+            bytewise = parser.advance(&input[..end]);
+            if !matches!(bytewise, Ok(None)) {
+                break;
+            }
+        }
+        let simplify = |r: Result<Option<RawRequest>, ProtocolError>| match r {
+            Ok(Some(request)) => Ok(request.consumed()),
+            Ok(None) => Err("incomplete".to_owned()),
+            Err(err) => Err(err.to_string()),
+        };
+        let (whole, bytewise) = (simplify(whole), simplify(bytewise));
+        assert_eq!(whole, bytewise, "{input:?}");
+        whole
+    }
+
+    fn multibulk(args: usize, bulk_len: usize) -> Vec<u8> {
+        let mut out = format!("*{args}\r\n").into_bytes();
+        for _ in 0..args {
+            out.extend_from_slice(format!("${bulk_len}\r\n").as_bytes());
+            out.extend(std::iter::repeat_n(b'x', bulk_len));
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    #[test]
+    fn unauthenticated_clients_may_send_only_small_requests() {
+        let at_bounds = multibulk(UNAUTHENTICATED_MAX_ARGS, 3);
+        assert_eq!(outcome(true, &at_bounds), Ok(at_bounds.len()));
+        let big_bulk = multibulk(2, UNAUTHENTICATED_MAX_BULK_LEN);
+        assert_eq!(outcome(true, &big_bulk), Ok(big_bulk.len()));
+
+        let many = multibulk(UNAUTHENTICATED_MAX_ARGS + 1, 3);
+        assert_eq!(
+            outcome(true, &many),
+            Err("unauthenticated multibulk length".to_owned())
+        );
+        let too_long = multibulk(2, UNAUTHENTICATED_MAX_BULK_LEN + 1);
+        assert_eq!(
+            outcome(true, &too_long),
+            Err("unauthenticated bulk length".to_owned())
+        );
+        // The header is refused before its payload arrives.
+        let header_only = format!("*2\r\n$3\r\nSET\r\n${}\r\n", 1 << 20);
+        assert_eq!(
+            outcome(true, header_only.as_bytes()),
+            Err("unauthenticated bulk length".to_owned())
+        );
+        // Lengths that are invalid for everyone keep their own error.
+        assert_eq!(
+            outcome(true, b"*-5x\r\n"),
+            Err("invalid multibulk length".to_owned())
+        );
+        assert_eq!(
+            outcome(true, b"*1\r\n$-3\r\n"),
+            Err("invalid bulk length".to_owned())
+        );
+
+        // Lifted after authentication.
+        assert_eq!(outcome(false, &many), Ok(many.len()));
+        assert_eq!(outcome(false, &too_long), Ok(too_long.len()));
+        let mut parser = RequestParser::new(Limits::default());
+        parser.set_unauthenticated(true);
+        parser.set_unauthenticated(false);
+        assert!(!parser.is_unauthenticated());
+        assert!(matches!(parser.advance(&many), Ok(Some(_))));
     }
 }

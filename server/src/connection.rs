@@ -77,6 +77,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
         ..Limits::default()
     };
     let mut codec = RequestCodec::new(limits);
+    codec.set_unauthenticated(!session.authenticated);
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut reply = Reply::new();
     let mut batching = MessageBatching::default();
@@ -123,6 +124,11 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
                     let args = codec.argv(&request, &input);
                     commands += u64::from(dispatch(&mut ctx, args));
                     input.advance(request.consumed());
+                    if codec.is_unauthenticated() == session.authenticated {
+                        // AUTH, HELLO ... AUTH or RESET changed it: requests are bounded
+                        // only until the client authenticates, as in Redis.
+                        codec.set_unauthenticated(!session.authenticated);
+                    }
                     if let Some(blocked) = session.blocked.take() {
                         // The replies before it go out now; the blocked command's comes when
                         // it is served, times out or is unblocked.
