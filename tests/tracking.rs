@@ -365,7 +365,7 @@ async fn bcast_and_redirect_match_redis() {
         .await;
         s.run("b", &["SET", "ab-own", "1"]).await;
         // (A DEL naming missing keys beside existing ones also invalidates the missing ones
-        // here, a documented difference: SPEC 6.16.)
+        // here, a documented difference: SPEC 6.14.)
         s.run("w", &["DEL", "abz"]).await;
         s.sync("b").await;
         s.run("w", &["FLUSHDB"]).await;

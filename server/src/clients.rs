@@ -20,6 +20,8 @@ use protocol::catalogue::{self, CommandSpec};
 #[derive(Default, Clone)]
 struct Names {
     name: Option<Bytes>,
+    /// The ACL user the client is logged in as; `None` for `default`.
+    user: Option<Bytes>,
     lib_name: Option<Bytes>,
     lib_ver: Option<Bytes>,
 }
@@ -181,7 +183,7 @@ impl Registry {
             out,
             "id={} addr={} laddr={} fd={} name={} age={age} idle={idle} flags={} db={} \
              sub={} psub={} ssub={} multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 \
-             rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user=default \
+             rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user={} \
              redir={} resp={} lib-name={} lib-ver={}",
             client.id,
             client.addr,
@@ -193,6 +195,10 @@ impl Registry {
             client.subscriptions[0].load(Ordering::Relaxed),
             client.subscriptions[1].load(Ordering::Relaxed),
             client.subscriptions[2].load(Ordering::Relaxed),
+            names
+                .user
+                .as_ref()
+                .map_or_else(|| "default".into(), |user| String::from_utf8_lossy(user)),
             client.tracking_redirect.load(Ordering::Relaxed),
             client.resp.load(Ordering::Relaxed),
             show(&names.lib_name),
@@ -266,6 +272,12 @@ impl ClientHandle {
         self.info.names.lock().name.clone()
     }
 
+    /// Records the ACL user the client logged in as.
+    pub fn set_user(&self, user: &[u8]) {
+        self.info.names.lock().user =
+            (user != crate::acl::DEFAULT_USER).then(|| Bytes::copy_from_slice(user));
+    }
+
     /// Sets or clears (`None`) the connection name.
     pub fn set_name(&self, name: Option<Bytes>) {
         self.info.names.lock().name = name;
@@ -291,6 +303,19 @@ impl Drop for ClientHandle {
 }
 
 impl ClientInfo {
+    /// Whether the client is logged in as `user`.
+    pub fn is_user(&self, user: &[u8]) -> bool {
+        match &self.names.lock().user {
+            Some(name) => name.as_ref() == user,
+            None => user == crate::acl::DEFAULT_USER,
+        }
+    }
+
+    /// The name of the command the client ran last (`auth`, `client|kill`).
+    pub fn last_command_name(&self) -> Option<&'static str> {
+        name_at_address(self.last_command.load(Ordering::Relaxed))
+    }
+
     /// Kind of client for CLIENT LIST TYPE (every client is a normal one for now).
     pub fn kind(&self) -> &'static str {
         if self.is_subscribed() {

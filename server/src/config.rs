@@ -72,6 +72,20 @@ pub struct Config {
     #[arg(long, default_value = "", hide_default_value = true)]
     pub requirepass: String,
 
+    /// ACL file: users loaded at start-up, by ACL LOAD, and written by ACL SAVE (one
+    /// `user <name> <rules...>` per line). Not together with `--user`.
+    #[arg(long)]
+    pub aclfile: Option<std::path::PathBuf>,
+
+    /// An ACL user, as Redis's `user` directive writes it: "alice on >secret ~app:* +@read".
+    /// Repeat for more users.
+    #[arg(long = "user")]
+    pub users: Vec<String>,
+
+    /// Most entries ACL LOG keeps.
+    #[arg(long = "acllog-max-len", default_value_t = 128)]
+    pub acllog_max_len: usize,
+
     /// Directory for the snapshot file and the append-only directory.
     #[arg(long, default_value = ".")]
     pub dir: std::path::PathBuf,
@@ -294,6 +308,9 @@ impl Default for Config {
             tcp_backlog: 511,
             tracking_table_max_keys: crate::tracking::DEFAULT_MAX_KEYS,
             requirepass: String::new(),
+            aclfile: None,
+            users: Vec::new(),
+            acllog_max_len: 128,
             dir: ".".into(),
             dbfilename: "dump.kvs".to_owned(),
             save: parse_save_rules(DEFAULT_SAVE).unwrap_or_default(),

@@ -70,7 +70,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
     // socket: CLIENT KILL relies on it (see `Registry::kill`).
     let client = Registry::register(&shared.clients, peer, local, fd, unix_ms());
     let mut session = Session::new(client);
-    session.authenticated = !shared.users.password_required();
+    session.authenticated = !shared.acl.password_required();
     let mut aof = CachedAof::default();
     let limits = Limits {
         max_bulk_len: shared.config.proto_max_bulk_len,

@@ -12,6 +12,7 @@
 //! - [`persist`]: snapshots and the append-only file (the stream's first consumer).
 //! - [`sync`]: the std/loom shim for everything shared between threads.
 
+pub mod acl;
 pub mod auth;
 pub mod clients;
 pub mod clock;

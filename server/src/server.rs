@@ -90,12 +90,49 @@ async fn listen(host: &str, port: u16, backlog: u32) -> std::io::Result<TcpListe
 
 /// [`start`] with persistence going through `disk` (the fault-injection tests pass a
 /// [`crate::persist::disk::FaultyDisk`]).
+/// The users the server starts with: the default user with `requirepass`, then `--user`
+/// directives or the ACL file (not both, as in Redis).
+fn startup_acl(config: &Config) -> anyhow::Result<crate::acl::Acl> {
+    let acl = crate::acl::Acl::new(&config.requirepass);
+    acl.log.set_max_len(config.acllog_max_len);
+    match &config.aclfile {
+        Some(_) if !config.users.is_empty() => anyhow::bail!(
+            "Configuring users with --user and an ACL file (--aclfile) at the same time is \
+             invalid: use one or the other"
+        ),
+        Some(path) => {
+            let users = crate::cmd::acl::load_acl_file(path).map_err(anyhow::Error::msg)?;
+            tracing::info!(path = %path.display(), users = users.len(), "ACL file loaded");
+            acl.replace_all(users);
+        }
+        None => {
+            for line in &config.users {
+                let words: Vec<&[u8]> = line.split_ascii_whitespace().map(str::as_bytes).collect();
+                let Some((name, rules)) = words.split_first() else {
+                    anyhow::bail!("--user needs a user name and its rules");
+                };
+                let rules =
+                    crate::acl::merge_selector_args(rules.iter().copied()).map_err(|start| {
+                        anyhow::anyhow!(
+                            "--user {line}: unmatched parenthesis in selector starting at '{}'",
+                            String::from_utf8_lossy(&start)
+                        )
+                    })?;
+                acl.set_user(name, &rules)
+                    .map_err(|e| anyhow::anyhow!("--user {line}: {e}"))?;
+            }
+        }
+    }
+    Ok(acl)
+}
+
 pub async fn start_on_disk(
     config: Config,
     log_control: Option<LogControl>,
     disk: std::sync::Arc<dyn Disk>,
 ) -> anyhow::Result<ServerHandle> {
     crate::memory::configure_allocator();
+    let acl = startup_acl(&config)?;
     let mut listeners = Vec::new();
     let mut port = config.port;
     for host in &config.bind {
@@ -136,7 +173,7 @@ pub async fn start_on_disk(
         scripting: Default::default(),
         pubsub,
         tracking,
-        users: crate::auth::Users::new(&config.requirepass),
+        acl,
         notifications: Default::default(),
         log_control,
         config,

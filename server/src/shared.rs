@@ -70,8 +70,8 @@ pub struct Shared {
     pub pubsub: crate::sync::Arc<crate::pubsub::PubSub>,
     /// Client-side caching: the keys tracking clients read, and their invalidations.
     pub tracking: std::sync::Arc<crate::tracking::Tracking>,
-    /// Users and passwords (`requirepass`, AUTH).
-    pub users: crate::auth::Users,
+    /// Users, their passwords and permissions (`requirepass`, AUTH, ACL).
+    pub acl: crate::acl::Acl,
     /// `notify-keyspace-events`: which keyspace notifications are published.
     pub notifications: std::sync::Arc<crate::notify::Notifications>,
     pub(crate) log_control: Option<LogControl>,

@@ -285,6 +285,49 @@ static CONFIG_SUBCOMMANDS: [CommandSpec; 5] = [
         ""),
 ];
 
+#[rustfmt::skip]
+static ACL_SUBCOMMANDS: [CommandSpec; 13] = [
+    CommandSpec::new("acl|cat", -2, flags![NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "6.0.0", "O(1) since the categories and commands are a fixed set.", NOTHING,
+        "List the ACL categories, or the commands of one",
+        "[category]"),
+    CommandSpec::new("acl|deluser", -3, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "6.0.0", "O(1) amortized time considering the typical user.", NOTHING,
+        "Delete users and disconnect their clients",
+        "username [username ...]"),
+    CommandSpec::new("acl|dryrun", -4, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "7.0.0", "O(1).", NOTHING,
+        "Tell whether a user could run a command, without running it",
+        "username command [arg [arg ...]]"),
+    CommandSpec::new("acl|genpass", -2, flags![NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "6.0.0", "O(1)", NOTHING,
+        "Make a random password from the operating system's random source",
+        "[bits:integer]"),
+    CommandSpec::new("acl|getuser", 3, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "6.0.0", "O(N). Where N is the number of password, command and pattern rules that the user has.", NOTHING,
+        "Show one user's rules field by field",
+        "username"),
+    CommandSpec::new("acl|list", 2, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "6.0.0", "O(N). Where N is the number of configured users.", NOTHING,
+        "Show every user's rules, one line each, as ACL SETUSER takes them",
+        ""),
+    CommandSpec::new("acl|load", 2, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "6.0.0", "O(N). Where N is the number of configured users.", NOTHING,
+        "Replace every user with those of the ACL file",
+        ""),
+    CommandSpec::new("acl|log", -2, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "6.0.0", "O(N) with N being the number of entries shown.", NOTHING,
+        "Show the latest refused commands, keys, channels and logins, or clear them",
+        "[count:integer | RESET]"),
+    CommandSpec::new("acl|save", 2, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "6.0.0", "O(N). Where N is the number of configured users.", NOTHING,
+        "Write every user to the ACL file",
+        ""),
+    CommandSpec::new("acl|setuser", -3, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "6.0.0", "O(N). Where N is the number of rules provided.", NOTHING,
+        "Create a user or change its rules",
+        "username [rule [rule ...]]"),
+    CommandSpec::new("acl|users", 2, flags![ADMIN, NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "6.0.0", "O(N). Where N is the number of configured users.", NOTHING,
+        "List the user names",
+        ""),
+    CommandSpec::new("acl|whoami", 2, flags![NOSCRIPT, LOADING, STALE], NO_KEYS, SERVER, "6.0.0", "O(1)", NOTHING,
+        "Name the user this connection runs as",
+        ""),
+    CommandSpec::new("acl|help", 2, flags![LOADING, STALE], NO_KEYS, SERVER, "6.0.0", "O(1)", NOTHING,
+        "List the ACL subcommands",
+        ""),
+];
+
 static SCRIPT_SUBCOMMANDS: [CommandSpec; 5] = [
     CommandSpec::new("script|exists", -3, flags![NOSCRIPT], NO_KEYS, SCRIPTING, "2.6.0", "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).", NOTHING,
         "Tell which scripts are in the script cache",
@@ -439,7 +482,7 @@ static FUNCTION_SUBCOMMANDS: [CommandSpec; 9] = [
 /// handlers to rows by address at compile time, and a slice static's rows are copied into
 /// const-evaluated tables of other crates, so the addresses would differ.
 #[rustfmt::skip]
-pub static COMMANDS: [CommandSpec; 173] = [
+pub static COMMANDS: [CommandSpec; 174] = [
     // Connection.
     CommandSpec::new("ping", -1, flags![FAST], NO_KEYS, CONNECTION, "1.0.0", "O(1)", NOTHING,
         "Check that the server answers: PONG, or the message back",
@@ -469,6 +512,9 @@ pub static COMMANDS: [CommandSpec; 173] = [
     CommandSpec::container("command", -1, SERVER, "2.8.13",
         "Describe every command the server implements",
         &COMMAND_SUBCOMMANDS),
+    CommandSpec::container("acl", -2, SERVER, "6.0.0",
+        "Manage users and their permissions",
+        &ACL_SUBCOMMANDS),
     CommandSpec::container("config", -2, SERVER, "2.0.0",
         "Read and change server settings",
         &CONFIG_SUBCOMMANDS),
@@ -981,7 +1027,9 @@ pub static COMMANDS: [CommandSpec; 173] = [
 
 #[cfg(test)]
 mod tests {
-    use super::super::{all, find, find_full, row, AclCategories, ArgKind, CommandFlags};
+    use super::super::{
+        all, find, find_full, row, row_count, row_id, AclCategories, ArgKind, CommandFlags,
+    };
     use super::*;
 
     #[test]
@@ -1078,7 +1126,8 @@ mod tests {
             names("client|list"),
             ["connection", "admin", "dangerous", "slow"]
         );
-        assert_eq!(names("client"), ["connection", "slow"]);
+        // A container is only `@slow`, as in Redis: its subcommands carry the categories.
+        assert_eq!(names("client"), ["slow"]);
         assert_eq!(names("command"), ["slow"]);
         assert_eq!(names("ping"), ["connection", "fast"]);
         for spec in all() {
@@ -1140,7 +1189,16 @@ mod tests {
         assert!(find_full(b"client|nope").is_none());
         assert!(find_full(b"nope|list").is_none());
         assert_eq!(row("config|get").name, "config|get");
-        assert!(std::ptr::eq(row("get"), &COMMANDS[19]));
+        assert!(std::ptr::eq(row("get"), &COMMANDS[20]));
+        assert!(std::ptr::eq(
+            all().nth(row_id("get")).unwrap_or(row("ping")),
+            row("get")
+        ));
+        assert!(std::ptr::eq(
+            all().nth(row_id("acl|whoami")).unwrap_or(row("ping")),
+            row("acl|whoami")
+        ));
+        assert_eq!(all().count(), row_count());
         assert_eq!(
             find(b"client")
                 .and_then(|c| c.subcommand(b"ID"))

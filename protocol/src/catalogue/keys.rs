@@ -75,7 +75,7 @@ impl KeySpec {
 
     /// Positions of this spec's keys in `args` (command name at 0), appended to `out`.
     /// Positions past the end are dropped.
-    fn positions(&self, args: Argv<'_>, out: &mut impl FnMut(usize)) {
+    pub fn positions(&self, args: Argv<'_>, out: &mut impl FnMut(usize)) {
         let argc = args.len() as i64;
         let first = match self.begin_search {
             BeginSearch::Index(index) => i64::from(index),

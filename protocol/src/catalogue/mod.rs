@@ -201,7 +201,8 @@ impl CommandSpec {
             name,
             arity,
             flags: CommandFlags::EMPTY,
-            acl_categories: derived_acl_categories(group, CommandFlags::EMPTY),
+            // As Redis: a container is only `@slow`; its subcommands carry the categories.
+            acl_categories: AclCategories::SLOW,
             key_specs: &[],
             group,
             since,
@@ -354,6 +355,45 @@ pub const fn row(name: &str) -> &'static CommandSpec {
         i += 1;
     }
     panic!("no command of that name in the catalogue")
+}
+
+/// The position of the row named exactly `name` in [`all`]'s order: a dense number for every
+/// command and subcommand, so that per-command permissions (ACL) fit in a bitmap.
+///
+/// # Panics
+///
+/// If no row has that name (at compile time in a `const`).
+pub const fn row_id(name: &str) -> usize {
+    let mut id = 0;
+    let mut i = 0;
+    while i < COMMANDS.len() {
+        let spec = &COMMANDS[i];
+        if const_str_eq(spec.name, name) {
+            return id;
+        }
+        id += 1;
+        let mut j = 0;
+        while j < spec.subcommands.len() {
+            if const_str_eq(spec.subcommands[j].name, name) {
+                return id;
+            }
+            id += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    panic!("no command of that name in the catalogue")
+}
+
+/// How many commands and subcommands there are: [`row_id`]s run below this.
+pub const fn row_count() -> usize {
+    let mut count = 0;
+    let mut i = 0;
+    while i < COMMANDS.len() {
+        count += 1 + COMMANDS[i].subcommands.len();
+        i += 1;
+    }
+    count
 }
 
 const fn const_str_eq(a: &str, b: &str) -> bool {

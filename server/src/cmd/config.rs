@@ -139,12 +139,12 @@ static PARAMETERS: &[Parameter] = &[
     ),
     settable(
         "requirepass",
-        |shared| shared.users.requirepass(),
+        |shared| shared.acl.requirepass(),
         |value| {
             let password = String::from_utf8(value.to_vec())
                 .map_err(|_| "argument must be a valid UTF-8 string".to_owned())?;
             Ok(Box::new(move |shared| {
-                shared.users.set_requirepass(&password);
+                shared.acl.set_requirepass(&password);
                 Ok(())
             }))
         },

@@ -46,8 +46,12 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     ctx.session.client.set_db(0);
     ctx.session.client.set_resp(2);
     ctx.session.client.set_name(None);
-    // Back to the state of a new connection: authenticated only if no password is required.
-    ctx.session.authenticated = !ctx.shared.users.password_required();
+    // Back to the state of a new connection: the default user, authenticated only if it
+    // needs no password.
+    ctx.session.authenticated = !ctx.shared.acl.password_required();
+    ctx.session.login =
+        crate::acl::Login::new(ctx.shared.acl.default_rules(), ctx.shared.acl.generation());
+    ctx.session.client.set_user(crate::acl::DEFAULT_USER);
     ctx.out.simple("RESET");
     Ok(())
 }
@@ -76,12 +80,36 @@ pub const NOAUTH: &str = "NOAUTH Authentication required.";
 /// Authenticates the connection as `user`, or fails with WRONGPASS (counted, and logged with
 /// the peer's address, never the password).
 fn log_in(ctx: &mut Ctx<'_>, user: &[u8], password: &[u8]) -> Result<(), CmdError> {
-    match ctx.shared.users.authenticate(user, password) {
-        Ok(()) => {
+    let generation = ctx.shared.acl.generation();
+    match ctx.shared.acl.authenticate(user, password) {
+        Ok(rules) => {
             ctx.session.authenticated = true;
+            ctx.session.client.set_user(&rules.name);
+            ctx.session.login = crate::acl::Login::new(rules, generation);
             Ok(())
         }
         Err(text) => {
+            let command = ctx
+                .session
+                .client
+                .info()
+                .last_command_name()
+                .unwrap_or("auth");
+            let client = &ctx.session.client;
+            ctx.shared.acl.log.record(
+                crate::acl::LogReason::Auth,
+                "toplevel",
+                command.as_bytes(),
+                user,
+                ctx.now_ms,
+                || {
+                    let mut line = String::new();
+                    client
+                        .registry()
+                        .describe(client.info(), ctx.now_ms, &mut line);
+                    line
+                },
+            );
             tracing::warn!(
                 peer = %ctx.session.client.info().addr(),
                 user = %String::from_utf8_lossy(user),
@@ -95,7 +123,7 @@ fn log_in(ctx: &mut Ctx<'_>, user: &[u8], password: &[u8]) -> Result<(), CmdErro
 /// AUTH [username] password
 pub fn auth(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     match args.len() {
-        2 if !ctx.shared.users.password_required() => Err(CmdError::new(
+        2 if !ctx.shared.acl.password_required() => Err(CmdError::new(
             "ERR AUTH <password> called without any password configured for the default user. \
              Are you sure your configuration is correct?",
         )),
@@ -156,7 +184,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             }
         }
     }
-    if !ctx.session.authenticated && ctx.shared.users.password_required() {
+    if !ctx.session.authenticated && ctx.shared.acl.password_required() {
         return Err(CmdError::new(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
              HELLO AUTH <user> <pass> option can be used to authenticate the client and select \
@@ -306,6 +334,7 @@ struct KillFilter<'a> {
     kind: Option<&'static str>,
     addr: Option<&'a [u8]>,
     laddr: Option<&'a [u8]>,
+    user: Option<&'a [u8]>,
     skip_me: bool,
     max_age: Option<u64>,
 }
@@ -342,13 +371,7 @@ fn parse_kill_filter(args: Argv<'_>) -> Result<KillFilter<'_>, CmdError> {
         } else if is(option, "LADDR") {
             filter.laddr = Some(value);
         } else if is(option, "USER") {
-            // Only the default user exists, and every client is logged in as it.
-            if value != b"default" {
-                return Err(CmdError::owned(format!(
-                    "ERR No such user '{}'",
-                    super::printable(value, 64)
-                )));
-            }
+            filter.user = Some(value);
         } else if is(option, "SKIPME") {
             filter.skip_me = if is(value, "YES") {
                 true
@@ -394,6 +417,14 @@ pub fn client_kill(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         ctx.out.ok();
     } else {
         let filter = parse_kill_filter(args)?;
+        if let Some(user) = filter.user {
+            if ctx.shared.acl.rules(user).is_none() {
+                return Err(CmdError::owned(format!(
+                    "ERR No such user '{}'",
+                    super::printable(user, 64)
+                )));
+            }
+        }
         let killed = registry.kill(me, |client| {
             let hit = filter.id.is_none_or(|id| id == client.id)
                 && filter.kind.is_none_or(|kind| kind == client.kind())
@@ -404,6 +435,7 @@ pub fn client_kill(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
                     .laddr
                     .is_none_or(|addr| client.local_addr().to_string().as_bytes() == addr)
                 && filter.max_age.is_none_or(|age| client.age_secs(now) > age)
+                && filter.user.is_none_or(|user| client.is_user(user))
                 && !(filter.skip_me && client.id == me);
             killed_me |= hit && client.id == me;
             hit

@@ -166,6 +166,7 @@ fn write_info_section(ctx: &Ctx<'_>, section: &str, text: &mut String) {
             }
         }
         "stats" => {
+            let denied = shared.acl.denied_counts();
             let keyspace = shared
                 .store
                 .dbs()
@@ -182,7 +183,9 @@ fn write_info_section(ctx: &Ctx<'_>, section: &str, text: &mut String) {
                  total_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\n\
                  evicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n\
                  tracking_total_keys:{}\r\ntracking_total_items:{}\r\n\
-                 tracking_total_prefixes:{}\r\nacl_access_denied_auth:{}\r\n",
+                 tracking_total_prefixes:{}\r\nacl_access_denied_auth:{}\r\n\
+                 acl_access_denied_cmd:{}\r\nacl_access_denied_key:{}\r\n\
+                 acl_access_denied_channel:{}\r\n",
                 load(&stats.connections_received),
                 load(&stats.commands_processed),
                 load(&stats.ops_per_sec),
@@ -195,7 +198,10 @@ fn write_info_section(ctx: &Ctx<'_>, section: &str, text: &mut String) {
                 tracking.1,
                 tracking.2,
                 tracking.3,
-                shared.users.denied(),
+                denied[0],
+                denied[1],
+                denied[2],
+                denied[3],
             );
         }
         "replication" => {

@@ -7,6 +7,7 @@
 //! the store's locks are never held across a suspension point. Handlers validate every
 //! argument before they write anything, so an error reply is never preceded by a partial one.
 
+pub mod acl;
 pub mod blocking;
 pub mod collection;
 pub mod config;
@@ -231,6 +232,8 @@ pub struct Session {
     /// connected). Until then, while a password is required, only commands flagged
     /// `no_auth` run.
     pub authenticated: bool,
+    /// The ACL user this connection runs as, and its rules.
+    pub login: crate::acl::Login,
 }
 
 impl Session {
@@ -252,6 +255,7 @@ impl Session {
             deny_blocking: false,
             tracking: None,
             authenticated: true,
+            login: crate::acl::Login::default_placeholder(),
         }
     }
 
@@ -352,11 +356,23 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
     }
     if !ctx.session.authenticated
         && !command.spec.flags.contains(CommandFlags::NO_AUTH)
-        && ctx.shared.users.password_required()
+        && ctx.shared.acl.password_required()
     {
         ctx.out.error(connection::NOAUTH);
         doom_transaction(ctx);
         return false;
+    }
+    if !ctx.session.login.unrestricted(&ctx.shared.acl) {
+        let context = if ctx.session.multi.is_some() {
+            "multi"
+        } else {
+            "toplevel"
+        };
+        if let Some(denial) = acl_denial(ctx, command, args, context) {
+            ctx.out.error(&crate::acl::noperm_text(denial, command));
+            doom_transaction(ctx);
+            return false;
+        }
     }
     if ctx.shared.scripting.is_busy() && !command.spec.flags.contains(CommandFlags::ALLOW_BUSY) {
         // A script has run past the busy threshold (it holds its shards): as Redis.
@@ -410,6 +426,48 @@ pub(crate) fn run_tracked(
         tracking::end_read(ctx, seq);
     }
     ran
+}
+
+/// Checks `command` against the ACL rules of the connection's user. A refusal is counted,
+/// logged in ACL LOG under `context` (`toplevel`, `multi`, `lua`) and returned; the
+/// caller words the error. A connection whose user was deleted is refused and closed.
+pub(crate) fn acl_denial(
+    ctx: &mut Ctx<'_>,
+    command: &'static Command,
+    args: Argv<'_>,
+    context: &'static str,
+) -> Option<crate::acl::Denial> {
+    use crate::acl::{Denial, LogReason};
+    let acl = &ctx.shared.acl;
+    if ctx.session.login.unrestricted(acl) {
+        return None;
+    }
+    let Some(rules) = ctx.session.login.refresh(acl) else {
+        // ACL DELUSER disconnects the user's clients; this one is on its way out.
+        ctx.session.closing = true;
+        return Some(Denial::Command);
+    };
+    let denial = rules.check(command, args).err()?;
+    acl.count_denial(denial);
+    if context != "lua" {
+        // CLIENT LIST in the log entry names the refused command, as Redis's does.
+        ctx.session.client.note_command(command.spec, ctx.now_ms);
+    }
+    let (reason, object): (LogReason, &[u8]) = match denial {
+        Denial::Command => (LogReason::Command, command.full_name().as_bytes()),
+        Denial::Key(position) => (LogReason::Key, &args[position]),
+        Denial::Channel(position) => (LogReason::Channel, &args[position]),
+    };
+    let client = &ctx.session.client;
+    acl.log
+        .record(reason, context, object, &rules.name, ctx.now_ms, || {
+            let mut line = String::new();
+            client
+                .registry()
+                .describe(client.info(), ctx.now_ms, &mut line);
+            line
+        });
+    Some(denial)
 }
 
 /// A command rejected while queuing makes EXEC fail (`EXECABORT`).

@@ -523,6 +523,29 @@ impl ScriptHost<'_, '_> {
                 "ERR This Redis command is not allowed from script",
             ));
         }
+        {
+            let mut ctx = Ctx {
+                shared: self.shared,
+                session: &mut *self.session,
+                out: &mut self.scratch,
+                now_ms: self.now_ms,
+            };
+            if let Some(denial) = super::acl_denial(&mut ctx, command, argv, "lua") {
+                return Err(CmdError::new(match denial {
+                    crate::acl::Denial::Command => {
+                        "ERR The user executing the script can't run this command or subcommand"
+                    }
+                    crate::acl::Denial::Key(_) => {
+                        "ERR The user executing the script can't access at least one of the keys \
+                         mentioned in the command arguments"
+                    }
+                    crate::acl::Denial::Channel(_) => {
+                        "ERR The user executing the script can't publish to the channel mentioned \
+                         in the command"
+                    }
+                }));
+            }
+        }
         if command.is_write() && self.read_only {
             return Err(CmdError::new(
                 "ERR Write commands are not allowed from read-only scripts.",

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use protocol::catalogue::{self, arity_allows, CommandSpec, Propagation};
 
 use super::{
-    blocking, config, connection, expire, function, hash, info, introspect, keys, list,
+    acl, blocking, config, connection, expire, function, hash, info, introspect, keys, list,
     persistence, pubsub, scripting, server, set, string, tracking, transaction, zset, Handler,
 };
 
@@ -30,6 +30,8 @@ pub struct Command {
     pub spec: &'static CommandSpec,
     /// Subcommands of a container command (CLIENT, COMMAND, CONFIG).
     pub subcommands: &'static [Command],
+    /// The row's number in the catalogue ([`catalogue::row_id`]): its bit in ACL bitmaps.
+    pub id: u16,
 }
 
 impl Command {
@@ -78,6 +80,7 @@ const fn container(name: &str, handler: Handler, subcommands: &'static [Command]
         handler,
         spec,
         subcommands,
+        id: catalogue::row_id(name) as u16,
     }
 }
 
@@ -111,6 +114,22 @@ static COMMAND_SUBCOMMANDS: [Command; 6] = [
     bind("command|list", introspect::command_list),
     bind("command|getkeys", introspect::command_getkeys),
     bind("command|help", introspect::command_help),
+];
+
+static ACL_SUBCOMMANDS: [Command; 13] = [
+    bind("acl|cat", acl::acl_cat),
+    bind("acl|deluser", acl::acl_deluser),
+    bind("acl|dryrun", acl::acl_dryrun),
+    bind("acl|genpass", acl::acl_genpass),
+    bind("acl|getuser", acl::acl_getuser),
+    bind("acl|list", acl::acl_list),
+    bind("acl|load", acl::acl_load),
+    bind("acl|log", acl::acl_log),
+    bind("acl|save", acl::acl_save),
+    bind("acl|setuser", acl::acl_setuser),
+    bind("acl|users", acl::acl_users),
+    bind("acl|whoami", acl::acl_whoami),
+    bind("acl|help", acl::acl_help),
 ];
 
 static CONFIG_SUBCOMMANDS: [Command; 5] = [
@@ -163,6 +182,7 @@ pub static COMMANDS: &[Command] = &[
     container("client", connection::client_help, &CLIENT_SUBCOMMANDS),
     // Server.
     container("command", introspect::command_all, &COMMAND_SUBCOMMANDS),
+    container("acl", acl::acl_help, &ACL_SUBCOMMANDS),
     container("config", config::config_help, &CONFIG_SUBCOMMANDS),
     bind("info", info::info),
     bind("dbsize", server::dbsize),

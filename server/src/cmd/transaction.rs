@@ -197,6 +197,11 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     // Declared after `held`, so it ends (appending the unit) before the shards are released.
     let capture = propagate::capture();
     for (command, args) in &multi.queued {
+        // Permissions may have changed since the command was queued: checked again, as Redis.
+        if let Some(denial) = super::acl_denial(ctx, command, args.argv(), "multi") {
+            ctx.out.error(&crate::acl::noperm_text(denial, command));
+            continue;
+        }
         // Queued as resolved (a container's subcommand) by the dispatcher.
         run_tracked(ctx, command, args.argv(), true);
     }
