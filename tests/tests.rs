@@ -8,6 +8,7 @@
 //! so that cargo builds the `kvserver` binary first and tells the tests where it is (see
 //! `util::kvserver_binary`). Run part of it with `cargo test --test tests <filter>`.
 
+mod acl;
 mod atomicity;
 mod auth;
 mod blocking;

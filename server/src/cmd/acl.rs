@@ -239,7 +239,8 @@ pub fn acl_dryrun(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
 /// ACL LOG [count | RESET]
 pub fn acl_log(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     let count = match args.get(2) {
-        None => None,
+        // As Redis: the ten newest unless told otherwise.
+        None => Some(10),
         Some(arg) if is(arg, "RESET") => {
             ctx.shared.acl.log.reset();
             ctx.out.ok();
