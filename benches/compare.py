@@ -11,6 +11,9 @@ ratio kvserver / redis. Machines are shared and noisy: look at ratios, not absol
   python3 benches/compare.py throughput --pinned --client kvbench     # a cheaper client
   python3 benches/compare.py throughput --pinned --neighbour 19  # a `nice 19` busy loop
                                                      # sharing the servers' core
+  python3 benches/compare.py throughput --pinned --acl-user "~key:* ~counter:* +@all -@dangerous"
+                                                     # as an ACL user with these rules on both
+                                                     # servers (the cost of permission checks)
   python3 benches/compare.py memory                  # RSS after 1M keys, and after deleting them
   python3 benches/compare.py persistence             # SET -P 16 with AOF off/everysec/always,
                                                      # recovery time, longest stall in BGSAVE
@@ -134,10 +137,20 @@ class Servers:
         self.tmp.cleanup()
 
 
+# `--acl-user`: redis-benchmark logs in as this user (created on both servers) when set.
+BENCH_LOGIN: list[str] = []
+
+
+def create_acl_user(port: int, rules: str) -> None:
+    """Creates the user `bench` (password `bench`) with `rules` on the server at `port`."""
+    subprocess.run(["redis-cli", "-p", str(port), "ACL", "SETUSER", "bench", "on", ">bench"]
+                   + rules.split(), check=True, capture_output=True)
+
+
 def run_benchmark(port: int, pipeline: int, requests: int, clients: int, client_pin: str | None,
                   tests: str = TESTS, keyspace: int | None = None):
     cmd = ["redis-benchmark", "-p", str(port), "-t", tests, "-n", str(requests),
-           "-c", str(clients), "-P", str(pipeline), "--csv"]
+           "-c", str(clients), "-P", str(pipeline), "--csv"] + BENCH_LOGIN
     if keyspace:
         cmd += ["-r", str(keyspace)]
     if client_pin:
@@ -229,6 +242,10 @@ def throughput(args) -> None:
     with Servers(pin, kvstore_extra=args.kvstore_args.split()) as servers, \
             Neighbour(args.neighbour, pin) as neighbour:
         pids = servers.pids()
+        if args.acl_user:
+            for port in servers.ports.values():
+                create_acl_user(port, args.acl_user)
+            BENCH_LOGIN[:] = ["--user", "bench", "-a", "bench"]
         for pipeline in args.pipelines:
             samples = {}  # (server, row) -> [(rps, p99, cpu us/request, server busy, client busy)]
             rows = []
@@ -244,6 +261,8 @@ def throughput(args) -> None:
             mode = "pinned to one core" if args.pinned else "unpinned"
             if args.kvstore_args:
                 mode += f", kvserver {args.kvstore_args}"
+            if args.acl_user:
+                mode += f", as ACL user `{args.acl_user}`"
             if args.client == "kvbench":
                 mode += ", client kvbench"
             if args.neighbour is not None:
@@ -963,6 +982,8 @@ def main() -> None:
     sub = parser.add_subparsers(dest="mode", required=True)
     t = sub.add_parser("throughput")
     t.add_argument("--pinned", action="store_true", help="servers on core 1, client on core 0")
+    t.add_argument("--acl-user", default="",
+                   help="ACL rules of a user the client logs in as, on both servers")
     t.add_argument("--requests", type=int, default=1_000_000)
     t.add_argument("--clients", type=int, default=50)
     t.add_argument("--rounds", type=int, default=3)

@@ -247,3 +247,48 @@ async fn clients_connect_with_a_password() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "v");
     }
 }
+
+#[tokio::test]
+async fn requests_past_an_address_budget_are_refused_and_the_connection_stays() {
+    let server = start_server_with(|config| {
+        config.rate_limit = 5;
+        config.rate_window_ms = 300;
+        config.rate_limit_exempt_loopback = false;
+    })
+    .await;
+    let mut c = Raw::connect(server.addr()).await;
+    let mut other = Raw::connect(server.addr()).await;
+    let replies = pipeline(&mut c, &[&["PING"][..]; 8]).await;
+    assert_eq!(replies[..5], vec![simple("PONG"); 5][..]);
+    let limited = err("RATELIMIT too many requests from this address, try again later");
+    assert_eq!(replies[5..], vec![limited.clone(); 3][..]);
+    // The budget is the address's, not the connection's.
+    assert_eq!(other.cmd(&["PING"]).await, limited);
+    // Once the window has slid past, service resumes on the same connection.
+    let mut waited = 0;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+        match c.cmd(&["CONFIG", "SET", "rate-limit", "0"]).await {
+            reply if reply == ok() => break,
+            reply => assert_eq!(reply, limited),
+        }
+        assert!(waited < 100, "budget never refilled");
+    }
+    let info = text_of(&c.cmd(&["INFO", "stats"]).await);
+    let refused: u64 = info_field(&info, "rate_limited_requests")
+        .and_then(|v| v.parse().ok())
+        .expect("counter");
+    assert!(refused >= 4, "{refused}");
+    assert_eq!(
+        pipeline(&mut c, &[&["PING"][..]; 20]).await,
+        vec![simple("PONG"); 20]
+    );
+    // Loopback clients are exempt by default.
+    let exempt = start_server_with(|config| config.rate_limit = 1).await;
+    let mut local = Raw::connect(exempt.addr()).await;
+    assert_eq!(
+        pipeline(&mut local, &[&["PING"][..]; 5]).await,
+        vec![simple("PONG"); 5]
+    );
+}

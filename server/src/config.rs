@@ -86,6 +86,19 @@ pub struct Config {
     #[arg(long = "acllog-max-len", default_value_t = 128)]
     pub acllog_max_len: usize,
 
+    /// Requests one client address may make per `--rate-window` (0: no limit, the default).
+    /// Past it, requests get a `RATELIMIT` error; the connection stays usable.
+    #[arg(long = "rate-limit", default_value_t = 0)]
+    pub rate_limit: u64,
+
+    /// The window of `--rate-limit`: 500ms, 30s, 1m, 2h.
+    #[arg(long = "rate-window", default_value = "1m", value_parser = crate::ratelimit::parse_window)]
+    pub rate_window_ms: u64,
+
+    /// Whether loopback clients are exempt from `--rate-limit` (yes|no).
+    #[arg(long = "rate-limit-exempt-loopback", default_value = "yes", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
+    pub rate_limit_exempt_loopback: bool,
+
     /// Directory for the snapshot file and the append-only directory.
     #[arg(long, default_value = ".")]
     pub dir: std::path::PathBuf,
@@ -311,6 +324,9 @@ impl Default for Config {
             aclfile: None,
             users: Vec::new(),
             acllog_max_len: 128,
+            rate_limit: 0,
+            rate_window_ms: 60_000,
+            rate_limit_exempt_loopback: true,
             dir: ".".into(),
             dbfilename: "dump.kvs".to_owned(),
             save: parse_save_rules(DEFAULT_SAVE).unwrap_or_default(),

@@ -26,6 +26,7 @@ pub mod notify;
 pub mod persist;
 pub mod propagate;
 pub mod pubsub;
+pub mod ratelimit;
 pub mod script;
 pub mod server;
 pub mod shared;

@@ -174,6 +174,11 @@ pub async fn start_on_disk(
         pubsub,
         tracking,
         acl,
+        rate_limiter: crate::ratelimit::RateLimiter::new(
+            config.rate_limit,
+            config.rate_window_ms,
+            config.rate_limit_exempt_loopback,
+        ),
         notifications: Default::default(),
         log_control,
         config,

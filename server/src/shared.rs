@@ -72,6 +72,8 @@ pub struct Shared {
     pub tracking: std::sync::Arc<crate::tracking::Tracking>,
     /// Users, their passwords and permissions (`requirepass`, AUTH, ACL).
     pub acl: crate::acl::Acl,
+    /// Per-address request budgets (`--rate-limit`).
+    pub rate_limiter: crate::ratelimit::RateLimiter,
     /// `notify-keyspace-events`: which keyspace notifications are published.
     pub notifications: std::sync::Arc<crate::notify::Notifications>,
     pub(crate) log_control: Option<LogControl>,

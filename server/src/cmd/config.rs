@@ -150,6 +150,55 @@ static PARAMETERS: &[Parameter] = &[
         },
     ),
     settable(
+        "acllog-max-len",
+        |shared| shared.acl.log.max_len().to_string(),
+        |value| {
+            let n = usize::try_from(integer(value)?)
+                .map_err(|_| "argument must be between 0 and 9223372036854775807 inclusive")?;
+            Ok(Box::new(move |shared| {
+                shared.acl.log.set_max_len(n);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
+        "rate-limit",
+        |shared| shared.rate_limiter.settings().0.to_string(),
+        |value| {
+            let limit = u64::try_from(integer(value)?)
+                .map_err(|_| "argument must be between 0 and 9223372036854775807 inclusive")?;
+            Ok(Box::new(move |shared| {
+                let (_, window_ms, _) = shared.rate_limiter.settings();
+                shared.rate_limiter.configure(limit, window_ms);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
+        "rate-window",
+        |shared| format!("{}ms", shared.rate_limiter.settings().1),
+        |value| {
+            let text = std::str::from_utf8(value).map_err(|_| "Invalid argument".to_owned())?;
+            let window_ms = crate::ratelimit::parse_window(text)?;
+            Ok(Box::new(move |shared| {
+                let (limit, _, _) = shared.rate_limiter.settings();
+                shared.rate_limiter.configure(limit, window_ms);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
+        "rate-limit-exempt-loopback",
+        |shared| yes_no(shared.rate_limiter.settings().2).to_owned(),
+        |value| {
+            let exempt = yes_no_value(value)?;
+            Ok(Box::new(move |shared| {
+                shared.rate_limiter.set_exempt_loopback(exempt);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
         "tracking-table-max-keys",
         |shared| shared.tracking.max_keys().to_string(),
         |value| {

@@ -185,7 +185,7 @@ fn write_info_section(ctx: &Ctx<'_>, section: &str, text: &mut String) {
                  tracking_total_keys:{}\r\ntracking_total_items:{}\r\n\
                  tracking_total_prefixes:{}\r\nacl_access_denied_auth:{}\r\n\
                  acl_access_denied_cmd:{}\r\nacl_access_denied_key:{}\r\n\
-                 acl_access_denied_channel:{}\r\n",
+                 acl_access_denied_channel:{}\r\nrate_limited_requests:{}\r\n",
                 load(&stats.connections_received),
                 load(&stats.commands_processed),
                 load(&stats.ops_per_sec),
@@ -202,6 +202,7 @@ fn write_info_section(ctx: &Ctx<'_>, section: &str, text: &mut String) {
                 denied[1],
                 denied[2],
                 denied[3],
+                shared.rate_limiter.refused(),
             );
         }
         "replication" => {

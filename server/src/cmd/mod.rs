@@ -234,6 +234,9 @@ pub struct Session {
     pub authenticated: bool,
     /// The ACL user this connection runs as, and its rules.
     pub login: crate::acl::Login,
+    /// This client's address's request budget under `--rate-limit`: not looked up yet
+    /// (`None`), exempt (`Some(None)`), or shared with the address's other connections.
+    rate_budget: Option<Option<std::sync::Arc<crate::ratelimit::Budget>>>,
 }
 
 impl Session {
@@ -256,6 +259,7 @@ impl Session {
             tracking: None,
             authenticated: true,
             login: crate::acl::Login::default_placeholder(),
+            rate_budget: None,
         }
     }
 
@@ -333,6 +337,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Argv<'_>) -> bool {
     let Some(name) = args.first() else {
         return false;
     };
+    if ctx.shared.rate_limiter.enabled() && !rate_admitted(ctx) {
+        ctx.out.error(crate::ratelimit::RATE_LIMITED);
+        doom_transaction(ctx);
+        return false;
+    }
     let Some(command) = ctx.session.find_command(name) else {
         ctx.out.error(&unknown_command(name, args.slice(1..)));
         doom_transaction(ctx);
@@ -468,6 +477,19 @@ pub(crate) fn acl_denial(
             line
         });
     Some(denial)
+}
+
+/// Counts the request against the client address's budget (`--rate-limit`).
+#[cold]
+fn rate_admitted(ctx: &mut Ctx<'_>) -> bool {
+    let limiter = &ctx.shared.rate_limiter;
+    let budget = ctx
+        .session
+        .rate_budget
+        .get_or_insert_with(|| limiter.budget_for(ctx.session.client.info().addr().ip()));
+    budget
+        .as_deref()
+        .is_none_or(|budget| limiter.admit(budget, ctx.now_ms))
 }
 
 /// A command rejected while queuing makes EXEC fail (`EXECABORT`).
