@@ -482,3 +482,38 @@ async fn maxclients_rejects_extra_connections() {
     let closed = tokio::time::timeout(REPLY_TIMEOUT, extra.stream().read(&mut rest)).await;
     assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
 }
+
+#[tokio::test]
+async fn idle_clients_are_closed_after_timeout_but_not_subscribers_or_busy_ones() {
+    let server = start_server_with(|config| config.timeout = 1).await;
+    let mut idle = Raw::connect(server.addr()).await;
+    let mut subscriber = Raw::connect(server.addr()).await;
+    let mut busy = Raw::connect(server.addr()).await;
+    assert_eq!(
+        array_items(subscriber.cmd(&["SUBSCRIBE", "news"]).await).len(),
+        3
+    );
+    assert_eq!(
+        busy.cmd(&["CONFIG", "GET", "timeout"]).await,
+        bulks(&["timeout", "1"])
+    );
+    let started = std::time::Instant::now();
+    let watcher = tokio::spawn(async move {
+        idle.expect_closed().await;
+    });
+    while !watcher.is_finished() {
+        assert_eq!(busy.cmd(&["PING"]).await, simple("PONG"));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+    watcher.await.expect("idle client closed");
+    assert_eq!(busy.cmd(&["PING"]).await, simple("PONG"));
+    subscriber.send(&encode(&["PING"])).await;
+    assert_eq!(subscriber.read().await, bulks(&["pong", ""]));
+    // 0 turns it off.
+    assert_eq!(busy.cmd(&["CONFIG", "SET", "timeout", "0"]).await, ok());
+    assert_eq!(
+        busy.cmd(&["CONFIG", "SET", "timeout", "-1"]).await,
+        err("ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and 2147483647 inclusive")
+    );
+}

@@ -303,6 +303,11 @@ impl Drop for ClientHandle {
 }
 
 impl ClientInfo {
+    /// Milliseconds since the client last ran a command (or connected).
+    pub fn idle_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.last_command_at_ms.load(Ordering::Relaxed))
+    }
+
     /// Whether the client is logged in as `user`.
     pub fn is_user(&self, user: &[u8]) -> bool {
         match &self.names.lock().user {

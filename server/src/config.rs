@@ -28,6 +28,11 @@ pub struct Config {
     #[arg(long, default_value_t = 10_000)]
     pub maxclients: usize,
 
+    /// Close a client after this many seconds without a command (0: never), as Redis's
+    /// `timeout`. Blocked clients and subscribers are not closed.
+    #[arg(long, default_value_t = 0)]
+    pub timeout: u64,
+
     /// Log verbosity, in Redis's terms.
     #[arg(long, value_enum, default_value_t = LogLevel::Notice)]
     pub loglevel: LogLevel,
@@ -313,6 +318,7 @@ impl Default for Config {
             port: 6379,
             databases: 16,
             maxclients: 10_000,
+            timeout: 0,
             loglevel: LogLevel::Notice,
             proto_max_bulk_len: 512 * 1024 * 1024,
             hz: 10,

@@ -161,6 +161,7 @@ pub async fn start_on_disk(
         )),
         persist: std::sync::Arc::new(Persistence::new(&config, disk)),
         maxclients: AtomicUsize::new(config.maxclients),
+        idle_timeout_secs: std::sync::atomic::AtomicU64::new(config.timeout),
         loglevel: Mutex::new(config.loglevel),
         hz: AtomicU32::new(config.hz),
         stats: Stats::default(),
@@ -586,6 +587,7 @@ async fn cron(shared: Arc<Shared>) {
         if persist_ticks >= hz {
             persist_ticks = 0;
             shared.persist.cron(&shared.store);
+            close_idle_clients(&shared);
         }
 
         let commands = shared.stats.commands_processed.load(Ordering::Relaxed);
@@ -598,6 +600,25 @@ async fn cron(shared: Arc<Shared>) {
         let filled = sample_index.min(samples.len()) as u64;
         let average = samples.iter().sum::<u64>() / filled.max(1);
         shared.stats.ops_per_sec.store(average, Ordering::Relaxed);
+    }
+}
+
+/// Closes the clients that sent nothing for `timeout` seconds (0: never), as Redis: not
+/// those blocked in a command (they have its timeout) nor subscribers (they wait for
+/// messages by design).
+fn close_idle_clients(shared: &Shared) {
+    let timeout_secs = shared.idle_timeout_secs.load(Ordering::Relaxed);
+    if timeout_secs == 0 {
+        return;
+    }
+    let now = unix_ms();
+    let closed = shared.clients.kill(0, |client| {
+        !client.is_blocked()
+            && !client.is_subscribed()
+            && client.idle_ms(now) > timeout_secs.saturating_mul(1000)
+    });
+    if closed > 0 {
+        debug!(closed, timeout_secs, "closed idle clients");
     }
 }
 

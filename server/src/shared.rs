@@ -44,6 +44,8 @@ pub struct Shared {
     pub config: Config,
     /// Current maxclients (CONFIG SET maxclients).
     pub maxclients: AtomicUsize,
+    /// Seconds after which an idle client is closed, 0 for never (CONFIG SET timeout).
+    pub idle_timeout_secs: std::sync::atomic::AtomicU64,
     /// Current log level (CONFIG SET loglevel).
     pub loglevel: Mutex<LogLevel>,
     /// Current cron frequency (CONFIG SET hz).

@@ -150,6 +150,21 @@ static PARAMETERS: &[Parameter] = &[
         },
     ),
     settable(
+        "timeout",
+        |shared| shared.idle_timeout_secs.load(Ordering::Relaxed).to_string(),
+        |value| {
+            let secs = integer(value)?;
+            let secs = u64::try_from(secs)
+                .ok()
+                .filter(|&s| i32::try_from(s).is_ok())
+                .ok_or("argument must be between 0 and 2147483647 inclusive")?;
+            Ok(Box::new(move |shared| {
+                shared.idle_timeout_secs.store(secs, Ordering::Relaxed);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
         "acllog-max-len",
         |shared| shared.acl.log.max_len().to_string(),
         |value| {
