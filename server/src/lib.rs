@@ -11,6 +11,11 @@
 //! - [`propagate`]: the stream of write effects the store emits and its consumers drain.
 //! - [`persist`]: snapshots and the append-only file (the stream's first consumer).
 //! - [`sync`]: the std/loom shim for everything shared between threads.
+//! - [`acl`]: users and permissions; [`ratelimit`]: per-address request budgets.
+
+// Nothing that comes from the network or the disk may panic the server: outside tests,
+// failures are handled, never unwrapped.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod acl;
 pub mod auth;
