@@ -29,7 +29,7 @@ use std::sync::atomic::AtomicBool;
 
 use bytes::{Buf, BytesMut};
 use protocol::{Argv, Limits, RequestCodec};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
@@ -60,12 +60,21 @@ const UNSATURATED: std::time::Duration = std::time::Duration::from_millis(10);
 /// `idle` is set while the connection waits for a request and has no reply pending: at
 /// shutdown its thread aborts the connections that are idle, and the others stop after their
 /// current batch.
-pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, idle: &AtomicBool) {
-    if let Err(err) = stream.set_nodelay(true) {
+///
+/// Generic over the [`Transport`], so that plain TCP and TLS each get their own compiled
+/// copy of the loop: no dynamic dispatch or branch per read or write on either.
+pub async fn handle<S: Transport>(
+    mut stream: S,
+    peer: SocketAddr,
+    shared: &Shared,
+    idle: &AtomicBool,
+) {
+    let tcp = stream.tcp();
+    if let Err(err) = tcp.set_nodelay(true) {
         debug!("set_nodelay failed: {err}");
     }
-    let local = stream.local_addr().unwrap_or(peer);
-    let fd = raw_fd(&stream);
+    let local = tcp.local_addr().unwrap_or(peer);
+    let fd = raw_fd(tcp);
     // The registration (in `session`) is dropped before `stream`, a parameter, closes the
     // socket: CLIENT KILL relies on it (see `Registry::kill`).
     let client = Registry::register(&shared.clients, peer, local, fd, unix_ms());
@@ -360,24 +369,13 @@ fn fail_write_replies(reply: &mut Reply, ranges: &[std::ops::Range<usize>], text
 /// Writes every buffered reply with one write call (as far as the socket takes it).
 /// Returns false if the client is gone. (A client that stops reading during shutdown is
 /// dropped by its thread after a grace period: see `ShutdownSignal`.)
-async fn flush(stream: &mut TcpStream, reply: &mut Reply, shared: &Shared) -> bool {
+async fn flush<S: Transport>(stream: &mut S, reply: &mut Reply, shared: &Shared) -> bool {
     if reply.buf.is_empty() {
         return true;
     }
-    // Fast path: the socket takes the whole batch at once (one syscall, no future).
-    let written = match stream.try_write(&reply.buf) {
-        Ok(n) => n,
-        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => 0,
-        Err(err) => {
-            debug!("write failed: {err}");
-            return false;
-        }
-    };
-    if written < reply.buf.len() {
-        if let Err(err) = stream.write_all(&reply.buf[written..]).await {
-            debug!("write failed: {err}");
-            return false;
-        }
+    if let Err(err) = stream.write_out(&reply.buf).await {
+        debug!("write failed: {err}");
+        return false;
     }
     shared
         .stats
@@ -401,6 +399,51 @@ fn take_messages(session: &Session, reply: &mut Reply) -> bool {
 fn starts_optimistic_read(args: Argv<'_>) -> bool {
     args.first()
         .is_some_and(|name| name.eq_ignore_ascii_case(b"watch"))
+}
+
+/// What a connection runs over: a plain TCP stream, or TLS over one. Reads go through
+/// `AsyncRead`; writes through [`Transport::write_out`], which each transport does its own
+/// way.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin {
+    /// The TCP stream underneath (address, socket options, descriptor).
+    fn tcp(&self) -> &TcpStream;
+
+    /// Writes all of `buf` and makes sure it reached the socket.
+    fn write_out(&mut self, buf: &[u8]) -> impl std::future::Future<Output = std::io::Result<()>>;
+}
+
+impl Transport for TcpStream {
+    #[inline]
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+
+    #[inline]
+    async fn write_out(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        // Fast path: the socket takes the whole batch at once (one syscall, no future).
+        let written = match self.try_write(buf) {
+            Ok(n) => n,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(err) => return Err(err),
+        };
+        if written < buf.len() {
+            self.write_all(&buf[written..]).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+
+    async fn write_out(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        // rustls encrypts into its own buffer and writes what the socket takes; the flush
+        // pushes out the rest of the records before the connection waits for a request.
+        self.write_all(buf).await?;
+        self.flush().await
+    }
 }
 
 #[cfg(unix)]
