@@ -220,6 +220,13 @@ async fn plain_and_tls_ports_serve_side_by_side() {
     // CLIENT LIST sees both connections.
     let list = text_of(&secure.cmd(&["CLIENT", "LIST"]).await);
     assert_eq!(list.lines().count(), 2, "{list}");
+    // QUIT ends the TLS session cleanly (close_notify): end of stream, not an error.
+    assert_eq!(secure.cmd(&["QUIT"]).await, ok());
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(REPLY_TIMEOUT, secure.stream.read_to_end(&mut rest))
+        .await
+        .expect("closed in time");
+    assert_eq!(closed.expect("a clean close"), 0);
     server.shutdown();
 }
 

@@ -64,7 +64,7 @@ const UNSATURATED: std::time::Duration = std::time::Duration::from_millis(10);
 /// Generic over the [`Transport`], so that plain TCP and TLS each get their own compiled
 /// copy of the loop: no dynamic dispatch or branch per read or write on either.
 pub async fn handle<S: Transport>(
-    mut stream: S,
+    stream: &mut S,
     peer: SocketAddr,
     shared: &Shared,
     idle: &AtomicBool,
@@ -75,8 +75,9 @@ pub async fn handle<S: Transport>(
     }
     let local = tcp.local_addr().unwrap_or(peer);
     let fd = raw_fd(tcp);
-    // The registration (in `session`) is dropped before `stream`, a parameter, closes the
-    // socket: CLIENT KILL relies on it (see `Registry::kill`).
+    // The registration (in `session`) is dropped when this function returns, before the
+    // caller drops `stream` and so closes the socket: CLIENT KILL relies on it (see
+    // `Registry::kill`).
     let client = Registry::register(&shared.clients, peer, local, fd, unix_ms());
     let mut session = Session::new(client);
     session.authenticated = !shared.users.password_required();
@@ -136,7 +137,7 @@ pub async fn handle<S: Transport>(
                         // The replies before it go out now; the blocked command's comes when
                         // it is served, times out or is unblocked.
                         settle_writes(&mut session, &mut aof, &mut reply, shared).await;
-                        if !flush(&mut stream, &mut reply, shared).await {
+                        if !flush(stream, &mut reply, shared).await {
                             blocking::abandon(*blocked, &session, shared);
                             return;
                         }
@@ -144,7 +145,7 @@ pub async fn handle<S: Transport>(
                             blocked,
                             &mut session,
                             &mut reply,
-                            &mut stream,
+                            stream,
                             &mut input,
                             shared,
                         )
@@ -159,7 +160,7 @@ pub async fn handle<S: Transport>(
                     }
                     if reply.buf.len() >= OUTPUT_HIGH_WATER {
                         settle_writes(&mut session, &mut aof, &mut reply, shared).await;
-                        if !flush(&mut stream, &mut reply, shared).await {
+                        if !flush(stream, &mut reply, shared).await {
                             return;
                         }
                     }
@@ -197,7 +198,7 @@ pub async fn handle<S: Transport>(
         if !take_messages(&session, &mut reply) {
             return;
         }
-        if !flush(&mut stream, &mut reply, shared).await
+        if !flush(stream, &mut reply, shared).await
             || session.closing
             || protocol_error
             || shared.shutdown.is_started()
@@ -229,7 +230,7 @@ pub async fn handle<S: Transport>(
                         return;
                     };
                     batching.drained(messages, waited);
-                    if !flush(&mut stream, &mut reply, shared).await {
+                    if !flush(stream, &mut reply, shared).await {
                         return;
                     }
                 }

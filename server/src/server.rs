@@ -390,10 +390,15 @@ async fn serve_connection(
     idle: &std::sync::atomic::AtomicBool,
 ) {
     match tls {
-        None => connection::handle(stream, peer, shared, idle).await,
+        None => {
+            let mut stream = stream;
+            connection::handle(&mut stream, peer, shared, idle).await;
+        }
         Some(config) => {
-            if let Some(stream) = crate::tls::accept(stream, config, peer, shared, idle).await {
-                connection::handle(stream, peer, shared, idle).await;
+            let accepted = crate::tls::accept(stream, config, peer, shared, idle).await;
+            if let Some(mut stream) = accepted {
+                connection::handle(&mut stream, peer, shared, idle).await;
+                crate::tls::close(&mut stream).await;
             }
         }
     }
@@ -525,15 +530,17 @@ async fn run_worker(
         let task = match tls {
             None => spawn_connection(&tracker, peer, async move {
                 debug!("accepted");
-                connection::handle(stream, peer, &shared, &reading).await;
+                let mut stream = stream;
+                connection::handle(&mut stream, peer, &shared, &reading).await;
                 shared.connected.fetch_sub(1, Ordering::AcqRel);
                 debug!("closed");
             }),
             Some(config) => spawn_connection(&tracker, peer, async move {
                 debug!("accepted (TLS)");
                 let accepted = crate::tls::accept(stream, config, peer, &shared, &reading).await;
-                if let Some(stream) = accepted {
-                    connection::handle(stream, peer, &shared, &reading).await;
+                if let Some(mut stream) = accepted {
+                    connection::handle(&mut stream, peer, &shared, &reading).await;
+                    crate::tls::close(&mut stream).await;
                 }
                 shared.connected.fetch_sub(1, Ordering::AcqRel);
                 debug!("closed");

@@ -308,6 +308,16 @@ pub async fn accept(
     }
 }
 
+/// Ends a TLS connection politely: sends the close_notify alert and shuts the socket's
+/// write side, if the socket takes them at once. A client that does not read its socket
+/// cannot keep the connection's task alive: there is one attempt only.
+pub async fn close(stream: &mut TlsStream<TcpStream>) {
+    use std::future::Future as _;
+    use tokio::io::AsyncWriteExt as _;
+    let mut shutdown = std::pin::pin!(stream.shutdown());
+    let _ = std::future::poll_fn(|cx| std::task::Poll::Ready(shutdown.as_mut().poll(cx))).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
