@@ -405,6 +405,13 @@ fn starts_optimistic_read(args: Argv<'_>) -> bool {
 /// What a connection runs over: a plain TCP stream, or TLS over one. Reads go through
 /// `AsyncRead`; writes through [`Transport::write_out`], which each transport does its own
 /// way.
+///
+/// Nothing here waits on the socket's readiness directly: a TLS read first hands out the
+/// plaintext rustls has already decrypted and only then asks the socket, so requests that
+/// arrived in one record with an earlier batch are served without the descriptor ever
+/// becoming readable again. (The connection threads' idle polling watches the runtime's
+/// epoll descriptor, which only decides how a thread with no runnable task sleeps; a task
+/// with buffered plaintext never waits, so it is not affected.)
 pub trait Transport: AsyncRead + AsyncWrite + Unpin {
     /// The TCP stream underneath (address, socket options, descriptor).
     fn tcp(&self) -> &TcpStream;
