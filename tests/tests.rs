@@ -34,6 +34,7 @@ mod scripting;
 mod server_cmds;
 mod sets;
 mod strings;
+mod tls;
 mod tracking;
 mod transactions;
 mod util;

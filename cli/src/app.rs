@@ -51,7 +51,13 @@ fn run_mode(config: &Config) -> io::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
             match session.into_connection() {
-                Some(conn) => pipe::run(conn.into_stream(), io::stdin(), config.pipe_timeout),
+                Some(conn) => match conn.into_stream() {
+                    Some(stream) => pipe::run(stream, io::stdin(), config.pipe_timeout),
+                    None => {
+                        eprintln!("--pipe does not support --tls");
+                        Ok(ExitCode::FAILURE)
+                    }
+                },
                 None => Ok(ExitCode::FAILURE),
             }
         }

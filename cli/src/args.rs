@@ -11,6 +11,7 @@ use clap::{ArgAction, Parser};
 use crate::connection::Target;
 use crate::render::OutputMode;
 use crate::session::{Credentials, Settings};
+use crate::tls::TlsOptions;
 use crate::uri;
 
 /// Environment variable with the password, used when neither `-a` nor `-u` gives one (it
@@ -122,6 +123,30 @@ pub struct Args {
     #[arg(long, value_name = "COUNT", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub count: u32,
+
+    /// Establish a secure TLS connection
+    #[arg(long)]
+    pub tls: bool,
+
+    /// Server name to ask for (SNI) and to check the certificate against [default: the host]
+    #[arg(long, value_name = "HOST")]
+    pub sni: Option<String>,
+
+    /// CA certificate file to verify the server with [default: the system's]
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<std::path::PathBuf>,
+
+    /// Client certificate to authenticate with
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<std::path::PathBuf>,
+
+    /// Private key file to authenticate with
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<std::path::PathBuf>,
+
+    /// Allow insecure TLS connections by skipping the server certificate's validation
+    #[arg(long)]
+    pub insecure: bool,
 
     /// Do not warn about passwords given on the command line
     #[arg(long = "no-auth-warning")]
@@ -243,6 +268,17 @@ impl Config {
             password: Bytes::from(password),
         });
 
+        let tls = (args.tls || from_uri.tls).then_some(TlsOptions {
+            cacert: args.cacert,
+            cert: args.cert,
+            key: args.key,
+            sni: args.sni,
+            insecure: args.insecure,
+        });
+        if tls.is_some() && args.pipe {
+            return Err("--pipe does not support --tls".to_owned());
+        }
+
         let output = if args.raw || (!args.no_raw && !stdout_is_tty) {
             OutputMode::Raw {
                 element_delimiter: args
@@ -284,6 +320,7 @@ impl Config {
                 auth,
                 db: args.db.or(from_uri.db).unwrap_or(0),
                 resp3: args.resp3,
+                tls,
             },
             output,
             mode,

@@ -2,8 +2,9 @@
 //! [`RespCodec`], replies decoded with it (any RESP2/RESP3 frame).
 //!
 //! The shell is interactive and strictly request/reply, so this is a blocking
-//! `std::net::TcpStream`, like hiredis under redis-cli; only `--pipe` needs reads and
-//! writes at the same time, and it uses a second thread ([`crate::pipe`]).
+//! `std::net::TcpStream`, like hiredis under redis-cli, or TLS over one (`--tls`, rustls's
+//! blocking stream); only `--pipe` needs reads and writes at the same time, and it uses a
+//! second thread ([`crate::pipe`], plain TCP only).
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -13,6 +14,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use protocol::{Frame, ProtocolError, RespCodec};
 use tokio_util::codec::{Decoder, Encoder};
+
+use crate::tls::TlsOptions;
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -121,10 +124,79 @@ pub fn describe_io_error(err: &io::Error) -> String {
         .to_owned()
 }
 
+/// The socket, plain or with TLS.
+#[derive(Debug)]
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(stream) => stream,
+            Stream::Tls(stream) => &stream.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(stream) => stream.read(buf),
+            Stream::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(stream) => stream.write(buf),
+            Stream::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(stream) => stream.flush(),
+            Stream::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
+/// Completes a TLS handshake on `tcp` (within `timeout`, if given).
+fn handshake(
+    tcp: TcpStream,
+    host: &str,
+    tls: &TlsOptions,
+    timeout: Option<Duration>,
+) -> io::Result<Stream> {
+    let config = tls.client_config().map_err(io::Error::other)?;
+    let name = tls.server_name(host).map_err(io::Error::other)?;
+    let mut client = rustls::ClientConnection::new(config, name).map_err(io::Error::other)?;
+    let mut tcp = tcp;
+    tcp.set_read_timeout(timeout)?;
+    tcp.set_write_timeout(timeout)?;
+    while client.is_handshaking() {
+        if let Err(err) = client.complete_io(&mut tcp) {
+            if err.to_string().contains("NotValidForName") {
+                return Err(io::Error::other(format!(
+                    "{err} (use --sni to name the host the certificate is for)"
+                )));
+            }
+            return Err(err);
+        }
+    }
+    tcp.set_read_timeout(None)?;
+    tcp.set_write_timeout(None)?;
+    Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(client, tcp))))
+}
+
 /// An open connection.
 #[derive(Debug)]
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     codec: RespCodec,
     read_buf: BytesMut,
     write_buf: BytesMut,
@@ -137,6 +209,20 @@ impl Connection {
     ///
     /// [`ConnectError`] if the name does not resolve or no address accepts the connection.
     pub fn open(target: &Target, timeout: Option<Duration>) -> Result<Connection, ConnectError> {
+        Connection::open_with(target, timeout, None)
+    }
+
+    /// [`open`](Self::open), then a TLS handshake with `tls` if given.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open); also a TLS configuration that does not load or a failed
+    /// handshake (an untrusted certificate, one for another name...).
+    pub fn open_with(
+        target: &Target,
+        timeout: Option<Duration>,
+        tls: Option<&TlsOptions>,
+    ) -> Result<Connection, ConnectError> {
         let fail = |source| ConnectError {
             target: target.clone(),
             source,
@@ -152,7 +238,14 @@ impl Connection {
                 None => TcpStream::connect(addr),
             };
             match attempt {
-                Ok(stream) => return Ok(Connection::from_stream(stream)),
+                Ok(stream) => {
+                    let Some(tls) = tls else {
+                        return Ok(Connection::from_stream(stream));
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let stream = handshake(stream, &target.host, tls, timeout).map_err(fail)?;
+                    return Ok(Connection::with_stream(stream));
+                }
                 Err(err) => last_error = err,
             }
         }
@@ -164,6 +257,10 @@ impl Connection {
         // Requests are small and each waits for its reply: do not let Nagle delay them.
         // Failing to set the option only costs latency.
         let _ = stream.set_nodelay(true);
+        Connection::with_stream(Stream::Plain(stream))
+    }
+
+    fn with_stream(stream: Stream) -> Connection {
         Connection {
             stream,
             codec: RespCodec::default(),
@@ -212,7 +309,7 @@ impl Connection {
     /// whether the server ran it. Bytes that arrived meanwhile (e.g. RESP3 pushes) are
     /// kept for [`read_frame`](Self::read_frame).
     pub fn peer_closed(&mut self) -> bool {
-        if self.stream.set_nonblocking(true).is_err() {
+        if self.stream.tcp().set_nonblocking(true).is_err() {
             return true;
         }
         let mut chunk = [0u8; 4096];
@@ -225,7 +322,7 @@ impl Connection {
                 Err(_) => break true,
             }
         };
-        closed || self.stream.set_nonblocking(false).is_err()
+        closed || self.stream.tcp().set_nonblocking(false).is_err()
     }
 
     /// A second handle on the socket, for shutting it down from another thread (Ctrl-C
@@ -235,12 +332,16 @@ impl Connection {
     ///
     /// If the OS cannot duplicate the socket.
     pub fn try_clone_stream(&self) -> io::Result<TcpStream> {
-        self.stream.try_clone()
+        self.stream.tcp().try_clone()
     }
 
-    /// The underlying stream (for `--pipe`, which reads and writes it from two threads).
-    pub fn into_stream(self) -> TcpStream {
-        self.stream
+    /// The underlying stream (for `--pipe`, which reads and writes it from two threads);
+    /// `None` for a TLS connection.
+    pub fn into_stream(self) -> Option<TcpStream> {
+        match self.stream {
+            Stream::Plain(stream) => Some(stream),
+            Stream::Tls(_) => None,
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 //! - [`exec`], [`oneshot`], [`pipe`], [`scan`]: running commands, one-shot mode, `--pipe`,
 //!   `--scan`; [`app`] picks the mode. `SUBSCRIBE` and its kin listen until Ctrl-C
 //!   ([`interrupt`]).
+//! - [`tls`]: `--tls` and its options, as redis-cli names them.
 //! - [`watch`]: `kvcli watch KEY|PATTERN ...`, live changes through keyspace notifications.
 
 #![warn(missing_docs)]
@@ -37,6 +38,7 @@ pub mod render;
 pub mod repl;
 pub mod scan;
 pub mod session;
+pub mod tls;
 pub mod uri;
 pub mod watch;
 

@@ -409,6 +409,7 @@ mod tests {
             auth: None,
             db: 0,
             resp3: false,
+            tls: None,
         };
         Shell::new(Session::new(settings, false), OutputMode::Tty, None, false)
     }

@@ -50,6 +50,8 @@ pub struct Settings {
     pub db: i64,
     /// Speak RESP3 (`HELLO 3`).
     pub resp3: bool,
+    /// Connect with TLS (`--tls`).
+    pub tls: Option<crate::tls::TlsOptions>,
 }
 
 /// A failed session operation.
@@ -172,8 +174,12 @@ impl Session {
     /// commands are not errors: they are reported in [`Opened::problems`].
     pub fn connect(&mut self) -> Result<Opened, SessionError> {
         self.conn = None;
-        let mut conn = Connection::open(&self.settings.target, self.settings.connect_timeout)
-            .map_err(SessionError::Connect)?;
+        let mut conn = Connection::open_with(
+            &self.settings.target,
+            self.settings.connect_timeout,
+            self.settings.tls.as_ref(),
+        )
+        .map_err(SessionError::Connect)?;
         let problems = self.set_up(&mut conn)?;
         if self.fetch_docs {
             self.fetch_help(&mut conn)?;
@@ -460,6 +466,7 @@ mod tests {
                 auth: None,
                 db: 0,
                 resp3: false,
+                tls: None,
             },
             false,
         )
@@ -556,6 +563,7 @@ mod tests {
             auth,
             db,
             resp3,
+            tls: None,
         };
         s
     }

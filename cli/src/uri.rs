@@ -15,9 +15,11 @@ pub struct RedisUri {
     pub password: Option<Vec<u8>>,
     /// Database number.
     pub db: Option<i64>,
+    /// `rediss://`: connect with TLS.
+    pub tls: bool,
 }
 
-/// Parses a `redis://` URI.
+/// Parses a `redis://` (or `rediss://`, TLS) URI.
 ///
 /// ```
 /// let uri = kvcli::uri::parse("redis://default:s%40cret@localhost:7000/2")?;
@@ -30,17 +32,20 @@ pub struct RedisUri {
 ///
 /// # Errors
 ///
-/// A message for the user: wrong scheme (`rediss://` included: no TLS), bad port,
+/// A message for the user: wrong scheme (neither `redis://` nor `rediss://`), bad port,
 /// database or percent escape.
 pub fn parse(uri: &str) -> Result<RedisUri, String> {
-    let rest = strip_prefix_ignore_case(uri, "redis://").ok_or_else(|| {
-        if strip_prefix_ignore_case(uri, "rediss://").is_some() {
-            "TLS connections (rediss://) are not supported".to_owned()
-        } else {
-            "Invalid URI scheme".to_owned()
-        }
-    })?;
-    let mut parsed = RedisUri::default();
+    let (rest, tls) = match strip_prefix_ignore_case(uri, "redis://") {
+        Some(rest) => (rest, false),
+        None => (
+            strip_prefix_ignore_case(uri, "rediss://").ok_or("Invalid URI scheme")?,
+            true,
+        ),
+    };
+    let mut parsed = RedisUri {
+        tls,
+        ..RedisUri::default()
+    };
 
     // The user info ends at the first `@`; `user:` before the password is optional.
     let rest = match rest.split_once('@') {
@@ -146,6 +151,7 @@ mod tests {
                 user: Some(b"alice".to_vec()),
                 password: Some(b"pw".to_vec()),
                 db: Some(3),
+                tls: false,
             }
         );
         assert_eq!(ok("redis://"), RedisUri::default());
@@ -169,7 +175,8 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(parse("http://host"), Err("Invalid URI scheme".to_owned()));
-        assert!(parse("rediss://host").is_err_and(|e| e.contains("TLS")));
+        assert!(parse("rediss://host").is_ok_and(|uri| uri.tls));
+        assert!(parse("redis://host").is_ok_and(|uri| !uri.tls));
         assert_eq!(
             parse("redis://host:99999"),
             Err("Invalid server port.".to_owned())

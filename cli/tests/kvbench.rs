@@ -536,3 +536,58 @@ async fn publish_reports_a_refused_subscribe() {
         "{stderr}"
     );
 }
+
+#[path = "../../tests/support/certs.rs"]
+mod certs;
+
+/// `--tls` against a kvserver TLS port that requires a client certificate.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_runs_a_short_benchmark() {
+    use certs::{text, Pki};
+    let pki = Pki::new();
+    let server = kvserver::start(
+        Config {
+            port: 0,
+            save: Default::default(),
+            tls_any_port: true,
+            tls_cert_file: text(&pki.server_files.cert),
+            tls_key_file: text(&pki.server_files.key),
+            tls_ca_cert_file: text(&pki.ca_file),
+            ..Config::default()
+        },
+        None,
+    )
+    .await
+    .expect("server starts");
+    let tls_addr = server.tls_addr().expect("TLS port");
+    let tls_args = format!(
+        "--tls --sni localhost --cacert {} --cert {} --key {}",
+        text(&pki.ca_file),
+        text(&pki.client_files.cert),
+        text(&pki.client_files.key)
+    );
+    let json = kvbench_json(
+        tls_addr,
+        &format!("{tls_args} -t set,get,incr,mset -r 100 -n 2000 -c 4 -P 16 -d 2000"),
+    )
+    .await;
+    assert_eq!(numbers(&json, "requests"), [2000.0, 2000.0, 2000.0, 2000.0]);
+    assert_eq!(numbers(&json, "errors"), [0.0, 0.0, 0.0, 0.0]);
+    let keys = dbsize(server.addr()).await;
+    assert!((1..=200).contains(&keys), "DBSIZE {keys}");
+    // Without a client certificate the server refuses the connections.
+    let refused = kvbench(
+        tls_addr,
+        &format!(
+            "--tls --sni localhost --cacert {} -t ping -n 10 -c 1",
+            text(&pki.ca_file)
+        ),
+    )
+    .await;
+    assert!(!refused.status.success());
+    // The tests that run their own loops say they do not support TLS.
+    let refused = kvbench(tls_addr, &format!("{tls_args} -t cas -n 10")).await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--tls"));
+    server.shutdown();
+}

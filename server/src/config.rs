@@ -16,9 +16,45 @@ pub struct Config {
     #[arg(long, default_value = "127.0.0.1", value_delimiter = ' ', num_args = 1..)]
     pub bind: Vec<String>,
 
-    /// TCP port (0 picks a free one).
+    /// TCP port (0 picks a free one; with `--tls-port` set, 0 turns the plain port off).
     #[arg(long, default_value_t = 6379)]
     pub port: u16,
+
+    /// TLS port (0, the default: no TLS). Served beside the plain port, on the same
+    /// `--bind` addresses. Needs `--tls-cert-file` and `--tls-key-file`.
+    #[arg(long = "tls-port", default_value_t = 0)]
+    pub tls_port: u16,
+
+    /// Listen for TLS on a port the system picks, as `--port 0` does for plain TCP (for
+    /// servers started in-process, in tests). Not a flag: `--tls-port 0` means no TLS.
+    #[arg(skip)]
+    pub tls_any_port: bool,
+
+    /// The server's certificate chain (PEM), the server's own certificate first.
+    #[arg(long = "tls-cert-file", default_value = "", hide_default_value = true)]
+    pub tls_cert_file: String,
+
+    /// The private key of `--tls-cert-file` (PEM: PKCS#8, PKCS#1 or SEC1; not encrypted).
+    #[arg(long = "tls-key-file", default_value = "", hide_default_value = true)]
+    pub tls_key_file: String,
+
+    /// CA certificates (PEM) that client certificates must chain to.
+    #[arg(
+        long = "tls-ca-cert-file",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub tls_ca_cert_file: String,
+
+    /// Client certificates: required (yes), checked when presented (optional) or not asked
+    /// for (no).
+    #[arg(long = "tls-auth-clients", value_enum, default_value_t = TlsAuthClients::Yes)]
+    pub tls_auth_clients: TlsAuthClients,
+
+    /// TLS versions to accept, separated by spaces: "TLSv1.2", "TLSv1.3" or both ("", the
+    /// default: both). Older versions are not supported.
+    #[arg(long = "tls-protocols", default_value = "", hide_default_value = true)]
+    pub tls_protocols: String,
 
     /// Number of databases (SELECT 0..databases-1).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -181,6 +217,17 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether the server listens for TLS.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_port != 0 || self.tls_any_port
+    }
+
+    /// Whether the server listens for plain TCP: always, except with `--port 0` and a
+    /// `--tls-port` (TLS only, as Redis's `port 0`).
+    pub fn plain_enabled(&self) -> bool {
+        self.port != 0 || self.tls_port == 0
+    }
+
     /// The compact-encoding thresholds given at start-up.
     pub fn encoding_limits(&self) -> Limits {
         Limits {
@@ -316,6 +363,13 @@ impl Default for Config {
         Config {
             bind: vec!["127.0.0.1".to_owned()],
             port: 6379,
+            tls_port: 0,
+            tls_any_port: false,
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            tls_ca_cert_file: String::new(),
+            tls_auth_clients: TlsAuthClients::Yes,
+            tls_protocols: String::new(),
             databases: 16,
             maxclients: 10_000,
             timeout: 0,
@@ -352,6 +406,39 @@ impl Default for Config {
             zset_max_listpack_value: Limits::DEFAULT.zset_max_listpack_value,
             list_max_listpack_size: Limits::DEFAULT.list_max_listpack_size,
         }
+    }
+}
+
+/// `tls-auth-clients`: whether TLS clients must present a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TlsAuthClients {
+    /// A certificate signed by `tls-ca-cert-file` is required (the default).
+    Yes,
+    /// No certificate is asked for.
+    No,
+    /// A certificate is asked for; one that is presented must verify.
+    Optional,
+}
+
+impl TlsAuthClients {
+    /// The Redis name, as CONFIG GET prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsAuthClients::Yes => "yes",
+            TlsAuthClients::No => "no",
+            TlsAuthClients::Optional => "optional",
+        }
+    }
+
+    /// Parses a Redis name, case-insensitively.
+    pub fn parse(name: &[u8]) -> Option<TlsAuthClients> {
+        [
+            TlsAuthClients::Yes,
+            TlsAuthClients::No,
+            TlsAuthClients::Optional,
+        ]
+        .into_iter()
+        .find(|mode| name.eq_ignore_ascii_case(mode.name().as_bytes()))
     }
 }
 

@@ -29,7 +29,7 @@ use std::sync::atomic::AtomicBool;
 
 use bytes::{Buf, BytesMut};
 use protocol::{Argv, Limits, RequestCodec};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
@@ -60,14 +60,24 @@ const UNSATURATED: std::time::Duration = std::time::Duration::from_millis(10);
 /// `idle` is set while the connection waits for a request and has no reply pending: at
 /// shutdown its thread aborts the connections that are idle, and the others stop after their
 /// current batch.
-pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, idle: &AtomicBool) {
-    if let Err(err) = stream.set_nodelay(true) {
+///
+/// Generic over the [`Transport`], so that plain TCP and TLS each get their own compiled
+/// copy of the loop: no dynamic dispatch or branch per read or write on either.
+pub async fn handle<S: Transport>(
+    stream: &mut S,
+    peer: SocketAddr,
+    shared: &Shared,
+    idle: &AtomicBool,
+) {
+    let tcp = stream.tcp();
+    if let Err(err) = tcp.set_nodelay(true) {
         debug!("set_nodelay failed: {err}");
     }
-    let local = stream.local_addr().unwrap_or(peer);
-    let fd = raw_fd(&stream);
-    // The registration (in `session`) is dropped before `stream`, a parameter, closes the
-    // socket: CLIENT KILL relies on it (see `Registry::kill`).
+    let local = tcp.local_addr().unwrap_or(peer);
+    let fd = raw_fd(tcp);
+    // The registration (in `session`) is dropped when this function returns, before the
+    // caller drops `stream` and so closes the socket: CLIENT KILL relies on it (see
+    // `Registry::kill`).
     let client = Registry::register(&shared.clients, peer, local, fd, unix_ms());
     let mut session = Session::new(client);
     session.authenticated = !shared.acl.password_required();
@@ -133,7 +143,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
                         // The replies before it go out now; the blocked command's comes when
                         // it is served, times out or is unblocked.
                         settle_writes(&mut session, &mut aof, &mut reply, shared).await;
-                        if !flush(&mut stream, &mut reply, shared).await {
+                        if !flush(stream, &mut reply, shared).await {
                             blocking::abandon(*blocked, &session, shared);
                             return;
                         }
@@ -141,7 +151,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
                             blocked,
                             &mut session,
                             &mut reply,
-                            &mut stream,
+                            stream,
                             &mut input,
                             shared,
                         )
@@ -156,7 +166,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
                     }
                     if reply.buf.len() >= OUTPUT_HIGH_WATER {
                         settle_writes(&mut session, &mut aof, &mut reply, shared).await;
-                        if !flush(&mut stream, &mut reply, shared).await {
+                        if !flush(stream, &mut reply, shared).await {
                             return;
                         }
                     }
@@ -194,7 +204,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
         if !take_messages(&session, &mut reply) {
             return;
         }
-        if !flush(&mut stream, &mut reply, shared).await
+        if !flush(stream, &mut reply, shared).await
             || session.closing
             || protocol_error
             || shared.shutdown.is_started()
@@ -226,7 +236,7 @@ pub async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: &Shared, id
                         return;
                     };
                     batching.drained(messages, waited);
-                    if !flush(&mut stream, &mut reply, shared).await {
+                    if !flush(stream, &mut reply, shared).await {
                         return;
                     }
                 }
@@ -366,24 +376,13 @@ fn fail_write_replies(reply: &mut Reply, ranges: &[std::ops::Range<usize>], text
 /// Writes every buffered reply with one write call (as far as the socket takes it).
 /// Returns false if the client is gone. (A client that stops reading during shutdown is
 /// dropped by its thread after a grace period: see `ShutdownSignal`.)
-async fn flush(stream: &mut TcpStream, reply: &mut Reply, shared: &Shared) -> bool {
+async fn flush<S: Transport>(stream: &mut S, reply: &mut Reply, shared: &Shared) -> bool {
     if reply.buf.is_empty() {
         return true;
     }
-    // Fast path: the socket takes the whole batch at once (one syscall, no future).
-    let written = match stream.try_write(&reply.buf) {
-        Ok(n) => n,
-        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => 0,
-        Err(err) => {
-            debug!("write failed: {err}");
-            return false;
-        }
-    };
-    if written < reply.buf.len() {
-        if let Err(err) = stream.write_all(&reply.buf[written..]).await {
-            debug!("write failed: {err}");
-            return false;
-        }
+    if let Err(err) = stream.write_out(&reply.buf).await {
+        debug!("write failed: {err}");
+        return false;
     }
     shared
         .stats
@@ -407,6 +406,58 @@ fn take_messages(session: &Session, reply: &mut Reply) -> bool {
 fn starts_optimistic_read(args: Argv<'_>) -> bool {
     args.first()
         .is_some_and(|name| name.eq_ignore_ascii_case(b"watch"))
+}
+
+/// What a connection runs over: a plain TCP stream, or TLS over one. Reads go through
+/// `AsyncRead`; writes through [`Transport::write_out`], which each transport does its own
+/// way.
+///
+/// Nothing here waits on the socket's readiness directly: a TLS read first hands out the
+/// plaintext rustls has already decrypted and only then asks the socket, so requests that
+/// arrived in one record with an earlier batch are served without the descriptor ever
+/// becoming readable again. (The connection threads' idle polling watches the runtime's
+/// epoll descriptor, which only decides how a thread with no runnable task sleeps; a task
+/// with buffered plaintext never waits, so it is not affected.)
+pub trait Transport: AsyncRead + AsyncWrite + Unpin {
+    /// The TCP stream underneath (address, socket options, descriptor).
+    fn tcp(&self) -> &TcpStream;
+
+    /// Writes all of `buf` and makes sure it reached the socket.
+    fn write_out(&mut self, buf: &[u8]) -> impl std::future::Future<Output = std::io::Result<()>>;
+}
+
+impl Transport for TcpStream {
+    #[inline]
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+
+    #[inline]
+    async fn write_out(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        // Fast path: the socket takes the whole batch at once (one syscall, no future).
+        let written = match self.try_write(buf) {
+            Ok(n) => n,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(err) => return Err(err),
+        };
+        if written < buf.len() {
+            self.write_all(&buf[written..]).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+
+    async fn write_out(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        // rustls encrypts into its own buffer and writes what the socket takes; the flush
+        // pushes out the rest of the records before the connection waits for a request.
+        self.write_all(buf).await?;
+        self.flush().await
+    }
 }
 
 #[cfg(unix)]

@@ -10,6 +10,7 @@
 //! - [`store`]: databases of 16 shards, each a hash table plus a TTL min-heap.
 //! - [`propagate`]: the stream of write effects the store emits and its consumers drain.
 //! - [`persist`]: snapshots and the append-only file (the stream's first consumer).
+//! - [`tls`]: TLS settings, the rustls configuration, the handshake.
 //! - [`sync`]: the std/loom shim for everything shared between threads.
 //! - [`acl`]: users and permissions; [`ratelimit`]: per-address request budgets.
 
@@ -37,6 +38,7 @@ pub mod server;
 pub mod shared;
 pub mod store;
 pub mod sync;
+pub mod tls;
 pub mod tracking;
 
 pub use config::Config;

@@ -26,19 +26,34 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// A running server: its addresses and the means to stop it.
 pub struct ServerHandle {
     addrs: Vec<SocketAddr>,
+    tls_addrs: Vec<SocketAddr>,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
 }
 
 impl ServerHandle {
-    /// The first address the server listens on.
+    /// The first address the server listens on for plain TCP (for TLS if it has no plain
+    /// port).
     pub fn addr(&self) -> SocketAddr {
-        self.addrs[0]
+        self.addrs
+            .first()
+            .copied()
+            .unwrap_or_else(|| self.tls_addrs[0])
     }
 
-    /// Every address the server listens on.
+    /// Every address the server listens on for plain TCP.
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The first address the server listens on for TLS, if it does.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addrs.first().copied()
+    }
+
+    /// Every address the server listens on for TLS.
+    pub fn tls_addrs(&self) -> &[SocketAddr] {
+        &self.tls_addrs
     }
 
     /// Server state, for tests that inspect the store directly.
@@ -133,19 +148,47 @@ pub async fn start_on_disk(
 ) -> anyhow::Result<ServerHandle> {
     crate::memory::configure_allocator();
     let acl = startup_acl(&config)?;
+    // Before binding: a TLS configuration that does not load stops the start.
+    let tls =
+        crate::tls::Tls::new(&config).map_err(|err| anyhow::anyhow!("TLS configuration: {err}"))?;
     let mut listeners = Vec::new();
-    let mut port = config.port;
-    for host in &config.bind {
-        let listener = listen(host, port, config.tcp_backlog)
-            .await
-            .with_context(|| format!("could not bind {host}:{port}"))?;
-        // With --port 0 every further address uses the port the first one got.
-        port = listener.local_addr()?.port();
-        listeners.push(listener);
+    let mut port = 0;
+    if config.plain_enabled() {
+        port = config.port;
+        for host in &config.bind {
+            let listener = listen(host, port, config.tcp_backlog)
+                .await
+                .with_context(|| format!("could not bind {host}:{port}"))?;
+            // With --port 0 every further address uses the port the first one got.
+            port = listener.local_addr()?.port();
+            listeners.push(Listener {
+                listener,
+                tls: false,
+            });
+        }
+    }
+    if config.tls_enabled() {
+        let mut tls_port = config.tls_port;
+        for host in &config.bind {
+            let listener = listen(host, tls_port, config.tcp_backlog)
+                .await
+                .with_context(|| format!("could not bind {host}:{tls_port} (TLS)"))?;
+            tls_port = listener.local_addr()?.port();
+            listeners.push(Listener {
+                listener,
+                tls: true,
+            });
+        }
     }
     let addrs = listeners
         .iter()
-        .map(TcpListener::local_addr)
+        .filter(|l| !l.tls)
+        .map(|l| l.listener.local_addr())
+        .collect::<Result<Vec<_>, _>>()?;
+    let tls_addrs = listeners
+        .iter()
+        .filter(|l| l.tls)
+        .map(|l| l.listener.local_addr())
         .collect::<Result<Vec<_>, _>>()?;
     let clients = Arc::new(Registry::default());
     let pubsub = crate::sync::Arc::new(crate::pubsub::PubSub::new());
@@ -168,6 +211,7 @@ pub async fn start_on_disk(
         clients,
         connected: AtomicUsize::new(0),
         port,
+        tls_port: tls_addrs.first().map_or(0, SocketAddr::port),
         started: Instant::now(),
         shutdown: ShutdownSignal::default(),
         timers: tokio::runtime::Handle::current(),
@@ -180,6 +224,7 @@ pub async fn start_on_disk(
             config.rate_window_ms,
             config.rate_limit_exempt_loopback,
         ),
+        tls,
         notifications: Default::default(),
         log_control,
         config,
@@ -201,9 +246,13 @@ pub async fn start_on_disk(
     for addr in &addrs {
         info!(%addr, "ready to accept connections");
     }
+    for addr in &tls_addrs {
+        info!(%addr, "ready to accept TLS connections");
+    }
     let task = tokio::spawn(serve(listeners, Arc::clone(&shared)));
     Ok(ServerHandle {
         addrs,
+        tls_addrs,
         shared,
         task,
     })
@@ -238,9 +287,15 @@ fn load_data(shared: &Arc<Shared>) -> anyhow::Result<()> {
     persist.start(&shared.store, shared.config.appendonly, &mut apply)
 }
 
+/// A listening socket, plain or TLS.
+struct Listener {
+    listener: TcpListener,
+    tls: bool,
+}
+
 /// Runs the accept loops and the cron until `shared.shutdown` is cancelled, then waits for
 /// connections to finish what they were doing.
-async fn serve(listeners: Vec<TcpListener>, shared: Arc<Shared>) {
+async fn serve(listeners: Vec<Listener>, shared: Arc<Shared>) {
     let tracker = TaskTracker::new();
     tracker.spawn(cron(Arc::clone(&shared)));
     let workers = match Workers::start(&shared, &tracker) {
@@ -294,7 +349,7 @@ async fn serve(listeners: Vec<TcpListener>, shared: Arc<Shared>) {
 }
 
 async fn accept_loop(
-    listener: TcpListener,
+    Listener { listener, tls }: Listener,
     shared: Arc<Shared>,
     tracker: TaskTracker,
     workers: Arc<Workers>,
@@ -331,31 +386,74 @@ async fn accept_loop(
                 .rejected_connections
                 .fetch_add(1, Ordering::Relaxed);
             tracker.spawn(async move {
-                reject(stream).await;
+                // A TLS client would not understand a plain-text error: it is just closed.
+                if !tls {
+                    reject(stream).await;
+                }
                 shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
             });
             continue;
         }
+        // The configuration is read once per connection: CONFIG SET affects the next ones.
+        let tls_config = if tls {
+            match shared.tls.current() {
+                Some(config) => Some(config),
+                None => {
+                    shared.connected.fetch_sub(1, Ordering::AcqRel);
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
         let stuck = shared.scripting.stuck_workers();
         if stuck != 0 && workers.all_stuck(stuck) {
             // Every connection thread runs a script past the busy threshold: serve the client
             // here, so that it gets BUSY, and SCRIPT KILL or SHUTDOWN NOSAVE get through.
             tracker.spawn(async move {
                 let idle = std::sync::atomic::AtomicBool::new(false);
-                connection::handle(stream, peer, &shared_for_task, &idle).await;
+                serve_connection(stream, peer, tls_config, &shared_for_task, &idle).await;
                 shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
             });
             continue;
         }
-        if let Err(err) = workers.hand_over(stream, peer, stuck) {
+        if let Err(err) = workers.hand_over(stream, peer, tls_config, stuck) {
             warn!("could not hand a connection to a worker: {err}");
             shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
 
-/// A connection on its way from the accept loop to a worker.
-type Handover = (std::net::TcpStream, SocketAddr);
+/// Serves one accepted connection: plain, or TLS with `tls` after its handshake.
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    shared: &Shared,
+    idle: &std::sync::atomic::AtomicBool,
+) {
+    match tls {
+        None => {
+            let mut stream = stream;
+            connection::handle(&mut stream, peer, shared, idle).await;
+        }
+        Some(config) => {
+            let accepted = crate::tls::accept(stream, config, peer, shared, idle).await;
+            if let Some(mut stream) = accepted {
+                connection::handle(&mut stream, peer, shared, idle).await;
+                crate::tls::close(&mut stream).await;
+            }
+        }
+    }
+}
+
+/// A connection on its way from the accept loop to a worker, with the TLS configuration it
+/// is to be served with (none: plain TCP).
+type Handover = (
+    std::net::TcpStream,
+    SocketAddr,
+    Option<std::sync::Arc<rustls::ServerConfig>>,
+);
 
 /// The connection threads (`--threads`; by default one per core but one), each running a
 /// current-thread tokio runtime that owns the connections handed to it.
@@ -420,7 +518,13 @@ impl Workers {
 
     /// Moves an accepted connection to the next worker (round-robin), passing over those in
     /// `stuck` (running a script past the busy threshold: their connections wait for it).
-    fn hand_over(&self, stream: TcpStream, peer: SocketAddr, stuck: u64) -> std::io::Result<()> {
+    fn hand_over(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+        stuck: u64,
+    ) -> std::io::Result<()> {
         // Leaves this runtime's reactor; the worker registers it with its own.
         let stream = stream.into_std()?;
         let mut index = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
@@ -431,7 +535,7 @@ impl Workers {
             index = (index + 1) % self.queues.len();
         }
         self.queues[index]
-            .send((stream, peer))
+            .send((stream, peer, tls))
             .map_err(|_| std::io::Error::other("connection thread stopped"))
     }
 }
@@ -445,7 +549,7 @@ async fn run_worker(
 ) {
     let mut connections = LiveConnections::default();
     loop {
-        let (stream, peer) = tokio::select! {
+        let (stream, peer, tls) = tokio::select! {
             biased;
             () = shared.shutdown.started() => break,
             arrival = arrivals.recv() => match arrival {
@@ -464,20 +568,26 @@ async fn run_worker(
         let idle = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let shared = Arc::clone(&shared);
         let reading = std::sync::Arc::clone(&idle);
-        let serve = async move {
-            debug!("accepted");
-            connection::handle(stream, peer, &shared, &reading).await;
-            shared.connected.fetch_sub(1, Ordering::AcqRel);
-            debug!("closed");
-        };
-        // A span per connection only when debug logging is on: even a disabled span's
-        // `Instrumented` wrapper costs ~1% of CPU per poll at -P 1.
-        let task = if tracing::enabled!(tracing::Level::DEBUG) {
-            tokio::spawn(
-                tracker.track_future(serve.instrument(tracing::debug_span!("conn", %peer))),
-            )
-        } else {
-            tokio::spawn(tracker.track_future(serve))
+        // Plain and TLS connections are separate tasks of their own types, so that a plain
+        // connection's task is exactly the plain loop.
+        let task = match tls {
+            None => spawn_connection(&tracker, peer, async move {
+                debug!("accepted");
+                let mut stream = stream;
+                connection::handle(&mut stream, peer, &shared, &reading).await;
+                shared.connected.fetch_sub(1, Ordering::AcqRel);
+                debug!("closed");
+            }),
+            Some(config) => spawn_connection(&tracker, peer, async move {
+                debug!("accepted (TLS)");
+                let accepted = crate::tls::accept(stream, config, peer, &shared, &reading).await;
+                if let Some(mut stream) = accepted {
+                    connection::handle(&mut stream, peer, &shared, &reading).await;
+                    crate::tls::close(&mut stream).await;
+                }
+                shared.connected.fetch_sub(1, Ordering::AcqRel);
+                debug!("closed");
+            }),
         };
         connections.add(task.abort_handle(), idle);
     }
@@ -492,6 +602,21 @@ async fn run_worker(
     // Keep driving this thread until every tracked task is done (the server bounds that
     // wait; the process exits after it).
     tracker.wait().await;
+}
+
+/// Spawns a connection's task on the current thread's runtime, tracked by `tracker`.
+fn spawn_connection(
+    tracker: &TaskTracker,
+    peer: SocketAddr,
+    serve: impl std::future::Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
+    // A span per connection only when debug logging is on: even a disabled span's
+    // `Instrumented` wrapper costs ~1% of CPU per poll at -P 1.
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tokio::spawn(tracker.track_future(serve.instrument(tracing::debug_span!("conn", %peer))))
+    } else {
+        tokio::spawn(tracker.track_future(serve))
+    }
 }
 
 /// The connections one thread serves: a handle to abort each, and whether it is waiting

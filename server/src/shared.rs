@@ -56,8 +56,11 @@ pub struct Shared {
     pub clients: Arc<Registry>,
     /// Number of open connections (maxclients is checked against it).
     pub connected: AtomicUsize,
-    /// Port actually bound (differs from `config.port` when that is 0).
+    /// Port actually bound (differs from `config.port` when that is 0; 0 without a plain
+    /// port).
     pub port: u16,
+    /// TLS port actually bound (0: no TLS).
+    pub tls_port: u16,
     /// When the server started.
     pub started: Instant,
     /// Set to shut the server down (signal or SHUTDOWN).
@@ -76,6 +79,8 @@ pub struct Shared {
     pub acl: crate::acl::Acl,
     /// Per-address request budgets (`--rate-limit`).
     pub rate_limiter: crate::ratelimit::RateLimiter,
+    /// TLS settings and the configuration new TLS connections get.
+    pub tls: crate::tls::Tls,
     /// `notify-keyspace-events`: which keyspace notifications are published.
     pub notifications: std::sync::Arc<crate::notify::Notifications>,
     pub(crate) log_control: Option<LogControl>,

@@ -170,6 +170,31 @@ struct Cli {
     #[arg(long, default_value_t = 0)]
     rate: u64,
 
+    /// Connect with TLS (not for the cas, publish and evalsha tests).
+    #[arg(long)]
+    tls: bool,
+
+    /// TLS: server name to ask for (SNI) and to check the certificate against [default: the
+    /// host].
+    #[arg(long, value_name = "HOST")]
+    sni: Option<String>,
+
+    /// TLS: CA certificate file to verify the server with [default: the system's].
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<std::path::PathBuf>,
+
+    /// TLS: client certificate to authenticate with.
+    #[arg(long, value_name = "FILE")]
+    cert: Option<std::path::PathBuf>,
+
+    /// TLS: private key of --cert.
+    #[arg(long, value_name = "FILE")]
+    key: Option<std::path::PathBuf>,
+
+    /// TLS: accept any server certificate.
+    #[arg(long)]
+    insecure: bool,
+
     /// Print help (-h is the host, as in redis-benchmark).
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -214,6 +239,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
         ttl_ms,
         ratio: cli.ratio,
     };
+    let tls = tls_client(cli)?;
     let target = format!("{}:{}", cli.host, cli.port);
     let addr = probe(&cli.host, cli.port)
         .map_err(|reason| format!("Could not connect to {target}: {reason}"))?;
@@ -299,6 +325,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                 .pubsub
                 .filter(|_| test == Test::Publish)
                 .map(|(subscribers, channels)| PubSub::new(subscribers, channels).paced(cli.rate)),
+            tls: tls.clone(),
         };
         let mut progress = Progress::new(label.clone());
         let update = |done, elapsed| progress.update(done, elapsed);
@@ -353,6 +380,37 @@ fn key_dist(cli: &Cli, keyspace: u64) -> Result<KeyDist, String> {
             KeyDist::Zipf(zipf)
         }
     })
+}
+
+/// The TLS client for `--tls` (`None` without it).
+fn tls_client(cli: &Cli) -> Result<Option<runner::TlsClient>, String> {
+    if !cli.tls {
+        return Ok(None);
+    }
+    if let Some(test) = cli
+        .tests
+        .iter()
+        .find(|test| matches!(test, Test::Cas | Test::Publish | Test::Evalsha))
+    {
+        return Err(format!(
+            "kvbench: --tls does not support the {} test yet",
+            test.name()
+        ));
+    }
+    let options = kvcli::tls::TlsOptions {
+        cacert: cli.cacert.clone(),
+        cert: cli.cert.clone(),
+        key: cli.key.clone(),
+        sni: cli.sni.clone(),
+        insecure: cli.insecure,
+    };
+    let config = options
+        .client_config()
+        .map_err(|err| format!("kvbench: {err}"))?;
+    let name = options
+        .server_name(&cli.host)
+        .map_err(|err| format!("kvbench: {err}"))?;
+    Ok(Some(runner::TlsClient { config, name }))
 }
 
 /// Resolves `host` and opens (then closes) one connection, so a bad address fails before

@@ -10,6 +10,10 @@
 //! A request may take several replies (a transaction); the reply scanner groups them, so
 //! everything here counts requests. The `cas` and `publish` tests run their own loops
 //! ([`crate::cas`], [`crate::publish`]).
+//!
+//! With `--tls` a connection is a tokio-rustls stream and the batch loop is compiled for it
+//! separately ([`Exchange`]): it writes the whole batch, then reads its replies. (A batch
+//! larger than the socket buffers could then stall; the plain loop interleaves.)
 
 use std::cell::RefCell;
 use std::fmt;
@@ -79,6 +83,17 @@ pub struct Plan {
     pub seed: u64,
     /// The `publish` test's subscribers and channels (`None` for other tests).
     pub pubsub: Option<PubSub>,
+    /// Connect with TLS (`--tls`; not for `cas` and `publish`).
+    pub tls: Option<TlsClient>,
+}
+
+/// A TLS client configuration and the server name to ask for.
+#[derive(Debug, Clone)]
+pub struct TlsClient {
+    /// The rustls configuration.
+    pub config: Arc<rustls::ClientConfig>,
+    /// The name sent and verified.
+    pub name: rustls::pki_types::ServerName<'static>,
 }
 
 /// The measurements of a run (or of one thread of it).
@@ -381,7 +396,14 @@ fn worker(
         .build()
         .map_err(|err| RunError::Internal(format!("starting a tokio runtime: {err}")))
         .and_then(|runtime| {
-            let streams = runtime.block_on(connect_all(plan.addr, clients.len()))?;
+            let streams = match &plan.tls {
+                None => Streams::Plain(runtime.block_on(connect_all(plan.addr, clients.len()))?),
+                Some(tls) => Streams::Tls(runtime.block_on(connect_all_tls(
+                    plan.addr,
+                    clients.len(),
+                    tls,
+                ))?),
+            };
             Ok((runtime, streams))
         });
     if prepared.is_err() {
@@ -404,7 +426,7 @@ fn drive(
     shared: &Arc<Shared>,
     clients: &[usize],
     runtime: &tokio::runtime::Runtime,
-    streams: Vec<TcpStream>,
+    streams: Streams,
 ) -> ThreadResult {
     let start = Instant::now();
     let stats = Rc::new(RefCell::new(Stats::new()?));
@@ -419,6 +441,17 @@ fn drive(
     let local = LocalSet::new();
     let failure = local.block_on(runtime, async {
         let mut tasks = JoinSet::new();
+        let streams = match streams {
+            Streams::Plain(streams) => streams,
+            Streams::Tls(streams) => {
+                for (&client, stream) in clients.iter().zip(streams) {
+                    let connection =
+                        Connection::new(plan, stream, client, deadline, shared, &stats);
+                    tasks.spawn_local(connection.run());
+                }
+                Vec::new()
+            }
+        };
         for (&client, stream) in clients.iter().zip(streams) {
             let rng = Rng::new(seed_for(plan.seed, client));
             if plan.test == Test::Cas {
@@ -451,16 +484,7 @@ fn drive(
                 tasks.spawn_local(connection.run());
                 continue;
             }
-            let connection = Connection {
-                stream,
-                batch: Batch::new(plan.test, &plan.spec, plan.pipeline, plan.dist.keyspace()),
-                pipeline: u64::try_from(plan.pipeline).unwrap_or(u64::MAX),
-                dist: plan.dist.clone(),
-                rng,
-                deadline,
-                shared: Arc::clone(shared),
-                stats: Rc::clone(&stats),
-            };
+            let connection = Connection::new(plan, stream, client, deadline, shared, &stats);
             tasks.spawn_local(connection.run());
         }
         let mut failure = None;
@@ -498,9 +522,89 @@ async fn connect_all(addr: SocketAddr, count: usize) -> Result<Vec<TcpStream>, R
     Ok(streams)
 }
 
+/// A worker's open connections.
+enum Streams {
+    Plain(Vec<TcpStream>),
+    Tls(Vec<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// Opens `count` TLS connections to `addr`, with Nagle's algorithm off.
+async fn connect_all_tls(
+    addr: SocketAddr,
+    count: usize,
+    tls: &TlsClient,
+) -> Result<Vec<tokio_rustls::client::TlsStream<TcpStream>>, RunError> {
+    let connector = tokio_rustls::TlsConnector::from(Arc::clone(&tls.config));
+    let mut streams = Vec::with_capacity(count);
+    for stream in connect_all(addr, count).await? {
+        let handshake = connector.connect(tls.name.clone(), stream);
+        let stream = tokio::time::timeout(SETUP_TIMEOUT, handshake)
+            .await
+            .map_err(|_| RunError::Connect(io::Error::other("TLS handshake timed out")))?
+            .map_err(RunError::Connect)?;
+        streams.push(stream);
+    }
+    Ok(streams)
+}
+
+/// How a connection sends a batch and reads replies: [`pump`] for plain TCP; for TLS, the
+/// whole batch is written before reading.
+trait Exchange {
+    /// As [`pump`].
+    async fn exchange(
+        &mut self,
+        request: &[u8],
+        written: &mut usize,
+        writable: &mut bool,
+        input: &mut BytesMut,
+        reserve: usize,
+    ) -> Result<bool, RunError>;
+}
+
+impl Exchange for TcpStream {
+    #[inline]
+    async fn exchange(
+        &mut self,
+        request: &[u8],
+        written: &mut usize,
+        writable: &mut bool,
+        input: &mut BytesMut,
+        reserve: usize,
+    ) -> Result<bool, RunError> {
+        pump(self, request, written, writable, input, reserve).await
+    }
+}
+
+impl Exchange for tokio_rustls::client::TlsStream<TcpStream> {
+    async fn exchange(
+        &mut self,
+        request: &[u8],
+        written: &mut usize,
+        _writable: &mut bool,
+        input: &mut BytesMut,
+        reserve: usize,
+    ) -> Result<bool, RunError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if *written < request.len() {
+            self.write_all(request.get(*written..).unwrap_or_default())
+                .await
+                .map_err(RunError::Io)?;
+            self.flush().await.map_err(RunError::Io)?;
+            *written = request.len();
+        }
+        input.reserve(reserve);
+        match self.read_buf(input).await {
+            Ok(0) => Err(RunError::Closed),
+            Ok(_) => Ok(true),
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Err(RunError::Closed),
+            Err(err) => Err(RunError::Io(err)),
+        }
+    }
+}
+
 /// One connection's task.
-struct Connection {
-    stream: TcpStream,
+struct Connection<S> {
+    stream: S,
     batch: Batch,
     pipeline: u64,
     dist: KeyDist,
@@ -510,7 +614,27 @@ struct Connection {
     stats: Rc<RefCell<Stats>>,
 }
 
-impl Connection {
+impl<S: Exchange> Connection<S> {
+    fn new(
+        plan: &Plan,
+        stream: S,
+        client: usize,
+        deadline: Option<Instant>,
+        shared: &Arc<Shared>,
+        stats: &Rc<RefCell<Stats>>,
+    ) -> Self {
+        Connection {
+            stream,
+            batch: Batch::new(plan.test, &plan.spec, plan.pipeline, plan.dist.keyspace()),
+            pipeline: u64::try_from(plan.pipeline).unwrap_or(u64::MAX),
+            dist: plan.dist.clone(),
+            rng: Rng::new(seed_for(plan.seed, client)),
+            deadline,
+            shared: Arc::clone(shared),
+            stats: Rc::clone(stats),
+        }
+    }
+
     async fn run(mut self) -> Result<(), RunError> {
         let mut scanner = ReplyScanner::default().grouped(self.batch.replies_per_request());
         if self.batch.is_transaction() {
@@ -544,15 +668,10 @@ impl Connection {
             let mut writable = true;
             let mut waiting = n;
             while waiting > 0 {
-                let read = pump(
-                    &self.stream,
-                    request,
-                    &mut written,
-                    &mut writable,
-                    input,
-                    READ_RESERVE,
-                )
-                .await?;
+                let read = self
+                    .stream
+                    .exchange(request, &mut written, &mut writable, input, READ_RESERVE)
+                    .await?;
                 if !read {
                     continue;
                 }

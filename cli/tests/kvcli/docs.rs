@@ -19,6 +19,7 @@ fn server_table(server: &TestServer, resp3: bool) -> kvcli::docs::HelpTable {
         auth: None,
         db: 0,
         resp3,
+        tls: None,
     };
     let mut session = Session::new(settings, true);
     let opened = session.connect().expect("connects");

@@ -13,6 +13,7 @@ mod oneshot;
 #[cfg(unix)]
 mod pty;
 mod shell;
+mod tls;
 mod util;
 #[cfg(unix)]
 mod watch;

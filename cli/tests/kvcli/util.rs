@@ -30,27 +30,37 @@ pub struct TestServer {
     handle: Option<ServerHandle>,
     /// The port it listens on (127.0.0.1).
     pub port: u16,
+    /// Its TLS port, if it has one.
+    pub tls_port: Option<u16>,
 }
 
 impl TestServer {
     /// Starts a server with the default configuration on `127.0.0.1:0`.
     pub fn start() -> TestServer {
+        TestServer::start_with(|_| {})
+    }
+
+    /// Starts a server on `127.0.0.1:0` after `adjust` has changed the configuration.
+    pub fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("tokio runtime");
-        let config = Config {
+        let mut config = Config {
             port: 0,
             // No snapshot on shutdown: tests must not write into the working directory.
             save: Default::default(),
             ..Config::default()
         };
+        adjust(&mut config);
         let handle = runtime
             .block_on(kvserver::start(config, None))
             .expect("server starts on port 0");
         let port = handle.addr().port();
+        let tls_port = handle.tls_addr().map(|addr| addr.port());
         TestServer {
+            tls_port,
             runtime: Some(runtime),
             handle: Some(handle),
             port,

@@ -20,7 +20,6 @@ use std::time::Duration;
 use bytes::BytesMut;
 use protocol::Argv;
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 
 use super::list::parse_multi_pop;
 use super::zset::{write_key_member_score, write_mpop_reply, MpopArgs, Side};
@@ -390,7 +389,7 @@ pub async fn wait(
     blocked: Box<Blocked>,
     session: &mut Session,
     reply: &mut Reply,
-    stream: &mut TcpStream,
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
     input: &mut BytesMut,
     shared: &Shared,
 ) -> bool {

@@ -72,6 +72,32 @@ macro_rules! encoding_limit {
 static PARAMETERS: &[Parameter] = &[
     fixed("bind", |shared| shared.config.bind.join(" ")),
     fixed("port", |shared| shared.port.to_string()),
+    fixed("tls-port", |shared| shared.tls_port.to_string()),
+    settable(
+        "tls-cert-file",
+        |shared| shared.tls.settings().cert_file,
+        |value| tls_value("tls-cert-file", value),
+    ),
+    settable(
+        "tls-key-file",
+        |shared| shared.tls.settings().key_file,
+        |value| tls_value("tls-key-file", value),
+    ),
+    settable(
+        "tls-ca-cert-file",
+        |shared| shared.tls.settings().ca_cert_file,
+        |value| tls_value("tls-ca-cert-file", value),
+    ),
+    settable(
+        "tls-auth-clients",
+        |shared| shared.tls.settings().auth_clients.name().to_owned(),
+        |value| tls_value("tls-auth-clients", value),
+    ),
+    settable(
+        "tls-protocols",
+        |shared| shared.tls.settings().protocols,
+        |value| tls_value("tls-protocols", value),
+    ),
     fixed("databases", |shared| shared.config.databases.to_string()),
     fixed("tcp-backlog", |shared| {
         shared.config.tcp_backlog.to_string()
@@ -421,6 +447,14 @@ static PARAMETERS: &[Parameter] = &[
     ),
 ];
 
+/// Checks a TLS parameter's value on its own. It is applied by [`config_set`] together with
+/// the command's other TLS parameters (a new certificate and its key form one change), so
+/// the step returned here does nothing.
+fn tls_value(name: &str, value: &[u8]) -> Result<Apply, String> {
+    crate::tls::TlsSettings::from_config(&crate::Config::default()).set(name, value)?;
+    Ok(Box::new(|_| Ok(())))
+}
+
 fn integer(value: &[u8]) -> Result<i64, String> {
     super::parse_i64(value).ok_or_else(|| "argument couldn't be parsed into an integer".to_owned())
 }
@@ -478,6 +512,7 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         ));
     }
     let mut changes: Vec<(&'static str, Apply)> = Vec::new();
+    let mut tls_changes: Vec<(&'static str, &[u8])> = Vec::new();
     for pair in args.slice(2..).pairs() {
         let Some(parameter) = PARAMETERS
             .iter()
@@ -496,7 +531,18 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
             return Err(config_set_error(name, "can't set immutable config"));
         };
         let apply = set(pair[1]).map_err(|reason| config_set_error(name, &reason))?;
+        if crate::tls::SETTABLE.contains(&name) {
+            tls_changes.push((name, pair[1]));
+        }
         changes.push((name, apply));
+    }
+    // The TLS parameters first, as one change: if the new configuration does not load,
+    // nothing of this command is applied.
+    if let Some(&(first, _)) = tls_changes.first() {
+        ctx.shared
+            .tls
+            .reconfigure(&tls_changes)
+            .map_err(|reason| config_set_error(first, &reason))?;
     }
     for (name, apply) in changes {
         apply(ctx.shared).map_err(|reason| config_set_error(name, &reason))?;
