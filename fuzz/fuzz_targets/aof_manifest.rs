@@ -12,6 +12,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(manifest) = Manifest::parse(text) else {
         return;
     };
+    // A manifest of comments only lists no file; written back it is empty text, which (as
+    // in Redis, whose loader says "Found an empty AOF manifest") does not parse. The server
+    // never writes one: there is always an incr file.
+    if manifest == Manifest::default() {
+        return;
+    }
     let written = manifest.to_text();
     let again = Manifest::parse(&written)
         .unwrap_or_else(|err| panic!("{manifest:?} written as {written:?}: {err}"));

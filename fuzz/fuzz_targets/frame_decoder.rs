@@ -68,19 +68,43 @@ fuzz_target!(|data: &[u8]| {
     }
 
     for frame in &whole.0 {
-        let mut encoded = BytesMut::new();
-        RespCodec::default()
-            .encode(frame, &mut encoded)
-            .expect("encoding into a buffer cannot fail");
-        let mut codec = RespCodec::default();
-        let again = codec.decode(&mut encoded);
-        let again = match again {
+        let encoded = encode(frame);
+        let mut input = encoded.clone();
+        let again = match RespCodec::default().decode(&mut input) {
             Ok(Some(again)) => again,
             other => panic!("{frame:?} encoded as {encoded:?} decodes as {other:?}"),
         };
-        assert!(encoded.is_empty(), "{frame:?}: bytes left after one frame");
-        if !has_nan(frame) {
+        assert!(input.is_empty(), "{frame:?}: bytes left after one frame");
+        // Encoding is a fixed point after one round.
+        assert_eq!(encode(&again), encoded, "{frame:?}");
+        // The decoder accepts CR and LF inside `+` lines (as hiredis does) and blob errors
+        // may hold them, but the encoder writes both as single-line replies with those
+        // bytes blanked out: such frames cannot come back unchanged.
+        if !has_nan(frame) && !has_line_break(frame) {
             assert_eq!(&again, frame);
         }
     }
 });
+
+fn encode(frame: &Frame) -> BytesMut {
+    let mut encoded = BytesMut::new();
+    RespCodec::default()
+        .encode(frame, &mut encoded)
+        .expect("encoding into a buffer cannot fail");
+    encoded
+}
+
+/// Whether a simple string or error somewhere in `frame` holds a CR or LF.
+fn has_line_break(frame: &Frame) -> bool {
+    let breaks = |bytes: &[u8]| bytes.iter().any(|&b| b == b'\r' || b == b'\n');
+    match frame {
+        Frame::Simple(text) | Frame::Error(text) => breaks(text),
+        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+            items.iter().any(has_line_break)
+        }
+        Frame::Map(pairs) => pairs
+            .iter()
+            .any(|(key, value)| has_line_break(key) || has_line_break(value)),
+        _ => false,
+    }
+}
