@@ -11,7 +11,7 @@
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-#[cfg(all(not(target_env = "msvc"), test, not(miri)))]
+#[cfg(all(not(target_env = "msvc"), test))]
 #[global_allocator]
 static ALLOCATOR: counting::Counting = counting::Counting;
 
@@ -23,6 +23,10 @@ pub(crate) mod counting {
     use std::alloc::{GlobalAlloc, Layout};
     use std::cell::Cell;
 
+    // Under Miri, which cannot call into C, the counts are taken over the system allocator.
+    #[cfg(miri)]
+    use std::alloc::System as Jemalloc;
+    #[cfg(not(miri))]
     use tikv_jemallocator::Jemalloc;
 
     thread_local! {
