@@ -21,6 +21,7 @@ mod disk_faults;
 mod expiry;
 mod functions;
 mod hashes;
+mod hostile;
 mod keys;
 mod lists;
 mod notifications;

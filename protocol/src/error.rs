@@ -72,6 +72,25 @@ impl ProtocolError {
         format!("-ERR Protocol error: {message}\r\n")
     }
 
+    /// [`reply_line`](Self::reply_line) as the bytes to send: the same line, except that
+    /// the byte in [`ProtocolError::ExpectedDollar`] is sent as it is (Redis's `%c`), not as
+    /// the UTF-8 encoding of the character with that number.
+    pub fn reply_bytes(&self) -> Vec<u8> {
+        match self {
+            Self::ExpectedDollar(byte) => {
+                let byte = match *byte {
+                    b'\r' | b'\n' => b' ',
+                    other => other,
+                };
+                let mut line = b"-ERR Protocol error: expected '$', got '".to_vec();
+                line.push(byte);
+                line.extend_from_slice(b"'\r\n");
+                line
+            }
+            _ => self.reply_line().into_bytes(),
+        }
+    }
+
     /// Whether this is a transport failure rather than malformed input (no reply can be sent).
     pub fn is_io(&self) -> bool {
         matches!(self, Self::Io(_))
@@ -193,6 +212,19 @@ mod tests {
         assert_eq!(
             ProtocolError::ExpectedDollar(b'\r').reply_line(),
             "-ERR Protocol error: expected '$', got ' '\r\n"
+        );
+        assert_eq!(
+            ProtocolError::ExpectedDollar(b'\n').reply_bytes(),
+            b"-ERR Protocol error: expected '$', got ' '\r\n"
+        );
+        // Any other byte goes out raw, as Redis's `%c` sends it.
+        assert_eq!(
+            ProtocolError::ExpectedDollar(0xff).reply_bytes(),
+            b"-ERR Protocol error: expected '$', got '\xff'\r\n"
+        );
+        assert_eq!(
+            ProtocolError::InvalidBulkLength.reply_bytes(),
+            ProtocolError::InvalidBulkLength.reply_line().as_bytes()
         );
     }
 

@@ -32,6 +32,10 @@
 //! # Ok::<(), protocol::ProtocolError>(())
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod argv;
 pub mod catalogue;

@@ -14,6 +14,10 @@
 //! Every length read from the wire is checked against [`Limits`] before anything is sized
 //! from it, and preallocation is capped, so a lying header cannot make us allocate memory
 //! the peer has not actually sent.
+//!
+//! Nothing here indexes the input directly: every access is a checked `get`, so hostile
+//! bytes give an error or "incomplete", never a panic (the fuzz targets in `fuzz/` check it).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::mem;
 use std::ops::Range;
@@ -90,7 +94,7 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Option<(Frame, usize)>, Prot
     };
     let len = raw.consumed();
     // The parser only completes a frame that lies inside `buf`, so `len <= buf.len()`.
-    let bytes = Bytes::copy_from_slice(&buf[..len]);
+    let bytes = Bytes::copy_from_slice(buf.get(..len).unwrap_or(buf));
     Ok(Some((raw.into_frame(&bytes), len)))
 }
 
@@ -236,6 +240,7 @@ impl RequestParser {
         if request.inline {
             Argv::new(&self.inline, &self.args)
         } else {
+            #[allow(clippy::indexing_slicing, reason = "documented caller contract")]
             Argv::new(&buf[..request.len], &self.args)
         }
     }
@@ -991,7 +996,7 @@ fn length_line(buf: &[u8], start: usize, examined: &mut usize) -> Option<(usize,
         at += 1;
     }
     let digits = at - start;
-    if digits == 0 || (digits > 1 && buf[start] == b'0') || *buf.get(at + 1)? != b'\n' {
+    if digits == 0 || (digits > 1 && buf.get(start) == Some(&b'0')) || *buf.get(at + 1)? != b'\n' {
         return None;
     }
     *examined += 1;

@@ -174,7 +174,7 @@ pub async fn handle<S: Transport>(
                 Ok(None) => break,
                 Err(err) => {
                     debug!("protocol error: {err}");
-                    reply.buf.extend_from_slice(err.reply_line().as_bytes());
+                    reply.buf.extend_from_slice(&err.reply_bytes());
                     protocol_error = true;
                     break;
                 }

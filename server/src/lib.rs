@@ -25,6 +25,8 @@ pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod connection;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod glob;
 pub mod idle_poll;
 pub mod memory;

@@ -5,8 +5,9 @@
 /// `malloc_trim` does not release), and two threads deleting keys did not scale (1.0x; 1.35x
 /// with jemalloc). Declared in the library so that in-process tests and benchmarks measure
 /// the same allocator as the binary (the library's own unit tests count allocations on top of
-/// it, see [`counting`]).
-#[cfg(all(not(target_env = "msvc"), not(test)))]
+/// it, see [`counting`]). Not under the fuzzer (`cfg(fuzzing)`), whose address sanitizer
+/// only sees the system allocator's heap, nor under Miri, which cannot call into C.
+#[cfg(all(not(target_env = "msvc"), not(test), not(fuzzing), not(miri)))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -22,6 +23,10 @@ pub(crate) mod counting {
     use std::alloc::{GlobalAlloc, Layout};
     use std::cell::Cell;
 
+    // Under Miri, which cannot call into C, the counts are taken over the system allocator.
+    #[cfg(miri)]
+    use std::alloc::System as Jemalloc;
+    #[cfg(not(miri))]
     use tikv_jemallocator::Jemalloc;
 
     thread_local! {

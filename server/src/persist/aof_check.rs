@@ -6,6 +6,17 @@
 //! last incr file to its last valid record (a torn tail or corruption, as
 //! `redis-check-aof --fix` does: what follows the bad record is lost). Damage anywhere
 //! else cannot be fixed by truncation and is only reported.
+// Reads files that may be corrupt or hostile: no unwrap, expect, panic or unchecked indexing
+// outside tests (the fuzz targets in fuzz/ check it).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 use std::fmt;
 use std::fs;

@@ -21,6 +21,17 @@
 //!   in the same directory (no `/`, no `..`), at most one base, and incr seqs increase down
 //!   the file. The manifest is only ever replaced atomically (temp file, fsync, rename,
 //!   directory fsync), so it is never torn: it is the commit point of a rewrite.
+// Reads files that may be corrupt or hostile: no unwrap, expect, panic or unchecked indexing
+// outside tests (the fuzz targets in fuzz/ check it).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 use std::fs::File;
 use std::io::{self, Read, Write};

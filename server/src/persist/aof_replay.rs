@@ -21,6 +21,17 @@
 //!   crash never replays half of one: a unit that the end of the last incr file cuts off
 //!   (whole records or not) is a torn tail like any other, truncated away from its `MULTI`.
 //!   `MULTI` inside a unit, and `EXEC` outside one, are corruption.
+// Reads files that may be corrupt or hostile: no unwrap, expect, panic or unchecked indexing
+// outside tests (the fuzz targets in fuzz/ check it).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 use protocol::{Argv, OwnedArgv};
 use std::fs::{File, OpenOptions};
@@ -156,18 +167,18 @@ pub(super) fn truncate_file(path: &Path, len: u64) -> Result<(), AofError> {
 
 /// The outcome of reading a log file up to its end or its first bad record.
 #[derive(Debug)]
-pub(super) struct Scan {
+pub(crate) struct Scan {
     /// Commands passed on (those inside units included, `MULTI` and `EXEC` not).
-    pub(super) commands: u64,
+    pub(crate) commands: u64,
     /// Bytes of whole records and units: where the file stops being valid.
-    pub(super) valid_len: u64,
+    pub(crate) valid_len: u64,
     /// Protocol lines in those bytes (`*N` line, then a header and a payload per arg).
-    pub(super) lines: u64,
-    pub(super) end: ScanEnd,
+    pub(crate) lines: u64,
+    pub(crate) end: ScanEnd,
 }
 
 #[derive(Debug)]
-pub(super) enum ScanEnd {
+pub(crate) enum ScanEnd {
     /// The file is whole records only.
     Clean,
     /// After the whole records, a proper prefix of a record or of a unit, up to the end of
@@ -212,6 +223,18 @@ pub(super) fn scan_log(
         .metadata()
         .map_err(|err| AofError::io(path, &err))?
         .len();
+    scan_source(&mut file, size_hint, path, limits, on_command)
+}
+
+/// [`scan_log`] over any source holding `size_hint` bytes (`path` only names it in errors
+/// and progress lines): the file's bytes in memory for the fuzz target.
+pub(crate) fn scan_source(
+    file: &mut dyn Read,
+    size_hint: u64,
+    path: &Path,
+    limits: Limits,
+    on_command: &mut dyn FnMut(Argv<'_>) -> Result<(), String>,
+) -> Result<Scan, AofError> {
     let mut parser = RequestParser::new(limits);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut read_total: u64 = 0;
@@ -317,7 +340,7 @@ pub(super) fn scan_log(
         // than the file still holds, so a lying length header allocates nothing extra.
         let remaining = usize::try_from(size_hint.saturating_sub(read_total)).unwrap_or(usize::MAX);
         let want = READ_CHUNK.max(parser.bytes_needed(buf.len()).min(remaining));
-        let n = read_more(&mut file, &mut buf, want).map_err(|err| AofError::io(path, &err))?;
+        let n = read_more(file, &mut buf, want).map_err(|err| AofError::io(path, &err))?;
         read_total += n as u64;
         eof = n == 0;
     }
@@ -373,7 +396,7 @@ fn apply(
 }
 
 /// Appends up to `want` bytes from `file` to `buf`; 0 only at the end of the file.
-fn read_more(file: &mut File, buf: &mut BytesMut, want: usize) -> io::Result<usize> {
+fn read_more(file: &mut dyn Read, buf: &mut BytesMut, want: usize) -> io::Result<usize> {
     let start = buf.len();
     buf.resize(start + want, 0);
     let mut filled = 0;

@@ -8,9 +8,20 @@
 //! [`crate::store::value`]); this thread encodes what was captured after the lock is released,
 //! so a client is never blocked for longer than one step's copying, whatever the size of the
 //! collections being saved.
+// Reads files that may be corrupt or hostile: no unwrap, expect, panic or unchecked indexing
+// outside tests (the fuzz targets in fuzz/ check it).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 use std::fs::File;
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -125,11 +136,22 @@ pub fn write(
 /// when the keys were alive, and expiry removes them once loading is done). Errors name the
 /// byte offset.
 pub fn load(store: &Store, path: &Path, now_ms: Option<u64>) -> Result<SnapshotStats, String> {
+    let file = File::open(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    load_from(store, BufReader::with_capacity(1 << 20, file), path, now_ms)
+}
+
+/// [`load`] from any source; `path` only names it in errors and log lines (the fuzz target
+/// loads bytes held in memory).
+pub(crate) fn load_from(
+    store: &Store,
+    source: impl Read,
+    path: &Path,
+    now_ms: Option<u64>,
+) -> Result<SnapshotStats, String> {
     let drop_before = now_ms.unwrap_or(0);
     let started = Instant::now();
-    let file = File::open(path).map_err(|err| format!("{}: {err}", path.display()))?;
-    let mut reader = SnapshotReader::new(BufReader::with_capacity(1 << 20, file))
-        .map_err(|err| format!("{}: {err}", path.display()))?;
+    let mut reader =
+        SnapshotReader::new(source).map_err(|err| format!("{}: {err}", path.display()))?;
     let mut db = store.db(0);
     // Values are decoded under the default encoding thresholds; the store's may differ.
     let limits = store.limits().get();

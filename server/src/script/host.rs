@@ -198,3 +198,88 @@ fn acl_check(slot: &HostSlot, args: MultiValue) -> mlua::Result<bool> {
     });
     verdict.map_err(reply_error)
 }
+
+/// The slot's pointer juggling on its own, without Lua (which Miri cannot run): these are
+/// the tests `cargo +nightly miri test` runs for this module.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::Argv;
+
+    /// A host that counts its calls and answers with the count.
+    struct Counter(i64);
+
+    impl Host for Counter {
+        fn call(&mut self, _args: Argv<'_>, _version: Version) -> Frame {
+            self.0 += 1;
+            Frame::Integer(self.0)
+        }
+
+        fn interrupt(&mut self) -> Option<String> {
+            None
+        }
+    }
+
+    fn call(host: &mut dyn Host) -> Frame {
+        let args = OwnedArgv::default();
+        host.call(args.argv(), Version::Resp2)
+    }
+
+    #[test]
+    fn the_host_is_reachable_only_while_installed() {
+        let slot = HostSlot::default();
+        let mut counter = Counter(0);
+        assert!(!slot.is_installed());
+        assert!(slot.with(|host| host.is_none()));
+        let replies = slot.with_installed(&mut counter, || {
+            assert!(slot.is_installed());
+            let first = slot.with(|host| call(host.expect("installed")));
+            let second = slot.with(|host| call(host.expect("put back after the first use")));
+            (first, second)
+        });
+        assert_eq!(replies, (Frame::Integer(1), Frame::Integer(2)));
+        assert!(!slot.is_installed());
+        assert!(slot.with(|host| host.is_none()));
+        // The host is the caller's again, with what the script did to it.
+        assert_eq!(counter.0, 2);
+    }
+
+    #[test]
+    fn a_nested_use_finds_the_slot_empty() {
+        let slot = HostSlot::default();
+        let mut counter = Counter(0);
+        slot.with_installed(&mut counter, || {
+            slot.with(|outer| {
+                let outer = outer.expect("installed");
+                assert!(slot.with(|inner| inner.is_none()));
+                assert_eq!(call(outer), Frame::Integer(1));
+            });
+            // Put back once the outer use ended.
+            assert!(slot.with(|host| host.is_some()));
+        });
+        assert_eq!(counter.0, 1);
+    }
+
+    #[test]
+    fn unwinding_empties_the_slot_and_puts_the_host_back() {
+        let slot = HostSlot::default();
+        let mut counter = Counter(0);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            slot.with_installed(&mut counter, || {
+                slot.with(|host| {
+                    call(host.expect("installed"));
+                    panic!("a host function failing");
+                })
+            })
+        }));
+        assert!(unwound.is_err());
+        assert!(!slot.is_installed());
+        assert_eq!(counter.0, 1);
+        // A later run installs and reaches a host as usual.
+        let mut other = Counter(10);
+        let reply = slot.with_installed(&mut other, || {
+            slot.with(|host| call(host.expect("installed")))
+        });
+        assert_eq!(reply, Frame::Integer(11));
+    }
+}

@@ -61,6 +61,13 @@
 //! bounded amount (or, when the file size is known, is checked against the bytes left), and
 //! so does a collection's element count, so a corrupt length fails with an error instead of
 //! an attempt to allocate gigabytes.
+// Reads files that may be corrupt or hostile: no unwrap, expect or panic outside tests. The
+// reader's indexing of its own buffer is bounded by its fill logic; the `snapshot_load` fuzz
+// target in fuzz/ exercises it.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod error;
 mod reader;

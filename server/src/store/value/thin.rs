@@ -236,7 +236,11 @@ mod tests {
     use std::hash::BuildHasher;
 
     /// Lengths whose LEB128 headers are 1, 2 and 3 bytes, at and around each boundary.
-    const LENGTHS: [usize; 9] = [0, 1, 15, 127, 128, 300, 16_383, 16_384, 70_000];
+    #[cfg(not(miri))]
+    const LENGTHS: &[usize] = &[0, 1, 15, 127, 128, 300, 16_383, 16_384, 70_000];
+    /// The same boundaries, without the longest value, which Miri copies too slowly.
+    #[cfg(miri)]
+    const LENGTHS: &[usize] = &[0, 1, 127, 128, 16_383, 16_384];
 
     fn bytes(len: usize, salt: u8) -> Vec<u8> {
         (0..len).map(|i| (i % 251) as u8 ^ salt).collect()
@@ -244,7 +248,7 @@ mod tests {
 
     #[test]
     fn bytes_round_trip_every_header_size() {
-        for len in LENGTHS {
+        for &len in LENGTHS {
             let raw = bytes(len, 0);
             let thin = ThinBytes::new(&raw);
             assert_eq!(thin.as_bytes(), &raw[..]);
@@ -260,8 +264,8 @@ mod tests {
     /// the original and from a clone that outlives it (each frees its own allocation).
     #[test]
     fn pairs_round_trip_every_header_size() {
-        for field_len in LENGTHS {
-            for value_len in LENGTHS {
+        for &field_len in LENGTHS {
+            for &value_len in LENGTHS {
                 let (field, value) = (bytes(field_len, 1), bytes(value_len, 2));
                 let pair = ThinPair::new(&field, &value);
                 assert_eq!(pair.field(), &field[..]);
