@@ -23,6 +23,7 @@ mod functions;
 mod hashes;
 mod hostile;
 mod keys;
+mod limits;
 mod lists;
 mod notifications;
 mod notify_lists_hashes;

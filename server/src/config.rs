@@ -127,6 +127,25 @@ pub struct Config {
     #[arg(long = "acllog-max-len", default_value_t = 128)]
     pub acllog_max_len: usize,
 
+    /// Protected mode, as Redis: while the default user has no password, only loopback
+    /// clients are served; others get `-DENIED ...` and are closed (yes|no).
+    #[arg(long = "protected-mode", default_value = "yes", value_parser = parse_yes_no, action = clap::ArgAction::Set)]
+    pub protected_mode: bool,
+
+    /// Most connections open at once from one client address (0: no bound; beyond Redis).
+    #[arg(long = "max-connections-per-ip", default_value_t = 0)]
+    pub max_connections_per_ip: usize,
+
+    /// Seconds between TCP keepalive probes on idle client connections (0: off), as Redis's
+    /// `tcp-keepalive`: dead peers are noticed and their connections freed.
+    #[arg(long = "tcp-keepalive", default_value_t = 300)]
+    pub tcp_keepalive: u64,
+
+    /// Most bytes of unprocessed input one client may have buffered; past it the client is
+    /// closed (Redis's `client-query-buffer-limit`; sizes may carry a unit: 1gb).
+    #[arg(long = "client-query-buffer-limit", default_value = "1gb", value_parser = parse_memory)]
+    pub client_query_buffer_limit: u64,
+
     /// Requests one client address may make per `--rate-window` (0: no limit, the default).
     /// Past it, requests get a `RATELIMIT` error; the connection stays usable.
     #[arg(long = "rate-limit", default_value_t = 0)]
@@ -384,6 +403,10 @@ impl Default for Config {
             aclfile: None,
             users: Vec::new(),
             acllog_max_len: 128,
+            protected_mode: true,
+            max_connections_per_ip: 0,
+            tcp_keepalive: 300,
+            client_query_buffer_limit: 1 << 30,
             rate_limit: 0,
             rate_window_ms: 60_000,
             rate_limit_exempt_loopback: true,

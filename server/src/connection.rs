@@ -31,7 +31,7 @@ use bytes::{Buf, BytesMut};
 use protocol::{Argv, Limits, RequestCodec};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::clients::Registry;
 use crate::clock::unix_ms;
@@ -73,6 +73,7 @@ pub async fn handle<S: Transport>(
     if let Err(err) = tcp.set_nodelay(true) {
         debug!("set_nodelay failed: {err}");
     }
+    set_keepalive(tcp, shared.tcp_keepalive_secs.load(Ordering::Relaxed));
     let local = tcp.local_addr().unwrap_or(peer);
     let fd = raw_fd(tcp);
     // The registration (in `session`) is dropped when this function returns, before the
@@ -95,6 +96,12 @@ pub async fn handle<S: Transport>(
     loop {
         let mut commands = 0u64;
         let mut protocol_error = false;
+        // `client-output-buffer-limit normal`: past its hard limit the client is closed
+        // without its replies, as Redis does. Read once per batch; 0 is no limit.
+        let output_limit = match shared.pubsub.normal_output_hard() {
+            0 => usize::MAX,
+            hard => usize::try_from(hard).unwrap_or(usize::MAX),
+        };
         // The clock is read once per batch (and again every CLOCK_REFRESH commands of a long
         // one): pipelined commands share a millisecond, as Redis's cached time does, and a
         // clock read per command was ~5% of CPU at -P 16.
@@ -164,7 +171,15 @@ pub async fn handle<S: Transport>(
                     if session.closing {
                         break;
                     }
-                    if reply.buf.len() >= OUTPUT_HIGH_WATER {
+                    if reply.buf.len() >= OUTPUT_HIGH_WATER.min(output_limit) {
+                        if reply.buf.len() > output_limit && session.subscriptions.is_none() {
+                            info!(
+                                %peer,
+                                bytes = reply.buf.len(),
+                                "closing a client past client-output-buffer-limit normal"
+                            );
+                            return;
+                        }
                         settle_writes(&mut session, &mut aof, &mut reply, shared).await;
                         if !flush(stream, &mut reply, shared).await {
                             return;
@@ -250,12 +265,35 @@ pub async fn handle<S: Transport>(
                     .stats
                     .net_input_bytes
                     .fetch_add(n as u64, Ordering::Relaxed);
+                let limit = shared.query_buffer_limit.load(Ordering::Relaxed);
+                if input.len() as u64 > limit {
+                    // An endless request (or pipeline that is never complete): as Redis.
+                    info!(%peer, bytes = input.len(), "closing a client past client-query-buffer-limit");
+                    return;
+                }
             }
             Err(err) => {
                 debug!("read failed: {err}");
                 return;
             }
         }
+    }
+}
+
+/// Turns TCP keepalive on with `secs` before the first probe (0: leaves it off), as Redis's
+/// `tcp-keepalive`: probes every third of that, so a dead peer is noticed and its
+/// connection freed.
+fn set_keepalive(tcp: &tokio::net::TcpStream, secs: u64) {
+    if secs == 0 {
+        return;
+    }
+    let time = std::time::Duration::from_secs(secs);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(time)
+        .with_interval((time / 3).max(std::time::Duration::from_secs(1)))
+        .with_retries(3);
+    if let Err(err) = socket2::SockRef::from(tcp).set_tcp_keepalive(&keepalive) {
+        debug!("setting TCP keepalive failed: {err}");
     }
 }
 

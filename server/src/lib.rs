@@ -19,6 +19,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod acl;
+pub mod admission;
 pub mod auth;
 pub mod clients;
 pub mod clock;

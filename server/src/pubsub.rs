@@ -61,9 +61,9 @@ impl OutputLimit {
     };
 }
 
-/// `client-output-buffer-limit` for the three client classes. Only `pubsub` is enforced so
-/// far (by the mailboxes); `normal` and `replica` are kept for CONFIG GET until the output
-/// limits of ordinary clients (issue 19) and replicas exist.
+/// `client-output-buffer-limit` for the three client classes. `pubsub` is enforced by the
+/// mailboxes, `normal`'s hard limit by the connection loop; `replica` is kept for CONFIG GET
+/// until replicas exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputLimits {
     /// Ordinary clients (Redis default: no limit).
@@ -312,6 +312,9 @@ pub struct PubSub {
     limit_hard: AtomicU64,
     limit_soft: AtomicU64,
     limit_soft_seconds: AtomicU64,
+    /// `client-output-buffer-limit normal`'s hard limit (0: none), read once per batch by
+    /// every connection.
+    normal_hard: AtomicU64,
 }
 
 impl Default for PubSub {
@@ -333,6 +336,7 @@ impl PubSub {
             limit_hard: AtomicU64::new(OutputLimit::DEFAULT.hard),
             limit_soft: AtomicU64::new(OutputLimit::DEFAULT.soft),
             limit_soft_seconds: AtomicU64::new(OutputLimit::DEFAULT.soft_seconds),
+            normal_hard: AtomicU64::new(0),
         }
     }
 
@@ -355,6 +359,14 @@ impl PubSub {
         let mut all = self.all_limits.lock();
         *all = limits;
         self.set_output_limit(limits.pubsub);
+        self.normal_hard
+            .store(limits.normal.hard, Ordering::Relaxed);
+    }
+
+    /// Most bytes of replies an ordinary client may have waiting (0: no bound).
+    #[inline]
+    pub fn normal_output_hard(&self) -> u64 {
+        self.normal_hard.load(Ordering::Relaxed)
     }
 
     /// Sets the subscribers' output limit.

@@ -205,6 +205,8 @@ pub async fn start_on_disk(
         persist: std::sync::Arc::new(Persistence::new(&config, disk)),
         maxclients: AtomicUsize::new(config.maxclients),
         idle_timeout_secs: std::sync::atomic::AtomicU64::new(config.timeout),
+        tcp_keepalive_secs: std::sync::atomic::AtomicU64::new(config.tcp_keepalive),
+        query_buffer_limit: std::sync::atomic::AtomicU64::new(config.client_query_buffer_limit),
         loglevel: Mutex::new(config.loglevel),
         hz: AtomicU32::new(config.hz),
         stats: Stats::default(),
@@ -219,6 +221,10 @@ pub async fn start_on_disk(
         pubsub,
         tracking,
         acl,
+        admission: crate::admission::Admission::new(
+            config.protected_mode,
+            config.max_connections_per_ip,
+        ),
         rate_limiter: crate::ratelimit::RateLimiter::new(
             config.rate_limit,
             config.rate_window_ms,
@@ -388,12 +394,32 @@ async fn accept_loop(
             tracker.spawn(async move {
                 // A TLS client would not understand a plain-text error: it is just closed.
                 if !tls {
-                    reject(stream).await;
+                    reject(stream, b"-ERR max number of clients reached\r\n").await;
                 }
                 shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
             });
             continue;
         }
+        let slot = match shared
+            .admission
+            .admit(peer.ip(), || shared.acl.password_required())
+        {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                debug!(%peer, ?refusal, "connection refused");
+                shared
+                    .stats
+                    .rejected_connections
+                    .fetch_add(1, Ordering::Relaxed);
+                tracker.spawn(async move {
+                    if !tls {
+                        reject(stream, refusal.message()).await;
+                    }
+                    shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
+                });
+                continue;
+            }
+        };
         // The configuration is read once per connection: CONFIG SET affects the next ones.
         let tls_config = if tls {
             match shared.tls.current() {
@@ -414,10 +440,11 @@ async fn accept_loop(
                 let idle = std::sync::atomic::AtomicBool::new(false);
                 serve_connection(stream, peer, tls_config, &shared_for_task, &idle).await;
                 shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
+                drop(slot);
             });
             continue;
         }
-        if let Err(err) = workers.hand_over(stream, peer, tls_config, stuck) {
+        if let Err(err) = workers.hand_over(stream, peer, tls_config, slot, stuck) {
             warn!("could not hand a connection to a worker: {err}");
             shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
         }
@@ -453,6 +480,7 @@ type Handover = (
     std::net::TcpStream,
     SocketAddr,
     Option<std::sync::Arc<rustls::ServerConfig>>,
+    crate::admission::PeerSlot,
 );
 
 /// The connection threads (`--threads`; by default one per core but one), each running a
@@ -523,6 +551,7 @@ impl Workers {
         stream: TcpStream,
         peer: SocketAddr,
         tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+        slot: crate::admission::PeerSlot,
         stuck: u64,
     ) -> std::io::Result<()> {
         // Leaves this runtime's reactor; the worker registers it with its own.
@@ -535,7 +564,7 @@ impl Workers {
             index = (index + 1) % self.queues.len();
         }
         self.queues[index]
-            .send((stream, peer, tls))
+            .send((stream, peer, tls, slot))
             .map_err(|_| std::io::Error::other("connection thread stopped"))
     }
 }
@@ -549,7 +578,7 @@ async fn run_worker(
 ) {
     let mut connections = LiveConnections::default();
     loop {
-        let (stream, peer, tls) = tokio::select! {
+        let (stream, peer, tls, slot) = tokio::select! {
             biased;
             () = shared.shutdown.started() => break,
             arrival = arrivals.recv() => match arrival {
@@ -576,6 +605,7 @@ async fn run_worker(
                 let mut stream = stream;
                 connection::handle(&mut stream, peer, &shared, &reading).await;
                 shared.connected.fetch_sub(1, Ordering::AcqRel);
+                drop(slot);
                 debug!("closed");
             }),
             Some(config) => spawn_connection(&tracker, peer, async move {
@@ -586,6 +616,7 @@ async fn run_worker(
                     crate::tls::close(&mut stream).await;
                 }
                 shared.connected.fetch_sub(1, Ordering::AcqRel);
+                drop(slot);
                 debug!("closed");
             }),
         };
@@ -660,9 +691,8 @@ impl LiveConnections {
 }
 
 /// Tells a client over the limit why it is closed, as Redis does.
-async fn reject(mut stream: TcpStream) {
+async fn reject(mut stream: TcpStream, message: &[u8]) {
     use tokio::io::AsyncWriteExt;
-    let message = b"-ERR max number of clients reached\r\n";
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(message)).await;
 }
 

@@ -46,6 +46,10 @@ pub struct Shared {
     pub maxclients: AtomicUsize,
     /// Seconds after which an idle client is closed, 0 for never (CONFIG SET timeout).
     pub idle_timeout_secs: std::sync::atomic::AtomicU64,
+    /// TCP keepalive time of new connections in seconds, 0 for off (CONFIG SET tcp-keepalive).
+    pub tcp_keepalive_secs: std::sync::atomic::AtomicU64,
+    /// Most unprocessed input a client may buffer (CONFIG SET client-query-buffer-limit).
+    pub query_buffer_limit: std::sync::atomic::AtomicU64,
     /// Current log level (CONFIG SET loglevel).
     pub loglevel: Mutex<LogLevel>,
     /// Current cron frequency (CONFIG SET hz).
@@ -77,6 +81,8 @@ pub struct Shared {
     pub tracking: std::sync::Arc<crate::tracking::Tracking>,
     /// Users, their passwords and permissions (`requirepass`, AUTH, ACL).
     pub acl: crate::acl::Acl,
+    /// Who may connect: protected mode, connections per address.
+    pub admission: std::sync::Arc<crate::admission::Admission>,
     /// Per-address request budgets (`--rate-limit`).
     pub rate_limiter: crate::ratelimit::RateLimiter,
     /// TLS settings and the configuration new TLS connections get.

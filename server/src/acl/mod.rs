@@ -19,7 +19,7 @@ use protocol::catalogue::KeyFlags;
 use protocol::Argv;
 
 pub use log::{AclLog, LogEntry, LogReason, LogValue};
-pub use selector::{category, row_id_of, Denial, CATEGORIES};
+pub use selector::{category, row_id_of, Denial, Selector, CATEGORIES};
 pub use user::{merge_selector_args, User};
 
 use crate::cmd::Command;

@@ -191,6 +191,72 @@ static PARAMETERS: &[Parameter] = &[
         },
     ),
     settable(
+        "tcp-keepalive",
+        |shared| {
+            shared
+                .tcp_keepalive_secs
+                .load(Ordering::Relaxed)
+                .to_string()
+        },
+        |value| {
+            let secs = u64::try_from(integer(value)?)
+                .ok()
+                .filter(|&s| i32::try_from(s).is_ok())
+                .ok_or("argument must be between 0 and 2147483647 inclusive")?;
+            Ok(Box::new(move |shared| {
+                shared.tcp_keepalive_secs.store(secs, Ordering::Relaxed);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
+        "client-query-buffer-limit",
+        |shared| {
+            shared
+                .query_buffer_limit
+                .load(Ordering::Relaxed)
+                .to_string()
+        },
+        |value| {
+            let text = std::str::from_utf8(value).map_err(|_| "Invalid argument".to_owned())?;
+            // As Redis: at least 1 MB.
+            let bytes = crate::config::parse_memory(text)
+                .map_err(|_| "argument must be a memory value".to_owned())?;
+            if bytes < 1024 * 1024 {
+                return Err(
+                    "argument must be between 1048576 and 9223372036854775807 inclusive".into(),
+                );
+            }
+            Ok(Box::new(move |shared| {
+                shared.query_buffer_limit.store(bytes, Ordering::Relaxed);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
+        "protected-mode",
+        |shared| yes_no(shared.admission.protected_mode()).to_owned(),
+        |value| {
+            let on = yes_no_value(value)?;
+            Ok(Box::new(move |shared| {
+                shared.admission.set_protected_mode(on);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
+        "max-connections-per-ip",
+        |shared| shared.admission.per_ip_limit().to_string(),
+        |value| {
+            let limit = usize::try_from(integer(value)?)
+                .map_err(|_| "argument must be between 0 and 9223372036854775807 inclusive")?;
+            Ok(Box::new(move |shared| {
+                shared.admission.set_per_ip_limit(limit);
+                Ok(())
+            }))
+        },
+    ),
+    settable(
         "acllog-max-len",
         |shared| shared.acl.log.max_len().to_string(),
         |value| {
