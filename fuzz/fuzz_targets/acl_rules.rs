@@ -8,14 +8,15 @@
 use kvserver::acl::{merge_selector_args, User};
 use libfuzzer_sys::fuzz_target;
 
-fn rebuild(description: &str) -> User {
-    let words: Vec<&[u8]> = description.split(' ').map(str::as_bytes).collect();
+fn rebuild(description: &[u8]) -> User {
+    let words: Vec<&[u8]> = description.split(|&b| b == b' ').collect();
     let rules = merge_selector_args(words.into_iter()).expect("descriptions are balanced");
     let mut user = User::new(false);
     for rule in &rules {
         if let Err(reason) = user.apply(rule, false) {
             panic!(
-                "{description:?}: rule {:?} of the description refused: {reason}",
+                "{:?}: rule {:?} of the description refused: {reason}",
+                String::from_utf8_lossy(description),
                 String::from_utf8_lossy(rule)
             );
         }

@@ -346,17 +346,11 @@ impl Acl {
         self.denied_auth.load(Ordering::Relaxed)
     }
 
-    /// ACL LIST's lines.
-    pub fn list(&self) -> Vec<String> {
+    /// ACL LIST's lines (bytes: names and patterns may hold any byte).
+    pub fn list(&self) -> Vec<Vec<u8>> {
         self.users()
             .iter()
-            .map(|rules| {
-                format!(
-                    "user {} {}",
-                    String::from_utf8_lossy(&rules.name),
-                    rules.user.describe()
-                )
-            })
+            .map(|rules| [&b"user "[..], &rules.name, b" ", &rules.user.describe()].concat())
             .collect()
     }
 }
@@ -456,15 +450,18 @@ fn fill_random(out: &mut [u8]) {
 
 /// Parses an ACL file's text: one `user <name> <rules...>` per line, `#` comments and blank
 /// lines ignored. Errors name the line, as Redis does.
-pub fn parse_acl_file(text: &str, path: &str) -> Result<BTreeMap<Vec<u8>, User>, String> {
+pub fn parse_acl_file(text: &[u8], path: &str) -> Result<BTreeMap<Vec<u8>, User>, String> {
     let mut users = BTreeMap::new();
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+    for (index, line) in text.split(|&b| b == b'\n').enumerate() {
+        let line = line.trim_ascii();
+        if line.is_empty() || line.starts_with(b"#") {
             continue;
         }
         let number = index + 1;
-        let words: Vec<&[u8]> = line.split_ascii_whitespace().map(str::as_bytes).collect();
+        let words: Vec<&[u8]> = line
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty())
+            .collect();
         let (Some(&keyword), Some(&name)) = (words.first(), words.get(1)) else {
             return Err(format!(
                 "{path}:{number}: line should start with user keyword"

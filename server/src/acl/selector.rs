@@ -350,47 +350,52 @@ impl Selector {
         old.all_channels || old.channels.iter().any(|c| !self.channels.contains(c))
     }
 
-    /// The key patterns as ACL GETUSER shows them (`~a %R~b`).
-    pub fn describe_keys(&self) -> String {
+    /// The key patterns as ACL GETUSER shows them (`~a %R~b`). Bytes, not text: patterns
+    /// may hold any byte, and the description must rebuild them exactly.
+    pub fn describe_keys(&self) -> Vec<u8> {
         if self.all_keys {
-            return "~*".to_owned();
+            return b"~*".to_vec();
         }
-        let parts: Vec<String> = self
+        let parts: Vec<Vec<u8>> = self
             .keys
             .iter()
             .map(|pattern| {
-                let prefix = match (pattern.read, pattern.write) {
-                    (true, true) => "~",
-                    (true, false) => "%R~",
-                    _ => "%W~",
+                let prefix: &[u8] = match (pattern.read, pattern.write) {
+                    (true, true) => b"~",
+                    (true, false) => b"%R~",
+                    _ => b"%W~",
                 };
-                format!("{prefix}{}", String::from_utf8_lossy(&pattern.pattern))
+                [prefix, &pattern.pattern].concat()
             })
             .collect();
-        parts.join(" ")
+        parts.join(&b' ')
     }
 
     /// The channel patterns as ACL GETUSER shows them (`&a &b`, `&*`, or empty).
-    pub fn describe_channels(&self) -> String {
+    pub fn describe_channels(&self) -> Vec<u8> {
         if self.all_channels {
-            return "&*".to_owned();
+            return b"&*".to_vec();
         }
-        let parts: Vec<String> = self
+        let parts: Vec<Vec<u8>> = self
             .channels
             .iter()
-            .map(|c| format!("&{}", String::from_utf8_lossy(c)))
+            .map(|c| [&b"&"[..], c].concat())
             .collect();
-        parts.join(" ")
+        parts.join(&b' ')
     }
 
     /// The command rules, rebuilt from the bitmap: `+@all` or `-@all`, then every category
     /// that covers more of the difference than it adds, then single commands.
-    pub fn describe_commands(&self) -> String {
-        let mut rules = Vec::new();
+    pub fn describe_commands(&self) -> Vec<u8> {
+        let mut rules: Vec<Vec<u8>> = Vec::new();
         let additive = !self.all_commands;
         let mut fake = Selector::empty(false);
         fake.set_all_commands(!additive);
-        rules.push(if additive { "-@all" } else { "+@all" }.to_owned());
+        rules.push(if additive {
+            b"-@all".to_vec()
+        } else {
+            b"+@all".to_vec()
+        });
         // `temp` undoes each category once emitted, so later categories are judged on what
         // is left to explain.
         let mut temp = self.clone();
@@ -410,7 +415,7 @@ impl Selector {
             if (additive && on > off) || (!additive && off > on) {
                 fake.change_category(category, additive);
                 temp.change_category(category, !additive);
-                rules.push(format!("{}@{name}", if additive { '+' } else { '-' }));
+                rules.push(format!("{}@{name}", if additive { '+' } else { '-' }).into_bytes());
             }
         }
         for spec in catalogue::COMMANDS.iter() {
@@ -423,46 +428,46 @@ impl Selector {
                 if let Some((_, args)) = self.first_args.iter().find(|(rule_id, _)| *rule_id == id)
                 {
                     for arg in args {
-                        rules.push(format!("+{}|{}", spec.name, String::from_utf8_lossy(arg)));
+                        rules.push([b"+", spec.name.as_bytes(), b"|", arg].concat());
                     }
                 }
             }
         }
-        rules.join(" ")
+        rules.join(&b' ')
     }
 
     fn describe_single(
         &self,
         spec: &'static CommandSpec,
         fake: &mut Selector,
-        rules: &mut Vec<String>,
+        rules: &mut Vec<Vec<u8>>,
     ) {
         let id = row_id_of(spec);
         let mine = self.has_bit(id);
         if mine != fake.has_bit(id) {
-            rules.push(format!("{}{}", if mine { '+' } else { '-' }, spec.name));
+            rules.push(format!("{}{}", if mine { '+' } else { '-' }, spec.name).into_bytes());
             fake.change_command(spec, mine);
         }
     }
 
     /// The whole selector as ACL LIST shows it: keys, channels, commands.
-    pub fn describe(&self) -> String {
+    pub fn describe(&self) -> Vec<u8> {
         let mut parts = Vec::new();
         let keys = self.describe_keys();
         if !keys.is_empty() {
             parts.push(keys);
         }
         if self.all_channels {
-            parts.push("&*".to_owned());
+            parts.push(b"&*".to_vec());
         } else {
-            parts.push("resetchannels".to_owned());
+            parts.push(b"resetchannels".to_vec());
             let channels = self.describe_channels();
             if !channels.is_empty() {
                 parts.push(channels);
             }
         }
         parts.push(self.describe_commands());
-        parts.join(" ")
+        parts.join(&b' ')
     }
 }
 
@@ -485,6 +490,10 @@ mod tests {
         s
     }
 
+    fn text(bytes: Vec<u8>) -> String {
+        String::from_utf8(bytes).expect("text")
+    }
+
     fn id(name: &str) -> usize {
         catalogue::row_id(name)
     }
@@ -498,15 +507,21 @@ mod tests {
         assert!(s.allows_command(id("client|id"), None));
         assert!(!s.allows_command(id("client|kill"), None));
         assert!(!s.allows_command(id("set"), None));
-        assert_eq!(s.describe_commands(), "-@all +@hash +client|id +get -hget");
+        assert_eq!(
+            text(s.describe_commands()),
+            "-@all +@hash +client|id +get -hget"
+        );
 
         let s = selector(&["+@all", "-client|kill"]);
         assert!(!s.allows_command(id("client|kill"), None));
         assert!(s.allows_command(id("client|id"), None));
-        assert_eq!(s.describe_commands(), "+@all -client|kill");
-        assert_eq!(selector(&["+set", "-set"]).describe_commands(), "-@all");
+        assert_eq!(text(s.describe_commands()), "+@all -client|kill");
         assert_eq!(
-            selector(&["+client|id", "+client"]).describe_commands(),
+            text(selector(&["+set", "-set"]).describe_commands()),
+            "-@all"
+        );
+        assert_eq!(
+            text(selector(&["+client|id", "+client"]).describe_commands()),
             "-@all +client"
         );
     }
@@ -516,9 +531,9 @@ mod tests {
         let s = selector(&["+select|0"]);
         assert!(s.allows_command(id("select"), Some(b"0")));
         assert!(!s.allows_command(id("select"), Some(b"1")));
-        assert_eq!(s.describe_commands(), "-@all +select|0");
+        assert_eq!(text(s.describe_commands()), "-@all +select|0");
         assert_eq!(
-            selector(&["+select|0", "+select"]).describe_commands(),
+            text(selector(&["+select|0", "+select"]).describe_commands()),
             "-@all +select"
         );
         let mut s = Selector::empty(false);
@@ -537,10 +552,10 @@ mod tests {
         assert!(s.allows_key(b"ro:1", read) && !s.allows_key(b"ro:1", write));
         assert!(!s.allows_key(b"wo:1", read) && s.allows_key(b"wo:1", write));
         assert!(!s.allows_key(b"other", KeyFlags::RO));
-        assert_eq!(s.describe_keys(), "~cache:* %R~ro:* %W~wo:*");
-        assert_eq!(selector(&["%R~k", "%W~k"]).describe_keys(), "~k");
+        assert_eq!(text(s.describe_keys()), "~cache:* %R~ro:* %W~wo:*");
+        assert_eq!(text(selector(&["%R~k", "%W~k"]).describe_keys()), "~k");
         let mut all = selector(&["~a", "allkeys"]);
-        assert_eq!(all.describe_keys(), "~*");
+        assert_eq!(text(all.describe_keys()), "~*");
         assert_eq!(all.apply(b"~b"), Err(KEYS_AFTER_ALL));
         assert_eq!(Selector::empty(false).apply(b"%X~a"), Err(SYNTAX));
     }
@@ -552,10 +567,13 @@ mod tests {
         assert!(!s.allows_channel(b"other", false));
         assert!(s.allows_channel(b"news.*", true));
         assert!(!s.allows_channel(b"news.s*", true));
-        assert_eq!(s.describe(), "resetchannels &news.* -@all");
+        assert_eq!(text(s.describe()), "resetchannels &news.* -@all");
         let all = selector(&["allchannels"]);
         assert!(!all.narrows_channels_of(&all));
         assert!(s.narrows_channels_of(&all));
-        assert_eq!(selector(&["&a", "allchannels"]).describe_channels(), "&*");
+        assert_eq!(
+            text(selector(&["&a", "allchannels"]).describe_channels()),
+            "&*"
+        );
     }
 }

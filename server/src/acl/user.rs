@@ -157,16 +157,20 @@ impl User {
     }
 
     /// The rules that rebuild this user (ACL LIST's line without `user <name> `).
-    pub fn describe(&self) -> String {
-        let mut parts: Vec<String> = self.flags().iter().map(|f| (*f).to_owned()).collect();
+    pub fn describe(&self) -> Vec<u8> {
+        let mut parts: Vec<Vec<u8>> = self.flags().iter().map(|f| f.as_bytes().to_vec()).collect();
         parts.extend(
             self.password_hexes()
                 .into_iter()
-                .map(|hex| format!("#{hex}")),
+                .map(|hex| format!("#{hex}").into_bytes()),
         );
         parts.push(self.root.describe());
-        parts.extend(self.selectors.iter().map(|s| format!("({})", s.describe())));
-        parts.join(" ")
+        parts.extend(
+            self.selectors
+                .iter()
+                .map(|s| [&b"("[..], &s.describe(), b")"].concat()),
+        );
+        parts.join(&b' ')
     }
 
     /// True if every selector of `self` keeps every channel `old` allowed.
@@ -268,17 +272,42 @@ mod tests {
 
     #[test]
     fn descriptions_read_as_redis_writes_them() {
-        assert_eq!(User::default_user().describe(), "on nopass ~* &* +@all");
-        assert_eq!(User::new(false).describe(), "off resetchannels -@all");
         assert_eq!(
-            user(&["reset"]).describe(),
+            String::from_utf8_lossy(&User::default_user().describe()),
+            "on nopass ~* &* +@all"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&User::new(false).describe()),
+            "off resetchannels -@all"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&user(&["reset"]).describe()),
             "off sanitize-payload resetchannels -@all"
         );
         let u = user(&["(+get ~x*)"]);
         assert_eq!(
-            u.describe(),
+            String::from_utf8_lossy(&u.describe()),
             "off resetchannels -@all (~x* resetchannels -@all +get)"
         );
+    }
+
+    #[test]
+    fn binary_patterns_survive_the_description() {
+        // Found by the acl_rules fuzz target: described as lossy UTF-8, two patterns that
+        // differ in a byte that is not UTF-8 became one.
+        let mut u = User::new(false);
+        u.apply(b"~ca\x95che", false).expect("pattern");
+        u.apply(b"~ca\x9dche", false).expect("pattern");
+        u.apply(b"&\xff\x00", false).expect("channel");
+        let description = u.describe();
+        let mut rebuilt = User::new(false);
+        for rule in description.split(|&b| b == b' ') {
+            rebuilt.apply(rule, false).expect("description rule");
+        }
+        assert_eq!(rebuilt, u);
+        assert!(rebuilt
+            .root
+            .allows_key(b"ca\x9dche", protocol::catalogue::KeyFlags::RO));
     }
 
     #[test]
@@ -363,13 +392,13 @@ mod tests {
                 }
             }
             let description = user.describe();
-            let words: Vec<&[u8]> = description.split(' ').map(str::as_bytes).collect();
+            let words: Vec<&[u8]> = description.split(|&b| b == b' ').collect();
             let merged = merge_selector_args(words.into_iter()).expect("balanced");
             let mut rebuilt = User::new(false);
             for rule in &merged {
                 rebuilt
                     .apply(rule, false)
-                    .unwrap_or_else(|e| panic!("{description}: {}: {e}", String::from_utf8_lossy(rule)));
+                    .unwrap_or_else(|e| panic!("{}: {}: {e}", String::from_utf8_lossy(&description), String::from_utf8_lossy(rule)));
             }
             proptest::prop_assert_eq!(&rebuilt.describe(), &description);
             proptest::prop_assert_eq!(rebuilt.enabled, user.enabled);

@@ -100,21 +100,21 @@ pub fn acl_getuser(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
         out.bulk(hex.as_bytes());
     }
     out.bulk(b"commands");
-    out.bulk(user.root.describe_commands().as_bytes());
+    out.bulk(&user.root.describe_commands());
     out.bulk(b"keys");
-    out.bulk(user.root.describe_keys().as_bytes());
+    out.bulk(&user.root.describe_keys());
     out.bulk(b"channels");
-    out.bulk(user.root.describe_channels().as_bytes());
+    out.bulk(&user.root.describe_channels());
     out.bulk(b"selectors");
     out.array(user.selectors.len());
     for selector in &user.selectors {
         out.map(3);
         out.bulk(b"commands");
-        out.bulk(selector.describe_commands().as_bytes());
+        out.bulk(&selector.describe_commands());
         out.bulk(b"keys");
-        out.bulk(selector.describe_keys().as_bytes());
+        out.bulk(&selector.describe_keys());
         out.bulk(b"channels");
-        out.bulk(selector.describe_channels().as_bytes());
+        out.bulk(&selector.describe_channels());
     }
     Ok(())
 }
@@ -134,7 +134,7 @@ pub fn acl_list(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
     let lines = ctx.shared.acl.list();
     ctx.out.array(lines.len());
     for line in lines {
-        ctx.out.bulk(line.as_bytes());
+        ctx.out.bulk(&line);
     }
     Ok(())
 }
@@ -279,13 +279,13 @@ pub fn acl_save(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
         .aclfile
         .clone()
         .ok_or(CmdError::new(NO_ACL_FILE))?;
-    let mut text = String::new();
+    let mut text = Vec::new();
     for line in ctx.shared.acl.list() {
-        text.push_str(&line);
-        text.push('\n');
+        text.extend_from_slice(&line);
+        text.push(b'\n');
     }
     let temp = path.with_extension("tmp-save");
-    let written = std::fs::write(&temp, text.as_bytes())
+    let written = std::fs::write(&temp, &text)
         .and_then(|()| std::fs::File::open(&temp).and_then(|f| f.sync_all()))
         .and_then(|()| std::fs::rename(&temp, &path));
     if let Err(err) = written {
@@ -331,7 +331,7 @@ pub fn acl_load(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
 pub fn load_acl_file(
     path: &std::path::Path,
 ) -> Result<std::collections::BTreeMap<Vec<u8>, acl::User>, String> {
-    let text = std::fs::read_to_string(path)
+    let text = std::fs::read(path)
         .map_err(|e| format!("Error loading ACLs, opening file '{}': {e}", path.display()))?;
     acl::parse_acl_file(&text, &path.display().to_string())
 }
