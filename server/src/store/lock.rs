@@ -114,12 +114,13 @@ fn slot_count() -> usize {
     })
 }
 
-/// Orders a Dekker handshake's store before its load for loom, which does not model the
-/// total order of `SeqCst` accesses (but does model `SeqCst` fences). Nothing otherwise: the
-/// accesses themselves are `SeqCst`.
+/// Orders a Dekker handshake's store before its load for loom and Miri, which do not model
+/// the total order of `SeqCst` accesses (but do model `SeqCst` fences): without it Miri's
+/// weak-memory emulation reports a race the `SeqCst` order rules out (rust-lang/miri#2301).
+/// Nothing otherwise: the accesses themselves are `SeqCst`.
 #[inline]
 fn handshake_fence() {
-    #[cfg(kv_loom)]
+    #[cfg(any(kv_loom, miri))]
     crate::sync::fence(Ordering::SeqCst);
 }
 
