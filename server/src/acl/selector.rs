@@ -219,6 +219,9 @@ impl Selector {
     }
 
     fn add_keys(&mut self, pattern: &[u8], read: bool, write: bool) -> Result<(), RuleError> {
+        if has_separator(pattern) {
+            return Err(SYNTAX);
+        }
         if self.all_keys {
             return Err(KEYS_AFTER_ALL);
         }
@@ -242,6 +245,9 @@ impl Selector {
     }
 
     fn add_channel(&mut self, pattern: &[u8]) -> Result<(), RuleError> {
+        if has_separator(pattern) {
+            return Err(SYNTAX);
+        }
         if self.all_channels {
             return Err(CHANNELS_AFTER_ALL);
         }
@@ -277,7 +283,7 @@ impl Selector {
         if !allow {
             return Err(FIRST_ARG_DENY);
         }
-        if rest.is_empty() || rest.contains(&b'|') {
+        if rest.is_empty() || rest.contains(&b'|') || has_separator(rest) {
             return Err(FIRST_ARG_NOT_ALLOWED);
         }
         let id = row_id_of(spec);
@@ -471,11 +477,28 @@ impl Selector {
     }
 }
 
-/// The catalogue row number of `spec` (it is one of the catalogue's rows).
+/// The catalogue row number of `spec` (it is one of the catalogue's rows), through a table
+/// built once: describing a user looks up every row.
 pub fn row_id_of(spec: &'static CommandSpec) -> usize {
-    catalogue::all()
-        .position(|row| std::ptr::eq(row, spec))
+    static IDS: std::sync::OnceLock<std::collections::HashMap<usize, usize>> =
+        std::sync::OnceLock::new();
+    let ids = IDS.get_or_init(|| {
+        catalogue::all()
+            .enumerate()
+            .map(|(id, row)| (std::ptr::from_ref(row) as usize, id))
+            .collect()
+    });
+    ids.get(&(std::ptr::from_ref(spec) as usize))
+        .copied()
         .unwrap_or(usize::MAX)
+}
+
+/// True if a pattern or first argument holds a byte that cannot appear inside one rule:
+/// whitespace separates rules and NUL ends them, in Redis as here.
+fn has_separator(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .any(|&b| b.is_ascii_whitespace() || b == 0 || b == 0x0b)
 }
 
 #[cfg(test)]

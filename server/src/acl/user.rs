@@ -63,7 +63,10 @@ impl User {
                 .split(|b| b.is_ascii_whitespace())
                 .filter(|p| !p.is_empty())
             {
-                if !selector.apply(part)? {
+                // A rule ending in `)` inside a selector (a pattern `~a)`) could not be told
+                // from the selector's end when ACL LIST's description is read back (Redis
+                // accepts it and then cannot load its own ACL file).
+                if part.ends_with(b")") || !selector.apply(part)? {
                     return Err(SYNTAX);
                 }
             }
@@ -298,7 +301,14 @@ mod tests {
         let mut u = User::new(false);
         u.apply(b"~ca\x95che", false).expect("pattern");
         u.apply(b"~ca\x9dche", false).expect("pattern");
-        u.apply(b"&\xff\x00", false).expect("channel");
+        u.apply(b"&\xff\x01", false).expect("channel");
+        assert_eq!(
+            u.apply(b"&a\x00b", false),
+            Err(SYNTAX),
+            "NUL ends a rule, as in Redis"
+        );
+        assert_eq!(u.apply(b"~a b", false), Err(SYNTAX));
+        assert_eq!(u.apply(b"(~a) +get)", false), Err(SYNTAX));
         let description = u.describe();
         let mut rebuilt = User::new(false);
         for rule in description.split(|&b| b == b' ') {
