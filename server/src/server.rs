@@ -154,31 +154,10 @@ pub async fn start_on_disk(
     let mut listeners = Vec::new();
     let mut port = 0;
     if config.plain_enabled() {
-        port = config.port;
-        for host in &config.bind {
-            let listener = listen(host, port, config.tcp_backlog)
-                .await
-                .with_context(|| format!("could not bind {host}:{port}"))?;
-            // With --port 0 every further address uses the port the first one got.
-            port = listener.local_addr()?.port();
-            listeners.push(Listener {
-                listener,
-                tls: false,
-            });
-        }
+        port = listen_on_every_address(&config, config.port, false, &mut listeners).await?;
     }
     if config.tls_enabled() {
-        let mut tls_port = config.tls_port;
-        for host in &config.bind {
-            let listener = listen(host, tls_port, config.tcp_backlog)
-                .await
-                .with_context(|| format!("could not bind {host}:{tls_port} (TLS)"))?;
-            tls_port = listener.local_addr()?.port();
-            listeners.push(Listener {
-                listener,
-                tls: true,
-            });
-        }
+        listen_on_every_address(&config, config.tls_port, true, &mut listeners).await?;
     }
     let addrs = listeners
         .iter()
@@ -291,6 +270,25 @@ fn load_data(shared: &Arc<Shared>) -> anyhow::Result<()> {
     };
     let persist = std::sync::Arc::clone(&shared.persist);
     persist.start(&shared.store, shared.config.appendonly, &mut apply)
+}
+
+/// Binds `port` (plain or TLS) on every `--bind` address; returns the port bound (with port 0
+/// every further address uses the port the first one got).
+async fn listen_on_every_address(
+    config: &Config,
+    mut port: u16,
+    tls: bool,
+    listeners: &mut Vec<Listener>,
+) -> anyhow::Result<u16> {
+    let kind = if tls { " (TLS)" } else { "" };
+    for host in &config.bind {
+        let listener = listen(host, port, config.tcp_backlog)
+            .await
+            .with_context(|| format!("could not bind {host}:{port}{kind}"))?;
+        port = listener.local_addr()?.port();
+        listeners.push(Listener { listener, tls });
+    }
+    Ok(port)
 }
 
 /// A listening socket, plain or TLS.

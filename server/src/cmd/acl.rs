@@ -271,14 +271,18 @@ pub fn acl_log(ctx: &mut Ctx<'_>, args: Argv<'_>) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// ACL SAVE: writes ACL LIST to the ACL file (a temporary file renamed over it).
-pub fn acl_save(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
-    let path = ctx
-        .shared
+/// The `--aclfile` path, or Redis's error when there is none.
+fn acl_file(ctx: &Ctx<'_>) -> Result<std::path::PathBuf, CmdError> {
+    ctx.shared
         .config
         .aclfile
         .clone()
-        .ok_or(CmdError::new(NO_ACL_FILE))?;
+        .ok_or(CmdError::new(NO_ACL_FILE))
+}
+
+/// ACL SAVE: writes ACL LIST to the ACL file (a temporary file renamed over it).
+pub fn acl_save(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
+    let path = acl_file(ctx)?;
     let mut text = Vec::new();
     for line in ctx.shared.acl.list() {
         text.extend_from_slice(&line);
@@ -304,12 +308,7 @@ pub fn acl_save(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
 /// ACL LOAD: replaces every user with the ACL file's (all or nothing). Clients of users
 /// that no longer exist are disconnected; the others pick their new rules up.
 pub fn acl_load(ctx: &mut Ctx<'_>, _args: Argv<'_>) -> Result<(), CmdError> {
-    let path = ctx
-        .shared
-        .config
-        .aclfile
-        .clone()
-        .ok_or(CmdError::new(NO_ACL_FILE))?;
+    let path = acl_file(ctx)?;
     let users = load_acl_file(&path).map_err(|e| CmdError::owned(format!("ERR {e}")))?;
     let gone: Vec<Vec<u8>> = ctx
         .shared
