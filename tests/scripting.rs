@@ -466,6 +466,47 @@ async fn busy_scripts_and_script_kill() {
     assert_eq!(other.cmd(&["GET", "w"]).await, bulk("1"));
 }
 
+/// With every connection thread inside a busy script, nothing would accept: the main thread
+/// takes new connections meanwhile, so they get BUSY and SCRIPT KILL gets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_clients_get_busy_while_every_connection_thread_runs_a_script() {
+    let server = start_server_with(|config| config.threads = 1).await;
+    let mut control = Raw::connect(server.addr()).await;
+    assert_eq!(
+        control
+            .cmd(&["CONFIG", "SET", "busy-reply-threshold", "100"])
+            .await,
+        ok()
+    );
+    drop(control);
+    let mut looping = Raw::connect(server.addr()).await;
+    looping
+        .send(&encode(&["EVAL", "while true do end", "0"]))
+        .await;
+    let busy = err(
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+    );
+    // Once the script is past the threshold, a client that connects now is served.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut fresh = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut fresh = Raw::connect(server.addr()).await;
+        let reply = fresh.cmd(&["PING"]).await;
+        if reply == busy {
+            break fresh;
+        }
+        assert!(Instant::now() < deadline, "never busy: {reply:?}");
+    };
+    assert_eq!(fresh.cmd(&["SCRIPT", "KILL"]).await, ok());
+    assert!(
+        matches!(looping.read().await, Frame::Error(text) if text.starts_with(b"ERR Script killed by user")),
+    );
+    // The connection thread is free again, and so is the fresh client.
+    assert_eq!(fresh.cmd(&["PING"]).await, simple("PONG"));
+    let mut later = Raw::connect(server.addr()).await;
+    assert_eq!(later.cmd(&["PING"]).await, simple("PONG"));
+}
+
 #[tokio::test]
 async fn script_effects_reach_the_log_as_one_unit_and_replay() {
     let dir = tempfile::tempdir().expect("temp dir");

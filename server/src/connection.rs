@@ -54,7 +54,7 @@ const CLOCK_REFRESH: u64 = 64;
 /// in [`handle`]; 1 ms was too short: at 80% load bursts outlast it).
 const UNSATURATED: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// Serves one client until it disconnects, sends QUIT, breaks the protocol, or the server
+/// Serves one client (connected from `peer` to `local`) until it disconnects, sends QUIT, breaks the protocol, or the server
 /// shuts down (after finishing the batch in progress).
 ///
 /// `idle` is set while the connection waits for a request and has no reply pending: at
@@ -66,16 +66,12 @@ const UNSATURATED: std::time::Duration = std::time::Duration::from_millis(10);
 pub async fn handle<S: Transport>(
     stream: &mut S,
     peer: SocketAddr,
+    local: SocketAddr,
     shared: &Shared,
     idle: &AtomicBool,
 ) {
-    let tcp = stream.tcp();
-    if let Err(err) = tcp.set_nodelay(true) {
-        debug!("set_nodelay failed: {err}");
-    }
-    set_keepalive(tcp, shared.tcp_keepalive_secs.load(Ordering::Relaxed));
-    let local = tcp.local_addr().unwrap_or(peer);
-    let fd = raw_fd(tcp);
+    // TCP_NODELAY and keepalive come from the listening socket (see `accept`).
+    let fd = raw_fd(stream.tcp());
     // The registration (in `session`) is dropped when this function returns, before the
     // caller drops `stream` and so closes the socket: CLIENT KILL relies on it (see
     // `Registry::kill`).
@@ -277,23 +273,6 @@ pub async fn handle<S: Transport>(
                 return;
             }
         }
-    }
-}
-
-/// Turns TCP keepalive on with `secs` before the first probe (0: leaves it off), as Redis's
-/// `tcp-keepalive`: probes every third of that, so a dead peer is noticed and its
-/// connection freed.
-fn set_keepalive(tcp: &tokio::net::TcpStream, secs: u64) {
-    if secs == 0 {
-        return;
-    }
-    let time = std::time::Duration::from_secs(secs);
-    let keepalive = socket2::TcpKeepalive::new()
-        .with_time(time)
-        .with_interval((time / 3).max(std::time::Duration::from_secs(1)))
-        .with_retries(3);
-    if let Err(err) = socket2::SockRef::from(tcp).set_tcp_keepalive(&keepalive) {
-        debug!("setting TCP keepalive failed: {err}");
     }
 }
 

@@ -18,6 +18,7 @@
 // failures are handled, never unwrapped.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod accept;
 pub mod acl;
 pub mod admission;
 pub mod auth;
@@ -26,6 +27,7 @@ pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod connection;
+pub mod descriptors;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod glob;

@@ -5,15 +5,16 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, error, info, warn, Instrument};
+use tracing::{debug, error, info, warn};
 
+use crate::accept::{
+    accept_while_every_thread_is_busy, listen_on_every_address, start_connection_threads, Listener,
+};
 use crate::clients::Registry;
 use crate::clock::unix_ms;
 use crate::config::Config;
-use crate::connection;
 use crate::persist::disk::{Disk, OsDisk};
 use crate::persist::Persistence;
 use crate::shared::{LogControl, Shared, ShutdownSignal, Stats};
@@ -82,27 +83,6 @@ pub async fn start(
     start_on_disk(config, log_control, std::sync::Arc::new(OsDisk)).await
 }
 
-/// A listening socket on `host:port` with `backlog` (as `TcpListener::bind`, which has a
-/// fixed, short backlog): every address `host` resolves to is tried in turn.
-async fn listen(host: &str, port: u16, backlog: u32) -> std::io::Result<TcpListener> {
-    let mut last_error = None;
-    for addr in tokio::net::lookup_host((host, port)).await? {
-        let socket = match addr {
-            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-        };
-        // As std and tokio do for a listener: a restarted server can bind at once.
-        socket.set_reuseaddr(true)?;
-        match socket.bind(addr).and_then(|()| socket.listen(backlog)) {
-            Ok(listener) => return Ok(listener),
-            Err(err) => last_error = Some(err),
-        }
-    }
-    Err(last_error.unwrap_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")
-    }))
-}
-
 /// [`start`] with persistence going through `disk` (the fault-injection tests pass a
 /// [`crate::persist::disk::FaultyDisk`]).
 /// The users the server starts with: the default user with `requirepass`, then `--user`
@@ -142,11 +122,15 @@ fn startup_acl(config: &Config) -> anyhow::Result<crate::acl::Acl> {
 }
 
 pub async fn start_on_disk(
-    config: Config,
+    mut config: Config,
     log_control: Option<LogControl>,
     disk: std::sync::Arc<dyn Disk>,
 ) -> anyhow::Result<ServerHandle> {
     crate::memory::configure_allocator();
+    config.maxclients = crate::descriptors::fit_open_files_limit(config.maxclients);
+    crate::descriptors::reserve_descriptor_table(
+        (config.maxclients as u64).saturating_add(crate::descriptors::RESERVED_FDS),
+    );
     let acl = startup_acl(&config)?;
     // Before binding: a TLS configuration that does not load stops the start.
     let tls =
@@ -159,15 +143,16 @@ pub async fn start_on_disk(
     if config.tls_enabled() {
         listen_on_every_address(&config, config.tls_port, true, &mut listeners).await?;
     }
+    crate::accept::warn_if_backlog_capped(config.tcp_backlog);
     let addrs = listeners
         .iter()
-        .filter(|l| !l.tls)
-        .map(|l| l.listener.local_addr())
+        .filter(|l| !l.is_tls())
+        .map(Listener::local_addr)
         .collect::<Result<Vec<_>, _>>()?;
     let tls_addrs = listeners
         .iter()
-        .filter(|l| l.tls)
-        .map(|l| l.listener.local_addr())
+        .filter(|l| l.is_tls())
+        .map(Listener::local_addr)
         .collect::<Result<Vec<_>, _>>()?;
     let clients = Arc::new(Registry::default());
     let pubsub = crate::sync::Arc::new(crate::pubsub::PubSub::new());
@@ -272,54 +257,21 @@ fn load_data(shared: &Arc<Shared>) -> anyhow::Result<()> {
     persist.start(&shared.store, shared.config.appendonly, &mut apply)
 }
 
-/// Binds `port` (plain or TLS) on every `--bind` address; returns the port bound (with port 0
-/// every further address uses the port the first one got).
-async fn listen_on_every_address(
-    config: &Config,
-    mut port: u16,
-    tls: bool,
-    listeners: &mut Vec<Listener>,
-) -> anyhow::Result<u16> {
-    let kind = if tls { " (TLS)" } else { "" };
-    for host in &config.bind {
-        let listener = listen(host, port, config.tcp_backlog)
-            .await
-            .with_context(|| format!("could not bind {host}:{port}{kind}"))?;
-        port = listener.local_addr()?.port();
-        listeners.push(Listener { listener, tls });
-    }
-    Ok(port)
-}
-
-/// A listening socket, plain or TLS.
-struct Listener {
-    listener: TcpListener,
-    tls: bool,
-}
-
 /// Runs the accept loops and the cron until `shared.shutdown` is cancelled, then waits for
 /// connections to finish what they were doing.
 async fn serve(listeners: Vec<Listener>, shared: Arc<Shared>) {
     let tracker = TaskTracker::new();
     tracker.spawn(cron(Arc::clone(&shared)));
-    let workers = match Workers::start(&shared, &tracker) {
-        Ok(workers) => Arc::new(workers),
-        Err(err) => {
-            error!("could not start the connection threads: {err}");
-            return;
-        }
-    };
-    for listener in listeners {
-        tracker.spawn(accept_loop(
-            listener,
-            Arc::clone(&shared),
-            tracker.clone(),
-            Arc::clone(&workers),
-        ));
+    if let Err(err) = start_connection_threads(&listeners, &shared, &tracker) {
+        error!("could not start the connection threads: {err}");
+        return;
     }
-    // The accept loops hold the only other references: once they stop, the workers' queues
-    // close and each worker finishes its connections.
-    drop(workers);
+    // The threads accept on their own handles on the sockets; these stay with the stand-in.
+    tracker.spawn(accept_while_every_thread_is_busy(
+        listeners,
+        Arc::clone(&shared),
+        tracker.clone(),
+    ));
     tracker.close();
     shared.shutdown.started().await;
     info!("shutting down: no new connections; finishing replies in flight");
@@ -350,348 +302,6 @@ async fn serve(listeners: Vec<Listener>, shared: Arc<Shared>) {
         Err(err) => error!("persistence at shutdown failed: {err}"),
     }
     info!("server stopped");
-}
-
-async fn accept_loop(
-    Listener { listener, tls }: Listener,
-    shared: Arc<Shared>,
-    tracker: TaskTracker,
-    workers: Arc<Workers>,
-) {
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let accepted = tokio::select! {
-            biased;
-            () = shared.shutdown.started() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(pair) => {
-                backoff = Duration::from_millis(5);
-                pair
-            }
-            Err(err) => {
-                // Typically EMFILE: wait for descriptors to free up instead of spinning.
-                warn!("accept failed: {err}; retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        shared
-            .stats
-            .connections_received
-            .fetch_add(1, Ordering::Relaxed);
-        let open = shared.connected.fetch_add(1, Ordering::AcqRel) + 1;
-        let shared_for_task = Arc::clone(&shared);
-        if open > shared.maxclients.load(Ordering::Relaxed) {
-            shared
-                .stats
-                .rejected_connections
-                .fetch_add(1, Ordering::Relaxed);
-            tracker.spawn(async move {
-                // A TLS client would not understand a plain-text error: it is just closed.
-                if !tls {
-                    reject(stream, b"-ERR max number of clients reached\r\n").await;
-                }
-                shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
-            });
-            continue;
-        }
-        let slot = match shared
-            .admission
-            .admit(peer.ip(), || shared.acl.password_required())
-        {
-            Ok(slot) => slot,
-            Err(refusal) => {
-                debug!(%peer, ?refusal, "connection refused");
-                shared
-                    .stats
-                    .rejected_connections
-                    .fetch_add(1, Ordering::Relaxed);
-                tracker.spawn(async move {
-                    if !tls {
-                        reject(stream, refusal.message()).await;
-                    }
-                    shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
-                });
-                continue;
-            }
-        };
-        // The configuration is read once per connection: CONFIG SET affects the next ones.
-        let tls_config = if tls {
-            match shared.tls.current() {
-                Some(config) => Some(config),
-                None => {
-                    shared.connected.fetch_sub(1, Ordering::AcqRel);
-                    continue;
-                }
-            }
-        } else {
-            None
-        };
-        let stuck = shared.scripting.stuck_workers();
-        if stuck != 0 && workers.all_stuck(stuck) {
-            // Every connection thread runs a script past the busy threshold: serve the client
-            // here, so that it gets BUSY, and SCRIPT KILL or SHUTDOWN NOSAVE get through.
-            tracker.spawn(async move {
-                let idle = std::sync::atomic::AtomicBool::new(false);
-                serve_connection(stream, peer, tls_config, &shared_for_task, &idle).await;
-                shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
-                drop(slot);
-            });
-            continue;
-        }
-        if let Err(err) = workers.hand_over(stream, peer, tls_config, slot, stuck) {
-            warn!("could not hand a connection to a worker: {err}");
-            shared_for_task.connected.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-}
-
-/// Serves one accepted connection: plain, or TLS with `tls` after its handshake.
-async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-    shared: &Shared,
-    idle: &std::sync::atomic::AtomicBool,
-) {
-    match tls {
-        None => {
-            let mut stream = stream;
-            connection::handle(&mut stream, peer, shared, idle).await;
-        }
-        Some(config) => {
-            let accepted = crate::tls::accept(stream, config, peer, shared, idle).await;
-            if let Some(mut stream) = accepted {
-                connection::handle(&mut stream, peer, shared, idle).await;
-                crate::tls::close(&mut stream).await;
-            }
-        }
-    }
-}
-
-/// A connection on its way from the accept loop to a worker, with the TLS configuration it
-/// is to be served with (none: plain TCP).
-type Handover = (
-    std::net::TcpStream,
-    SocketAddr,
-    Option<std::sync::Arc<rustls::ServerConfig>>,
-    crate::admission::PeerSlot,
-);
-
-/// The connection threads (`--threads`; by default one per core but one), each running a
-/// current-thread tokio runtime that owns the connections handed to it.
-///
-/// Why not tokio's work-stealing runtime: a connection's work is a few microseconds, so the
-/// stealing machinery (cross-thread unparks, idle workers searching for work, per-batch poll
-/// timing) cost more than it balanced, and on a small machine it took CPU from everything
-/// else (the clients of a benchmark included). Connections are dealt round-robin, so load
-/// spreads evenly over time, and a connection never migrates between cores.
-struct Workers {
-    queues: Vec<tokio::sync::mpsc::UnboundedSender<Handover>>,
-    next: AtomicUsize,
-}
-
-impl Workers {
-    fn start(shared: &Arc<Shared>, tracker: &TaskTracker) -> std::io::Result<Workers> {
-        let count = match shared.config.threads {
-            0 => crate::config::default_connection_threads(
-                std::thread::available_parallelism().map_or(1, usize::from),
-            ),
-            n => n,
-        };
-        let mut queues = Vec::with_capacity(count);
-        for index in 0..count {
-            let (queue, arrivals) = tokio::sync::mpsc::unbounded_channel();
-            // No timer driver: nothing on these threads sleeps, and with one every park
-            // reads the clock and checks the timer wheel.
-            let (runtime, epoll) = crate::idle_poll::runtime_epoll(|| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_io()
-                    .on_thread_park(crate::idle_poll::before_park)
-                    .on_thread_unpark(crate::idle_poll::after_unpark)
-                    .build()
-            });
-            let runtime = runtime?;
-            let (shared, tracker) = (Arc::clone(shared), tracker.clone());
-            let idle_poll = Duration::from_micros(shared.config.idle_poll_us.into());
-            std::thread::Builder::new()
-                .name(format!("kv-conn-{index}"))
-                .spawn(move || {
-                    crate::propagate::set_thread_lane(index);
-                    crate::cmd::scripting::set_worker_index(index);
-                    crate::sync::busy_wait::set_busy_source(std::sync::Arc::clone(
-                        &shared.scripting.busy,
-                    ));
-                    crate::idle_poll::install(epoll, idle_poll);
-                    runtime.block_on(run_worker(arrivals, shared, tracker))
-                })?;
-            queues.push(queue);
-        }
-        info!(threads = count, "connection threads started");
-        Ok(Workers {
-            queues,
-            next: AtomicUsize::new(0),
-        })
-    }
-
-    /// True if every worker is in `stuck` (a mask of worker indices running a busy script).
-    fn all_stuck(&self, stuck: u64) -> bool {
-        (0..self.queues.len()).all(|index| index >= 64 || stuck & (1 << index) != 0)
-    }
-
-    /// Moves an accepted connection to the next worker (round-robin), passing over those in
-    /// `stuck` (running a script past the busy threshold: their connections wait for it).
-    fn hand_over(
-        &self,
-        stream: TcpStream,
-        peer: SocketAddr,
-        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-        slot: crate::admission::PeerSlot,
-        stuck: u64,
-    ) -> std::io::Result<()> {
-        // Leaves this runtime's reactor; the worker registers it with its own.
-        let stream = stream.into_std()?;
-        let mut index = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
-        for _ in 0..self.queues.len() {
-            if index >= 64 || stuck & (1 << index) == 0 {
-                break;
-            }
-            index = (index + 1) % self.queues.len();
-        }
-        self.queues[index]
-            .send((stream, peer, tls, slot))
-            .map_err(|_| std::io::Error::other("connection thread stopped"))
-    }
-}
-
-/// One connection thread: serves every connection it is handed until shutdown starts, then
-/// lets them finish what they are doing.
-async fn run_worker(
-    mut arrivals: tokio::sync::mpsc::UnboundedReceiver<Handover>,
-    shared: Arc<Shared>,
-    tracker: TaskTracker,
-) {
-    let mut connections = LiveConnections::default();
-    loop {
-        let (stream, peer, tls, slot) = tokio::select! {
-            biased;
-            () = shared.shutdown.started() => break,
-            arrival = arrivals.recv() => match arrival {
-                Some(arrival) => arrival,
-                None => break,
-            },
-        };
-        let stream = match TcpStream::from_std(stream) {
-            Ok(stream) => stream,
-            Err(err) => {
-                warn!("could not register a connection: {err}");
-                shared.connected.fetch_sub(1, Ordering::AcqRel);
-                continue;
-            }
-        };
-        let idle = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let shared = Arc::clone(&shared);
-        let reading = std::sync::Arc::clone(&idle);
-        // Plain and TLS connections are separate tasks of their own types, so that a plain
-        // connection's task is exactly the plain loop.
-        let task = match tls {
-            None => spawn_connection(&tracker, peer, async move {
-                debug!("accepted");
-                let mut stream = stream;
-                connection::handle(&mut stream, peer, &shared, &reading).await;
-                shared.connected.fetch_sub(1, Ordering::AcqRel);
-                drop(slot);
-                debug!("closed");
-            }),
-            Some(config) => spawn_connection(&tracker, peer, async move {
-                debug!("accepted (TLS)");
-                let accepted = crate::tls::accept(stream, config, peer, &shared, &reading).await;
-                if let Some(mut stream) = accepted {
-                    connection::handle(&mut stream, peer, &shared, &reading).await;
-                    crate::tls::close(&mut stream).await;
-                }
-                shared.connected.fetch_sub(1, Ordering::AcqRel);
-                drop(slot);
-                debug!("closed");
-            }),
-        };
-        connections.add(task.abort_handle(), idle);
-    }
-    // Shutdown: connections waiting for a request will not get one; the others finish their
-    // batch, see the shutdown flag and end. This runs on the connections' own thread, so none
-    // of them is between its idle flag and its read.
-    connections.abort_idle();
-    tokio::select! {
-        () = tracker.wait() => {}
-        () = shared.shutdown.forced() => connections.abort_all(),
-    }
-    // Keep driving this thread until every tracked task is done (the server bounds that
-    // wait; the process exits after it).
-    tracker.wait().await;
-}
-
-/// Spawns a connection's task on the current thread's runtime, tracked by `tracker`.
-fn spawn_connection(
-    tracker: &TaskTracker,
-    peer: SocketAddr,
-    serve: impl std::future::Future<Output = ()> + Send + 'static,
-) -> JoinHandle<()> {
-    // A span per connection only when debug logging is on: even a disabled span's
-    // `Instrumented` wrapper costs ~1% of CPU per poll at -P 1.
-    if tracing::enabled!(tracing::Level::DEBUG) {
-        tokio::spawn(tracker.track_future(serve.instrument(tracing::debug_span!("conn", %peer))))
-    } else {
-        tokio::spawn(tracker.track_future(serve))
-    }
-}
-
-/// The connections one thread serves: a handle to abort each, and whether it is waiting
-/// for a request (so aborting it loses nothing).
-#[derive(Default)]
-struct LiveConnections {
-    entries: Vec<(
-        tokio::task::AbortHandle,
-        std::sync::Arc<std::sync::atomic::AtomicBool>,
-    )>,
-    prune_at: usize,
-}
-
-impl LiveConnections {
-    fn add(
-        &mut self,
-        task: tokio::task::AbortHandle,
-        idle: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    ) {
-        if self.entries.len() >= self.prune_at {
-            // Amortised O(1): drop finished connections whenever the list doubles.
-            self.entries.retain(|(task, _)| !task.is_finished());
-            self.prune_at = (self.entries.len() * 2).max(64);
-        }
-        self.entries.push((task, idle));
-    }
-
-    fn abort_idle(&self) {
-        for (task, idle) in &self.entries {
-            if idle.load(std::sync::atomic::Ordering::Relaxed) {
-                task.abort();
-            }
-        }
-    }
-
-    fn abort_all(&self) {
-        for (task, _) in &self.entries {
-            task.abort();
-        }
-    }
-}
-
-/// Tells a client over the limit why it is closed, as Redis does.
-async fn reject(mut stream: TcpStream, message: &[u8]) {
-    use tokio::io::AsyncWriteExt;
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(message)).await;
 }
 
 /// Background work, `hz` times per second: active expiry with a bounded budget, and the

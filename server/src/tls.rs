@@ -277,11 +277,9 @@ pub async fn accept(
     shared: &Shared,
     idle: &AtomicBool,
 ) -> Option<TlsStream<TcpStream>> {
-    if let Err(err) = stream.set_nodelay(true) {
-        debug!("set_nodelay failed: {err}");
-    }
+    // TCP_NODELAY comes from the listening socket (see `accept`).
     idle.store(true, std::sync::atomic::Ordering::Relaxed);
-    // The connection threads have no timer (see `server::Workers`): the timeout sleeps on
+    // The connection threads have no timer (see `accept`): the timeout sleeps on
     // the server's main runtime.
     let (expire, expired) = tokio::sync::oneshot::channel::<()>();
     let timer = shared.timers.spawn(async move {

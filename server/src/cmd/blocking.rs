@@ -398,7 +398,7 @@ pub async fn wait(
         shape,
         timeout_ms,
     } = *blocked;
-    // The connection threads run no timer (see `server::Workers`): the timeout sleeps on the
+    // The connection threads run no timer (see `accept`): the timeout sleeps on the
     // server's main runtime, and ends the wait as CLIENT UNBLOCK would.
     let timer = (timeout_ms > 0).then(|| {
         let waiter = Arc::clone(&waiter);

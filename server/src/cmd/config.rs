@@ -112,6 +112,18 @@ static PARAMETERS: &[Parameter] = &[
                 .filter(|&n| n >= 1 && u32::try_from(n).is_ok())
                 .ok_or("argument must be between 1 and 4294967295 inclusive")?;
             Ok(Box::new(move |shared| {
+                // As Redis: the open-files limit must fit the new number (it is raised if
+                // it can be), and the descriptor table grows now rather than mid-burst.
+                let fits = crate::descriptors::fit_open_files_limit(n);
+                if fits < n {
+                    return Err(format!(
+                        "The operating system is not able to handle the specified number of \
+                         clients, try with {fits}"
+                    ));
+                }
+                crate::descriptors::reserve_descriptor_table(
+                    (n as u64).saturating_add(crate::descriptors::RESERVED_FDS),
+                );
                 shared.maxclients.store(n, Ordering::Relaxed);
                 Ok(())
             }))

@@ -54,8 +54,13 @@ pub struct Scripting {
     pub busy: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// The busy scripts, for SCRIPT KILL.
     busy_runs: Mutex<Vec<std::sync::Arc<BusyRun>>>,
-    /// Connection threads (bit = index) running a busy script: new connections go elsewhere.
+    /// Connection threads (bit = index) running a busy script: they accept nothing meanwhile.
     stuck_workers: AtomicU64,
+    /// How many connection threads there are (0 until they start).
+    worker_count: std::sync::atomic::AtomicUsize,
+    /// Signalled when every connection thread is running a busy script: the main thread then
+    /// accepts in their place (see `accept`).
+    pub every_worker_stuck: tokio::sync::Notify,
 }
 
 /// A script that ran past the busy threshold.
@@ -76,6 +81,8 @@ impl Default for Scripting {
             busy: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             busy_runs: Mutex::new(Vec::new()),
             stuck_workers: AtomicU64::new(0),
+            worker_count: std::sync::atomic::AtomicUsize::new(0),
+            every_worker_stuck: tokio::sync::Notify::new(),
         }
     }
 }
@@ -91,6 +98,23 @@ impl Scripting {
     /// Connection threads running a script past the busy threshold, as a bit mask.
     pub fn stuck_workers(&self) -> u64 {
         self.stuck_workers.load(Ordering::Relaxed)
+    }
+
+    /// Records how many connection threads there are.
+    pub fn set_worker_count(&self, count: usize) {
+        self.worker_count.store(count, Ordering::Relaxed);
+    }
+
+    /// True if every connection thread runs a script past the busy threshold (threads past
+    /// the 64th are not tracked and count as busy).
+    pub fn all_workers_stuck(&self) -> bool {
+        let count = self.worker_count.load(Ordering::Relaxed).min(64);
+        let all = if count == 64 {
+            u64::MAX
+        } else {
+            (1u64 << count) - 1
+        };
+        count > 0 && self.stuck_workers() & all == all
     }
 }
 
@@ -678,6 +702,9 @@ impl ScriptHost<'_, '_> {
         scripting
             .stuck_workers
             .fetch_or(worker_bit(), Ordering::Relaxed);
+        if scripting.all_workers_stuck() {
+            scripting.every_worker_stuck.notify_one();
+        }
         tracing::warn!(
             "a script has run for more than {} ms: other clients get BUSY until it ends \
              (SCRIPT KILL stops it if it has not written)",

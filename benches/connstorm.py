@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Connection storms (issue 21): kvserver and Debian's redis-server side by side.
+
+For each count, and for each server in alternating rounds, one client opens that many
+connections one after another as fast as it can and keeps them open. The table reports the
+wall time of the burst, how many times the kernel found the server's accept queue full
+(TcpExt ListenOverflows and ListenDrops, from /proc/net/netstat, plus the SYNs the client had to
+resend), the server's RSS growth per connection, and the median and worst PING round trip of a
+fresh client with all of them open.
+
+  python3 benches/connstorm.py                     # 8,000 and 20,000, 3 rounds
+  python3 benches/connstorm.py --counts 3000 --rounds 5
+  python3 benches/connstorm.py --churn             # also redis-benchmark -k 0 at -c 20 / 200
+
+The counters are machine-wide: run it on a quiet machine. Needs redis-server (and for
+--churn redis-benchmark) on PATH and `cargo build --release -p kvserver` (or KVSERVER_BIN).
+The file-descriptor limit is raised to the hard limit; each count needs that many descriptors
+in this process and in the server.
+"""
+import argparse
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import Servers  # noqa: E402  (same directory)
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def tcp_counters() -> dict:
+    """TcpExt ListenOverflows, ListenDrops and TCPSynRetrans, machine-wide."""
+    wanted = ("ListenOverflows", "ListenDrops", "TCPSynRetrans")
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            row = dict(zip(names.split()[1:], values.split()[1:]))
+            return {name: int(row.get(name, 0)) for name in wanted}
+    return {name: 0 for name in wanted}
+
+
+def ping_times(port: int, count: int) -> list:
+    """Round trips (ms) of `count` PINGs on a fresh connection."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        s.sendall(b"*1\r\n$4\r\nPING\r\n")
+        got = b""
+        while not got.endswith(b"\r\n"):
+            chunk = s.recv(64)
+            if not chunk:
+                raise RuntimeError("server closed the PING connection")
+            got += chunk
+        times.append((time.perf_counter() - started) * 1000)
+    s.close()
+    return times
+
+
+def storm(port: int, pid: int, count: int) -> dict:
+    """Opens `count` connections one after another; measures while they are all open."""
+    time.sleep(0.3)
+    before_rss = rss_kb(pid)
+    before = tcp_counters()
+    sockets = []
+    started = time.perf_counter()
+    for _ in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.connect(("127.0.0.1", port))
+        sockets.append(s)
+    # Every connection has been served once the server answers a PING on each of the last
+    # few (a connect returns once the kernel queued it, not once the server took it).
+    for s in sockets[-20:]:
+        s.sendall(b"*1\r\n$4\r\nPING\r\n")
+        if not s.recv(64).startswith(b"+PONG"):
+            raise RuntimeError("a connection of the burst was not served")
+    elapsed = time.perf_counter() - started
+    after = tcp_counters()
+    time.sleep(0.5)
+    rss = rss_kb(pid)
+    pings = ping_times(port, 200)
+    for s in sockets:
+        s.close()
+    return {
+        "seconds": elapsed,
+        "overflows": after["ListenOverflows"] - before["ListenOverflows"],
+        "drops": after["ListenDrops"] - before["ListenDrops"],
+        "syn_retrans": after["TCPSynRetrans"] - before["TCPSynRetrans"],
+        "bytes_per_conn": (rss - before_rss) * 1024 / count,
+        "ping_p50": statistics.median(pings),
+        "ping_max": max(pings),
+    }
+
+
+def churn(port: int, clients: int, requests: int) -> float:
+    """Requests per second of redis-benchmark with a new connection per request."""
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(port), "-t", "ping_mbulk", "-c", str(clients),
+         "-n", str(requests), "-k", "0", "--csv"],
+        capture_output=True, text=True, timeout=600).stdout
+    for line in out.splitlines():
+        fields = [f.strip('"') for f in line.split(",")]
+        if fields and fields[0].startswith("PING_MBULK"):
+            return float(fields[1])
+    raise RuntimeError(f"no PING_MBULK row in redis-benchmark's output: {out!r}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--counts", default="8000,20000")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--churn", action="store_true",
+                        help="also measure redis-benchmark -k 0 at -c 20 and -c 200")
+    parser.add_argument("--churn-requests", type=int, default=20000)
+    args = parser.parse_args()
+    counts = [int(c) for c in args.counts.split(",")]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    needed = max(counts) + 100
+    if hard < needed:
+        sys.exit(f"the descriptor limit {hard} is below {needed}: raise it (ulimit -Hn)")
+    with open("/proc/sys/net/core/somaxconn") as f:
+        print(f"net.core.somaxconn = {f.read().strip()}; both servers ask for a backlog of 511")
+    limit = ["--maxclients", str(max(counts) + 100)]
+    results = {}
+    for rnd in range(args.rounds):
+        with Servers(None, extra=["--appendonly", "no"] + limit) as servers:
+            pids = servers.pids()
+            order = servers.names if rnd % 2 == 0 else servers.names[::-1]
+            for count in counts:
+                for name in order:
+                    row = storm(servers.ports[name], pids[name], count)
+                    results.setdefault((count, name), []).append(row)
+                    print(f"round {rnd + 1} {count:>6} {name:<8} {row['seconds']:.2f} s "
+                          f"overflows {row['overflows']} drops {row['drops']} "
+                          f"syn-retrans {row['syn_retrans']} "
+                          f"{row['bytes_per_conn']:.0f} B/conn "
+                          f"ping p50 {row['ping_p50']:.3f} ms max {row['ping_max']:.3f} ms",
+                          flush=True)
+                    time.sleep(1)
+            if args.churn:
+                for clients in (20, 200):
+                    for name in order:
+                        rps = churn(servers.ports[name], clients, args.churn_requests)
+                        results.setdefault((f"churn-c{clients}", name), []).append(rps)
+                        print(f"round {rnd + 1} churn -c {clients} {name:<8} {rps:.0f} req/s",
+                              flush=True)
+    print()
+    print(f"medians over {args.rounds} rounds")
+    print("| connections | server | wall s | overflows | syn resent | bytes/conn "
+          "| PING p50 ms | PING max ms |")
+    print("|---|---|---|---|---|---|---|---|")
+    for count in counts:
+        for name in ("redis", "kvstore"):
+            rows = results[(count, name)]
+            med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+            print(f"| {count} | {name} | {med['seconds']:.2f} | {med['overflows']:.0f} "
+                  f"| {med['syn_retrans']:.0f} | {med['bytes_per_conn']:.0f} "
+                  f"| {med['ping_p50']:.3f} | {med['ping_max']:.3f} |")
+    if args.churn:
+        for clients in (20, 200):
+            redis = statistics.median(results[(f"churn-c{clients}", "redis")])
+            kv = statistics.median(results[(f"churn-c{clients}", "kvstore")])
+            print(f"churn -k 0 -c {clients}: redis {redis:.0f} req/s, kvstore {kv:.0f} req/s, "
+                  f"ratio {kv / redis:.2f}")
+
+
+if __name__ == "__main__":
+    main()
