@@ -577,7 +577,7 @@ const SCRIPT: &[&str] = &[
     "CONFIG SET maxclients 0",
     "CONFIG SET maxclients 10 maxclients 20",
     "CONFIG SET maxclients 5000000000",
-    "CONFIG SET maxclients 4294967295",
+    "CONFIG SET maxclients 1000",
     "CONFIG GET maxclients",
     "CONFIG SET maxclients 10000",
     "CONFIG SET hz 0",

@@ -236,6 +236,7 @@ pub fn start_connection_threads(
             shared: std::sync::Arc::clone(shared),
             tracker: tracker.clone(),
             dealer: std::sync::Arc::clone(&dealer),
+            listening: Some(tracker.token()),
         };
         let idle_poll = Duration::from_micros(shared.config.idle_poll_us.into());
         std::thread::Builder::new()
@@ -294,13 +295,16 @@ struct ConnectionThread {
     shared: std::sync::Arc<Shared>,
     tracker: TaskTracker,
     dealer: std::sync::Arc<Dealer>,
+    /// Held while this thread has the listening sockets open: the server has stopped (and
+    /// its port can be bound again) only once every thread closed them.
+    listening: Option<tokio_util::task::task_tracker::TaskTrackerToken>,
 }
 
 impl ConnectionThread {
     /// Accepts, and serves what is dealt to this thread, until shutdown starts; then lets
     /// its connections finish what they are doing.
     async fn run(
-        self,
+        mut self,
         sockets: Vec<SharedListener>,
         mut arrivals: tokio::sync::mpsc::UnboundedReceiver<Arrival>,
     ) {
@@ -344,6 +348,7 @@ impl ConnectionThread {
         // their batch, see the shutdown flag and end. This runs on the connections' own
         // thread, so none of them is between its idle flag and its read.
         drop(listeners);
+        drop(self.listening.take());
         connections.abort_idle();
         tokio::select! {
             () = self.tracker.wait() => {}
@@ -595,28 +600,36 @@ fn spawn_connection(
         tls,
         slot,
     } = admitted;
-    let shared = std::sync::Arc::clone(shared);
     let reading = std::sync::Arc::clone(idle);
     match tls {
-        None => spawn_traced(tracker, peer, async move {
-            debug!("accepted");
-            let mut stream = stream;
-            connection::handle(&mut stream, peer, local, &shared, &reading).await;
-            shared.connected.fetch_sub(1, Ordering::AcqRel);
-            drop(slot);
-            debug!("closed");
-        }),
-        Some(config) => spawn_traced(tracker, peer, async move {
-            debug!("accepted (TLS)");
-            let accepted = crate::tls::accept(stream, config, peer, &shared, &reading).await;
-            if let Some(mut stream) = accepted {
-                connection::handle(&mut stream, peer, local, &shared, &reading).await;
-                crate::tls::close(&mut stream).await;
-            }
-            shared.connected.fetch_sub(1, Ordering::AcqRel);
-            drop(slot);
-            debug!("closed");
-        }),
+        None => {
+            // Registered here, so that the task keeps no copy of the addresses.
+            let client = connection::register(&stream, peer, local, shared);
+            let shared = std::sync::Arc::clone(shared);
+            spawn_traced(tracker, peer, async move {
+                debug!("accepted");
+                let mut stream = stream;
+                connection::handle(&mut stream, client, &shared, &reading).await;
+                shared.connected.fetch_sub(1, Ordering::AcqRel);
+                drop(slot);
+                debug!("closed");
+            })
+        }
+        Some(config) => {
+            let shared = std::sync::Arc::clone(shared);
+            spawn_traced(tracker, peer, async move {
+                debug!("accepted (TLS)");
+                let accepted = crate::tls::accept(stream, config, peer, &shared, &reading).await;
+                if let Some(mut stream) = accepted {
+                    let client = connection::register(stream.get_ref().0, peer, local, &shared);
+                    connection::handle(&mut stream, client, &shared, &reading).await;
+                    crate::tls::close(&mut stream).await;
+                }
+                shared.connected.fetch_sub(1, Ordering::AcqRel);
+                drop(slot);
+                debug!("closed");
+            })
+        }
     }
 }
 

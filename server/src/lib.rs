@@ -22,6 +22,7 @@ pub mod accept;
 pub mod acl;
 pub mod admission;
 pub mod auth;
+pub mod buffers;
 pub mod clients;
 pub mod clock;
 pub mod cmd;

@@ -24,7 +24,7 @@ use bytes::{Bytes, BytesMut};
 use protocol::encode::{write_bulk, write_push_header};
 use protocol::Version;
 
-use crate::store::waiters::Signal;
+use crate::store::waiters::Doorbell;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// Registry shards per namespace: publishers and subscribers on different channels rarely
@@ -186,7 +186,7 @@ pub struct Mailbox {
     resp3: AtomicBool,
     pending: Mutex<Pending>,
     /// Raised when something was appended to an empty mailbox (or it overflowed).
-    pub signal: Signal,
+    pub signal: Doorbell,
 }
 
 impl Mailbox {
@@ -196,7 +196,7 @@ impl Mailbox {
             client_id,
             resp3: AtomicBool::new(version == Version::Resp3),
             pending: Mutex::new(Pending::default()),
-            signal: Signal::new(),
+            signal: Doorbell::new(),
         })
     }
 
@@ -251,12 +251,12 @@ impl Mailbox {
             pending.overflowed = true;
             pending.bytes = BytesMut::new();
             drop(pending);
-            self.signal.notify_one();
+            self.signal.ring();
             return Delivery::Overflowed { first: true };
         }
         drop(pending);
         if was_empty {
-            self.signal.notify_one();
+            self.signal.ring();
             WOKE_A_CONNECTION.with(|woke| woke.set(true));
         }
         Delivery::Queued

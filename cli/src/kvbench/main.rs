@@ -170,6 +170,12 @@ struct Cli {
     #[arg(long, default_value_t = 0)]
     rate: u64,
 
+    /// Open a new connection for every request (batch, with -P), as redis-benchmark -k 0:
+    /// measures how fast the server takes connections. Latency counts from the request's
+    /// write, as redis-benchmark's; the rate includes the connects.
+    #[arg(long, conflicts_with = "tls")]
+    reconnect: bool,
+
     /// Connect with TLS (not for the cas, publish and evalsha tests).
     #[arg(long)]
     tls: bool,
@@ -326,6 +332,7 @@ fn run(cli: &Cli) -> Result<ExitCode, String> {
                 .filter(|_| test == Test::Publish)
                 .map(|(subscribers, channels)| PubSub::new(subscribers, channels).paced(cli.rate)),
             tls: tls.clone(),
+            reconnect: cli.reconnect,
         };
         let mut progress = Progress::new(label.clone());
         let update = |done, elapsed| progress.update(done, elapsed);
@@ -384,6 +391,18 @@ fn key_dist(cli: &Cli, keyspace: u64) -> Result<KeyDist, String> {
 
 /// The TLS client for `--tls` (`None` without it).
 fn tls_client(cli: &Cli) -> Result<Option<runner::TlsClient>, String> {
+    if cli.reconnect {
+        if let Some(test) = cli
+            .tests
+            .iter()
+            .find(|test| matches!(test, Test::Cas | Test::Publish))
+        {
+            return Err(format!(
+                "kvbench: --reconnect does not apply to the {} test",
+                test.name()
+            ));
+        }
+    }
     if !cli.tls {
         return Ok(None);
     }

@@ -85,6 +85,8 @@ pub struct Plan {
     pub pubsub: Option<PubSub>,
     /// Connect with TLS (`--tls`; not for `cas` and `publish`).
     pub tls: Option<TlsClient>,
+    /// A new connection for every batch (`--reconnect`; plain TCP only).
+    pub reconnect: bool,
 }
 
 /// A TLS client configuration and the server name to ask for.
@@ -550,6 +552,9 @@ async fn connect_all_tls(
 /// How a connection sends a batch and reads replies: [`pump`] for plain TCP; for TLS, the
 /// whole batch is written before reading.
 trait Exchange {
+    /// Closes the connection and opens a new one to `addr` (`--reconnect`).
+    async fn reopen(&mut self, addr: SocketAddr) -> Result<(), RunError>;
+
     /// As [`pump`].
     async fn exchange(
         &mut self,
@@ -562,6 +567,14 @@ trait Exchange {
 }
 
 impl Exchange for TcpStream {
+    async fn reopen(&mut self, addr: SocketAddr) -> Result<(), RunError> {
+        let stream = TcpStream::connect(addr).await.map_err(RunError::Connect)?;
+        stream.set_nodelay(true).map_err(RunError::Connect)?;
+        // The old one closes when replaced.
+        *self = stream;
+        Ok(())
+    }
+
     #[inline]
     async fn exchange(
         &mut self,
@@ -576,6 +589,12 @@ impl Exchange for TcpStream {
 }
 
 impl Exchange for tokio_rustls::client::TlsStream<TcpStream> {
+    async fn reopen(&mut self, _addr: SocketAddr) -> Result<(), RunError> {
+        Err(RunError::Internal(
+            "--reconnect is for plain TCP only".into(),
+        ))
+    }
+
     async fn exchange(
         &mut self,
         request: &[u8],
@@ -605,6 +624,8 @@ impl Exchange for tokio_rustls::client::TlsStream<TcpStream> {
 /// One connection's task.
 struct Connection<S> {
     stream: S,
+    /// `--reconnect`: where to open the next connection after each batch.
+    reconnect: Option<SocketAddr>,
     batch: Batch,
     pipeline: u64,
     dist: KeyDist,
@@ -625,6 +646,7 @@ impl<S: Exchange> Connection<S> {
     ) -> Self {
         Connection {
             stream,
+            reconnect: plan.reconnect.then_some(plan.addr),
             batch: Batch::new(plan.test, &plan.spec, plan.pipeline, plan.dist.keyspace()),
             pipeline: u64::try_from(plan.pipeline).unwrap_or(u64::MAX),
             dist: plan.dist.clone(),
@@ -697,6 +719,9 @@ impl<S: Exchange> Connection<S> {
                 return Err(RunError::UnexpectedReply);
             }
             self.shared.completed.fetch_add(n, Ordering::Relaxed);
+            if let Some(addr) = self.reconnect {
+                self.stream.reopen(addr).await?;
+            }
         }
     }
 }

@@ -112,6 +112,14 @@ impl Reply {
         }
     }
 
+    /// No buffer yet (a connection borrows one from its thread's pool when it has replies).
+    pub fn unbuffered() -> Self {
+        Reply {
+            buf: BytesMut::new(),
+            version: Version::Resp2,
+        }
+    }
+
     /// `+OK`.
     pub fn ok(&mut self) {
         encode::write_simple(&mut self.buf, b"OK");
