@@ -102,6 +102,73 @@ async fn shutdown_nosave_stops_the_binary() {
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
 
+/// `kvserver FILE [flags]`: the file's directives apply, flags on the command line win, and
+/// `tcp-backlog` reaches the listening socket.
+#[tokio::test]
+async fn a_config_file_comes_first_and_flags_override_it() {
+    let binary = kvserver_binary();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("kvstore.conf");
+    std::fs::write(
+        &conf,
+        "# kvstore.conf\ntcp-backlog 128\nmaxclients 77\nsave \"\"\n\
+         user alice on >secret ~app:* +@read\nloglevel warning\n",
+    )
+    .expect("write the config file");
+    let port = free_port();
+    let child = Command::new(&binary)
+        .arg(&conf)
+        .args(["--port", &port.to_string(), "--maxclients", "88"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn kvserver");
+    let _guard = ChildGuard { child };
+    let stream = connect_with_retry(port, Duration::from_secs(20))
+        .await
+        .expect("kvserver started with a config file");
+    let mut c = Raw::from_stream(stream);
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "tcp-backlog"]).await,
+        bulks(&["tcp-backlog", "128"])
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "maxclients"]).await,
+        bulks(&["maxclients", "88"])
+    );
+    assert_eq!(
+        c.cmd(&["ACL", "USERS"]).await,
+        Frame::Array(vec![bulk("alice"), bulk("default")])
+    );
+    // The kernel's view of the listening socket: `ss` shows its backlog as Send-Q.
+    match Command::new("ss")
+        .args(["-Hltn", &format!("sport = :{port}")])
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let send_q = text.split_whitespace().nth(2).unwrap_or_default();
+            assert_eq!(send_q, "128", "ss: {text}");
+        }
+        _ => eprintln!("`ss` (iproute2) is not installed: the listen backlog is not checked"),
+    }
+
+    // A bad line stops the start, naming it.
+    std::fs::write(&conf, "port 1\nno-such-directive yes\n").expect("rewrite");
+    let out = Command::new(&binary)
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kvserver");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("at line 2") && stderr.contains("no-such-directive"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn binary_flags() {
     let binary = kvserver_binary();

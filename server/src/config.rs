@@ -9,7 +9,10 @@ use clap::{Parser, ValueEnum};
 #[command(
     name = "kvserver",
     version,
-    about = "A multi-threaded Redis-compatible key-value server"
+    about = "A multi-threaded Redis-compatible key-value server",
+    override_usage = "kvserver [CONFIG_FILE] [OPTIONS]",
+    after_help = "CONFIG_FILE: directives named as the options without their dashes, one per \
+                  line (tcp-backlog 1024), as in redis.conf; options given here override it."
 )]
 pub struct Config {
     /// Addresses to listen on, separated by spaces (as Redis's `bind`).

@@ -20,7 +20,20 @@ fn main() -> anyhow::Result<()> {
     {
         std::process::exit(check_aof_main());
     }
-    let config = Config::parse();
+    // `kvserver FILE [flags]`: the file's directives come first, as flags.
+    let command = <Config as clap::CommandFactory>::command();
+    let args = kvserver::config_file::expand(std::env::args_os().collect(), |name| {
+        command
+            .get_arguments()
+            .any(|arg| arg.get_long() == Some(name))
+    });
+    let config = match args {
+        Ok(args) => Config::parse_from(args),
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(1);
+        }
+    };
     // RUST_LOG, when set, overrides --loglevel (handy for debugging one module).
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(config.loglevel.filter()));
