@@ -344,12 +344,11 @@ impl ConnectionThread {
                 tokio::task::yield_now().await;
             }
         }
-        // Shutdown: connections waiting for a request will not get one; the others finish
-        // their batch, see the shutdown flag and end. This runs on the connections' own
-        // thread, so none of them is between its idle flag and its read.
+        // Shutdown: connections waiting for a request will not get one (the doorbell wakes
+        // them to see the shutdown); the others finish their batch, see it and end.
         drop(listeners);
         drop(self.listening.take());
-        connections.abort_idle();
+        shared.clients.ring_all();
         tokio::select! {
             () = self.tracker.wait() => {}
             () = shared.shutdown.forced() => connections.abort_all(),
@@ -425,9 +424,8 @@ impl ConnectionThread {
     }
 
     fn serve(&self, admitted: Admitted, connections: &mut LiveConnections) {
-        let idle = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let task = spawn_connection(&self.tracker, admitted, &self.shared, &idle);
-        connections.add(task.abort_handle(), idle);
+        let task = spawn_connection(&self.tracker, admitted, &self.shared);
+        connections.add(task.abort_handle());
     }
 }
 
@@ -591,7 +589,6 @@ fn spawn_connection(
     tracker: &TaskTracker,
     admitted: Admitted,
     shared: &std::sync::Arc<Shared>,
-    idle: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> JoinHandle<()> {
     let Admitted {
         stream,
@@ -600,7 +597,6 @@ fn spawn_connection(
         tls,
         slot,
     } = admitted;
-    let reading = std::sync::Arc::clone(idle);
     match tls {
         None => {
             // Registered here, so that the task keeps no copy of the addresses.
@@ -609,7 +605,7 @@ fn spawn_connection(
             spawn_traced(tracker, peer, async move {
                 debug!("accepted");
                 let mut stream = stream;
-                connection::handle(&mut stream, client, &shared, &reading).await;
+                connection::handle(&mut stream, client, &shared).await;
                 shared.connected.fetch_sub(1, Ordering::AcqRel);
                 drop(slot);
                 debug!("closed");
@@ -619,10 +615,10 @@ fn spawn_connection(
             let shared = std::sync::Arc::clone(shared);
             spawn_traced(tracker, peer, async move {
                 debug!("accepted (TLS)");
-                let accepted = crate::tls::accept(stream, config, peer, &shared, &reading).await;
+                let accepted = crate::tls::accept(stream, config, peer, &shared).await;
                 if let Some(mut stream) = accepted {
                     let client = connection::register(stream.get_ref().0, peer, local, &shared);
-                    connection::handle(&mut stream, client, &shared, &reading).await;
+                    connection::handle(&mut stream, client, &shared).await;
                     crate::tls::close(&mut stream).await;
                 }
                 shared.connected.fetch_sub(1, Ordering::AcqRel);
@@ -687,8 +683,7 @@ pub async fn accept_while_every_thread_is_busy(
                         continue;
                     };
                     if let Some(admitted) = admit(stream, peer, listener, &shared) {
-                        let idle = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-                        drop(spawn_connection(&tracker, admitted, &shared, &idle));
+                        drop(spawn_connection(&tracker, admitted, &shared));
                     }
                 }
                 // Whether a thread is free again is polled: it says nothing when it is.
@@ -698,41 +693,26 @@ pub async fn accept_while_every_thread_is_busy(
     }
 }
 
-/// The connections one thread serves: a handle to abort each, and whether it is waiting
-/// for a request (so aborting it loses nothing).
+/// The connections one thread serves, to abort those that did not finish within the
+/// shutdown's grace period.
 #[derive(Default)]
 struct LiveConnections {
-    entries: Vec<(
-        tokio::task::AbortHandle,
-        std::sync::Arc<std::sync::atomic::AtomicBool>,
-    )>,
+    entries: Vec<tokio::task::AbortHandle>,
     prune_at: usize,
 }
 
 impl LiveConnections {
-    fn add(
-        &mut self,
-        task: tokio::task::AbortHandle,
-        idle: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    ) {
+    fn add(&mut self, task: tokio::task::AbortHandle) {
         if self.entries.len() >= self.prune_at {
             // Amortised O(1): drop finished connections whenever the list doubles.
-            self.entries.retain(|(task, _)| !task.is_finished());
+            self.entries.retain(|task| !task.is_finished());
             self.prune_at = (self.entries.len() * 2).max(64);
         }
-        self.entries.push((task, idle));
-    }
-
-    fn abort_idle(&self) {
-        for (task, idle) in &self.entries {
-            if idle.load(std::sync::atomic::Ordering::Relaxed) {
-                task.abort();
-            }
-        }
+        self.entries.push(task);
     }
 
     fn abort_all(&self) {
-        for (task, _) in &self.entries {
+        for task in &self.entries {
             task.abort();
         }
     }

@@ -25,7 +25,6 @@
 //! per WATCH and per committed watched EXEC.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 
 use bytes::{Buf, BytesMut};
 use protocol::{Argv, Limits, RequestCodec};
@@ -60,9 +59,8 @@ const UNSATURATED: std::time::Duration = std::time::Duration::from_millis(10);
 /// The registration is dropped when this function returns, before the caller drops `stream`
 /// and so closes the socket: CLIENT KILL relies on it (see `Registry::kill`).
 ///
-/// `idle` is set while the connection waits for a request and has no reply pending: at
-/// shutdown its thread aborts the connections that are idle, and the others stop after their
-/// current batch.
+/// At shutdown a connection waiting for a request ends (the server rings every client's
+/// mailbox doorbell, see `Registry::ring_all`); one in the middle of a batch ends after it.
 ///
 /// Generic over the [`Transport`], so that plain TCP and TLS each get their own compiled
 /// copy of the loop: no dynamic dispatch or branch per read or write on either.
@@ -75,7 +73,6 @@ pub async fn handle<S: Transport>(
     stream: &mut S,
     client: crate::clients::ClientHandle,
     shared: &Shared,
-    idle: &AtomicBool,
 ) {
     let mut session = Session::new(client);
     session.authenticated = !shared.acl.password_required();
@@ -234,7 +231,6 @@ pub async fn handle<S: Transport>(
             input.reserve(READ_CHUNK);
         }
         crate::buffers::give_back(&mut reply.buf);
-        idle.store(true, std::sync::atomic::Ordering::Relaxed);
         // The connection also wakes up for its mailbox (Pub/Sub messages, invalidations)
         // and writes what arrives as it comes.
         let mailbox = crate::sync::Arc::clone(&session.client.info().mailbox);
@@ -250,9 +246,8 @@ pub async fn handle<S: Transport>(
                         tokio::task::yield_now().await;
                         crate::idle_poll::note_fan_out();
                     }
-                    if reply.buf.capacity() == 0 {
-                        reply.buf = crate::buffers::take();
-                    }
+                    // No pool buffer here: the mailbox hands over its own (an empty
+                    // one would stay in the mailbox in exchange).
                     let Some(messages) = mailbox.drain_counted(&mut reply.buf) else {
                         return;
                     };
@@ -261,10 +256,14 @@ pub async fn handle<S: Transport>(
                         return;
                     }
                     crate::buffers::give_back(&mut reply.buf);
+                    // The shutdown rings every doorbell: a connection waiting for a
+                    // request ends here.
+                    if shared.shutdown.is_started() {
+                        return;
+                    }
                 }
             }
         };
-        idle.store(false, std::sync::atomic::Ordering::Relaxed);
         match read {
             Ok(0) => return,
             Ok(n) => {

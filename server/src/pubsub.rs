@@ -170,11 +170,13 @@ struct Pending {
     /// Encoded push frames, oldest first.
     bytes: BytesMut,
     /// How many frames `bytes` holds.
-    messages: usize,
+    messages: u32,
     /// Closed for exceeding the output limit.
     overflowed: bool,
-    /// Since when (unix ms) `bytes` has been over the soft limit.
-    over_soft_since_ms: Option<u64>,
+    /// Since when (unix ms) `bytes` has been over the soft limit; 0 while it is not. (Plain
+    /// integers: every connection has a mailbox, and at 128 bytes it fits a smaller
+    /// allocation class.)
+    over_soft_since_ms: u64,
 }
 
 /// The messages waiting for one subscribed connection.
@@ -236,13 +238,16 @@ impl Mailbox {
         }
         let was_empty = pending.bytes.is_empty();
         pending.bytes.extend_from_slice(frame);
-        pending.messages += 1;
+        pending.messages = pending.messages.saturating_add(1);
         let size = pending.bytes.len() as u64;
         let over_hard = limit.hard > 0 && size > limit.hard;
         let over_soft = limit.soft > 0 && size > limit.soft;
-        let since = *pending.over_soft_since_ms.get_or_insert(now_ms);
+        if pending.over_soft_since_ms == 0 {
+            pending.over_soft_since_ms = now_ms.max(1);
+        }
+        let since = pending.over_soft_since_ms;
         if !over_soft {
-            pending.over_soft_since_ms = None;
+            pending.over_soft_since_ms = 0;
         }
         let soft_expired =
             over_soft && now_ms.saturating_sub(since) >= limit.soft_seconds.saturating_mul(1000);
@@ -275,7 +280,7 @@ impl Mailbox {
         if pending.overflowed {
             return None;
         }
-        let moved = std::mem::take(&mut pending.messages);
+        let moved = std::mem::take(&mut pending.messages) as usize;
         if !pending.bytes.is_empty() {
             if out.is_empty() {
                 std::mem::swap(out, &mut pending.bytes);
@@ -283,7 +288,7 @@ impl Mailbox {
                 out.extend_from_slice(&pending.bytes);
                 pending.bytes.clear();
             }
-            pending.over_soft_since_ms = None;
+            pending.over_soft_since_ms = 0;
         }
         Some(moved)
     }

@@ -13,7 +13,6 @@
 //! slot for longer.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject as _;
@@ -269,16 +268,14 @@ impl Tls {
 /// Completes the TLS handshake of an accepted connection, within [`HANDSHAKE_TIMEOUT`].
 /// `None` (logged at debug level) if it failed or timed out: the connection is closed.
 ///
-/// `idle` is set meanwhile, so that a shutdown drops a connection still in its handshake.
+/// A shutdown drops a connection still in its handshake.
 pub async fn accept(
     stream: TcpStream,
     config: Arc<ServerConfig>,
     peer: SocketAddr,
     shared: &Shared,
-    idle: &AtomicBool,
 ) -> Option<TlsStream<TcpStream>> {
     // TCP_NODELAY comes from the listening socket (see `accept`).
-    idle.store(true, std::sync::atomic::Ordering::Relaxed);
     // The connection threads have no timer (see `accept`): the timeout sleeps on
     // the server's main runtime.
     let (expire, expired) = tokio::sync::oneshot::channel::<()>();
@@ -290,9 +287,9 @@ pub async fn accept(
     let result = tokio::select! {
         result = handshake => Some(result),
         Ok(()) = expired => None,
+        () = shared.shutdown.started() => None,
     };
     timer.abort();
-    idle.store(false, std::sync::atomic::Ordering::Relaxed);
     match result {
         Some(Ok(stream)) => Some(stream),
         Some(Err(err)) => {

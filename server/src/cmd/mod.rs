@@ -242,9 +242,11 @@ pub struct Session {
     pub authenticated: bool,
     /// The ACL user this connection runs as, and its rules.
     pub login: crate::acl::Login,
-    /// This client's address's request budget under `--rate-limit`: not looked up yet
-    /// (`None`), exempt (`Some(None)`), or shared with the address's other connections.
-    rate_budget: Option<Option<std::sync::Arc<crate::ratelimit::Budget>>>,
+    /// This client's address's request budget under `--rate-limit`, once looked up
+    /// (`rate_budget_known`): `None` if the address is exempt. Two fields rather than an
+    /// `Option<Option<_>>`, whose second tag cost 8 bytes of every connection's task.
+    rate_budget: Option<std::sync::Arc<crate::ratelimit::Budget>>,
+    rate_budget_known: bool,
 }
 
 impl Session {
@@ -268,6 +270,7 @@ impl Session {
             authenticated: true,
             login: crate::acl::Login::default_placeholder(),
             rate_budget: None,
+            rate_budget_known: false,
         }
     }
 
@@ -491,11 +494,12 @@ pub(crate) fn acl_denial(
 #[cold]
 fn rate_admitted(ctx: &mut Ctx<'_>) -> bool {
     let limiter = &ctx.shared.rate_limiter;
-    let budget = ctx
-        .session
+    if !ctx.session.rate_budget_known {
+        ctx.session.rate_budget = limiter.budget_for(ctx.session.client.info().addr().ip());
+        ctx.session.rate_budget_known = true;
+    }
+    ctx.session
         .rate_budget
-        .get_or_insert_with(|| limiter.budget_for(ctx.session.client.info().addr().ip()));
-    budget
         .as_deref()
         .is_none_or(|budget| limiter.admit(budget, ctx.now_ms))
 }
