@@ -8,9 +8,11 @@ wall time of the burst, how many times the kernel found the server's accept queu
 resend), the server's RSS growth per connection, and the median and worst PING round trip of a
 fresh client with all of them open.
 
-  python3 benches/connstorm.py                     # 8,000 and 20,000, 3 rounds
+  python3 benches/connstorm.py                     # 8,000 and 19,500, 3 rounds
   python3 benches/connstorm.py --counts 3000 --rounds 5
-  python3 benches/connstorm.py --churn             # also redis-benchmark -k 0 at -c 20 / 200
+  python3 benches/connstorm.py --churn             # also a new connection per request at
+                                                   # -c 20 / 200: redis-benchmark -k 0 and
+                                                   # kvbench --reconnect
 
 The counters are machine-wide: run it on a quiet machine. Needs redis-server (and for
 --churn redis-benchmark) on PATH and `cargo build --release -p kvserver` (or KVSERVER_BIN).
@@ -27,7 +29,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import KVSERVER, Servers  # noqa: E402  (same directory)
+from compare import KVBENCH, KVSERVER, Servers  # noqa: E402  (same directory)
 
 
 def rss_kb(pid: int) -> int:
@@ -69,15 +71,24 @@ def ping_times(port: int, count: int) -> list:
     return times
 
 
+# Each burst connects from a loopback address of its own, so that the ports an earlier burst
+# left in TIME_WAIT do not slow this one's connects down (a client-side cost).
+SOURCES = iter(f"127.1.{i // 250}.{i % 250 + 1}" for i in range(100_000))
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+
 def storm(port: int, pid: int, count: int) -> dict:
     """Opens `count` connections one after another; measures while they are all open."""
     time.sleep(0.3)
+    source = next(SOURCES)
     before_rss = rss_kb(pid)
     before = tcp_counters()
     sockets = []
     started = time.perf_counter()
     for _ in range(count):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        s.bind((source, 0))
         s.connect(("127.0.0.1", port))
         sockets.append(s)
     # Every connection has been served once the server answers a PING on each of the last
@@ -104,23 +115,30 @@ def storm(port: int, pid: int, count: int) -> dict:
     }
 
 
-def churn(port: int, clients: int, requests: int) -> float:
-    """Requests per second of redis-benchmark with a new connection per request."""
-    out = subprocess.run(
-        ["redis-benchmark", "-p", str(port), "-t", "ping_mbulk", "-c", str(clients),
-         "-n", str(requests), "-k", "0", "--csv"],
-        capture_output=True, text=True, timeout=600).stdout
+def churn(port: int, clients: int, requests: int, client: str) -> float:
+    """Requests per second with a new connection per request: redis-benchmark -k 0, or
+    kvbench --reconnect (less client CPU per connection)."""
+    if client == "kvbench":
+        command = [KVBENCH, "-p", str(port), "-t", "ping", "-c", str(clients),
+                   "-n", str(requests), "--reconnect", "--csv"]
+        row = "ping"
+    else:
+        command = ["redis-benchmark", "-p", str(port), "-t", "ping_mbulk", "-c",
+                   str(clients), "-n", str(requests), "-k", "0", "--csv"]
+        row = "PING_MBULK"
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600).stdout
     for line in out.splitlines():
         fields = [f.strip('"') for f in line.split(",")]
-        if fields and fields[0].startswith("PING_MBULK"):
+        if fields and fields[0].lower().startswith(row.lower()):
             return float(fields[1])
-    raise RuntimeError(f"no PING_MBULK row in redis-benchmark's output: {out!r}")
+    raise RuntimeError(f"no {row} row in {command[0]}'s output: {out!r}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--counts", default="8000,20000")
+    # 19,500: a process here may hold 20,000 descriptors, and the client holds them all.
+    parser.add_argument("--counts", default="8000,19500")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--churn", action="store_true",
                         help="also measure redis-benchmark -k 0 at -c 20 and -c 200")
@@ -142,11 +160,13 @@ def main():
     limit = ["--maxclients", str(max(counts) + 100)]
     print(f"fresh servers each round, kvstore={KVSERVER}")
     results = {}
+    churn_clients = ("redis-benchmark", "kvbench")
     for rnd in range(args.rounds):
-        with Servers(None, extra=["--appendonly", "no"] + limit) as servers:
-            pids = servers.pids()
-            order = servers.names if rnd % 2 == 0 else servers.names[::-1]
-            for count in counts:
+        for count in counts:
+            # Fresh servers for each burst: bytes per connection from a cold start.
+            with Servers(None, extra=["--appendonly", "no"] + limit) as servers:
+                pids = servers.pids()
+                order = servers.names if rnd % 2 == 0 else servers.names[::-1]
                 for name in order:
                     row = storm(servers.ports[name], pids[name], count)
                     results.setdefault((count, name), []).append(row)
@@ -157,13 +177,18 @@ def main():
                           f"ping p50 {row['ping_p50']:.3f} ms max {row['ping_max']:.3f} ms",
                           flush=True)
                     time.sleep(1)
-            if args.churn:
-                for clients in (20, 200):
-                    for name in order:
-                        rps = churn(servers.ports[name], clients, args.churn_requests)
-                        results.setdefault((f"churn-c{clients}", name), []).append(rps)
-                        print(f"round {rnd + 1} churn -c {clients} {name:<8} {rps:.0f} req/s",
-                              flush=True)
+        if args.churn:
+            with Servers(None, extra=["--appendonly", "no"] + limit) as servers:
+                order = servers.names if rnd % 2 == 0 else servers.names[::-1]
+                for client in churn_clients:
+                    for clients in (20, 200):
+                        for name in order:
+                            rps = churn(servers.ports[name], clients, args.churn_requests,
+                                        client)
+                            key = (f"churn-{client}-c{clients}", name)
+                            results.setdefault(key, []).append(rps)
+                            print(f"round {rnd + 1} churn {client} -c {clients} {name:<8} "
+                                  f"{rps:.0f} req/s", flush=True)
     print()
     print(f"medians over {args.rounds} rounds")
     print("| connections | server | wall s | overflows | syn resent | bytes/conn "
@@ -177,11 +202,12 @@ def main():
                   f"| {med['syn_retrans']:.0f} | {med['bytes_per_conn']:.0f} "
                   f"| {med['ping_p50']:.3f} | {med['ping_max']:.3f} |")
     if args.churn:
-        for clients in (20, 200):
-            redis = statistics.median(results[(f"churn-c{clients}", "redis")])
-            kv = statistics.median(results[(f"churn-c{clients}", "kvstore")])
-            print(f"churn -k 0 -c {clients}: redis {redis:.0f} req/s, kvstore {kv:.0f} req/s, "
-                  f"ratio {kv / redis:.2f}")
+        for client in churn_clients:
+            for clients in (20, 200):
+                redis = statistics.median(results[(f"churn-{client}-c{clients}", "redis")])
+                kv = statistics.median(results[(f"churn-{client}-c{clients}", "kvstore")])
+                print(f"churn ({client}, new connection per request) -c {clients}: redis "
+                      f"{redis:.0f} req/s, kvstore {kv:.0f} req/s, ratio {kv / redis:.2f}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ use tracing::{debug, error, info, warn, Instrument};
 use crate::config::Config;
 use crate::connection;
 use crate::shared::Shared;
-use crate::sync::Ordering;
+use crate::sync::{Arc, Ordering};
 
 /// Connections a thread accepts in a row before its other tasks run.
 const ACCEPT_BATCH: u32 = 16;
@@ -195,7 +195,7 @@ pub fn set_keepalive(socket: &socket2::Socket, secs: u64) -> std::io::Result<()>
 /// else (the clients of a benchmark included). A connection never migrates between cores.
 pub fn start_connection_threads(
     listeners: &[Listener],
-    shared: &std::sync::Arc<Shared>,
+    shared: &Arc<Shared>,
     tracker: &TaskTracker,
 ) -> std::io::Result<()> {
     let count = match shared.config.threads {
@@ -233,7 +233,7 @@ pub fn start_connection_threads(
         let runtime = runtime?;
         let thread = ConnectionThread {
             index,
-            shared: std::sync::Arc::clone(shared),
+            shared: Arc::clone(shared),
             tracker: tracker.clone(),
             dealer: std::sync::Arc::clone(&dealer),
             listening: Some(tracker.token()),
@@ -292,7 +292,7 @@ impl Dealer {
 /// One connection thread's share of the work.
 struct ConnectionThread {
     index: usize,
-    shared: std::sync::Arc<Shared>,
+    shared: Arc<Shared>,
     tracker: TaskTracker,
     dealer: std::sync::Arc<Dealer>,
     /// Held while this thread has the listening sockets open: the server has stopped (and
@@ -588,7 +588,7 @@ fn admit(
 fn spawn_connection(
     tracker: &TaskTracker,
     admitted: Admitted,
-    shared: &std::sync::Arc<Shared>,
+    shared: &Arc<Shared>,
 ) -> JoinHandle<()> {
     let Admitted {
         stream,
@@ -601,7 +601,7 @@ fn spawn_connection(
         None => {
             // Registered here, so that the task keeps no copy of the addresses.
             let client = connection::register(&stream, peer, local, shared);
-            let shared = std::sync::Arc::clone(shared);
+            let shared = Arc::clone(shared);
             spawn_traced(tracker, peer, async move {
                 debug!("accepted");
                 let mut stream = stream;
@@ -612,7 +612,7 @@ fn spawn_connection(
             })
         }
         Some(config) => {
-            let shared = std::sync::Arc::clone(shared);
+            let shared = Arc::clone(shared);
             spawn_traced(tracker, peer, async move {
                 debug!("accepted (TLS)");
                 let accepted = crate::tls::accept(stream, config, peer, &shared).await;
@@ -650,7 +650,7 @@ fn spawn_traced(
 /// thread's event loop only meanwhile, so that otherwise connects do not wake this thread.)
 pub async fn accept_while_every_thread_is_busy(
     listeners: Vec<Listener>,
-    shared: std::sync::Arc<Shared>,
+    shared: Arc<Shared>,
     tracker: TaskTracker,
 ) {
     loop {
