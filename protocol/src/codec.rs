@@ -7,6 +7,9 @@
 //! with `split_to(n).freeze()` and its payloads are slices of that chunk (zero copy). Note
 //! that such a slice keeps the whole chunk alive: copy small values that are kept for long.
 
+// Bytes from the network or disk: no indexing that could panic on them.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 

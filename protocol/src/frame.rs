@@ -1,6 +1,9 @@
 //! The RESP value type shared by the parser and the encoder, and the protocol version a
 //! connection speaks (chosen with `HELLO`), which decides how RESP3-only types are written.
 
+// Bytes from the network or disk: no indexing that could panic on them.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use bytes::Bytes;
 
 /// One RESP2 or RESP3 value.
