@@ -29,15 +29,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import KVBENCH, KVSERVER, Servers  # noqa: E402  (same directory)
-
-
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+from compare import KVBENCH, KVSERVER, Servers, rss_bytes  # noqa: E402  (same directory)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -87,7 +79,7 @@ IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 def storm(port: int, pid: int, count: int) -> dict:
     """Opens `count` connections one after another; measures while they are all open."""
     time.sleep(0.3)
-    before_rss = rss_kb(pid)
+    before_rss = rss_bytes(pid)
     before = tcp_counters()
     sockets = []
     started = time.perf_counter()
@@ -110,7 +102,7 @@ def storm(port: int, pid: int, count: int) -> dict:
     elapsed = time.perf_counter() - started
     after = tcp_counters()
     time.sleep(0.5)
-    rss = rss_kb(pid)
+    rss = rss_bytes(pid)
     pings = ping_times(port, 200)
     for s in sockets:
         s.close()
@@ -119,7 +111,7 @@ def storm(port: int, pid: int, count: int) -> dict:
         "overflows": after["ListenOverflows"] - before["ListenOverflows"],
         "drops": after["ListenDrops"] - before["ListenDrops"],
         "syn_retrans": after["TCPSynRetrans"] - before["TCPSynRetrans"],
-        "bytes_per_conn": (rss - before_rss) * 1024 / count,
+        "bytes_per_conn": (rss - before_rss) / count,
         "ping_p50": statistics.median(pings),
         "ping_max": max(pings),
     }

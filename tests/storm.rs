@@ -98,6 +98,23 @@ fn read_line(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&line).into_owned()
 }
 
+/// Connects and expects Redis's error for a client past `maxclients`, then the close.
+fn expect_refused(port: u16) {
+    let mut refused = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    refused
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    assert_eq!(
+        read_line(&mut refused),
+        "-ERR max number of clients reached\r\n"
+    );
+    let mut rest = Vec::new();
+    assert_eq!(
+        refused.read_to_end(&mut rest).expect("read to the close"),
+        0
+    );
+}
+
 /// The kernel's count of connections dropped because an accept queue was full
 /// (TcpExt ListenOverflows), machine-wide.
 fn listen_overflows() -> u64 {
@@ -182,19 +199,7 @@ fn a_burst_of_connections_is_served_without_overflowing_the_accept_queue() {
         assert_eq!(command(&mut client, "PING"), "+PONG\r\n");
         spare.push(client);
     }
-    let mut refused = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
-    refused
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("read timeout");
-    assert_eq!(
-        read_line(&mut refused),
-        "-ERR max number of clients reached\r\n"
-    );
-    let mut rest = Vec::new();
-    assert_eq!(
-        refused.read_to_end(&mut rest).expect("read to the close"),
-        0
-    );
+    expect_refused(server.port);
 
     // Freed slots are taken again.
     let mut counter = spare.pop().expect("a spare connection");
@@ -229,12 +234,5 @@ fn a_burst_of_connections_is_served_without_overflowing_the_accept_queue() {
         assert_eq!(command(&mut client, "PING"), "+PONG\r\n");
         spare.push(client);
     }
-    let mut refused = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
-    refused
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("read timeout");
-    assert_eq!(
-        read_line(&mut refused),
-        "-ERR max number of clients reached\r\n"
-    );
+    expect_refused(server.port);
 }
