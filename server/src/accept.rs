@@ -1,12 +1,12 @@
 //! Listening sockets, and the connection threads that accept on them.
 //!
-//! Every connection thread (`--threads`) accepts on every listening socket itself and serves
-//! the connections it accepted on its own event loop. A new connection therefore costs its
-//! `accept4` and its registration with that loop, and nothing more: no hand-over to another
-//! thread (no queue, no wake-up of a parked thread, no move between two event loops), and no
-//! socket option per connection, because TCP_NODELAY and keepalive are set on the listening
-//! socket and Linux copies them to every connection it accepts. Redis sets five options per
-//! connection; a client opening thousands in a burst is served at the rate it connects.
+//! Every connection thread (`--threads`) accepts on every listening socket itself. A
+//! connection it keeps costs its `accept4` and its registration with the thread's event
+//! loop, and nothing more: no hand-over from an accepting thread (no queue, no wake-up of a
+//! parked thread, no move between two event loops), and no socket option per connection,
+//! because TCP_NODELAY and keepalive are set on the listening socket and Linux copies them to
+//! every connection it accepts. Redis sets five options per connection; a client opening
+//! thousands in a burst is served at the rate it connects.
 //!
 //! The threads share each listening socket (one accept queue), and deal what they accept
 //! round-robin ([`Dealer`]): a connection whose turn is the accepting thread's (all of them
