@@ -117,8 +117,13 @@ class Servers:
         self.procs = [subprocess.Popen(prefix + commands[name], stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL)
                       for name in self.names]
-        for port in self.ports.values():
-            wait_ready(port)
+        try:
+            for port in self.ports.values():
+                wait_ready(port)
+        except RuntimeError:
+            # Not started (a port taken between choosing and binding it): none is left behind.
+            self.__exit__()
+            raise
 
     def pids(self) -> dict:
         return {name: proc.pid for name, proc in zip(self.names, self.procs)}
