@@ -255,15 +255,9 @@ pub fn start_connection_threads(
     Ok(())
 }
 
-/// A connection accepted by one thread for another, with what serving it needs.
-struct Arrival {
-    /// Out of the accepting thread's event loop; the serving thread registers it.
-    stream: std::net::TcpStream,
-    peer: SocketAddr,
-    local: SocketAddr,
-    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-    slot: crate::admission::PeerSlot,
-}
+/// A connection accepted by one thread for another: its socket is out of the accepting
+/// thread's event loop, and the serving thread registers it with its own.
+type Arrival = Admitted<std::net::TcpStream>;
 
 /// Deals connections to the threads in turn, whichever thread accepted them, passing over
 /// threads that run a busy script (their connections would wait for it). Round-robin keeps
@@ -365,24 +359,10 @@ impl ConnectionThread {
             self.serve(admitted, connections);
             return;
         }
-        let Admitted {
-            stream,
-            peer,
-            local,
-            tls,
-            slot,
-        } = admitted;
-        let handed = stream
-            .into_std()
+        let handed = admitted
+            .try_map_stream(TcpStream::into_std)
             .map_err(|err| err.to_string())
-            .and_then(|stream| {
-                let arrival = Arrival {
-                    stream,
-                    peer,
-                    local,
-                    tls,
-                    slot,
-                };
+            .and_then(|arrival| {
                 self.dealer
                     .queues
                     .get(target)
@@ -398,24 +378,8 @@ impl ConnectionThread {
 
     /// Registers a connection another thread accepted for this one, and serves it.
     fn serve_arrival(&self, arrival: Arrival, connections: &mut LiveConnections) {
-        let Arrival {
-            stream,
-            peer,
-            local,
-            tls,
-            slot,
-        } = arrival;
-        match TcpStream::from_std(stream) {
-            Ok(stream) => self.serve(
-                Admitted {
-                    stream,
-                    peer,
-                    local,
-                    tls,
-                    slot,
-                },
-                connections,
-            ),
+        match arrival.try_map_stream(TcpStream::from_std) {
+            Ok(admitted) => self.serve(admitted, connections),
             Err(err) => {
                 warn!("could not register a connection: {err}");
                 self.shared.connected.fetch_sub(1, Ordering::AcqRel);
@@ -509,14 +473,31 @@ impl KeepaliveFollower {
 }
 
 /// A connection that passed the limits, with what serving it needs.
-struct Admitted {
-    stream: TcpStream,
+struct Admitted<S = TcpStream> {
+    stream: S,
     peer: SocketAddr,
     local: SocketAddr,
     /// The TLS configuration to serve it with (none: plain TCP).
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// Its place in the per-address count (`--max-connections-per-ip`).
     slot: crate::admission::PeerSlot,
+}
+
+impl<S> Admitted<S> {
+    /// The same connection with its socket converted (between event loops); on failure the
+    /// rest is dropped (releasing its per-address slot).
+    fn try_map_stream<T>(
+        self,
+        convert: impl FnOnce(S) -> std::io::Result<T>,
+    ) -> std::io::Result<Admitted<T>> {
+        Ok(Admitted {
+            stream: convert(self.stream)?,
+            peer: self.peer,
+            local: self.local,
+            tls: self.tls,
+            slot: self.slot,
+        })
+    }
 }
 
 /// Counts a new connection and applies `maxclients`, protected mode and the per-address

@@ -484,9 +484,6 @@ fn starts_optimistic_read(args: Argv<'_>) -> bool {
 /// epoll descriptor, which only decides how a thread with no runnable task sleeps; a task
 /// with buffered plaintext never waits, so it is not affected.)
 pub trait Transport: AsyncRead + AsyncWrite + Unpin {
-    /// The TCP stream underneath (address, socket options, descriptor).
-    fn tcp(&self) -> &TcpStream;
-
     /// Writes `buf` from `*written` on (advancing it) until all of it reached the socket.
     fn poll_write_out(
         &mut self,
@@ -506,11 +503,6 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin {
 }
 
 impl Transport for TcpStream {
-    #[inline]
-    fn tcp(&self) -> &TcpStream {
-        self
-    }
-
     #[inline]
     fn poll_write_out(
         &mut self,
@@ -560,10 +552,6 @@ impl Transport for TcpStream {
 }
 
 impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
-    fn tcp(&self) -> &TcpStream {
-        self.get_ref().0
-    }
-
     fn poll_write_out(
         &mut self,
         cx: &mut std::task::Context<'_>,

@@ -30,6 +30,7 @@ pub mod config;
 pub mod config_file;
 pub mod connection;
 pub mod descriptors;
+pub mod doorbell;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod glob;

@@ -24,7 +24,7 @@ use bytes::{Bytes, BytesMut};
 use protocol::encode::{write_bulk, write_push_header};
 use protocol::Version;
 
-use crate::store::waiters::Doorbell;
+use crate::doorbell::Doorbell;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// Registry shards per namespace: publishers and subscribers on different channels rarely
