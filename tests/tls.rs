@@ -484,6 +484,51 @@ async fn a_silent_client_does_not_hold_up_other_handshakes() {
     server.shutdown();
 }
 
+/// Whether a TLS client with `setup` is served within a few seconds of tries (a place the
+/// server gives back is free only once it noticed the close).
+async fn served_soon(setup: &ClientSetup<'_>, addr: SocketAddr) -> bool {
+    for _ in 0..200 {
+        if ping_works(setup, addr).await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn tls_connections_count_toward_maxclients_and_give_their_place_back() {
+    let pki = Pki::new();
+    let server = start_tls(&pki, TlsAuthClients::Yes, "").await;
+    let addr = server.tls_addr().expect("TLS port");
+    let setup = ClientSetup::new(&pki);
+    let mut admin = Raw::connect(server.addr()).await;
+    // The plain admin connection and one TLS client.
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "maxclients", "2"]).await, ok());
+    let mut first = TlsClient::connect(&setup, addr).await;
+    assert_eq!(first.cmd(&["PING"]).await, simple("PONG"));
+    assert!(!ping_works(&setup, addr).await, "a third client was served");
+    // A served TLS client gives its place back when it leaves.
+    drop(first);
+    assert!(served_soon(&setup, addr).await, "the place never came back");
+    // So does a failed handshake (plain text on the TLS port), every time.
+    for _ in 0..3 {
+        let mut confused = Raw::connect(addr).await;
+        confused.send(b"PING\r\n").await;
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(REPLY_TIMEOUT, confused.stream().read_to_end(&mut rest))
+            .await
+            .expect("closed in time");
+        assert!(read.is_err() || !rest.starts_with(b"+PONG"), "{rest:?}");
+    }
+    assert!(
+        served_soon(&setup, addr).await,
+        "failed handshakes kept places"
+    );
+    assert_eq!(admin.cmd(&["PING"]).await, simple("PONG"));
+    server.shutdown();
+}
+
 #[test]
 fn the_server_refuses_to_start_with_a_tls_configuration_that_does_not_load() {
     let pki = Pki::new();

@@ -371,8 +371,8 @@ impl ConnectionThread {
                     .map_err(|_| "the thread stopped".to_owned())
             });
         if let Err(err) = handed {
+            // The connection (and its admission ticket) was dropped with the error.
             warn!("could not pass a connection to another thread: {err}");
-            self.shared.connected.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -380,10 +380,7 @@ impl ConnectionThread {
     fn serve_arrival(&self, arrival: Arrival, connections: &mut LiveConnections) {
         match arrival.try_map_stream(TcpStream::from_std) {
             Ok(admitted) => self.serve(admitted, connections),
-            Err(err) => {
-                warn!("could not register a connection: {err}");
-                self.shared.connected.fetch_sub(1, Ordering::AcqRel);
-            }
+            Err(err) => warn!("could not register a connection: {err}"),
         }
     }
 
@@ -479,13 +476,13 @@ struct Admitted<S = TcpStream> {
     local: SocketAddr,
     /// The TLS configuration to serve it with (none: plain TCP).
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-    /// Its place in the per-address count (`--max-connections-per-ip`).
-    slot: crate::admission::PeerSlot,
+    /// Its place in the admission counts (`maxclients`, `--max-connections-per-ip`).
+    ticket: crate::admission::Ticket,
 }
 
 impl<S> Admitted<S> {
     /// The same connection with its socket converted (between event loops); on failure the
-    /// rest is dropped (releasing its per-address slot).
+    /// rest is dropped (giving its admission place back).
     fn try_map_stream<T>(
         self,
         convert: impl FnOnce(S) -> std::io::Result<T>,
@@ -495,7 +492,7 @@ impl<S> Admitted<S> {
             peer: self.peer,
             local: self.local,
             tls: self.tls,
-            slot: self.slot,
+            ticket: self.ticket,
         })
     }
 }
@@ -513,59 +510,51 @@ fn admit(
         .stats
         .connections_received
         .fetch_add(1, Ordering::Relaxed);
-    let open = shared.connected.fetch_add(1, Ordering::AcqRel) + 1;
-    let refusal: &[u8] = if open > shared.maxclients.load(Ordering::Relaxed) {
-        b"-ERR max number of clients reached\r\n"
-    } else {
-        match shared
+    let admitted =
+        shared
             .admission
-            .admit(peer.ip(), || shared.acl.password_required())
-        {
-            Ok(slot) => {
-                // The configuration is read once per connection: CONFIG SET affects the
-                // next ones.
-                let tls = if listener.tls {
-                    let Some(config) = shared.tls.current() else {
-                        shared.connected.fetch_sub(1, Ordering::AcqRel);
-                        return None;
-                    };
-                    Some(config)
-                } else {
-                    None
-                };
-                let local = match listener.local {
-                    Some(local) => local,
-                    None => stream.local_addr().unwrap_or(peer),
-                };
-                return Some(Admitted {
-                    stream,
-                    peer,
-                    local,
-                    tls,
-                    slot,
-                });
-            }
-            Err(refusal) => {
-                debug!(%peer, ?refusal, "connection refused");
-                refusal.message()
-            }
+            .admit(peer.ip(), shared.maxclients.load(Ordering::Relaxed), || {
+                shared.acl.password_required()
+            });
+    let refusal = match admitted {
+        Ok(ticket) => {
+            // The configuration is read once per connection: CONFIG SET affects the next
+            // ones.
+            let tls = if listener.tls {
+                Some(shared.tls.current()?)
+            } else {
+                None
+            };
+            let local = match listener.local {
+                Some(local) => local,
+                None => stream.local_addr().unwrap_or(peer),
+            };
+            return Some(Admitted {
+                stream,
+                peer,
+                local,
+                tls,
+                ticket,
+            });
         }
+        Err(refusal) => refusal,
     };
+    debug!(%peer, ?refusal, "connection refused");
     shared
         .stats
         .rejected_connections
         .fetch_add(1, Ordering::Relaxed);
     // A TLS client would not understand a plain-text error: it is just closed.
     if !listener.tls {
-        let _ = stream.try_write(refusal);
+        let _ = stream.try_write(refusal.message());
     }
-    shared.connected.fetch_sub(1, Ordering::AcqRel);
     None
 }
 
 /// Spawns an admitted connection's task on the current thread's runtime, tracked by
-/// `tracker`. Plain and TLS connections are tasks of their own types, so that a plain
-/// connection's task is exactly the plain loop (and no bigger).
+/// `tracker`. A plain connection's task is [`connection::handle`]'s future itself, with
+/// nothing around it: its size is every connection's, idle or not. Its registration carries
+/// the admission ticket from here on (a TLS connection's, once the handshake succeeded).
 fn spawn_connection(
     tracker: &TaskTracker,
     admitted: Admitted,
@@ -576,21 +565,18 @@ fn spawn_connection(
         peer,
         local,
         tls,
-        slot,
+        ticket,
     } = admitted;
     match tls {
         None => {
+            debug!(%peer, "accepted");
             // Registered here, so that the task keeps no copy of the addresses.
-            let client = connection::register(&stream, peer, local, shared);
-            let shared = Arc::clone(shared);
-            spawn_traced(tracker, peer, async move {
-                debug!("accepted");
-                let mut stream = stream;
-                connection::handle(&mut stream, client, &shared).await;
-                shared.connected.fetch_sub(1, Ordering::AcqRel);
-                drop(slot);
-                debug!("closed");
-            })
+            let client = connection::register(&stream, peer, local, ticket, shared);
+            spawn_traced(
+                tracker,
+                peer,
+                connection::handle(stream, client, Arc::clone(shared)),
+            )
         }
         Some(config) => {
             let shared = Arc::clone(shared);
@@ -598,12 +584,11 @@ fn spawn_connection(
                 debug!("accepted (TLS)");
                 let accepted = crate::tls::accept(stream, config, peer, &shared).await;
                 if let Some(mut stream) = accepted {
-                    let client = connection::register(stream.get_ref().0, peer, local, &shared);
-                    connection::handle(&mut stream, client, &shared).await;
+                    let socket = stream.get_ref().0;
+                    let client = connection::register(socket, peer, local, ticket, &shared);
+                    connection::handle(&mut stream, client, Arc::clone(&shared)).await;
                     crate::tls::close(&mut stream).await;
                 }
-                shared.connected.fetch_sub(1, Ordering::AcqRel);
-                drop(slot);
                 debug!("closed");
             })
         }

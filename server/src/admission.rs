@@ -1,6 +1,7 @@
-//! Who may connect at all, decided at accept: protected mode (Redis's: without a password,
-//! only loopback clients), and a bound on connections per client address (beyond Redis).
-//! `maxclients` is checked beside these in the accept loop.
+//! Who may connect at all, decided at accept: `maxclients`, protected mode (Redis's: without a
+//! password, only loopback clients), and a bound on connections per client address (beyond
+//! Redis). An admitted connection is counted until its [`Ticket`] is dropped, or, once the
+//! connection is registered, until its registration is (see [`Ticket::register`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -28,28 +29,40 @@ accepting connections from the outside.\r\n";
 pub const TOO_MANY_FROM_ADDRESS: &[u8] =
     b"-ERR max number of connections from this address reached\r\n";
 
-/// Accept-time rules and the open connections per address.
+/// Reply to a connection past `maxclients` (Redis's text).
+pub const MAX_CLIENTS: &[u8] = b"-ERR max number of clients reached\r\n";
+
+/// Accept-time rules, and the open connections (in all and per address).
 pub struct Admission {
     protected_mode: AtomicBool,
     per_ip_limit: AtomicUsize,
+    /// Connections admitted and not yet ended, TLS handshakes included.
+    open: AtomicUsize,
     open_by_ip: Mutex<HashMap<IpAddr, usize>>,
 }
 
-/// One admitted connection's place in its address's count; given back when dropped (the
-/// connection ended, or its task was aborted).
-pub struct PeerSlot {
-    admission: Arc<Admission>,
+/// One admitted connection's place in the counts; given back when dropped (the connection
+/// was handed over and failed, or its task ended or was aborted before it registered).
+pub struct Ticket {
+    /// `None` once handed to a registration.
+    admission: Option<Arc<Admission>>,
     ip: IpAddr,
 }
 
-impl Drop for PeerSlot {
+impl Ticket {
+    /// Hands the counting over to the connection's registration, which gives the place back
+    /// with [`Admission::release`] when it is dropped; the ticket itself no longer does.
+    /// (The registration knows the address already: this keeps every connection's entry
+    /// from carrying a second copy of it.)
+    pub fn register(mut self) -> Option<Arc<Admission>> {
+        self.admission.take()
+    }
+}
+
+impl Drop for Ticket {
     fn drop(&mut self) {
-        let mut open = self.admission.open_by_ip.lock();
-        if let Some(count) = open.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.ip);
-            }
+        if let Some(admission) = &self.admission {
+            admission.release(self.ip);
         }
     }
 }
@@ -61,6 +74,8 @@ pub enum Refusal {
     ProtectedMode,
     /// Too many connections from its address.
     PerAddress,
+    /// `maxclients` connections are open.
+    MaxClients,
 }
 
 impl Refusal {
@@ -69,6 +84,7 @@ impl Refusal {
         match self {
             Refusal::ProtectedMode => PROTECTED_MODE,
             Refusal::PerAddress => TOO_MANY_FROM_ADDRESS,
+            Refusal::MaxClients => MAX_CLIENTS,
         }
     }
 }
@@ -88,6 +104,7 @@ impl Admission {
         Arc::new(Admission {
             protected_mode: AtomicBool::new(protected_mode),
             per_ip_limit: AtomicUsize::new(per_ip_limit),
+            open: AtomicUsize::new(0),
             open_by_ip: Mutex::new(HashMap::new()),
         })
     }
@@ -112,31 +129,59 @@ impl Admission {
         self.per_ip_limit.store(limit, Ordering::Relaxed);
     }
 
-    /// Admits a connection from `ip` (counting it until the slot is dropped) or says why
-    /// not. `password_required`: the default user needs a password (protected mode then
-    /// lets everyone in, to authenticate).
+    /// Admits a connection from `ip` (counting it until the ticket, or the registration it
+    /// is handed to, is dropped) or says why not. `max_clients`: the `maxclients` setting;
+    /// `password_required`: the default user needs a password (protected mode then lets
+    /// everyone in, to authenticate).
     pub fn admit(
         self: &Arc<Self>,
         ip: IpAddr,
+        max_clients: usize,
         password_required: impl FnOnce() -> bool,
-    ) -> Result<PeerSlot, Refusal> {
-        if self.protected_mode() && !is_loopback(ip) && !password_required() {
-            return Err(Refusal::ProtectedMode);
+    ) -> Result<Ticket, Refusal> {
+        if self.open.fetch_add(1, Ordering::AcqRel) >= max_clients {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refusal::MaxClients);
         }
-        let limit = self.per_ip_limit();
-        let mut open = self.open_by_ip.lock();
-        let count = open.entry(ip).or_insert(0);
-        if limit != 0 && *count >= limit {
+        let refusal = if self.protected_mode() && !is_loopback(ip) && !password_required() {
+            Refusal::ProtectedMode
+        } else {
+            let limit = self.per_ip_limit();
+            let mut open = self.open_by_ip.lock();
+            let count = open.entry(ip).or_insert(0);
+            if limit == 0 || *count < limit {
+                *count += 1;
+                return Ok(Ticket {
+                    admission: Some(Arc::clone(self)),
+                    ip,
+                });
+            }
             if *count == 0 {
                 open.remove(&ip);
             }
-            return Err(Refusal::PerAddress);
+            Refusal::PerAddress
+        };
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        Err(refusal)
+    }
+
+    /// Gives back an admitted connection's place in the counts (from a dropped [`Ticket`],
+    /// or from the registration a ticket was handed to).
+    pub fn release(&self, ip: IpAddr) {
+        let mut open = self.open_by_ip.lock();
+        if let Some(count) = open.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&ip);
+            }
         }
-        *count += 1;
-        Ok(PeerSlot {
-            admission: Arc::clone(self),
-            ip,
-        })
+        drop(open);
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Connections admitted and not yet ended.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
     }
 
     /// Connections open from `ip` (tests, INFO).
@@ -155,34 +200,55 @@ mod tests {
         let remote: IpAddr = "192.0.2.7".parse().expect("ip");
         let local: IpAddr = "::ffff:127.0.0.1".parse().expect("ip");
         assert_eq!(
-            admission.admit(remote, || false).err(),
+            admission.admit(remote, usize::MAX, || false).err(),
             Some(Refusal::ProtectedMode)
         );
-        assert!(admission.admit(local, || false).is_ok());
-        assert!(admission.admit(remote, || true).is_ok());
+        assert!(admission.admit(local, usize::MAX, || false).is_ok());
+        assert!(admission.admit(remote, usize::MAX, || true).is_ok());
         admission.set_protected_mode(false);
-        assert!(admission.admit(remote, || false).is_ok());
+        assert!(admission.admit(remote, usize::MAX, || false).is_ok());
     }
 
     #[test]
     fn connections_per_address_are_counted_until_they_end() {
         let admission = Admission::new(false, 2);
         let ip: IpAddr = "10.1.2.3".parse().expect("ip");
-        let a = admission.admit(ip, || false).expect("first");
-        let b = admission.admit(ip, || false).expect("second");
+        let a = admission.admit(ip, usize::MAX, || false).expect("first");
+        let b = admission.admit(ip, usize::MAX, || false).expect("second");
         assert_eq!(
-            admission.admit(ip, || false).err(),
+            admission.admit(ip, usize::MAX, || false).err(),
             Some(Refusal::PerAddress)
         );
         assert!(admission
-            .admit("10.1.2.4".parse().expect("ip"), || false)
+            .admit("10.1.2.4".parse().expect("ip"), usize::MAX, || false)
             .is_ok());
         drop(a);
         let c = admission
-            .admit(ip, || false)
+            .admit(ip, usize::MAX, || false)
             .expect("a freed slot is reused");
         assert_eq!(admission.open_from(ip), 2);
         drop((b, c));
         assert_eq!(admission.open_from(ip), 0);
+    }
+
+    #[test]
+    fn maxclients_counts_every_admitted_connection_until_its_place_is_given_back() {
+        let admission = Admission::new(false, 0);
+        let ip: IpAddr = "10.1.2.3".parse().expect("ip");
+        let first = admission.admit(ip, 2, || false).expect("first");
+        let second = admission.admit(ip, 2, || false).expect("second");
+        assert_eq!(
+            admission.admit(ip, 2, || false).err(),
+            Some(Refusal::MaxClients)
+        );
+        assert_eq!(admission.open(), 2, "a refusal takes no place");
+        // A ticket handed to a registration no longer gives the place back by itself: the
+        // registration does, through `release`.
+        let handed = first.register().expect("counted here");
+        assert_eq!(admission.open(), 2);
+        handed.release(ip);
+        assert_eq!(admission.open(), 1);
+        drop(second);
+        assert_eq!((admission.open(), admission.open_from(ip)), (0, 0));
     }
 }

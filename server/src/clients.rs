@@ -6,13 +6,16 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 
 use bytes::Bytes;
 
+use crate::admission::{Admission, Ticket};
 use crate::pubsub::Mailbox;
 use crate::store::waiters::Waiter;
-use crate::sync::{Arc, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{
+    Arc, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Mutex, Ordering,
+};
 use crate::tracking::Settings;
 use protocol::catalogue::{self, CommandSpec};
 
@@ -27,26 +30,33 @@ struct Names {
 }
 
 /// One connected client as other connections see it.
+///
+/// Every connection has one, idle or not, so it is kept small (152 bytes with its reference
+/// counts, a 160-byte allocation): addresses compact, counters no wider than their values
+/// need, what is rare (names, a blocked command) behind a pointer.
 pub struct ClientInfo {
     /// Unique, increasing connection id (CLIENT ID).
     pub id: u64,
-    addr: SocketAddr,
-    local_addr: SocketAddr,
+    addresses: Addresses,
     fd: i32,
     connected_at_ms: u64,
     last_command_at_ms: AtomicU64,
     /// Address of the last command's entry in the static command table (0: none yet); an
     /// address fits an atomic, and CLIENT LIST maps it back by searching the table.
     last_command: AtomicUsize,
-    db: AtomicUsize,
-    resp: AtomicU32,
+    db: AtomicU32,
+    /// The protocol version, 2 or 3.
+    resp: AtomicU8,
+    /// The connection holds a place in the server's admission counts (`maxclients`,
+    /// per-address bound), given back when its registration is dropped.
+    counted: bool,
     /// Boxed, and only once one is set: most clients never set any, and inline the names
     /// were a third of every connection's entry.
     names: Mutex<Option<Box<Names>>>,
     /// The command this client is blocked in (BLPOP...), for CLIENT UNBLOCK and the `b` flag.
     blocked: Mutex<Option<Arc<Waiter>>>,
     /// Subscribed channels, patterns and shard channels (CLIENT LIST `sub`, `psub`, `ssub`).
-    subscriptions: [AtomicUsize; 3],
+    subscriptions: [AtomicU32; 3],
     /// Where Pub/Sub messages and tracking invalidations wait for this connection: other
     /// connections append, the connection moves them into its output.
     pub mailbox: Arc<Mailbox>,
@@ -54,7 +64,7 @@ pub struct ClientInfo {
     gone: AtomicBool,
     /// CLIENT TRACKING as CLIENT LIST shows it: [`TRACKING_ON`], [`TRACKING_BCAST`],
     /// [`TRACKING_BROKEN`] bits.
-    tracking: AtomicU32,
+    tracking: AtomicU8,
     /// The tracking redirect's client id (CLIENT LIST `redir`; -1 while tracking is off).
     tracking_redirect: AtomicI64,
     /// The registry it is in (here rather than in [`ClientHandle`], which is part of every
@@ -62,12 +72,46 @@ pub struct ClientInfo {
     registry: Arc<Registry>,
 }
 
+/// A client's address and the server's end of its connection. Both IPv4 (the common case,
+/// and the default bind) are 16 bytes inline; anything else is boxed, so that every client's
+/// entry does not carry two 32-byte `SocketAddr`s.
+enum Addresses {
+    V4 {
+        peer: SocketAddrV4,
+        local: SocketAddrV4,
+    },
+    Other(Box<(SocketAddr, SocketAddr)>),
+}
+
+impl Addresses {
+    fn new(peer: SocketAddr, local: SocketAddr) -> Self {
+        match (peer, local) {
+            (SocketAddr::V4(peer), SocketAddr::V4(local)) => Addresses::V4 { peer, local },
+            _ => Addresses::Other(Box::new((peer, local))),
+        }
+    }
+
+    fn peer(&self) -> SocketAddr {
+        match self {
+            Addresses::V4 { peer, .. } => SocketAddr::V4(*peer),
+            Addresses::Other(both) => both.0,
+        }
+    }
+
+    fn local(&self) -> SocketAddr {
+        match self {
+            Addresses::V4 { local, .. } => SocketAddr::V4(*local),
+            Addresses::Other(both) => both.1,
+        }
+    }
+}
+
 /// [`ClientInfo`] tracking bit: tracking is on (flag `t`).
-const TRACKING_ON: u32 = 1;
+const TRACKING_ON: u8 = 1;
 /// Tracking bit: BCAST mode (flag `B`).
-const TRACKING_BCAST: u32 = 2;
+const TRACKING_BCAST: u8 = 2;
 /// Tracking bit: the redirect target is gone (flag `R`).
-const TRACKING_BROKEN: u32 = 4;
+const TRACKING_BROKEN: u8 = 4;
 
 /// Clients by id. A hash map: a connect or disconnect is O(1) whatever the number of
 /// clients; CLIENT LIST, which wants id order, sorts.
@@ -77,6 +121,8 @@ type ClientTable = HashMap<u64, Arc<ClientInfo>, foldhash::fast::RandomState>;
 pub struct Registry {
     clients: Mutex<ClientTable>,
     next_id: AtomicU64,
+    /// Where the clients registered with an admission [`Ticket`] give their place back.
+    admission: Option<std::sync::Arc<Admission>>,
 }
 
 impl Default for Registry {
@@ -84,12 +130,22 @@ impl Default for Registry {
         Registry {
             clients: Mutex::new(ClientTable::default()),
             next_id: AtomicU64::new(1),
+            admission: None,
         }
     }
 }
 
 impl Registry {
-    /// Registers a new connection; the returned handle unregisters it when dropped.
+    /// A registry whose connections give their admission places back to `admission`.
+    pub fn new(admission: std::sync::Arc<Admission>) -> Self {
+        Registry {
+            admission: Some(admission),
+            ..Registry::default()
+        }
+    }
+
+    /// Registers a new connection; the returned handle unregisters it when dropped, and then
+    /// gives back the admission place `ticket` holds (none for internal clients).
     /// (An associated function rather than a method: loom's `Arc` cannot be a receiver.)
     pub fn register(
         registry: &Arc<Self>,
@@ -97,24 +153,33 @@ impl Registry {
         local_addr: SocketAddr,
         fd: i32,
         now_ms: u64,
+        ticket: Option<Ticket>,
     ) -> ClientHandle {
+        // The registry gives the place back to its own admission: a ticket from another
+        // (there is one per server) keeps counting until it is dropped here.
+        let counted = ticket.and_then(Ticket::register).is_some_and(|admission| {
+            registry
+                .admission
+                .as_ref()
+                .is_some_and(|own| std::sync::Arc::ptr_eq(own, &admission))
+        });
         let id = registry.next_id.fetch_add(1, Ordering::Relaxed);
         let info = Arc::new(ClientInfo {
             id,
-            addr,
-            local_addr,
+            addresses: Addresses::new(addr, local_addr),
             fd,
             connected_at_ms: now_ms,
             last_command_at_ms: AtomicU64::new(now_ms),
             last_command: AtomicUsize::new(0),
-            db: AtomicUsize::new(0),
-            resp: AtomicU32::new(2),
+            db: AtomicU32::new(0),
+            resp: AtomicU8::new(2),
+            counted,
             names: Mutex::new(None),
             blocked: Mutex::new(None),
             subscriptions: Default::default(),
             mailbox: Mailbox::new(id, protocol::Version::Resp2),
             gone: AtomicBool::new(false),
-            tracking: AtomicU32::new(0),
+            tracking: AtomicU8::new(0),
             tracking_redirect: AtomicI64::new(-1),
             registry: Arc::clone(registry),
         });
@@ -203,8 +268,8 @@ impl Registry {
              rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={command} user={} \
              redir={} resp={} lib-name={} lib-ver={}",
             client.id,
-            client.addr,
-            client.local_addr,
+            client.addr(),
+            client.local_addr(),
             client.fd,
             show(&names.name),
             client.flags(),
@@ -262,12 +327,16 @@ impl ClientHandle {
 
     /// Records the selected database.
     pub fn set_db(&self, db: usize) {
+        // Database indexes are below `databases`, far from u32's bound.
+        let db = u32::try_from(db).unwrap_or(u32::MAX);
         self.info.db.store(db, Ordering::Relaxed);
     }
 
     /// Records the protocol version.
     pub fn set_resp(&self, version: u32) {
-        self.info.resp.store(version, Ordering::Relaxed);
+        self.info
+            .resp
+            .store(if version == 3 { 3 } else { 2 }, Ordering::Relaxed);
         self.info.mailbox.set_version(if version == 3 {
             protocol::Version::Resp3
         } else {
@@ -277,10 +346,12 @@ impl ClientHandle {
 
     /// Records the client's subscription counts: channels, patterns, shard channels.
     pub fn set_subscriptions(&self, counts: (usize, usize, usize)) {
+        // Each subscription costs far more than a byte: no client comes near u32's bound.
+        let narrow = |count: usize| u32::try_from(count).unwrap_or(u32::MAX);
         let [channels, patterns, shard] = &self.info.subscriptions;
-        channels.store(counts.0, Ordering::Relaxed);
-        patterns.store(counts.1, Ordering::Relaxed);
-        shard.store(counts.2, Ordering::Relaxed);
+        channels.store(narrow(counts.0), Ordering::Relaxed);
+        patterns.store(narrow(counts.1), Ordering::Relaxed);
+        shard.store(narrow(counts.2), Ordering::Relaxed);
     }
 
     /// The connection name, if set.
@@ -327,8 +398,13 @@ impl ClientHandle {
 
 impl Drop for ClientHandle {
     fn drop(&mut self) {
-        self.info.gone.store(true, Ordering::Release);
-        self.info.registry.clients.lock().remove(&self.info.id);
+        let info = &self.info;
+        info.gone.store(true, Ordering::Release);
+        info.registry.clients.lock().remove(&info.id);
+        if let Some(admission) = info.registry.admission.as_ref().filter(|_| info.counted) {
+            admission.release(info.addr().ip());
+            tracing::debug!(peer = %info.addr(), "closed");
+        }
     }
 }
 
@@ -425,12 +501,12 @@ impl ClientInfo {
 
     /// The peer address (`ip:port`), as CLIENT LIST shows it.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.addresses.peer()
     }
 
     /// The local address the client connected to.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.addresses.local()
     }
 
     /// Seconds since the client connected.

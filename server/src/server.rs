@@ -154,7 +154,9 @@ pub async fn start_on_disk(
         .filter(|l| l.is_tls())
         .map(Listener::local_addr)
         .collect::<Result<Vec<_>, _>>()?;
-    let clients = Arc::new(Registry::default());
+    let admission =
+        crate::admission::Admission::new(config.protected_mode, config.max_connections_per_ip);
+    let clients = Arc::new(Registry::new(std::sync::Arc::clone(&admission)));
     let pubsub = crate::sync::Arc::new(crate::pubsub::PubSub::new());
     let tracking = std::sync::Arc::new(crate::tracking::Tracking::new(
         crate::sync::Arc::clone(&pubsub),
@@ -175,7 +177,6 @@ pub async fn start_on_disk(
         hz: AtomicU32::new(config.hz),
         stats: Stats::default(),
         clients,
-        connected: AtomicUsize::new(0),
         port,
         tls_port: tls_addrs.first().map_or(0, SocketAddr::port),
         started: Instant::now(),
@@ -185,10 +186,7 @@ pub async fn start_on_disk(
         pubsub,
         tracking,
         acl,
-        admission: crate::admission::Admission::new(
-            config.protected_mode,
-            config.max_connections_per_ip,
-        ),
+        admission,
         rate_limiter: crate::ratelimit::RateLimiter::new(
             config.rate_limit,
             config.rate_window_ms,
@@ -233,7 +231,14 @@ pub async fn start_on_disk(
 fn load_data(shared: &Arc<Shared>) -> anyhow::Result<()> {
     use crate::cmd::{dispatch, Ctx, Reply, Session};
     let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
-    let client = Registry::register(&shared.clients, unspecified, unspecified, -1, unix_ms());
+    let client = Registry::register(
+        &shared.clients,
+        unspecified,
+        unspecified,
+        -1,
+        unix_ms(),
+        None,
+    );
     let mut session = Session::new(client);
     let mut reply = Reply::new();
     let mut apply = |args: protocol::Argv<'_>| -> Result<(), String> {

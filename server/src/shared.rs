@@ -58,8 +58,6 @@ pub struct Shared {
     pub stats: Stats,
     /// Connected clients.
     pub clients: Arc<Registry>,
-    /// Number of open connections (maxclients is checked against it).
-    pub connected: AtomicUsize,
     /// Port actually bound (differs from `config.port` when that is 0; 0 without a plain
     /// port).
     pub port: u16,

@@ -7,7 +7,7 @@
 
 #[cfg(not(kv_loom))]
 pub use std::sync::atomic::{
-    fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+    fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 #[cfg(not(kv_loom))]
 pub use std::sync::Arc;
@@ -16,7 +16,7 @@ pub use std::sync::Arc;
 pub use loom::cell::{ConstPtr, MutPtr, UnsafeCell};
 #[cfg(kv_loom)]
 pub use loom::sync::atomic::{
-    fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+    fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 #[cfg(kv_loom)]
 pub use loom::sync::Arc;

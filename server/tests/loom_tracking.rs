@@ -40,7 +40,7 @@ fn a_read_racing_writes_is_never_left_stale() {
     model(|| {
         let registry = Arc::new(Registry::default());
         let addr = SocketAddr::from(([127, 0, 0, 1], 1));
-        let handle = Registry::register(&registry, addr, addr, -1, 0);
+        let handle = Registry::register(&registry, addr, addr, -1, 0, None);
         handle.set_resp(3);
         let client = handle.shared_info();
         let tracking = Arc::new(Tracking::new(

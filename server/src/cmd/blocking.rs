@@ -369,9 +369,12 @@ impl Drop for Registration<'_> {
     }
 }
 
-/// Releases a blocked command whose connection closes before it could wait (its earlier
-/// replies could not be written): as a disconnect during the wait.
-pub fn abandon(blocked: Blocked, session: &Session, shared: &Shared) {
+/// Releases the blocked command in `session.blocked` when its connection closes before it
+/// could wait (its earlier replies could not be written): as a disconnect during the wait.
+pub fn abandon(session: &mut Session, shared: &Shared) {
+    let Some(blocked) = session.blocked.take() else {
+        return;
+    };
     drop(Registration {
         waiter: blocked.waiter,
         shared,
@@ -380,19 +383,21 @@ pub fn abandon(blocked: Blocked, session: &Session, shared: &Shared) {
     });
 }
 
-/// Waits for a blocked command's outcome and writes its reply into `reply`: served, timed
-/// out (a null array: `*-1` in RESP2, `_` in RESP3), or unblocked by CLIENT UNBLOCK. Reads
-/// the socket meanwhile, only to notice a disconnect (what it reads is kept in `input` for
-/// after the wait, not run). Returns false if the connection must close (the client left,
-/// or the server is shutting down).
+/// Waits for the outcome of the blocked command in `session.blocked` (taken from it) and
+/// writes its reply into `reply`: served, timed out (a null array: `*-1` in RESP2, `_` in
+/// RESP3), or unblocked by CLIENT UNBLOCK. Reads the socket meanwhile, only to notice a
+/// disconnect (what it reads is kept in `input` for after the wait, not run). Returns false
+/// if the connection must close (the client left, or the server is shutting down).
 pub async fn wait(
-    blocked: Box<Blocked>,
     session: &mut Session,
     reply: &mut Reply,
     stream: &mut (impl tokio::io::AsyncRead + Unpin),
     input: &mut BytesMut,
     shared: &Shared,
 ) -> bool {
+    let Some(blocked) = session.blocked.take() else {
+        return true;
+    };
     let Blocked {
         waiter,
         shape,
