@@ -17,7 +17,7 @@ use crate::argv::Argv;
 use crate::encode::{encode, encode_command_bytes};
 use crate::error::ProtocolError;
 use crate::frame::{Frame, Version};
-use crate::parse::{FrameParser, Limits, RawRequest, RequestParser};
+use crate::parse::{FrameParser, Limits, RawRequest, RequestParser, Scratch};
 
 /// Most buffer space reserved at once for a pending bulk payload: a header that lies about
 /// its length costs at most this much memory before the data actually arrives.
@@ -81,6 +81,12 @@ impl RequestCodec {
     /// Whether the small-request bounds for unauthenticated clients apply.
     pub fn is_unauthenticated(&self) -> bool {
         self.parser.is_unauthenticated()
+    }
+
+    /// Exchanges the decoder's argument storage between requests
+    /// ([`RequestParser::swap_scratch`](crate::parse::RequestParser::swap_scratch)).
+    pub fn swap_scratch(&mut self, scratch: Scratch) -> Scratch {
+        self.parser.swap_scratch(scratch)
     }
 }
 

@@ -51,4 +51,4 @@ pub use codec::{RequestCodec, RespCodec};
 pub use encode::IntText;
 pub use error::ProtocolError;
 pub use frame::{Frame, Version};
-pub use parse::Limits;
+pub use parse::{Limits, Scratch};

@@ -151,6 +151,22 @@ pub struct RequestParser {
     examined: usize,
 }
 
+/// A request parser's reusable storage for arguments (their ranges, and the unescaped text of
+/// inline requests). A server with many idle connections keeps these in a pool instead of
+/// one per connection: see [`RequestParser::swap_scratch`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    args: Vec<Range<usize>>,
+    inline: Vec<u8>,
+}
+
+impl Scratch {
+    /// Bytes of memory the storage holds.
+    pub fn capacity_bytes(&self) -> usize {
+        self.args.capacity() * std::mem::size_of::<Range<usize>>() + self.inline.capacity()
+    }
+}
+
 /// Where the request parser stopped. Positions are offsets into the unconsumed input.
 #[derive(Debug, Clone, Copy)]
 enum RequestState {
@@ -227,6 +243,20 @@ impl RequestParser {
     /// Whether the bounds for unauthenticated clients apply.
     pub fn is_unauthenticated(&self) -> bool {
         self.unauthenticated
+    }
+
+    /// Puts `scratch` in place of the parser's argument storage and returns the old one,
+    /// between requests; in the middle of one (part of a request examined, its arguments
+    /// so far in the storage) `scratch` is returned untouched. The arguments of the last
+    /// request returned are gone afterwards.
+    pub fn swap_scratch(&mut self, mut scratch: Scratch) -> Scratch {
+        if matches!(self.state, RequestState::Start) {
+            std::mem::swap(&mut self.args, &mut scratch.args);
+            std::mem::swap(&mut self.inline, &mut scratch.inline);
+            self.args.clear();
+            self.inline.clear();
+        }
+        scratch
     }
 
     /// The arguments of `request`, which the last call to [`advance`](Self::advance)
@@ -1480,6 +1510,33 @@ mod tests {
             parser.bytes_examined() <= input.len() + 3,
             "{}",
             parser.bytes_examined()
+        );
+    }
+
+    #[test]
+    fn argument_storage_is_exchanged_between_requests_only() {
+        let mut parser = RequestParser::new(Limits::default());
+        let set = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n";
+        let request = parser.advance(set).expect("valid").expect("whole");
+        assert_eq!(parser.argv(&request, set).len(), 3);
+        // Between requests: the storage moves out (with its room) and a new one moves in.
+        let taken = parser.swap_scratch(Scratch::default());
+        assert!(taken.capacity_bytes() >= 3 * std::mem::size_of::<Range<usize>>());
+        let inline = b"ECHO \"a b\"\r\n";
+        let request = parser.advance(inline).expect("valid").expect("whole");
+        assert_eq!(parser.argv(&request, inline).get(1), Some(&b"a b"[..]));
+        // In the middle of a request (its first arguments are in the storage) the storage
+        // stays, and the request completes as if nothing happened.
+        let refused = parser.swap_scratch(taken);
+        assert!(refused.capacity_bytes() > 0, "handed back unused");
+        let half = &set[..set.len() - 6];
+        assert!(parser.advance(half).expect("valid").is_none());
+        drop(parser.swap_scratch(refused));
+        let request = parser.advance(set).expect("valid").expect("whole");
+        let argv = parser.argv(&request, set);
+        assert_eq!(
+            (argv.get(0), argv.get(1), argv.get(2)),
+            (Some(&b"SET"[..]), Some(&b"k"[..]), Some(&b"v"[..]))
         );
     }
 

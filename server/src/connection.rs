@@ -27,7 +27,7 @@
 use std::net::SocketAddr;
 
 use bytes::{Buf, BytesMut};
-use protocol::{Argv, Limits, RequestCodec};
+use protocol::{Argv, Limits, RequestCodec, Scratch};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tracing::{debug, info};
@@ -240,6 +240,8 @@ pub fn handle<S: Transport>(
             }
             if input.is_empty() {
                 crate::buffers::give_back(&mut input);
+                // No request in progress: the decoder's argument storage goes back too.
+                crate::buffers::give_back_scratch(codec.swap_scratch(Scratch::default()));
             } else {
                 // Part of a request: its buffer stays, with room for the rest.
                 input.reserve(READ_CHUNK);
@@ -284,6 +286,10 @@ pub fn handle<S: Transport>(
                     if reply.buf.capacity() == 0 {
                         reply.buf = crate::buffers::take();
                     }
+                    // (Refused, and given back at once, if the decoder kept its own for a
+                    // request in progress.)
+                    let spare = codec.swap_scratch(crate::buffers::take_scratch());
+                    crate::buffers::give_back_scratch(spare);
                     shared
                         .stats
                         .net_input_bytes
