@@ -434,6 +434,51 @@ async fn redis_client_library_handshake() {
     assert_eq!(pong, "PONG");
 }
 
+/// IPv6 clients: their entries keep both addresses out of line (an entry holds two IPv4
+/// addresses inline), shown and matched as Redis does, and their per-address count comes back.
+#[tokio::test]
+async fn ipv6_clients_are_listed_killed_and_counted() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped: this machine has no IPv6 loopback");
+        return;
+    }
+    let server = start_server_with(|config| {
+        config.bind = vec!["::1".into()];
+        config.max_connections_per_ip = 2;
+    })
+    .await;
+    let addr = server.addr();
+    assert!(addr.is_ipv6(), "{addr}");
+    let mut c = Raw::connect(addr).await;
+    let info = text_of(&c.cmd(&["CLIENT", "INFO"]).await);
+    let fields = client_fields(info.trim_end());
+    let local = c.stream().local_addr().expect("local addr");
+    assert_eq!(field(&fields, "addr"), local.to_string());
+    assert!(field(&fields, "addr").starts_with("[::1]:"), "{info}");
+    assert_eq!(field(&fields, "laddr"), addr.to_string());
+    // CLIENT KILL ADDR finds the other client by its IPv6 address.
+    let mut other = Raw::connect(addr).await;
+    assert_eq!(other.cmd(&["PING"]).await, simple("PONG"));
+    let other_addr = other.stream().local_addr().expect("local addr").to_string();
+    assert_eq!(
+        c.cmd(&["CLIENT", "KILL", "ADDR", &other_addr]).await,
+        int(1)
+    );
+    other.expect_closed().await;
+    // Its place under max-connections-per-ip (2) is given back: a new client is served.
+    let mut served = false;
+    for _ in 0..100 {
+        let mut next = Raw::connect(addr).await;
+        next.send(&encode(&["PING"])).await;
+        if next.read().await == simple("PONG") {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served, "the killed client's place never came back");
+}
+
 #[tokio::test]
 async fn maxclients_rejects_extra_connections() {
     let server = start_server_with(|config| config.maxclients = 2).await;
