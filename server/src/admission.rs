@@ -1,7 +1,7 @@
 //! Who may connect at all, decided at accept: `maxclients`, protected mode (Redis's: without a
 //! password, only loopback clients), and a bound on connections per client address (beyond
 //! Redis). An admitted connection is counted until its [`Ticket`] is dropped, or, once the
-//! connection is registered, until its registration is (see [`Ticket::register`]).
+//! connection is registered, until its registration is (see [`Ticket::hand_over`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -50,12 +50,20 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// Hands the counting over to the connection's registration, which gives the place back
-    /// with [`Admission::release`] when it is dropped; the ticket itself no longer does.
-    /// (The registration knows the address already: this keeps every connection's entry
-    /// from carrying a second copy of it.)
-    pub fn register(mut self) -> Option<Arc<Admission>> {
-        self.admission.take()
+    /// Hands the counting over to a connection's registration, which gives the place back
+    /// with [`Admission::release`] when it is dropped: true if the ticket is from `admission`
+    /// (it no longer gives the place back itself); a ticket from another is dropped, giving
+    /// its place back now. (The registration knows the address already: this keeps every
+    /// connection's entry from carrying a second copy of it.)
+    pub fn hand_over(mut self, admission: &Arc<Admission>) -> bool {
+        let ours = self
+            .admission
+            .as_ref()
+            .is_some_and(|from| Arc::ptr_eq(from, admission));
+        if ours {
+            self.admission = None;
+        }
+        ours
     }
 }
 
@@ -244,9 +252,14 @@ mod tests {
         assert_eq!(admission.open(), 2, "a refusal takes no place");
         // A ticket handed to a registration no longer gives the place back by itself: the
         // registration does, through `release`.
-        let handed = first.register().expect("counted here");
+        assert!(first.hand_over(&admission));
         assert_eq!(admission.open(), 2);
-        handed.release(ip);
+        admission.release(ip);
+        assert_eq!(admission.open(), 1);
+        // A ticket handed to another admission's registration gives its place back at once.
+        let elsewhere = Admission::new(false, 0);
+        let stray = admission.admit(ip, 2, || false).expect("a free place");
+        assert!(!stray.hand_over(&elsewhere));
         assert_eq!(admission.open(), 1);
         drop(second);
         assert_eq!((admission.open(), admission.open_from(ip)), (0, 0));

@@ -155,14 +155,12 @@ impl Registry {
         now_ms: u64,
         ticket: Option<Ticket>,
     ) -> ClientHandle {
-        // The registry gives the place back to its own admission: a ticket from another
-        // (there is one per server) keeps counting until it is dropped here.
-        let counted = ticket.and_then(Ticket::register).is_some_and(|admission| {
-            registry
-                .admission
-                .as_ref()
-                .is_some_and(|own| std::sync::Arc::ptr_eq(own, &admission))
-        });
+        // A ticket the registry cannot give back (none of its own admission, or another's)
+        // is dropped here, which gives the place back at once.
+        let counted = match (ticket, registry.admission.as_ref()) {
+            (Some(ticket), Some(own)) => ticket.hand_over(own),
+            _ => false,
+        };
         let id = registry.next_id.fetch_add(1, Ordering::Relaxed);
         let info = Arc::new(ClientInfo {
             id,
