@@ -48,6 +48,7 @@ pub mod store;
 pub mod sync;
 pub mod tls;
 pub mod tracking;
+pub mod transport;
 
 pub use config::Config;
 pub use server::{start, start_on_disk, ServerHandle};
