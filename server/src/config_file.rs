@@ -109,88 +109,17 @@ fn directives(
     Ok(out)
 }
 
-/// Splits a line into words as Redis does: spaces separate, "double quotes" allow the
-/// escapes `\n \r \t \b \a \\ \"` and `\xHH`, 'single quotes' allow `\'`. A closing quote
-/// must be followed by a space or the end. `None` if a quote is unbalanced.
+/// Splits a line into words as Redis does (the protocol crate's splitter for inline
+/// commands, Redis's `sdssplitargs`: the same quoting rules for both). `None` if a quote is
+/// unbalanced.
 pub fn split_args(line: &str) -> Option<Vec<String>> {
-    let bytes = line.as_bytes();
-    let mut words = Vec::new();
-    let mut at = 0;
-    loop {
-        while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
-            at += 1;
-        }
-        if at >= bytes.len() {
-            return Some(words);
-        }
-        let mut word = Vec::new();
-        match bytes[at] {
-            b'"' => {
-                at += 1;
-                loop {
-                    match *bytes.get(at)? {
-                        b'"' => break,
-                        b'\\' => {
-                            let escaped = *bytes.get(at + 1)?;
-                            let hex = bytes
-                                .get(at + 2..at + 4)
-                                .and_then(|digits| std::str::from_utf8(digits).ok())
-                                .and_then(|digits| u8::from_str_radix(digits, 16).ok());
-                            match (escaped, hex) {
-                                (b'x', Some(byte)) => {
-                                    word.push(byte);
-                                    at += 4;
-                                    continue;
-                                }
-                                (b'n', _) => word.push(b'\n'),
-                                (b'r', _) => word.push(b'\r'),
-                                (b't', _) => word.push(b'\t'),
-                                (b'b', _) => word.push(8),
-                                (b'a', _) => word.push(7),
-                                (other, _) => word.push(other),
-                            }
-                            at += 2;
-                        }
-                        byte => {
-                            word.push(byte);
-                            at += 1;
-                        }
-                    }
-                }
-                at += 1;
-                if bytes.get(at).is_some_and(|b| !b.is_ascii_whitespace()) {
-                    return None;
-                }
-            }
-            b'\'' => {
-                at += 1;
-                loop {
-                    match *bytes.get(at)? {
-                        b'\'' => break,
-                        b'\\' if bytes.get(at + 1) == Some(&b'\'') => {
-                            word.push(b'\'');
-                            at += 2;
-                        }
-                        byte => {
-                            word.push(byte);
-                            at += 1;
-                        }
-                    }
-                }
-                at += 1;
-                if bytes.get(at).is_some_and(|b| !b.is_ascii_whitespace()) {
-                    return None;
-                }
-            }
-            _ => {
-                while let Some(&byte) = bytes.get(at).filter(|b| !b.is_ascii_whitespace()) {
-                    word.push(byte);
-                    at += 1;
-                }
-            }
-        }
-        words.push(String::from_utf8_lossy(&word).into_owned());
-    }
+    let words = protocol::inline::split_args(line.as_bytes()).ok()?;
+    Some(
+        words
+            .iter()
+            .map(|word| String::from_utf8_lossy(word).into_owned())
+            .collect(),
+    )
 }
 
 #[cfg(all(test, not(kv_loom)))]
