@@ -182,6 +182,18 @@ async fn ping_works(setup: &ClientSetup<'_>, addr: SocketAddr) -> bool {
     matches!(client.try_cmd(&["PING"]).await, Ok(frame) if frame == simple("PONG"))
 }
 
+/// Sends a plain-text PING to the TLS port `addr`: not a handshake, so the server closes the
+/// connection without serving it.
+async fn plain_text_is_closed(addr: SocketAddr) {
+    let mut confused = Raw::connect(addr).await;
+    confused.send(b"PING\r\n").await;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(REPLY_TIMEOUT, confused.stream().read_to_end(&mut rest))
+        .await
+        .expect("closed in time");
+    assert!(read.is_err() || !rest.starts_with(b"+PONG"), "{rest:?}");
+}
+
 #[tokio::test]
 async fn plain_and_tls_ports_serve_side_by_side() {
     let pki = Pki::new();
@@ -474,13 +486,7 @@ async fn a_silent_client_does_not_hold_up_other_handshakes() {
     .await;
     assert!(ping_works(&ClientSetup::new(&pki), addr).await);
     // Plain text on the TLS port is not a handshake: closed.
-    let mut confused = Raw::connect(addr).await;
-    confused.send(b"PING\r\n").await;
-    let mut rest = Vec::new();
-    let read = tokio::time::timeout(REPLY_TIMEOUT, confused.stream().read_to_end(&mut rest))
-        .await
-        .expect("closed in time");
-    assert!(read.is_err() || !rest.starts_with(b"+PONG"), "{rest:?}");
+    plain_text_is_closed(addr).await;
     server.shutdown();
 }
 
@@ -513,13 +519,7 @@ async fn tls_connections_count_toward_maxclients_and_give_their_place_back() {
     assert!(served_soon(&setup, addr).await, "the place never came back");
     // So does a failed handshake (plain text on the TLS port), every time.
     for _ in 0..3 {
-        let mut confused = Raw::connect(addr).await;
-        confused.send(b"PING\r\n").await;
-        let mut rest = Vec::new();
-        let read = tokio::time::timeout(REPLY_TIMEOUT, confused.stream().read_to_end(&mut rest))
-            .await
-            .expect("closed in time");
-        assert!(read.is_err() || !rest.starts_with(b"+PONG"), "{rest:?}");
+        plain_text_is_closed(addr).await;
     }
     assert!(
         served_soon(&setup, addr).await,

@@ -592,11 +592,8 @@ mod tests {
         out
     }
 
-    /// The steady-state request path of [`super::handle`] between a read and a flush (parse
-    /// in place, dispatch, reply into the reused buffer) costs no heap allocation per
-    /// request, except the copy of a value the store keeps.
-    #[test]
-    fn pipelined_requests_allocate_only_what_they_store() {
+    /// A server with one connection thread on port 0, and the runtime that drives it.
+    fn one_thread_server() -> (tokio::runtime::Runtime, crate::ServerHandle) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -610,6 +607,15 @@ mod tests {
         let server = runtime
             .block_on(crate::start(config, None))
             .expect("server starts");
+        (runtime, server)
+    }
+
+    /// The steady-state request path of [`super::handle`] between a read and a flush (parse
+    /// in place, dispatch, reply into the reused buffer) costs no heap allocation per
+    /// request, except the copy of a value the store keeps.
+    #[test]
+    fn pipelined_requests_allocate_only_what_they_store() {
+        let (_runtime, server) = one_thread_server();
         let shared = server.shared();
         let nowhere = SocketAddr::from(([127, 0, 0, 1], 0));
         let client = Registry::register(&shared.clients, nowhere, nowhere, -1, unix_ms(), None);
@@ -683,19 +689,7 @@ mod tests {
     /// it 768. (Measured: 520 bytes optimised, 528 in debug builds.)
     #[test]
     fn a_plain_connections_future_fits_the_640_byte_task_cell() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let config = Config {
-            port: 0,
-            save: Default::default(),
-            threads: 1,
-            ..Config::default()
-        };
-        let server = runtime
-            .block_on(crate::start(config, None))
-            .expect("server starts");
+        let (runtime, server) = one_thread_server();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("address");
         let client_end = std::net::TcpStream::connect(addr).expect("connect");
