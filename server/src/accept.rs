@@ -589,7 +589,8 @@ fn spawn_connection(
                     connection::handle(&mut stream, client, Arc::clone(&shared)).await;
                     crate::tls::close(&mut stream).await;
                 }
-                debug!("closed");
+                // (A closed connection is logged when its registration is dropped, a failed
+                // handshake by `tls::accept`.)
             })
         }
     }
